@@ -1,0 +1,1 @@
+"""Database layer: the migration runner and schema introspection."""

@@ -1,0 +1,458 @@
+"""The migration runner: numbered SQL files, a ``schema_version`` table, checksums.
+
+A migrations directory holds ``NNN_description.sql`` files numbered 001, 002, ...
+without gaps, each optionally paired with ``NNN_description.down.sql``. The whole
+set is validated before any database is touched. Each migration runs in its own
+``BEGIN IMMEDIATE`` transaction together with its ``schema_version`` row, so a
+database is always at a whole version and two processes never apply the same one.
+
+>>> conn = connect(":memory:")
+>>> apply_migrations(conn)
+>>> get_current_version(conn) >= 1
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nexus_core.db.connection import connect
+from nexus_core.errors import MigrationError, MigrationSetError
+
+SCHEMA_VERSION_DDL = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL,
+    description TEXT NOT NULL
+)"""
+CHECKSUM_TABLE = "_nexus_migration_checksums"
+CHECKSUM_DDL = f"""CREATE TABLE IF NOT EXISTS {CHECKSUM_TABLE} (
+    version INTEGER PRIMARY KEY,
+    checksum TEXT NOT NULL
+)"""
+
+UP_NAME = re.compile(r"^(?P<number>\d{3,})_(?P<slug>[A-Za-z0-9][A-Za-z0-9_\-]*)\.sql$")
+DOWN_NAME = re.compile(r"^(?P<number>\d{3,})_(?P<slug>[A-Za-z0-9][A-Za-z0-9_\-]*)\.down\.sql$")
+DESCRIPTION_LINE = re.compile(r"^\s*--\s*Description:\s*(?P<text>.+?)\s*$", re.MULTILINE)
+
+Hook = Callable[[sqlite3.Connection], None]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered migration file, read and checksummed."""
+
+    version: int
+    description: str
+    path: Path
+    sql: str
+    down_sql: str | None = None
+
+    @property
+    def checksum(self) -> str:
+        return checksum_sql(self.sql)
+
+
+@dataclass(frozen=True)
+class MigrationHooks:
+    """Python callables run inside a migration's transaction (data migrations)."""
+
+    pre: Hook | None = None
+    post: Hook | None = None
+
+
+@dataclass
+class MigrationResult:
+    """What one ``migrate`` call did."""
+
+    from_version: int
+    to_version: int
+    applied: list[int] = field(default_factory=list)
+    reverted: list[int] = field(default_factory=list)
+    backup: Path | None = None
+
+    def summary(self) -> str:
+        if self.reverted:
+            return f"v{self.from_version} -> v{self.to_version}, {len(self.reverted)} reverted"
+        if not self.applied:
+            return f"v{self.to_version}, up to date"
+        return f"v{self.from_version} -> v{self.to_version}, {len(self.applied)} applied"
+
+
+def checksum_sql(sql: str) -> str:
+    """SHA-256 of a migration's text with line endings normalised."""
+    normalised = sql.replace("\r\n", "\n").replace("\r", "\n")
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def default_migrations_dir() -> Path:
+    """The project's own migrations: bundled in the wheel, or the source checkout's."""
+    package = Path(__file__).resolve().parent.parent
+    bundled = package / "_bundled" / "migrations"
+    if bundled.is_dir():
+        return bundled
+    return package.parent / "migrations"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MigrationSetError(f"{path}: cannot read migration file ({exc})") from exc
+
+
+def _description(sql: str, slug: str) -> str:
+    found = DESCRIPTION_LINE.search(sql)
+    if found:
+        return found.group("text")
+    return slug.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def load_migrations(directory: str | Path | None = None) -> list[Migration]:
+    """Read and validate a whole migrations directory.
+
+    Raises :class:`MigrationSetError` naming the file for a gap, a duplicate
+    number, an unreadable file, a stray ``.sql`` name or a down file without
+    its up file.
+    """
+    root = Path(directory) if directory is not None else default_migrations_dir()
+    if not root.is_dir():
+        raise MigrationSetError(f"{root}: migrations directory not found")
+    ups: dict[int, Path] = {}
+    downs: dict[int, Path] = {}
+    for path in sorted(root.iterdir()):
+        if not path.name.endswith(".sql"):
+            continue
+        down = DOWN_NAME.match(path.name)
+        up = None if down else UP_NAME.match(path.name)
+        match = down or up
+        if match is None:
+            raise MigrationSetError(
+                f"{path}: not a migration file name (expected NNN_description.sql)"
+            )
+        number = int(match.group("number"))
+        bucket = downs if down else ups
+        if number in bucket:
+            raise MigrationSetError(
+                f"{path}: duplicate migration number {number:03d} (also {bucket[number].name})"
+            )
+        bucket[number] = path
+    if not ups:
+        raise MigrationSetError(f"{root}: no migration files (NNN_description.sql)")
+    for number in range(1, max(ups) + 1):
+        if number not in ups:
+            raise MigrationSetError(
+                f"{root}: gap in migration numbering, {number:03d} is missing"
+                f" (found {', '.join(p.name for p in ups.values())})"
+            )
+    for number, path in downs.items():
+        if number not in ups:
+            raise MigrationSetError(f"{path}: down migration without an up migration")
+    migrations = []
+    for number in sorted(ups):
+        path = ups[number]
+        sql = _read(path)
+        slug = UP_NAME.match(path.name).group("slug")  # type: ignore[union-attr]
+        down_sql = _read(downs[number]) if number in downs else None
+        migrations.append(Migration(number, _description(sql, slug), path, sql, down_sql))
+    return migrations
+
+
+def split_statements(sql: str) -> Iterator[str]:
+    """Split a script into complete statements (trigger bodies stay whole)."""
+    buffer = ""
+    for piece in sql.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            buffer = ""
+            if _has_code(statement):
+                yield statement
+    if _has_code(buffer.rstrip(";")):
+        yield buffer.rstrip(";").strip()
+
+
+def _has_code(statement: str) -> bool:
+    without_comments = re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL)
+    return bool(without_comments.strip(" \t\r\n;"))
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def get_current_version(conn: sqlite3.Connection) -> int:
+    """The highest applied version, 0 for a database without migrations."""
+    if not _has_table(conn, "schema_version"):
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def get_migration_history(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+    """``(version, applied_at, description)`` for every applied migration, oldest first."""
+    if not _has_table(conn, "schema_version"):
+        return []
+    rows = conn.execute(
+        "SELECT version, applied_at, description FROM schema_version ORDER BY version"
+    ).fetchall()
+    return [(int(v), str(a), str(d)) for v, a, d in rows]
+
+
+def pending_migrations(
+    conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None
+) -> list[Migration]:
+    """Migrations not yet applied (read-only)."""
+    known = list(migrations) if migrations is not None else load_migrations()
+    current = get_current_version(conn)
+    return [m for m in known if m.version > current]
+
+
+def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
+    """Refuse a database newer than ``migrations`` or one whose applied files changed."""
+    current = get_current_version(conn)
+    latest = migrations[-1].version if migrations else 0
+    if current > latest:
+        raise MigrationError(
+            f"database is at v{current}, newer than the latest known migration v{latest}:"
+            " upgrade the application instead"
+        )
+    if not _has_table(conn, CHECKSUM_TABLE):
+        return
+    recorded = dict(conn.execute(f"SELECT version, checksum FROM {CHECKSUM_TABLE}").fetchall())
+    for migration in migrations:
+        stored = recorded.get(migration.version)
+        if stored is not None and migration.version <= current and stored != migration.checksum:
+            raise MigrationError(
+                f"{migration.path.name}: applied migration v{migration.version} was edited"
+                " after it ran (checksum differs); add a new migration instead"
+            )
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _foreign_keys_enabled(conn: sqlite3.Connection) -> bool:
+    return bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
+
+
+def _run_in_transaction(conn: sqlite3.Connection, step: Callable[[], bool], label: str) -> bool:
+    """Run ``step`` inside BEGIN IMMEDIATE with foreign keys off; commit or roll back.
+
+    ``PRAGMA foreign_keys`` cannot change inside a transaction, so it is switched
+    off around it (table rebuilds need that) and ``foreign_key_check`` must come
+    back clean before the commit.
+    """
+    if conn.in_transaction:
+        conn.commit()
+    restore_fk = _foreign_keys_enabled(conn)
+    if restore_fk:
+        conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            changed = step()
+            if changed:
+                problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if problems:
+                    table, rowid, parent, _ = problems[0]
+                    raise MigrationError(
+                        f"{label}: leaves {len(problems)} foreign key violation(s),"
+                        f" first {table} rowid {rowid} -> {parent}"
+                    )
+            conn.execute("COMMIT")
+            return changed
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise MigrationError(f"{label}: {exc}") from exc
+    finally:
+        if restore_fk:
+            conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _ensure_bookkeeping(conn: sqlite3.Connection) -> None:
+    conn.execute(SCHEMA_VERSION_DDL)
+    conn.execute(CHECKSUM_DDL)
+
+
+def _apply_one(
+    conn: sqlite3.Connection,
+    migration: Migration,
+    migrations: Sequence[Migration],
+    hooks: MigrationHooks | None,
+) -> bool:
+    def step() -> bool:
+        _ensure_bookkeeping(conn)
+        check_applied(conn, migrations)
+        if get_current_version(conn) >= migration.version:
+            return False  # another process applied it while we waited for the lock
+        if hooks and hooks.pre:
+            hooks.pre(conn)
+        for statement in split_statements(migration.sql):
+            conn.execute(statement)
+        if hooks and hooks.post:
+            hooks.post(conn)
+        conn.execute(
+            "INSERT INTO schema_version (version, applied_at, description) VALUES (?, ?, ?)",
+            (migration.version, _utc_now(), migration.description),
+        )
+        conn.execute(
+            f"INSERT OR REPLACE INTO {CHECKSUM_TABLE} (version, checksum) VALUES (?, ?)",
+            (migration.version, migration.checksum),
+        )
+        return True
+
+    return _run_in_transaction(conn, step, f"{migration.path.name} (v{migration.version})")
+
+
+def _revert_one(conn: sqlite3.Connection, migration: Migration) -> bool:
+    down_sql = migration.down_sql or ""
+
+    def step() -> bool:
+        if get_current_version(conn) != migration.version:
+            return False
+        for statement in split_statements(down_sql):
+            conn.execute(statement)
+        conn.execute("DELETE FROM schema_version WHERE version = ?", (migration.version,))
+        conn.execute(f"DELETE FROM {CHECKSUM_TABLE} WHERE version = ?", (migration.version,))
+        return True
+
+    return _run_in_transaction(conn, step, f"down migration of v{migration.version}")
+
+
+def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
+    """Record checksums for versions applied by a client that did not track them."""
+    current = get_current_version(conn)
+    missing = [m for m in migrations if m.version <= current]
+    if not missing or not _has_table(conn, CHECKSUM_TABLE):
+        return
+    known = {v for (v,) in conn.execute(f"SELECT version FROM {CHECKSUM_TABLE}")}
+    rows = [(m.version, m.checksum) for m in missing if m.version not in known]
+    if rows:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            f"INSERT OR IGNORE INTO {CHECKSUM_TABLE} (version, checksum) VALUES (?, ?)", rows
+        )
+        conn.execute("COMMIT")
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration] | None = None,
+    *,
+    target: int | None = None,
+    hooks: Mapping[int, MigrationHooks] | None = None,
+    backup_path: Callable[[int], Path] | None = None,
+) -> MigrationResult:
+    """Bring ``conn`` to ``target`` (default: the latest), up or down.
+
+    Everything is checked before the first write: the set, the database's
+    version, the checksums of applied files, and (going down) that every needed
+    ``.down.sql`` exists. ``backup_path(current_version)`` names a backup file,
+    written with SQLite's online backup API before anything is applied.
+    """
+    known = list(migrations) if migrations is not None else load_migrations()
+    latest = known[-1].version if known else 0
+    goal = latest if target is None else target
+    if goal < 0 or goal > latest:
+        raise MigrationError(f"target v{goal} is out of range (known versions 0..v{latest})")
+    check_applied(conn, known)
+    start = get_current_version(conn)
+    result = MigrationResult(from_version=start, to_version=start)
+    if goal < start:
+        steps = [m for m in reversed(known) if goal < m.version <= start]
+        lacking = [m.path.name for m in steps if m.down_sql is None]
+        if lacking:
+            raise MigrationError(
+                f"cannot go down to v{goal}: no .down.sql for {', '.join(lacking)}"
+            )
+    elif goal == start:
+        return result
+    if backup_path is not None:
+        result.backup = backup_database(conn, backup_path(start))
+    if goal < start:
+        for migration in steps:
+            if _revert_one(conn, migration):
+                result.reverted.append(migration.version)
+    else:
+        for migration in known:
+            if start < migration.version <= goal and _apply_one(
+                conn, migration, known, (hooks or {}).get(migration.version)
+            ):
+                result.applied.append(migration.version)
+    _adopt_checksums(conn, known)
+    result.to_version = get_current_version(conn)
+    return result
+
+
+def apply_migrations(
+    conn: sqlite3.Connection,
+    migrations: Sequence[Migration] | str | Path | None = None,
+    *,
+    hooks: Mapping[int, MigrationHooks] | None = None,
+) -> None:
+    """Apply every pending migration (the seed's API; returns nothing)."""
+    known = (
+        load_migrations(migrations)
+        if migrations is None or isinstance(migrations, str | Path)
+        else list(migrations)
+    )
+    migrate(conn, known, hooks=hooks)
+
+
+def backup_database(conn: sqlite3.Connection, destination: Path) -> Path:
+    """Copy ``conn`` to ``destination`` with SQLite's online backup API."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    target = sqlite3.connect(str(destination))
+    try:
+        conn.backup(target)
+    finally:
+        target.close()
+    return destination
+
+
+def backup_name(db_path: Path, version: int) -> Path:
+    """``<db>.backup-v<N>-<UTC time>`` beside the database."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return db_path.with_name(f"{db_path.name}.backup-v{version}-{stamp}")
+
+
+def initialize_database(
+    path: str | Path,
+    migrations: Sequence[Migration] | str | Path | None = None,
+    *,
+    hooks: Mapping[int, MigrationHooks] | None = None,
+) -> sqlite3.Connection:
+    """Open ``path`` (WAL), migrate it to the latest version and return the connection."""
+    known = (
+        load_migrations(migrations)
+        if migrations is None or isinstance(migrations, str | Path)
+        else list(migrations)
+    )
+    conn = connect(path)
+    try:
+        migrate(conn, known, hooks=hooks)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def build_schema(
+    conn: sqlite3.Connection, migrations: Sequence[Migration], version: int
+) -> sqlite3.Connection:
+    """Apply ``migrations`` up to ``version`` on ``conn`` (used by verify and the harness)."""
+    migrate(conn, migrations, target=version)
+    return conn

@@ -1,0 +1,264 @@
+"""Schema introspection: what SQLite really built, as comparable values.
+
+:func:`snapshot` reads an open database (through sqlite-utils) into a
+:class:`Schema` that the runner's ``verify``, the sync engine and the harness's
+lint all share. Internal tables (``schema_version``, the engine's ``_nexus_*``
+tables and ``sqlite_*``) are left out: a schema here is the app's schema.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+INTERNAL_PREFIXES = ("sqlite_", "_nexus_")
+INTERNAL_TABLES = frozenset({"schema_version"})
+
+
+def is_internal_table(name: str) -> bool:
+    """True for tables the app never owns and the oplog must never write."""
+    lowered = name.lower()
+    return lowered in INTERNAL_TABLES or lowered.startswith(INTERNAL_PREFIXES)
+
+
+def type_affinity(declared: str) -> str:
+    """SQLite's affinity for a declared type: INTEGER, TEXT, BLOB, REAL or NUMERIC.
+
+    Follows the rules of https://sqlite.org/datatype3.html section 3.1; an empty
+    declaration has BLOB affinity (it accepts anything).
+    """
+    upper = declared.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if upper == "" or "BLOB" in upper:
+        return "BLOB"
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    notnull: bool
+    default: str | None
+    pk: int
+
+    @property
+    def affinity(self) -> str:
+        return type_affinity(self.type)
+
+    @property
+    def required(self) -> bool:
+        """An insert must name this column: NOT NULL, no default, not the rowid key."""
+        return self.notnull and self.default is None and self.pk == 0
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    other_table: str
+    other_column: str | None
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    unique: bool
+    origin: str
+    where: str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    foreign_keys: tuple[ForeignKey, ...]
+    checks: tuple[str, ...]
+    sql: str
+    without_rowid: bool = False
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column | None:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        return None
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        keyed = sorted((c.pk, c.name) for c in self.columns if c.pk)
+        return tuple(name for _, name in keyed)
+
+    @property
+    def row_key(self) -> str | None:
+        """The oplog's row_id column: the single-column primary key, if there is one."""
+        key = self.primary_key
+        return key[0] if len(key) == 1 else None
+
+
+@dataclass(frozen=True)
+class Schema:
+    tables: dict[str, Table] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    views: dict[str, str] = field(default_factory=dict)
+    triggers: dict[str, str] = field(default_factory=dict)
+
+    def table(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    @property
+    def replicated_tables(self) -> dict[str, Table]:
+        """Tables the oplog replicates: those with a single-column primary key."""
+        return {n: t for n, t in self.tables.items() if t.row_key is not None}
+
+    @property
+    def unreplicated_tables(self) -> list[str]:
+        return sorted(n for n, t in self.tables.items() if t.row_key is None)
+
+
+def normalise_sql(sql: str | None) -> str | None:
+    """Collapse whitespace and drop ``IF NOT EXISTS`` so equal definitions compare equal."""
+    if sql is None:
+        return None
+    text = re.sub(r"\s+", " ", sql).strip()
+    text = re.sub(r"(?i)\bIF NOT EXISTS\s+", "", text)
+    return re.sub(r"\s*([(),])\s*", r"\1", text)
+
+
+def _tokens(sql: str) -> Iterator[tuple[int, str]]:
+    """(offset, token) for SQL, keeping quoted strings and identifiers whole."""
+    pattern = re.compile(
+        r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/|\w+|\S",
+        re.DOTALL,
+    )
+    for found in pattern.finditer(sql):
+        token = found.group(0)
+        if token.startswith(("--", "/*")):
+            continue
+        yield found.start(), token
+
+
+def check_constraints(sql: str) -> tuple[str, ...]:
+    """Every ``CHECK (...)`` expression in a CREATE TABLE statement, normalised."""
+    tokens = list(_tokens(sql))
+    found: list[str] = []
+    for index, (_, token) in enumerate(tokens):
+        if token.upper() != "CHECK" or index + 1 >= len(tokens) or tokens[index + 1][1] != "(":
+            continue
+        depth = 0
+        start = tokens[index + 1][0]
+        for offset, inner in tokens[index + 1 :]:
+            depth += inner == "("
+            depth -= inner == ")"
+            if depth == 0:
+                found.append(normalise_sql(sql[start + 1 : offset]) or "")
+                break
+    return tuple(sorted(found))
+
+
+def _index_where(sql: str | None) -> str | None:
+    if not sql:
+        return None
+    match = re.search(r"(?is)\bWHERE\b(.*)$", sql)
+    return normalise_sql(match.group(1)) if match else None
+
+
+def snapshot(conn: sqlite3.Connection) -> Schema:
+    """Read the app's schema from ``conn``: tables, columns, keys, checks, indexes, views."""
+    db = sqlite_utils.Database(conn)
+    master = {
+        (row[0], row[1]): row[2]
+        for row in conn.execute("SELECT type, name, sql FROM sqlite_master")
+    }
+    schema = Schema()
+    for name in db.table_names():
+        if is_internal_table(name):
+            continue
+        table = db.table(name)
+        sql = master.get(("table", name)) or ""
+        columns = tuple(
+            Column(c.name, (c.type or "").upper(), bool(c.notnull), c.default_value, c.is_pk)
+            for c in table.columns
+        )
+        keys = tuple(
+            ForeignKey(fk.column, fk.other_table, fk.other_column) for fk in table.foreign_keys
+        )
+        schema.tables[name] = Table(
+            name,
+            columns,
+            tuple(sorted(keys, key=lambda k: (k.column, k.other_table))),
+            check_constraints(sql),
+            sql,
+            without_rowid=not table.use_rowid,
+        )
+        for index in table.indexes:
+            schema.indexes[index.name] = Index(
+                index.name,
+                name,
+                tuple(str(c) for c in index.columns),
+                bool(index.unique),
+                index.origin,
+                _index_where(master.get(("index", index.name))),
+            )
+    for view in db.view_names():
+        schema.views[view] = normalise_sql(master.get(("view", view))) or ""
+    for (kind, name), sql in master.items():
+        if kind == "trigger":
+            schema.triggers[name] = normalise_sql(sql) or ""
+    return schema
+
+
+def schema_differences(expected: Schema, actual: Schema) -> list[str]:
+    """Every difference between two schemas, one readable line each (for ``verify``)."""
+    problems: list[str] = []
+    for name in sorted(expected.tables.keys() - actual.tables.keys()):
+        problems.append(f"table {name} is missing")
+    for name in sorted(actual.tables.keys() - expected.tables.keys()):
+        problems.append(f"table {name} is not expected")
+    for name in sorted(expected.tables.keys() & actual.tables.keys()):
+        want, have = expected.tables[name], actual.tables[name]
+        for column in want.columns:
+            got = have.column(column.name)
+            if got is None:
+                problems.append(f"column {name}.{column.name} is missing")
+            elif got != column:
+                problems.append(f"column {name}.{column.name} differs: expected {column}, got {got}")
+        for column in have.columns:
+            if want.column(column.name) is None:
+                problems.append(f"column {name}.{column.name} is not expected")
+        if want.column_names != have.column_names and set(want.column_names) == set(
+            have.column_names
+        ):
+            problems.append(f"table {name}: column order differs")
+        if want.foreign_keys != have.foreign_keys:
+            problems.append(f"table {name}: foreign keys differ")
+        if want.checks != have.checks:
+            problems.append(f"table {name}: CHECK constraints differ")
+        if want.without_rowid != have.without_rowid:
+            problems.append(f"table {name}: WITHOUT ROWID differs")
+    for kind, want_map, have_map in (
+        ("index", expected.indexes, actual.indexes),
+        ("view", expected.views, actual.views),
+        ("trigger", expected.triggers, actual.triggers),
+    ):
+        for name in sorted(want_map.keys() - have_map.keys()):
+            problems.append(f"{kind} {name} is missing")
+        for name in sorted(have_map.keys() - want_map.keys()):
+            problems.append(f"{kind} {name} is not expected")
+        for name in sorted(want_map.keys() & have_map.keys()):
+            if want_map[name] != have_map[name]:
+                problems.append(f"{kind} {name} differs")
+    return problems

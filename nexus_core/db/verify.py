@@ -1,0 +1,28 @@
+"""``verify``: does a database's schema equal a fresh build at its version?"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from nexus_core.db.connection import connect
+from nexus_core.db.migrations import Migration, check_applied, get_current_version, migrate
+from nexus_core.db.schema import schema_differences, snapshot
+
+
+def expected_schema_conn(migrations: Sequence[Migration], version: int) -> sqlite3.Connection:
+    """An in-memory database built by replaying ``migrations`` up to ``version``."""
+    fresh = connect(":memory:", wal=False)
+    migrate(fresh, migrations, target=version)
+    return fresh
+
+
+def verify_database(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
+    """Differences between ``conn`` and a fresh build at its version; empty when it matches."""
+    check_applied(conn, migrations)
+    version = get_current_version(conn)
+    fresh = expected_schema_conn(migrations, version)
+    try:
+        return schema_differences(snapshot(fresh), snapshot(conn))
+    finally:
+        fresh.close()
