@@ -8,14 +8,24 @@ from nexus_core.db.migrations import (
     load_migrations,
 )
 from nexus_core.errors import NexusError
+from nexus_core.replica import ReceiveResult, Replica, open_replica
+from nexus_core.sync import SyncResult, sync
+from nexus_core.wire import Op, PeerInfo
 
 __all__ = [
     "NexusError",
+    "Op",
+    "PeerInfo",
+    "ReceiveResult",
+    "Replica",
+    "SyncResult",
     "apply_migrations",
     "get_current_version",
     "get_migration_history",
     "initialize_database",
     "load_migrations",
+    "open_replica",
+    "sync",
 ]
 
 __version__ = "0.1.0"

@@ -194,7 +194,7 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
             for c in table.columns
         )
         keys = tuple(
-            ForeignKey(fk.column, fk.other_table, fk.other_column) for fk in table.foreign_keys
+            ForeignKey(str(fk.column), fk.other_table, fk.other_column) for fk in table.foreign_keys
         )
         schema.tables[name] = Table(
             name,
@@ -235,7 +235,9 @@ def schema_differences(expected: Schema, actual: Schema) -> list[str]:
             if got is None:
                 problems.append(f"column {name}.{column.name} is missing")
             elif got != column:
-                problems.append(f"column {name}.{column.name} differs: expected {column}, got {got}")
+                problems.append(
+                    f"column {name}.{column.name} differs: expected {column}, got {got}"
+                )
         for column in have.columns:
             if want.column(column.name) is None:
                 problems.append(f"column {name}.{column.name} is not expected")

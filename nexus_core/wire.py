@@ -1,0 +1,245 @@
+"""The wire format: one JSON message carrying the sender's PeerInfo and a list of ops.
+
+Decoding checks the whole message's shape and every field's type before the
+receiver touches its database; a message that fails here raises
+:class:`~nexus_core.errors.WireError` and changes nothing. Checks that depend on
+the receiver's schema (is the table known, can the column hold the value) are
+per op and live in :mod:`nexus_core.merge`.
+
+A message::
+
+    {"format": "nexus-oplog", "protocol": 1,
+     "peer": {"peer_id": "...", "schema_version": 3, "capabilities": ["park-unknown"]},
+     "version_vector": {"<origin peer>": "<latest clock held>"},
+     "ops": [{"hlc": "...", "origin": "...", "schema_version": 3, "kind": "set",
+              "table_name": "tasks", "row_id": "t1", "column_name": "priority",
+              "new_value": 5}]}
+
+Values are JSON scalars; a BLOB travels as ``{"$b64": "<base64>"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nexus_core.errors import WireError
+from nexus_core.hlc import PEER_ID, ClockError, Timestamp
+
+FORMAT = "nexus-oplog"
+PROTOCOL = 1
+CAPABILITIES = ("park-unknown", "relay", "tombstones", "version-vectors")
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+MAX_OPS = 2_000_000
+MAX_IDENTIFIER = 128
+MAX_TEXT = 16 * 1024 * 1024
+MAX_ROW_ID_TEXT = 1024
+INT64 = (-(2**63), 2**63 - 1)
+PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Value = None | int | float | str | bytes
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """Who a peer is, which schema it runs and what its engine supports."""
+
+    peer_id: str
+    schema_version: int
+    capabilities: tuple[str, ...] = CAPABILITIES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "peer_id": self.peer_id,
+            "schema_version": self.schema_version,
+            "capabilities": list(self.capabilities),
+        }
+
+
+@dataclass(frozen=True)
+class Op:
+    """One column-level change (``kind="set"``) or a row tombstone (``kind="delete"``)."""
+
+    hlc: str
+    origin: str
+    schema_version: int
+    kind: str
+    table_name: str
+    row_id: Value
+    column_name: str | None
+    new_value: Value = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hlc": self.hlc,
+            "origin": self.origin,
+            "schema_version": self.schema_version,
+            "kind": self.kind,
+            "table_name": self.table_name,
+            "row_id": encode_value(self.row_id),
+            "column_name": self.column_name,
+            "new_value": encode_value(self.new_value),
+        }
+
+
+@dataclass
+class Message:
+    peer: PeerInfo
+    ops: list[Op] = field(default_factory=list)
+    version_vector: dict[str, str] = field(default_factory=dict)
+
+
+def is_plain_name(name: object) -> bool:
+    """A plain SQL identifier: letters, digits and underscores, not starting with a digit."""
+    return isinstance(name, str) and len(name) <= MAX_IDENTIFIER and bool(PLAIN_NAME.match(name))
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a (checked) identifier for SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def encode_value(value: Value) -> Any:
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+def decode_value(raw: Any, where: str) -> Value:
+    """A wire value back to Python; raises WireError for anything not a scalar."""
+    if raw is None or isinstance(raw, str):
+        if isinstance(raw, str) and len(raw) > MAX_TEXT:
+            raise WireError(f"{where}: text value longer than {MAX_TEXT} characters")
+        return raw
+    if isinstance(raw, bool):
+        raise WireError(f"{where}: booleans are not SQLite values (send 0 or 1)")
+    if isinstance(raw, int):
+        if not INT64[0] <= raw <= INT64[1]:
+            raise WireError(f"{where}: integer out of SQLite's 64-bit range")
+        return raw
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise WireError(f"{where}: non-finite number")
+        return raw
+    if isinstance(raw, dict) and set(raw) == {"$b64"} and isinstance(raw["$b64"], str):
+        try:
+            blob = base64.b64decode(raw["$b64"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise WireError(f"{where}: invalid base64 blob") from exc
+        if len(blob) > MAX_TEXT:
+            raise WireError(f"{where}: blob larger than {MAX_TEXT} bytes")
+        return blob
+    raise WireError(f"{where}: not a scalar value ({type(raw).__name__})")
+
+
+def encode_message(peer: PeerInfo, ops: Iterable[Op], version_vector: Mapping[str, str]) -> str:
+    payload = {
+        "format": FORMAT,
+        "protocol": PROTOCOL,
+        "peer": peer.to_json(),
+        "version_vector": dict(version_vector),
+        "ops": [op.to_json() for op in ops],
+    }
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def _reject_constant(name: str) -> None:
+    raise WireError(f"message contains {name}, which is not JSON")
+
+
+def _field(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise WireError(f"{where}: missing field {key!r}")
+    value = obj[key]
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+        raise WireError(f"{where}: field {key!r} has the wrong type")
+    return value
+
+
+def _peer_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not PEER_ID.match(value):
+        raise WireError(f"{where}: invalid peer id")
+    return value
+
+
+def _decode_op(raw: Any, index: int) -> Op:
+    where = f"op {index}"
+    if not isinstance(raw, dict):
+        raise WireError(f"{where}: not an object")
+    hlc = _field(raw, "hlc", str, where)
+    try:
+        stamp = Timestamp.parse(hlc)
+    except ClockError as exc:
+        raise WireError(f"{where}: {exc}") from exc
+    origin = _peer_id(_field(raw, "origin", str, where), where)
+    if stamp.peer != origin:
+        raise WireError(f"{where}: clock {hlc} does not belong to origin {origin}")
+    version = _field(raw, "schema_version", int, where)
+    kind = _field(raw, "kind", str, where)
+    if kind not in ("set", "delete"):
+        raise WireError(f"{where}: unknown op kind {kind!r:.40}")
+    table = _field(raw, "table_name", str, where)
+    if len(table) > MAX_IDENTIFIER:
+        raise WireError(f"{where}: table name too long")
+    column = raw.get("column_name")
+    if column is not None and (not isinstance(column, str) or len(column) > MAX_IDENTIFIER):
+        raise WireError(f"{where}: column_name must be a short string or null")
+    if kind == "set" and column is None:
+        raise WireError(f"{where}: a set op needs a column_name")
+    if "row_id" not in raw:
+        raise WireError(f"{where}: missing field 'row_id'")
+    row_id = decode_value(raw["row_id"], f"{where} row_id")
+    if row_id is None or isinstance(row_id, float):
+        raise WireError(f"{where}: row_id must be an integer, text or blob")
+    if isinstance(row_id, str | bytes) and len(row_id) > MAX_ROW_ID_TEXT:
+        raise WireError(f"{where}: row_id longer than {MAX_ROW_ID_TEXT}")
+    value = decode_value(raw.get("new_value"), f"{where} new_value")
+    return Op(hlc, origin, version, kind, table, row_id, column, value)
+
+
+def decode_message(text: str | bytes) -> Message:
+    """Parse and check a whole message; raises WireError before anything is written."""
+    if not isinstance(text, str | bytes):
+        raise WireError("message must be JSON text")
+    if len(text) > MAX_MESSAGE_BYTES:
+        raise WireError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"message is not valid JSON ({exc})"[:200]) from exc
+    if not isinstance(payload, dict):
+        raise WireError("message must be a JSON object")
+    if payload.get("format") != FORMAT or payload.get("protocol") != PROTOCOL:
+        raise WireError(f"not a {FORMAT} protocol {PROTOCOL} message")
+    peer_raw = _field(payload, "peer", dict, "message")
+    capabilities = _field(peer_raw, "capabilities", list, "peer")
+    if len(capabilities) > 64 or not all(isinstance(c, str) and len(c) <= 64 for c in capabilities):
+        raise WireError("peer: capabilities must be a short list of short strings")
+    version = _field(peer_raw, "schema_version", int, "peer")
+    if not 0 <= version <= INT64[1]:
+        raise WireError("peer: schema_version out of range")
+    peer = PeerInfo(_peer_id(peer_raw.get("peer_id"), "peer"), version, tuple(capabilities))
+    vector_raw = payload.get("version_vector", {})
+    if not isinstance(vector_raw, dict):
+        raise WireError("message: version_vector must be an object")
+    vector: dict[str, str] = {}
+    for origin, stamp in vector_raw.items():
+        _peer_id(origin, "version_vector")
+        if not isinstance(stamp, str):
+            raise WireError("version_vector: clocks must be strings")
+        try:
+            Timestamp.parse(stamp)
+        except ClockError as exc:
+            raise WireError(f"version_vector: {exc}") from exc
+        vector[origin] = stamp
+    ops_raw = _field(payload, "ops", list, "message")
+    if len(ops_raw) > MAX_OPS:
+        raise WireError(f"message has more than {MAX_OPS} ops")
+    ops = [_decode_op(raw, index) for index, raw in enumerate(ops_raw)]
+    return Message(peer, ops, vector)
