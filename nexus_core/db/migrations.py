@@ -245,12 +245,18 @@ def _foreign_keys_enabled(conn: sqlite3.Connection) -> bool:
     return bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
 
 
+def _foreign_key_violations(conn: sqlite3.Connection) -> set[tuple[object, ...]]:
+    """Rows whose references dangle. Ones that predate a migration are not its fault:
+    replicas hold dangling references while a parent row is still on its way."""
+    return {tuple(row) for row in conn.execute("PRAGMA foreign_key_check")}
+
+
 def _run_in_transaction(conn: sqlite3.Connection, step: Callable[[], bool], label: str) -> bool:
     """Run ``step`` inside BEGIN IMMEDIATE with foreign keys off; commit or roll back.
 
     ``PRAGMA foreign_keys`` cannot change inside a transaction, so it is switched
-    off around it (table rebuilds need that) and ``foreign_key_check`` must come
-    back clean before the commit.
+    off around it (table rebuilds need that) and ``foreign_key_check`` must find
+    no violation the migration introduced before the commit.
     """
     if conn.in_transaction:
         conn.commit()
@@ -260,13 +266,14 @@ def _run_in_transaction(conn: sqlite3.Connection, step: Callable[[], bool], labe
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            before = _foreign_key_violations(conn)
             changed = step()
             if changed:
-                problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+                problems = sorted(_foreign_key_violations(conn) - before, key=str)
                 if problems:
                     table, rowid, parent, _ = problems[0]
                     raise MigrationError(
-                        f"{label}: leaves {len(problems)} foreign key violation(s),"
+                        f"{label}: leaves {len(problems)} new foreign key violation(s),"
                         f" first {table} rowid {rowid} -> {parent}"
                     )
             conn.execute("COMMIT")
