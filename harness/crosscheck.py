@@ -1,0 +1,149 @@
+"""Compare what the static lint predicts with what the matrix observed.
+
+Lint judges each migration from the schemas before and after it; the matrix
+judges real traffic between clients on either side of it. When they disagree
+the report says so and why. This is information for a person, not a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["lint_matrix_disagreements"]
+
+_PARKED_RULES = frozenset({"drop-table", "drop-column", "rename-column", "rename-table"})
+
+# Why a breaking migration can still sync partially or fully, by lint rule.
+_RULE_EXPLANATIONS: dict[str, str] = {
+    "add-not-null-without-default": (
+        "the new NOT NULL column only bites rows an older client creates; the run placed "
+        "those rows anyway (or created none), so check what value the migration gives them"
+    ),
+    "type-change": (
+        "SQLite's type affinity lets most values into the changed column, so ops still "
+        "apply, but a value may change type on the way (text kept in an INTEGER column)"
+    ),
+    "primary-key-change": (
+        "row ids still matched during the run, but clients that disagree on a row's key "
+        "can merge two different rows as one"
+    ),
+    "constraint-tightened": (
+        "the generated values happened to satisfy the tighter constraint; data from "
+        "older clients in the field may not"
+    ),
+}
+
+
+def lint_matrix_disagreements(
+    lint: Sequence[Mapping[str, Any]], cells: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """List the migrations where the lint verdict and the matrix tell different stories.
+
+    For a migration ``v`` the cells that cross it are those between a client at
+    ``v-1`` or older and a client at ``v`` or newer (either side local). A
+    ``breaking`` verdict disagrees when none of those cells is ``broken``. A
+    ``safe`` or ``additive`` verdict disagrees when one of them is ``broken``
+    and no migration in that cell's range is linted ``breaking`` (which would
+    explain it instead).
+
+    Each disagreement is a dict with ``version``, ``lint_verdict``, ``matrix``
+    (the worst status seen across the migration), ``rules``, ``cells`` (ids like
+    ``v1-v3``) and ``explanation``.
+    """
+    breaking = {int(entry["version"]) for entry in lint if entry.get("verdict") == "breaking"}
+    found: list[dict[str, Any]] = []
+    for entry in sorted(lint, key=lambda item: int(item["version"])):
+        version = int(entry["version"])
+        verdict = str(entry.get("verdict", ""))
+        crossing = [cell for cell in cells if _crosses(cell, version)]
+        if not crossing:
+            continue
+        if verdict == "breaking":
+            if any(cell["observed"] == "broken" for cell in crossing):
+                continue
+            matrix = "partial" if any(c["observed"] == "partial" for c in crossing) else "full"
+            rules = _rules(entry, breaking_only=True)
+            found.append(
+                {
+                    "version": version,
+                    "lint_verdict": verdict,
+                    "matrix": matrix,
+                    "rules": rules,
+                    "cells": [_cell_id(cell) for cell in _ordered(crossing)],
+                    "explanation": _breaking_explanation(matrix, rules),
+                }
+            )
+        elif verdict in ("safe", "additive"):
+            unexplained = [
+                cell
+                for cell in crossing
+                if cell["observed"] == "broken" and not _range(cell) & breaking
+            ]
+            if not unexplained:
+                continue
+            found.append(
+                {
+                    "version": version,
+                    "lint_verdict": verdict,
+                    "matrix": "broken",
+                    "rules": _rules(entry, breaking_only=False),
+                    "cells": [_cell_id(cell) for cell in _ordered(unexplained)],
+                    "explanation": (
+                        f"lint saw only {verdict} changes in migration {version}, yet the "
+                        "matrix saw broken sync across it: the breakage comes from data or "
+                        "constraints the static diff cannot see; look at the cell's reasons"
+                    ),
+                }
+            )
+    return found
+
+
+def _crosses(cell: Mapping[str, Any], version: int) -> bool:
+    low, high = sorted((int(cell["local"]), int(cell["peer"])))
+    return low <= version - 1 and high >= version
+
+
+def _range(cell: Mapping[str, Any]) -> set[int]:
+    """The migrations a cell crosses: those after the older client, up to the newer."""
+    low, high = sorted((int(cell["local"]), int(cell["peer"])))
+    return set(range(low + 1, high + 1))
+
+
+def _ordered(cells: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return sorted(cells, key=lambda cell: (int(cell["local"]), int(cell["peer"])))
+
+
+def _cell_id(cell: Mapping[str, Any]) -> str:
+    return f"v{cell['local']}-v{cell['peer']}"
+
+
+def _rules(entry: Mapping[str, Any], *, breaking_only: bool) -> list[str]:
+    """Distinct rule names of a lint entry's findings, in first-seen order."""
+    rules: list[str] = []
+    for finding in entry.get("findings") or []:
+        if breaking_only and finding.get("severity", "breaking") != "breaking":
+            continue
+        rule = str(finding.get("rule", ""))
+        if rule and rule not in rules:
+            rules.append(rule)
+    return rules
+
+
+def _breaking_explanation(matrix: str, rules: Sequence[str]) -> str:
+    parts: list[str] = []
+    if matrix == "full":
+        parts.append(
+            "the matrix saw full sync across this migration: no op was skipped or "
+            "rejected, so the generated traffic never touched what it changed; raise "
+            "--examples or check that the changed table is replicated"
+        )
+    elif any(rule in _PARKED_RULES for rule in rules) or not rules:
+        parts.append(
+            "the matrix saw partial sync because the older client parks the ops it cannot "
+            "place: sync still runs, but data written by one side is invisible to the other"
+        )
+    else:
+        parts.append("the matrix saw partial sync: the clients skipped ops but never diverged")
+    parts.extend(_RULE_EXPLANATIONS[rule] for rule in rules if rule in _RULE_EXPLANATIONS)
+    return "; ".join(parts)

@@ -1,0 +1,285 @@
+"""Read the documented compatibility matrix: what each cell is supposed to be.
+
+The matrix lives in a Markdown document as a table whose header names the
+columns ``Client A``, ``Client B`` and ``Sync Status`` (``Notes`` and any other
+column are optional and found by name)::
+
+    | Client A | Client B | Sync Status     | Notes                   |
+    |----------|----------|-----------------|-------------------------|
+    | v1       | v2       | ⚠️ Partial sync | v2 fields ignored by v1 |
+
+``Full sync`` reads as ``full``, ``Partial sync`` as ``partial`` and ``No sync``
+as ``broken``. Every other table, prose and fenced code block is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from harness.errors import ExpectedFileError, HarnessError
+
+__all__ = [
+    "BROKEN",
+    "COMPATIBLE",
+    "EXPECTED_STATUSES",
+    "FULL",
+    "OBSERVED_STATUSES",
+    "PARTIAL",
+    "UNDOCUMENTED",
+    "ExpectedCell",
+    "default_expectations",
+    "expectation_for",
+    "parse_expected",
+    "read_expected",
+    "status_matches",
+]
+
+FULL = "full"
+PARTIAL = "partial"
+BROKEN = "broken"
+COMPATIBLE = "compatible"
+UNDOCUMENTED = "undocumented"
+
+OBSERVED_STATUSES = (FULL, PARTIAL, BROKEN)
+EXPECTED_STATUSES = (FULL, PARTIAL, COMPATIBLE, BROKEN, UNDOCUMENTED)
+
+Expectations = dict[tuple[int, int], "ExpectedCell"]
+
+_CLIENT_A = "client a"
+_CLIENT_B = "client b"
+_SYNC_STATUS = "sync status"
+_NOTES = "notes"
+
+# Status words as they appear in the document, checked case-insensitively.
+_STATUS_WORDS = {"full sync": FULL, "partial sync": PARTIAL, "no sync": BROKEN}
+
+_DELIMITER_CELL = re.compile(r"^:?-+:?$")
+_VERSION = re.compile(r"^v?\s*(\d+)$", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+
+
+@dataclass(frozen=True)
+class ExpectedCell:
+    """One documented cell: a client at ``local`` syncing with one at ``peer``.
+
+    ``line`` is the 1-based line of the row in its document, 0 when the cell
+    comes from the default policy rather than a file.
+    """
+
+    local: int
+    peer: int
+    status: str
+    notes: str
+    line: int
+
+
+def parse_expected(text: str, source: str = "<text>") -> dict[tuple[int, int], ExpectedCell]:
+    """Parse every compatibility table in ``text`` into cells keyed by ``(local, peer)``.
+
+    >>> table = "| Client A | Client B | Sync Status | Notes |\\n|---|---|---|---|\\n"
+    >>> parse_expected(table + "| v1 | 2 | ⚠️ Partial sync | ok |")[(1, 2)].status
+    'partial'
+
+    Raises :class:`ExpectedFileError` naming ``source`` and the line for a row
+    that is not a cell, for a pair listed twice with different statuses, and
+    when the text holds no compatibility table at all.
+    """
+    cells: Expectations = {}
+    found_table = False
+    for header, rows in _tables(text.splitlines()):
+        columns = _matrix_columns(header[1])
+        if columns is None:
+            continue
+        found_table = True
+        for line_number, raw in rows:
+            cell = _parse_row(raw, columns, source, line_number)
+            if cell is None:
+                continue
+            previous = cells.get((cell.local, cell.peer))
+            if previous is None:
+                cells[(cell.local, cell.peer)] = cell
+            elif previous.status != cell.status:
+                raise ExpectedFileError(
+                    f"{source}:{line_number}: v{cell.local} | v{cell.peer} is listed as "
+                    f"{cell.status!r} here but as {previous.status!r} on line {previous.line}; "
+                    "keep one row per pair"
+                )
+    if not found_table:
+        raise ExpectedFileError(
+            f"{source}: no compatibility table found; expected a Markdown table with the "
+            "columns 'Client A | Client B | Sync Status | Notes'"
+        )
+    return cells
+
+
+def read_expected(path: str | os.PathLike[str]) -> dict[tuple[int, int], ExpectedCell]:
+    """Read and parse the documented matrix at ``path`` (see :func:`parse_expected`)."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ExpectedFileError(
+            f"{source}: expected-matrix file not found; pass --expected with an existing file"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ExpectedFileError(
+            f"{source}: cannot read the expected matrix: not UTF-8 text (byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ExpectedFileError(
+            f"{source}: cannot read the expected matrix: {exc.strerror or exc}"
+        ) from None
+    return parse_expected(text, source)
+
+
+def default_expectations(versions: Iterable[int]) -> dict[tuple[int, int], ExpectedCell]:
+    """The policy when no file documents the matrix: diagonal ``full``, the rest ``compatible``."""
+    ordered = sorted(set(versions))
+    cells: Expectations = {}
+    for local in ordered:
+        for peer in ordered:
+            if local == peer:
+                cells[(local, peer)] = ExpectedCell(
+                    local, peer, FULL, "default policy: same version syncs fully", 0
+                )
+            else:
+                cells[(local, peer)] = ExpectedCell(
+                    local, peer, COMPATIBLE, "default policy: full or partial sync", 0
+                )
+    return cells
+
+
+def expectation_for(expected: Mapping[tuple[int, int], ExpectedCell], local: int, peer: int) -> str:
+    """The documented status of ``(local, peer)``, or ``undocumented`` when it is not listed."""
+    cell = expected.get((local, peer))
+    return UNDOCUMENTED if cell is None else cell.status
+
+
+def status_matches(expected: str, observed: str) -> bool:
+    """Whether an observed status satisfies an expected one.
+
+    ``compatible`` accepts ``full`` or ``partial``; ``undocumented`` accepts
+    nothing, so an unlisted pair always fails.
+    """
+    if expected not in EXPECTED_STATUSES:
+        raise HarnessError(f"unknown expected status {expected!r}; use one of {EXPECTED_STATUSES}")
+    if observed not in OBSERVED_STATUSES:
+        raise HarnessError(f"unknown observed status {observed!r}; use one of {OBSERVED_STATUSES}")
+    if expected == UNDOCUMENTED:
+        return False
+    if expected == COMPATIBLE:
+        return observed in (FULL, PARTIAL)
+    return expected == observed
+
+
+# -- Markdown tables --------------------------------------------------------
+
+_Line = tuple[int, str]
+
+
+def _tables(lines: list[str]) -> Iterator[tuple[_Line, list[_Line]]]:
+    """Yield each GitHub-style table outside fenced code as (header, body rows)."""
+    in_fence = False
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            index += 1
+            continue
+        is_header = (
+            not in_fence
+            and "|" in line
+            and index + 1 < len(lines)
+            and _is_delimiter_row(lines[index + 1])
+        )
+        if not is_header:
+            index += 1
+            continue
+        header = (index + 1, line)
+        index += 2
+        rows: list[_Line] = []
+        while index < len(lines) and lines[index].strip() and "|" in lines[index]:
+            rows.append((index + 1, lines[index]))
+            index += 1
+        yield header, rows
+
+
+def _split_row(line: str) -> list[str]:
+    body = line.strip()
+    if body.startswith("|"):
+        body = body[1:]
+    if body.endswith("|") and not body.endswith("\\|"):
+        body = body[:-1]
+    return [cell.strip().replace("\\|", "|") for cell in _UNESCAPED_PIPE.split(body)]
+
+
+def _is_delimiter_row(line: str) -> bool:
+    if "-" not in line or "|" not in line:
+        return False
+    cells = _split_row(line)
+    return all(_DELIMITER_CELL.match(cell.replace(" ", "")) for cell in cells)
+
+
+def _plain(cell: str) -> str:
+    """Cell text without Markdown emphasis or code marks, spaces collapsed."""
+    return " ".join(re.sub(r"[*_`]", "", cell).split())
+
+
+def _matrix_columns(header: str) -> dict[str, int] | None:
+    names = [_plain(cell).lower() for cell in _split_row(header)]
+    if not {_CLIENT_A, _CLIENT_B, _SYNC_STATUS} <= set(names):
+        return None
+    columns = {name: names.index(name) for name in (_CLIENT_A, _CLIENT_B, _SYNC_STATUS)}
+    if _NOTES in names:
+        columns[_NOTES] = names.index(_NOTES)
+    return columns
+
+
+def _parse_row(
+    line: str, columns: dict[str, int], source: str, line_number: int
+) -> ExpectedCell | None:
+    cells = _split_row(line)
+    if not any(cells):
+        return None
+    needed = max(columns[_CLIENT_A], columns[_CLIENT_B], columns[_SYNC_STATUS]) + 1
+    if len(cells) < needed:
+        raise ExpectedFileError(
+            f"{source}:{line_number}: row has {len(cells)} columns but the table's "
+            f"header needs at least {needed}: {line.strip()!r}"
+        )
+    local = _parse_version(cells[columns[_CLIENT_A]], "Client A", source, line_number)
+    peer = _parse_version(cells[columns[_CLIENT_B]], "Client B", source, line_number)
+    status = _parse_status(cells[columns[_SYNC_STATUS]], source, line_number)
+    notes_index = columns.get(_NOTES)
+    notes = ""
+    if notes_index is not None and notes_index < len(cells):
+        notes = " ".join(cells[notes_index].split())
+    return ExpectedCell(local, peer, status, notes, line_number)
+
+
+def _parse_version(cell: str, column: str, source: str, line_number: int) -> int:
+    match = _VERSION.match(_plain(cell))
+    if match is None or int(match.group(1)) < 1:
+        raise ExpectedFileError(
+            f"{source}:{line_number}: {column} {cell!r} is not a schema version; "
+            "write it as v1 or 1 (versions start at 1)"
+        )
+    return int(match.group(1))
+
+
+def _parse_status(cell: str, source: str, line_number: int) -> str:
+    text = _plain(cell).lower()
+    found = {status for words, status in _STATUS_WORDS.items() if words in text}
+    if len(found) != 1:
+        problem = "is not a sync status" if not found else "names more than one sync status"
+        raise ExpectedFileError(
+            f"{source}:{line_number}: Sync Status {cell!r} {problem}; "
+            "write one of 'Full sync', 'Partial sync' or 'No sync'"
+        )
+    return found.pop()

@@ -1,0 +1,91 @@
+"""Lint verdicts against what the matrix observed (harness.crosscheck)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from harness.crosscheck import lint_matrix_disagreements
+
+
+def cell(local: int, peer: int, observed: str) -> dict[str, Any]:
+    return {"local": local, "peer": peer, "observed": observed}
+
+
+def matrix(versions: list[int], broken: Collection[tuple[int, int]] = ()) -> list[dict[str, Any]]:
+    """Every pair: diagonal full, pairs in ``broken`` broken, the rest partial."""
+    return [
+        cell(a, b, "full" if a == b else "broken" if (a, b) in broken else "partial")
+        for a in versions
+        for b in versions
+    ]
+
+
+def lint_entry(version: int, verdict: str, *rules: str) -> dict[str, Any]:
+    findings = [
+        {"rule": rule, "table": "tasks", "column": "notes", "message": "...", "severity": verdict}
+        for rule in rules
+    ]
+    return {"version": version, "verdict": verdict, "findings": findings}
+
+
+def test_agreement_reports_nothing() -> None:
+    lint = [lint_entry(2, "additive", "add-column"), lint_entry(3, "breaking", "drop-column")]
+    cells = matrix([1, 2, 3], broken={(1, 3), (3, 1), (2, 3), (3, 2)})
+    assert lint_matrix_disagreements(lint, cells) == []
+
+
+def test_breaking_lint_but_partial_matrix_is_explained_by_parked_ops() -> None:
+    lint = [lint_entry(2, "additive", "add-column"), lint_entry(3, "breaking", "drop-column")]
+    [found] = lint_matrix_disagreements(lint, matrix([1, 2, 3]))
+    assert found["version"] == 3
+    assert found["lint_verdict"] == "breaking"
+    assert found["matrix"] == "partial"
+    assert found["rules"] == ["drop-column"]
+    assert found["cells"] == ["v1-v3", "v2-v3", "v3-v1", "v3-v2"]
+    assert "parks the ops it cannot place" in found["explanation"]
+    assert "invisible to the other" in found["explanation"]
+
+
+def test_breaking_lint_but_full_matrix_says_the_traffic_missed_it() -> None:
+    lint = [lint_entry(2, "breaking", "type-change")]
+    cells = [cell(a, b, "full") for a in (1, 2) for b in (1, 2)]
+    [found] = lint_matrix_disagreements(lint, cells)
+    assert found["matrix"] == "full"
+    assert "never touched" in found["explanation"]
+    assert "type affinity" in found["explanation"]
+
+
+def test_additive_lint_but_broken_cell_points_at_the_reasons() -> None:
+    lint = [lint_entry(2, "additive", "add-column"), lint_entry(3, "safe")]
+    [found] = lint_matrix_disagreements(lint, matrix([1, 2, 3], broken={(2, 1)}))
+    assert found["version"] == 2
+    assert found["lint_verdict"] == "additive"
+    assert found["matrix"] == "broken"
+    assert found["rules"] == ["add-column"]
+    assert found["cells"] == ["v2-v1"]
+    assert "static diff cannot see" in found["explanation"]
+    assert "reasons" in found["explanation"]
+
+
+def test_a_broken_cell_explained_by_a_breaking_migration_in_its_range_is_not_blamed_on_others() -> (
+    None
+):
+    lint = [lint_entry(2, "additive", "add-column"), lint_entry(3, "breaking", "drop-table")]
+    # v1-v3 crosses both migrations; the breaking one explains it.
+    cells = matrix([1, 2, 3], broken={(1, 3), (3, 1)})
+    assert lint_matrix_disagreements(lint, cells) == []
+
+
+def test_a_migration_with_no_crossing_cells_is_skipped() -> None:
+    lint = [lint_entry(1, "breaking", "drop-column"), lint_entry(4, "breaking", "drop-column")]
+    assert lint_matrix_disagreements(lint, matrix([1, 2, 3])) == []
+
+
+def test_non_breaking_findings_of_a_breaking_migration_are_not_listed_as_its_rules() -> None:
+    entry = lint_entry(2, "breaking", "rename-column")
+    entry["findings"].append(
+        {"rule": "add-index", "table": "tasks", "column": None, "message": "", "severity": "safe"}
+    )
+    [found] = lint_matrix_disagreements([entry], matrix([1, 2]))
+    assert found["rules"] == ["rename-column"]

@@ -1,0 +1,216 @@
+"""Reading the documented compatibility matrix (harness.expected)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ExpectedFileError, HarnessError
+from harness.expected import (
+    ExpectedCell,
+    default_expectations,
+    expectation_for,
+    parse_expected,
+    read_expected,
+    status_matches,
+)
+
+# The table exactly as the seed's docs/MIGRATIONS.md documents it, in its surroundings.
+SEED_DOC = """\
+## P2P Sync Considerations
+
+The nexus-core system uses P2P synchronization via oplogs (operation logs).
+
+### Version Compatibility Matrix
+
+| Client A | Client B | Sync Status | Notes |
+|----------|----------|-------------|-------|
+| v1 | v1 | ✅ Full sync | Perfect compatibility |
+| v1 | v2 | ⚠️ Partial sync | v2 fields ignored by v1 |
+| v2 | v1 | ⚠️ Partial sync | v1 can't write to v2 fields |
+| v2 | v2 | ✅ Full sync | Perfect compatibility |
+
+### Best Practices for P2P-Compatible Migrations
+
+```sql
+ALTER TABLE tasks ADD COLUMN priority INTEGER DEFAULT 0;
+```
+"""
+
+HEADER = "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+
+
+def test_the_seed_table_parses_with_line_numbers() -> None:
+    cells = parse_expected(SEED_DOC, "MIGRATIONS.md")
+    assert cells == {
+        (1, 1): ExpectedCell(1, 1, "full", "Perfect compatibility", 9),
+        (1, 2): ExpectedCell(1, 2, "partial", "v2 fields ignored by v1", 10),
+        (2, 1): ExpectedCell(2, 1, "partial", "v1 can't write to v2 fields", 11),
+        (2, 2): ExpectedCell(2, 2, "full", "Perfect compatibility", 12),
+    }
+
+
+def test_emoji_spacing_case_and_bare_numbers_are_tolerated() -> None:
+    text = HEADER + (
+        "|v1|2|  ⚠️   PARTIAL   SYNC  |  spaced   out  |\n"
+        "|  V2  |  **v3**  | ❌ no sync — constraint | x |\n"
+        "| `3` | v3 | full sync | |\n"
+        "| 4 | 5 | ✅Full sync |\n"
+    )
+    cells = parse_expected(text)
+    assert {pair: cell.status for pair, cell in cells.items()} == {
+        (1, 2): "partial",
+        (2, 3): "broken",
+        (3, 3): "full",
+        (4, 5): "full",
+    }
+    assert cells[(1, 2)].notes == "spaced out"
+    assert cells[(4, 5)].notes == ""
+
+
+def test_columns_are_found_by_header_name_with_extra_columns() -> None:
+    text = (
+        "| Notes | Since | **Sync status** | client b | Client A | Owner |\n"
+        "| :--- | :---: | --- | ---: | --- | --- |\n"
+        "| fields ignored | 0.3 | ⚠️ Partial sync | v4 | v3 | ana |\n"
+    )
+    assert parse_expected(text) == {(3, 4): ExpectedCell(3, 4, "partial", "fields ignored", 3)}
+
+
+def test_a_table_without_notes_column_parses() -> None:
+    text = "| Client A | Client B | Sync Status |\n|--|--|--|\n| 1 | 1 | Full sync |\n"
+    assert parse_expected(text)[(1, 1)].notes == ""
+
+
+def test_other_tables_prose_and_code_blocks_are_ignored() -> None:
+    text = (
+        "Intro text with a | pipe in it.\n\n"
+        "| Version | Description |\n|---|---|\n| v1 | garbage that is not a cell |\n\n"
+        "```markdown\n"
+        + HEADER
+        + "| v9 | v9 | ✅ Full sync | only an example |\n```\n\n"
+        + HEADER
+        + "| v1 | v1 | ✅ Full sync | real |\n"
+        "\nAfter the table: | not | a | row |\n"
+    )
+    assert list(parse_expected(text)) == [(1, 1)]
+
+
+def test_several_matrix_tables_are_merged() -> None:
+    text = (
+        HEADER
+        + "| v1 | v1 | Full sync | |\n\nmore prose\n\n"
+        + HEADER
+        + "| v2 | v1 | No sync | |\n"
+    )
+    assert {pair: c.status for pair, c in parse_expected(text).items()} == {
+        (1, 1): "full",
+        (2, 1): "broken",
+    }
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ("| vX | v2 | ✅ Full sync | |", "Client A 'vX' is not a schema version"),
+        ("| v1 | 0 | ✅ Full sync | |", "Client B '0' is not a schema version"),
+        ("| v1 | v2 | 🤷 Maybe | |", "Sync Status '🤷 Maybe' is not a sync status"),
+        ("| v1 | v2 | Full sync or No sync | |", "names more than one sync status"),
+        ("| v1 | v2 |", "row has 2 columns"),
+    ],
+)
+def test_an_unreadable_row_names_the_file_and_line(row: str, words: str) -> None:
+    text = "# Matrix\n\n" + HEADER + "| v1 | v1 | Full sync | ok |\n" + row + "\n"
+    with pytest.raises(ExpectedFileError, match=r"^docs/M\.md:6: ") as caught:
+        parse_expected(text, "docs/M.md")
+    assert words in str(caught.value)
+
+
+def test_a_pair_listed_twice_with_different_statuses_errors() -> None:
+    text = HEADER + "| v1 | v2 | Partial sync | |\n| v1 | v2 | No sync | |\n"
+    with pytest.raises(
+        ExpectedFileError, match=r"^m\.md:4: v1 \| v2 .*'broken'.*'partial' on line 3"
+    ):
+        parse_expected(text, "m.md")
+
+
+def test_a_pair_listed_twice_with_the_same_status_keeps_the_first() -> None:
+    text = HEADER + "| v1 | v2 | Partial sync | first |\n| 1 | 2 | ⚠️ Partial sync | again |\n"
+    assert parse_expected(text)[(1, 2)] == ExpectedCell(1, 2, "partial", "first", 3)
+
+
+def test_a_document_without_a_matrix_table_errors() -> None:
+    with pytest.raises(ExpectedFileError, match="no compatibility table found"):
+        parse_expected("| Version | Notes |\n|---|---|\n| v1 | x |\n", "README.md")
+
+
+def test_read_expected_reads_a_real_file(tmp_path: Path) -> None:
+    path = tmp_path / "MIGRATIONS.md"
+    path.write_text(SEED_DOC, encoding="utf-8")
+    assert len(read_expected(path)) == 4
+
+
+def test_read_expected_reports_the_bad_line_of_a_real_file(tmp_path: Path) -> None:
+    path = tmp_path / "MIGRATIONS.md"
+    path.write_text(SEED_DOC.replace("| v2 | v1 |", "| v2 | one |"), encoding="utf-8")
+    with pytest.raises(ExpectedFileError, match=rf"^{re.escape(str(path))}:11: Client B 'one'"):
+        read_expected(path)
+
+
+def test_read_expected_missing_or_unreadable_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ExpectedFileError, match="not found"):
+        read_expected(tmp_path / "absent.md")
+    with pytest.raises(ExpectedFileError, match="cannot read"):
+        read_expected(tmp_path)
+    binary = tmp_path / "binary.md"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ExpectedFileError, match="not UTF-8"):
+        read_expected(binary)
+
+
+def test_default_policy_is_full_on_the_diagonal_and_compatible_elsewhere() -> None:
+    cells = default_expectations([3, 1, 2])
+    assert len(cells) == 9
+    for (local, peer), cell in cells.items():
+        assert (cell.local, cell.peer) == (local, peer)
+        assert cell.status == ("full" if local == peer else "compatible")
+        assert cell.line == 0
+
+
+def test_expectation_for_a_missing_pair_is_undocumented() -> None:
+    cells = parse_expected(SEED_DOC)
+    assert expectation_for(cells, 1, 2) == "partial"
+    assert expectation_for(cells, 1, 3) == "undocumented"
+
+
+@pytest.mark.parametrize(
+    ("expected", "observed", "matches"),
+    [
+        ("full", "full", True),
+        ("full", "partial", False),
+        ("full", "broken", False),
+        ("partial", "full", False),
+        ("partial", "partial", True),
+        ("partial", "broken", False),
+        ("broken", "full", False),
+        ("broken", "partial", False),
+        ("broken", "broken", True),
+        ("compatible", "full", True),
+        ("compatible", "partial", True),
+        ("compatible", "broken", False),
+        ("undocumented", "full", False),
+        ("undocumented", "partial", False),
+        ("undocumented", "broken", False),
+    ],
+)
+def test_status_matches_truth_table(expected: str, observed: str, matches: bool) -> None:
+    assert status_matches(expected, observed) is matches
+
+
+def test_status_matches_refuses_words_outside_the_contract() -> None:
+    with pytest.raises(HarnessError):
+        status_matches("ok", "full")
+    with pytest.raises(HarnessError):
+        status_matches("full", "compatible")
