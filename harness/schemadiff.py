@@ -1,0 +1,256 @@
+"""A pure diff of two :class:`~nexus_core.db.schema.Schema` values into changes.
+
+:func:`diff_schemas` says *what* changed between two real schemas, never
+whether it matters: that is :mod:`harness.lint`'s job. Renames are named only
+on clear evidence: a table gone and one with exactly the same columns added,
+or, inside one table, a column gone and one with the same definition (type,
+NOT NULL, default, key position) added, each definition matching exactly one
+column on each side. Anything less clear is a drop plus an add.
+
+Every comparison goes through the renames, so a renamed column does not also
+show up as a changed CHECK, foreign key, unique constraint or index.
+
+>>> diff_schemas(Schema(), Schema())
+[]
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from nexus_core.db.schema import Column, ForeignKey, Index, Schema, Table
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference. ``table`` and ``column`` are the new names; ``detail`` adds context.
+
+    ``kind`` is one of: table-added, table-dropped, table-renamed (detail: old
+    name), column-added, column-dropped, column-renamed (detail: old name),
+    type-changed ("OLD -> NEW"), notnull-added, notnull-dropped,
+    default-changed ("OLD -> NEW"), primary-key-changed ("(a) -> (b)"),
+    check-added / check-dropped (the expression), foreign-key-added /
+    foreign-key-dropped ("other(col)"), unique-added / unique-dropped (the
+    columns, then " WHERE ..." for a partial one), index-added / index-dropped /
+    index-changed, view-added / view-dropped / view-changed, trigger-added /
+    trigger-dropped / trigger-changed (detail: the name).
+    """
+
+    table: str
+    column: str | None
+    kind: str
+    detail: str = ""
+
+
+def _definition(column: Column) -> tuple[str, bool, str | None, int]:
+    return (normalise_type(column.type), column.notnull, column.default, column.pk)
+
+
+def normalise_type(declared: str) -> str:
+    """A declared type upper-cased, whitespace collapsed: ``varchar( 20 )`` -> ``VARCHAR(20)``."""
+    text = re.sub(r"\s+", " ", declared.upper()).strip()
+    return re.sub(r"\s*([(),])\s*", r"\1", text)
+
+
+def _unique_pairs(gone: Mapping[str, K], added: Mapping[str, K]) -> dict[str, str]:
+    """``{old: new}`` for names whose signature occurs exactly once on each side."""
+    gone_count = Counter(gone.values())
+    added_count = Counter(added.values())
+    by_signature = {sig: name for name, sig in added.items()}
+    return {
+        old: by_signature[sig]
+        for old, sig in sorted(gone.items())
+        if gone_count[sig] == 1 and added_count[sig] == 1
+    }
+
+
+def _rename_identifier(sql: str, old: str, new: str) -> str:
+    """Replace the identifier ``old`` (bare or quoted) with ``new`` in an expression."""
+    pattern = (
+        rf'(?i)"{re.escape(old)}"|`{re.escape(old)}`|\[{re.escape(old)}\]|\b{re.escape(old)}\b'
+    )
+    return re.sub(pattern, new, sql)
+
+
+def _uniques(schema: Schema, table: str) -> set[tuple[tuple[str, ...], str | None]]:
+    return {
+        (index.columns, index.where)
+        for index in schema.indexes.values()
+        if index.table == table and index.unique and index.origin != "pk"
+    }
+
+
+def _fk_text(key: ForeignKey) -> str:
+    return f"{key.other_table}({key.other_column})" if key.other_column else key.other_table
+
+
+def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[str, str]:
+    """Column-level changes of one table; returns the column renames ``{old: new}``."""
+    gone = {c.name: _definition(c) for c in before.columns if after.column(c.name) is None}
+    added = {c.name: _definition(c) for c in after.columns if before.column(c.name) is None}
+    renames = _unique_pairs(gone, added)
+    name = after.name
+    for old, new in renames.items():
+        changes.append(Change(name, new, "column-renamed", old))
+    for old in sorted(gone.keys() - renames.keys()):
+        changes.append(Change(name, old, "column-dropped"))
+    for new in sorted(added.keys() - set(renames.values())):
+        changes.append(Change(name, new, "column-added"))
+    for was in before.columns:
+        now = after.column(was.name)
+        if now is None:
+            continue
+        if normalise_type(was.type) != normalise_type(now.type):
+            detail = f"{was.type or '(none)'} -> {now.type or '(none)'}"
+            changes.append(Change(name, now.name, "type-changed", detail))
+        if was.notnull != now.notnull:
+            kind = "notnull-added" if now.notnull else "notnull-dropped"
+            changes.append(Change(name, now.name, kind))
+        if was.default != now.default:
+            changes.append(
+                Change(name, now.name, "default-changed", f"{was.default} -> {now.default}")
+            )
+    old_key = tuple(renames.get(c, c) for c in before.primary_key)
+    if old_key != after.primary_key:
+        text = f"({', '.join(before.primary_key)}) -> ({', '.join(after.primary_key)})"
+        changes.append(Change(name, None, "primary-key-changed", text))
+    return renames
+
+
+def _diff_constraints(
+    before: Schema,
+    after: Schema,
+    old_table: str,
+    new_table: str,
+    column_renames: Mapping[str, dict[str, str]],
+    table_renames: Mapping[str, str],
+    changes: list[Change],
+) -> None:
+    """CHECKs, foreign keys and unique constraints of one table, through the renames."""
+    renames = column_renames.get(new_table, {})
+    was, now = before.tables[old_table], after.tables[new_table]
+
+    def single(columns: Iterable[str]) -> str | None:
+        names = list(columns)
+        return names[0] if len(names) == 1 else None
+
+    old_checks = set()
+    for check in was.checks:
+        for old, new in renames.items():
+            check = _rename_identifier(check, old, new)
+        old_checks.add(check)
+    for kind, checks in (
+        ("check-added", set(now.checks) - old_checks),
+        ("check-dropped", old_checks - set(now.checks)),
+    ):
+        for check in sorted(checks):
+            used = [c for c in now.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", check)]
+            changes.append(Change(new_table, single(used), kind, check))
+
+    def moved(key: ForeignKey) -> ForeignKey:
+        other = table_renames.get(key.other_table, key.other_table)
+        other_col = key.other_column
+        if other_col is not None:
+            other_col = column_renames.get(other, {}).get(other_col, other_col)
+        return ForeignKey(renames.get(key.column, key.column), other, other_col)
+
+    old_keys = {moved(k) for k in was.foreign_keys}
+    new_keys = set(now.foreign_keys)
+    for kind, keys in (
+        ("foreign-key-added", new_keys - old_keys),
+        ("foreign-key-dropped", old_keys - new_keys),
+    ):
+        for key in sorted(keys, key=lambda k: (k.column, _fk_text(k))):
+            changes.append(Change(new_table, key.column, kind, _fk_text(key)))
+
+    old_uniques = {
+        (tuple(renames.get(c, c) for c in cols), where)
+        for cols, where in _uniques(before, old_table)
+    }
+    new_uniques = _uniques(after, new_table)
+    for kind, uniques in (
+        ("unique-added", new_uniques - old_uniques),
+        ("unique-dropped", old_uniques - new_uniques),
+    ):
+        for cols, where in sorted(uniques, key=lambda u: (u[0], u[1] or "")):
+            detail = ", ".join(cols) + (f" WHERE {where}" if where else "")
+            changes.append(Change(new_table, single(cols), kind, detail))
+
+
+def _index_shape(
+    index: Index, table_renames: Mapping[str, str], column_renames: Mapping[str, dict[str, str]]
+) -> tuple[str, tuple[str, ...], bool, str | None]:
+    table = table_renames.get(index.table, index.table)
+    renames = column_renames.get(table, {})
+    return (table, tuple(renames.get(c, c) for c in index.columns), index.unique, index.where)
+
+
+def _diff_named(
+    kind: str,
+    before: Mapping[str, Hashable],
+    after: Mapping[str, Hashable],
+    owner: Mapping[str, str],
+    changes: list[Change],
+) -> None:
+    for name in sorted(after.keys() - before.keys()):
+        changes.append(Change(owner.get(name, name), None, f"{kind}-added", name))
+    for name in sorted(before.keys() - after.keys()):
+        changes.append(Change(owner.get(name, name), None, f"{kind}-dropped", name))
+    for name in sorted(before.keys() & after.keys()):
+        if before[name] != after[name]:
+            changes.append(Change(owner.get(name, name), None, f"{kind}-changed", name))
+
+
+def diff_schemas(before: Schema, after: Schema) -> list[Change]:
+    """Every change from ``before`` to ``after``, sorted (deterministic for equal inputs)."""
+    changes: list[Change] = []
+    gone = {n: frozenset(t.columns) for n, t in before.tables.items() if n not in after.tables}
+    added = {n: frozenset(t.columns) for n, t in after.tables.items() if n not in before.tables}
+    table_renames = _unique_pairs(gone, added)
+    for old, new in table_renames.items():
+        changes.append(Change(new, None, "table-renamed", old))
+    dropped = sorted(gone.keys() - table_renames.keys())
+    created = sorted(added.keys() - set(table_renames.values()))
+    changes.extend(Change(name, None, "table-dropped") for name in dropped)
+    changes.extend(Change(name, None, "table-added") for name in created)
+
+    pairs = [(n, n) for n in sorted(before.tables.keys() & after.tables.keys())]
+    pairs += sorted(table_renames.items())
+    column_renames = {
+        new: _diff_columns(before.tables[old], after.tables[new], changes) for old, new in pairs
+    }
+    for old, new in pairs:
+        _diff_constraints(before, after, old, new, column_renames, table_renames, changes)
+
+    # Indexes of a table that came or went with it belong to that table's change.
+    skip = set(dropped) | set(created)
+    old_indexes = {
+        i.name: _index_shape(i, table_renames, column_renames)
+        for i in before.indexes.values()
+        if i.origin == "c" and i.table not in skip
+    }
+    new_indexes = {
+        i.name: _index_shape(i, {}, {})
+        for i in after.indexes.values()
+        if i.origin == "c" and i.table not in skip
+    }
+    owner = {name: shape[0] for name, shape in {**old_indexes, **new_indexes}.items()}
+    _diff_named("index", old_indexes, new_indexes, owner, changes)
+    _diff_named("view", before.views, after.views, {}, changes)
+    triggers_owner = {name: _trigger_table(sql) for name, sql in after.triggers.items()}
+    triggers_owner.update(
+        {n: _trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
+    )
+    _diff_named("trigger", before.triggers, after.triggers, triggers_owner, changes)
+    return sorted(changes, key=lambda c: (c.table, c.column or "", c.kind, c.detail))
+
+
+def _trigger_table(sql: str) -> str:
+    match = re.search(r'(?i)\bON\s+("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)', sql)
+    return match.group(1).strip('"`[]') if match else ""

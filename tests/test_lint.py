@@ -1,0 +1,468 @@
+"""The migration lint on minimal migrations built in real SQLite."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from harness.errors import HarnessError
+from harness.lint import (
+    RULES,
+    Finding,
+    MigrationLint,
+    lint_migrations,
+    lint_to_json,
+    render_lint_table,
+)
+from nexus_core.db.migrations import load_migrations
+
+BASE = """
+CREATE TABLE recipes (
+    recipe_id TEXT PRIMARY KEY NOT NULL,
+    title     TEXT NOT NULL,
+    servings  INTEGER,
+    notes     TEXT,
+    rating    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE cooks (cook_id TEXT PRIMARY KEY NOT NULL, name TEXT);
+"""
+
+
+def rebuild(columns: str, select: str = "recipe_id, title, servings, notes, rating") -> str:
+    """SQL rebuilding ``recipes`` with ``columns`` (create new, copy, drop, rename)."""
+    return f"""
+CREATE TABLE recipes_new ({columns});
+INSERT INTO recipes_new SELECT {select} FROM recipes;
+DROP TABLE recipes;
+ALTER TABLE recipes_new RENAME TO recipes;
+"""
+
+
+SAME_COLUMNS = (
+    "recipe_id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL, servings INTEGER,"
+    " notes TEXT, rating INTEGER NOT NULL DEFAULT 0"
+)
+
+
+def lint_steps(tmp_path: Path, *steps: str) -> list[MigrationLint]:
+    folder = tmp_path / "migrations"
+    folder.mkdir(parents=True)
+    for number, sql in enumerate(steps, start=1):
+        text = f"-- Description: step {number}\n{sql}"
+        (folder / f"{number:03d}_step.sql").write_text(text, encoding="utf-8")
+    return lint_migrations(load_migrations(folder))
+
+
+def last(tmp_path: Path, *steps: str) -> MigrationLint:
+    return lint_steps(tmp_path, *steps)[-1]
+
+
+def hits(result: MigrationLint) -> set[tuple[str, str, str | None]]:
+    return {(f.rule, f.table, f.column) for f in result.findings}
+
+
+RULE_CASES = [
+    pytest.param(
+        "ALTER TABLE recipes ADD COLUMN cuisine TEXT;",
+        ("add-column", "recipes", "cuisine"),
+        "additive",
+        id="add-column-nullable",
+    ),
+    pytest.param(
+        "ALTER TABLE recipes ADD COLUMN cuisine TEXT NOT NULL DEFAULT 'any';",
+        ("add-column", "recipes", "cuisine"),
+        "additive",
+        id="add-column-defaulted",
+    ),
+    pytest.param(
+        "CREATE TABLE pantry (item_id TEXT PRIMARY KEY NOT NULL, name TEXT);",
+        ("add-table", "pantry", None),
+        "additive",
+        id="add-table",
+    ),
+    pytest.param(
+        "CREATE INDEX idx_recipes_title ON recipes(title);",
+        ("add-index", "recipes", None),
+        "safe",
+        id="add-index",
+    ),
+    pytest.param(
+        "CREATE VIEW quick AS SELECT recipe_id FROM recipes WHERE servings < 2;",
+        ("add-view", "quick", None),
+        "safe",
+        id="add-view",
+    ),
+    pytest.param(
+        "CREATE TRIGGER recipes_touch AFTER UPDATE ON recipes BEGIN SELECT 1; END;",
+        ("add-trigger", "recipes", None),
+        "safe",
+        id="add-trigger",
+    ),
+    pytest.param(
+        "ALTER TABLE recipes DROP COLUMN notes;",
+        ("drop-column", "recipes", "notes"),
+        "breaking",
+        id="drop-column",
+    ),
+    pytest.param("DROP TABLE cooks;", ("drop-table", "cooks", None), "breaking", id="drop-table"),
+    pytest.param(
+        "ALTER TABLE recipes RENAME COLUMN title TO name;",
+        ("rename-column", "recipes", "name"),
+        "breaking",
+        id="rename-column",
+    ),
+    pytest.param(
+        "ALTER TABLE cooks RENAME TO chefs;",
+        ("rename-table", "chefs", None),
+        "breaking",
+        id="rename-table",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS + ", author TEXT NOT NULL", "*, 'me'"),
+        ("add-not-null-without-default", "recipes", "author"),
+        "breaking",
+        id="add-not-null-without-default",
+    ),
+    pytest.param(
+        rebuild(
+            SAME_COLUMNS.replace("notes TEXT", "notes TEXT NOT NULL"),
+            "recipe_id, title, servings, COALESCE(notes, ''), rating",
+        ),
+        ("not-null-added", "recipes", "notes"),
+        "breaking",
+        id="not-null-added",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("servings INTEGER", "servings TEXT")),
+        ("type-change", "recipes", "servings"),
+        "breaking",
+        id="type-change-affinity",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("notes TEXT", "notes VARCHAR(200)")),
+        ("type-change", "recipes", "notes"),
+        "breaking",
+        id="type-change-text-only",
+    ),
+    pytest.param(
+        rebuild(
+            SAME_COLUMNS.replace(
+                "recipe_id TEXT PRIMARY KEY NOT NULL", "recipe_id TEXT NOT NULL"
+            ).replace("title TEXT NOT NULL", "title TEXT PRIMARY KEY NOT NULL")
+        ),
+        ("primary-key-change", "recipes", None),
+        "breaking",
+        id="primary-key-change",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")),
+        ("constraint-tightened", "recipes", "servings"),
+        "breaking",
+        id="check-added",
+    ),
+    pytest.param(
+        "CREATE UNIQUE INDEX ux_recipes_title ON recipes(title);",
+        ("constraint-tightened", "recipes", "title"),
+        "breaking",
+        id="unique-index-added",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS + ", UNIQUE (title, servings)"),
+        ("constraint-tightened", "recipes", None),
+        "breaking",
+        id="unique-constraint-added",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("notes TEXT", "notes TEXT REFERENCES cooks(cook_id)")),
+        ("constraint-tightened", "recipes", "notes"),
+        "breaking",
+        id="foreign-key-added",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("title TEXT NOT NULL", "title TEXT")),
+        ("constraint-loosened", "recipes", "title"),
+        "additive",
+        id="not-null-dropped",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("DEFAULT 0", "DEFAULT 3")),
+        ("default-changed", "recipes", "rating"),
+        "additive",
+        id="default-changed",
+    ),
+    pytest.param(
+        "CREATE TABLE tags (recipe_id TEXT, tag TEXT, PRIMARY KEY (recipe_id, tag));",
+        ("not-replicable", "tags", None),
+        "additive",
+        id="not-replicable-composite-key",
+    ),
+    pytest.param(
+        "CREATE TABLE log (message TEXT);",
+        ("not-replicable", "log", None),
+        "additive",
+        id="not-replicable-no-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("step", "expected", "verdict"), RULE_CASES)
+def test_each_rule_fires(
+    tmp_path: Path, step: str, expected: tuple[str, str, str | None], verdict: str
+) -> None:
+    result = last(tmp_path, BASE, step)
+    assert expected in hits(result), result.findings
+    assert result.verdict == verdict
+    finding = next(f for f in result.findings if (f.rule, f.table, f.column) == expected)
+    assert finding.severity == RULES[finding.rule]
+    assert re.search(r"\bv[12]\b", finding.message) or finding.severity == "safe"
+
+
+def test_every_declared_rule_has_a_case() -> None:
+    exercised = {case.values[1][0] for case in RULE_CASES}  # type: ignore[index]
+    undeclared_here = {
+        "drop-index",
+        "change-index",
+        "drop-view",
+        "change-view",
+        "drop-trigger",
+        "change-trigger",
+        "constraint-loosened",
+    }
+    assert set(RULES) - exercised <= undeclared_here
+
+
+@pytest.mark.parametrize(
+    ("setup", "step", "rule"),
+    [
+        ("CREATE INDEX ix ON recipes(title);", "DROP INDEX ix;", "drop-index"),
+        (
+            "CREATE INDEX ix ON recipes(title);",
+            "DROP INDEX ix; CREATE INDEX ix ON recipes(notes);",
+            "change-index",
+        ),
+        ("CREATE VIEW v AS SELECT title FROM recipes;", "DROP VIEW v;", "drop-view"),
+        (
+            "CREATE VIEW v AS SELECT title FROM recipes;",
+            "DROP VIEW v; CREATE VIEW v AS SELECT notes FROM recipes;",
+            "change-view",
+        ),
+        (
+            "CREATE TRIGGER t AFTER INSERT ON recipes BEGIN SELECT 1; END;",
+            "DROP TRIGGER t;",
+            "drop-trigger",
+        ),
+    ],
+)
+def test_local_objects_are_safe(tmp_path: Path, setup: str, step: str, rule: str) -> None:
+    result = last(tmp_path, BASE + setup, step)
+    assert [f.rule for f in result.findings] == [rule]
+    assert result.verdict == "safe"
+
+
+def test_constraints_loosened_are_additive(tmp_path: Path) -> None:
+    with_check = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")
+    setup = BASE + rebuild(with_check) + "CREATE UNIQUE INDEX ux ON recipes(title);"
+    result = last(tmp_path, setup, rebuild(SAME_COLUMNS))
+    assert hits(result) == {
+        ("constraint-loosened", "recipes", "servings"),
+        ("constraint-loosened", "recipes", "title"),
+        ("drop-index", "recipes", None),
+    }
+    assert result.verdict == "additive"
+
+
+def test_changed_check_is_tightened(tmp_path: Path) -> None:
+    loose = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")
+    strict = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 1)")
+    result = last(tmp_path, BASE + rebuild(loose), rebuild(strict))
+    assert ("constraint-tightened", "recipes", "servings") in hits(result)
+    assert result.verdict == "breaking"
+
+
+def test_table_losing_its_single_key_is_not_replicable(tmp_path: Path) -> None:
+    step = rebuild(
+        SAME_COLUMNS.replace("recipe_id TEXT PRIMARY KEY NOT NULL", "recipe_id TEXT NOT NULL")
+        + ", PRIMARY KEY (recipe_id, title)"
+    )
+    result = last(tmp_path, BASE, step)
+    assert {r for r, _, _ in hits(result)} == {"primary-key-change", "not-replicable"}
+    assert result.verdict == "breaking"
+
+
+def test_dropping_the_default_of_a_column_older_clients_lack(tmp_path: Path) -> None:
+    results = lint_steps(
+        tmp_path,
+        BASE,
+        "ALTER TABLE recipes ADD COLUMN cuisine TEXT NOT NULL DEFAULT 'any';",
+        rebuild(SAME_COLUMNS + ", cuisine TEXT NOT NULL", "*"),
+    )
+    assert results[1].verdict == "additive"
+    assert hits(results[2]) == {
+        ("default-changed", "recipes", "cuisine"),
+        ("add-not-null-without-default", "recipes", "cuisine"),
+    }
+    message = next(f.message for f in results[2].findings if f.rule.startswith("add-not"))
+    assert message.startswith("v3 clients cannot insert rows created by v1 clients")
+
+
+# Near misses: changes that look like a rule but are not.
+
+
+def test_nullable_column_is_not_add_not_null(tmp_path: Path) -> None:
+    result = last(tmp_path, BASE, "ALTER TABLE recipes ADD COLUMN author TEXT;")
+    assert hits(result) == {("add-column", "recipes", "author")}
+    assert result.verdict == "additive"
+
+
+def test_index_on_renamed_column_is_only_a_column_rename(tmp_path: Path) -> None:
+    setup = BASE + "CREATE INDEX idx_recipes_title ON recipes(title);"
+    result = last(tmp_path, setup, "ALTER TABLE recipes RENAME COLUMN title TO name;")
+    assert hits(result) == {("rename-column", "recipes", "name")}
+
+
+def test_renamed_column_in_check_and_unique_is_only_a_rename(tmp_path: Path) -> None:
+    columns = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")
+    setup = BASE + rebuild(columns + ", UNIQUE (servings, title)")
+    result = last(tmp_path, setup, "ALTER TABLE recipes RENAME COLUMN servings TO portions;")
+    assert hits(result) == {("rename-column", "recipes", "portions")}
+
+
+def test_renamed_table_referenced_elsewhere_is_only_a_table_rename(tmp_path: Path) -> None:
+    setup = BASE + "CREATE TABLE steps (step_id TEXT PRIMARY KEY, cook_id TEXT REFERENCES cooks);"
+    result = last(tmp_path, setup, "ALTER TABLE cooks RENAME TO chefs;")
+    assert hits(result) == {("rename-table", "chefs", None)}
+
+
+def test_replaced_table_with_other_columns_is_drop_and_add(tmp_path: Path) -> None:
+    step = "DROP TABLE cooks; CREATE TABLE chefs (chef_id TEXT PRIMARY KEY NOT NULL, name TEXT);"
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {("drop-table", "cooks", None), ("add-table", "chefs", None)}
+
+
+def test_ambiguous_column_swap_is_drop_and_add(tmp_path: Path) -> None:
+    step = rebuild(
+        "recipe_id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL, servings INTEGER,"
+        " memo TEXT, summary TEXT, rating INTEGER NOT NULL DEFAULT 0, extra TEXT",
+        "recipe_id, title, servings, notes, NULL, rating, NULL",
+    )
+    result = last(tmp_path, BASE, step)
+    rules = {r for r, _, _ in hits(result)}
+    assert "rename-column" not in rules
+    assert ("drop-column", "recipes", "notes") in hits(result)
+
+
+def test_defaulted_column_is_additive(tmp_path: Path) -> None:
+    step = "ALTER TABLE recipes ADD COLUMN servings_max INTEGER NOT NULL DEFAULT 4;"
+    result = last(tmp_path, BASE, step)
+    assert result.verdict == "additive"
+    assert [f.rule for f in result.findings] == ["add-column"]
+
+
+def test_check_on_a_new_column_is_part_of_adding_it(tmp_path: Path) -> None:
+    step = "ALTER TABLE recipes ADD COLUMN spice INTEGER CHECK (spice BETWEEN 0 AND 3);"
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {("add-column", "recipes", "spice")}
+
+
+def test_index_only_migration_is_safe(tmp_path: Path) -> None:
+    step = "CREATE INDEX a ON recipes(title); CREATE INDEX b ON cooks(name) WHERE name IS NOT NULL;"
+    result = last(tmp_path, BASE, step)
+    assert result.verdict == "safe"
+    assert {f.rule for f in result.findings} == {"add-index"}
+
+
+def test_identical_rebuild_has_no_findings(tmp_path: Path) -> None:
+    setup = BASE + "CREATE INDEX idx_recipes_title ON recipes(title);"
+    step = rebuild(SAME_COLUMNS) + "CREATE INDEX idx_recipes_title ON recipes(title);"
+    result = last(tmp_path, setup, step)
+    assert result.findings == []
+    assert result.verdict == "safe"
+
+
+def test_first_migration_adds_tables(tmp_path: Path) -> None:
+    result = lint_steps(tmp_path, BASE)[0]
+    assert hits(result) == {("add-table", "recipes", None), ("add-table", "cooks", None)}
+    assert result.verdict == "additive"
+    assert result.description == "step 1"
+
+
+# Messages, JSON, rendering, determinism, errors.
+
+
+def test_messages_name_the_clients_and_the_effect(tmp_path: Path) -> None:
+    results = lint_steps(
+        tmp_path, BASE, "ALTER TABLE recipes ADD COLUMN author TEXT;", rebuild(SAME_COLUMNS)
+    )
+    dropped = results[2].findings[0]
+    assert dropped.rule == "drop-column"
+    assert dropped.message.startswith("v2 clients still write recipes.author, which v3 no longer")
+    notes = lint_steps(tmp_path / "x", BASE, "ALTER TABLE recipes DROP COLUMN title;")[1]
+    assert "v1 clients cannot insert rows created at v2" in notes.findings[0].message
+
+
+def test_json_shape(tmp_path: Path) -> None:
+    results = lint_steps(tmp_path, BASE, "ALTER TABLE recipes DROP COLUMN notes;")
+    document = lint_to_json(results)
+    assert json.loads(json.dumps(document)) == document
+    assert set(document) == {"ok", "lint"}
+    assert document["ok"] is False
+    entry = document["lint"][1]
+    assert set(entry) == {"version", "description", "verdict", "findings"}
+    assert (entry["version"], entry["verdict"]) == (2, "breaking")
+    assert entry["findings"] == [
+        {
+            "rule": "drop-column",
+            "table": "recipes",
+            "column": "notes",
+            "message": results[1].findings[0].message,
+            "severity": "breaking",
+        }
+    ]
+
+
+def test_json_ok_without_breaking(tmp_path: Path) -> None:
+    results = lint_steps(tmp_path, BASE, "ALTER TABLE recipes ADD COLUMN x TEXT;")
+    assert lint_to_json(results)["ok"] is True
+    assert lint_to_json([]) == {"ok": True, "lint": []}
+
+
+def test_deterministic(tmp_path: Path) -> None:
+    one = lint_steps(
+        tmp_path / "a",
+        BASE,
+        "CREATE INDEX b ON cooks(name); CREATE INDEX a ON recipes(title);"
+        " ALTER TABLE recipes DROP COLUMN notes; ALTER TABLE cooks ADD COLUMN x TEXT;",
+    )
+    two = lint_steps(
+        tmp_path / "b",
+        BASE,
+        "ALTER TABLE cooks ADD COLUMN x TEXT; ALTER TABLE recipes DROP COLUMN notes;"
+        " CREATE INDEX a ON recipes(title); CREATE INDEX b ON cooks(name);",
+    )
+    assert one == two
+    assert lint_migrations(load_migrations(tmp_path / "a" / "migrations")) == one
+    assert [f.severity for f in one[1].findings] == ["breaking", "additive", "safe", "safe"]
+
+
+def test_render_table_has_a_row_per_finding(tmp_path: Path) -> None:
+    results = lint_steps(tmp_path, BASE, "SELECT 1;", "ALTER TABLE recipes DROP COLUMN notes;")
+    table = render_lint_table(results)
+    assert table.row_count == 2 + 1 + 1
+    console = Console(record=True, width=200)
+    console.print(table)
+    text = console.export_text()
+    assert "drop-column" in text and "recipes.notes" in text and "no change" in text
+
+
+def test_failing_sql_is_a_harness_error(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match=r"002_step\.sql"):
+        lint_steps(tmp_path, BASE, "ALTER TABLE nowhere ADD COLUMN x TEXT;")
+
+
+def test_finding_is_a_plain_dataclass() -> None:
+    finding = Finding("add-column", "t", "c", "m", "additive")
+    assert MigrationLint(2, "d", "additive", [finding]).findings == [finding]
