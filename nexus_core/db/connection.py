@@ -26,10 +26,13 @@ def check_sqlite_file(path: Path) -> None:
         raise DatabaseError(f"{path}: not an SQLite database")
 
 
-def connect(path: str | Path, *, create: bool = True, wal: bool = True) -> sqlite3.Connection:
+def connect(
+    path: str | Path, *, create: bool = True, wal: bool = True, scratch: bool = False
+) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode with a busy timeout.
 
     With ``create=False`` a missing file is an error instead of a new database.
+    ``scratch=True`` is for throw-away test databases: no WAL, no fsync.
     Transactions are always explicit (``BEGIN IMMEDIATE``) in this library.
     """
     target = Path(path)
@@ -38,9 +41,13 @@ def connect(path: str | Path, *, create: bool = True, wal: bool = True) -> sqlit
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if wal and str(path) != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if scratch:
+            conn.execute("PRAGMA journal_mode = MEMORY")
+            conn.execute("PRAGMA synchronous = OFF")
+        else:
+            if wal and str(path) != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"{path}: cannot open as SQLite ({exc})") from exc
     return conn

@@ -202,7 +202,7 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
             tuple(sorted(keys, key=lambda k: (k.column, k.other_table))),
             check_constraints(sql),
             sql,
-            without_rowid=not table.use_rowid,
+            without_rowid=bool(re.search(r"(?i)\bWITHOUT\s+ROWID\b", sql)),
         )
         for index in table.indexes:
             schema.indexes[index.name] = Index(

@@ -1,0 +1,222 @@
+"""One matrix cell: hypothesis traffic between a client at A and one at B, judged at A.
+
+Each example starts two fresh replica files from the version templates, runs
+generated traffic (writes on both sides and syncs), syncs until quiescent and
+judges A. For A older than B, A then upgrades to B's version, syncs once more
+and must hold everything B has. The cell's observed status is the worst any
+example showed; a broken example is shrunk by hypothesis to a minimal one and
+saved as JSON that ``nexus-compat replay`` runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from harness.execute import run_traffic, sync_pair
+from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
+from harness.strategies import traffic
+from harness.versions import Templates
+from nexus_core.errors import NexusError
+
+SYNC_LOGGER = "nexus_core.sync"
+
+
+@dataclass
+class CellResult:
+    """A cell's outcome, in the contract's JSON shape (``to_json``)."""
+
+    local: int
+    peer: int
+    expected: str
+    observed: str = "full"
+    ok: bool = True
+    examples: int = 0
+    ops_sent: int = 0
+    ops_applied: int = 0
+    ops_skipped_unknown: int = 0
+    ops_rejected: int = 0
+    heals_on_upgrade: bool | None = None
+    reasons: list[str] = field(default_factory=list)
+    replay_file: str | None = None
+    discarded_steps: int = 0
+
+    @property
+    def cell_id(self) -> str:
+        return f"v{self.local}-v{self.peer}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def add(self, observation: Observation) -> None:
+        self.examples += 1
+        for key, value in observation.counts.items():
+            setattr(self, key, getattr(self, key) + value)
+        if STATUS_ORDER[observation.status] > STATUS_ORDER[self.observed]:
+            self.observed = observation.status
+        if observation.heals_on_upgrade is not None:
+            previous = True if self.heals_on_upgrade is None else self.heals_on_upgrade
+            self.heals_on_upgrade = previous and observation.heals_on_upgrade
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def captured_sync_log() -> Iterator[list[logging.LogRecord]]:
+    """Collect the engine's log records (and keep them off the user's terminal)."""
+    logger = logging.getLogger(SYNC_LOGGER)
+    handler = _Capture()
+    previous = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = previous
+
+
+def run_example(
+    templates: Templates,
+    local: int,
+    peer: int,
+    steps: Sequence[Mapping[str, Any]],
+    workdir: Path,
+) -> Observation:
+    """Run one traffic example between fresh replicas at ``local`` and ``peer``."""
+    with tempfile.TemporaryDirectory(dir=workdir) as scratch:
+        root = Path(scratch)
+        a = templates.replica(local, root / "a.db", peer_id="replica-a")
+        b = templates.replica(peer, root / "b.db", peer_id="replica-b")
+        try:
+            with captured_sync_log() as log:
+                try:
+                    execution = run_traffic({"a": a, "b": b}, steps)
+                    observation = judge(a, b, execution, log)
+                    if local < peer:
+                        a.upgrade(peer)
+                        sync_pair(a, b, execution)
+                        healed = judge_heal(a, b)
+                        observation.heals_on_upgrade = not healed
+                        if healed:
+                            observation.status = "broken"
+                            observation.reasons += healed
+                except NexusError as exc:
+                    observation = Observation("broken", [f"sync failed: {exc}"])
+                except Exception as exc:  # an engine crash is a finding, not a harness error
+                    where = traceback.extract_tb(exc.__traceback__)[-1]
+                    observation = Observation(
+                        "broken",
+                        [f"crash: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})"],
+                    )
+        finally:
+            a.close()
+            b.close()
+    return observation
+
+
+class _Broken(Exception):
+    """Raised inside hypothesis so it shrinks a broken example."""
+
+
+def run_cell(
+    templates: Templates,
+    local: int,
+    peer: int,
+    *,
+    expected: str,
+    examples: int,
+    seed_value: int,
+    workdir: Path,
+    replay_dir: Path | None = None,
+    max_steps: int = 16,
+) -> CellResult:
+    """Run hypothesis examples for one cell and gather its result."""
+    from harness.expected import status_matches
+
+    result = CellResult(local, peer, expected)
+    strategy = traffic(templates.schema(local), templates.schema(peer), max_steps=max_steps)
+    failure: list[tuple[list[dict[str, Any]], Observation]] = []
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate, Phase.shrink),
+        report_multiple_bugs=False,
+    )
+    @seed(seed_value)
+    @given(strategy)
+    def check(steps: list[dict[str, Any]]) -> None:
+        observation = run_example(templates, local, peer, steps, workdir)
+        result.add(observation)
+        if observation.status == "broken":
+            failure.append((steps, observation))
+            raise _Broken(observation.reasons[0] if observation.reasons else "broken")
+
+    try:
+        check()
+    except _Broken:
+        steps, observation = failure[-1]
+        result.reasons = list(observation.reasons)
+        result.reasons.append(f"minimal example: {len(steps)} step(s)")
+        if replay_dir is not None:
+            result.replay_file = str(
+                save_replay(replay_dir, templates, local, peer, steps, observation)
+            )
+    result.ok = status_matches(expected, result.observed)
+    if not result.ok and not result.reasons:
+        result.reasons.append(
+            f"documented as {expected}, observed {result.observed}"
+            f" over {result.examples} example(s)"
+        )
+    elif not result.ok:
+        result.reasons.insert(0, f"documented as {expected}, observed {result.observed}")
+    return result
+
+
+def save_replay(
+    directory: Path,
+    templates: Templates,
+    local: int,
+    peer: int,
+    steps: Sequence[Mapping[str, Any]],
+    observation: Observation,
+) -> Path:
+    """Write a minimal failing example as JSON for ``nexus-compat replay``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"replay-v{local}-v{peer}.json"
+    payload = {
+        "migrations": str(templates.migration_set.directory.resolve()),
+        "migrations_checksum": templates.migration_set.checksum,
+        "local": local,
+        "peer": peer,
+        "observed": observation.status,
+        "reasons": observation.reasons,
+        "steps": list(steps),
+    }
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+__all__ = ["CellResult", "run_cell", "run_example", "save_replay"]

@@ -1,0 +1,107 @@
+"""Running generated traffic (see :mod:`harness.strategies`) against real replicas."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.strategies import references
+from nexus_core.errors import SyncError
+from nexus_core.replica import ReceiveResult, Replica
+from nexus_core.sync import sync
+from nexus_core.wire import Value, decode_value
+
+
+@dataclass
+class Execution:
+    """What running a list of steps did: every message each replica received."""
+
+    written: int = 0
+    discarded: int = 0
+    received: dict[str, list[ReceiveResult]] = field(default_factory=dict)
+
+    def record(self, receiver: Replica, result: ReceiveResult) -> None:
+        self.received.setdefault(receiver.peer_id, []).append(result)
+
+    def totals(self, replica: Replica) -> dict[str, int]:
+        """Ops sent to ``replica`` and what it did with them."""
+        results = self.received.get(replica.peer_id, [])
+        return {
+            "ops_sent": sum(r.received for r in results),
+            "ops_applied": sum(r.applied for r in results),
+            "ops_skipped_unknown": sum(r.skipped_unknown for r in results),
+            "ops_rejected": sum(r.rejected for r in results),
+        }
+
+    def reasons(self, replica: Replica) -> list[str]:
+        found: list[str] = []
+        for result in self.received.get(replica.peer_id, []):
+            found.extend(r for r in result.reasons if r not in found)
+        return found
+
+
+def _keys(replica: Replica, table: str) -> list[Value]:
+    model = replica.models[table]
+    sql = f"SELECT {model.quoted_key} FROM {model.quoted} ORDER BY {model.quoted_key}"
+    return [row[0] for row in replica.conn.execute(sql)]
+
+
+def _values(replica: Replica, step: Mapping[str, Any]) -> dict[str, Value]:
+    table = replica.schema.tables[step["table"]]
+    values = {name: decode_value(raw, f"step value {name}") for name, raw in step["values"].items()}
+    targets = references(table, replica.schema)
+    for column, pick in step.get("refs", {}).items():
+        keys = _keys(replica, targets[column]) if column in targets else []
+        if keys:
+            values[column] = keys[pick % len(keys)]
+    return values
+
+
+def sync_pair(a: Replica, b: Replica, execution: Execution) -> None:
+    """Sync through the real wire, recording what each side received."""
+    result = sync(a, b)
+    by_peer = {a.peer_id: a, b.peer_id: b}
+    for label, received in result.messages:
+        receiver = by_peer[label.rsplit(" -> ", 1)[1]]
+        execution.record(receiver, received)
+
+
+def run_step(
+    replicas: Mapping[str, Replica], step: Mapping[str, Any], execution: Execution
+) -> None:
+    """One step. A local write the local schema refuses is dropped as invalid traffic."""
+    if step["op"] == "sync":
+        first, second = (replicas[name] for name in sorted(replicas))
+        sync_pair(first, second, execution)
+        return
+    replica = replicas[step["replica"]]
+    table = step["table"]
+    try:
+        if step["op"] == "insert":
+            values = _values(replica, step)
+            values[replica.models[table].key] = step["key"]
+            replica.insert(table, values)
+        else:
+            keys = _keys(replica, table)
+            if not keys:
+                execution.discarded += 1
+                return
+            row_id = keys[step["row"] % len(keys)]
+            if step["op"] == "update":
+                replica.update(table, row_id, _values(replica, step))
+            else:
+                replica.delete(table, row_id)
+    except SyncError:
+        execution.discarded += 1
+        return
+    execution.written += 1
+
+
+def run_traffic(replicas: Mapping[str, Replica], steps: Sequence[Mapping[str, Any]]) -> Execution:
+    """Run every step, then sync until quiescent."""
+    execution = Execution()
+    for step in steps:
+        run_step(replicas, step, execution)
+    run_step(replicas, {"op": "sync"}, execution)
+    return execution

@@ -1,0 +1,143 @@
+"""Judging a cell at A's replica: ``full``, ``partial`` or ``broken``, with reasons.
+
+The definitions are the contract's:
+
+- ``full``: same replicated schema, identical data, nothing skipped or rejected.
+- ``partial``: every row B holds in a table A has is at A, every shared column
+  agrees, the only ops A skipped name tables or columns A lacks (each one
+  parked, logged and counted) and nothing was rejected.
+- ``broken``: anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.execute import Execution
+from nexus_core.db.schema import Schema
+from nexus_core.merge import Verdict, classify
+from nexus_core.replica import Replica
+
+STATUS_ORDER = {"full": 0, "partial": 1, "broken": 2}
+MAX_REASONS = 12
+
+
+@dataclass
+class Observation:
+    """One example's verdict at A."""
+
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    heals_on_upgrade: bool | None = None
+
+
+def replicated_shape(schema: Schema) -> dict[str, tuple[tuple[str, str], ...]]:
+    """What sync can see of a schema: replicated tables and their typed columns."""
+    return {
+        name: tuple((c.name, c.affinity) for c in table.columns)
+        for name, table in sorted(schema.replicated_tables.items())
+    }
+
+
+def _rows(replica: Replica, table: str, columns: list[str]) -> dict[Any, dict[str, Any]]:
+    key = replica.models[table].key
+    return {row[key]: {c: row[c] for c in columns} for row in replica.rows(table)}
+
+
+def _pending_note(a: Replica, table: str, row_id: Any) -> str:
+    pending = {(t, r) for t, r in a.oplog.pending_rows()}
+    if (table, row_id) not in pending:
+        return ""
+    model = a.models[table]
+    have = set(a.oplog.winning_values(table, row_id)) | {model.key}
+    missing = sorted(model.required - have)
+    return f" (held back: v{a.schema_version} requires {', '.join(missing)}, which never arrived)"
+
+
+def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
+    """Rows B holds that A lacks or holds differently, on the columns both have."""
+    problems: list[str] = []
+    va, vb = a.schema_version, b.schema_version
+    for table in sorted(set(a.models) & set(b.models)):
+        shared = [c for c in b.models[table].columns if c in a.models[table].columns]
+        at_a, at_b = _rows(a, table, shared), _rows(b, table, shared)
+        for row_id, row in at_b.items():
+            if row_id not in at_a:
+                note = _pending_note(a, table, row_id)
+                problems.append(f"{table} row {row_id!r} held at v{vb} never reached v{va}{note}")
+                continue
+            for column in shared:
+                if at_a[row_id][column] != row[column]:
+                    problems.append(
+                        f"{table}.{column} of row {row_id!r} diverged:"
+                        f" v{va} has {at_a[row_id][column]!r}, v{vb} has {row[column]!r}"
+                    )
+        if both_ways:
+            problems.extend(
+                f"{table} row {row_id!r} held at v{va} never reached v{vb}"
+                for row_id in at_a.keys() - at_b.keys()
+            )
+    return problems
+
+
+def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[str]:
+    """Every op of B's that A cannot place is parked at A and was logged."""
+    problems: list[str] = []
+    parked = {op.hlc for op in a.oplog.parked_ops()}
+    unplaceable = [
+        op
+        for op in b.ops()
+        if classify(op, a.schema, a.models)[0] in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN)
+    ]
+    lost = [op for op in unplaceable if op.hlc not in parked]
+    if lost:
+        first = lost[0]
+        problems.append(
+            f"{len(lost)} op(s) naming what v{a.schema_version} lacks were not kept,"
+            f" e.g. {first.table_name}.{first.column_name}"
+        )
+    if parked:
+        source = f"from peer {b.peer_id}"
+        warned = [
+            r
+            for r in log
+            if r.levelno >= logging.WARNING
+            and source in r.getMessage()
+            and "in oplog" in r.getMessage()
+        ]
+        if not warned:
+            problems.append(f"v{a.schema_version} skipped ops without logging a warning")
+    return problems
+
+
+def judge(
+    a: Replica, b: Replica, execution: Execution, log: list[logging.LogRecord]
+) -> Observation:
+    """The status of one example, judged at A."""
+    counts = execution.totals(a)
+    reasons: list[str] = []
+    if counts["ops_rejected"]:
+        refused = "; ".join(execution.reasons(a)[:3])
+        reasons.append(
+            f"v{a.schema_version} refused {counts['ops_rejected']} op(s) from"
+            f" v{b.schema_version}: {refused}"
+        )
+    same_schema = replicated_shape(a.schema) == replicated_shape(b.schema)
+    reasons += compare_rows(a, b, both_ways=same_schema)
+    reasons += check_parking(a, b, log)
+    if reasons:
+        return Observation("broken", reasons[:MAX_REASONS], counts)
+    if same_schema and not counts["ops_skipped_unknown"]:
+        return Observation("full", [], counts)
+    return Observation("partial", [], counts)
+
+
+def judge_heal(a: Replica, b: Replica) -> list[str]:
+    """After A's upgrade to B's version and one more sync: A holds everything B has."""
+    problems = compare_rows(a, b, both_ways=False)
+    if replicated_shape(a.schema) != replicated_shape(b.schema):
+        problems.insert(0, f"after upgrade v{a.schema_version} still differs from B's schema")
+    return [f"after upgrade: {p}" for p in problems]

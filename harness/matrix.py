@@ -1,0 +1,195 @@
+"""The whole matrix: every ordered pair of versions, in parallel, against the documented one.
+
+``run_matrix`` is what ``nexus-compat matrix`` and ``report`` call. Cells run in
+worker processes (``jobs``); each worker builds its own version templates once.
+Results come back to the calling process only, in a fixed order, so the same
+seed always gives the same report whatever the number of jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.cells import CellResult, run_cell
+from harness.expected import (
+    ExpectedCell,
+    default_expectations,
+    expectation_for,
+    read_expected,
+)
+from harness.relay import RelayResult, run_relay
+from harness.versions import MigrationSet, Templates, load_set
+from nexus_core.db.migrations import default_migrations_dir
+
+DEFAULT_EXAMPLES = 25
+DEFAULT_RELAY_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """Everything a matrix run depends on; the same config gives the same report."""
+
+    migrations: Path | None = None
+    expected: Path | None = None
+    examples: int = DEFAULT_EXAMPLES
+    seed: int = 0
+    jobs: int = 0
+    replay_dir: Path | None = None
+    relay: bool = True
+    relay_examples: int = DEFAULT_RELAY_EXAMPLES
+    max_steps: int = 16
+
+
+@dataclass
+class MatrixResult:
+    migration_set: MigrationSet
+    expected_source: str
+    cells: list[CellResult] = field(default_factory=list)
+    relay: list[RelayResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.cells) and all(r.ok for r in self.relay)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "versions": self.migration_set.versions,
+            "cells": [c.to_json() for c in self.cells],
+            "relay": [r.to_json() for r in self.relay],
+            "expected_source": self.expected_source,
+        }
+
+
+def default_expected_file() -> Path | None:
+    """The project's documented matrix: docs/MIGRATIONS.md (or the wheel's copy)."""
+    package_root = default_migrations_dir().parent
+    for candidate in (package_root / "MIGRATIONS.md", package_root / "docs" / "MIGRATIONS.md"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_expectations(
+    migration_set: MigrationSet, expected: Path | None
+) -> tuple[dict[tuple[int, int], ExpectedCell], str]:
+    """The documented statuses and where they came from.
+
+    An explicit file wins; our own migrations default to docs/MIGRATIONS.md;
+    any other directory without a file gets the default policy.
+    """
+    if expected is None and migration_set.is_default:
+        expected = default_expected_file()
+    if expected is None:
+        return default_expectations(migration_set.versions), "default policy"
+    return read_expected(expected), str(expected)
+
+
+def pairs(migration_set: MigrationSet) -> list[tuple[int, int]]:
+    versions = migration_set.versions
+    return [(a, b) for a in versions for b in versions]
+
+
+def relay_pairs(migration_set: MigrationSet) -> list[tuple[int, int]]:
+    versions = migration_set.versions
+    return [(r, n) for n in versions for r in versions if r < n]
+
+
+_TEMPLATES: dict[str, Templates] = {}
+
+
+def _templates(directory: Path) -> Templates:
+    key = str(directory.resolve())
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = Templates(load_set(directory))
+    return _TEMPLATES[key]
+
+
+def _cell_job(
+    directory: Path, local: int, peer: int, expected: str, config: MatrixConfig
+) -> CellResult:
+    templates = _templates(directory)
+    with tempfile.TemporaryDirectory(prefix="nexus-cell-") as workdir:
+        return run_cell(
+            templates,
+            local,
+            peer,
+            expected=expected,
+            examples=config.examples,
+            seed_value=config.seed,
+            workdir=Path(workdir),
+            replay_dir=config.replay_dir,
+            max_steps=config.max_steps,
+        )
+
+
+def _relay_job(directory: Path, relay: int, peer: int, config: MatrixConfig) -> RelayResult:
+    templates = _templates(directory)
+    with tempfile.TemporaryDirectory(prefix="nexus-relay-") as workdir:
+        return run_relay(
+            templates,
+            relay,
+            peer,
+            examples=config.relay_examples,
+            seed_value=config.seed,
+            workdir=Path(workdir),
+        )
+
+
+Progress = Callable[[str, CellResult | RelayResult], None]
+
+
+def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> MatrixResult:
+    """Run every cell (and relay check) and compare with the documented matrix."""
+    migration_set = load_set(config.migrations)
+    expectations, source = load_expectations(migration_set, config.expected)
+    result = MatrixResult(migration_set, source)
+    directory = migration_set.directory
+    jobs = config.jobs or os.cpu_count() or 1
+    cell_pairs = pairs(migration_set)
+    relays = relay_pairs(migration_set) if config.relay else []
+    cells: dict[tuple[int, int], CellResult] = {}
+    relay_results: dict[tuple[int, int], RelayResult] = {}
+
+    def note(kind: str, item: CellResult | RelayResult) -> None:
+        if progress is not None:
+            progress(kind, item)
+
+    if jobs == 1:
+        for a, b in cell_pairs:
+            cells[a, b] = _cell_job(directory, a, b, expectation_for(expectations, a, b), config)
+            note("cell", cells[a, b])
+        for r, n in relays:
+            relay_results[r, n] = _relay_job(directory, r, n, config)
+            note("relay", relay_results[r, n])
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures: Mapping[Any, tuple[str, tuple[int, int]]] = {
+                **{
+                    pool.submit(
+                        _cell_job, directory, a, b, expectation_for(expectations, a, b), config
+                    ): ("cell", (a, b))
+                    for a, b in cell_pairs
+                },
+                **{
+                    pool.submit(_relay_job, directory, r, n, config): ("relay", (r, n))
+                    for r, n in relays
+                },
+            }
+            for future in as_completed(futures):
+                kind, key = futures[future]
+                item = future.result()
+                if isinstance(item, CellResult):
+                    cells[key] = item
+                else:
+                    relay_results[key] = item
+                note(kind, item)
+    result.cells = [cells[p] for p in cell_pairs]
+    result.relay = [relay_results[p] for p in relays]
+    return result

@@ -1,0 +1,177 @@
+"""Hypothesis strategies for oplog traffic, derived from a schema alone.
+
+Nothing here knows any app: tables, columns, value types, keys and references
+all come from the :class:`~nexus_core.db.schema.Schema` SQLite built. Traffic is
+plain JSON-ready data, so a failing example can be saved and replayed:
+
+``{"replica": "a", "op": "insert", "table": "tasks", "key": "a-3", "values": {...},
+"refs": {"list_id": 0}}``, ``{"replica": "b", "op": "update", "table": ..., "row": 2,
+"values": {...}, "refs": {}}``, ``{"replica": "a", "op": "delete", "table": ..., "row": 0}``
+and ``{"op": "sync"}``. ``row`` and ``refs`` pick among the rows that replica
+holds when the step runs (index modulo their number).
+
+>>> from nexus_core.db.schema import Column
+>>> values_for(Column("n", "INTEGER", True, None, 0)).example() is not None
+True
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from hypothesis import strategies as st
+
+from nexus_core.db.schema import Column, Schema, Table
+
+REPLICAS = ("a", "b")
+MAX_TEXT = 24
+KEY_SPACE = 10_000
+
+
+def _encoded_blob(data: bytes) -> dict[str, str]:
+    return {"$b64": base64.b64encode(data).decode("ascii")}
+
+
+def values_for(column: Column) -> st.SearchStrategy[Any]:
+    """Values a column of this declared type can hold (NULL where allowed).
+
+    Integers range over 64-bit values, text over short unicode strings, BLOBs
+    travel base64-encoded. Values a CHECK refuses are generated too: the local
+    replica refuses them and that step is dropped as invalid traffic.
+    """
+    affinity = column.affinity
+    integers = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    floats = st.floats(allow_nan=False, allow_infinity=False)
+    text = st.text(max_size=MAX_TEXT)
+    base: st.SearchStrategy[Any]
+    if affinity == "INTEGER":
+        base = st.one_of(st.integers(min_value=-10, max_value=100), integers)
+    elif affinity == "REAL":
+        base = floats
+    elif affinity == "NUMERIC":
+        base = st.one_of(st.integers(min_value=-10, max_value=100), floats)
+    elif affinity == "TEXT":
+        base = text
+    else:
+        base = st.one_of(integers, text, st.binary(max_size=16).map(_encoded_blob))
+    if column.notnull or column.pk:
+        return base
+    return st.one_of(base, st.none())
+
+
+def keys_for(table: Table, replica: str) -> st.SearchStrategy[Any]:
+    """Row ids unique to one replica, so two replicas never mint the same id."""
+    key = table.column(table.row_key or "")
+    assert key is not None
+    offset = REPLICAS.index(replica) + 1
+    numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
+    if key.affinity in ("INTEGER", "REAL", "NUMERIC"):
+        return numbers.map(lambda n: offset * KEY_SPACE + n)
+    return numbers.map(lambda n: f"{replica}-{n}")
+
+
+def references(table: Table, schema: Schema) -> dict[str, str]:
+    """Columns that point at another replicated table: {column: that table}.
+
+    A declared foreign key counts, and so does a column that plainly carries
+    another table's key name (``list_id`` beside a table keyed by ``list_id``).
+    """
+    replicated = schema.replicated_tables
+    found: dict[str, str] = {}
+    for fk in table.foreign_keys:
+        if fk.other_table in replicated:
+            found[fk.column] = fk.other_table
+    keys = {t.row_key: name for name, t in replicated.items() if name != table.name}
+    for column in table.columns:
+        if column.name not in found and column.name != table.row_key and column.name in keys:
+            found[column.name] = keys[column.name]
+    return found
+
+
+def _fields(table: Table, schema: Schema, *, for_insert: bool) -> st.SearchStrategy[Any]:
+    refs = references(table, schema)
+    required: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    for column in table.columns:
+        if column.name == table.row_key:
+            continue
+        strategy = values_for(column)
+        if for_insert and column.required:
+            required[column.name] = strategy
+        else:
+            optional[column.name] = strategy
+    values = st.fixed_dictionaries(required, optional=optional)
+    if not for_insert:
+        values = values.filter(bool)
+    ref_picks = st.fixed_dictionaries({}, optional={c: st.integers(0, 7) for c in refs})
+    return st.tuples(values, ref_picks)
+
+
+def rows_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Insert steps for ``table`` written by ``replica``."""
+    return st.builds(
+        lambda key, fields: {
+            "replica": replica,
+            "op": "insert",
+            "table": table.name,
+            "key": key,
+            "values": fields[0],
+            "refs": fields[1],
+        },
+        keys_for(table, replica),
+        _fields(table, schema, for_insert=True),
+    )
+
+
+def updates_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.builds(
+        lambda row, fields: {
+            "replica": replica,
+            "op": "update",
+            "table": table.name,
+            "row": row,
+            "values": fields[0],
+            "refs": fields[1],
+        },
+        st.integers(0, 7),
+        _fields(table, schema, for_insert=False),
+    )
+
+
+def deletes_for(table: Table, replica: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.builds(
+        lambda row: {"replica": replica, "op": "delete", "table": table.name, "row": row},
+        st.integers(0, 7),
+    )
+
+
+def steps_for(schema: Schema, replica: str) -> st.SearchStrategy[dict[str, Any]]:
+    """One local write by ``replica`` on any replicated table of its schema."""
+    tables = [schema.tables[name] for name in sorted(schema.replicated_tables)]
+    if not tables:
+        raise ValueError("schema has no replicated table (none with a single-column key)")
+    inserts = st.one_of([rows_for(t, schema, replica) for t in tables])
+    updatable = [t for t in tables if len(t.columns) > 1]
+    changes: list[st.SearchStrategy[dict[str, Any]]] = [
+        updates_for(t, schema, replica) for t in updatable
+    ]
+    changes += [deletes_for(t, replica) for t in tables]
+    return st.one_of(inserts, inserts, st.one_of(changes))
+
+
+def traffic(
+    schema_a: Schema, schema_b: Schema | None = None, *, max_steps: int = 16
+) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Interleaved writes on two replicas (each from its own schema) and syncs."""
+    writes_a = steps_for(schema_a, "a")
+    writes_b = steps_for(schema_b if schema_b is not None else schema_a, "b")
+    step = st.one_of(writes_a, writes_b, st.just({"op": "sync"}))
+    return st.lists(step, min_size=2, max_size=max_steps)
+
+
+def single_writer_traffic(
+    schema: Schema, *, max_steps: int = 16
+) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Writes by replica ``a`` alone (for relay checks)."""
+    return st.lists(steps_for(schema, "a"), min_size=1, max_size=max_steps)
