@@ -1,0 +1,350 @@
+"""The ``nexus-compat`` command line: parse the arguments, call the library, print.
+
+Exit codes: 0 every cell as documented (lint: nothing breaking); 1 a cell not
+as documented (lint: a breaking migration); 2 bad input, one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.cells import CellResult, run_example
+from harness.compat import compatibility_report
+from harness.errors import HarnessError
+from harness.lint import lint_migrations, lint_to_json, render_lint_table
+from harness.matrix import (
+    DEFAULT_EXAMPLES,
+    MatrixConfig,
+    MatrixResult,
+    pairs,
+    relay_pairs,
+    run_matrix,
+)
+from harness.relay import RelayResult
+from harness.report import write_report
+from harness.sampledata import fill
+from harness.versions import Templates, build_database, load_set
+from nexus_core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, BadInput, NexusGroup
+
+MIGRATIONS = click.option(
+    "--migrations",
+    "migrations",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of NNN_description.sql files (default: the app's own).",
+)
+EXPECTED = click.option(
+    "--expected",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Markdown file with the documented matrix (default: docs/MIGRATIONS.md for the"
+    " app's own migrations; the default policy for any other directory).",
+)
+EXAMPLES = click.option(
+    "--examples",
+    type=click.IntRange(1, 100_000),
+    default=DEFAULT_EXAMPLES,
+    show_default=True,
+    help="Hypothesis examples per cell.",
+)
+SEED = click.option("--seed", type=int, default=0, show_default=True, help="Traffic seed.")
+JOBS = click.option(
+    "--jobs", type=click.IntRange(0, 256), default=0, help="Worker processes (0: one per CPU)."
+)
+NO_RELAY = click.option("--no-relay", is_flag=True, help="Skip the relay checks.")
+
+err = Console(stderr=True)
+out = Console(width=None if Console().is_terminal else 140)
+
+
+class HarnessGroup(NexusGroup):
+    """Also turns :class:`HarnessError` into one ``Error:`` line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            raise BadInput(str(exc)) from exc
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+class _Reporter:
+    """Progress for long runs: a rich bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.bar: Progress | None = None
+        if err.is_terminal:
+            self.bar = Progress(
+                TextColumn("[bold]matrix"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            self.task = self.bar.add_task("", total=total)
+
+    def __enter__(self) -> _Reporter:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, kind: str, item: CellResult | RelayResult) -> None:
+        self.done += 1
+        if isinstance(item, CellResult):
+            line = f"cell {item.cell_id}: {item.observed} (expected {item.expected})"
+        else:
+            line = f"relay v{item.peer} via v{item.relay}: {'ok' if item.ok else 'FAILED'}"
+        mark = "ok" if item.ok else "MISMATCH"
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=line)
+        else:
+            click.echo(f"[{self.done}/{self.total}] {line} {mark}", err=True)
+
+
+def _config(**options: Any) -> MatrixConfig:
+    return MatrixConfig(
+        migrations=options["migrations"],
+        expected=options.get("expected"),
+        examples=options["examples"],
+        seed=options["seed"],
+        jobs=options["jobs"],
+        relay=not options.get("no_relay", False),
+        replay_dir=options.get("replay_dir"),
+    )
+
+
+def _grid(result: MatrixResult) -> Table:
+    versions = result.migration_set.versions
+    grid = Table(title="compatibility matrix (rows: local A, columns: peer B)")
+    grid.add_column("A \\ B", style="bold")
+    for version in versions:
+        grid.add_column(f"v{version}", justify="center")
+    cells = {(c.local, c.peer): c for c in result.cells}
+    colours = {"full": "green", "partial": "yellow", "broken": "red"}
+    for a in versions:
+        row = []
+        for b in versions:
+            cell = cells[a, b]
+            text = f"[{colours[cell.observed]}]{cell.observed}[/]"
+            row.append(text + (" ✓" if cell.ok else f" ✗ (doc: {cell.expected})"))
+        grid.add_row(f"v{a}", *row)
+    return grid
+
+
+def _print_failures(result: MatrixResult) -> None:
+    for cell in result.cells:
+        if cell.ok:
+            continue
+        out.print(
+            f"\n[bold red]cell {cell.cell_id}[/]: expected {cell.expected},"
+            f" observed {cell.observed}"
+        )
+        for reason in cell.reasons:
+            out.print(f"  - {reason}", markup=False)
+        if cell.replay_file:
+            out.print(f"  replay: nexus-compat replay {cell.replay_file}", markup=False)
+    for relay in result.relay:
+        if not relay.ok:
+            out.print(f"\n[bold red]relay v{relay.peer} via v{relay.relay}[/]")
+            for reason in relay.reasons:
+                out.print(f"  - {reason}", markup=False)
+
+
+@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Check that clients at every schema version keep syncing.
+
+    Exit codes: 0 as documented, 1 a cell (or lint) failed, 2 bad input.
+    """
+
+
+@main.command(name="build")
+@click.argument("version", type=int)
+@click.argument("out_db", metavar="OUT.db", type=click.Path(path_type=Path))
+@MIGRATIONS
+@click.option("--with-data", is_flag=True, help="Fill every replicated table with sample rows.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --with-data.")
+def build_command(
+    version: int, out_db: Path, migrations: Path | None, with_data: bool, seed: int
+) -> None:
+    """Write a database at VERSION to OUT.db (it must not exist yet)."""
+    migration_set = load_set(migrations)
+    path = build_database(migration_set, version, out_db)
+    if with_data:
+        templates = Templates(migration_set)
+        try:
+            replica = templates.replica(version, path.with_name(path.name + ".partial"))
+            with replica:
+                written = fill(replica, seed=seed)
+                replica.conn.execute("VACUUM")
+            path.with_name(path.name + ".partial").replace(path)
+        finally:
+            templates.cleanup()
+        rows = ", ".join(f"{table} {count}" for table, count in written.items())
+        click.echo(f"built v{version} at {path} with rows: {rows}")
+    else:
+        click.echo(f"built v{version} at {path}")
+
+
+@main.command(name="lint")
+@MIGRATIONS
+@click.option(
+    "--json", "json_file", type=click.Path(path_type=Path), help="Write the verdicts as JSON."
+)
+def lint_command(migrations: Path | None, json_file: Path | None) -> None:
+    """Classify each migration from the real schemas before and after it."""
+    migration_set = load_set(migrations)
+    results = lint_migrations(migration_set.migrations)
+    payload = lint_to_json(results)
+    out.print(render_lint_table(results))
+    if json_file is not None:
+        _write_json(json_file, payload)
+    if not payload["ok"]:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+@main.command(name="matrix")
+@MIGRATIONS
+@EXPECTED
+@EXAMPLES
+@SEED
+@JOBS
+@NO_RELAY
+@click.option(
+    "--json", "json_file", type=click.Path(path_type=Path), help="Write the cells as JSON."
+)
+@click.option(
+    "--replay-dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports/replays"),
+    show_default=True,
+    help="Where minimal failing examples are saved.",
+)
+def matrix_command(json_file: Path | None, **options: Any) -> None:
+    """Run random traffic between every ordered pair of versions; compare with the docs."""
+    config = _config(**options)
+    migration_set = load_set(config.migrations)
+    total = len(pairs(migration_set)) + (len(relay_pairs(migration_set)) if config.relay else 0)
+    with _Reporter(total) as reporter:
+        result = run_matrix(config, reporter)
+    out.print(_grid(result))
+    out.print(f"documented matrix: {result.expected_source}")
+    _print_failures(result)
+    if json_file is not None:
+        _write_json(json_file, result.to_json())
+    if not result.ok:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+@main.command(name="report")
+@MIGRATIONS
+@EXPECTED
+@EXAMPLES
+@SEED
+@JOBS
+@NO_RELAY
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Output directory.",
+)
+@click.option(
+    "--junit", type=click.Path(path_type=Path), default=None, help="Also write JUnit XML here."
+)
+def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
+    """Run lint and the matrix; write compatibility.md, .json and .html to --out."""
+    config = _config(**options, replay_dir=out_dir / "replays")
+    migration_set = load_set(config.migrations)
+    total = len(pairs(migration_set)) + (len(relay_pairs(migration_set)) if config.relay else 0)
+    with _Reporter(total) as reporter:
+        report = compatibility_report(config, reporter)
+    written = write_report(report, out_dir, junit=junit)
+    for path in written:
+        click.echo(f"wrote {path}")
+    failed = [c for c in report["cells"] if not c["ok"]]
+    summary = (
+        "every cell as documented" if not failed else f"{len(failed)} cell(s) not as documented"
+    )
+    click.echo(
+        f"{summary}; lint: {'nothing breaking' if report['lint_ok'] else 'breaking migration(s)'}"
+    )
+    if not report["ok"]:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+@main.command(name="replay")
+@click.argument("replay_file", metavar="FILE", type=click.Path(path_type=Path))
+@MIGRATIONS
+def replay_command(replay_file: Path, migrations: Path | None) -> None:
+    """Run a saved minimal example again and print what happens."""
+    try:
+        saved = json.loads(replay_file.read_text(encoding="utf-8"))
+        local, peer, steps = int(saved["local"]), int(saved["peer"]), list(saved["steps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"{replay_file}: not a replay file ({exc})") from exc
+    recorded = saved.get("migrations")
+    migration_set = load_set(migrations or (Path(recorded) if recorded else None))
+    migration_set.check_version(local)
+    migration_set.check_version(peer)
+    templates = Templates(migration_set)
+    try:
+        observation = run_example(templates, local, peer, steps, templates.workdir)
+    finally:
+        templates.cleanup()
+    click.echo(f"cell v{local}-v{peer}: {observation.status} ({len(steps)} step(s))")
+    for reason in observation.reasons:
+        click.echo(f"  - {reason}")
+    if observation.status == "broken":
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+@main.command(name="bench")
+@click.option(
+    "--json", "json_file", type=click.Path(path_type=Path), help="Write the numbers as JSON."
+)
+@click.option(
+    "--rows",
+    type=click.IntRange(100, 10_000_000),
+    default=20_000,
+    show_default=True,
+    help="Rows per run.",
+)
+def bench_command(json_file: Path | None, rows: int) -> None:
+    """Measure sync against raw SQLite in the same run."""
+    from harness.bench import render_bench, run_bench
+
+    results = run_bench(rows=rows, progress=lambda line: click.echo(line, err=True))
+    out.print(render_bench(results))
+    if json_file is not None:
+        _write_json(json_file, results)
+
+
+__all__ = ["EXIT_BAD_INPUT", "main"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""One compatibility report: lint, matrix, relay, heal, cross-check and environment.
+
+``compatibility_report`` gathers everything ``nexus-compat report`` writes into
+one dict (the ``compatibility.json`` document); :mod:`harness.report` renders it.
+"""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from harness.crosscheck import lint_matrix_disagreements
+from harness.lint import lint_migrations, lint_to_json
+from harness.matrix import MatrixConfig, MatrixResult, Progress, run_matrix
+
+
+def package_version() -> str:
+    try:
+        return version("nexus-core")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def environment(result: MatrixResult, config: MatrixConfig) -> dict[str, Any]:
+    """Where and how the report was made, so a reader can reproduce it."""
+    return {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "package_version": package_version(),
+        "platform": platform.platform(terse=True),
+        "migrations_dir": str(result.migration_set.directory),
+        "migrations_checksum": result.migration_set.checksum,
+        "expected_source": result.expected_source,
+        "seed": config.seed,
+        "examples": config.examples,
+        "relay_examples": config.relay_examples if config.relay else 0,
+        "generated_by": "nexus-compat report",
+    }
+
+
+def compatibility_report(config: MatrixConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run lint and the matrix and put every result in one report dict."""
+    result = run_matrix(config, progress)
+    lint = lint_to_json(lint_migrations(result.migration_set.migrations))["lint"]
+    report = result.to_json()
+    report["lint"] = lint
+    report["lint_ok"] = all(entry["verdict"] != "breaking" for entry in lint)
+    report["disagreements"] = lint_matrix_disagreements(lint, report["cells"])
+    report["environment"] = environment(result, config)
+    return report

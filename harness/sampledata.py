@@ -1,0 +1,90 @@
+"""Plausible rows for every replicated table of a schema (``build --with-data``).
+
+Values follow each column's declared type and name; references point at rows
+already written; a row the schema refuses (a CHECK) is simply not written.
+The same seed always gives the same rows.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from harness.strategies import references
+from nexus_core.db.schema import Column, Schema, Table
+from nexus_core.errors import SyncError
+from nexus_core.replica import Replica
+
+WORDS = ("alpha", "bravo", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper")
+
+
+def _plausible(column: Column, rng: random.Random, index: int) -> Any:
+    name = column.name.lower()
+    affinity = column.affinity
+    if affinity == "INTEGER":
+        if name.startswith(("is_", "has_")) or name in ("done", "completed", "active"):
+            return rng.randint(0, 1)
+        return rng.randint(0, 5) if "priority" in name or "rating" in name else rng.randint(1, 500)
+    if affinity in ("REAL", "NUMERIC"):
+        return round(rng.uniform(0, 100), 2)
+    if affinity == "TEXT":
+        if "date" in name or name.endswith("_at"):
+            return f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        return f"{rng.choice(WORDS)} {name.replace('_', ' ')} {index}"
+    return f"{rng.choice(WORDS)}-{index}"
+
+
+def sample_row(
+    table: Table, schema: Schema, replica: Replica, rng: random.Random, index: int
+) -> dict[str, Any]:
+    targets = references(table, schema)
+    key = table.column(table.row_key or "")
+    assert key is not None
+    numeric = key.affinity in ("INTEGER", "REAL", "NUMERIC")
+    row: dict[str, Any] = {key.name: index + 1 if numeric else f"{table.name}-{index + 1}"}
+    for column in table.columns:
+        if column.name == table.row_key:
+            continue
+        if column.name in targets:
+            existing = [
+                r[replica.models[targets[column.name]].key]
+                for r in replica.rows(targets[column.name])
+            ]
+            if existing:
+                row[column.name] = rng.choice(existing)
+                continue
+        row[column.name] = _plausible(column, rng, index)
+    return row
+
+
+def _order(schema: Schema) -> list[str]:
+    """Tables that others point at first, so references find rows."""
+    remaining = sorted(schema.replicated_tables)
+    ordered: list[str] = []
+    while remaining:
+        for name in remaining:
+            deps = set(references(schema.tables[name], schema).values()) - {name}
+            if deps <= set(ordered) or all(d not in remaining for d in deps):
+                ordered.append(name)
+                remaining.remove(name)
+                break
+        else:
+            ordered.extend(remaining)
+            break
+    return ordered
+
+
+def fill(replica: Replica, *, rows_per_table: int = 5, seed: int = 0) -> dict[str, int]:
+    """Write plausible rows into every replicated table; returns rows written per table."""
+    rng = random.Random(seed)
+    written: dict[str, int] = {}
+    for name in _order(replica.schema):
+        table = replica.schema.tables[name]
+        written[name] = 0
+        for index in range(rows_per_table):
+            try:
+                replica.insert(name, sample_row(table, replica.schema, replica, rng, index))
+            except SyncError:
+                continue
+            written[name] += 1
+    return written

@@ -1,0 +1,91 @@
+"""The harness catches breaking histories and passes safe ones (fixtures/histories/).
+
+Each folder is a migrations history in some app domain; see its README for why
+each cell must come out as it does. Cell (A, B) is judged at A's replica.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.matrix import MatrixConfig, MatrixResult, run_matrix
+
+HISTORIES = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
+
+MUST_BREAK: dict[str, set[tuple[int, int]]] = {
+    "drop_not_null_column": {(1, 2), (1, 3)},
+    "rename_column": {(1, 2), (2, 1)},
+    "add_not_null_without_default": {(2, 1)},
+    "type_change": {(1, 2), (2, 1)},
+    "tighten_check": {(2, 1)},
+}
+PARTIAL_ONLY = {"drop_table", "rename_table"}
+SAFE = {"add_nullable_column", "add_defaulted_column", "new_table", "index_only", "multi_step_safe"}
+
+
+def _run(name: str, tmp_path: Path, *, expected: Path | None = None) -> MatrixResult:
+    config = MatrixConfig(
+        migrations=HISTORIES / name / "migrations",
+        expected=expected,
+        examples=12,
+        seed=0,
+        jobs=1,
+        replay_dir=tmp_path / "replays",
+        relay_examples=5,
+    )
+    return run_matrix(config)
+
+
+def test_every_history_is_classified_here() -> None:
+    folders = {p.name for p in HISTORIES.iterdir() if p.is_dir()}
+    assert folders == set(MUST_BREAK) | PARTIAL_ONLY | SAFE | {"wrong_document"}
+
+
+@pytest.mark.parametrize("name", sorted(MUST_BREAK))
+def test_breaking_history_is_flagged(name: str, tmp_path: Path) -> None:
+    result = _run(name, tmp_path)
+    broken = {(c.local, c.peer) for c in result.cells if c.observed == "broken"}
+    assert MUST_BREAK[name] <= broken, f"{name}: expected {MUST_BREAK[name]} broken, got {broken}"
+    assert not result.ok
+    for cell in result.cells:
+        if cell.observed == "broken":
+            assert not cell.ok
+            assert any(f"v{cell.local}" in r or f"v{cell.peer}" in r for r in cell.reasons)
+            assert cell.replay_file is not None
+            saved = json.loads(Path(cell.replay_file).read_text())
+            assert (saved["local"], saved["peer"]) == (cell.local, cell.peer)
+            assert saved["steps"], "a replay needs the minimal traffic"
+
+
+@pytest.mark.parametrize("name", sorted(PARTIAL_ONLY))
+def test_dropped_or_renamed_table_syncs_partially(name: str, tmp_path: Path) -> None:
+    result = _run(name, tmp_path)
+    assert result.ok, [c.reasons for c in result.cells if not c.ok]
+    assert any(c.observed == "partial" for c in result.cells)
+
+
+@pytest.mark.parametrize("name", sorted(SAFE))
+def test_safe_history_passes(name: str, tmp_path: Path) -> None:
+    result = _run(name, tmp_path)
+    assert result.ok, [(c.local, c.peer, c.reasons) for c in result.cells if not c.ok]
+    assert all(c.observed != "broken" for c in result.cells)
+    assert all(r.ok for r in result.relay)
+    for cell in result.cells:
+        if cell.local < cell.peer:
+            assert cell.heals_on_upgrade is True
+
+
+def test_index_only_step_is_full(tmp_path: Path) -> None:
+    result = _run("index_only", tmp_path)
+    assert {c.observed for c in result.cells} == {"full"}
+
+
+def test_a_wrong_document_is_caught(tmp_path: Path) -> None:
+    result = _run("wrong_document", tmp_path, expected=HISTORIES / "wrong_document" / "expected.md")
+    assert not result.ok
+    wrong = {(c.local, c.peer): c for c in result.cells if not c.ok}
+    assert set(wrong) == {(1, 2)}
+    assert (wrong[1, 2].expected, wrong[1, 2].observed) == ("full", "partial")
