@@ -1,0 +1,214 @@
+"""``nexus-compat bench``: the engine measured against raw SQLite in the same run.
+
+Every ratio compares two timings taken here, now, on the same data, so the
+numbers mean something on any machine. Ratios are time over time: 2.0 means
+twice as slow as the raw SQLite baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from harness.matrix import MatrixConfig, run_matrix
+from harness.versions import Templates, load_set
+from nexus_core.db.connection import connect
+from nexus_core.db.migrations import migrate
+from nexus_core.replica import Replica
+from nexus_core.sync import sync
+from nexus_core.wire import quote_identifier
+
+BENCH_TABLE = "tasks"
+MATRIX_EXAMPLES = 25
+
+
+@contextmanager
+def _timer(into: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    into[key] = time.perf_counter() - start
+
+
+def _rows(count: int, list_id: str, seed: int = 0) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [
+        {
+            "task_id": f"task-{seed}-{i:08d}",
+            "list_id": list_id,
+            "content": f"task {i} {rng.random():.6f}",
+            "is_completed": rng.randint(0, 1),
+            "due_date": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "created_at": "2026-11-25T12:00:00.000Z",
+            "priority": rng.randint(0, 5),
+            "tags": "[]",
+        }
+        for i in range(count)
+    ]
+
+
+def _replica(templates: Templates, version: int, path: Path, peer: str) -> Replica:
+    """A replica file with the engine's normal durability (WAL, synchronous NORMAL)."""
+    templates.copy(version, path)
+    return Replica(connect(path), templates.migration_set.migrations, peer_id=peer)
+
+
+def _raw_insert(path: Path, template: Path, rows: list[dict[str, Any]]) -> float:
+    """The floor: executemany upserts into the same table, same pragmas, one transaction."""
+    path.write_bytes(template.read_bytes())
+    conn = connect(path)
+    names = list(rows[0])
+    sql = (
+        f"INSERT OR REPLACE INTO {quote_identifier(BENCH_TABLE)}"
+        f" ({', '.join(map(quote_identifier, names))}) VALUES ({', '.join('?' * len(names))})"
+    )
+    start = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def _delta_sync_ms(templates: Templates, version: int, work: Path, history_ops: int) -> float:
+    """Sync 100 new ops between two replicas that already share ``history_ops`` ops."""
+    ops_per_row = len(templates.schema(version).tables[BENCH_TABLE].columns)
+    tag = f"h{history_ops}"
+    a = _replica(templates, version, work / f"{tag}-a.db", f"{tag}-a")
+    b = _replica(templates, version, work / f"{tag}-b.db", f"{tag}-b")
+    try:
+        list_id = a.insert("lists", {"name": "bench"})
+        rows = _rows(max(1, history_ops // ops_per_row), str(list_id), seed=1)
+        a.insert_many(BENCH_TABLE, rows)
+        sync(a, b)
+        fresh = _rows(max(1, 100 // ops_per_row), str(list_id), seed=2)
+        a.insert_many(BENCH_TABLE, fresh[: max(1, 100 // ops_per_row)])
+        start = time.perf_counter()
+        sync(a, b)
+        return (time.perf_counter() - start) * 1000
+    finally:
+        a.close()
+        b.close()
+
+
+def _matrix_cells_per_s(jobs: int) -> float:
+    config = MatrixConfig(examples=MATRIX_EXAMPLES, jobs=jobs, relay=False)
+    start = time.perf_counter()
+    result = run_matrix(config)
+    return len(result.cells) / (time.perf_counter() - start)
+
+
+def run_bench(
+    *, rows: int = 20_000, matrix: bool = True, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Run every measurement; returns the contract's keys (and a few more)."""
+    say = progress or (lambda _line: None)
+    migration_set = load_set()
+    templates = Templates(migration_set)
+    version = migration_set.latest
+    timings: dict[str, float] = {}
+    results: dict[str, Any] = {
+        "rows": rows,
+        "machine": {
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(terse=True),
+            "processor": platform.machine(),
+        },
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="nexus-bench-") as scratch:
+            work = Path(scratch)
+            template = templates.template(version)
+            say(f"raw SQLite: {rows} rows")
+            sender = _replica(templates, version, work / "sender.db", "bench-sender")
+            list_id = sender.insert("lists", {"name": "bench"})
+            data = _rows(rows, str(list_id))
+            timings["raw"] = _raw_insert(work / "raw.db", template, data)
+            say("capture: the same rows through the replica's batch write path")
+            with _timer(timings, "capture"):
+                sender.insert_many(BENCH_TABLE, data)
+            message = sender.export_changes()
+            ops = sender.oplog.count()
+            sender.close()
+            say(f"apply: {ops} ops through receive()")
+            receiver = _replica(templates, version, work / "receiver.db", "bench-receiver")
+            with _timer(timings, "apply"):
+                receiver.receive(message)
+            receiver.close()
+            results.update(
+                raw_sqlite_rows_per_s=rows / timings["raw"],
+                apply_ops_per_s=ops / timings["apply"],
+                apply_vs_raw_ratio=timings["apply"] / timings["raw"],
+                capture_rows_per_s=rows / timings["capture"],
+                capture_vs_raw_ratio=timings["capture"] / timings["raw"],
+                ops_per_row=ops / rows,
+            )
+            say("delta sync: 100 new ops over 1,000 and 200,000 ops of history")
+            results["delta_sync_ms_small_history"] = _delta_sync_ms(templates, version, work, 1_000)
+            results["delta_sync_ms_large_history"] = _delta_sync_ms(
+                templates, version, work, 200_000
+            )
+            say("build: template copy against replaying every migration")
+            with _timer(timings, "template"):
+                templates.copy(version, work / "from-template.db")
+            with _timer(timings, "replay"):
+                conn = connect(work / "replayed.db")
+                migrate(conn, migration_set.migrations)
+                conn.close()
+            results["build_template_ms"] = timings["template"] * 1000
+            results["build_replay_ms"] = timings["replay"] * 1000
+        if matrix:
+            say(f"matrix: our own, {MATRIX_EXAMPLES} examples per cell, 1 job then 2 jobs")
+            results["matrix_cells_per_s_1_job"] = _matrix_cells_per_s(1)
+            results["matrix_cells_per_s_2_jobs"] = _matrix_cells_per_s(2)
+    finally:
+        templates.cleanup()
+    return results
+
+
+TARGETS = {
+    "apply_vs_raw_ratio": ("<=", 3.0),
+    "capture_vs_raw_ratio": ("<=", 2.0),
+}
+
+
+def render_bench(results: dict[str, Any]) -> Table:
+    """The numbers as a table, with the targets where there are some."""
+    table = Table(title=f"nexus-compat bench ({results['rows']} rows)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target")
+    for key, value in results.items():
+        if isinstance(value, dict) or key == "rows":
+            continue
+        op, bound = TARGETS.get(key, ("", None))
+        target = f"{op} {bound}" if bound is not None else ""
+        table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value), target)
+    small = results.get("delta_sync_ms_small_history")
+    large = results.get("delta_sync_ms_large_history")
+    if small and large:
+        table.add_row("delta large / small", f"{large / small:.2f}", "<= 1.5")
+    template, replay = results.get("build_template_ms"), results.get("build_replay_ms")
+    if template and replay:
+        table.add_row("build replay / template", f"{replay / template:.1f}", ">= 10")
+    one, two = results.get("matrix_cells_per_s_1_job"), results.get("matrix_cells_per_s_2_jobs")
+    if one and two:
+        table.add_row("matrix speed-up, 2 jobs", f"{two / one:.2f}", ">= 1.7")
+    machine = results["machine"]
+    table.caption = (
+        f"Python {machine['python']}, SQLite {machine['sqlite']}, {machine['cpus']} CPUs,"
+        f" {machine['platform']}"
+    )
+    return table
