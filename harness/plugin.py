@@ -197,7 +197,8 @@ def nexus_cell(
     """
     local, peer = request.param
     config = request.config
-    examples = config.getoption("--nexus-examples") or settings.default.max_examples
+    profile = settings.default
+    examples = config.getoption("--nexus-examples") or (profile.max_examples if profile else 25)
     return Cell(
         local,
         peer,
