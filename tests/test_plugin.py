@@ -1,0 +1,152 @@
+"""The ``nexus_compat`` pytest plugin, tested on small example projects with pytester.
+
+Each folder under ``tests/examples/`` is a tiny project with its own
+``migrations/`` and a ``compat_check.py`` (not ``test_*.py``, so our own suite
+never collects it). A test copies one folder into pytester's directory and runs
+pytest there, the way pytest-alembic tests its plugin.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main as compat_main
+
+pytest_plugins = ["pytester"]
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+HISTORIES = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
+BASE = ("-p", "no:cacheprovider", "--strict-markers")
+SMALL = ("--nexus-examples", "3")
+CELLS = ("v1-v1", "v1-v2", "v2-v1", "v2-v2")
+
+
+def copy_example(pytester: pytest.Pytester, name: str) -> Path:
+    """Copy ``tests/examples/<name>`` into the pytester directory."""
+    shutil.copytree(EXAMPLES / name, pytester.path, dirs_exist_ok=True)
+    return pytester.path
+
+
+def run_project(pytester: pytest.Pytester, name: str, *args: str) -> pytest.RunResult:
+    copy_example(pytester, name)
+    return pytester.runpytest(
+        *BASE, "--nexus-migrations", "migrations", *SMALL, *args, "compat_check.py"
+    )
+
+
+def literal(text: str) -> str:
+    """``text`` as an fnmatch pattern: brackets match themselves, ``*`` stays a wildcard."""
+    return re.sub(r"([\[\]])", r"[\1]", text)
+
+
+def test_examples_are_not_collected_by_our_own_suite() -> None:
+    assert not list(EXAMPLES.rglob("test_*.py")), "example tests must not look like ours"
+    assert not list(EXAMPLES.rglob("*_test.py"))
+    assert not list(EXAMPLES.rglob("conftest.py"))
+    assert sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) == [
+        "breaking_project",
+        "fixtures_project",
+        "ini_project",
+        "safe_project",
+    ]
+
+
+def test_safe_project_passes_one_test_per_cell(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "safe_project", "-v")
+    result.assert_outcomes(passed=len(CELLS) + 1)
+    result.stdout.fnmatch_lines_random(
+        [literal(f"compat_check.py::test_matrix[{cell}] PASSED*") for cell in CELLS]
+    )
+    result.stdout.fnmatch_lines(["*compat_check.py::test_latest_version PASSED*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_dash_k_selects_one_cell(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "safe_project", "-v", "-k", "v1-v2")
+    result.assert_outcomes(passed=1, deselected=len(CELLS))
+    result.stdout.fnmatch_lines([literal("compat_check.py::test_matrix[v1-v2] PASSED*")])
+    result.stdout.no_fnmatch_line(literal("*test_matrix[v2-v1]*"))
+
+
+def test_dash_m_matrix_selects_every_cell(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "safe_project", "-v", "-m", "matrix")
+    result.assert_outcomes(passed=len(CELLS), deselected=1)
+    result.stdout.no_fnmatch_line("*test_latest_version*")
+
+
+def test_collect_only_lists_typeable_ids(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "safe_project", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [literal(f"compat_check.py::test_matrix[{cell}]") for cell in CELLS]
+        + ["compat_check.py::test_latest_version"]
+    )
+
+
+def test_breaking_project_fails_with_a_titled_report(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "breaking_project", "-v")
+    result.assert_outcomes(passed=3, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            literal("compat_check.py::test_matrix[v1-v2] FAILED*"),
+            "*CellFailure: Failing Cell: v1 (local) with v2 (peer)",
+            "*Expected: compatible    Observed: broken",
+            "*Counts: * sent, * applied, * skipped (unknown), * rejected over * example(s)",
+            "*Reasons:",
+            "*- documented as compatible, observed broken",
+            "*- stations row * never reached v1 (held back: v1 requires region*",
+            "*- minimal example: * step(s)",
+            "*Replay: nexus-compat replay *replay-v1-v2.json",
+        ]
+    )
+    for cell in ("v1-v1", "v2-v1", "v2-v2"):
+        result.stdout.fnmatch_lines([literal(f"compat_check.py::test_matrix[{cell}] PASSED*")])
+
+    # The replay line names a file that the CLI runs again, still broken.
+    [line] = [line for line in result.outlines if "Replay: nexus-compat replay " in line]
+    replay_file = Path(line.split("Replay: nexus-compat replay ", 1)[1].strip())
+    assert replay_file.is_file()
+    replayed = CliRunner().invoke(compat_main, ["replay", str(replay_file)])
+    assert replayed.exit_code == 1, replayed.output
+    assert replayed.stdout.startswith("cell v1-v2: broken")
+
+
+def test_db_at_version_and_replica_pair_fixtures(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "fixtures_project", "-v")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*test_replica_pair PASSED*"])
+
+
+def test_ini_key_names_the_migrations(pytester: pytest.Pytester) -> None:
+    copy_example(pytester, "ini_project")
+    result = pytester.runpytest(*BASE, *SMALL, "-v", "compat_check.py")
+    result.assert_outcomes(passed=len(CELLS) + 1)
+    result.stdout.fnmatch_lines([literal("compat_check.py::test_matrix[v2-v1] PASSED*")])
+
+
+def test_option_wins_over_the_ini_key(pytester: pytest.Pytester) -> None:
+    copy_example(pytester, "ini_project")
+    three_versions = HISTORIES / "drop_not_null_column" / "migrations"
+    # The "=" form: a bare absolute path among the arguments would move pytest's rootdir.
+    option = f"--nexus-migrations={three_versions}"
+    result = pytester.runpytest(*BASE, option, "--collect-only", "-q", "compat_check.py")
+    result.stdout.fnmatch_lines([literal("compat_check.py::test_matrix[v3-v3]")])
+    assert sum("test_matrix[" in line for line in result.outlines) == 9
+
+
+def test_a_bad_migrations_dir_is_an_error_not_a_pass(pytester: pytest.Pytester) -> None:
+    copy_example(pytester, "safe_project")
+    result = pytester.runpytest(*BASE, "--nexus-migrations", "nowhere", "compat_check.py")
+    assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    result.stdout.fnmatch_lines(["*nowhere*migrations directory not found*"])
+
+
+def test_cells_run_on_xdist_workers(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "safe_project", "-n", "2", "-m", "matrix")
+    result.assert_outcomes(passed=len(CELLS))
+    result.stdout.fnmatch_lines(["*2 workers*"])
