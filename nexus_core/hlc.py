@@ -21,9 +21,9 @@ from nexus_core.errors import SyncError
 MAX_COUNTER = 0xFFFF
 MAX_WALL_MS = 16**13 - 1
 DEFAULT_MAX_DRIFT_MS = 5 * 60 * 1000
-PEER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+PEER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}\Z")  # \Z: "$" would accept a trailing newline
 _FORM = re.compile(
-    r"^(?P<wall>[0-9a-f]{13})-(?P<counter>[0-9a-f]{4})-(?P<peer>[A-Za-z0-9_\-]{1,64})$"
+    r"^(?P<wall>[0-9a-f]{13})-(?P<counter>[0-9a-f]{4})-(?P<peer>[A-Za-z0-9_\-]{1,64})\Z"
 )
 
 

@@ -17,6 +17,7 @@ schema and is quoted.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from enum import Enum
 
 from nexus_core.db.schema import Column, Schema, Table, is_internal_table
 from nexus_core.oplog import OpLog
-from nexus_core.wire import Op, Value, is_plain_name, quote_identifier
+from nexus_core.wire import INT64, Op, Value, is_plain_name, quote_identifier
 
 
 class Verdict(Enum):
@@ -43,6 +44,12 @@ def value_problem(column: Column, value: Value) -> str | None:
         return None
     if isinstance(value, bool):
         return f"{where} cannot hold a boolean"
+    # Local writes reach here unchecked by the wire: SQLite cannot bind such an
+    # int, stores NaN as NULL, and an infinity could never be exported as JSON.
+    if isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
+        return f"{where}: integer out of SQLite's 64-bit range"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} cannot hold a non-finite number"
     affinity = column.affinity
     if affinity == "INTEGER" and not isinstance(value, int):
         return f"{where} needs an integer, got {type(value).__name__}"

@@ -140,21 +140,28 @@ class Replica:
     # -- transactions --------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Replica]:
-        """Group local writes (and their ops) into one transaction."""
+        """Group local writes (and their ops) into one transaction.
+
+        A nested block is a savepoint, so a write that fails inside an outer
+        transaction (and is caught there) leaves none of its rows or ops behind.
+        """
         outer = self._depth == 0
-        if outer:
-            self.conn.execute("BEGIN IMMEDIATE")
+        savepoint = f"nexus_write_{self._depth}"
+        self.conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
         self._depth += 1
         try:
             yield self
         except BaseException:
             self._depth -= 1
-            if outer and self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                if outer:
+                    self.conn.execute("ROLLBACK")
+                else:
+                    self.conn.execute(f"ROLLBACK TO {savepoint}")
+                    self.conn.execute(f"RELEASE {savepoint}")
             raise
         self._depth -= 1
-        if outer:
-            self.conn.execute("COMMIT")
+        self.conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
 
     # -- local writes --------------------------------------------------------
     def _check_values(self, model: TableModel, values: Mapping[str, Value]) -> None:
@@ -268,11 +275,17 @@ class Replica:
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """Turn SQLite's refusals of a local write into SyncError."""
+        """Turn SQLite's refusals of a local write into SyncError.
+
+        ``OverflowError`` (a row id beyond 64 bits) and ``ValueError`` (text with
+        a lone surrogate) are the sqlite3 module's refusals to bind a parameter.
+        """
         try:
             yield
         except sqlite3.Error as exc:
             raise SyncError(f"write refused by the schema: {exc}") from exc
+        except (OverflowError, ValueError) as exc:
+            raise SyncError(f"write refused: value cannot be stored in SQLite ({exc})") from exc
 
     # -- reading -------------------------------------------------------------
     def rows(self, table: str) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ MAX_IDENTIFIER = 128
 MAX_TEXT = 16 * 1024 * 1024
 MAX_ROW_ID_TEXT = 1024
 INT64 = (-(2**63), 2**63 - 1)
-PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept "name\n"
 
 Value = None | int | float | str | bytes
 
@@ -111,11 +111,22 @@ def encode_value(value: Value) -> Any:
     return value
 
 
+def _is_utf8(text: str) -> bool:
+    """JSON's ``\\ud800`` escapes decode to lone surrogates SQLite cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decode_value(raw: Any, where: str) -> Value:
     """A wire value back to Python; raises WireError for anything not a scalar."""
     if raw is None or isinstance(raw, str):
         if isinstance(raw, str) and len(raw) > MAX_TEXT:
             raise WireError(f"{where}: text value longer than {MAX_TEXT} characters")
+        if isinstance(raw, str) and not _is_utf8(raw):
+            raise WireError(f"{where}: text is not valid Unicode (lone surrogate)")
         return raw
     if isinstance(raw, bool):
         raise WireError(f"{where}: booleans are not SQLite values (send 0 or 1)")
@@ -181,6 +192,8 @@ def _decode_op(raw: Any, index: int) -> Op:
     if stamp.peer != origin:
         raise WireError(f"{where}: clock {hlc} does not belong to origin {origin}")
     version = _field(raw, "schema_version", int, where)
+    if not 0 <= version <= INT64[1]:
+        raise WireError(f"{where}: schema_version out of range")
     kind = _field(raw, "kind", str, where)
     if kind not in ("set", "delete"):
         raise WireError(f"{where}: unknown op kind {kind!r:.40}")

@@ -1,0 +1,413 @@
+"""``receive`` never trusts a message: fuzzing, whole-message refusals, per-op refusals."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from nexus_core import PeerInfo, Replica, open_replica
+from nexus_core.errors import NexusError, SyncError, WireError
+from nexus_core.hlc import Timestamp
+from nexus_core.wire import MAX_TEXT, Op, encode_message, quote_identifier
+
+PROJECT_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+SCORES = """-- Description: a table with a CHECK constraint, for hostile values
+CREATE TABLE scores (
+    score_id INTEGER PRIMARY KEY,
+    points   INTEGER NOT NULL DEFAULT 0 CHECK (points >= 0),
+    ratio    REAL,
+    label    TEXT
+);
+"""
+LOGGER = "nexus_core.sync"
+PER_OP_SENDER = PeerInfo("send", 6)
+HOSTILE_TABLES = [
+    "tasks; DROP TABLE lists",
+    "schema_version",
+    "Schema_Version",
+    "_nexus_oplog",
+    "_NEXUS_CELLS",
+    "_nexus_migration_checksums",
+    "sqlite_master",
+    "sqlite_sequence",
+    "SQLITE_SCHEMA",
+    "tasks\n",
+    "tasks--",
+    '"tasks"',
+    "",
+    "t" * 129,
+]
+HOSTILE_COLUMNS = [
+    "content; DROP TABLE lists",
+    "content = 'x' --",
+    'content"',
+    "content\n",
+    "1content",
+    "",
+    "rowid",
+]
+
+
+@pytest.fixture(scope="module")
+def migrations_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("hostile_migrations")
+    for path in sorted(PROJECT_MIGRATIONS.glob("*.sql")):
+        shutil.copy(path, directory / path.name)
+    (directory / "006_scores.sql").write_text(SCORES, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def peers(tmp_path: Path, migrations_dir: Path) -> Iterator[tuple[Replica, Replica, str]]:
+    """A receiver holding data, a sender at the same schema, and the sender's message."""
+    receiver = open_replica(tmp_path / "receiver.db", migrations=migrations_dir, peer_id="recv")
+    sender = open_replica(tmp_path / "sender.db", migrations=migrations_dir, peer_id="send")
+    lid = receiver.insert("lists", {"list_id": "L1", "name": "Home"})
+    receiver.insert("tasks", {"task_id": "T1", "list_id": lid, "content": "Buy milk"})
+    receiver.insert("scores", {"score_id": 1, "points": 3, "ratio": 0.5, "label": "one"})
+    sender.receive(receiver.export_changes())
+    sender.update("tasks", "T1", {"priority": 2, "content": "Buy oat milk"})
+    sender.insert("scores", {"score_id": 2, "points": 4})
+    sender.insert("tasks", {"task_id": "T2", "list_id": lid, "content": "Call"})
+    sender.delete("scores", 1)
+    yield receiver, sender, sender.export_changes(peer=receiver.peer_id)
+    receiver.close()
+    sender.close()
+
+
+def checksum(replica: Replica, *, skip: tuple[str, ...] = ()) -> str:
+    """SHA-256 over every table's rows (``_nexus_*`` and ``sqlite_master`` included).
+
+    Each row is serialised by SQL's ``quote()``, so types count (1 and '1' differ).
+    """
+    conn = replica.conn
+    digest = hashlib.sha256()
+    names = [
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    ]
+    for name in ["sqlite_master", *names]:
+        if name in skip:
+            continue
+        table = quote_identifier(name)
+        cols = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        row_text = " || char(31) || ".join(f"quote({quote_identifier(c)})" for c in cols)
+        count, body = conn.execute(
+            f"SELECT count(*), group_concat(r, char(30)) FROM"
+            f" (SELECT {row_text} AS r FROM {table} ORDER BY r)"
+        ).fetchone()
+        digest.update(f"{name}:{count}:{body}\n".encode())
+    return digest.hexdigest()
+
+
+def app_checksum(replica: Replica) -> str:
+    """Every table except the peers table, whose last_seen a received message updates."""
+    return checksum(replica, skip=("_nexus_peers",))
+
+
+def receive_checked(receiver: Replica, text: str | bytes) -> None:
+    """Receive ``text``; only NexusError may escape, and then nothing may change."""
+    before = checksum(receiver)
+    try:
+        result = receiver.receive(text)
+    except NexusError as exc:
+        event(f"refused whole: {type(exc).__name__}")
+        assert checksum(receiver) == before, "a refused message changed the database"
+        return
+    event("accepted" + (" with per-op refusals" if result.rejected else ""))
+    assert result.received == (
+        result.applied + result.skipped_unknown + result.rejected + result.duplicates
+    )
+
+
+# --- strategies ---------------------------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+hostile_values = st.one_of(
+    json_values,
+    st.sampled_from(
+        [
+            "x" * 100_000,
+            2**63 - 1,
+            -(2**63),
+            1e308,
+            -0.0,
+            "high",
+            {"$b64": "AAEC"},
+            {"$b64": "not base64!"},
+            "'; DROP TABLE tasks; --",
+            "\x00",
+        ]
+    ),
+)
+
+
+def far_future_clock(origin: str) -> str:
+    return str(Timestamp(int(time.time() * 1000) + 10 * 24 * 3600 * 1000, 0, origin))
+
+
+def mutate(payload: dict[str, Any], data: st.DataObject, receiver_id: str) -> dict[str, Any]:
+    """Apply a few random, targeted corruptions to a valid message."""
+    payload = copy.deepcopy(payload)
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        ops = payload.get("ops")
+        op = data.draw(st.sampled_from(ops), label="op") if isinstance(ops, list) and ops else None
+        kind = data.draw(
+            st.sampled_from(
+                [
+                    "drop top",
+                    "retype top",
+                    "drop op field",
+                    "retype op field",
+                    "table",
+                    "column",
+                    "value",
+                    "row_id",
+                    "future clock",
+                    "from receiver",
+                    "kind",
+                    "version",
+                    "duplicate op",
+                ]
+            ),
+            label="mutation",
+        )
+        if kind == "drop top" and payload:
+            payload.pop(data.draw(st.sampled_from(sorted(payload))), None)
+        elif kind == "retype top" and payload:
+            payload[data.draw(st.sampled_from(sorted(payload)))] = data.draw(json_values)
+        elif kind == "from receiver" and isinstance(payload.get("peer"), dict):
+            payload["peer"]["peer_id"] = receiver_id
+        elif not isinstance(op, dict):
+            continue
+        elif kind == "drop op field" and op:
+            op.pop(data.draw(st.sampled_from(sorted(op))), None)
+        elif kind == "retype op field" and op:
+            op[data.draw(st.sampled_from(sorted(op)))] = data.draw(json_values)
+        elif kind == "table":
+            op["table_name"] = data.draw(
+                st.sampled_from([*HOSTILE_TABLES, "scores", "lists", "comments"])
+            )
+        elif kind == "column":
+            op["column_name"] = data.draw(
+                st.sampled_from([*HOSTILE_COLUMNS, "points", "priority", None])
+            )
+        elif kind == "value":
+            op["new_value"] = data.draw(hostile_values)
+        elif kind == "row_id":
+            op["row_id"] = data.draw(hostile_values)
+        elif kind == "future clock" and isinstance(op.get("origin"), str):
+            try:
+                op["hlc"] = far_future_clock(op["origin"])
+            except NexusError:
+                continue
+        elif kind == "kind":
+            op["kind"] = data.draw(st.sampled_from(["delete", "set", "drop", "DELETE"]))
+        elif kind == "version":
+            op["schema_version"] = data.draw(st.sampled_from([-1, 0, 99, 2**63, 2**70]))
+        elif kind == "duplicate op" and isinstance(ops, list):
+            ops.append(copy.deepcopy(op))
+    return payload
+
+
+# --- fuzzing ------------------------------------------------------------------------
+
+
+@settings(max_examples=min(settings().max_examples, 60))
+@given(value=json_values)
+def test_random_json_is_refused_whole(peers: tuple[Replica, Replica, str], value: Any) -> None:
+    receiver, _, _ = peers
+    before = checksum(receiver)
+    with pytest.raises(NexusError):
+        receiver.receive(json.dumps(value))
+    assert checksum(receiver) == before
+
+
+@settings(max_examples=min(settings().max_examples, 60))
+@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200)))
+def test_random_text_never_escapes_as_a_bare_error(
+    peers: tuple[Replica, Replica, str], text: str | bytes
+) -> None:
+    receive_checked(peers[0], text)
+
+
+@given(data=st.data())
+def test_mutated_messages(peers: tuple[Replica, Replica, str], data: st.DataObject) -> None:
+    receiver, _, message = peers
+    payload = mutate(json.loads(message), data, receiver.peer_id)
+    receive_checked(receiver, json.dumps(payload))
+
+
+def test_valid_message_is_accepted(peers: tuple[Replica, Replica, str]) -> None:
+    receiver, sender, message = peers
+    result = receiver.receive(message)
+    assert result.rejected == 0 and result.skipped_unknown == 0 and result.applied > 0
+    for table in ("lists", "tasks", "scores"):
+        assert receiver.rows(table) == sender.rows(table)
+
+
+# --- refused as a whole -------------------------------------------------------------
+
+
+def whole_refusals(message: str, receiver_id: str) -> dict[str, str]:
+    payload = json.loads(message)
+
+    def changed(path: list[Any], value: Any) -> str:
+        copied = copy.deepcopy(payload)
+        target = copied
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return json.dumps(copied)
+
+    nan = json.dumps(payload).replace('"Buy oat milk"', "NaN")
+    assert "NaN" in nan
+    return {
+        "from the receiver itself": changed(["peer", "peer_id"], receiver_id),
+        "NaN value": nan,
+        "int beyond 64 bits": changed(["ops", 1, "new_value"], 2**64),
+        "text beyond the limit": changed(["ops", 1, "new_value"], "x" * (MAX_TEXT + 1)),
+        "last op is junk": changed(["ops", len(payload["ops"]) - 1], "junk"),
+        "last op lacks a row id": changed(["ops", len(payload["ops"]) - 1, "row_id"], None),
+        "clock of another origin": changed(["ops", 0, "origin"], "someone_else"),
+        "bad version vector": changed(["version_vector"], {"send": "later"}),
+        "not an object": "[1, 2, 3]",
+        "truncated": message[: len(message) // 2],
+        "wrong protocol": changed(["protocol"], 99),
+        "lone surrogate": changed(["ops", 1, "new_value"], "\ud800"),
+    }
+
+
+def test_whole_message_refusals_change_nothing(peers: tuple[Replica, Replica, str]) -> None:
+    receiver, _, message = peers
+    before = checksum(receiver)
+    for name, text in whole_refusals(message, receiver.peer_id).items():
+        with pytest.raises(NexusError):
+            receiver.receive(text)
+        assert checksum(receiver) == before, name
+    assert receiver.stats["applied"] == receiver.stats["rejected"] == 0
+
+
+def test_message_from_the_receiver_itself_is_a_sync_error(
+    peers: tuple[Replica, Replica, str],
+) -> None:
+    receiver, _, _ = peers
+    with pytest.raises(SyncError, match="this replica"):
+        receiver.receive(receiver.export_changes())
+
+
+def test_wire_errors_are_refused_before_the_database(peers: tuple[Replica, Replica, str]) -> None:
+    receiver, _, _ = peers
+    with pytest.raises(WireError):
+        receiver.receive("{")
+
+
+# --- refused per op -----------------------------------------------------------------
+
+
+def op(table: str, row_id: Any, column: str | None, value: Any, kind: str = "set") -> Op:
+    """An op from peer ``send`` whose clock (two minutes ahead, inside the drift limit)
+    beats the receiver's local writes, so only the refusal can stop it."""
+    hlc = str(Timestamp(int(time.time() * 1000) + 120_000, 0, "send"))
+    return Op(hlc, "send", 6, kind, table, row_id, column, value)
+
+
+PER_OP = {
+    "internal table schema_version": (
+        op("schema_version", 1, "description", "pwned"),
+        "internal",
+    ),
+    "internal table oplog": (op("_nexus_oplog", "x", "kind", "set"), "internal"),
+    "internal table checksums": (
+        op("_nexus_migration_checksums", 1, "checksum", "x"),
+        "internal",
+    ),
+    "sqlite_master": (op("sqlite_master", 1, "sql", "DROP TABLE tasks"), "internal"),
+    "delete from an internal table": (op("schema_version", 1, None, None, "delete"), "internal"),
+    "SQL in the table name": (
+        op("tasks; DROP TABLE lists", "T1", "content", "x"),
+        "not a plain identifier",
+    ),
+    "SQL in the column name": (
+        op("tasks", "T1", "content = 'x'; DROP TABLE lists; --", "x"),
+        "not a plain identifier",
+    ),
+    "text for an INTEGER column": (op("tasks", "T1", "priority", "high"), "needs an integer"),
+    "float for an INTEGER column": (op("scores", 1, "points", 2.5), "needs an integer"),
+    "integer for a TEXT column": (op("tasks", "T1", "content", 5), "needs text"),
+    "blob for a TEXT column": (op("tasks", "T1", "content", b"\x00"), "needs text"),
+    "text for a REAL column": (op("scores", 1, "ratio", "half"), "needs a number"),
+    "NULL for a NOT NULL column": (op("tasks", "T1", "content", None), "NOT NULL"),
+    "integer row id for a TEXT key": (op("tasks", 1, "content", "x"), "row_id"),
+    "text row id for an INTEGER key": (op("scores", "1", "label", "x"), "row_id"),
+    "a delete naming a column": (op("tasks", "T1", "content", None, "delete"), "must not name"),
+    "a key op for another row": (op("tasks", "T1", "task_id", "T9"), "own row id"),
+    "CHECK violation": (op("scores", 1, "points", -1), "CHECK constraint failed"),
+    "clock far in the future": (
+        Op(far_future_clock("send"), "send", 6, "set", "tasks", "T1", "content", "future"),
+        "ahead",
+    ),
+}
+
+
+@pytest.mark.parametrize(("bad", "reason"), PER_OP.values(), ids=PER_OP.keys())
+def test_per_op_refusal(
+    tmp_path: Path,
+    migrations_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    bad: Op,
+    reason: str,
+) -> None:
+    receiver = open_replica(tmp_path / "receiver.db", migrations=migrations_dir, peer_id="recv")
+    lid = receiver.insert("lists", {"list_id": "L1", "name": "Home"})
+    receiver.insert("tasks", {"task_id": "T1", "list_id": lid, "content": "Buy milk"})
+    receiver.insert("scores", {"score_id": 1, "points": 3})
+    sender = PER_OP_SENDER
+    before = app_checksum(receiver)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        result = receiver.receive(encode_message(sender, [bad], {}))
+    assert (result.rejected, result.applied, result.skipped_unknown) == (1, 0, 0)
+    assert receiver.stats["rejected"] == 1
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING
+    ]
+    assert any(reason in text for text in warnings), warnings
+    assert app_checksum(receiver) == before
+    assert len(receiver.schema.tables) == 4  # lists, tasks, comments, scores: nothing dropped
+    receiver.close()
+
+
+def test_per_op_refusal_keeps_the_good_ops(
+    peers: tuple[Replica, Replica, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver, sender, message = peers
+    payload = json.loads(message)
+    check_violation = PER_OP["CHECK violation"][0]
+    payload["ops"].insert(0, check_violation.to_json())
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        result = receiver.receive(json.dumps(payload))
+    assert result.rejected == 1 and result.applied == len(payload["ops"]) - 1
+    for table in ("lists", "tasks", "scores"):
+        assert receiver.rows(table) == sender.rows(table)

@@ -1,0 +1,206 @@
+"""Sync across schema versions: skipped unknown columns and tables, relays, healing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from nexus_core import Replica, open_replica, sync
+from nexus_core.wire import Op, Value
+
+LOGGER = "nexus_core.sync"
+
+
+def replica(tmp_path: Path, name: str, version: int | None = None) -> Replica:
+    return open_replica(tmp_path / f"{name}.db", target_version=version, peer_id=name)
+
+
+def new_task(r: Replica, **values: Value) -> str:
+    lid = r.insert("lists", {"name": "Home"})
+    task = r.insert("tasks", {"list_id": lid, "content": "Buy milk", **values})
+    assert isinstance(task, str)
+    return task
+
+
+def shared(rows: list[dict[str, object]], columns: set[str]) -> list[dict[str, object]]:
+    return [{k: v for k, v in row.items() if k in columns} for row in rows]
+
+
+def columns(r: Replica, table: str) -> set[str]:
+    return set(r.models[table].columns)
+
+
+def warnings_containing(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == LOGGER
+        and record.levelno == logging.WARNING
+        and text in record.getMessage()
+    ]
+
+
+def parked(r: Replica) -> int:
+    return r.oplog.parked_count()
+
+
+def test_v1_skips_v2_priority_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(new, priority=5)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        result = sync(old, new)
+    assert result.skipped_unknown == 1 and result.rejected == 0
+    assert old.stats["skipped_unknown"] == 1 and old.stats["rejected"] == 0
+    assert new.stats["skipped_unknown"] == 0
+    found = warnings_containing(caplog, "unknown column in oplog")
+    assert len(found) == 1 and "tasks.priority" in found[0]
+    assert "priority" not in old.rows("tasks")[0]
+    common = columns(old, "tasks")
+    assert shared(old.rows("tasks"), common) == shared(new.rows("tasks"), common)
+    assert old.rows("tasks")[0]["task_id"] == task
+    assert parked(old) == 1
+    # a second sync does not skip (or warn about) the same op again
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert sync(old, new).skipped_unknown == 0
+    assert warnings_containing(caplog, "unknown column in oplog") == []
+
+
+def test_v2_gives_a_v1_task_priority_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(old)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        result = sync(old, new)
+    assert result.skipped_unknown == 0 and result.rejected == 0
+    assert caplog.records == []
+    row = new.rows("tasks")[0]
+    assert row["task_id"] == task and row["priority"] == 0
+    assert shared(new.rows("tasks"), columns(old, "tasks")) == old.rows("tasks")
+
+
+def test_relay_through_an_old_peer_keeps_every_op_field(tmp_path: Path) -> None:
+    first, relay = replica(tmp_path, "first", 2), replica(tmp_path, "relay", 1)
+    last = replica(tmp_path, "last", 2)
+    task = new_task(first, priority=5)
+    first.update("tasks", task, {"priority": 6, "content": "Buy more milk"})
+    sync(first, relay)
+    assert parked(relay) == 2
+    result = sync(relay, last)  # last never talks to first
+    assert result.skipped_unknown == 0 and result.rejected == 0
+    assert last.rows("tasks") == first.rows("tasks")
+    assert last.rows("tasks")[0]["priority"] == 6
+    origin_ops: list[Op] = first.ops()
+    assert last.ops() == origin_ops
+    assert relay.ops() == origin_ops  # the relay held them exactly as received
+    assert all(op.schema_version == 2 for op in last.ops())
+
+
+def test_upgrade_heals_a_v1_replica(tmp_path: Path) -> None:
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(new, priority=7)
+    new_task(old)
+    sync(old, new)
+    assert parked(old) == 1
+    result = old.upgrade(2)
+    assert result.applied == [2]
+    assert old.peer_info.schema_version == 2
+    assert old.stats["replayed"] == 1
+    assert parked(old) == 0
+    assert old.rows("tasks") == new.rows("tasks")
+    assert {r["task_id"]: r["priority"] for r in old.rows("tasks")}[task] == 7
+    assert sync(old, new).sent == 0  # nothing was lost or is owed
+
+
+def test_upgrade_heals_when_the_old_peer_edited_the_row_meanwhile(tmp_path: Path) -> None:
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(new, priority=3)
+    sync(old, new)
+    old.update("tasks", task, {"content": "edited on v1"})
+    new.update("tasks", task, {"priority": 4})
+    sync(old, new)
+    old.upgrade()
+    sync(old, new)
+    assert new.schema_version == 2 and old.schema_version == 5
+    common = columns(new, "tasks")
+    assert shared(old.rows("tasks"), common) == new.rows("tasks")
+    row = old.rows("tasks")[0]
+    assert (row["content"], row["priority"]) == ("edited on v1", 4)
+
+
+def test_unknown_table_is_parked_then_replayed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    old, new = replica(tmp_path, "old", 3), replica(tmp_path, "new", 4)
+    task = new_task(new)
+    comment = new.insert("comments", {"task_id": task, "author": "ann", "body": "soon"})
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        result = sync(old, new)
+    comment_columns = len(new.models["comments"].columns)
+    assert result.skipped_unknown == comment_columns and result.rejected == 0
+    assert old.stats["skipped_unknown"] == comment_columns
+    found = warnings_containing(caplog, "unknown table in oplog")
+    assert len(found) == 1 and "comments" in found[0]
+    assert "comments" not in old.schema.tables
+    assert parked(old) == comment_columns
+    assert old.rows("tasks") == new.rows("tasks")
+    old.upgrade(4)
+    assert old.rows("comments") == new.rows("comments")
+    assert old.rows("comments")[0]["comment_id"] == comment
+    assert parked(old) == 0
+
+
+def test_large_version_gap_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 5)
+    new_task(new)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        sync(old, new)
+    found = warnings_containing(caplog, "Large version gap: consider full resync")
+    assert found  # logged by both sides, once per peer and pair of versions
+    assert len(found) == 2
+
+
+@pytest.mark.parametrize(("left", "right"), [(1, 4), (2, 5), (3, 5), (5, 5)])
+def test_gap_of_three_or_less_does_not_warn(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, left: int, right: int
+) -> None:
+    a, b = replica(tmp_path, "a", left), replica(tmp_path, "b", right)
+    new_task(a)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        sync(a, b)
+    assert warnings_containing(caplog, "Large version gap") == []
+
+
+def test_v1_heals_from_v5_after_a_large_gap(tmp_path: Path) -> None:
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 5)
+    task = new_task(new, priority=2, tags='["home"]')
+    new.insert("comments", {"task_id": task, "body": "hello"})
+    new_task(old)
+    sync(old, new)
+    old.upgrade()
+    sync(old, new)
+    for table in ("lists", "tasks", "comments"):
+        assert old.rows(table) == new.rows(table), table
+    assert parked(old) == 0
+
+
+@pytest.mark.parametrize("new_edits_first", [True, False])
+def test_old_peer_deletes_a_row_whose_new_columns_it_never_saw(
+    tmp_path: Path, new_edits_first: bool
+) -> None:
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(new, priority=5)
+    sync(old, new)
+    if new_edits_first:
+        new.update("tasks", task, {"priority": 9})  # concurrent with the delete
+    old.delete("tasks", task)
+    sync(old, new)
+    assert old.rows("tasks") == new.rows("tasks") == []
+    old.upgrade()  # replaying the parked priority must not bring the row back
+    assert old.rows("tasks") == []
+    sync(old, new)
+    assert old.rows("tasks") == new.rows("tasks") == []
+    assert old.stats["rejected"] == new.stats["rejected"] == 0
