@@ -167,7 +167,8 @@ def run_cell(
     @given(strategy)
     def check(steps: list[dict[str, Any]]) -> None:
         observation = run_example(templates, local, peer, steps, workdir)
-        result.add(observation)
+        if not failure:  # examples hypothesis runs while shrinking are not counted
+            result.add(observation)
         if observation.status == "broken":
             failure.append((steps, observation))
             raise _Broken(observation.reasons[0] if observation.reasons else "broken")

@@ -104,17 +104,23 @@ def relay_pairs(migration_set: MigrationSet) -> list[tuple[int, int]]:
 _TEMPLATES: dict[str, Templates] = {}
 
 
-def _templates(directory: Path) -> Templates:
+def _templates(directory: Path, built: dict[int, Path]) -> Templates:
+    """This process's view of the run's templates (built once by the parent)."""
     key = str(directory.resolve())
-    if key not in _TEMPLATES:
-        _TEMPLATES[key] = Templates(load_set(directory))
+    if key not in _TEMPLATES or _TEMPLATES[key]._built != built:
+        _TEMPLATES[key] = Templates.from_built(load_set(directory), built)
     return _TEMPLATES[key]
 
 
 def _cell_job(
-    directory: Path, local: int, peer: int, expected: str, config: MatrixConfig
+    directory: Path,
+    built: dict[int, Path],
+    local: int,
+    peer: int,
+    expected: str,
+    config: MatrixConfig,
 ) -> CellResult:
-    templates = _templates(directory)
+    templates = _templates(directory, built)
     with tempfile.TemporaryDirectory(prefix="nexus-cell-") as workdir:
         return run_cell(
             templates,
@@ -129,8 +135,10 @@ def _cell_job(
         )
 
 
-def _relay_job(directory: Path, relay: int, peer: int, config: MatrixConfig) -> RelayResult:
-    templates = _templates(directory)
+def _relay_job(
+    directory: Path, built: dict[int, Path], relay: int, peer: int, config: MatrixConfig
+) -> RelayResult:
+    templates = _templates(directory, built)
     with tempfile.TemporaryDirectory(prefix="nexus-relay-") as workdir:
         return run_relay(
             templates,
@@ -161,24 +169,66 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
         if progress is not None:
             progress(kind, item)
 
+    templates = Templates(migration_set)
+    try:
+        built = templates.build_all()  # a migration that fails stops the run before any cell
+        _run_all(
+            directory,
+            built,
+            cell_pairs,
+            relays,
+            expectations,
+            config,
+            jobs,
+            note,
+            cells,
+            relay_results,
+        )
+    finally:
+        templates.cleanup()
+        _TEMPLATES.pop(str(directory.resolve()), None)
+    result.cells = [cells[p] for p in cell_pairs]
+    result.relay = [relay_results[p] for p in relays]
+    return result
+
+
+def _run_all(
+    directory: Path,
+    built: dict[int, Path],
+    cell_pairs: list[tuple[int, int]],
+    relays: list[tuple[int, int]],
+    expectations: Mapping[tuple[int, int], ExpectedCell],
+    config: MatrixConfig,
+    jobs: int,
+    note: Callable[[str, CellResult | RelayResult], None],
+    cells: dict[tuple[int, int], CellResult],
+    relay_results: dict[tuple[int, int], RelayResult],
+) -> None:
     if jobs == 1:
         for a, b in cell_pairs:
-            cells[a, b] = _cell_job(directory, a, b, expectation_for(expectations, a, b), config)
+            expected = expectation_for(expectations, a, b)
+            cells[a, b] = _cell_job(directory, built, a, b, expected, config)
             note("cell", cells[a, b])
         for r, n in relays:
-            relay_results[r, n] = _relay_job(directory, r, n, config)
+            relay_results[r, n] = _relay_job(directory, built, r, n, config)
             note("relay", relay_results[r, n])
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures: Mapping[Any, tuple[str, tuple[int, int]]] = {
                 **{
                     pool.submit(
-                        _cell_job, directory, a, b, expectation_for(expectations, a, b), config
+                        _cell_job,
+                        directory,
+                        built,
+                        a,
+                        b,
+                        expectation_for(expectations, a, b),
+                        config,
                     ): ("cell", (a, b))
                     for a, b in cell_pairs
                 },
                 **{
-                    pool.submit(_relay_job, directory, r, n, config): ("relay", (r, n))
+                    pool.submit(_relay_job, directory, built, r, n, config): ("relay", (r, n))
                     for r, n in relays
                 },
             }
@@ -190,6 +240,3 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
                 else:
                     relay_results[key] = item
                 note(kind, item)
-    result.cells = [cells[p] for p in cell_pairs]
-    result.relay = [relay_results[p] for p in relays]
-    return result

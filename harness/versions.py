@@ -77,8 +77,11 @@ def build_database(
     try:
         migrate(conn, migration_set.migrations, target=version)
         ensure_bookkeeping(conn)
-    finally:
+    except BaseException:
         conn.close()
+        partial.unlink(missing_ok=True)
+        raise
+    conn.close()
     partial.replace(out)
     return out
 
@@ -91,6 +94,19 @@ class Templates:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nexus-tpl-")))
     _built: dict[int, Path] = field(default_factory=dict)
     _schemas: dict[int, Schema] = field(default_factory=dict)
+
+    def build_all(self) -> dict[int, Path]:
+        """Build every version's template now (a failing migration fails here, early)."""
+        for version in self.migration_set.versions:
+            self.template(version)
+        return dict(self._built)
+
+    @classmethod
+    def from_built(cls, migration_set: MigrationSet, built: dict[int, Path]) -> Templates:
+        """Templates over files another process already built (read-only use)."""
+        templates = cls(migration_set)
+        templates._built.update(built)
+        return templates
 
     def template(self, version: int) -> Path:
         if version not in self._built:

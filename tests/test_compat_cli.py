@@ -146,22 +146,10 @@ BAD_DIRS = {
     "missing": (missing_dir, "not found"),
 }
 
-FAILING_SQL_FOUND_LATE = pytest.mark.xfail(
-    strict=True,
-    reason="harness bug: matrix/report build the v2 template only when cell v1-v2 runs, so"
-    " the progress line of cell v1-v1 precedes the Error line on stderr",
-)
-
-
 def _bad_dir_cases() -> Iterator[Any]:
     for command in ("lint", "matrix", "report", "build"):
         for case in BAD_DIRS:
-            marks = (
-                [FAILING_SQL_FOUND_LATE]
-                if case == "failing-sql" and command in ("matrix", "report")
-                else []
-            )
-            yield pytest.param(command, case, id=f"{command}-{case}", marks=marks)
+            yield pytest.param(command, case, id=f"{command}-{case}")
 
 
 @pytest.mark.parametrize(("command", "case"), list(_bad_dir_cases()))
@@ -294,11 +282,6 @@ def test_build_refuses_an_unknown_version(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness bug: build_database leaves OUT.db.partial behind when a migration's SQL"
-    " fails (harness/versions.py never unlinks it)",
-)
 def test_build_leaves_no_file_when_a_migration_fails(tmp_path: Path) -> None:
     directory = failing_sql_dir(tmp_path)
     out_dir = tmp_path / "out"
