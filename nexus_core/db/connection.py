@@ -8,15 +8,26 @@ from pathlib import Path
 from nexus_core.errors import DatabaseError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+MIN_PAGE_SIZE = 512  # a non-empty database file holds at least one whole page
 BUSY_TIMEOUT_MS = 30_000
 
 
-def check_sqlite_file(path: Path) -> None:
-    """Raise :class:`DatabaseError` unless ``path`` is an SQLite file (or empty)."""
+def _check_path(path: Path) -> None:
     if not path.exists():
         raise DatabaseError(f"{path}: no such database file")
     if path.is_dir():
         raise DatabaseError(f"{path}: is a directory, not a database file")
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Raise :class:`DatabaseError` unless ``path`` is an SQLite file (or empty).
+
+    Not for a file this process already has open through SQLite: closing any
+    descriptor of a file drops every POSIX lock the process holds on it, and
+    SQLite's locks with them (https://sqlite.org/howtocorrupt.html, 2.2).
+    :func:`connect` therefore lets SQLite itself read the header.
+    """
+    _check_path(path)
     try:
         with path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
@@ -37,10 +48,17 @@ def connect(
     """
     target = Path(path)
     if str(path) != ":memory:" and (target.exists() or not create):
-        check_sqlite_file(target)
+        _check_path(target)
+        if 0 < target.stat().st_size < MIN_PAGE_SIZE:  # SQLite would take some as empty
+            raise DatabaseError(f"{path}: not an SQLite database")
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"{path}: cannot open as SQLite ({exc})") from exc
+    try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Reading the schema makes SQLite check the header before anything is written.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if scratch:
             conn.execute("PRAGMA journal_mode = MEMORY")
             conn.execute("PRAGMA synchronous = OFF")
@@ -49,5 +67,8 @@ def connect(
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
+        conn.close()
+        if "not a database" in str(exc):
+            raise DatabaseError(f"{path}: not an SQLite database") from exc
         raise DatabaseError(f"{path}: cannot open as SQLite ({exc})") from exc
     return conn
