@@ -59,7 +59,7 @@ def build(path: Path, migrations_dir: Path = PROJECT_MIGRATIONS, target: int | N
 
 # --- the set's validation -------------------------------------------------------------
 
-LOADER_CASES = {
+LOADER_CASES: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
     "gap": ({"001_a.sql": "SELECT 1;", "003_c.sql": "SELECT 1;"}, ["002", "003_c.sql"]),
     "duplicate": (
         {"001_a.sql": "SELECT 1;", "001_b.sql": "SELECT 1;"},
