@@ -418,3 +418,19 @@ def test_sqlite3_cli_agrees_with_nexus_version(tmp_path: Path) -> None:
     ours = CliRunner().invoke(main, ["version", str(db)])
     assert ours.exit_code == 0
     assert raw == ours.stdout.strip() == "4"
+
+
+def test_a_database_made_by_another_client_can_go_down(tmp_path: Path) -> None:
+    db = tmp_path / "other-client.db"
+    other = sqlite3.connect(db)  # no checksum table: nexus-core never touched it
+    other.executescript(SEED_SCHEMA_VERSION_DDL)
+    other.executescript((PROJECT_MIGRATIONS / "001_initial_schema.sql").read_text())
+    other.execute("INSERT INTO schema_version VALUES (1, '2024-10-21 09:00:00', 'Initial')")
+    other.commit()
+    other.close()
+    conn = connect(db)
+    assert migrate(conn, load_migrations(), target=0).reverted == [1]
+    assert get_current_version(conn) == 0
+    assert canonical_schema_dump(conn).startswith("CREATE TABLE schema_version")
+    assert migrate(conn, load_migrations()).applied == [1, 2, 3, 4, 5]
+    conn.close()

@@ -333,7 +333,8 @@ def _revert_one(conn: sqlite3.Connection, migration: Migration) -> bool:
         for statement in split_statements(down_sql):
             conn.execute(statement)
         conn.execute("DELETE FROM schema_version WHERE version = ?", (migration.version,))
-        conn.execute(f"DELETE FROM {CHECKSUM_TABLE} WHERE version = ?", (migration.version,))
+        if _has_table(conn, CHECKSUM_TABLE):  # absent in a database another client made
+            conn.execute(f"DELETE FROM {CHECKSUM_TABLE} WHERE version = ?", (migration.version,))
         return True
 
     return _run_in_transaction(conn, step, f"down migration of v{migration.version}")
