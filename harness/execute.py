@@ -8,7 +8,8 @@ from typing import Any
 
 from harness.strategies import references
 from nexus_core.errors import SyncError
-from nexus_core.replica import ReceiveResult, Replica
+from nexus_core.receive import ReceiveResult
+from nexus_core.replica import Replica
 from nexus_core.sync import sync
 from nexus_core.wire import Value, decode_value
 

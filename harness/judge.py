@@ -48,11 +48,10 @@ def _rows(replica: Replica, table: str, columns: list[str]) -> dict[Any, dict[st
 
 
 def _pending_note(a: Replica, table: str, row_id: Any) -> str:
-    pending = {(t, r) for t, r in a.oplog.pending_rows()}
-    if (table, row_id) not in pending:
+    if (table, row_id) not in set(a.pending_rows()):
         return ""
     model = a.models[table]
-    have = set(a.oplog.winning_values(table, row_id)) | {model.key}
+    have = set(a.oplog.pending_values(table, row_id)) | {model.key}
     missing = sorted(model.required - have)
     return f" (held back: v{a.schema_version} requires {', '.join(missing)}, which never arrived)"
 
@@ -86,13 +85,13 @@ def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
 def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[str]:
     """Every op of B's that A cannot place is parked at A and was logged."""
     problems: list[str] = []
-    parked = {op.hlc for op in a.oplog.parked_ops()}
+    parked = {(op.hlc, op.column_name) for op in a.oplog.parked_ops()}
     unplaceable = [
         op
         for op in b.ops()
         if classify(op, a.schema, a.models)[0] in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN)
     ]
-    lost = [op for op in unplaceable if op.hlc not in parked]
+    lost = [op for op in unplaceable if (op.hlc, op.column_name) not in parked]
     if lost:
         first = lost[0]
         problems.append(

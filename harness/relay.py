@@ -52,9 +52,9 @@ def relay_example(
             sync_pair(middle, reader, execution)
             forwarded = execution.totals(reader)["ops_sent"]
             problems = compare_rows(reader, writer, both_ways=True)
-            mangled = {op.hlc: op for op in writer.ops()}
+            sent = {(op.hlc, op.column_name): op for op in writer.ops()}
             for op in reader.ops():
-                if mangled.get(op.hlc, op) != op:
+                if sent.get((op.hlc, op.column_name), op) != op:
                     problems.append(f"op {op.hlc} changed on its way through v{relay}")
             return problems, forwarded
         except NexusError as exc:

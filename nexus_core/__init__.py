@@ -8,7 +8,8 @@ from nexus_core.db.migrations import (
     load_migrations,
 )
 from nexus_core.errors import NexusError
-from nexus_core.replica import ReceiveResult, Replica, open_replica
+from nexus_core.receive import ReceiveResult
+from nexus_core.replica import Replica, open_replica
 from nexus_core.sync import SyncResult, sync
 from nexus_core.wire import Op, PeerInfo
 

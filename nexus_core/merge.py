@@ -10,6 +10,8 @@ Merge rules, per (table, row, column):
 - A row is inserted once every column it needs (NOT NULL without default) has a
   value; until then its ops are kept and the row is *pending*. Columns the
   sender never wrote take this replica's defaults.
+- A value the receiver's table refuses (a CHECK, a UNIQUE) refuses that op
+  alone: the row keeps its other columns.
 
 Every identifier that reaches SQL here has been checked against the receiver's
 schema and is quoted.
@@ -24,8 +26,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from nexus_core.db.schema import Column, Schema, Table, is_internal_table
-from nexus_core.oplog import OpLog
-from nexus_core.wire import INT64, Op, Value, is_plain_name, quote_identifier
+from nexus_core.oplog import OpLog, RowState, encode_cols
+from nexus_core.wire import INT64, Op, Value, decode_value, is_plain_name, quote_identifier
 
 
 class Verdict(Enum):
@@ -35,29 +37,55 @@ class Verdict(Enum):
     REJECT = "reject"
 
 
+_ACCEPTS: dict[str, tuple[type, ...]] = {
+    "INTEGER": (int,),
+    "REAL": (int, float),
+    "NUMERIC": (int, float),
+    "TEXT": (str,),
+    "BLOB": (int, float, str, bytes),
+}
+_NEEDS = {"INTEGER": "an integer", "REAL": "a number", "NUMERIC": "a number", "TEXT": "text"}
+
+
 def value_problem(column: Column, value: Value) -> str | None:
-    """Why ``column`` cannot hold ``value`` (declared type, NOT NULL), or None."""
-    where = f"{column.name} ({column.type or 'untyped'})"
+    """Why ``column`` cannot hold ``value`` (declared type, NOT NULL), or None.
+
+    Strict on purpose: an INTEGER column gets an int, a TEXT column a str. What
+    one replica writes, every replica of that version accepts unchanged.
+    """
+    kind = type(value)
     if value is None:
         if column.notnull or column.pk:
-            return f"{where} is NOT NULL but the value is NULL"
+            return f"{column.name} ({column.type or 'untyped'}) is NOT NULL but the value is NULL"
         return None
-    if isinstance(value, bool):
-        return f"{where} cannot hold a boolean"
-    # Local writes reach here unchecked by the wire: SQLite cannot bind such an
-    # int, stores NaN as NULL, and an infinity could never be exported as JSON.
-    if isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
-        return f"{where}: integer out of SQLite's 64-bit range"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{where} cannot hold a non-finite number"
     affinity = column.affinity
-    if affinity == "INTEGER" and not isinstance(value, int):
-        return f"{where} needs an integer, got {type(value).__name__}"
-    if affinity in ("REAL", "NUMERIC") and not isinstance(value, int | float):
-        return f"{where} needs a number, got {type(value).__name__}"
-    if affinity == "TEXT" and not isinstance(value, str):
-        return f"{where} needs text, got {type(value).__name__}"
-    return None
+    if kind in _ACCEPTS[affinity]:
+        # SQLite cannot bind such an int, stores NaN as NULL, and an infinity
+        # could never be exported as JSON.
+        if kind is int and not INT64[0] <= value <= INT64[1]:  # type: ignore[operator]
+            return f"{column.name}: integer out of SQLite's 64-bit range"
+        if kind is float and not math.isfinite(value):  # type: ignore[arg-type]
+            return f"{column.name} cannot hold a non-finite number"
+        return None
+    where = f"{column.name} ({column.type or 'untyped'})"
+    if kind is bool:
+        return f"{where} cannot hold a boolean"
+    return f"{where} needs {_NEEDS.get(affinity, 'a scalar')}, got {kind.__name__}"
+
+
+def stored_value(column: Column, value: Value) -> Value:
+    """``value`` as SQLite stores it in ``column`` (a checked value).
+
+    REAL affinity turns integers into floats; NUMERIC turns integral floats
+    into integers. The captured op carries what a read would return.
+    """
+    affinity = column.affinity
+    if affinity == "REAL" and isinstance(value, int):
+        return float(value)
+    integral = isinstance(value, float) and value.is_integer()
+    if affinity == "NUMERIC" and integral and INT64[0] <= value <= INT64[1]:  # type: ignore[operator]
+        return int(value)  # type: ignore[arg-type]
+    return value
 
 
 @dataclass
@@ -69,6 +97,8 @@ class TableModel:
     columns: dict[str, Column]
     required: frozenset[str]
     update_sql: dict[str, str] = field(default_factory=dict)
+    insert_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
+    coerced: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, table: Table) -> TableModel:
@@ -77,13 +107,25 @@ class TableModel:
             raise ValueError(f"{table.name} has no single-column primary key")
         columns = {c.name: c for c in table.columns}
         required = frozenset(c.name for c in table.columns if c.required)
-        model = cls(table, key, columns, required)
+        coerced = frozenset(c.name for c in table.columns if c.affinity in ("REAL", "NUMERIC"))
+        model = cls(table, key, columns, required, coerced=coerced)
         for column in columns:
             model.update_sql[column] = (
                 f"UPDATE {model.quoted} SET {quote_identifier(column)} = ?"
                 f" WHERE {model.quoted_key} = ?"
             )
         return model
+
+    def insert_sql(self, names: tuple[str, ...]) -> str:
+        """INSERT of these columns that leaves an existing row alone (cached per shape)."""
+        sql = self.insert_cache.get(names)
+        if sql is None:
+            sql = self.insert_cache[names] = (
+                f"INSERT INTO {self.quoted} ({', '.join(map(quote_identifier, names))})"
+                f" VALUES ({', '.join('?' * len(names))})"
+                f" ON CONFLICT ({self.quoted_key}) DO NOTHING"
+            )
+        return sql
 
     @property
     def quoted(self) -> str:
@@ -102,24 +144,31 @@ def table_models(schema: Schema) -> dict[str, TableModel]:
     return {name: TableModel.of(table) for name, table in schema.replicated_tables.items()}
 
 
-def classify(op: Op, schema: Schema, models: Mapping[str, TableModel]) -> tuple[Verdict, str]:
-    """What a receiver with ``schema`` does with ``op``, and why. Writes nothing."""
-    if not is_plain_name(op.table_name):
-        return Verdict.REJECT, f"table name {op.table_name!r:.60} is not a plain identifier"
-    if is_internal_table(op.table_name):
-        return Verdict.REJECT, f"{op.table_name} is internal and never written through the oplog"
-    if op.column_name is not None and not is_plain_name(op.column_name):
-        return Verdict.REJECT, f"column name {op.column_name!r:.60} is not a plain identifier"
-    model = models.get(op.table_name)
+def classify_target(
+    table: str, column: str | None, kind: str, schema: Schema, models: Mapping[str, TableModel]
+) -> tuple[Verdict, str]:
+    """The part of :func:`classify` that depends only on the names an op carries."""
+    if not is_plain_name(table):
+        return Verdict.REJECT, f"table name {table!r:.60} is not a plain identifier"
+    if is_internal_table(table):
+        return Verdict.REJECT, f"{table} is internal and never written through the oplog"
+    if column is not None and not is_plain_name(column):
+        return Verdict.REJECT, f"column name {column!r:.60} is not a plain identifier"
+    model = models.get(table)
     if model is None:
-        if op.table_name in schema.tables:
-            return Verdict.REJECT, f"{op.table_name} has no single-column primary key here"
-        return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {op.table_name}"
-    if op.kind == "delete":
-        if op.column_name is not None:
+        if table in schema.tables:
+            return Verdict.REJECT, f"{table} has no single-column primary key here"
+        return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {table}"
+    if kind == "delete":
+        if column is not None:
             return Verdict.REJECT, "a delete op must not name a column"
-    elif op.column_name not in model.columns:
-        return Verdict.UNKNOWN_COLUMN, f"unknown column in oplog: {op.table_name}.{op.column_name}"
+    elif column not in model.columns:
+        return Verdict.UNKNOWN_COLUMN, f"unknown column in oplog: {table}.{column}"
+    return Verdict.APPLY, ""
+
+
+def classify_values(op: Op, model: TableModel) -> tuple[Verdict, str]:
+    """The part of :func:`classify` that checks the op's row id and value."""
     key_problem = value_problem(model.columns[model.key], op.row_id)
     if key_problem:
         return Verdict.REJECT, f"row_id of {op.table_name}: {key_problem}"
@@ -133,12 +182,24 @@ def classify(op: Op, schema: Schema, models: Mapping[str, TableModel]) -> tuple[
     return Verdict.APPLY, ""
 
 
-class Merger:
-    """Writes winning values into the app's tables.
+def classify(op: Op, schema: Schema, models: Mapping[str, TableModel]) -> tuple[Verdict, str]:
+    """What a receiver with ``schema`` does with ``op``, and why. Writes nothing."""
+    verdict = classify_target(op.table_name, op.column_name, op.kind, schema, models)
+    if verdict[0] is not Verdict.APPLY:
+        return verdict
+    return classify_values(op, models[op.table_name])
 
-    :meth:`apply` writes the app table first and the bookkeeping after, so an
-    ``sqlite3.IntegrityError`` (a CHECK or UNIQUE the value breaks) leaves
-    nothing behind: SQLite aborts just the failing statement.
+
+Refusal = tuple[Op, str]
+
+
+class Merger:
+    """Writes winning values into the app's tables, a row at a time.
+
+    Ops arrive grouped by row; each row costs one read of its state, one write
+    to the app table (an UPDATE of every winning column, or the INSERT of a
+    new row) and one write of its state. A constraint the app table enforces
+    sends that row down a slow path that finds the op at fault.
     """
 
     def __init__(
@@ -148,71 +209,200 @@ class Merger:
         self.oplog = oplog
         self.models = models
 
-    def apply(self, op: Op) -> None:
-        """Merge a checked op (stored by the caller afterwards)."""
-        model = self.models[op.table_name]
-        if op.kind == "delete":
-            self._delete(model, op)
-            return
-        column = op.column_name
-        assert column is not None
-        if self.oplog.tombstoned(op.table_name, op.row_id):
-            return
-        current = self.oplog.cell_clock(op.table_name, op.row_id, column)
-        if current is not None and current >= op.hlc:
-            return
-        if column != model.key:
-            cursor = self.conn.execute(model.update_sql[column], (op.new_value, op.row_id))
-            if not cursor.rowcount:
-                self.materialize(model, op.row_id, {column: op.new_value})
-        elif not self._exists(model, op.row_id):
-            self.materialize(model, op.row_id, {})
-        self.oplog.set_cell_clock(op.table_name, op.row_id, column, op.hlc)
-
-    def _exists(self, model: TableModel, row_id: Value) -> bool:
-        sql = f"SELECT 1 FROM {model.quoted} WHERE {model.quoted_key} = ?"
-        return self.conn.execute(sql, (row_id,)).fetchone() is not None
-
-    def materialize(self, model: TableModel, row_id: Value, extra: Mapping[str, Value]) -> bool:
-        """Insert a row from its winning cells; False (row pending) while one is missing."""
-        values = {
-            column: value
-            for column, value in self.oplog.winning_values(model.table.name, row_id).items()
-            if column in model.columns
-        }
-        values.update(extra)
-        values[model.key] = row_id
-        if not model.required <= values.keys():
-            self.oplog.set_pending(model.table.name, row_id, True)
-            return False
-        names = list(values)
-        sql = (
-            f"INSERT INTO {model.quoted} ({', '.join(quote_identifier(n) for n in names)})"
-            f" VALUES ({', '.join('?' * len(names))})"
-        )
-        self.conn.execute(sql, [values[n] for n in names])
-        self.oplog.set_pending(model.table.name, row_id, False)
-        return True
-
-    def _delete(self, model: TableModel, op: Op) -> None:
-        if self.oplog.tombstoned(op.table_name, op.row_id):
-            return
-        self.conn.execute(f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?", (op.row_id,))
-        self.oplog.add_tombstone(op.table_name, op.row_id, op.hlc)
-        self.oplog.set_pending(op.table_name, op.row_id, False)
+    def apply(self, table: str, groups: Mapping[Value, list[Op]]) -> list[Refusal]:
+        """Merge checked ops of ``table`` grouped by row id; returns the refused ones."""
+        model = self.models[table]
+        states = self.oplog.row_states(table, list(groups))
+        refused: list[Refusal] = []
+        touched: list[tuple[str, Value, RowState]] = []
+        for row_id, ops in groups.items():
+            state = states.get(row_id) or RowState()
+            refused += self._apply_row(model, row_id, ops, state)
+            touched.append((table, row_id, state))
+        self.oplog.save_row_states(touched)
+        return refused
 
     def retry_pending(self) -> int:
         """Insert pending rows whose values are now complete; returns how many."""
         inserted = 0
+        by_table: dict[str, list[Value]] = {}
         for table, row_id in self.oplog.pending_rows():
+            by_table.setdefault(table, []).append(row_id)
+        for table, row_ids in by_table.items():
             model = self.models.get(table)
-            if model is None or self.oplog.tombstoned(table, row_id):
+            if model is None:
                 continue
-            if self._exists(model, row_id):
-                self.oplog.set_pending(table, row_id, False)
+            states = self.oplog.row_states(table, row_ids)
+            touched = []
+            for row_id, state in states.items():
+                self._materialize(model, row_id, state, {})
+                inserted += state.pending is None
+                touched.append((table, row_id, state))
+            self.oplog.save_row_states(touched)
+        return inserted
+
+    def _apply_row(
+        self, model: TableModel, row_id: Value, ops: list[Op], state: RowState
+    ) -> list[Refusal]:
+        deletes = [op for op in ops if op.kind == "delete"]
+        if deletes:
+            if state.deleted is None:
+                sql = f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?"
+                self.conn.execute(sql, (row_id,))
+                state.deleted = min(op.hlc for op in deletes)
+                state.pending = None
+            return []
+        if state.deleted is not None:
+            return []  # a delete is final
+        candidates = [op for op in ops if op.column_name != model.key]
+        refused: list[Refusal] = []
+        columns: set[str] | None = None
+        while True:
+            winners = _winners(state, candidates, columns)
+            if columns is not None and not winners:
+                return refused
+            round_refused = self._write(model, row_id, state, winners)
+            if not round_refused:
+                return refused
+            # The next best op of a refused column gets its turn, as if the
+            # refused one had never arrived.
+            refused += round_refused
+            gone = {id(op) for op, _ in round_refused}
+            candidates = [op for op in candidates if id(op) not in gone]
+            columns = {str(op.column_name) for op, _ in round_refused}
+
+    def _write(
+        self, model: TableModel, row_id: Value, state: RowState, winners: Mapping[str, Op]
+    ) -> list[Refusal]:
+        if state.pending is None and (winners or state.known):
+            updated, refused = self._update(model, row_id, state, winners)
+            if updated:
+                return refused
+        return self._materialize(model, row_id, state, winners)
+
+    def _update(
+        self, model: TableModel, row_id: Value, state: RowState, winners: Mapping[str, Op]
+    ) -> tuple[bool, list[Refusal]]:
+        """UPDATE the winning columns; (False, []) when the row is not in the table."""
+        if not winners:
+            return True, []
+        columns = list(winners)
+        assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in columns)
+        sql = f"UPDATE {model.quoted} SET {assignments} WHERE {model.quoted_key} = ?"
+        try:
+            cursor = self.conn.execute(sql, [winners[c].new_value for c in columns] + [row_id])
+        except sqlite3.IntegrityError:
+            return True, self._update_one_by_one(model, row_id, state, winners)
+        if not cursor.rowcount:
+            return False, []
+        for column, op in winners.items():
+            state.clocks[column] = op.hlc
+        return True, []
+
+    def _update_one_by_one(
+        self, model: TableModel, row_id: Value, state: RowState, winners: Mapping[str, Op]
+    ) -> list[Refusal]:
+        refused: list[Refusal] = []
+        for column, op in winners.items():
+            try:
+                self.conn.execute(model.update_sql[column], (op.new_value, row_id))
+            except sqlite3.IntegrityError as exc:
+                refused.append((op, f"{model.table.name}.{column}: {exc}"))
+                continue
+            state.clocks[column] = op.hlc
+        return refused
+
+    def _materialize(
+        self, model: TableModel, row_id: Value, state: RowState, winners: Mapping[str, Op]
+    ) -> list[Refusal]:
+        """INSERT the row from what has arrived, or keep it pending until it can be."""
+        values = {c: decode_value(raw, c) for c, raw in (state.pending or {}).items()}
+        values.update((column, op.new_value) for column, op in winners.items())
+        values = {c: v for c, v in values.items() if c in model.columns}
+        values[model.key] = row_id
+        previous = {c: state.clocks.get(c) for c in winners}
+        for column, op in winners.items():
+            state.clocks[column] = op.hlc
+        if not model.required <= values.keys():
+            del values[model.key]
+            state.pending = encode_cols(values)
+            return []
+        try:
+            if self._insert(model, values):
+                state.pending = None
+                return []
+        except sqlite3.IntegrityError:
+            refused = self._insert_one_by_one(model, row_id, state, values, winners)
+            for op, _ in refused:
+                _restore(state, op.column_name, previous)
+            return refused
+        # The row exists after all (written outside the engine): update it instead.
+        state.pending = None
+        return self._update(model, row_id, state, winners)[1]
+
+    def _insert(self, model: TableModel, values: Mapping[str, Value]) -> bool:
+        names = tuple(values)
+        return bool(self.conn.execute(model.insert_sql(names), list(values.values())).rowcount)
+
+    def _insert_one_by_one(
+        self,
+        model: TableModel,
+        row_id: Value,
+        state: RowState,
+        values: Mapping[str, Value],
+        winners: Mapping[str, Op],
+    ) -> list[Refusal]:
+        """A constraint refused the row: insert what it needs, then each other value."""
+        base = {c: values[c] for c in (*model.required, model.key)}
+        try:
+            self._insert(model, base)
+        except sqlite3.IntegrityError as exc:
+            # The row cannot exist with these values: refuse the ops that brought
+            # them and keep everything else waiting, as for a missing column.
+            state.pending = encode_cols(
+                {
+                    c: v
+                    for c, v in values.items()
+                    if c != model.key and not (c in base and c in winners)
+                }
+            )
+            return [
+                (op, f"{model.table.name} row {row_id!r}: {exc}")
+                for column, op in winners.items()
+                if column in base
+            ]
+        state.pending = None
+        refused: list[Refusal] = []
+        for column, value in values.items():
+            if column in base:
                 continue
             try:
-                inserted += self.materialize(model, row_id, {})
-            except sqlite3.IntegrityError:
-                continue  # stays pending; the cell values break a constraint here
-        return inserted
+                self.conn.execute(model.update_sql[column], (value, row_id))
+            except sqlite3.IntegrityError as exc:
+                if column in winners:
+                    refused.append((winners[column], f"{model.table.name}.{column}: {exc}"))
+        return refused
+
+
+def _winners(state: RowState, ops: list[Op], columns: set[str] | None) -> dict[str, Op]:
+    """Per column, the op with the greatest clock, if it beats the row's clock."""
+    winners: dict[str, Op] = {}
+    for op in ops:
+        column = str(op.column_name)
+        if columns is not None and column not in columns:
+            continue
+        if op.hlc > state.clocks.get(column, "") and (
+            column not in winners or op.hlc > winners[column].hlc
+        ):
+            winners[column] = op
+    return winners
+
+
+def _restore(state: RowState, column: str | None, previous: Mapping[str, str | None]) -> None:
+    """Put back a column's clock after its op was refused."""
+    if column is None:
+        return
+    if previous.get(column) is None:
+        state.clocks.pop(column, None)
+    else:
+        state.clocks[column] = str(previous[column])

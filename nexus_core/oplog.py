@@ -1,16 +1,19 @@
 """The engine's bookkeeping tables and every query on them.
 
 The engine creates these tables itself when it opens a replica, so a
-migrations directory only ever describes the app's tables:
+migrations directory only ever describes the app's tables. The oplog is stored
+a *change* at a time: one local write of one row gets one clock, and its
+column ops share it. On the wire every op still travels on its own.
 
-- ``_nexus_oplog``: every op this replica has seen, applied or parked, keyed
-  by its clock (clock strings are unique op ids); indexed by (origin, clock) so
-  "what does a peer lack" is a range scan per origin, never a history scan.
-- ``_nexus_cells``: the winning clock of each (table, row, column).
-- ``_nexus_tombstones``: deleted rows (a delete is final).
+- ``_nexus_changes``: every change this replica holds, applied or parked, with
+  its columns' values as JSON; unique by (origin, clock), so "what does a peer
+  lack" is a range scan per origin, never a history scan.
+- ``_nexus_rows``: per replicated row, the winning clock of each column, the
+  tombstone (a delete is final) and, while the row cannot be inserted yet
+  (a NOT NULL column has not arrived), the values gathered so far.
 - ``_nexus_vector``: the latest clock held per origin (this replica's version vector).
-- ``_nexus_parked``: ops naming a table or column this schema lacks, kept for replay.
-- ``_nexus_pending``: rows whose required columns have not all arrived yet.
+- ``_nexus_parked``: ops naming a table or column this schema lacks, kept for
+  replay (column ``''`` stands for the whole change).
 - ``_nexus_peers``: each peer's PeerInfo and the version vector it last told us.
 - ``_nexus_meta``: this replica's peer id.
 """
@@ -19,43 +22,40 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from nexus_core.wire import Op, PeerInfo, Value
+from nexus_core.wire import Op, PeerInfo, Value, decode_value, encode_value
 
 BOOKKEEPING_DDL = (
     "CREATE TABLE IF NOT EXISTS _nexus_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS _nexus_oplog (
-        hlc TEXT PRIMARY KEY,
+    """CREATE TABLE IF NOT EXISTS _nexus_changes (
+        seq INTEGER PRIMARY KEY,
         origin TEXT NOT NULL,
+        hlc TEXT NOT NULL,
         origin_version INTEGER NOT NULL,
         kind TEXT NOT NULL,
         table_name TEXT NOT NULL,
-        row_id BLOB,
-        column_name TEXT,
-        new_value BLOB
+        row_id BLOB NOT NULL,
+        cols TEXT NOT NULL,
+        UNIQUE (origin, hlc)
     )""",
-    "CREATE INDEX IF NOT EXISTS _nexus_oplog_by_origin ON _nexus_oplog (origin, hlc)",
-    "CREATE INDEX IF NOT EXISTS _nexus_oplog_by_row ON _nexus_oplog (table_name, row_id)",
-    """CREATE TABLE IF NOT EXISTS _nexus_cells (
-        table_name TEXT NOT NULL, row_id BLOB NOT NULL, column_name TEXT NOT NULL,
-        hlc TEXT NOT NULL,
-        PRIMARY KEY (table_name, row_id, column_name)
-    ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS _nexus_tombstones (
-        table_name TEXT NOT NULL, row_id BLOB NOT NULL, hlc TEXT NOT NULL,
+    """CREATE TABLE IF NOT EXISTS _nexus_rows (
+        table_name TEXT NOT NULL,
+        row_id BLOB NOT NULL,
+        clocks TEXT NOT NULL,
+        deleted TEXT,
+        pending TEXT,
         PRIMARY KEY (table_name, row_id)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS _nexus_vector (
         origin TEXT PRIMARY KEY, hlc TEXT NOT NULL
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS _nexus_parked (
-        hlc TEXT PRIMARY KEY, reason TEXT NOT NULL
-    ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS _nexus_pending (
-        table_name TEXT NOT NULL, row_id BLOB NOT NULL,
-        PRIMARY KEY (table_name, row_id)
+        origin TEXT NOT NULL, hlc TEXT NOT NULL, column_name TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (origin, hlc, column_name)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS _nexus_peers (
         peer_id TEXT PRIMARY KEY,
@@ -65,39 +65,94 @@ BOOKKEEPING_DDL = (
         last_seen TEXT NOT NULL
     )""",
 )
-
-_OP_COLUMNS = "hlc, origin, origin_version, kind, table_name, row_id, column_name, new_value"
+WHOLE_CHANGE = ""
+_CHANGE_COLUMNS = "origin, hlc, origin_version, kind, table_name, row_id, cols"
+_CHUNK = 400
 
 
 def ensure_bookkeeping(conn: sqlite3.Connection) -> None:
+    """Create the engine's tables (idempotent)."""
     for statement in BOOKKEEPING_DDL:
         conn.execute(statement)
 
 
-def _op(row: Sequence[Any]) -> Op:
-    return Op(
-        hlc=row[0],
-        origin=row[1],
-        schema_version=row[2],
-        kind=row[3],
-        table_name=row[4],
-        row_id=row[5],
-        column_name=row[6],
-        new_value=row[7],
-    )
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
-def _row(op: Op) -> tuple[Any, ...]:
-    return (
-        op.hlc,
-        op.origin,
-        op.schema_version,
-        op.kind,
-        op.table_name,
-        op.row_id,
-        op.column_name,
-        op.new_value,
-    )
+@dataclass
+class Change:
+    """One write of one row by one peer: its ops share ``hlc``.
+
+    ``cols`` maps column names to wire-encoded values (a delete has none).
+    """
+
+    origin: str
+    hlc: str
+    origin_version: int
+    kind: str
+    table_name: str
+    row_id: Value
+    cols: dict[str, Any] = field(default_factory=dict)
+
+    def ops(self, columns: Iterable[str] | None = None) -> list[Op]:
+        """The change as ops (only ``columns`` of it, when given)."""
+        if self.kind == "delete":
+            return [self.op(None)]
+        wanted = self.cols if columns is None else [c for c in columns if c in self.cols]
+        return [self.op(column) for column in wanted]
+
+    def op(self, column: str | None) -> Op:
+        value = None if column is None else decode_value(self.cols[column], column)
+        return Op(
+            self.hlc,
+            self.origin,
+            self.origin_version,
+            self.kind,
+            self.table_name,
+            self.row_id,
+            column,
+            value,
+        )
+
+    def wire_ops(self) -> list[dict[str, Any]]:
+        """The change as wire op objects (values are stored wire-encoded already)."""
+        base = {
+            "hlc": self.hlc,
+            "origin": self.origin,
+            "schema_version": self.origin_version,
+            "kind": self.kind,
+            "table_name": self.table_name,
+            "row_id": encode_value(self.row_id),
+        }
+        if self.kind == "delete":
+            return [{**base, "column_name": None, "new_value": None}]
+        return [{**base, "column_name": c, "new_value": v} for c, v in self.cols.items()]
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.origin,
+            self.hlc,
+            self.origin_version,
+            self.kind,
+            self.table_name,
+            self.row_id,
+            dumps(self.cols),
+        )
+
+
+def _change(row: Sequence[Any]) -> Change:
+    return Change(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
+
+
+@dataclass
+class RowState:
+    """What the engine knows of one replicated row."""
+
+    clocks: dict[str, str] = field(default_factory=dict)
+    deleted: str | None = None
+    pending: dict[str, Any] | None = None
+    known: bool = False
 
 
 class OpLog:
@@ -118,64 +173,61 @@ class OpLog:
             (key, value),
         )
 
-    # -- ops -----------------------------------------------------------------
-    def append(self, op: Op) -> bool:
-        """Store ``op``; False when this clock is already held (a duplicate)."""
-        cursor = self.conn.execute(
-            f"INSERT OR IGNORE INTO _nexus_oplog ({_OP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            _row(op),
-        )
-        return cursor.rowcount == 1
-
-    def append_many(self, ops: Iterable[Op]) -> None:
+    # -- changes -------------------------------------------------------------
+    def add_changes(self, changes: Iterable[Change]) -> None:
         self.conn.executemany(
-            f"INSERT OR IGNORE INTO _nexus_oplog ({_OP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (_row(op) for op in ops),
+            f"INSERT INTO _nexus_changes ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (change.row() for change in changes),
         )
 
-    def held(self, clocks: Sequence[str]) -> set[str]:
-        """Which of ``clocks`` are already in the oplog."""
-        found: set[str] = set()
-        for start in range(0, len(clocks), 500):
-            chunk = clocks[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                row[0]
-                for row in self.conn.execute(
-                    f"SELECT hlc FROM _nexus_oplog WHERE hlc IN ({marks})", chunk
-                )
-            )
-        return found
+    def extend_change(self, origin: str, hlc: str, cols: Mapping[str, Any]) -> None:
+        """Add columns that arrived later to a change already held."""
+        self.conn.execute(
+            "UPDATE _nexus_changes SET cols = json_patch(cols, ?) WHERE origin = ? AND hlc = ?",
+            (dumps(dict(cols)), origin, hlc),
+        )
 
-    def latest_clock(self) -> str | None:
-        row = self.conn.execute("SELECT MAX(hlc) FROM _nexus_oplog").fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+    def change(self, origin: str, hlc: str) -> Change | None:
+        row = self.conn.execute(
+            f"SELECT {_CHANGE_COLUMNS} FROM _nexus_changes WHERE origin = ? AND hlc = ?",
+            (origin, hlc),
+        ).fetchone()
+        return None if row is None else _change(row)
 
-    def ops_since(self, since: Mapping[str, str] | None) -> list[Op]:
-        """Every op newer than ``since`` per origin (all ops for origins it lacks)."""
-        vector = self.version_vector()
-        ops: list[Op] = []
-        for origin, latest in vector.items():
-            floor = (since or {}).get(origin)
-            if floor is not None and floor >= latest:
+    def changes_since(self, since: Mapping[str, str] | None) -> list[Change]:
+        """Every change newer than ``since`` per origin (all of an origin it lacks)."""
+        found: list[Change] = []
+        for origin, latest in self.version_vector().items():
+            floor = (since or {}).get(origin, "")
+            if floor >= latest:
                 continue
             rows = self.conn.execute(
-                f"SELECT {_OP_COLUMNS} FROM _nexus_oplog WHERE origin = ? AND hlc > ? ORDER BY hlc",
-                (origin, floor or ""),
+                f"SELECT {_CHANGE_COLUMNS} FROM _nexus_changes WHERE origin = ? AND hlc > ?"
+                " ORDER BY hlc",
+                (origin, floor),
             )
-            ops.extend(_op(row) for row in rows)
-        ops.sort(key=lambda op: op.hlc)
-        return ops
+            found.extend(_change(row) for row in rows)
+        found.sort(key=lambda change: change.hlc)
+        return found
 
-    def all_ops(self, since_clock: str | None = None) -> list[Op]:
+    def changes_after(self, since_clock: str | None = None) -> Iterator[Change]:
         rows = self.conn.execute(
-            f"SELECT {_OP_COLUMNS} FROM _nexus_oplog WHERE hlc > ? ORDER BY hlc",
+            f"SELECT {_CHANGE_COLUMNS} FROM _nexus_changes WHERE hlc > ? ORDER BY hlc",
             (since_clock or "",),
         )
-        return [_op(row) for row in rows]
+        return (_change(row) for row in rows)
+
+    def latest_clock(self) -> str | None:
+        row = self.conn.execute("SELECT MAX(hlc) FROM _nexus_vector").fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM _nexus_oplog").fetchone()[0])
+        """How many ops the oplog holds (a change counts one op per column)."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(CASE kind WHEN 'delete' THEN 1"
+            " ELSE (SELECT COUNT(*) FROM json_each(cols)) END), 0) FROM _nexus_changes"
+        ).fetchone()
+        return int(row[0])
 
     # -- version vector ------------------------------------------------------
     def version_vector(self) -> dict[str, str]:
@@ -188,80 +240,124 @@ class OpLog:
             latest.items(),
         )
 
-    # -- cells, tombstones, pending rows ---------------------------------------
-    def cell_clock(self, table: str, row_id: Value, column: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT hlc FROM _nexus_cells WHERE table_name = ? AND row_id = ? AND column_name = ?",
-            (table, row_id, column),
-        ).fetchone()
-        return None if row is None else str(row[0])
+    # -- row states ------------------------------------------------------------
+    def row_states(self, table: str, row_ids: Sequence[Value]) -> dict[Any, RowState]:
+        """The states of many rows of one table, by row id (missing ones left out)."""
+        states: dict[Any, RowState] = {}
+        unique = list(dict.fromkeys(row_ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                "SELECT row_id, clocks, deleted, pending FROM _nexus_rows"
+                f" WHERE table_name = ? AND row_id IN ({marks})",
+                (table, *chunk),
+            )
+            for row_id, clocks, deleted, pending in rows:
+                states[row_id] = RowState(
+                    json.loads(clocks),
+                    deleted,
+                    None if pending is None else json.loads(pending),
+                    True,
+                )
+        return states
 
-    def set_cell_clock(self, table: str, row_id: Value, column: str, hlc: str) -> None:
+    def row_state(self, table: str, row_id: Value) -> RowState:
+        return self.row_states(table, [row_id]).get(row_id, RowState())
+
+    def save_row_states(self, rows: Iterable[tuple[str, Value, RowState]]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO _nexus_rows (table_name, row_id, clocks, deleted, pending)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                (
+                    table,
+                    row_id,
+                    dumps(state.clocks),
+                    state.deleted,
+                    None if state.pending is None else dumps(state.pending),
+                )
+                for table, row_id, state in rows
+            ),
+        )
+
+    def stamp_rows(self, table: str, rows: Iterable[tuple[Value, Mapping[str, str]]]) -> None:
+        """Record local writes: their clocks are the newest, so they simply overwrite."""
+        self.conn.executemany(
+            "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET clocks = json_patch(clocks, excluded.clocks),"
+            " pending = NULL",
+            ((table, row_id, dumps(dict(clocks))) for row_id, clocks in rows),
+        )
+
+    def tombstone(self, table: str, row_id: Value, hlc: str) -> None:
         self.conn.execute(
-            "INSERT INTO _nexus_cells (table_name, row_id, column_name, hlc) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET hlc = excluded.hlc",
-            (table, row_id, column, hlc),
-        )
-
-    def winning_values(self, table: str, row_id: Value) -> dict[str, Value]:
-        rows = self.conn.execute(
-            "SELECT c.column_name, o.new_value FROM _nexus_cells c"
-            " JOIN _nexus_oplog o ON o.hlc = c.hlc"
-            " WHERE c.table_name = ? AND c.row_id = ?",
-            (table, row_id),
-        )
-        return {str(column): value for column, value in rows}
-
-    def tombstoned(self, table: str, row_id: Value) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM _nexus_tombstones WHERE table_name = ? AND row_id = ?",
-                (table, row_id),
-            ).fetchone()
-            is not None
-        )
-
-    def add_tombstone(self, table: str, row_id: Value, hlc: str) -> None:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO _nexus_tombstones (table_name, row_id, hlc) VALUES (?, ?, ?)",
+            "INSERT INTO _nexus_rows (table_name, row_id, clocks, deleted) VALUES (?, ?, '{}', ?)"
+            " ON CONFLICT DO UPDATE SET deleted = COALESCE(deleted, excluded.deleted),"
+            " pending = NULL",
             (table, row_id, hlc),
         )
 
-    def set_pending(self, table: str, row_id: Value, pending: bool) -> None:
-        if pending:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO _nexus_pending (table_name, row_id) VALUES (?, ?)",
-                (table, row_id),
-            )
-        else:
-            self.conn.execute(
-                "DELETE FROM _nexus_pending WHERE table_name = ? AND row_id = ?", (table, row_id)
-            )
+    def tombstoned(self, table: str, row_id: Value) -> bool:
+        return self.row_state(table, row_id).deleted is not None
+
+    def deleted_among(self, table: str, row_ids: Sequence[Value]) -> list[Value]:
+        states = self.row_states(table, row_ids)
+        return [r for r in row_ids if r in states and states[r].deleted is not None]
 
     def pending_rows(self) -> list[tuple[str, Value]]:
+        """Rows whose required columns have not all arrived, so are not inserted yet."""
         return [
             (str(t), r)
-            for t, r in self.conn.execute("SELECT table_name, row_id FROM _nexus_pending")
+            for t, r in self.conn.execute(
+                "SELECT table_name, row_id FROM _nexus_rows WHERE pending IS NOT NULL"
+            )
         ]
 
+    def pending_values(self, table: str, row_id: Value) -> dict[str, Value]:
+        pending = self.row_state(table, row_id).pending or {}
+        return {column: decode_value(raw, column) for column, raw in pending.items()}
+
     # -- parked ops ----------------------------------------------------------
-    def park(self, hlc: str, reason: str) -> None:
-        self.conn.execute(
-            "INSERT OR IGNORE INTO _nexus_parked (hlc, reason) VALUES (?, ?)", (hlc, reason)
+    def park(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
+        """Park (origin, hlc, column or WHOLE_CHANGE, reason) entries."""
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO _nexus_parked (origin, hlc, column_name, reason)"
+            " VALUES (?, ?, ?, ?)",
+            entries,
         )
 
-    def unpark(self, hlc: str) -> None:
-        self.conn.execute("DELETE FROM _nexus_parked WHERE hlc = ?", (hlc,))
+    def unpark(self, entries: Iterable[tuple[str, str, str]]) -> None:
+        self.conn.executemany(
+            "DELETE FROM _nexus_parked WHERE origin = ? AND hlc = ? AND column_name = ?",
+            entries,
+        )
+
+    def parked(self) -> list[tuple[Change, list[str], bool]]:
+        """Changes with parked ops, oldest first: (change, parked columns, whole change?)."""
+        rows = self.conn.execute(
+            "SELECT c.origin, c.hlc, c.origin_version, c.kind, c.table_name, c.row_id, c.cols,"
+            " group_concat(p.column_name, char(31))"
+            " FROM _nexus_parked p JOIN _nexus_changes c ON c.origin = p.origin AND c.hlc = p.hlc"
+            " GROUP BY c.seq ORDER BY c.hlc"
+        )
+        found = []
+        for row in rows:
+            change = _change(row)
+            columns = str(row[7]).split("\x1f")
+            whole = WHOLE_CHANGE in columns
+            found.append((change, list(change.cols) if whole else columns, whole))
+        return found
 
     def parked_ops(self) -> list[Op]:
-        rows = self.conn.execute(
-            f"SELECT {', '.join('o.' + c.strip() for c in _OP_COLUMNS.split(','))}"
-            " FROM _nexus_parked p JOIN _nexus_oplog o ON o.hlc = p.hlc ORDER BY o.hlc"
-        )
-        return [_op(row) for row in rows]
+        return [
+            op
+            for change, columns, whole in self.parked()
+            for op in change.ops(None if whole else columns)
+        ]
 
     def parked_count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM _nexus_parked").fetchone()[0])
+        return len(self.parked_ops())
 
     # -- peers ---------------------------------------------------------------
     def record_peer(self, peer: PeerInfo, vector: Mapping[str, str], seen_at: str) -> None:
@@ -274,7 +370,7 @@ class OpLog:
             (
                 peer.peer_id,
                 peer.schema_version,
-                json.dumps(list(peer.capabilities)),
+                dumps(list(peer.capabilities)),
                 json.dumps(dict(vector), sort_keys=True),
                 seen_at,
             ),
@@ -291,3 +387,7 @@ class OpLog:
             "SELECT peer_id, schema_version, capabilities FROM _nexus_peers ORDER BY peer_id"
         )
         return [PeerInfo(p, int(v), tuple(json.loads(c))) for p, v, c in rows]
+
+
+def encode_cols(values: Mapping[str, Value]) -> dict[str, Any]:
+    return {column: encode_value(value) for column, value in values.items()}

@@ -14,10 +14,8 @@ import logging
 import random
 import sqlite3
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,39 +31,23 @@ from nexus_core.db.migrations import (
 from nexus_core.db.schema import Schema, snapshot
 from nexus_core.errors import NexusError, SyncError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp
-from nexus_core.merge import Merger, TableModel, Verdict, classify, table_models, value_problem
-from nexus_core.oplog import OpLog, ensure_bookkeeping
+from nexus_core.merge import Merger, TableModel, stored_value, table_models, value_problem
+from nexus_core.oplog import Change, OpLog, ensure_bookkeeping
+from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
     Op,
     PeerInfo,
     Value,
     decode_message,
-    encode_message,
+    encode_value,
+    encode_wire_ops,
     quote_identifier,
 )
 
 log = logging.getLogger("nexus_core.sync")
 
 LARGE_VERSION_GAP = 3
-
-
-@dataclass
-class ReceiveResult:
-    """What one ``receive`` did with a message."""
-
-    peer: PeerInfo
-    received: int = 0
-    applied: int = 0
-    skipped_unknown: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def new(self) -> int:
-        """Ops this replica did not hold before (applied or parked)."""
-        return self.applied + self.skipped_unknown
 
 
 def _now() -> str:
@@ -178,64 +160,93 @@ class Replica:
             return random.SystemRandom().randrange(1, 2**53)
         return uuid.uuid4().hex
 
-    def _capture(self, model: TableModel, row_id: Value, columns: Sequence[str]) -> None:
-        names = ", ".join(quote_identifier(c) for c in columns)
-        row = self.conn.execute(
-            f"SELECT {names} FROM {model.quoted} WHERE {model.quoted_key} = ?", (row_id,)
-        ).fetchone()
-        ops = [
-            Op(
-                str(self.clock.tick()),
-                self.peer_id,
-                self.schema_version,
-                "set",
-                model.table.name,
-                row_id,
-                column,
-                value,
-            )
-            for column, value in zip(columns, row, strict=True)
-        ]
-        self._record_local(ops)
+    def _change(self, kind: str, table: str, row_id: Value, cols: dict[str, Any]) -> Change:
+        return Change(
+            self.peer_id, str(self.clock.tick()), self.schema_version, kind, table, row_id, cols
+        )
 
-    def _record_local(self, ops: Sequence[Op]) -> None:
-        self.oplog.append_many(ops)
-        for op in ops:
-            if op.kind == "set":
-                assert op.column_name is not None
-                self.oplog.set_cell_clock(op.table_name, op.row_id, op.column_name, op.hlc)
-        self.oplog.advance_vector({self.peer_id: ops[-1].hlc})
+    def _record_local(self, table: str, changes: Sequence[Change]) -> None:
+        self.oplog.add_changes(changes)
+        self.oplog.stamp_rows(
+            table,
+            (
+                (change.row_id, dict.fromkeys(change.cols, change.hlc))
+                for change in changes
+                if change.kind == "set"
+            ),
+        )
+        self.oplog.advance_vector({self.peer_id: changes[-1].hlc})
+
+    def _read_back(
+        self, model: TableModel, keys: Sequence[Value], columns: Sequence[str]
+    ) -> dict[Any, tuple[Any, ...]]:
+        """Stored values of ``columns`` (defaults SQLite filled in) for many rows."""
+        names = ", ".join(map(quote_identifier, columns))
+        found: dict[Any, tuple[Any, ...]] = {}
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            rows = self.conn.execute(
+                f"SELECT {model.quoted_key}, {names} FROM {model.quoted}"
+                f" WHERE {model.quoted_key} IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((row[0], row[1:]) for row in rows)
+        return found
 
     def insert(self, table: str, values: Mapping[str, Value]) -> Value:
         """Insert a row, capturing every column it holds; returns its row id."""
         return self.insert_many(table, [values])[0]
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Value]]) -> list[Value]:
-        """Insert rows in one transaction; returns their row ids."""
+        """Insert rows (and their ops) in one transaction; returns their row ids.
+
+        Each row becomes one change carrying every column it holds, defaults
+        included, so a peer of the same version ends up with identical data.
+        """
         model = self._model(table)
-        ids: list[Value] = []
+        prepared: list[dict[str, Value]] = []
+        for values in rows:
+            row = dict(values)
+            if row.get(model.key) is None:
+                row[model.key] = self._new_key(model)
+            self._check_values(model, row)
+            prepared.append(row)
+        if not prepared:
+            return []
+        keys = [row[model.key] for row in prepared]
         with self._writing(), self.transaction():
-            for values in rows:
-                values = dict(values)
-                if values.get(model.key) is None:
-                    values[model.key] = self._new_key(model)
-                self._check_values(model, values)
-                row_id = values[model.key]
-                if self.oplog.tombstoned(table, row_id):
-                    raise SyncError(f"{table} row {row_id!r} was deleted; row ids are never reused")
-                names = list(values)
-                self.conn.execute(
+            deleted = self.oplog.deleted_among(table, keys)
+            if deleted:
+                raise SyncError(f"{table} row {deleted[0]!r} was deleted; row ids are never reused")
+            shapes: dict[tuple[str, ...], list[dict[str, Value]]] = {}
+            for row in prepared:
+                shapes.setdefault(tuple(row), []).append(row)
+            for names, group in shapes.items():
+                self.conn.executemany(
                     f"INSERT INTO {model.quoted} ({', '.join(map(quote_identifier, names))})"
                     f" VALUES ({', '.join('?' * len(names))})",
-                    [values[n] for n in names],
+                    [[row[n] for n in names] for row in group],
                 )
-                columns = [model.key, *(c for c in model.columns if c != model.key)]
-                self._capture(model, row_id, columns)
-                ids.append(row_id)
-        return ids
+            order = [model.key, *(c for c in model.columns if c != model.key)]
+            omitted = [c for c in order if any(c not in row for row in prepared)]
+            filled = self._read_back(model, keys, omitted) if omitted else {}
+            changes = []
+            coerced = model.coerced
+            for row in prepared:
+                if omitted:
+                    row = dict(zip(omitted, filled.get(row[model.key], ()), strict=False)) | row
+                cols = {}
+                for column in order:
+                    value = row.get(column)
+                    if column in coerced:
+                        value = stored_value(model.columns[column], value)
+                    cols[column] = encode_value(value) if type(value) is bytes else value
+                changes.append(self._change("set", table, row[model.key], cols))
+            self._record_local(table, changes)
+        return keys
 
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
-        """Change columns of one row, capturing an op per column."""
+        """Change columns of one row; one change, an op per column."""
         model = self._model(table)
         if model.key in values:
             raise SyncError(f"{table}.{model.key} is the row id and cannot change")
@@ -250,7 +261,8 @@ class Replica:
             )
             if not cursor.rowcount:
                 raise SyncError(f"no {table} row {row_id!r} to update")
-            self._capture(model, row_id, list(values))
+            cols = {c: encode_value(stored_value(model.columns[c], v)) for c, v in values.items()}
+            self._record_local(table, [self._change("set", table, row_id, cols)])
 
     def delete(self, table: str, row_id: Value) -> None:
         """Delete a row; its tombstone travels as a delete op."""
@@ -261,17 +273,9 @@ class Replica:
             )
             if not cursor.rowcount:
                 raise SyncError(f"no {table} row {row_id!r} to delete")
-            op = Op(
-                str(self.clock.tick()),
-                self.peer_id,
-                self.schema_version,
-                "delete",
-                table,
-                row_id,
-                None,
-            )
-            self.oplog.add_tombstone(table, row_id, op.hlc)
-            self._record_local([op])
+            change = self._change("delete", table, row_id, {})
+            self.oplog.tombstone(table, row_id, change.hlc)
+            self._record_local(table, [change])
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -297,7 +301,11 @@ class Replica:
 
     def ops(self, since: str | None = None) -> list[Op]:
         """The oplog, oldest first, optionally only ops after clock ``since``."""
-        return self.oplog.all_ops(since)
+        return [op for change in self.oplog.changes_after(since) for op in change.ops()]
+
+    def pending_rows(self) -> list[tuple[str, Value]]:
+        """Rows held back until a required (NOT NULL, no default) column arrives."""
+        return self.oplog.pending_rows()
 
     def version_vector(self) -> dict[str, str]:
         return self.oplog.version_vector()
@@ -314,9 +322,10 @@ class Replica:
         """
         if since is None and peer is not None:
             since = self.oplog.peer_vector(peer)
-        ops = self.oplog.ops_since(since)
+        changes = self.oplog.changes_since(since)
+        ops = [op for change in changes for op in change.wire_ops()]
         self.stats["sent"] += len(ops)
-        return encode_message(self.peer_info, ops, self.version_vector())
+        return encode_wire_ops(self.peer_info, ops, self.version_vector())
 
     def receive(self, text: str | bytes) -> ReceiveResult:
         """Check and merge one message. A message that fails as a whole changes nothing."""
@@ -347,7 +356,6 @@ class Replica:
     def _receive(
         self, peer: PeerInfo, ops: Sequence[Op], vector: Mapping[str, str]
     ) -> ReceiveResult:
-        result = ReceiveResult(peer, received=len(ops))
         if peer.peer_id == self.peer_id:
             raise SyncError(f"message claims to come from this replica ({self.peer_id})")
         self.oplog.record_peer(peer, vector, _now())
@@ -362,50 +370,7 @@ class Replica:
                 peer.schema_version,
                 self.schema_version,
             )
-        held = self.oplog.held([op.hlc for op in ops])
-        latest: dict[str, str] = {}
-        skipped: Counter[str] = Counter()
-        refused: Counter[str] = Counter()
-        for op in ops:
-            if op.hlc in held:
-                result.duplicates += 1
-                continue
-            verdict, reason = classify(op, self.schema, self.models)
-            stamp = Timestamp.parse(op.hlc)
-            if verdict is not Verdict.REJECT:
-                reason = self.clock.check(stamp) or reason
-                verdict = Verdict.REJECT if reason.startswith("clock") else verdict
-            if verdict is Verdict.REJECT:
-                result.rejected += 1
-                refused[reason] += 1
-                continue
-            if verdict is Verdict.APPLY:
-                try:
-                    self.merger.apply(op)
-                except sqlite3.IntegrityError as exc:
-                    result.rejected += 1
-                    refused[f"{op.table_name}.{op.column_name}: {exc}"] += 1
-                    continue
-                result.applied += 1
-                self.oplog.append(op)
-            else:
-                self.oplog.append(op)
-                self.oplog.park(op.hlc, reason)
-                result.skipped_unknown += 1
-                skipped[reason] += 1
-            held.add(op.hlc)
-            self.clock.observe(stamp)
-            if op.hlc > latest.get(op.origin, ""):
-                latest[op.origin] = op.hlc
-        self.oplog.advance_vector(latest)
-        self.merger.retry_pending()
-        source = f"from peer {peer.peer_id} (schema v{peer.schema_version})"
-        for reason, count in sorted(skipped.items()):
-            log.warning("%s %s: %d op(s) skipped and parked for replay", reason, source, count)
-        for reason, count in sorted(refused.items()):
-            log.warning("op refused %s: %s (%d op(s))", source, reason, count)
-            result.reasons.append(reason)
-        return result
+        return receive_ops(self, peer, ops, vector)
 
     # -- upgrades ------------------------------------------------------------
     def upgrade(self, target_version: int | None = None) -> MigrationResult:
@@ -421,28 +386,10 @@ class Replica:
 
     def replay_parked(self) -> int:
         """Merge parked ops whose table and column this schema now has."""
-        replayed = 0
-        refused: Counter[str] = Counter()
         with self._receiving():
-            for op in self.oplog.parked_ops():
-                verdict, reason = classify(op, self.schema, self.models)
-                if verdict in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN):
-                    continue
-                self.oplog.unpark(op.hlc)
-                if verdict is Verdict.REJECT:
-                    refused[reason] += 1
-                    continue
-                try:
-                    self.merger.apply(op)
-                except sqlite3.IntegrityError as exc:
-                    refused[f"{op.table_name}.{op.column_name}: {exc}"] += 1
-                    continue
-                replayed += 1
-            self.merger.retry_pending()
-        for reason, count in sorted(refused.items()):
-            log.warning("parked op refused on replay: %s (%d op(s))", reason, count)
+            replayed, refused = replay_parked(self)
         self.stats["replayed"] += replayed
-        self.stats["rejected"] += sum(refused.values())
+        self.stats["rejected"] += refused
         return replayed
 
     def close(self) -> None:

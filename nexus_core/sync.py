@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nexus_core.errors import SyncError
-from nexus_core.replica import ReceiveResult, Replica
+from nexus_core.receive import ReceiveResult
+from nexus_core.replica import Replica
 
 MAX_ROUNDS = 16
 

@@ -327,7 +327,7 @@ def test_later_update_wins_per_column(tmp_path: Path) -> None:
 
 
 def pending_count(replica: Replica) -> int:
-    return int(replica.conn.execute("SELECT COUNT(*) FROM _nexus_pending").fetchone()[0])
+    return len(replica.pending_rows())
 
 
 def test_required_column_arriving_later(tmp_path: Path) -> None:

@@ -72,6 +72,10 @@ def predict(ops: Iterable[Op]) -> Rows:
     return result
 
 
+def _ids(ops: Iterable[Op]) -> set[tuple[str, str | None]]:
+    return {(op.hlc, op.column_name) for op in ops}
+
+
 def values_for(column: Column) -> st.SearchStrategy[Value]:
     """Values the column's declared type accepts (NULL too where allowed)."""
     by_affinity: dict[str, st.SearchStrategy[Value]] = {
@@ -105,7 +109,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
         super().__init__()
         self.workdir = Path(tempfile.mkdtemp(prefix="nexus-convergence-"))
         self.replicas: list[Replica] = []
-        self.written: dict[str, Op] = {}  # every op any replica wrote, by clock
+        # every op any replica wrote, by (clock, column): a write's ops share its clock
+        self.written: dict[tuple[str, str | None], Op] = {}
 
     def teardown(self) -> None:
         try:
@@ -135,8 +140,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def _record(self, replica: Replica, before: str | None) -> list[Op]:
         new = [op for op in replica.ops(since=before) if op.origin == replica.peer_id]
         for op in new:
-            assert op.hlc not in self.written
-            self.written[op.hlc] = op
+            assert (op.hlc, op.column_name) not in self.written
+            self.written[op.hlc, op.column_name] = op
         return new
 
     def _latest(self, replica: Replica) -> str | None:
@@ -216,7 +221,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         a, b = self.replicas[first], self.replicas[second]
         result = sync(a, b)
         assert result.rejected == 0 and result.skipped_unknown == 0
-        assert {op.hlc for op in a.ops()} == {op.hlc for op in b.ops()}
+        assert _ids(a.ops()) == _ids(b.ops())
         for table in self.tables:
             assert a.rows(table) == b.rows(table), table
 
@@ -245,7 +250,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             pytest.fail("full sync did not settle")
         expected = predict(self.written.values())
         for replica in self.replicas:
-            assert {op.hlc for op in replica.ops()} == set(self.written)
+            assert _ids(replica.ops()) == set(self.written)
             self.check_replica(replica, expected)
 
 

@@ -404,10 +404,25 @@ def test_per_op_refusal_keeps_the_good_ops(
 ) -> None:
     receiver, sender, message = peers
     payload = json.loads(message)
-    check_violation = PER_OP["CHECK violation"][0]
+    # Row 2 arrives in this very message with points 4; the refused op is newer
+    # and would win, so the receiver must fall back to the good value.
+    check_violation = op("scores", 2, "points", -1)
     payload["ops"].insert(0, check_violation.to_json())
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         result = receiver.receive(json.dumps(payload))
     assert result.rejected == 1 and result.applied == len(payload["ops"]) - 1
     for table in ("lists", "tasks", "scores"):
         assert receiver.rows(table) == sender.rows(table)
+    assert [r["points"] for r in receiver.rows("scores") if r["score_id"] == 2] == [4]
+
+
+def test_an_op_on_a_row_deleted_in_the_same_message_is_moot(
+    peers: tuple[Replica, Replica, str],
+) -> None:
+    """A delete is final: a value for that row is kept but never written, whatever it is."""
+    receiver, sender, message = peers
+    payload = json.loads(message)
+    payload["ops"].insert(0, op("scores", 1, "points", -1).to_json())
+    result = receiver.receive(json.dumps(payload))
+    assert result.rejected == 0
+    assert receiver.rows("scores") == sender.rows("scores")

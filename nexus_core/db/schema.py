@@ -8,6 +8,7 @@ tables and ``sqlite_*``) are left out: a schema here is the app's schema.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ def is_internal_table(name: str) -> bool:
     return lowered in INTERNAL_TABLES or lowered.startswith(INTERNAL_PREFIXES)
 
 
+@functools.lru_cache(maxsize=512)
 def type_affinity(declared: str) -> str:
     """SQLite's affinity for a declared type: INTEGER, TEXT, BLOB, REAL or NUMERIC.
 

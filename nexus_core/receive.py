@@ -1,0 +1,242 @@
+"""What a replica does with incoming ops: check, park, merge, store, count, log.
+
+Used by :meth:`Replica.receive` (a message from a peer) and
+:meth:`Replica.replay_parked` (parked ops after an upgrade). Per op, the
+receiver table of the contract:
+
+- a table and column this schema has: merged (``applied``);
+- a column or table it lacks: kept and parked for replay, logged
+  ``unknown column in oplog`` / ``unknown table in oplog`` (``skipped_unknown``);
+- an internal table, a non-plain identifier, a value the column cannot hold, a
+  clock too far ahead: refused, logged with the reason (``rejected``).
+
+Refused ops are never stored; everything else is, exactly as received, so it
+is forwarded to later peers untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from nexus_core.hlc import Timestamp
+from nexus_core.merge import Verdict, classify, classify_target, classify_values
+from nexus_core.oplog import WHOLE_CHANGE, Change
+from nexus_core.wire import Op, PeerInfo, Value, encode_value
+
+if TYPE_CHECKING:
+    from nexus_core.replica import Replica
+
+log = logging.getLogger("nexus_core.sync")
+
+
+@dataclass
+class ReceiveResult:
+    """What one ``receive`` did with a message."""
+
+    peer: PeerInfo
+    received: int = 0
+    applied: int = 0
+    skipped_unknown: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        """Ops this replica did not hold before (applied or parked)."""
+        return self.applied + self.skipped_unknown
+
+
+@dataclass
+class _Incoming:
+    change: Change
+    ops: list[Op]
+    existing: bool
+
+
+@dataclass
+class _Batch:
+    """Ops of one message on their way in, grouped by table and row."""
+
+    groups: dict[str, dict[Value, list[Op]]] = field(default_factory=dict)
+    incoming: list[_Incoming] = field(default_factory=list)
+    parked: list[tuple[str, str, str, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def to_apply(self, op: Op) -> None:
+        self.groups.setdefault(op.table_name, {}).setdefault(op.row_id, []).append(op)
+
+
+def _consistent(ops: Sequence[Op]) -> bool:
+    first = ops[0]
+    return all(
+        (op.kind, op.table_name, op.row_id, op.schema_version)
+        == (first.kind, first.table_name, first.row_id, first.schema_version)
+        for op in ops
+    )
+
+
+def receive_ops(
+    replica: Replica, peer: PeerInfo, ops: Sequence[Op], vector: Mapping[str, str]
+) -> ReceiveResult:
+    """Merge a decoded message into ``replica`` (inside its write transaction)."""
+    result = ReceiveResult(peer, received=len(ops))
+    held_vector = replica.oplog.version_vector()
+    changes: dict[tuple[str, str], list[Op]] = {}
+    for op in ops:
+        changes.setdefault((op.origin, op.hlc), []).append(op)
+    batch = _Batch()
+    verdicts: dict[tuple[str, str | None, str], tuple[Verdict, str]] = {}
+    for (origin, hlc), change_ops in changes.items():
+        first = change_ops[0]
+        unique: dict[str | None, Op] = {}
+        for op in change_ops:
+            unique.setdefault(op.column_name, op)
+        result.duplicates += len(change_ops) - len(unique)
+        fresh = list(unique.values())
+        if not _consistent(fresh):
+            _refuse(result, batch, fresh, f"ops sharing clock {hlc} disagree on their row")
+            continue
+        existing = replica.oplog.change(origin, hlc) if hlc <= held_vector.get(origin, "") else None
+        if existing is not None:
+            if (existing.kind, existing.table_name, existing.row_id) != (
+                first.kind,
+                first.table_name,
+                first.row_id,
+            ):
+                _refuse(result, batch, fresh, f"clock {hlc} already names another row")
+                continue
+            held = set(existing.cols) if existing.kind == "set" else {None}
+            result.duplicates += sum(op.column_name in held for op in fresh)
+            fresh = [op for op in fresh if op.column_name not in held]
+            if not fresh:
+                continue
+        drift = replica.clock.check(Timestamp.parse(hlc))
+        if drift:
+            _refuse(result, batch, fresh, drift)
+            continue
+        accepted = []
+        for op in fresh:
+            verdict, reason = _verdict(replica, op, verdicts)
+            if verdict is Verdict.REJECT:
+                _refuse(result, batch, [op], reason)
+                continue
+            accepted.append(op)
+            if verdict is Verdict.APPLY:
+                batch.to_apply(op)
+                result.applied += 1
+            else:
+                column = WHOLE_CHANGE if verdict is Verdict.UNKNOWN_TABLE else op.column_name
+                batch.parked.append((origin, hlc, column or WHOLE_CHANGE, reason))
+                batch.skipped[reason] += 1
+                result.skipped_unknown += 1
+        if accepted:
+            change = Change(
+                origin, hlc, first.schema_version, first.kind, first.table_name, first.row_id
+            )
+            batch.incoming.append(_Incoming(change, accepted, existing is not None))
+    refused_ops = _merge(replica, batch, result)
+    _store(replica, batch, refused_ops)
+    _log(peer, batch, result)
+    return result
+
+
+def _verdict(
+    replica: Replica, op: Op, cache: dict[tuple[str, str | None, str], tuple[Verdict, str]]
+) -> tuple[Verdict, str]:
+    """classify() with the names part remembered per (table, column, kind)."""
+    key = (op.table_name, op.column_name, op.kind)
+    verdict = cache.get(key)
+    if verdict is None:
+        verdict = cache[key] = classify_target(*key, replica.schema, replica.models)
+    if verdict[0] is not Verdict.APPLY:
+        return verdict
+    return classify_values(op, replica.models[op.table_name])
+
+
+def _refuse(result: ReceiveResult, batch: _Batch, ops: Sequence[Op], reason: str) -> None:
+    result.rejected += len(ops)
+    batch.refused[reason] += len(ops)
+
+
+def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> set[int]:
+    refused: set[int] = set()
+    for table, rows in batch.groups.items():
+        for op, reason in replica.merger.apply(table, rows):
+            refused.add(id(op))
+            result.applied -= 1
+            _refuse(result, batch, [op], reason)
+    return refused
+
+
+def _store(replica: Replica, batch: _Batch, refused: set[int]) -> None:
+    new: list[Change] = []
+    latest: dict[str, str] = {}
+    for item in batch.incoming:
+        kept = [op for op in item.ops if id(op) not in refused]
+        if not kept:
+            continue
+        change = item.change
+        cols = {op.column_name: encode_value(op.new_value) for op in kept if op.column_name}
+        if item.existing:
+            replica.oplog.extend_change(change.origin, change.hlc, cols)
+        else:
+            change.cols = cols
+            new.append(change)
+        if change.hlc > latest.get(change.origin, ""):
+            latest[change.origin] = change.hlc
+        replica.clock.observe(Timestamp.parse(change.hlc))
+    replica.oplog.add_changes(new)
+    replica.oplog.park(batch.parked)
+    replica.oplog.advance_vector(latest)
+
+
+def _log(peer: PeerInfo, batch: _Batch, result: ReceiveResult) -> None:
+    source = f"from peer {peer.peer_id} (schema v{peer.schema_version})"
+    for reason, count in sorted(batch.skipped.items()):
+        log.warning("%s %s: %d op(s) skipped and parked for replay", reason, source, count)
+    for reason, count in sorted(batch.refused.items()):
+        log.warning("op refused %s: %s (%d op(s))", source, reason, count)
+        result.reasons.append(reason)
+
+
+def replay_parked(replica: Replica) -> tuple[int, int]:
+    """Merge parked ops the schema can now place; returns (replayed, refused)."""
+    batch = _Batch()
+    unpark: list[tuple[str, str, str]] = []
+    placed: list[Op] = []
+    for change, columns, whole in replica.oplog.parked():
+        ops = change.ops(None if whole else columns)
+        if not ops or classify(ops[0], replica.schema, replica.models)[0] is Verdict.UNKNOWN_TABLE:
+            continue
+        if whole:
+            unpark.append((change.origin, change.hlc, WHOLE_CHANGE))
+        for op in ops:
+            verdict, reason = classify(op, replica.schema, replica.models)
+            if verdict in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN):
+                column = WHOLE_CHANGE if verdict is Verdict.UNKNOWN_TABLE else op.column_name
+                batch.parked.append((op.origin, op.hlc, column or WHOLE_CHANGE, reason))
+                continue
+            if not whole:
+                unpark.append((op.origin, op.hlc, op.column_name or WHOLE_CHANGE))
+            if verdict is Verdict.REJECT:
+                batch.refused[reason] += 1
+                continue
+            batch.to_apply(op)
+            placed.append(op)
+    refused = 0
+    for table, rows in batch.groups.items():
+        for _op, reason in replica.merger.apply(table, rows):
+            refused += 1
+            batch.refused[reason] += 1
+    replica.oplog.unpark(unpark)
+    replica.oplog.park(batch.parked)
+    replica.merger.retry_pending()
+    for reason, count in sorted(batch.refused.items()):
+        log.warning("parked op refused on replay: %s (%d op(s))", reason, count)
+    return len(placed) - refused, sum(batch.refused.values())
