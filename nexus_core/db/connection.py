@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from nexus_core.errors import DatabaseError
@@ -37,6 +38,25 @@ def check_sqlite_file(path: Path) -> None:
         raise DatabaseError(f"{path}: not an SQLite database")
 
 
+def _execute_while_locked(conn: sqlite3.Connection, sql: str) -> None:
+    """Run a setup statement, retrying while another connection holds the file's lock.
+
+    When several processes open one new file at once, SQLite can report
+    "database is locked" for the header read or the switch to WAL without
+    calling the busy handler, so the wait happens here, bounded by the same
+    busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute(sql).fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 def connect(
     path: str | Path, *, create: bool = True, wal: bool = True, scratch: bool = False
 ) -> sqlite3.Connection:
@@ -58,13 +78,13 @@ def connect(
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Reading the schema makes SQLite check the header before anything is written.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        _execute_while_locked(conn, "SELECT count(*) FROM sqlite_master")
         if scratch:
             conn.execute("PRAGMA journal_mode = MEMORY")
             conn.execute("PRAGMA synchronous = OFF")
         else:
             if wal and str(path) != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
+                _execute_while_locked(conn, "PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         conn.close()
