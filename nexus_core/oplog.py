@@ -320,9 +320,9 @@ class OpLog:
 
     # -- parked ops ----------------------------------------------------------
     def park(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
-        """Park (origin, hlc, column or WHOLE_CHANGE, reason) entries."""
+        """Park (origin, hlc, column or WHOLE_CHANGE, reason) entries (the latest reason wins)."""
         self.conn.executemany(
-            "INSERT OR IGNORE INTO _nexus_parked (origin, hlc, column_name, reason)"
+            "INSERT OR REPLACE INTO _nexus_parked (origin, hlc, column_name, reason)"
             " VALUES (?, ?, ?, ?)",
             entries,
         )
@@ -333,28 +333,25 @@ class OpLog:
             entries,
         )
 
-    def parked(self) -> list[tuple[Change, list[str], bool]]:
-        """Changes with parked ops, oldest first: (change, parked columns, whole change?)."""
+    def parked(self) -> list[tuple[Change, dict[str, str]]]:
+        """Changes with parked ops, oldest first, with {parked column: reason}.
+
+        The column ``WHOLE_CHANGE`` stands for every op of the change.
+        """
         rows = self.conn.execute(
             "SELECT c.origin, c.hlc, c.origin_version, c.kind, c.table_name, c.row_id, c.cols,"
-            " group_concat(p.column_name, char(31))"
+            " json_group_object(p.column_name, p.reason)"
             " FROM _nexus_parked p JOIN _nexus_changes c ON c.origin = p.origin AND c.hlc = p.hlc"
             " GROUP BY c.seq ORDER BY c.hlc"
         )
-        found = []
-        for row in rows:
-            change = _change(row)
-            columns = str(row[7]).split("\x1f")
-            whole = WHOLE_CHANGE in columns
-            found.append((change, list(change.cols) if whole else columns, whole))
-        return found
+        return [(_change(row), json.loads(row[7])) for row in rows]
 
     def parked_ops(self) -> list[Op]:
-        return [
-            op
-            for change, columns, whole in self.parked()
-            for op in change.ops(None if whole else columns)
-        ]
+        """Every parked op (unknown to this schema, or refused and kept for later)."""
+        found = []
+        for change, columns in self.parked():
+            found += change.ops(None if WHOLE_CHANGE in columns else columns)
+        return found
 
     def parked_count(self) -> int:
         return len(self.parked_ops())

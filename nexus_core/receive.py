@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nexus_core.sync")
 
+VALUE_REFUSAL = "refused: "
+
 
 @dataclass
 class ReceiveResult:
@@ -125,6 +127,11 @@ def receive_ops(
             verdict, reason = _verdict(replica, op, verdicts)
             if verdict is Verdict.REJECT:
                 _refuse(result, batch, [op], reason)
+                if reason.startswith(VALUE_REFUSAL):
+                    # Its names are fine, only the value does not fit this schema:
+                    # keep it (forwarded, retried after an upgrade), never apply it.
+                    accepted.append(op)
+                    batch.parked.append(_parking(op, reason))
                 continue
             accepted.append(op)
             if verdict is Verdict.APPLY:
@@ -140,8 +147,8 @@ def receive_ops(
                 origin, hlc, first.schema_version, first.kind, first.table_name, first.row_id
             )
             batch.incoming.append(_Incoming(change, accepted, existing is not None))
-    refused_ops = _merge(replica, batch, result)
-    _store(replica, batch, refused_ops)
+    _merge(replica, batch, result)
+    _store(replica, batch)
     _log(peer, batch, result)
     return result
 
@@ -156,7 +163,14 @@ def _verdict(
         verdict = cache[key] = classify_target(*key, replica.schema, replica.models)
     if verdict[0] is not Verdict.APPLY:
         return verdict
-    return classify_values(op, replica.models[op.table_name])
+    refusal = classify_values(op, replica.models[op.table_name])
+    if refusal[0] is Verdict.REJECT:
+        return Verdict.REJECT, f"{VALUE_REFUSAL}{refusal[1]}"
+    return refusal
+
+
+def _parking(op: Op, reason: str) -> tuple[str, str, str, str]:
+    return (op.origin, op.hlc, op.column_name or WHOLE_CHANGE, reason)
 
 
 def _refuse(result: ReceiveResult, batch: _Batch, ops: Sequence[Op], reason: str) -> None:
@@ -164,25 +178,20 @@ def _refuse(result: ReceiveResult, batch: _Batch, ops: Sequence[Op], reason: str
     batch.refused[reason] += len(ops)
 
 
-def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> set[int]:
-    refused: set[int] = set()
+def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
     for table, rows in batch.groups.items():
         for op, reason in replica.merger.apply(table, rows):
-            refused.add(id(op))
             result.applied -= 1
-            _refuse(result, batch, [op], reason)
-    return refused
+            _refuse(result, batch, [op], f"{VALUE_REFUSAL}{reason}")
+            batch.parked.append(_parking(op, f"{VALUE_REFUSAL}{reason}"))
 
 
-def _store(replica: Replica, batch: _Batch, refused: set[int]) -> None:
+def _store(replica: Replica, batch: _Batch) -> None:
     new: list[Change] = []
     latest: dict[str, str] = {}
     for item in batch.incoming:
-        kept = [op for op in item.ops if id(op) not in refused]
-        if not kept:
-            continue
         change = item.change
-        cols = {op.column_name: encode_value(op.new_value) for op in kept if op.column_name}
+        cols = {op.column_name: encode_value(op.new_value) for op in item.ops if op.column_name}
         if item.existing:
             replica.oplog.extend_change(change.origin, change.hlc, cols)
         else:
@@ -206,37 +215,46 @@ def _log(peer: PeerInfo, batch: _Batch, result: ReceiveResult) -> None:
 
 
 def replay_parked(replica: Replica) -> tuple[int, int]:
-    """Merge parked ops the schema can now place; returns (replayed, refused)."""
+    """Merge parked ops the schema can now place; returns (replayed, newly refused).
+
+    Ops that still name what this schema lacks stay parked; so do ops whose
+    value this schema refuses (counted once, when first refused).
+    """
     batch = _Batch()
     unpark: list[tuple[str, str, str]] = []
-    placed: list[Op] = []
-    for change, columns, whole in replica.oplog.parked():
+    placed: dict[int, tuple[tuple[str, str, str], str]] = {}
+    newly_refused = 0
+    for change, columns in replica.oplog.parked():
+        whole = WHOLE_CHANGE in columns
         ops = change.ops(None if whole else columns)
         if not ops or classify(ops[0], replica.schema, replica.models)[0] is Verdict.UNKNOWN_TABLE:
             continue
         if whole:
             unpark.append((change.origin, change.hlc, WHOLE_CHANGE))
         for op in ops:
+            entry = (op.origin, op.hlc, op.column_name or WHOLE_CHANGE)
+            was = columns.get(WHOLE_CHANGE if whole else entry[2], "")
             verdict, reason = classify(op, replica.schema, replica.models)
-            if verdict in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN):
-                column = WHOLE_CHANGE if verdict is Verdict.UNKNOWN_TABLE else op.column_name
-                batch.parked.append((op.origin, op.hlc, column or WHOLE_CHANGE, reason))
-                continue
-            if not whole:
-                unpark.append((op.origin, op.hlc, op.column_name or WHOLE_CHANGE))
             if verdict is Verdict.REJECT:
+                reason = f"{VALUE_REFUSAL}{reason}"
+                newly_refused += not was.startswith(VALUE_REFUSAL)
                 batch.refused[reason] += 1
+            if verdict is not Verdict.APPLY:
+                batch.parked.append(_parking(op, reason))
                 continue
             batch.to_apply(op)
-            placed.append(op)
-    refused = 0
+            placed[id(op)] = (entry, was)
     for table, rows in batch.groups.items():
-        for _op, reason in replica.merger.apply(table, rows):
-            refused += 1
+        for op, reason in replica.merger.apply(table, rows):
+            _, was = placed.pop(id(op))
+            reason = f"{VALUE_REFUSAL}{reason}"
+            newly_refused += not was.startswith(VALUE_REFUSAL)
             batch.refused[reason] += 1
+            batch.parked.append(_parking(op, reason))
+    unpark += [entry for entry, _ in placed.values()]
     replica.oplog.unpark(unpark)
     replica.oplog.park(batch.parked)
     replica.merger.retry_pending()
     for reason, count in sorted(batch.refused.items()):
         log.warning("parked op refused on replay: %s (%d op(s))", reason, count)
-    return len(placed) - refused, sum(batch.refused.values())
+    return len(placed), newly_refused

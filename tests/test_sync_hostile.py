@@ -116,6 +116,16 @@ def app_checksum(replica: Replica) -> str:
     return checksum(replica, skip=("_nexus_peers",))
 
 
+def app_tables_checksum(replica: Replica) -> str:
+    """The app's own tables and the schema: what a refused op must never change."""
+    internal = [
+        row[0]
+        for row in replica.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if row[0].startswith("_nexus_")
+    ]
+    return checksum(replica, skip=tuple(internal))
+
+
 def receive_checked(receiver: Replica, text: str | bytes) -> None:
     """Receive ``text``; only NexusError may escape, and then nothing may change."""
     before = checksum(receiver)
@@ -372,8 +382,24 @@ PER_OP = {
 }
 
 
+# Refusals of a value (its table and column are fine here): kept, never applied.
+VALUE_REFUSALS = {
+    "text for an INTEGER column",
+    "float for an INTEGER column",
+    "integer for a TEXT column",
+    "blob for a TEXT column",
+    "text for a REAL column",
+    "NULL for a NOT NULL column",
+    "integer row id for a TEXT key",
+    "text row id for an INTEGER key",
+    "a key op for another row",
+    "CHECK violation",
+}
+
+
 @pytest.mark.parametrize(("bad", "reason"), PER_OP.values(), ids=PER_OP.keys())
 def test_per_op_refusal(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     migrations_dir: Path,
     caplog: pytest.LogCaptureFixture,
@@ -385,7 +411,7 @@ def test_per_op_refusal(
     receiver.insert("tasks", {"task_id": "T1", "list_id": lid, "content": "Buy milk"})
     receiver.insert("scores", {"score_id": 1, "points": 3})
     sender = PER_OP_SENDER
-    before = app_checksum(receiver)
+    before = app_tables_checksum(receiver)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         result = receiver.receive(encode_message(sender, [bad], {}))
     assert (result.rejected, result.applied, result.skipped_unknown) == (1, 0, 0)
@@ -394,7 +420,15 @@ def test_per_op_refusal(
         r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING
     ]
     assert any(reason in text for text in warnings), warnings
-    assert app_checksum(receiver) == before
+    assert app_tables_checksum(receiver) == before
+    # A value this schema cannot hold is kept (parked, never applied) so it is
+    # forwarded and retried after an upgrade; bad names and clocks are dropped.
+    kept = [(op.hlc, op.column_name) for op in receiver.oplog.parked_ops()]
+    if request.node.callspec.id in VALUE_REFUSALS:
+        assert kept == [(bad.hlc, bad.column_name)]
+    else:
+        assert kept == []
+    assert receiver.receive(encode_message(sender, [bad], {})).rejected == int(not kept)
     assert len(receiver.schema.tables) == 4  # lists, tasks, comments, scores: nothing dropped
     receiver.close()
 

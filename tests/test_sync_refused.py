@@ -1,0 +1,58 @@
+"""A value one schema refuses is kept, forwarded and retried: nothing is lost.
+
+A relay at v1 (qty INTEGER) between two v2 peers (qty TEXT) refuses "lots" for
+itself, counts and logs it, but passes it on untouched, and applies it once
+an upgrade makes the column able to hold it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from nexus_core import open_replica, sync
+
+V1 = """CREATE TABLE items (item_id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, qty INTEGER);"""
+V2 = """CREATE TABLE items_new (item_id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, qty TEXT);
+INSERT INTO items_new SELECT item_id, name, CAST(qty AS TEXT) FROM items;
+DROP TABLE items;
+ALTER TABLE items_new RENAME TO items;"""
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "001_items.sql").write_text(V1, encoding="utf-8")
+    (directory / "002_qty_as_text.sql").write_text(V2, encoding="utf-8")
+    return directory
+
+
+def test_a_refused_value_is_forwarded_and_applied_after_upgrade(
+    tmp_path: Path, migrations: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = open_replica(tmp_path / "w.db", migrations=migrations, peer_id="writer")
+    relay = open_replica(
+        tmp_path / "r.db", migrations=migrations, target_version=1, peer_id="relay"
+    )
+    reader = open_replica(tmp_path / "x.db", migrations=migrations, peer_id="reader")
+    writer.insert("items", {"item_id": "i1", "name": "nails", "qty": "lots"})
+    with caplog.at_level(logging.WARNING, logger="nexus_core.sync"):
+        first = sync(writer, relay)
+    assert first.rejected == 1
+    assert any("needs an integer" in r.getMessage() for r in caplog.records)
+    assert relay.rows("items") == [{"item_id": "i1", "name": "nails", "qty": None}]
+
+    again = sync(writer, relay)
+    assert again.rejected == 0, "a kept op is held: it is not sent, refused and counted again"
+
+    sync(relay, reader)
+    assert reader.rows("items") == writer.rows("items")
+
+    relay.upgrade()
+    assert relay.rows("items") == writer.rows("items")
+    assert relay.oplog.parked_ops() == []
+    for replica in (writer, relay, reader):
+        replica.close()
