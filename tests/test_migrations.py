@@ -209,6 +209,32 @@ def test_a_database_made_by_another_client_with_the_seed_schema_migrates(tmp_pat
     conn.close()
 
 
+def test_checksums_are_adopted_for_a_current_database_from_another_client(
+    tmp_path: Path,
+) -> None:
+    """A client that never tracked checksums, already at the latest version: opening it
+    records them, so a later edit of an applied file is caught."""
+    migrations_dir = tmp_path / "migrations"
+    shutil.copytree(PROJECT_MIGRATIONS, migrations_dir)
+    db = tmp_path / "other-client.db"
+    other = sqlite3.connect(db)
+    other.executescript(SEED_SCHEMA_VERSION_DDL)
+    for number, migration in enumerate(load_migrations(migrations_dir), start=1):
+        other.executescript(migration.sql)
+        other.execute(
+            "INSERT INTO schema_version VALUES (?, '2024-10-21', ?)",
+            (number, migration.description),
+        )
+    other.commit()
+    other.close()
+
+    initialize_database(db, migrations_dir).close()
+    edited = migrations_dir / "003_add_task_tags.sql"
+    edited.write_text(edited.read_text() + "\n-- edited after release\n")
+    with pytest.raises(MigrationError, match="003_add_task_tags.sql"):
+        initialize_database(db, migrations_dir)
+
+
 def test_down_then_up_round_trips_schema_and_data(tmp_path: Path) -> None:
     db = tmp_path / "nexus.db"
     conn = connect(db)

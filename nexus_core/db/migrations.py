@@ -344,12 +344,16 @@ def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) 
     """Record checksums for versions applied by a client that did not track them."""
     current = get_current_version(conn)
     missing = [m for m in migrations if m.version <= current]
-    if not missing or not _has_table(conn, CHECKSUM_TABLE):
+    if not missing:
         return
-    known = {v for (v,) in conn.execute(f"SELECT version FROM {CHECKSUM_TABLE}")}
+    has_table = _has_table(conn, CHECKSUM_TABLE)
+    known = (
+        {v for (v,) in conn.execute(f"SELECT version FROM {CHECKSUM_TABLE}")} if has_table else set()
+    )
     rows = [(m.version, m.checksum) for m in missing if m.version not in known]
     if rows:
         conn.execute("BEGIN IMMEDIATE")
+        conn.execute(CHECKSUM_DDL)
         conn.executemany(
             f"INSERT OR IGNORE INTO {CHECKSUM_TABLE} (version, checksum) VALUES (?, ?)", rows
         )
@@ -387,6 +391,7 @@ def migrate(
                 f"cannot go down to v{goal}: no .down.sql for {', '.join(lacking)}"
             )
     elif goal == start:
+        _adopt_checksums(conn, known)
         return result
     if backup_path is not None:
         result.backup = backup_database(conn, backup_path(start))
