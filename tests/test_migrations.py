@@ -231,7 +231,7 @@ def test_checksums_are_adopted_for_a_current_database_from_another_client(
     initialize_database(db, migrations_dir).close()
     edited = migrations_dir / "003_add_task_tags.sql"
     edited.write_text(edited.read_text() + "\n-- edited after release\n")
-    with pytest.raises(MigrationError, match="003_add_task_tags.sql"):
+    with pytest.raises(MigrationError, match=r"003_add_task_tags\.sql"):
         initialize_database(db, migrations_dir)
 
 
