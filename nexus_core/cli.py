@@ -15,6 +15,7 @@ free. Exit codes: 0 success, 1 a failed check (``verify``), 2 bad input.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -33,6 +34,8 @@ from nexus_core.db.migrations import (
 )
 from nexus_core.db.verify import verify_database
 from nexus_core.errors import NexusError
+from nexus_core.replica import open_replica
+from nexus_core.sync import sync
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -93,7 +96,7 @@ def _database_to_migrate(db: Path) -> Iterator[sqlite3.Connection]:
 
 @click.group(cls=NexusGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Migrate, inspect and verify nexus-core SQLite databases.
+    """Migrate, inspect, verify and sync nexus-core SQLite databases.
 
     Exit codes: 0 success, 1 a failed check, 2 bad input (one line on stderr).
     """
@@ -189,6 +192,98 @@ def verify_command(db: Path, migrations_dir: Path | None) -> None:
     for problem in problems:
         click.echo(f"  - {problem}")
     raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+def _show_sync_warnings() -> None:
+    """The engine's warnings (unknown columns, refusals, version gaps) as plain lines."""
+    logger = logging.getLogger("nexus_core.sync")
+    for handler in logger.handlers:
+        if getattr(handler, "nexus_cli", False):
+            logger.removeHandler(handler)  # click's test runner swaps stderr between calls
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.nexus_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+
+
+@main.command(name="sync")
+@click.argument("db_a", metavar="A.db", type=DB_ARGUMENT)
+@click.argument("db_b", metavar="B.db", type=DB_ARGUMENT)
+@click.option(
+    "--migrations",
+    "migrations_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=MIGRATIONS_HELP,
+)
+def sync_command(db_a: Path, db_b: Path, migrations_dir: Path | None) -> None:
+    """Sync two replica files both ways until nothing moves; neither is upgraded.
+
+    Prints, per message, what was sent and what the receiver applied, skipped
+    (a table or column it lacks: parked for replay) and refused.
+    """
+    migrations = load_migrations(migrations_dir)
+    _show_sync_warnings()
+    with (
+        closing(open_replica(db_a, migrations=migrations, upgrade=False)) as a,
+        closing(open_replica(db_b, migrations=migrations, upgrade=False)) as b,
+    ):
+        names = {
+            a.peer_id: f"{db_a} (v{a.schema_version})",
+            b.peer_id: f"{db_b} (v{b.schema_version})",
+        }
+        result = sync(a, b)
+    for label, received in result.messages:
+        sender, receiver = label.split(" -> ")
+        if not received.received:
+            continue
+        click.echo(
+            f"{names[sender]} -> {names[receiver]}: {received.received} sent,"
+            f" {received.applied} applied, {received.skipped_unknown} skipped (unknown),"
+            f" {received.rejected} refused, {received.duplicates} already held"
+        )
+        for reason in received.reasons:
+            click.echo(f"  refused: {reason}")
+    click.echo(
+        f"done in {result.rounds} round(s): {result.applied} applied,"
+        f" {result.skipped_unknown} skipped, {result.rejected} refused"
+    )
+
+
+@main.command(name="ops")
+@click.argument("db", type=DB_ARGUMENT)
+@click.option("--since", default=None, help="Only ops after this clock (as printed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the ops as JSON, one per line.")
+@click.option(
+    "--migrations",
+    "migrations_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=MIGRATIONS_HELP,
+)
+def ops_command(db: Path, since: str | None, as_json: bool, migrations_dir: Path | None) -> None:
+    """Print DB's oplog, oldest first: clock, origin, kind, table, row, column, value.
+
+    Parked ops (a table or column this version lacks, or a value it refused)
+    are marked with the reason.
+    """
+    migrations = load_migrations(migrations_dir)
+    with closing(open_replica(db, migrations=migrations, upgrade=False)) as replica:
+        parked = {
+            (change.hlc, column): reason
+            for change, columns in replica.oplog.parked()
+            for column, reason in columns.items()
+        }
+        for op in replica.ops(since):
+            mark = parked.get((op.hlc, op.column_name or "")) or parked.get((op.hlc, ""))
+            if as_json:
+                click.echo(json.dumps({**op.to_json(), "parked": mark}))
+                continue
+            target = f"{op.table_name}[{op.row_id!r}]"
+            what = "DELETE" if op.kind == "delete" else f".{op.column_name} = {op.new_value!r}"
+            note = f"  (parked: {mark})" if mark else ""
+            click.echo(f"{op.hlc}  v{op.schema_version}  {target}{what}{note}")
 
 
 if __name__ == "__main__":

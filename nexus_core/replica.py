@@ -24,6 +24,7 @@ from nexus_core.db.connection import connect
 from nexus_core.db.migrations import (
     Migration,
     MigrationResult,
+    check_applied,
     get_current_version,
     load_migrations,
     migrate,
@@ -409,19 +410,27 @@ def open_replica(
     migrations: str | Path | Sequence[Migration] | None = None,
     peer_id: str | None = None,
     max_clock_drift_ms: int = DEFAULT_MAX_DRIFT_MS,
+    upgrade: bool = True,
 ) -> Replica:
-    """Open (or create) a replica, migrated up to ``target_version`` (default: latest)."""
+    """Open (or create) a replica, migrated up to ``target_version`` (default: latest).
+
+    With ``upgrade=False`` the file must exist and stays at its version (what
+    ``nexus sync`` does with two clients' files).
+    """
     known = (
         load_migrations(migrations)
         if migrations is None or isinstance(migrations, str | Path)
         else list(migrations)
     )
-    conn = connect(path)
+    conn = connect(path, create=upgrade)
     try:
         current = get_current_version(conn)
         if target_version is not None and current > target_version:
             raise SyncError(f"{path} is at v{current}, above the requested v{target_version}")
-        migrate(conn, known, target=target_version)
+        if upgrade:
+            migrate(conn, known, target=target_version)
+        else:
+            check_applied(conn, known)
         return Replica(conn, known, peer_id=peer_id, max_clock_drift_ms=max_clock_drift_ms)
     except BaseException:
         conn.close()
