@@ -167,9 +167,9 @@ def classify_target(
     return Verdict.APPLY, ""
 
 
-def classify_values(op: Op, model: TableModel) -> tuple[Verdict, str]:
+def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tuple[Verdict, str]:
     """The part of :func:`classify` that checks the op's row id and value."""
-    key_problem = value_problem(model.columns[model.key], op.row_id)
+    key_problem = check_key and value_problem(model.columns[model.key], op.row_id)
     if key_problem:
         return Verdict.REJECT, f"row_id of {op.table_name}: {key_problem}"
     if op.kind == "set":

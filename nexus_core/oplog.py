@@ -76,8 +76,12 @@ def ensure_bookkeeping(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """Compact JSON (one encoder for every call: this runs per row)."""
+    return _ENCODER.encode(value)
 
 
 @dataclass

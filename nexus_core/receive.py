@@ -70,17 +70,22 @@ class _Batch:
     skipped: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
 
-    def to_apply(self, op: Op) -> None:
-        self.groups.setdefault(op.table_name, {}).setdefault(op.row_id, []).append(op)
+    def to_apply(self, table: str, row_id: Value, ops: list[Op]) -> None:
+        self.groups.setdefault(table, {}).setdefault(row_id, []).extend(ops)
 
 
 def _consistent(ops: Sequence[Op]) -> bool:
+    """The ops of one write name one row, one kind and one origin version."""
     first = ops[0]
-    return all(
-        (op.kind, op.table_name, op.row_id, op.schema_version)
-        == (first.kind, first.table_name, first.row_id, first.schema_version)
-        for op in ops
-    )
+    for op in ops:
+        if (
+            op.row_id != first.row_id
+            or op.table_name != first.table_name
+            or op.kind != first.kind
+            or op.schema_version != first.schema_version
+        ):
+            return False
+    return True
 
 
 def receive_ops(
@@ -123,8 +128,11 @@ def receive_ops(
             _refuse(result, batch, fresh, drift)
             continue
         accepted = []
+        to_apply = []
+        key_checked = False
         for op in fresh:
-            verdict, reason = _verdict(replica, op, verdicts)
+            verdict, reason = _verdict(replica, op, verdicts, check_key=not key_checked)
+            key_checked = key_checked or verdict is Verdict.APPLY
             if verdict is Verdict.REJECT:
                 _refuse(result, batch, [op], reason)
                 if reason.startswith(VALUE_REFUSAL):
@@ -135,13 +143,15 @@ def receive_ops(
                 continue
             accepted.append(op)
             if verdict is Verdict.APPLY:
-                batch.to_apply(op)
-                result.applied += 1
+                to_apply.append(op)
             else:
                 column = WHOLE_CHANGE if verdict is Verdict.UNKNOWN_TABLE else op.column_name
                 batch.parked.append((origin, hlc, column or WHOLE_CHANGE, reason))
                 batch.skipped[reason] += 1
                 result.skipped_unknown += 1
+        if to_apply:
+            batch.to_apply(first.table_name, first.row_id, to_apply)
+            result.applied += len(to_apply)
         if accepted:
             change = Change(
                 origin, hlc, first.schema_version, first.kind, first.table_name, first.row_id
@@ -154,7 +164,11 @@ def receive_ops(
 
 
 def _verdict(
-    replica: Replica, op: Op, cache: dict[tuple[str, str | None, str], tuple[Verdict, str]]
+    replica: Replica,
+    op: Op,
+    cache: dict[tuple[str, str | None, str], tuple[Verdict, str]],
+    *,
+    check_key: bool,
 ) -> tuple[Verdict, str]:
     """classify() with the names part remembered per (table, column, kind)."""
     key = (op.table_name, op.column_name, op.kind)
@@ -163,7 +177,7 @@ def _verdict(
         verdict = cache[key] = classify_target(*key, replica.schema, replica.models)
     if verdict[0] is not Verdict.APPLY:
         return verdict
-    refusal = classify_values(op, replica.models[op.table_name])
+    refusal = classify_values(op, replica.models[op.table_name], check_key=check_key)
     if refusal[0] is Verdict.REJECT:
         return Verdict.REJECT, f"{VALUE_REFUSAL}{refusal[1]}"
     return refusal
@@ -242,7 +256,7 @@ def replay_parked(replica: Replica) -> tuple[int, int]:
             if verdict is not Verdict.APPLY:
                 batch.parked.append(_parking(op, reason))
                 continue
-            batch.to_apply(op)
+            batch.to_apply(op.table_name, op.row_id, [op])
             placed[id(op)] = (entry, was)
     for table, rows in batch.groups.items():
         for op, reason in replica.merger.apply(table, rows):
