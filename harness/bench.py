@@ -82,7 +82,7 @@ def _raw_insert(path: Path, template: Path, rows: list[dict[str, Any]]) -> float
 
 
 def _delta_sync_ms(templates: Templates, version: int, work: Path, history_ops: int) -> float:
-    """Sync 100 new ops between two replicas that already share ``history_ops`` ops."""
+    """Sync about 100 new ops between two replicas that already share ``history_ops`` ops."""
     ops_per_row = len(templates.schema(version).tables[BENCH_TABLE].columns)
     tag = f"h{history_ops}"
     a = _replica(templates, version, work / f"{tag}-a.db", f"{tag}-a")
@@ -92,11 +92,14 @@ def _delta_sync_ms(templates: Templates, version: int, work: Path, history_ops: 
         rows = _rows(max(1, history_ops // ops_per_row), str(list_id), seed=1)
         a.insert_many(BENCH_TABLE, rows)
         sync(a, b)
-        fresh = _rows(max(1, 100 // ops_per_row), str(list_id), seed=2)
-        a.insert_many(BENCH_TABLE, fresh[: max(1, 100 // ops_per_row)])
-        start = time.perf_counter()
-        sync(a, b)
-        return (time.perf_counter() - start) * 1000
+        best = float("inf")
+        for attempt in range(5):  # best of five: one sync of a few ms is noisy
+            fresh = _rows(max(1, 100 // ops_per_row), str(list_id), seed=2 + attempt)
+            a.insert_many(BENCH_TABLE, fresh)
+            start = time.perf_counter()
+            sync(a, b)
+            best = min(best, time.perf_counter() - start)
+        return best * 1000
     finally:
         a.close()
         b.close()
