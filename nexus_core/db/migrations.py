@@ -348,7 +348,9 @@ def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) 
         return
     has_table = _has_table(conn, CHECKSUM_TABLE)
     known = (
-        {v for (v,) in conn.execute(f"SELECT version FROM {CHECKSUM_TABLE}")} if has_table else set()
+        {v for (v,) in conn.execute(f"SELECT version FROM {CHECKSUM_TABLE}")}
+        if has_table
+        else set()
     )
     rows = [(m.version, m.checksum) for m in missing if m.version not in known]
     if rows:
