@@ -146,6 +146,7 @@ BAD_DIRS = {
     "missing": (missing_dir, "not found"),
 }
 
+
 def _bad_dir_cases() -> Iterator[Any]:
     for command in ("lint", "matrix", "report", "build"):
         for case in BAD_DIRS:
