@@ -49,8 +49,8 @@ def values_for(column: Column) -> st.SearchStrategy[Any]:
         base = st.one_of(st.integers(min_value=-10, max_value=100), integers)
     elif affinity == "REAL":
         base = floats
-    elif affinity == "NUMERIC":
-        base = st.one_of(st.integers(min_value=-10, max_value=100), floats)
+    elif affinity == "NUMERIC":  # DATE, DATETIME, BOOLEAN, DECIMAL...: numbers or ISO dates
+        base = st.one_of(st.integers(min_value=-10, max_value=100), floats, iso_dates())
     elif affinity == "TEXT":
         base = text
     else:
@@ -60,15 +60,42 @@ def values_for(column: Column) -> st.SearchStrategy[Any]:
     return st.one_of(base, st.none())
 
 
+def iso_dates() -> st.SearchStrategy[str]:
+    """Dates as apps store them in DATE or DATETIME columns."""
+    return st.dates().map(lambda d: d.isoformat())
+
+
+def replica_values_for(column: Column, replica: str) -> st.SearchStrategy[Any]:
+    """Values only ``replica`` ever writes: two replicas never collide on them."""
+    offset = REPLICAS.index(replica) + 1
+    numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
+    if column.affinity in ("INTEGER", "REAL", "NUMERIC"):
+        return numbers.map(lambda n: offset * KEY_SPACE + n)
+    return numbers.map(lambda n: f"{replica}-{n}")
+
+
 def keys_for(table: Table, replica: str) -> st.SearchStrategy[Any]:
     """Row ids unique to one replica, so two replicas never mint the same id."""
     key = table.column(table.row_key or "")
     assert key is not None
-    offset = REPLICAS.index(replica) + 1
-    numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
-    if key.affinity in ("INTEGER", "REAL", "NUMERIC"):
-        return numbers.map(lambda n: offset * KEY_SPACE + n)
-    return numbers.map(lambda n: f"{replica}-{n}")
+    return replica_values_for(key, replica)
+
+
+def unique_columns(table: Table, schema: Schema) -> set[str]:
+    """Columns a UNIQUE constraint or index covers (the first free one of each).
+
+    Values there come from :func:`replica_values_for`: two replicas writing
+    the same value would be a conflict of the data, not of the migrations.
+    """
+    refs = references(table, schema)
+    found: set[str] = set()
+    for index in schema.indexes.values():
+        if index.table != table.name or not index.unique or index.origin == "pk":
+            continue
+        free = [c for c in index.columns if c not in refs and c != table.row_key]
+        if free:
+            found.add(free[0])
+    return found
 
 
 def references(table: Table, schema: Schema) -> dict[str, str]:
@@ -89,14 +116,19 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
     return found
 
 
-def _fields(table: Table, schema: Schema, *, for_insert: bool) -> st.SearchStrategy[Any]:
+def _fields(
+    table: Table, schema: Schema, replica: str, *, for_insert: bool
+) -> st.SearchStrategy[Any]:
     refs = references(table, schema)
+    unique = unique_columns(table, schema)
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     for column in table.columns:
         if column.name == table.row_key:
             continue
-        strategy = values_for(column)
+        strategy = (
+            replica_values_for(column, replica) if column.name in unique else values_for(column)
+        )
         if for_insert and column.required:
             required[column.name] = strategy
         else:
@@ -120,7 +152,7 @@ def rows_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy[di
             "refs": fields[1],
         },
         keys_for(table, replica),
-        _fields(table, schema, for_insert=True),
+        _fields(table, schema, replica, for_insert=True),
     )
 
 
@@ -135,7 +167,7 @@ def updates_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy
             "refs": fields[1],
         },
         st.integers(0, 7),
-        _fields(table, schema, for_insert=False),
+        _fields(table, schema, replica, for_insert=False),
     )
 
 

@@ -40,7 +40,7 @@ class Verdict(Enum):
 _ACCEPTS: dict[str, tuple[type, ...]] = {
     "INTEGER": (int,),
     "REAL": (int, float),
-    "NUMERIC": (int, float),
+    "NUMERIC": (int, float, str),
     "TEXT": (str,),
     "BLOB": (int, float, str, bytes),
 }
@@ -50,8 +50,10 @@ _NEEDS = {"INTEGER": "an integer", "REAL": "a number", "NUMERIC": "a number", "T
 def value_problem(column: Column, value: Value) -> str | None:
     """Why ``column`` cannot hold ``value`` (declared type, NOT NULL), or None.
 
-    Strict on purpose: an INTEGER column gets an int, a TEXT column a str. What
-    one replica writes, every replica of that version accepts unchanged.
+    Strict on purpose: an INTEGER column gets an int, a TEXT column a str, a REAL
+    column a number. NUMERIC (DATE, DATETIME, BOOLEAN, DECIMAL...) also takes
+    text, as apps keep ISO dates there. What one replica writes, every replica
+    of that version accepts unchanged.
     """
     kind = type(value)
     if value is None:
@@ -99,6 +101,7 @@ class TableModel:
     update_sql: dict[str, str] = field(default_factory=dict)
     insert_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
     coerced: frozenset[str] = frozenset()
+    numeric: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, table: Table) -> TableModel:
@@ -108,7 +111,8 @@ class TableModel:
         columns = {c.name: c for c in table.columns}
         required = frozenset(c.name for c in table.columns if c.required)
         coerced = frozenset(c.name for c in table.columns if c.affinity in ("REAL", "NUMERIC"))
-        model = cls(table, key, columns, required, coerced=coerced)
+        numeric = frozenset(c.name for c in table.columns if c.affinity == "NUMERIC")
+        model = cls(table, key, columns, required, coerced=coerced, numeric=numeric)
         for column in columns:
             model.update_sql[column] = (
                 f"UPDATE {model.quoted} SET {quote_identifier(column)} = ?"

@@ -147,14 +147,20 @@ class Replica:
         self.conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
 
     # -- local writes --------------------------------------------------------
-    def _check_values(self, model: TableModel, values: Mapping[str, Value]) -> None:
+    def _checked(self, model: TableModel, values: Mapping[str, Value]) -> dict[str, Value]:
+        """The values of a local write, checked like incoming ops (booleans become 0/1)."""
+        checked: dict[str, Value] = {}
         for name, value in values.items():
             column = model.columns.get(name)
             if column is None:
                 raise SyncError(f"no column {model.table.name}.{name} at v{self.schema_version}")
+            if type(value) is bool:
+                value = int(value)
             problem = value_problem(column, value)
             if problem:
                 raise SyncError(f"invalid value for {model.table.name}.{problem}")
+            checked[name] = value
+        return checked
 
     def _new_key(self, model: TableModel) -> Value:
         if model.columns[model.key].affinity == "INTEGER":
@@ -207,10 +213,10 @@ class Replica:
         model = self._model(table)
         prepared: list[dict[str, Value]] = []
         for values in rows:
-            row = dict(values)
+            row = self._checked(model, values)
             if row.get(model.key) is None:
                 row[model.key] = self._new_key(model)
-            self._check_values(model, row)
+                self._checked(model, {model.key: row[model.key]})
             prepared.append(row)
         if not prepared:
             return []
@@ -229,13 +235,21 @@ class Replica:
                     [[row[n] for n in names] for row in group],
                 )
             order = [model.key, *(c for c in model.columns if c != model.key)]
-            omitted = [c for c in order if any(c not in row for row in prepared)]
-            filled = self._read_back(model, keys, omitted) if omitted else {}
+            # Read back what SQLite decided: defaults of omitted columns, and text a
+            # NUMERIC column may have turned into a number.
+            unknown = [
+                c
+                for c in order
+                if any(
+                    c not in row or (c in model.numeric and type(row[c]) is str) for row in prepared
+                )
+            ]
+            filled = self._read_back(model, keys, unknown) if unknown else {}
             changes = []
             coerced = model.coerced
             for row in prepared:
-                if omitted:
-                    row = dict(zip(omitted, filled.get(row[model.key], ()), strict=False)) | row
+                if unknown:
+                    row = row | dict(zip(unknown, filled.get(row[model.key], ()), strict=False))
                 cols = {}
                 for column in order:
                     value = row.get(column)
@@ -253,7 +267,7 @@ class Replica:
             raise SyncError(f"{table}.{model.key} is the row id and cannot change")
         if not values:
             return
-        self._check_values(model, values)
+        values = self._checked(model, values)
         with self._writing(), self.transaction():
             assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in values)
             cursor = self.conn.execute(
@@ -262,6 +276,10 @@ class Replica:
             )
             if not cursor.rowcount:
                 raise SyncError(f"no {table} row {row_id!r} to update")
+            texts = [c for c, v in values.items() if c in model.numeric and type(v) is str]
+            if texts:
+                stored = self._read_back(model, [row_id], texts)[row_id]
+                values = values | dict(zip(texts, stored, strict=True))
             cols = {c: encode_value(stored_value(model.columns[c], v)) for c, v in values.items()}
             self._record_local(table, [self._change("set", table, row_id, cols)])
 

@@ -23,7 +23,14 @@ MUST_BREAK: dict[str, set[tuple[int, int]]] = {
     "tighten_check": {(2, 1)},
 }
 PARTIAL_ONLY = {"drop_table", "rename_table"}
-SAFE = {"add_nullable_column", "add_defaulted_column", "new_table", "index_only", "multi_step_safe"}
+SAFE = {
+    "add_nullable_column",
+    "add_defaulted_column",
+    "new_table",
+    "index_only",
+    "multi_step_safe",
+    "constraints_safe",
+}
 
 
 def _run(name: str, tmp_path: Path, *, expected: Path | None = None) -> MatrixResult:

@@ -32,6 +32,7 @@ SAFE = {
     "new_table",
     "index_only",
     "multi_step_safe",
+    "constraints_safe",
     "wrong_document",
 }
 
