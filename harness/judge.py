@@ -59,24 +59,24 @@ def _pending_note(a: Replica, table: str, row_id: Any) -> str:
 def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
     """Rows B holds that A lacks or holds differently, on the columns both have."""
     problems: list[str] = []
-    va, vb = a.schema_version, b.schema_version
+    va, vb = f"A (v{a.schema_version})", f"B (v{b.schema_version})"
     for table in sorted(set(a.models) & set(b.models)):
         shared = [c for c in b.models[table].columns if c in a.models[table].columns]
         at_a, at_b = _rows(a, table, shared), _rows(b, table, shared)
         for row_id, row in at_b.items():
             if row_id not in at_a:
                 note = _pending_note(a, table, row_id)
-                problems.append(f"{table} row {row_id!r} held at v{vb} never reached v{va}{note}")
+                problems.append(f"{table} row {row_id!r} held by {vb} never reached {va}{note}")
                 continue
             for column in shared:
                 if at_a[row_id][column] != row[column]:
                     problems.append(
                         f"{table}.{column} of row {row_id!r} diverged:"
-                        f" v{va} has {at_a[row_id][column]!r}, v{vb} has {row[column]!r}"
+                        f" {va} has {at_a[row_id][column]!r}, {vb} has {row[column]!r}"
                     )
         if both_ways:
             problems.extend(
-                f"{table} row {row_id!r} held at v{va} never reached v{vb}"
+                f"{table} row {row_id!r} held by {va} never reached {vb}"
                 for row_id in at_a.keys() - at_b.keys()
             )
     return problems

@@ -192,18 +192,76 @@ def steps_for(schema: Schema, replica: str) -> st.SearchStrategy[dict[str, Any]]
     return st.one_of(inserts, inserts, st.one_of(changes))
 
 
+def insertion_order(schema: Schema) -> list[str]:
+    """Replicated tables, those that others point at first (so references find rows)."""
+    remaining = sorted(schema.replicated_tables)
+    ordered: list[str] = []
+    while remaining:
+        ready = [
+            name
+            for name in remaining
+            if set(references(schema.tables[name], schema).values()) - {name} <= set(ordered)
+        ]
+        chosen = ready[0] if ready else remaining[0]  # a cycle: any order will do
+        ordered.append(chosen)
+        remaining.remove(chosen)
+    return ordered
+
+
+def full_rows(schema: Schema, replica: str) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """One insert per replicated table naming every column: each column's values are
+    exercised in every example, whatever else the random steps do."""
+
+    def complete(table: Table) -> st.SearchStrategy[dict[str, Any]]:
+        unique = unique_columns(table, schema)
+        refs = references(table, schema)
+        values = st.fixed_dictionaries(
+            {
+                c.name: replica_values_for(c, replica) if c.name in unique else values_for(c)
+                for c in table.columns
+                if c.name != table.row_key and c.name not in refs
+            }
+        )
+        return st.builds(
+            lambda key, fields: {
+                "replica": replica,
+                "op": "insert",
+                "table": table.name,
+                "key": key,
+                "values": fields,
+                "refs": dict.fromkeys(refs, 0),
+            },
+            keys_for(table, replica),
+            values,
+        )
+
+    return st.tuples(*(complete(schema.tables[name]) for name in insertion_order(schema))).map(list)
+
+
 def traffic(
     schema_a: Schema, schema_b: Schema | None = None, *, max_steps: int = 16
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """Interleaved writes on two replicas (each from its own schema) and syncs."""
-    writes_a = steps_for(schema_a, "a")
-    writes_b = steps_for(schema_b if schema_b is not None else schema_a, "b")
-    step = st.one_of(writes_a, writes_b, st.just({"op": "sync"}))
-    return st.lists(step, min_size=2, max_size=max_steps)
+    """Both replicas write a full row per table, then interleaved writes and syncs.
+
+    Each replica writes from its own schema; the random part is shrunk away
+    when a failure does not need it.
+    """
+    other = schema_b if schema_b is not None else schema_a
+    step = st.one_of(steps_for(schema_a, "a"), steps_for(other, "b"), st.just({"op": "sync"}))
+    return st.builds(
+        lambda first, second, rest: [*first, *second, *rest],
+        full_rows(schema_a, "a"),
+        full_rows(other, "b"),
+        st.lists(step, max_size=max_steps),
+    )
 
 
 def single_writer_traffic(
     schema: Schema, *, max_steps: int = 16
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """Writes by replica ``a`` alone (for relay checks)."""
-    return st.lists(steps_for(schema, "a"), min_size=1, max_size=max_steps)
+    """Writes by replica ``a`` alone (for relay checks), full rows first."""
+    return st.builds(
+        lambda first, rest: [*first, *rest],
+        full_rows(schema, "a"),
+        st.lists(steps_for(schema, "a"), max_size=max_steps),
+    )

@@ -99,7 +99,7 @@ def test_breaking_project_fails_with_a_titled_report(pytester: pytest.Pytester) 
             "*Counts: * sent, * applied, * skipped (unknown), * rejected over * example(s)",
             "*Reasons:",
             "*- documented as compatible, observed broken",
-            "*- stations row * never reached v1 (held back: v1 requires region*",
+            "*- stations row * never reached A (v1) (held back: v1 requires region*",
             "*- minimal example: * step(s)",
             "*Replay: nexus-compat replay *replay-v1-v2.json",
         ]

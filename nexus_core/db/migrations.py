@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -245,10 +246,16 @@ def _foreign_keys_enabled(conn: sqlite3.Connection) -> bool:
     return bool(conn.execute("PRAGMA foreign_keys").fetchone()[0])
 
 
-def _foreign_key_violations(conn: sqlite3.Connection) -> set[tuple[object, ...]]:
-    """Rows whose references dangle. Ones that predate a migration are not its fault:
-    replicas hold dangling references while a parent row is still on its way."""
-    return {tuple(row) for row in conn.execute("PRAGMA foreign_key_check")}
+def _foreign_key_violations(conn: sqlite3.Connection) -> Counter[tuple[object, ...]]:
+    """How many references dangle, per (table, parent table, foreign key).
+
+    Ones that predate a migration are not its fault: replicas hold dangling
+    references while a parent row is still on its way. Counted without rowids,
+    because a table rebuild renumbers them.
+    """
+    return Counter(
+        (table, parent, fkid) for table, _, parent, fkid in conn.execute("PRAGMA foreign_key_check")
+    )
 
 
 def _run_in_transaction(conn: sqlite3.Connection, step: Callable[[], bool], label: str) -> bool:
@@ -269,12 +276,12 @@ def _run_in_transaction(conn: sqlite3.Connection, step: Callable[[], bool], labe
             before = _foreign_key_violations(conn)
             changed = step()
             if changed:
-                problems = sorted(_foreign_key_violations(conn) - before, key=str)
+                problems = _foreign_key_violations(conn) - before
                 if problems:
-                    table, rowid, parent, _ = problems[0]
+                    table, parent, _ = min(problems, key=str)
                     raise MigrationError(
-                        f"{label}: leaves {len(problems)} new foreign key violation(s),"
-                        f" first {table} rowid {rowid} -> {parent}"
+                        f"{label}: leaves {problems.total()} new foreign key violation(s),"
+                        f" first {table} -> {parent}"
                     )
             conn.execute("COMMIT")
             return changed
