@@ -52,6 +52,7 @@ class Column:
     notnull: bool
     default: str | None
     pk: int
+    collation: str | None = None
 
     @property
     def affinity(self) -> str:
@@ -171,6 +172,53 @@ def check_constraints(sql: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _unquote(token: str) -> str:
+    if token[:1] in "\"`[" and len(token) >= 2:
+        return token[1:-1]
+    return token
+
+
+def column_collations(sql: str) -> dict[str, str]:
+    """``COLLATE`` clauses of a CREATE TABLE's column definitions: {column: NAME}."""
+    tokens = list(_tokens(sql))
+    try:
+        start = next(i for i, (_, t) in enumerate(tokens) if t == "(")
+    except StopIteration:
+        return {}
+    found: dict[str, str] = {}
+    depth, segment = 0, list[str]()
+    for _, token in tokens[start + 1 :]:
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        if depth == 0 and token == ",":
+            _segment_collation(segment, found)
+            segment = []
+        else:
+            segment.append(token)
+    _segment_collation(segment, found)
+    return found
+
+
+def _segment_collation(segment: list[str], found: dict[str, str]) -> None:
+    for index, token in enumerate(segment[:-1]):
+        if token.upper() == "COLLATE" and segment:
+            found[_unquote(segment[0])] = _unquote(segment[index + 1]).upper()
+
+
+def _index_columns(columns: list[str | None], sql: str | None, table: Table) -> tuple[str, ...]:
+    """An index's columns; for an expression (``lower(email)``) the columns it reads."""
+    named = [str(c) for c in columns if c is not None]
+    if len(named) == len(columns) or not sql:
+        return tuple(named)
+    body = sql[sql.find("(") :]
+    words = {_unquote(t) for _, t in _tokens(body)}
+    return tuple(dict.fromkeys([*named, *(c for c in table.column_names if c in words)]))
+
+
 def _index_where(sql: str | None) -> str | None:
     if not sql:
         return None
@@ -191,8 +239,16 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
             continue
         table = db.table(name)
         sql = master.get(("table", name)) or ""
+        collations = column_collations(sql)
         columns = tuple(
-            Column(c.name, (c.type or "").upper(), bool(c.notnull), c.default_value, c.is_pk)
+            Column(
+                c.name,
+                (c.type or "").upper(),
+                bool(c.notnull),
+                c.default_value,
+                c.is_pk,
+                collations.get(c.name),
+            )
             for c in table.columns
         )
         keys = tuple(
@@ -207,10 +263,11 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
             without_rowid=bool(re.search(r"(?i)\bWITHOUT\s+ROWID\b", sql)),
         )
         for index in table.indexes:
+            index_sql = master.get(("index", index.name))
             schema.indexes[index.name] = Index(
                 index.name,
                 name,
-                tuple(str(c) for c in index.columns),
+                _index_columns(list(index.columns), index_sql, schema.tables[name]),
                 bool(index.unique),
                 index.origin,
                 _index_where(master.get(("index", index.name))),
