@@ -53,7 +53,10 @@ def _pending_note(a: Replica, table: str, row_id: Any) -> str:
     model = a.models[table]
     have = set(a.oplog.pending_values(table, row_id)) | {model.key}
     missing = sorted(model.required - have)
-    return f" (held back: v{a.schema_version} requires {', '.join(missing)}, which never arrived)"
+    return (
+        f" (held back: v{a.schema_version} requires {', '.join(missing)},"
+        " and no value it accepts arrived)"
+    )
 
 
 def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
@@ -98,7 +101,12 @@ def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[
             f"{len(lost)} op(s) naming what v{a.schema_version} lacks were not kept,"
             f" e.g. {first.table_name}.{first.column_name}"
         )
-    if parked:
+    unknown_parked = [
+        op
+        for op in a.oplog.parked_ops()
+        if classify(op, a.schema, a.models)[0] in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN)
+    ]
+    if unknown_parked:
         source = f"from peer {b.peer_id}"
         warned = [
             r
@@ -125,7 +133,14 @@ def judge(
             f" v{b.schema_version}: {refused}"
         )
     same_schema = replicated_shape(a.schema) == replicated_shape(b.schema)
-    reasons += compare_rows(a, b, both_ways=same_schema)
+    missing = compare_rows(a, b, both_ways=same_schema)
+    reasons += missing
+    refused_by_b = execution.totals(b)["ops_rejected"]
+    if missing and refused_by_b:
+        reasons.append(
+            f"B (v{b.schema_version}) refused {refused_by_b} op(s) from A:"
+            f" {'; '.join(execution.reasons(b)[:3])}"
+        )
     reasons += check_parking(a, b, log)
     if reasons:
         return Observation("broken", reasons[:MAX_REASONS], counts)

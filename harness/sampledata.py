@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from harness.strategies import references
+from harness.checks import allowed
+from harness.strategies import insertion_order, references
 from nexus_core.db.schema import Column, Schema, Table
 from nexus_core.errors import SyncError
 from nexus_core.replica import Replica
@@ -18,18 +19,28 @@ from nexus_core.replica import Replica
 WORDS = ("alpha", "bravo", "cedar", "delta", "ember", "fjord", "grove", "harbor", "iris", "juniper")
 
 
-def _plausible(column: Column, rng: random.Random, index: int) -> Any:
-    name = column.name.lower()
+def _plausible(column: Column, checks: tuple[str, ...], rng: random.Random, index: int) -> Any:
+    """A value a person would expect in this column (and its CHECKs let through)."""
+    name, declared = column.name.lower(), column.type.upper()
+    hint = allowed(column.name, checks)
+    if hint.choices:
+        return rng.choice(hint.choices)
+    if hint.low is not None or hint.high is not None:
+        low = hint.low if hint.low is not None else (hint.high or 0) - 100
+        high = hint.high if hint.high is not None else low + 100
+        if isinstance(low, float) or isinstance(high, float) or column.affinity == "REAL":
+            return round(rng.uniform(low, high), 2)
+        return rng.randint(int(low), int(high))
+    if "BOOL" in declared or name.startswith(("is_", "has_")) or name in ("done", "active"):
+        return rng.randint(0, 1)
+    if "DATE" in declared or "TIME" in declared or "date" in name or name.endswith("_at"):
+        return f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     affinity = column.affinity
     if affinity == "INTEGER":
-        if name.startswith(("is_", "has_")) or name in ("done", "completed", "active"):
-            return rng.randint(0, 1)
         return rng.randint(0, 5) if "priority" in name or "rating" in name else rng.randint(1, 500)
     if affinity in ("REAL", "NUMERIC"):
         return round(rng.uniform(0, 100), 2)
     if affinity == "TEXT":
-        if "date" in name or name.endswith("_at"):
-            return f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
         return f"{rng.choice(WORDS)} {name.replace('_', ' ')} {index}"
     return f"{rng.choice(WORDS)}-{index}"
 
@@ -53,32 +64,15 @@ def sample_row(
             if existing:
                 row[column.name] = rng.choice(existing)
                 continue
-        row[column.name] = _plausible(column, rng, index)
+        row[column.name] = _plausible(column, table.checks, rng, index)
     return row
-
-
-def _order(schema: Schema) -> list[str]:
-    """Tables that others point at first, so references find rows."""
-    remaining = sorted(schema.replicated_tables)
-    ordered: list[str] = []
-    while remaining:
-        for name in remaining:
-            deps = set(references(schema.tables[name], schema).values()) - {name}
-            if deps <= set(ordered) or all(d not in remaining for d in deps):
-                ordered.append(name)
-                remaining.remove(name)
-                break
-        else:
-            ordered.extend(remaining)
-            break
-    return ordered
 
 
 def fill(replica: Replica, *, rows_per_table: int = 5, seed: int = 0) -> dict[str, int]:
     """Write plausible rows into every replicated table; returns rows written per table."""
     rng = random.Random(seed)
     written: dict[str, int] = {}
-    for name in _order(replica.schema):
+    for name in insertion_order(replica.schema):
         table = replica.schema.tables[name]
         written[name] = 0
         for index in range(rows_per_table):

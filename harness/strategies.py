@@ -18,10 +18,12 @@ True
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.checks import allowed
 from nexus_core.db.schema import Column, Schema, Table
 
 REPLICAS = ("a", "b")
@@ -33,13 +35,27 @@ def _encoded_blob(data: bytes) -> dict[str, str]:
     return {"$b64": base64.b64encode(data).decode("ascii")}
 
 
-def values_for(column: Column) -> st.SearchStrategy[Any]:
+def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[Any]:
     """Values a column of this declared type can hold (NULL where allowed).
 
     Integers range over 64-bit values, text over short unicode strings, BLOBs
-    travel base64-encoded. Values a CHECK refuses are generated too: the local
-    replica refuses them and that step is dropped as invalid traffic.
+    travel base64-encoded. Where the table's CHECKs say what the column allows
+    (an IN list, a range), most values come from there, so such tables get
+    traffic; values a CHECK refuses are generated too (the local replica drops
+    them as invalid traffic, a peer with a looser schema sends them anyway).
     """
+    hint = allowed(column.name, checks)
+    if hint.known:
+        fitting: st.SearchStrategy[Any]
+        if hint.choices:
+            fitting = st.sampled_from(hint.choices)
+        elif (
+            column.affinity == "REAL" or isinstance(hint.low, float) or isinstance(hint.high, float)
+        ):
+            fitting = st.floats(hint.low, hint.high, allow_nan=False, allow_infinity=False)
+        else:
+            fitting = st.integers(hint.low, hint.high)
+        return st.one_of(fitting, fitting, fitting, values_for(column))
     affinity = column.affinity
     integers = st.integers(min_value=-(2**63), max_value=2**63 - 1)
     floats = st.floats(allow_nan=False, allow_infinity=False)
@@ -65,12 +81,23 @@ def iso_dates() -> st.SearchStrategy[str]:
     return st.dates().map(lambda d: d.isoformat())
 
 
-def replica_values_for(column: Column, replica: str) -> st.SearchStrategy[Any]:
-    """Values only ``replica`` ever writes: two replicas never collide on them."""
+def replica_values_for(
+    column: Column, replica: str, *, case_variants: bool = False
+) -> st.SearchStrategy[Any]:
+    """Values only ``replica`` ever writes: two replicas never collide on them.
+
+    With ``case_variants``, text comes as ``a-3`` or ``A-3``: distinct to a
+    BINARY UNIQUE column, one value to a NOCASE one (so a collation change
+    that merges them shows up as refused ops).
+    """
     offset = REPLICAS.index(replica) + 1
     numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
     if column.affinity in ("INTEGER", "REAL", "NUMERIC"):
         return numbers.map(lambda n: offset * KEY_SPACE + n)
+    if case_variants:  # a small range, so one replica often writes both spellings
+        return st.tuples(st.integers(0, 2), st.booleans()).map(
+            lambda pair: f"{replica}-{pair[0]}".upper() if pair[1] else f"{replica}-{pair[0]}"
+        )
     return numbers.map(lambda n: f"{replica}-{n}")
 
 
@@ -127,7 +154,9 @@ def _fields(
         if column.name == table.row_key:
             continue
         strategy = (
-            replica_values_for(column, replica) if column.name in unique else values_for(column)
+            replica_values_for(column, replica, case_variants=True)
+            if column.name in unique
+            else values_for(column, table.checks)
         )
         if for_insert and column.required:
             required[column.name] = strategy
@@ -217,7 +246,9 @@ def full_rows(schema: Schema, replica: str) -> st.SearchStrategy[list[dict[str, 
         refs = references(table, schema)
         values = st.fixed_dictionaries(
             {
-                c.name: replica_values_for(c, replica) if c.name in unique else values_for(c)
+                c.name: replica_values_for(c, replica, case_variants=True)
+                if c.name in unique
+                else values_for(c, table.checks)
                 for c in table.columns
                 if c.name != table.row_key and c.name not in refs
             }

@@ -398,7 +398,9 @@ class Replica:
             raise SyncError("upgrade() cannot run inside a local write transaction")
         if target_version is not None and target_version < self.schema_version:
             raise SyncError(f"upgrade() only goes up: at v{self.schema_version}")
-        result = migrate(self.conn, self.migrations, target=target_version)
+        result = migrate(
+            self.conn, self.migrations, target=target_version, check_foreign_keys=False
+        )
         self._load_schema()
         self.replay_parked()
         return result
@@ -446,7 +448,7 @@ def open_replica(
         if target_version is not None and current > target_version:
             raise SyncError(f"{path} is at v{current}, above the requested v{target_version}")
         if upgrade:
-            migrate(conn, known, target=target_version)
+            migrate(conn, known, target=target_version, check_foreign_keys=False)
         else:
             check_applied(conn, known)
         return Replica(conn, known, peer_id=peer_id, max_clock_drift_ms=max_clock_drift_ms)

@@ -21,6 +21,8 @@ MUST_BREAK: dict[str, set[tuple[int, int]]] = {
     "add_not_null_without_default": {(2, 1)},
     "type_change": {(1, 2), (2, 1)},
     "tighten_check": {(2, 1)},
+    "forum_nocase_unique": {(2, 1)},
+    "newsletter_drop_notnull": {(1, 2)},
 }
 PARTIAL_ONLY = {"drop_table", "rename_table"}
 SAFE = {

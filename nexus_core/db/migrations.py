@@ -247,23 +247,26 @@ def _foreign_keys_enabled(conn: sqlite3.Connection) -> bool:
 
 
 def _foreign_key_violations(conn: sqlite3.Connection) -> Counter[tuple[object, ...]]:
-    """How many references dangle, per (table, parent table, foreign key).
+    """How many references dangle, per (table, parent table).
 
-    Ones that predate a migration are not its fault: replicas hold dangling
-    references while a parent row is still on its way. Counted without rowids,
-    because a table rebuild renumbers them.
+    Ones that predate a migration are not its fault (a replica holds a child
+    whose parent has not arrived yet). Counted without rowids or key numbers:
+    a table rebuild renumbers both, a rename changes the name, the count stays.
     """
     return Counter(
-        (table, parent, fkid) for table, _, parent, fkid in conn.execute("PRAGMA foreign_key_check")
+        (table, parent) for table, _, parent, _ in conn.execute("PRAGMA foreign_key_check")
     )
 
 
-def _run_in_transaction(conn: sqlite3.Connection, step: Callable[[], bool], label: str) -> bool:
+def _run_in_transaction(
+    conn: sqlite3.Connection, step: Callable[[], bool], label: str, *, check_fk: bool = True
+) -> bool:
     """Run ``step`` inside BEGIN IMMEDIATE with foreign keys off; commit or roll back.
 
     ``PRAGMA foreign_keys`` cannot change inside a transaction, so it is switched
-    off around it (table rebuilds need that) and ``foreign_key_check`` must find
-    no violation the migration introduced before the commit.
+    off around it (table rebuilds need that) and, with ``check_fk``, the
+    migration must not add dangling references (``foreign_key_check``) before
+    the commit.
     """
     if conn.in_transaction:
         conn.commit()
@@ -273,14 +276,15 @@ def _run_in_transaction(conn: sqlite3.Connection, step: Callable[[], bool], labe
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            before = _foreign_key_violations(conn)
+            before = _foreign_key_violations(conn) if check_fk else Counter()
             changed = step()
-            if changed:
-                problems = _foreign_key_violations(conn) - before
-                if problems:
-                    table, parent, _ = min(problems, key=str)
+            if changed and check_fk:
+                after = _foreign_key_violations(conn)
+                added = after.total() - before.total()
+                if added > 0:
+                    table, parent = min(after - before, key=str)
                     raise MigrationError(
-                        f"{label}: leaves {problems.total()} new foreign key violation(s),"
+                        f"{label}: leaves {added} new foreign key violation(s),"
                         f" first {table} -> {parent}"
                     )
             conn.execute("COMMIT")
@@ -306,6 +310,7 @@ def _apply_one(
     migration: Migration,
     migrations: Sequence[Migration],
     hooks: MigrationHooks | None,
+    check_fk: bool,
 ) -> bool:
     def step() -> bool:
         _ensure_bookkeeping(conn)
@@ -328,10 +333,12 @@ def _apply_one(
         )
         return True
 
-    return _run_in_transaction(conn, step, f"{migration.path.name} (v{migration.version})")
+    return _run_in_transaction(
+        conn, step, f"{migration.path.name} (v{migration.version})", check_fk=check_fk
+    )
 
 
-def _revert_one(conn: sqlite3.Connection, migration: Migration) -> bool:
+def _revert_one(conn: sqlite3.Connection, migration: Migration, check_fk: bool) -> bool:
     down_sql = migration.down_sql or ""
 
     def step() -> bool:
@@ -344,7 +351,9 @@ def _revert_one(conn: sqlite3.Connection, migration: Migration) -> bool:
             conn.execute(f"DELETE FROM {CHECKSUM_TABLE} WHERE version = ?", (migration.version,))
         return True
 
-    return _run_in_transaction(conn, step, f"down migration of v{migration.version}")
+    return _run_in_transaction(
+        conn, step, f"down migration of v{migration.version}", check_fk=check_fk
+    )
 
 
 def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
@@ -376,6 +385,7 @@ def migrate(
     target: int | None = None,
     hooks: Mapping[int, MigrationHooks] | None = None,
     backup_path: Callable[[int], Path] | None = None,
+    check_foreign_keys: bool = True,
 ) -> MigrationResult:
     """Bring ``conn`` to ``target`` (default: the latest), up or down.
 
@@ -383,6 +393,9 @@ def migrate(
     version, the checksums of applied files, and (going down) that every needed
     ``.down.sql`` exists. ``backup_path(current_version)`` names a backup file,
     written with SQLite's online backup API before anything is applied.
+    ``check_foreign_keys=False`` skips the dangling-reference check: a sync
+    replica may hold a child whose parent has not arrived, so its upgrade
+    must not fail on that.
     """
     known = list(migrations) if migrations is not None else load_migrations()
     latest = known[-1].version if known else 0
@@ -406,12 +419,12 @@ def migrate(
         result.backup = backup_database(conn, backup_path(start))
     if goal < start:
         for migration in steps:
-            if _revert_one(conn, migration):
+            if _revert_one(conn, migration, check_foreign_keys):
                 result.reverted.append(migration.version)
     else:
         for migration in known:
             if start < migration.version <= goal and _apply_one(
-                conn, migration, known, (hooks or {}).get(migration.version)
+                conn, migration, known, (hooks or {}).get(migration.version), check_foreign_keys
             ):
                 result.applied.append(migration.version)
     _adopt_checksums(conn, known)

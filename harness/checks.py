@@ -1,0 +1,69 @@
+"""What a CHECK constraint allows a column, read from its SQL text (best effort).
+
+Traffic should mostly pass a table's CHECKs, or a table whose column is an
+enum (``kind IN ('temp', 'co2')``) would never get a row and a breaking change
+to it would go unseen. Only the shapes apps commonly write are understood:
+``col IN (literals)``, ``col BETWEEN a AND b`` and ``col >= n`` style bounds.
+Anything else simply gives no hint.
+
+>>> allowed("kind", ["kind IN('temp','co2')"])
+Allowed(choices=('temp', 'co2'), low=None, high=None)
+>>> allowed("minutes", ["minutes BETWEEN 5 AND 240"])
+Allowed(choices=(), low=5, high=240)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+NUMBER = r"-?\d+(?:\.\d+)?"
+LITERAL = re.compile(rf"'((?:[^']|'')*)'|({NUMBER})")
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Values a CHECK lets through: a list of choices, or numeric bounds."""
+
+    choices: tuple[str | int | float, ...] = ()
+    low: int | float | None = None
+    high: int | float | None = None
+
+    @property
+    def known(self) -> bool:
+        return bool(self.choices) or self.low is not None or self.high is not None
+
+
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
+def _name(column: str) -> str:
+    return rf"(?<![\w.\"])[\"`\[]?{re.escape(column)}[\"`\]]?"
+
+
+def allowed(column: str, checks: Iterable[str]) -> Allowed:
+    """The hint the table's CHECK expressions give for ``column``."""
+    name = _name(column)
+    low: int | float | None = None
+    high: int | float | None = None
+    for expr in checks:
+        found = re.search(rf"(?i){name}\s+IN\s*\(([^()]*)\)", expr)
+        if found:
+            choices = tuple(
+                text.replace("''", "'") if number == "" else _number(number)
+                for text, number in LITERAL.findall(found.group(1))
+            )
+            if choices:
+                return Allowed(choices=choices)
+        between = re.search(rf"(?i){name}\s+BETWEEN\s+({NUMBER})\s+AND\s+({NUMBER})", expr)
+        if between:
+            low, high = _number(between.group(1)), _number(between.group(2))
+        for op, bound in re.findall(rf"(?i){name}\s*(>=|>|<=|<)\s*({NUMBER})", expr):
+            value = _number(bound)
+            if op in (">=", ">"):
+                low = value + 1 if op == ">" and isinstance(value, int) else value
+            else:
+                high = value - 1 if op == "<" and isinstance(value, int) else value
+    return Allowed(low=low, high=high)
