@@ -173,7 +173,7 @@ def check_constraints(sql: str) -> tuple[str, ...]:
 
 
 def _unquote(token: str) -> str:
-    if token[:1] in "\"`[" and len(token) >= 2:
+    if token[:1] in '"`[' and len(token) >= 2:
         return token[1:-1]
     return token
 
