@@ -460,3 +460,25 @@ def test_a_database_made_by_another_client_can_go_down(tmp_path: Path) -> None:
     assert canonical_schema_dump(conn).startswith("CREATE TABLE schema_version")
     assert migrate(conn, load_migrations()).applied == [1, 2, 3, 4, 5]
     conn.close()
+
+
+def test_a_file_wrapped_in_its_own_transaction_still_migrates(tmp_path: Path) -> None:
+    """Real projects wrap migrations in BEGIN/COMMIT; the runner's own transaction wins."""
+    migrations_dir = write_migrations(
+        tmp_path / "m",
+        {
+            "001_items.sql": (
+                "BEGIN TRANSACTION;\nCREATE TABLE items (id TEXT PRIMARY KEY);\nCOMMIT;\n"
+            ),
+            "002_trigger.sql": (
+                "BEGIN;\nALTER TABLE items ADD COLUMN n INTEGER;\n"
+                "CREATE TRIGGER items_n AFTER INSERT ON items BEGIN\n"
+                "  UPDATE items SET n = 1 WHERE id = NEW.id;\nEND;\nEND TRANSACTION;\n"
+            ),
+        },
+    )
+    conn = initialize_database(tmp_path / "db.sqlite", migrations_dir)
+    assert get_current_version(conn) == 2
+    conn.execute("INSERT INTO items (id) VALUES ('x')")
+    assert conn.execute("SELECT n FROM items").fetchone() == (1,)
+    conn.close()

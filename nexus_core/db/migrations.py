@@ -178,9 +178,28 @@ def split_statements(sql: str) -> Iterator[str]:
         yield buffer.rstrip(";").strip()
 
 
+def _code(statement: str) -> str:
+    return re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL).strip(" \t\r\n;")
+
+
 def _has_code(statement: str) -> bool:
-    without_comments = re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL)
-    return bool(without_comments.strip(" \t\r\n;"))
+    return bool(_code(statement))
+
+
+TRANSACTION_CONTROL = re.compile(
+    r"(?i)^(BEGIN(\s+(DEFERRED|IMMEDIATE|EXCLUSIVE))?(\s+TRANSACTION)?|(COMMIT|END)(\s+TRANSACTION)?)$"
+)
+
+
+def migration_statements(sql: str) -> Iterator[str]:
+    """The statements to run for a migration file.
+
+    Files often wrap themselves in ``BEGIN; ... COMMIT;``; the runner already
+    runs each migration in its own transaction, so those two are left out.
+    """
+    for statement in split_statements(sql):
+        if not TRANSACTION_CONTROL.match(" ".join(_code(statement).split())):
+            yield statement
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
@@ -319,7 +338,7 @@ def _apply_one(
             return False  # another process applied it while we waited for the lock
         if hooks and hooks.pre:
             hooks.pre(conn)
-        for statement in split_statements(migration.sql):
+        for statement in migration_statements(migration.sql):
             conn.execute(statement)
         if hooks and hooks.post:
             hooks.post(conn)
@@ -344,7 +363,7 @@ def _revert_one(conn: sqlite3.Connection, migration: Migration, check_fk: bool) 
     def step() -> bool:
         if get_current_version(conn) != migration.version:
             return False
-        for statement in split_statements(down_sql):
+        for statement in migration_statements(down_sql):
             conn.execute(statement)
         conn.execute("DELETE FROM schema_version WHERE version = ?", (migration.version,))
         if _has_table(conn, CHECKSUM_TABLE):  # absent in a database another client made
