@@ -49,6 +49,7 @@ class CellResult:
     reasons: list[str] = field(default_factory=list)
     replay_file: str | None = None
     discarded_steps: int = 0
+    untested_tables: list[str] = field(default_factory=list)
 
     @property
     def cell_id(self) -> str:
@@ -109,6 +110,7 @@ def run_example(
                 try:
                     execution = run_traffic({"a": a, "b": b}, steps)
                     observation = judge(a, b, execution, log)
+                    observation.tables_written = set(execution.tables_written)
                     if local < peer:
                         a.upgrade(peer)
                         sync_pair(a, b, execution)
@@ -152,6 +154,10 @@ def run_cell(
 
     result = CellResult(local, peer, expected)
     strategy = traffic(templates.schema(local), templates.schema(peer), max_steps=max_steps)
+    replicated = set(templates.schema(local).replicated_tables) | set(
+        templates.schema(peer).replicated_tables
+    )
+    written: set[str] = set()
     failure: list[tuple[list[dict[str, Any]], Observation]] = []
 
     @settings(
@@ -167,6 +173,7 @@ def run_cell(
     @given(strategy)
     def check(steps: list[dict[str, Any]]) -> None:
         observation = run_example(templates, local, peer, steps, workdir)
+        written.update(observation.tables_written)
         if not failure:  # examples hypothesis runs while shrinking are not counted
             result.add(observation)
         if observation.status == "broken":
@@ -183,6 +190,7 @@ def run_cell(
             result.replay_file = str(
                 save_replay(replay_dir, templates, local, peer, steps, observation)
             )
+    result.untested_tables = sorted(replicated - written)
     result.ok = status_matches(expected, result.observed)
     if not result.ok and not result.reasons:
         result.reasons.append(

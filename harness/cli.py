@@ -153,6 +153,17 @@ def _grid(result: MatrixResult) -> Table:
     return grid
 
 
+def _print_untested(result: MatrixResult) -> None:
+    """Tables no generated row ever reached (their CHECKs refused everything)."""
+    untested = sorted({t for cell in result.cells for t in cell.untested_tables})
+    if untested:
+        err.print(
+            f"warning: no generated row was accepted by {', '.join(untested)} in some cells;"
+            " changes to those tables went untested (see each cell's untested_tables)",
+            markup=False,
+        )
+
+
 def _print_failures(result: MatrixResult) -> None:
     for cell in result.cells:
         if cell.ok:
@@ -251,6 +262,7 @@ def matrix_command(json_file: Path | None, **options: Any) -> None:
         result = run_matrix(config, reporter)
     out.print(_grid(result))
     out.print(f"documented matrix: {result.expected_source}")
+    _print_untested(result)
     _print_failures(result)
     if json_file is not None:
         _write_json(json_file, result.to_json())

@@ -20,6 +20,7 @@ class Execution:
 
     written: int = 0
     discarded: int = 0
+    tables_written: set[str] = field(default_factory=set)
     received: dict[str, list[ReceiveResult]] = field(default_factory=dict)
 
     def record(self, receiver: Replica, result: ReceiveResult) -> None:
@@ -97,6 +98,7 @@ def run_step(
         execution.discarded += 1
         return
     execution.written += 1
+    execution.tables_written.add(table)
 
 
 def run_traffic(replicas: Mapping[str, Replica], steps: Sequence[Mapping[str, Any]]) -> Execution:

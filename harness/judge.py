@@ -32,6 +32,7 @@ class Observation:
     reasons: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     heals_on_upgrade: bool | None = None
+    tables_written: set[str] = field(default_factory=set)
 
 
 def replicated_shape(schema: Schema) -> dict[str, tuple[tuple[str, str], ...]]:
