@@ -5,14 +5,30 @@ the empty schema), snapshotted and diffed (:mod:`harness.schemadiff`); every
 change gets a rule id, a severity and a message naming the clients it hurts.
 A migration's verdict is its most severe finding (``safe`` without findings).
 
+The one question behind every severity: does the migration break sync
+between clients of different versions? A receiver refuses any incoming value
+its own schema cannot hold (a CHECK, NOT NULL, UNIQUE, a trigger's RAISE, its
+column's affinity), so a constraint breaks sync in BOTH directions of change:
+a tighter one at vN refuses what older clients write, and a looser one lets vN
+clients write what older clients, still enforcing the old rule, refuse.
+
 Severities:
 
 - ``safe``: nothing sync can see: add-index, drop-index, change-index,
-  add-view, drop-view, change-view, add-trigger, drop-trigger, change-trigger.
+  add-view, drop-view, change-view, add-trigger, drop-trigger, change-trigger
+  (a trigger without RAISE: its message warns that a trigger writing
+  replicated tables runs separately on every replica, so what it writes
+  diverges), type-renamed (a declared type changed within one affinity,
+  ``VARCHAR(50)`` -> ``VARCHAR(255)`` or ``INT`` -> ``INTEGER``: SQLite stores
+  both alike and the engine checks values by affinity, never by length) and
+  collation-changed (a column's COLLATE changed where no key, UNIQUE or CHECK
+  compares with it: only local sorting and lookups differ).
 - ``additive``: add-table, add-column (nullable or defaulted),
-  constraint-loosened (a CHECK, UNIQUE or foreign key dropped, NOT NULL
-  dropped; note the older side still enforces it), default-changed and
-  not-replicable. default-changed is additive because a default only fills
+  foreign-key-dropped, default-changed and not-replicable.
+  foreign-key-dropped is additive because the sync engine never enforces
+  foreign keys (``PRAGMA foreign_keys`` stays off when it applies ops), so
+  older clients refuse nothing newer ones write for lack of the parent row.
+  default-changed is additive because a default only fills
   local inserts that omit the column; replicated ops carry explicit values, so
   peers converge, yet rows created on either side start differently, which
   sync does carry. not-replicable is additive because no client ever sends
@@ -21,12 +37,28 @@ Severities:
   table *loses* its single-column key, primary-key-change already makes the
   migration breaking.)
 - ``breaking``: drop-column, drop-table, rename-column, rename-table,
-  add-not-null-without-default, not-null-added, type-change (declared type
-  differs by affinity or by text), primary-key-change and
-  constraint-tightened (a CHECK added or changed on existing columns, a UNIQUE
-  added, a foreign key added on an existing column). Removing the default of
-  a NOT NULL column is reported as add-not-null-without-default too when an
-  older version has the table without that column: those clients never send it.
+  add-not-null-without-default, not-null-added, type-change (the declared
+  type's affinity differs), primary-key-change, constraint-tightened and
+  constraint-loosened. Removing the default of a NOT NULL column is reported
+  as add-not-null-without-default too when an older version has the table
+  without that column: those clients never send it.
+
+  constraint-tightened: a CHECK added on existing columns, or changed (the old
+  CHECK replaced by another is ONE finding, since each side may refuse what the
+  other's allows), a UNIQUE added, a foreign key added on an existing column,
+  a trigger that can ``RAISE(ABORT|FAIL|ROLLBACK)`` added or changed on a
+  replicated table, and a changed collation on a column that is the primary
+  key, is covered by a UNIQUE constraint or index, or is read by a CHECK.
+  The collation case breaks either way: BINARY -> NOCASE makes values older
+  clients hold as distinct ('Alice', 'alice') duplicates here, NOCASE ->
+  BINARY lets vN clients write values older clients refuse as duplicates (and
+  a CHECK compares under the column's collation, so what it accepts moves).
+
+  constraint-loosened: a CHECK dropped, NOT NULL dropped, a UNIQUE dropped, or
+  a RAISE trigger dropped (or changed so it no longer raises): vN clients may
+  write NULLs, out-of-range values or duplicates that older clients, still
+  enforcing the rule, refuse, so those edits never reach them. Dropping a
+  foreign key is the exception above (foreign-key-dropped, additive).
 
 >>> from nexus_core.db.migrations import load_migrations
 >>> [r.verdict for r in lint_migrations(load_migrations())][:2]
@@ -35,6 +67,7 @@ Severities:
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,9 +96,11 @@ RULES: dict[str, Severity] = {
     "add-trigger": "safe",
     "drop-trigger": "safe",
     "change-trigger": "safe",
+    "type-renamed": "safe",
+    "collation-changed": "safe",
     "add-table": "additive",
     "add-column": "additive",
-    "constraint-loosened": "additive",
+    "foreign-key-dropped": "additive",
     "default-changed": "additive",
     "not-replicable": "additive",
     "drop-column": "breaking",
@@ -77,6 +112,7 @@ RULES: dict[str, Severity] = {
     "type-change": "breaking",
     "primary-key-change": "breaking",
     "constraint-tightened": "breaking",
+    "constraint-loosened": "breaking",
 }
 
 # Messages, formatted with: t table, c column, was old name, d detail, n the new
@@ -107,34 +143,77 @@ MESSAGES: dict[str, str] = {
     "type-change": "{t}.{c} changed type {d} (affinity {a} -> {b}): {old} clients reject values"
     " v{n} clients write that their column cannot hold, and the same edit is stored as"
     " different types on each side",
-    "type-text": "{t}.{c} declared type {d} (same {a} affinity): SQLite stores values alike, but"
-    " {old} and v{n} clients validating by declared type disagree about what the column holds",
+    "type-renamed": "{t}.{c} declared type {d} (both {a} affinity): SQLite stores both alike;"
+    " sync cannot see the difference",
     "not-null-added": "{t}.{c} is now NOT NULL: v{n} clients reject the NULLs {old} clients"
     " still write there",
-    "not-null-dropped": "{t}.{c} accepts NULL from v{n}: {old} clients still refuse the NULLs v{n}"
-    " clients may write",
+    "not-null-dropped": "v{n} clients may write NULL in {t}.{c}; {old} clients refuse such ops"
+    " (NOT NULL there), so those edits never reach them",
     "default-changed": "{t}.{c} default {d}: rows created without a value start differently at"
     " {old} and v{n}; ops carry explicit values, so peers still converge",
     "primary-key-change": "{t} primary key {d}: the oplog's row_id means different things at"
     " {old} and v{n}, so their ops address different rows",
     "constraint-tightened": "{t} {what}: v{n} clients reject values or rows {old} clients may"
     " still write, so those edits never arrive",
-    "constraint-loosened": "{t} dropped {what}: v{n} clients may write values or rows that {old}"
-    " clients still reject",
+    "check-changed": "{t} CHECK ({was}) became CHECK ({d}): v{n} clients refuse values {old}"
+    " clients may still write and {old} clients refuse values v{n} clients may write, so"
+    " those edits never arrive",
+    "check-dropped": "v{n} clients may write values in {t} that CHECK ({d}) refuses; {old}"
+    " clients refuse such ops (the CHECK is still there), so those edits never reach them",
+    "unique-dropped": "v{n} clients may write rows in {t} repeating ({d}); {old} clients refuse"
+    " the second such row (UNIQUE there), so it never reaches them",
+    "foreign-key-dropped": "{t} dropped the foreign key {c} -> {d}: the sync engine does not"
+    " enforce foreign keys, so {old} clients accept whatever v{n} clients write there",
+    "collation-key": "{t}.{c} is now {what} COLLATE {b} (was {a}): {effect}",
+    "collation-coarser": "values {old} clients hold as distinct{pair} are refused at v{n} as"
+    " duplicates, so those edits never arrive",
+    "collation-finer": "v{n} clients may write values distinct at v{n} but equal under {a}{pair},"
+    " which {old} clients refuse as duplicates, so those edits never reach them",
+    "collation-other": "values one side holds as distinct the other refuses as duplicates"
+    " ({old} clients compare under {a}, v{n} under {b}), so those edits never arrive",
+    "collation-check": "{t}.{c} is now COLLATE {b} (was {a}) and a CHECK compares with it: the"
+    " CHECK accepts different values at {old} and v{n}, and each side refuses what only the"
+    " other accepts, so those edits never arrive",
+    "collation-changed": "{t}.{c} collation {d}: no key, UNIQUE or CHECK compares with it, so"
+    " only local sorting and lookups differ; sync cannot see it",
+    "trigger-raises": "trigger {name} on {t} {what} and can RAISE({raise_}): v{n} clients refuse"
+    " writes {old} clients may still make, so those edits never arrive",
+    "trigger-unraised": "trigger {name} on {t}, which could RAISE({raise_}), {what}: v{n} clients"
+    " may write what {old} clients' trigger still refuses, so those edits never reach them",
+    "trigger": "trigger {name} on {t} {what}: sync never sees it, but a trigger writing"
+    " replicated tables runs separately on every replica, so its results diverge{writes}",
     "not-replicable": "{t} {what}: the oplog never replicates it, so rows v{n} clients write"
     " there stay on the client that wrote them",
 }
 
-_LOCAL_KINDS = ("index", "view", "trigger")
+_LOCAL_KINDS = ("index", "view")
 _LOCAL_RULES = {"added": "add", "dropped": "drop", "changed": "change"}
 _WHAT = {
     "check-added": "gained CHECK ({d})",
     "unique-added": "gained UNIQUE ({d})",
     "foreign-key-added": "column {c} now REFERENCES {d}",
-    "check-dropped": "CHECK ({d})",
-    "unique-dropped": "UNIQUE ({d})",
-    "foreign-key-dropped": "the foreign key {c} -> {d}",
 }
+# Collations under which some distinct BINARY values compare equal, with such a pair.
+_EXAMPLE_PAIRS = {"NOCASE": "('Alice', 'alice')", "RTRIM": "('Alice', 'Alice ')"}
+_RAISE = re.compile(r"(?i)\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\b")
+_WRITES = re.compile(
+    r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
+    r"\s+(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
+)
+
+
+def _raises(sql: str) -> str | None:
+    """``ABORT``, ``FAIL`` or ``ROLLBACK`` when a trigger's SQL can RAISE one, else None."""
+    found = _RAISE.search(sql)
+    return found.group(1).upper() if found else None
+
+
+def _written_tables(sql: str) -> set[str]:
+    """Tables a trigger's body (after its first BEGIN) inserts into, updates or deletes from."""
+    body = re.split(r"(?i)\bBEGIN\b", sql, maxsplit=1)
+    if len(body) < 2:
+        return set()
+    return {m.group(1).strip('"`[]') for m in _WRITES.finditer(body[1])}
 
 
 @dataclass(frozen=True)
@@ -184,7 +263,8 @@ class _Linter:
     def add(self, rule: str, change: Change, text: str, old: str = "", **extra: str) -> None:
         """Record ``rule`` for ``change`` with the message ``text`` filled in."""
         fields = {"t": change.table, "c": change.column or "", "d": change.detail}
-        fields.update(was=change.detail, n=str(self.version), old=old, **extra)
+        fields.update(was=change.detail, n=str(self.version), old=old)
+        fields.update(extra)
         message = text.format(**fields)
         self.findings.append(Finding(rule, change.table, change.column, message, RULES[rule]))
 
@@ -194,19 +274,37 @@ class _Linter:
     def run(self) -> list[Finding]:
         changes = diff_schemas(self.before, self.after)
         added = {(c.table, c.column) for c in changes if c.kind == "column-added"}
+        # A CHECK or foreign key on a column new in this step binds no older client.
+        checks = [
+            c
+            for c in changes
+            if c.kind == "check-dropped"
+            or (c.kind == "check-added" and (c.table, c.column) not in added)
+        ]
+        self.checks(checks)
         for change in changes:
             kind, _, what = change.kind.rpartition("-")
+            if change.kind in ("check-added", "check-dropped"):
+                continue
             if kind in _LOCAL_KINDS:
                 on = f" on {change.table}" if kind != "view" else ""
                 rule = f"{_LOCAL_RULES[what]}-{kind}"
                 self.add(rule, change, MESSAGES["local"], kind=kind, what=what, on=on)
-            elif change.kind in _WHAT:
-                if change.kind.endswith("-dropped"):
-                    self.constraint("constraint-loosened", change)
-                elif change.kind == "unique-added" or (change.table, change.column) not in added:
-                    # A CHECK or foreign key on a column new in this step binds no older client.
-                    self.constraint("constraint-tightened", change)
-            else:
+            elif kind == "trigger":
+                self.trigger(change, what)
+            elif change.kind == "unique-added" or (
+                change.kind == "foreign-key-added" and (change.table, change.column) not in added
+            ):
+                what = _WHAT[change.kind].format(c=change.column or "", d=change.detail)
+                rule = "constraint-tightened"
+                self.add(rule, change, MESSAGES[rule], self.old(change.table), what=what)
+            elif change.kind == "unique-dropped":
+                text = MESSAGES["unique-dropped"]
+                self.add("constraint-loosened", change, text, self.old(change.table))
+            elif change.kind == "foreign-key-dropped":
+                rule = "foreign-key-dropped"
+                self.add(rule, change, MESSAGES[rule], self.old(change.table, change.column))
+            elif change.kind != "foreign-key-added":
                 self.column_or_table(change)
         self.not_replicable(changes)
         return sorted(
@@ -214,9 +312,107 @@ class _Linter:
             key=lambda f: (-SEVERITY_RANK[f.severity], f.table, f.column or "", f.rule, f.message),
         )
 
-    def constraint(self, rule: str, change: Change) -> None:
-        what = _WHAT[change.kind].format(c=change.column or "", d=change.detail)
-        self.add(rule, change, MESSAGES[rule], self.old(change.table), what=what)
+    def checks(self, changes: list[Change]) -> None:
+        """CHECKs added and dropped; both on the same table and column is ONE changed CHECK."""
+        groups: dict[tuple[str, str | None], dict[str, list[str]]] = {}
+        for change in changes:
+            group = groups.setdefault((change.table, change.column), {})
+            group.setdefault(change.kind, []).append(change.detail)
+        for (table, column), group in sorted(
+            groups.items(), key=lambda g: (g[0][0], g[0][1] or "")
+        ):
+            was = " AND ".join(group.get("check-dropped", []))
+            now = " AND ".join(group.get("check-added", []))
+            old = self.old(table)
+            if was and now:
+                change = Change(table, column, "check-changed", now)
+                self.add("constraint-tightened", change, MESSAGES["check-changed"], old, was=was)
+            elif now:
+                change = Change(table, column, "check-added", now)
+                what = _WHAT["check-added"].format(d=now)
+                rule = "constraint-tightened"
+                self.add(rule, change, MESSAGES[rule], old, what=what)
+            else:
+                change = Change(table, column, "check-dropped", was)
+                self.add("constraint-loosened", change, MESSAGES["check-dropped"], old)
+
+    def trigger(self, change: Change, what: str) -> None:
+        """A RAISE on a table both versions replicate refuses writes; anything else is local."""
+        name = change.detail
+        was = self.before.triggers.get(name, "")
+        now = self.after.triggers.get(name, "")
+        replicated = (
+            change.table in self.before.replicated_tables
+            and change.table in self.after.replicated_tables
+        )
+        fields = {"name": name, "what": what}
+        raised, unraised = _raises(now), _raises(was)
+        if replicated and raised and what in ("added", "changed"):
+            text = MESSAGES["trigger-raises"]
+            self.add(
+                "constraint-tightened",
+                change,
+                text,
+                self.old(change.table),
+                raise_=raised,
+                **fields,
+            )
+        elif replicated and unraised and (what == "dropped" or not raised):
+            what = "is gone" if what == "dropped" else "no longer raises"
+            text = MESSAGES["trigger-unraised"]
+            fields["what"] = what
+            self.add(
+                "constraint-loosened",
+                change,
+                text,
+                self.old(change.table),
+                raise_=unraised,
+                **fields,
+            )
+        else:
+            tables = set(self.after.replicated_tables) | set(self.before.replicated_tables)
+            writes = sorted(_written_tables(now or was) & tables)
+            verb = "wrote" if what == "dropped" else "writes"
+            extra = f" (this one {verb} {', '.join(writes)})" if writes else ""
+            self.add(
+                f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], writes=extra, **fields
+            )
+
+    def collation(self, change: Change) -> None:
+        """A changed COLLATE: breaking where a key, UNIQUE or CHECK compares with the column."""
+        t, c = change.table, change.column or ""
+        was, now = (p.strip() for p in change.detail.split("->"))
+        table = self.after.tables[t]
+        column = table.column(c)
+        constrained = []
+        if column is not None and column.pk:
+            constrained.append("PRIMARY KEY")
+        uniques = [
+            index
+            for schema in (self.before, self.after)
+            for index in schema.indexes.values()
+            if index.table == t and index.unique and index.origin != "pk"
+        ]
+        if any(c in index.columns for index in uniques):
+            constrained.append("UNIQUE")
+        checked = any(re.search(rf"(?i)\b{re.escape(c)}\b", check) for check in table.checks)
+        fields = {"a": was, "b": now}
+        old = self.old(t, c)
+        if not constrained:
+            rule = "constraint-tightened" if checked else "collation-changed"
+            text = MESSAGES["collation-check" if checked else "collation-changed"]
+            self.add(rule, change, text, old, **fields)
+            return
+        if was == "BINARY" and now in _EXAMPLE_PAIRS:
+            effect, pair = "collation-coarser", _EXAMPLE_PAIRS[now]
+        elif now == "BINARY" and was in _EXAMPLE_PAIRS:
+            effect, pair = "collation-finer", _EXAMPLE_PAIRS[was]
+        else:
+            effect, pair = "collation-other", ""
+        text = MESSAGES["collation-key"].replace("{effect}", MESSAGES[effect])
+        what = " and ".join(constrained)
+        pair = f" {pair}" if pair else ""
+        self.add("constraint-tightened", change, text, old, what=what, pair=pair, **fields)
 
     def column_or_table(self, change: Change) -> None:
         t, c, kind = change.table, change.column or "", change.kind
@@ -261,8 +457,10 @@ class _Linter:
             was, now = (
                 type_affinity(p.strip().replace("(none)", "")) for p in change.detail.split("->")
             )
-            text = MESSAGES["type-change" if was != now else "type-text"]
-            self.add("type-change", change, text, self.old(t, c), a=was, b=now)
+            rule = "type-change" if was != now else "type-renamed"
+            self.add(rule, change, MESSAGES[rule], self.old(t, c), a=was, b=now)
+        elif kind == "collation-changed":
+            self.collation(change)
         elif kind == "notnull-dropped":
             self.add("constraint-loosened", change, MESSAGES["not-null-dropped"], self.old(t, c))
         elif kind == "default-changed":

@@ -4,8 +4,14 @@
 whether it matters: that is :mod:`harness.lint`'s job. Renames are named only
 on clear evidence: a table gone and one with exactly the same columns added,
 or, inside one table, a column gone and one with the same definition (type,
-NOT NULL, default, key position) added, each definition matching exactly one
-column on each side. Anything less clear is a drop plus an add.
+NOT NULL, default, key position, collation) added, each definition matching
+exactly one column on each side. Several renames in one table are named as
+long as each pair is unique that way (``a INTEGER`` -> ``b INTEGER`` and
+``c TEXT`` -> ``d TEXT``). Two gone columns with the same definition are told
+apart by position only when ``ALTER TABLE ... RENAME COLUMN`` kept every
+column in place: the table has the same number of columns, in the same order
+apart from the renamed ones, so the n-th gone column pairs with the n-th added
+one. Anything less clear is a drop plus an add.
 
 Every comparison goes through the renames, so a renamed column does not also
 show up as a changed CHECK, foreign key, unique constraint or index.
@@ -33,7 +39,8 @@ class Change:
 
     ``kind`` is one of: table-added, table-dropped, table-renamed (detail: old
     name), column-added, column-dropped, column-renamed (detail: old name),
-    type-changed ("OLD -> NEW"), notnull-added, notnull-dropped,
+    type-changed ("OLD -> NEW"), collation-changed ("OLD -> NEW", BINARY for
+    none declared), notnull-added, notnull-dropped,
     default-changed ("OLD -> NEW"), primary-key-changed ("(a) -> (b)"),
     check-added / check-dropped (the expression), foreign-key-added /
     foreign-key-dropped ("other(col)"), unique-added / unique-dropped (the
@@ -48,8 +55,19 @@ class Change:
     detail: str = ""
 
 
-def _definition(column: Column) -> tuple[str, bool, str | None, int]:
-    return (normalise_type(column.type), column.notnull, column.default, column.pk)
+def _definition(column: Column) -> tuple[str, bool, str | None, int, str]:
+    return (
+        normalise_type(column.type),
+        column.notnull,
+        column.default,
+        column.pk,
+        collation_of(column),
+    )
+
+
+def collation_of(column: Column) -> str:
+    """The column's collating sequence, upper-cased; ``BINARY`` when none is declared."""
+    return (column.collation or "BINARY").upper()
 
 
 def normalise_type(declared: str) -> str:
@@ -90,11 +108,36 @@ def _fk_text(key: ForeignKey) -> str:
     return f"{key.other_table}({key.other_column})" if key.other_column else key.other_table
 
 
+def _positional_pairs(before: Table, after: Table, renames: Mapping[str, str]) -> dict[str, str]:
+    """Renames left ambiguous by definition, paired by position when every column stayed put.
+
+    Only when both tables have the same columns in the same order, except that
+    at some positions a gone column stands where an added one with the same
+    definition now is (what ``ALTER TABLE ... RENAME COLUMN`` leaves behind).
+    """
+    if len(before.columns) != len(after.columns):
+        return {}
+    old_names, new_names = set(before.column_names), set(after.column_names)
+    found: dict[str, str] = {}
+    for was, now in zip(before.columns, after.columns, strict=True):
+        if was.name == now.name or renames.get(was.name) == now.name:
+            continue
+        if was.name in new_names or was.name in renames:
+            return {}
+        if now.name in old_names or now.name in renames.values():
+            return {}
+        if _definition(was) != _definition(now):
+            return {}
+        found[was.name] = now.name
+    return found
+
+
 def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[str, str]:
     """Column-level changes of one table; returns the column renames ``{old: new}``."""
     gone = {c.name: _definition(c) for c in before.columns if after.column(c.name) is None}
     added = {c.name: _definition(c) for c in after.columns if before.column(c.name) is None}
     renames = _unique_pairs(gone, added)
+    renames.update(_positional_pairs(before, after, renames))
     name = after.name
     for old, new in renames.items():
         changes.append(Change(name, new, "column-renamed", old))
@@ -109,6 +152,9 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         if normalise_type(was.type) != normalise_type(now.type):
             detail = f"{was.type or '(none)'} -> {now.type or '(none)'}"
             changes.append(Change(name, now.name, "type-changed", detail))
+        if collation_of(was) != collation_of(now):
+            detail = f"{collation_of(was)} -> {collation_of(now)}"
+            changes.append(Change(name, now.name, "collation-changed", detail))
         if was.notnull != now.notnull:
             kind = "notnull-added" if now.notnull else "notnull-dropped"
             changes.append(Change(name, now.name, kind))

@@ -103,6 +103,13 @@ RULE_CASES = [
         id="add-trigger",
     ),
     pytest.param(
+        "CREATE TRIGGER recipes_guard BEFORE INSERT ON recipes WHEN NEW.servings > 99"
+        " BEGIN SELECT RAISE(ABORT, 'too many'); END;",
+        ("constraint-tightened", "recipes", None),
+        "breaking",
+        id="add-trigger-raise",
+    ),
+    pytest.param(
         "ALTER TABLE recipes DROP COLUMN notes;",
         ("drop-column", "recipes", "notes"),
         "breaking",
@@ -144,9 +151,22 @@ RULE_CASES = [
     ),
     pytest.param(
         rebuild(SAME_COLUMNS.replace("notes TEXT", "notes VARCHAR(200)")),
-        ("type-change", "recipes", "notes"),
+        ("type-renamed", "recipes", "notes"),
+        "safe",
+        id="type-renamed-same-affinity",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("notes TEXT", "notes TEXT COLLATE NOCASE")),
+        ("collation-changed", "recipes", "notes"),
+        "safe",
+        id="collation-changed-plain-column",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("title TEXT NOT NULL", "title TEXT NOT NULL COLLATE NOCASE"))
+        + "CREATE UNIQUE INDEX ux_recipes_title ON recipes(title);",
+        ("constraint-tightened", "recipes", "title"),
         "breaking",
-        id="type-change-text-only",
+        id="unique-added-with-collation",
     ),
     pytest.param(
         rebuild(
@@ -185,7 +205,7 @@ RULE_CASES = [
     pytest.param(
         rebuild(SAME_COLUMNS.replace("title TEXT NOT NULL", "title TEXT")),
         ("constraint-loosened", "recipes", "title"),
-        "additive",
+        "breaking",
         id="not-null-dropped",
     ),
     pytest.param(
@@ -230,7 +250,7 @@ def test_every_declared_rule_has_a_case() -> None:
         "change-view",
         "drop-trigger",
         "change-trigger",
-        "constraint-loosened",
+        "foreign-key-dropped",
     }
     assert set(RULES) - exercised <= undeclared_here
 
@@ -263,7 +283,7 @@ def test_local_objects_are_safe(tmp_path: Path, setup: str, step: str, rule: str
     assert result.verdict == "safe"
 
 
-def test_constraints_loosened_are_additive(tmp_path: Path) -> None:
+def test_constraints_loosened_are_breaking(tmp_path: Path) -> None:
     with_check = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")
     setup = BASE + rebuild(with_check) + "CREATE UNIQUE INDEX ux ON recipes(title);"
     result = last(tmp_path, setup, rebuild(SAME_COLUMNS))
@@ -272,15 +292,228 @@ def test_constraints_loosened_are_additive(tmp_path: Path) -> None:
         ("constraint-loosened", "recipes", "title"),
         ("drop-index", "recipes", None),
     }
+    assert result.verdict == "breaking"
+    messages = {f.column: f.message for f in result.findings if f.rule == "constraint-loosened"}
+    assert messages["servings"].startswith("v2 clients may write values in recipes that CHECK")
+    assert "v1 clients refuse such ops" in messages["servings"]
+    assert "v1 clients refuse the second such row (UNIQUE there)" in messages["title"]
+
+
+def test_not_null_dropped_message(tmp_path: Path) -> None:
+    results = lint_steps(
+        tmp_path,
+        BASE,
+        "ALTER TABLE recipes ADD COLUMN cuisine TEXT;",
+        rebuild(SAME_COLUMNS.replace("title TEXT NOT NULL", "title TEXT") + ", cuisine TEXT", "*"),
+    )
+    assert hits(results[2]) == {("constraint-loosened", "recipes", "title")}
+    assert results[2].verdict == "breaking"
+    assert results[2].findings[0].message == (
+        "v3 clients may write NULL in recipes.title; v1-v2 clients refuse such ops"
+        " (NOT NULL there), so those edits never reach them"
+    )
+
+
+def test_foreign_key_dropped_is_additive(tmp_path: Path) -> None:
+    with_key = SAME_COLUMNS.replace("notes TEXT", "notes TEXT REFERENCES cooks(cook_id)")
+    result = last(tmp_path, BASE + rebuild(with_key), rebuild(SAME_COLUMNS))
+    assert hits(result) == {("foreign-key-dropped", "recipes", "notes")}
     assert result.verdict == "additive"
+    assert "does not enforce foreign keys" in result.findings[0].message
 
 
-def test_changed_check_is_tightened(tmp_path: Path) -> None:
+def test_changed_check_is_one_tightened_finding(tmp_path: Path) -> None:
     loose = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")
     strict = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 1)")
     result = last(tmp_path, BASE + rebuild(loose), rebuild(strict))
-    assert ("constraint-tightened", "recipes", "servings") in hits(result)
+    assert hits(result) == {("constraint-tightened", "recipes", "servings")}
+    assert len(result.findings) == 1
     assert result.verdict == "breaking"
+    assert result.findings[0].message.startswith(
+        "recipes CHECK (servings > 0) became CHECK (servings > 1):"
+    )
+
+
+def test_check_moved_to_another_column_is_two_findings(tmp_path: Path) -> None:
+    on_servings = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")
+    on_rating = SAME_COLUMNS.replace("DEFAULT 0", "DEFAULT 0 CHECK (rating >= 0)")
+    result = last(tmp_path, BASE + rebuild(on_servings), rebuild(on_rating))
+    assert hits(result) == {
+        ("constraint-loosened", "recipes", "servings"),
+        ("constraint-tightened", "recipes", "rating"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "rule", "verdict"),
+    [
+        pytest.param(
+            "notes VARCHAR(50)", "notes VARCHAR(255)", "type-renamed", "safe", id="varchar"
+        ),
+        pytest.param(
+            "servings DECIMAL(10,2)", "servings DECIMAL(12,2)", "type-renamed", "safe", id="decimal"
+        ),
+        pytest.param("servings INT", "servings INTEGER", "type-renamed", "safe", id="int"),
+        pytest.param("servings INTEGER", "servings TEXT", "type-change", "breaking", id="affinity"),
+        pytest.param("notes VARCHAR(50)", "notes BLOB", "type-change", "breaking", id="to-blob"),
+    ],
+)
+def test_type_change_only_when_affinity_differs(
+    tmp_path: Path, before: str, after: str, rule: str, verdict: str
+) -> None:
+    column = before.split()[0]
+    original = "servings INTEGER" if column == "servings" else "notes TEXT"
+    setup = BASE + rebuild(SAME_COLUMNS.replace(original, before))
+    result = last(tmp_path, setup, rebuild(SAME_COLUMNS.replace(original, after)))
+    assert hits(result) == {(rule, "recipes", column)}
+    assert result.verdict == verdict
+    if rule == "type-renamed":
+        assert "SQLite stores both alike; sync cannot see the difference" in (
+            result.findings[0].message
+        )
+
+
+NOCASE_TITLE = SAME_COLUMNS.replace("title TEXT NOT NULL", "title TEXT NOT NULL COLLATE NOCASE")
+
+
+def test_nocase_on_a_unique_column_is_breaking(tmp_path: Path) -> None:
+    setup = BASE + "CREATE UNIQUE INDEX ux ON recipes(title);"
+    step = rebuild(NOCASE_TITLE) + "CREATE UNIQUE INDEX ux ON recipes(title);"
+    result = last(tmp_path, setup, step)
+    assert hits(result) == {("constraint-tightened", "recipes", "title")}
+    assert result.verdict == "breaking"
+    assert result.findings[0].message.startswith(
+        "recipes.title is now UNIQUE COLLATE NOCASE (was BINARY): values v1 clients hold as"
+        " distinct ('Alice', 'alice') are refused at v2"
+    )
+
+
+def test_nocase_on_a_plain_column_is_safe(tmp_path: Path) -> None:
+    result = last(tmp_path, BASE, rebuild(NOCASE_TITLE))
+    assert hits(result) == {("collation-changed", "recipes", "title")}
+    assert result.verdict == "safe"
+
+
+def test_nocase_dropped_from_a_unique_column_is_breaking(tmp_path: Path) -> None:
+    unique = "CREATE UNIQUE INDEX ux ON recipes(title);"
+    setup = BASE + rebuild(NOCASE_TITLE) + unique
+    result = last(tmp_path, setup, rebuild(SAME_COLUMNS) + unique)
+    assert hits(result) == {("constraint-tightened", "recipes", "title")}
+    assert "v1 clients refuse as duplicates" in result.findings[0].message
+
+
+def test_nocase_on_a_text_primary_key_is_breaking(tmp_path: Path) -> None:
+    keyed = SAME_COLUMNS.replace("PRIMARY KEY NOT NULL", "PRIMARY KEY NOT NULL COLLATE NOCASE")
+    result = last(tmp_path, BASE, rebuild(keyed))
+    assert hits(result) == {("constraint-tightened", "recipes", "recipe_id")}
+    assert "is now PRIMARY KEY COLLATE NOCASE" in result.findings[0].message
+
+
+def test_collation_on_a_checked_column_is_breaking(tmp_path: Path) -> None:
+    checked = SAME_COLUMNS.replace("notes TEXT", "notes TEXT CHECK (notes IN ('a', 'b'))")
+    result = last(
+        tmp_path,
+        BASE + rebuild(checked),
+        rebuild(checked.replace("notes TEXT", "notes TEXT COLLATE NOCASE")),
+    )
+    assert hits(result) == {("constraint-tightened", "recipes", "notes")}
+    assert "a CHECK compares with it" in result.findings[0].message
+
+
+@pytest.mark.parametrize("kind", ["ABORT", "fail", "Rollback"])
+def test_trigger_that_raises_is_breaking(tmp_path: Path, kind: str) -> None:
+    step = (
+        "CREATE TRIGGER guard BEFORE UPDATE OF servings ON recipes WHEN NEW.servings < 0"
+        f" BEGIN SELECT raise({kind}, 'no'); END;"
+    )
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {("constraint-tightened", "recipes", None)}
+    assert result.verdict == "breaking"
+    assert f"can RAISE({kind.upper()})" in result.findings[0].message
+
+
+def test_trigger_that_only_updates_is_safe_but_warns(tmp_path: Path) -> None:
+    step = (
+        "CREATE TRIGGER touch AFTER UPDATE OF title ON recipes"
+        " BEGIN UPDATE cooks SET name = NEW.title WHERE cook_id = NEW.recipe_id; END;"
+    )
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {("add-trigger", "recipes", None)}
+    assert result.verdict == "safe"
+    message = result.findings[0].message
+    assert "runs separately on every replica, so its results diverge" in message
+    assert "(this one writes cooks)" in message
+
+
+def test_trigger_raise_ignore_or_on_a_new_table_is_safe(tmp_path: Path) -> None:
+    step = (
+        "CREATE TRIGGER skip BEFORE INSERT ON recipes BEGIN SELECT RAISE(IGNORE); END;"
+        " CREATE TABLE pantry (item_id TEXT PRIMARY KEY NOT NULL, qty INTEGER);"
+        " CREATE TRIGGER qty BEFORE INSERT ON pantry WHEN NEW.qty < 0"
+        " BEGIN SELECT RAISE(ABORT, 'no'); END;"
+    )
+    result = last(tmp_path, BASE, step)
+    assert {f.rule for f in result.findings} == {"add-trigger", "add-table"}
+    assert result.verdict == "additive"
+
+
+def test_trigger_that_raised_dropped_or_changed(tmp_path: Path) -> None:
+    guard = (
+        "CREATE TRIGGER guard BEFORE INSERT ON recipes WHEN NEW.servings < 0"
+        " BEGIN SELECT RAISE(ABORT, 'no'); END;"
+    )
+    dropped = last(tmp_path / "a", BASE + guard, "DROP TRIGGER guard;")
+    assert hits(dropped) == {("constraint-loosened", "recipes", None)}
+    assert "is gone" in dropped.findings[0].message
+    changed = last(
+        tmp_path / "b",
+        BASE + guard,
+        guard.replace("< 0", "< 1").replace("CREATE", "DROP TRIGGER guard; CREATE"),
+    )
+    assert hits(changed) == {("constraint-tightened", "recipes", None)}
+    plain = "CREATE TRIGGER guard AFTER INSERT ON recipes BEGIN SELECT 1; END;"
+    relaxed = last(tmp_path / "c", BASE + guard, "DROP TRIGGER guard; " + plain)
+    assert hits(relaxed) == {("constraint-loosened", "recipes", None)}
+    assert "no longer raises" in relaxed.findings[0].message
+
+
+def test_two_renames_in_one_step_are_renames(tmp_path: Path) -> None:
+    step = (
+        "ALTER TABLE recipes RENAME COLUMN title TO name;"
+        " ALTER TABLE recipes RENAME COLUMN servings TO portions;"
+    )
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {
+        ("rename-column", "recipes", "name"),
+        ("rename-column", "recipes", "portions"),
+    }
+
+
+def test_two_renames_of_same_definition_pair_by_position(tmp_path: Path) -> None:
+    setup = BASE + "ALTER TABLE cooks ADD COLUMN bio TEXT;"
+    step = (
+        "ALTER TABLE cooks RENAME COLUMN name TO full_name;"
+        " ALTER TABLE cooks RENAME COLUMN bio TO about;"
+    )
+    result = last(tmp_path, setup, step)
+    assert hits(result) == {
+        ("rename-column", "cooks", "full_name"),
+        ("rename-column", "cooks", "about"),
+    }
+    messages = sorted(f.message for f in result.findings)
+    assert messages[0].startswith("cooks.bio became cooks.about")
+    assert messages[1].startswith("cooks.name became cooks.full_name")
+
+
+def test_same_definition_columns_moved_are_drop_and_add(tmp_path: Path) -> None:
+    setup = BASE + "ALTER TABLE cooks ADD COLUMN bio TEXT;"
+    step = (
+        "CREATE TABLE cooks_new (cook_id TEXT PRIMARY KEY NOT NULL, about TEXT, full_name TEXT,"
+        " extra TEXT); INSERT INTO cooks_new SELECT cook_id, bio, name, NULL FROM cooks;"
+        " DROP TABLE cooks; ALTER TABLE cooks_new RENAME TO cooks;"
+    )
+    result = last(tmp_path, setup, step)
+    assert "rename-column" not in {f.rule for f in result.findings}
 
 
 def test_table_losing_its_single_key_is_not_replicable(tmp_path: Path) -> None:
