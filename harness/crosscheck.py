@@ -28,6 +28,11 @@ _RULE_EXPLANATIONS: dict[str, str] = {
         "row ids still matched during the run, but clients that disagree on a row's key "
         "can merge two different rows as one"
     ),
+    "constraint-loosened": (
+        "no generated value used what the looser rule newly allows (a NULL, a value "
+        "outside the old CHECK, a duplicate); clients in the field will, and older "
+        "clients refuse those"
+    ),
     "constraint-tightened": (
         "the generated values happened to satisfy the tighter constraint; data from "
         "older clients in the field may not"

@@ -24,7 +24,7 @@ Severities:
   collation-changed (a column's COLLATE changed where no key, UNIQUE or CHECK
   compares with it: only local sorting and lookups differ).
 - ``additive``: add-table, add-column (nullable or defaulted),
-  foreign-key-dropped, default-changed and not-replicable.
+  foreign-key-dropped, foreign-key-added, default-changed and not-replicable.
   foreign-key-dropped is additive because the sync engine never enforces
   foreign keys (``PRAGMA foreign_keys`` stays off when it applies ops), so
   older clients refuse nothing newer ones write for lack of the parent row.
@@ -45,7 +45,7 @@ Severities:
 
   constraint-tightened: a CHECK added on existing columns, or changed (the old
   CHECK replaced by another is ONE finding, since each side may refuse what the
-  other's allows), a UNIQUE added, a foreign key added on an existing column,
+  other's allows), a UNIQUE added,
   a trigger that can ``RAISE(ABORT|FAIL|ROLLBACK)`` added or changed on a
   replicated table, and a changed collation on a column that is the primary
   key, is covered by a UNIQUE constraint or index, or is read by a CHECK.
@@ -101,6 +101,7 @@ RULES: dict[str, Severity] = {
     "add-table": "additive",
     "add-column": "additive",
     "foreign-key-dropped": "additive",
+    "foreign-key-added": "additive",
     "default-changed": "additive",
     "not-replicable": "additive",
     "drop-column": "breaking",
@@ -164,6 +165,9 @@ MESSAGES: dict[str, str] = {
     " the second such row (UNIQUE there), so it never reaches them",
     "foreign-key-dropped": "{t} dropped the foreign key {c} -> {d}: the sync engine does not"
     " enforce foreign keys, so {old} clients accept whatever v{n} clients write there",
+    "foreign-key-added": "{t}.{c} now REFERENCES {d}: the sync engine does not enforce foreign"
+    " keys (a child may arrive before its parent), so {old} and v{n} clients still accept"
+    " each other's rows",
     "collation-key": "{t}.{c} is now {what} COLLATE {b} (was {a}): {effect}",
     "collation-coarser": "values {old} clients hold as distinct{pair} are refused at v{n} as"
     " duplicates, so those edits never arrive",
@@ -292,9 +296,10 @@ class _Linter:
                 self.add(rule, change, MESSAGES["local"], kind=kind, what=what, on=on)
             elif kind == "trigger":
                 self.trigger(change, what)
-            elif change.kind == "unique-added" or (
-                change.kind == "foreign-key-added" and (change.table, change.column) not in added
-            ):
+            elif change.kind == "foreign-key-added" and (change.table, change.column) not in added:
+                rule = "foreign-key-added"
+                self.add(rule, change, MESSAGES[rule], self.old(change.table, change.column))
+            elif change.kind == "unique-added":
                 what = _WHAT[change.kind].format(c=change.column or "", d=change.detail)
                 rule = "constraint-tightened"
                 self.add(rule, change, MESSAGES[rule], self.old(change.table), what=what)

@@ -198,8 +198,8 @@ RULE_CASES = [
     ),
     pytest.param(
         rebuild(SAME_COLUMNS.replace("notes TEXT", "notes TEXT REFERENCES cooks(cook_id)")),
-        ("constraint-tightened", "recipes", "notes"),
-        "breaking",
+        ("foreign-key-added", "recipes", "notes"),
+        "additive",
         id="foreign-key-added",
     ),
     pytest.param(
