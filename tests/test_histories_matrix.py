@@ -32,6 +32,9 @@ SAFE = {
     "index_only",
     "multi_step_safe",
     "constraints_safe",
+    "chess_safe",
+    "rsvp_expr_unique_safe",
+    "iot_safe",
 }
 
 
