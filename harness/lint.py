@@ -23,6 +23,12 @@ Severities:
   both alike and the engine checks values by affinity, never by length) and
   collation-changed (a column's COLLATE changed where no key, UNIQUE or CHECK
   compares with it: only local sorting and lookups differ).
+- data-rewrite (breaking) comes from the migration's SQL, not the schemas: an
+  UPDATE or DELETE on a replicated table that existed before rewrites each
+  replica's own rows at upgrade time, outside the oplog, so peers diverge.
+- strict-changed (safe): a table became STRICT (or stopped being) but has no
+  BLOB column; sync already holds INTEGER, REAL and TEXT columns to their type.
+  With a BLOB column it is constraint-tightened (or -loosened).
 - ``additive``: add-table, add-column (nullable or defaulted),
   foreign-key-dropped, foreign-key-added, default-changed and not-replicable.
   foreign-key-dropped is additive because the sync engine never enforces
@@ -78,7 +84,7 @@ from rich.table import Table as RichTable
 
 from harness.errors import HarnessError
 from harness.schemadiff import Change, diff_schemas
-from nexus_core.db.migrations import Migration, migrate
+from nexus_core.db.migrations import Migration, migrate, split_statements
 from nexus_core.db.schema import Schema, snapshot, type_affinity
 from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
@@ -102,6 +108,8 @@ RULES: dict[str, Severity] = {
     "add-column": "additive",
     "foreign-key-dropped": "additive",
     "foreign-key-added": "additive",
+    "data-rewrite": "breaking",
+    "strict-changed": "safe",
     "default-changed": "additive",
     "not-replicable": "additive",
     "drop-column": "breaking",
@@ -165,6 +173,15 @@ MESSAGES: dict[str, str] = {
     " the second such row (UNIQUE there), so it never reaches them",
     "foreign-key-dropped": "{t} dropped the foreign key {c} -> {d}: the sync engine does not"
     " enforce foreign keys, so {old} clients accept whatever v{n} clients write there",
+    "strict-added": "{t} is now STRICT: v{n} clients refuse anything but blobs in its BLOB"
+    " columns, which {old} clients may still fill with text or numbers",
+    "strict-dropped": "{t} is no longer STRICT: v{n} clients may write text or numbers in its"
+    " BLOB columns, which {old} clients refuse",
+    "strict-same": "{t} changed STRICT mode: sync already holds its typed columns to their"
+    " declared type, so {old} and v{n} clients accept the same values",
+    "data-rewrite": "the migration rewrites existing rows of {t} ({what}): a replica that"
+    " upgrades changes its own rows while its peers keep theirs, and no op carries the"
+    " change, so {old} and v{n} clients diverge on them",
     "foreign-key-added": "{t}.{c} now REFERENCES {d}: the sync engine does not enforce foreign"
     " keys (a child may arrive before its parent), so {old} and v{n} clients still accept"
     " each other's rows",
@@ -466,6 +483,16 @@ class _Linter:
             self.add(rule, change, MESSAGES[rule], self.old(t, c), a=was, b=now)
         elif kind == "collation-changed":
             self.collation(change)
+        elif kind in ("strict-added", "strict-dropped"):
+            # The engine already holds INTEGER, REAL and TEXT columns to their
+            # declared type; STRICT only adds a check on BLOB columns (STRICT takes
+            # nothing but blobs there, a non-STRICT BLOB column takes any value).
+            table = self.after.tables[t] if kind == "strict-added" else self.before.tables[t]
+            if any(column.type.upper() == "BLOB" for column in table.columns):
+                rule = "constraint-tightened" if kind == "strict-added" else "constraint-loosened"
+                self.add(rule, change, MESSAGES[kind], self.old(t))
+            else:
+                self.add("strict-changed", change, MESSAGES["strict-same"], self.old(t))
         elif kind == "notnull-dropped":
             self.add("constraint-loosened", change, MESSAGES["not-null-dropped"], self.old(t, c))
         elif kind == "default-changed":
@@ -513,12 +540,39 @@ def _snapshots(migrations: Sequence[Migration]) -> list[Schema]:
         conn.close()
 
 
+_REWRITE = re.compile(r"(?is)^\s*(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+[\"`\[]?(\w+)[\"`\]]?")
+
+
+def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
+    """UPDATE and DELETE statements on replicated tables that existed before.
+
+    A schema diff cannot see them, yet they change each replica's own rows at
+    upgrade time, outside the oplog. (A table rebuild's INSERT ... SELECT copies
+    rows and is not a rewrite.)
+    """
+    found: dict[str, list[str]] = {}
+    for statement in split_statements(migration.sql):
+        match = _REWRITE.match(re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL))
+        if match and match.group(2) in before.replicated_tables:
+            verb = "UPDATE" if match.group(1).upper().startswith("UPDATE") else "DELETE"
+            found.setdefault(match.group(2), []).append(verb)
+    findings = []
+    n = migration.version
+    old = f"v{n - 1}" if n == 2 else f"v1-v{n - 1}"
+    for table, verbs in sorted(found.items()):
+        what = " and ".join(dict.fromkeys(verbs))
+        message = MESSAGES["data-rewrite"].format(t=table, what=what, old=old, n=n)
+        findings.append(Finding("data-rewrite", table, None, message, RULES["data-rewrite"]))
+    return findings
+
+
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
     schemas = _snapshots(migrations)
     results = []
     for migration in migrations:
         findings = _Linter(schemas, migration.version).run()
+        findings += data_rewrites(migration, schemas[migration.version - 1])
         verdict: Severity = max(
             (f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default="safe"
         )

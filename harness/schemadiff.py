@@ -155,13 +155,17 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         if collation_of(was) != collation_of(now):
             detail = f"{collation_of(was)} -> {collation_of(now)}"
             changes.append(Change(name, now.name, "collation-changed", detail))
-        if was.notnull != now.notnull:
+        # A row key is never NULL on the wire (it is the op's row_id); SQLite
+        # also reports NOT NULL on keys of STRICT and WITHOUT ROWID tables.
+        if was.notnull != now.notnull and not (was.pk and now.pk):
             kind = "notnull-added" if now.notnull else "notnull-dropped"
             changes.append(Change(name, now.name, kind))
         if was.default != now.default:
             changes.append(
                 Change(name, now.name, "default-changed", f"{was.default} -> {now.default}")
             )
+    if before.strict != after.strict:
+        changes.append(Change(name, None, "strict-added" if after.strict else "strict-dropped"))
     old_key = tuple(renames.get(c, c) for c in before.primary_key)
     if old_key != after.primary_key:
         text = f"({', '.join(before.primary_key)}) -> ({', '.join(after.primary_key)})"

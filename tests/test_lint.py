@@ -209,6 +209,28 @@ RULE_CASES = [
         id="not-null-dropped",
     ),
     pytest.param(
+        "UPDATE recipes SET title = upper(title);\nDELETE FROM recipes WHERE rating < 0;",
+        ("data-rewrite", "recipes", None),
+        "breaking",
+        id="data-rewrite",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS.replace("notes TEXT", "notes BLOB")).replace(
+            "rating INTEGER NOT NULL DEFAULT 0);", "rating INTEGER NOT NULL DEFAULT 0) STRICT;"
+        ),
+        ("constraint-tightened", "recipes", None),
+        "breaking",
+        id="strict-added-with-a-blob-column",
+    ),
+    pytest.param(
+        rebuild(SAME_COLUMNS).replace(
+            "rating INTEGER NOT NULL DEFAULT 0);", "rating INTEGER NOT NULL DEFAULT 0) STRICT;"
+        ),
+        ("strict-changed", "recipes", None),
+        "safe",
+        id="strict-changed",
+    ),
+    pytest.param(
         rebuild(SAME_COLUMNS.replace("DEFAULT 0", "DEFAULT 3")),
         ("default-changed", "recipes", "rating"),
         "additive",
@@ -699,3 +721,17 @@ def test_failing_sql_is_a_harness_error(tmp_path: Path) -> None:
 def test_finding_is_a_plain_dataclass() -> None:
     finding = Finding("add-column", "t", "c", "m", "additive")
     assert MigrationLint(2, "d", "additive", [finding]).findings == [finding]
+
+
+def test_a_row_key_made_not_null_or_strict_is_not_a_not_null_change(tmp_path: Path) -> None:
+    """SQLite reports keys of STRICT and WITHOUT ROWID tables NOT NULL; a row id is never NULL."""
+    loose = BASE.replace("recipe_id TEXT PRIMARY KEY NOT NULL", "recipe_id TEXT PRIMARY KEY")
+    result = last(tmp_path, loose, rebuild(SAME_COLUMNS + ") WITHOUT ROWID; --"))
+    assert not any(f.rule == "not-null-added" for f in result.findings), result.findings
+    assert result.verdict != "breaking"
+
+
+def test_a_rebuild_copy_is_not_a_data_rewrite(tmp_path: Path) -> None:
+    result = last(tmp_path, BASE, rebuild(SAME_COLUMNS))
+    assert not any(f.rule == "data-rewrite" for f in result.findings)
+    assert result.verdict == "safe"

@@ -89,6 +89,7 @@ class Table:
     checks: tuple[str, ...]
     sql: str
     without_rowid: bool = False
+    strict: bool = False
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -261,6 +262,7 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
             check_constraints(sql),
             sql,
             without_rowid=bool(re.search(r"(?i)\bWITHOUT\s+ROWID\b", sql)),
+            strict=bool(re.search(r"(?is)\)[^()]*\bSTRICT\b[^()]*$", sql)),
         )
         for index in table.indexes:
             index_sql = master.get(("index", index.name))
