@@ -22,7 +22,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from harness.execute import run_traffic, sync_pair
+from harness.execute import Execution, run_traffic, sync_pair
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
 from harness.strategies import traffic
 from harness.versions import Templates
@@ -106,13 +106,16 @@ def run_example(
         a = templates.replica(local, root / "a.db", peer_id="replica-a")
         b = templates.replica(peer, root / "b.db", peer_id="replica-b")
         try:
+            execution = Execution()
+            stage = "sync"
             with captured_sync_log() as log:
                 try:
-                    execution = run_traffic({"a": a, "b": b}, steps)
+                    run_traffic({"a": a, "b": b}, steps, execution)
                     observation = judge(a, b, execution, log)
-                    observation.tables_written = set(execution.tables_written)
                     if local < peer:
+                        stage = f"upgrade of A (v{local}) to v{peer}"
                         a.upgrade(peer)
+                        stage = "sync after the upgrade"
                         sync_pair(a, b, execution)
                         healed = judge_heal(a, b)
                         observation.heals_on_upgrade = not healed
@@ -120,7 +123,7 @@ def run_example(
                             observation.status = "broken"
                             observation.reasons += healed
                 except NexusError as exc:
-                    observation = Observation("broken", [f"sync failed: {exc}"])
+                    observation = Observation("broken", [f"{stage} failed: {exc}"])
                 except Exception as exc:  # an engine crash is a finding, not a harness error
                     where = traceback.extract_tb(exc.__traceback__)[-1]
                     observation = Observation(
@@ -130,6 +133,7 @@ def run_example(
         finally:
             a.close()
             b.close()
+    observation.tables_written = set(execution.tables_written)
     return observation
 
 

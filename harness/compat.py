@@ -47,6 +47,8 @@ def compatibility_report(config: MatrixConfig, progress: Progress | None = None)
     report = result.to_json()
     report["lint"] = lint
     report["lint_ok"] = all(entry["verdict"] != "breaking" for entry in lint)
+    report["matrix_ok"] = result.ok
+    report["ok"] = result.ok and report["lint_ok"]  # what a release gate needs: both
     report["disagreements"] = lint_matrix_disagreements(lint, report["cells"])
     report["environment"] = environment(result, config)
     return report

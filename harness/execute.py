@@ -101,9 +101,13 @@ def run_step(
     execution.tables_written.add(table)
 
 
-def run_traffic(replicas: Mapping[str, Replica], steps: Sequence[Mapping[str, Any]]) -> Execution:
-    """Run every step, then sync until quiescent."""
-    execution = Execution()
+def run_traffic(
+    replicas: Mapping[str, Replica],
+    steps: Sequence[Mapping[str, Any]],
+    execution: Execution | None = None,
+) -> Execution:
+    """Run every step, then sync until quiescent (recording into ``execution``)."""
+    execution = execution if execution is not None else Execution()
     for step in steps:
         run_step(replicas, step, execution)
     run_step(replicas, {"op": "sync"}, execution)

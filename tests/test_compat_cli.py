@@ -601,3 +601,15 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     assert "add-column" in completed.stdout
     assert os.listdir(tmp_path) == []
+
+
+def test_report_fails_on_a_breaking_migration_even_when_every_cell_is_as_documented(
+    tmp_path: Path,
+) -> None:
+    """drop_table syncs partially (as the default policy allows) but lint calls it breaking."""
+    drop_table = HISTORIES / "drop_table" / "migrations"
+    result = invoke("report", "--migrations", drop_table, *SMALL, "--out", tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    report = json.loads((tmp_path / "out" / "compatibility.json").read_text())
+    assert report["matrix_ok"] is True and report["lint_ok"] is False and report["ok"] is False
+    assert "every cell as documented; lint: breaking migration(s)" in result.output
