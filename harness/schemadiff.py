@@ -120,7 +120,7 @@ def _positional_pairs(before: Table, after: Table, renames: Mapping[str, str]) -
     old_names, new_names = set(before.column_names), set(after.column_names)
     found: dict[str, str] = {}
     for was, now in zip(before.columns, after.columns, strict=True):
-        if was.name == now.name or renames.get(was.name) == now.name:
+        if was.name.lower() == now.name.lower() or renames.get(was.name) == now.name:
             continue
         if was.name in new_names or was.name in renames:
             return {}
@@ -134,8 +134,12 @@ def _positional_pairs(before: Table, after: Table, renames: Mapping[str, str]) -
 
 def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[str, str]:
     """Column-level changes of one table; returns the column renames ``{old: new}``."""
-    gone = {c.name: _definition(c) for c in before.columns if after.column(c.name) is None}
-    added = {c.name: _definition(c) for c in after.columns if before.column(c.name) is None}
+    # SQLite (and the sync engine) match names case-insensitively: seenAt -> seenat
+    # is the same column, not a rename.
+    was_names = {c.name.lower() for c in before.columns}
+    now_names = {c.name.lower() for c in after.columns}
+    gone = {c.name: _definition(c) for c in before.columns if c.name.lower() not in now_names}
+    added = {c.name: _definition(c) for c in after.columns if c.name.lower() not in was_names}
     renames = _unique_pairs(gone, added)
     renames.update(_positional_pairs(before, after, renames))
     name = after.name
@@ -145,8 +149,9 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         changes.append(Change(name, old, "column-dropped"))
     for new in sorted(added.keys() - set(renames.values())):
         changes.append(Change(name, new, "column-added"))
+    by_lower = {c.name.lower(): c for c in after.columns}
     for was in before.columns:
-        now = after.column(was.name)
+        now = by_lower.get(was.name.lower())
         if now is None:
             continue
         if normalise_type(was.type) != normalise_type(now.type):

@@ -144,6 +144,34 @@ class TableModel:
         return self.columns[self.key].affinity == "INTEGER" and not self.table.without_rowid
 
 
+def find_model(models: Mapping[str, TableModel], table: str) -> TableModel | None:
+    """The model of ``table``, matched as SQLite matches names (case-insensitively)."""
+    model = models.get(table)
+    if model is None:
+        lowered = table.lower()
+        model = next((m for name, m in models.items() if name.lower() == lowered), None)
+    return model
+
+
+def find_column(model: TableModel, column: str) -> str | None:
+    """``column``'s name as this table spells it, matched case-insensitively."""
+    if column in model.columns:
+        return column
+    lowered = column.lower()
+    return next((name for name in model.columns if name.lower() == lowered), None)
+
+
+def canonical(op: Op, models: Mapping[str, TableModel]) -> Op:
+    """``op`` with its table and column spelled as this schema spells them."""
+    model = find_model(models, op.table_name)
+    if model is None:
+        return op
+    column = op.column_name if op.column_name is None else find_column(model, op.column_name)
+    if (model.table.name, column) == (op.table_name, op.column_name):
+        return op
+    return op._replace(table_name=model.table.name, column_name=column)
+
+
 def table_models(schema: Schema) -> dict[str, TableModel]:
     return {name: TableModel.of(table) for name, table in schema.replicated_tables.items()}
 
@@ -158,21 +186,21 @@ def classify_target(
         return Verdict.REJECT, f"{table} is internal and never written through the oplog"
     if column is not None and not is_plain_name(column):
         return Verdict.REJECT, f"column name {column!r:.60} is not a plain identifier"
-    model = models.get(table)
+    model = find_model(models, table)
     if model is None:
-        if table in schema.tables:
+        if table.lower() in {name.lower() for name in schema.tables}:
             return Verdict.REJECT, f"{table} has no single-column primary key here"
         return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {table}"
     if kind == "delete":
         if column is not None:
             return Verdict.REJECT, "a delete op must not name a column"
-    elif column not in model.columns:
+    elif column is None or find_column(model, column) is None:
         return Verdict.UNKNOWN_COLUMN, f"unknown column in oplog: {table}.{column}"
     return Verdict.APPLY, ""
 
 
 def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tuple[Verdict, str]:
-    """The part of :func:`classify` that checks the op's row id and value."""
+    """The part of :func:`classify` that checks the op's row id and value (canonical names)."""
     key_problem = check_key and value_problem(model.columns[model.key], op.row_id)
     if key_problem:
         return Verdict.REJECT, f"row_id of {op.table_name}: {key_problem}"
@@ -191,6 +219,7 @@ def classify(op: Op, schema: Schema, models: Mapping[str, TableModel]) -> tuple[
     verdict = classify_target(op.table_name, op.column_name, op.kind, schema, models)
     if verdict[0] is not Verdict.APPLY:
         return verdict
+    op = canonical(op, models)
     return classify_values(op, models[op.table_name])
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from nexus_core.hlc import Timestamp
-from nexus_core.merge import Verdict, classify, classify_target, classify_values
+from nexus_core.merge import Verdict, canonical, classify, classify_target, classify_values
 from nexus_core.oplog import WHOLE_CHANGE, Change
 from nexus_core.wire import Op, PeerInfo, Value, encode_value
 
@@ -69,6 +69,7 @@ class _Batch:
     parked: list[tuple[str, str, str, str]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    received_as: dict[int, Op] = field(default_factory=dict)  # by id of the op as spelled here
 
     def to_apply(self, table: str, row_id: Value, ops: list[Op]) -> None:
         self.groups.setdefault(table, {}).setdefault(row_id, []).extend(ops)
@@ -141,16 +142,18 @@ def receive_ops(
                     accepted.append(op)
                     batch.parked.append(_parking(op, reason))
                 continue
-            accepted.append(op)
+            accepted.append(op)  # stored as received, so it is forwarded untouched
             if verdict is Verdict.APPLY:
-                to_apply.append(op)
+                spelled = canonical(op, replica.models)
+                batch.received_as[id(spelled)] = op
+                to_apply.append(spelled)
             else:
                 column = WHOLE_CHANGE if verdict is Verdict.UNKNOWN_TABLE else op.column_name
                 batch.parked.append((origin, hlc, column or WHOLE_CHANGE, reason))
                 batch.skipped[reason] += 1
                 result.skipped_unknown += 1
         if to_apply:
-            batch.to_apply(first.table_name, first.row_id, to_apply)
+            batch.to_apply(to_apply[0].table_name, first.row_id, to_apply)
             result.applied += len(to_apply)
         if accepted:
             change = Change(
@@ -177,6 +180,7 @@ def _verdict(
         verdict = cache[key] = classify_target(*key, replica.schema, replica.models)
     if verdict[0] is not Verdict.APPLY:
         return verdict
+    op = canonical(op, replica.models)
     refusal = classify_values(op, replica.models[op.table_name], check_key=check_key)
     if refusal[0] is Verdict.REJECT:
         return Verdict.REJECT, f"{VALUE_REFUSAL}{refusal[1]}"
@@ -197,7 +201,8 @@ def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
         for op, reason in replica.merger.apply(table, rows):
             result.applied -= 1
             _refuse(result, batch, [op], f"{VALUE_REFUSAL}{reason}")
-            batch.parked.append(_parking(op, f"{VALUE_REFUSAL}{reason}"))
+            received = batch.received_as.get(id(op), op)
+            batch.parked.append(_parking(received, f"{VALUE_REFUSAL}{reason}"))
 
 
 def _store(replica: Replica, batch: _Batch) -> None:
@@ -256,6 +261,7 @@ def replay_parked(replica: Replica) -> tuple[int, int]:
             if verdict is not Verdict.APPLY:
                 batch.parked.append(_parking(op, reason))
                 continue
+            op = canonical(op, replica.models)
             batch.to_apply(op.table_name, op.row_id, [op])
             placed[id(op)] = (entry, was)
     for table, rows in batch.groups.items():

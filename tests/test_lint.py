@@ -735,3 +735,9 @@ def test_a_rebuild_copy_is_not_a_data_rewrite(tmp_path: Path) -> None:
     result = last(tmp_path, BASE, rebuild(SAME_COLUMNS))
     assert not any(f.rule == "data-rewrite" for f in result.findings)
     assert result.verdict == "safe"
+
+
+def test_a_rename_that_only_changes_case_is_no_change(tmp_path: Path) -> None:
+    """SQLite and the sync engine match names case-insensitively."""
+    result = last(tmp_path, BASE, "ALTER TABLE recipes RENAME COLUMN servings TO Servings;")
+    assert result.findings == [] and result.verdict == "safe"
