@@ -26,6 +26,9 @@ Severities:
 - data-rewrite (breaking) comes from the migration's SQL, not the schemas: an
   UPDATE or DELETE on a replicated table that existed before rewrites each
   replica's own rows at upgrade time, outside the oplog, so peers diverge.
+- generated-column-changed (breaking): a generated column became a stored one;
+  older clients compute it, newer ones keep what ops say. (Generated columns
+  themselves are computed on each replica and never replicated.)
 - strict-changed (safe): a table became STRICT (or stopped being) but has no
   BLOB column; sync already holds INTEGER, REAL and TEXT columns to their type.
   With a BLOB column it is constraint-tightened (or -loosened).
@@ -109,6 +112,7 @@ RULES: dict[str, Severity] = {
     "foreign-key-dropped": "additive",
     "foreign-key-added": "additive",
     "data-rewrite": "breaking",
+    "generated-column-changed": "breaking",
     "strict-changed": "safe",
     "default-changed": "additive",
     "not-replicable": "additive",
@@ -179,6 +183,9 @@ MESSAGES: dict[str, str] = {
     " BLOB columns, which {old} clients refuse",
     "strict-same": "{t} changed STRICT mode: sync already holds its typed columns to their"
     " declared type, so {old} and v{n} clients accept the same values",
+    "generated-now-stored": "{t}.{c} was a generated column and is now stored: {old} clients"
+    " compute it from other columns while v{n} clients keep what ops say, so the same row"
+    " shows different values on the two",
     "data-rewrite": "the migration rewrites existing rows of {t} ({what}): a replica that"
     " upgrades changes its own rows while its peers keep theirs, and no op carries the"
     " change, so {old} and v{n} clients diverge on them",
@@ -483,6 +490,8 @@ class _Linter:
             self.add(rule, change, MESSAGES[rule], self.old(t, c), a=was, b=now)
         elif kind == "collation-changed":
             self.collation(change)
+        elif kind == "generated-now-stored":
+            self.add("generated-column-changed", change, MESSAGES[kind], self.old(t))
         elif kind in ("strict-added", "strict-dropped"):
             # The engine already holds INTEGER, REAL and TEXT columns to their
             # declared type; STRICT only adds a check on BLOB columns (STRICT takes

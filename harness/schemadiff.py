@@ -147,8 +147,10 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         changes.append(Change(name, new, "column-renamed", old))
     for old in sorted(gone.keys() - renames.keys()):
         changes.append(Change(name, old, "column-dropped"))
+    was_generated = {g.lower() for g in before.generated}
     for new in sorted(added.keys() - set(renames.values())):
-        changes.append(Change(name, new, "column-added"))
+        kind = "generated-now-stored" if new.lower() in was_generated else "column-added"
+        changes.append(Change(name, new, kind))
     by_lower = {c.name.lower(): c for c in after.columns}
     for was in before.columns:
         now = by_lower.get(was.name.lower())

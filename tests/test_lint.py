@@ -273,6 +273,7 @@ def test_every_declared_rule_has_a_case() -> None:
         "drop-trigger",
         "change-trigger",
         "foreign-key-dropped",
+        "generated-column-changed",
     }
     assert set(RULES) - exercised <= undeclared_here
 
@@ -741,3 +742,20 @@ def test_a_rename_that_only_changes_case_is_no_change(tmp_path: Path) -> None:
     """SQLite and the sync engine match names case-insensitively."""
     result = last(tmp_path, BASE, "ALTER TABLE recipes RENAME COLUMN servings TO Servings;")
     assert result.findings == [] and result.verdict == "safe"
+
+
+def test_a_generated_column_added_is_invisible_to_sync(tmp_path: Path) -> None:
+    step = "ALTER TABLE recipes ADD COLUMN half REAL GENERATED ALWAYS AS (rating / 2.0);"
+    assert last(tmp_path, BASE, step).verdict == "safe"
+
+
+def test_a_generated_column_made_stored_is_breaking(tmp_path: Path) -> None:
+    generated = SAME_COLUMNS + ", total REAL GENERATED ALWAYS AS (servings * 2) VIRTUAL"
+    stored = SAME_COLUMNS + ", total REAL"
+    result = last(
+        tmp_path,
+        BASE + rebuild(generated),
+        rebuild(stored, "recipe_id, title, servings, notes, rating, total"),
+    )
+    assert ("generated-column-changed", "recipes", "total") in hits(result)
+    assert result.verdict == "breaking"

@@ -90,6 +90,7 @@ class Table:
     sql: str
     without_rowid: bool = False
     strict: bool = False
+    generated: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -227,6 +228,10 @@ def _index_where(sql: str | None) -> str | None:
     return normalise_sql(match.group(1)) if match else None
 
 
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def snapshot(conn: sqlite3.Connection) -> Schema:
     """Read the app's schema from ``conn``: tables, columns, keys, checks, indexes, views."""
     db = sqlite_utils.Database(conn)
@@ -263,6 +268,11 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
             sql,
             without_rowid=bool(re.search(r"(?i)\bWITHOUT\s+ROWID\b", sql)),
             strict=bool(re.search(r"(?is)\)[^()]*\bSTRICT\b[^()]*$", sql)),
+            generated=tuple(
+                str(row[1])
+                for row in conn.execute(f"PRAGMA table_xinfo({quote(name)})")
+                if row[6] in (2, 3)  # hidden: 2 virtual, 3 stored generated column
+            ),
         )
         for index in table.indexes:
             index_sql = master.get(("index", index.name))
