@@ -3,13 +3,14 @@
 Traffic should mostly pass a table's CHECKs, or a table whose column is an
 enum (``kind IN ('temp', 'co2')``) would never get a row and a breaking change
 to it would go unseen. Only the shapes apps commonly write are understood:
-``col IN (literals)``, ``col BETWEEN a AND b`` and ``col >= n`` style bounds.
+``col IN (literals)``, ``col BETWEEN a AND b``, ``col >= n`` style bounds and
+``length(col) = n``.
 Anything else simply gives no hint.
 
 >>> allowed("kind", ["kind IN('temp','co2')"])
-Allowed(choices=('temp', 'co2'), low=None, high=None)
+Allowed(choices=('temp', 'co2'), low=None, high=None, length=None)
 >>> allowed("minutes", ["minutes BETWEEN 5 AND 240"])
-Allowed(choices=(), low=5, high=240)
+Allowed(choices=(), low=5, high=240, length=None)
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ class Allowed:
     choices: tuple[str | int | float, ...] = ()
     low: int | float | None = None
     high: int | float | None = None
+    length: int | None = None  # an exact text length, from length(col) = N
 
     @property
     def known(self) -> bool:
-        return bool(self.choices) or self.low is not None or self.high is not None
+        return (
+            bool(self.choices)
+            or self.low is not None
+            or self.high is not None
+            or (self.length is not None)
+        )
 
 
 def _number(text: str) -> int | float:
@@ -66,4 +73,9 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
                 low = value + 1 if op == ">" and isinstance(value, int) else value
             else:
                 high = value - 1 if op == "<" and isinstance(value, int) else value
-    return Allowed(low=low, high=high)
+    length = None
+    for expr in checks:
+        found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*=\s*(\d+)", expr)
+        if found:
+            length = int(found.group(1))
+    return Allowed(low=low, high=high, length=length)

@@ -215,6 +215,12 @@ def build_command(
             templates.cleanup()
         rows = ", ".join(f"{table} {count}" for table, count in written.items())
         click.echo(f"built v{version} at {path} with rows: {rows}")
+        empty = [table for table, count in written.items() if not count]
+        if empty:
+            click.echo(
+                f"warning: no sample row passed the constraints of {', '.join(empty)}",
+                err=True,
+            )
     else:
         click.echo(f"built v{version} at {path}")
 

@@ -31,6 +31,10 @@ def _plausible(column: Column, checks: tuple[str, ...], rng: random.Random, inde
         if isinstance(low, float) or isinstance(high, float) or column.affinity == "REAL":
             return round(rng.uniform(low, high), 2)
         return rng.randint(int(low), int(high))
+    if hint.length:
+        return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(hint.length))
+    if "JSON" in declared:
+        return "{}" if rng.random() < 0.5 else "[]"
     if "BOOL" in declared or name.startswith(("is_", "has_")) or name in ("done", "active"):
         return rng.randint(0, 1)
     if "DATE" in declared or "TIME" in declared or "date" in name or name.endswith("_at"):
@@ -52,7 +56,13 @@ def sample_row(
     key = table.column(table.row_key or "")
     assert key is not None
     numeric = key.affinity in ("INTEGER", "REAL", "NUMERIC")
-    row: dict[str, Any] = {key.name: index + 1 if numeric else f"{table.name}-{index + 1}"}
+    hint = allowed(key.name, table.checks)
+    if hint.length:  # a code-like key (length(code) = 3): letters from the row number
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        code = "".join(letters[(index // 26**i) % 26] for i in range(hint.length))[::-1]
+        row: dict[str, Any] = {key.name: code}
+    else:
+        row = {key.name: index + 1 if numeric else f"{table.name}-{index + 1}"}
     for column in table.columns:
         if column.name == table.row_key:
             continue
@@ -63,6 +73,9 @@ def sample_row(
             ]
             if existing:
                 row[column.name] = rng.choice(existing)
+                continue
+            if not column.notnull:
+                row[column.name] = None  # nothing to point at yet (the first row of a tree)
                 continue
         row[column.name] = _plausible(column, table.checks, rng, index)
     return row

@@ -27,6 +27,7 @@ from harness.checks import allowed
 from nexus_core.db.schema import Column, Schema, Table
 
 REPLICAS = ("a", "b")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_TEXT = 24
 KEY_SPACE = 10_000
 
@@ -49,6 +50,8 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
         fitting: st.SearchStrategy[Any]
         if hint.choices:
             fitting = st.sampled_from(hint.choices)
+        elif hint.length is not None:
+            fitting = st.text(LETTERS, min_size=hint.length, max_size=hint.length)
         elif (
             column.affinity == "REAL" or isinstance(hint.low, float) or isinstance(hint.high, float)
         ):
@@ -82,7 +85,7 @@ def iso_dates() -> st.SearchStrategy[str]:
 
 
 def replica_values_for(
-    column: Column, replica: str, *, case_variants: bool = False
+    column: Column, replica: str, *, case_variants: bool = False, checks: Sequence[str] = ()
 ) -> st.SearchStrategy[Any]:
     """Values only ``replica`` ever writes: two replicas never collide on them.
 
@@ -92,7 +95,21 @@ def replica_values_for(
     """
     offset = REPLICAS.index(replica) + 1
     numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
-    if column.affinity in ("INTEGER", "REAL", "NUMERIC"):
+    hint = allowed(column.name, checks)
+    numeric = column.affinity in ("INTEGER", "REAL", "NUMERIC")
+    if hint.choices:  # each replica takes every other allowed value
+        mine = hint.choices[offset - 1 :: len(REPLICAS)]
+        if mine:
+            return st.sampled_from(mine)
+    if numeric and (hint.low is not None or hint.high is not None):
+        low = int(hint.low if hint.low is not None else int(hint.high or 0) - 2 * KEY_SPACE)
+        high = int(hint.high if hint.high is not None else low + 2 * KEY_SPACE)
+        middle = (low + high) // 2  # a takes the lower half of the range, b the upper
+        return st.integers(low, middle) if offset == 1 else st.integers(middle + 1, high)
+    if not numeric and hint.length:  # a fixed length: the first letter tells the replicas apart
+        rest = st.text(LETTERS, min_size=hint.length - 1, max_size=hint.length - 1)
+        return rest.map(lambda tail: LETTERS[offset - 1] + tail)
+    if numeric:
         return numbers.map(lambda n: offset * KEY_SPACE + n)
     if case_variants:  # a small range, so one replica often writes both spellings
         return st.tuples(st.integers(0, 2), st.booleans()).map(
@@ -105,7 +122,7 @@ def keys_for(table: Table, replica: str) -> st.SearchStrategy[Any]:
     """Row ids unique to one replica, so two replicas never mint the same id."""
     key = table.column(table.row_key or "")
     assert key is not None
-    return replica_values_for(key, replica)
+    return replica_values_for(key, replica, checks=table.checks)
 
 
 def unique_columns(table: Table, schema: Schema) -> set[str]:
@@ -154,7 +171,7 @@ def _fields(
         if column.name == table.row_key:
             continue
         strategy = (
-            replica_values_for(column, replica, case_variants=True)
+            replica_values_for(column, replica, case_variants=True, checks=table.checks)
             if column.name in unique
             else values_for(column, table.checks)
         )
@@ -246,7 +263,7 @@ def full_rows(schema: Schema, replica: str) -> st.SearchStrategy[list[dict[str, 
         refs = references(table, schema)
         values = st.fixed_dictionaries(
             {
-                c.name: replica_values_for(c, replica, case_variants=True)
+                c.name: replica_values_for(c, replica, case_variants=True, checks=table.checks)
                 if c.name in unique
                 else values_for(c, table.checks)
                 for c in table.columns
