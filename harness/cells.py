@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from harness.execute import Execution, run_traffic, sync_pair
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
 from harness.strategies import traffic
-from harness.versions import Templates
+from harness.versions import Templates, stepping_clock
 from nexus_core.errors import NexusError
 
 SYNC_LOGGER = "nexus_core.sync"
@@ -103,8 +103,9 @@ def run_example(
     """Run one traffic example between fresh replicas at ``local`` and ``peer``."""
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         root = Path(scratch)
-        a = templates.replica(local, root / "a.db", peer_id="replica-a")
-        b = templates.replica(peer, root / "b.db", peer_id="replica-b")
+        clock = stepping_clock()
+        a = templates.replica(local, root / "a.db", peer_id="replica-a", now_ms=clock)
+        b = templates.replica(peer, root / "b.db", peer_id="replica-b", now_ms=clock)
         try:
             execution = Execution()
             stage = "sync"

@@ -18,7 +18,7 @@ from harness.cells import captured_sync_log
 from harness.execute import Execution, run_step, sync_pair
 from harness.judge import compare_rows
 from harness.strategies import single_writer_traffic
-from harness.versions import Templates
+from harness.versions import Templates, stepping_clock
 from nexus_core.errors import NexusError
 
 
@@ -41,9 +41,10 @@ def relay_example(
     """Problems seen in one example (empty when the ops arrived whole) and ops forwarded."""
     with tempfile.TemporaryDirectory(dir=workdir) as scratch, captured_sync_log():
         root = Path(scratch)
-        writer = templates.replica(peer, root / "writer.db", peer_id="writer")
-        middle = templates.replica(relay, root / "relay.db", peer_id="relay")
-        reader = templates.replica(peer, root / "reader.db", peer_id="reader")
+        clock = stepping_clock()
+        writer = templates.replica(peer, root / "writer.db", peer_id="writer", now_ms=clock)
+        middle = templates.replica(relay, root / "relay.db", peer_id="relay", now_ms=clock)
+        reader = templates.replica(peer, root / "reader.db", peer_id="reader", now_ms=clock)
         try:
             execution = Execution()
             for step in steps:

@@ -8,10 +8,11 @@ any version costs a copy, not a replay.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,18 +129,39 @@ class Templates:
         shutil.copyfile(self.template(version), destination)
         return destination
 
-    def replica(self, version: int, path: Path, *, peer_id: str | None = None) -> Replica:
+    def replica(
+        self,
+        version: int,
+        path: Path,
+        *,
+        peer_id: str | None = None,
+        now_ms: Callable[[], int] | None = None,
+    ) -> Replica:
         """A fresh replica file at ``version`` made from the template."""
         self.copy(version, path)
         conn = connect(path, scratch=True)
         try:
-            return Replica(conn, self.migration_set.migrations, peer_id=peer_id)
+            return Replica(conn, self.migration_set.migrations, peer_id=peer_id, now_ms=now_ms)
         except BaseException:
             conn.close()
             raise
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+HARNESS_EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def stepping_clock(start_ms: int = HARNESS_EPOCH_MS) -> Callable[[], int]:
+    """A clock shared by an example's replicas that moves one millisecond per reading.
+
+    Wall time would make last-writer-wins depend on how fast the machine ran
+    the steps; with this clock it depends on the order of the steps alone, so
+    the same seed gives the same report on any machine.
+    """
+    ticks = itertools.count(start_ms)
+    return lambda: next(ticks)
 
 
 def versions_between(migrations: Sequence[Migration]) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ import logging
 import random
 import sqlite3
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +65,9 @@ class Replica:
         *,
         peer_id: str | None = None,
         max_clock_drift_ms: int = DEFAULT_MAX_DRIFT_MS,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
+        """``now_ms`` replaces the wall clock (tests and the harness use a stepping one)."""
         self.conn = conn
         self.migrations = list(migrations)
         self.oplog = OpLog(conn)
@@ -89,6 +91,7 @@ class Replica:
             stored,
             max_drift_ms=max_clock_drift_ms,
             last=Timestamp.parse(latest) if latest else None,
+            **({"now_ms": now_ms} if now_ms is not None else {}),
         )
         self._load_schema()
 

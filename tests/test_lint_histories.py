@@ -27,9 +27,12 @@ BREAKING = {
     "rename_table": (2, "rename-table"),
     "forum_nocase_unique": (2, "constraint-tightened"),
     "newsletter_drop_notnull": (2, "constraint-loosened"),
+    "generated_to_plain_nocopy_brk": (2, "generated-column-changed"),
+    "composite_unique_brk": (2, "constraint-tightened"),
+    "strict_conversion_brk": (2, "constraint-tightened"),
 }
 # Breaking histories whose README lists no broken cell: only the lint sees the damage.
-LINT_ONLY = {"drop_table", "rename_table"}
+LINT_ONLY = {"drop_table", "rename_table", "generated_to_plain_nocopy_brk", "composite_unique_brk"}
 UNREPLICATED = {"iot_safe": ["readings"]}  # a table without a primary key, on purpose
 SAFE = {
     "add_nullable_column",
@@ -41,6 +44,8 @@ SAFE = {
     "chess_safe",
     "rsvp_expr_unique_safe",
     "iot_safe",
+    "pk_not_null_safe",
+    "ticketing_rebuild_safe",
     "wrong_document",
 }
 
