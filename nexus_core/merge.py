@@ -163,6 +163,9 @@ def find_column(model: TableModel, column: str) -> str | None:
 
 def canonical(op: Op, models: Mapping[str, TableModel]) -> Op:
     """``op`` with its table and column spelled as this schema spells them."""
+    exact = models.get(op.table_name)
+    if exact is not None and (op.column_name is None or op.column_name in exact.columns):
+        return op
     model = find_model(models, op.table_name)
     if model is None:
         return op

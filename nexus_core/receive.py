@@ -145,7 +145,8 @@ def receive_ops(
             accepted.append(op)  # stored as received, so it is forwarded untouched
             if verdict is Verdict.APPLY:
                 spelled = canonical(op, replica.models)
-                batch.received_as[id(spelled)] = op
+                if spelled is not op:
+                    batch.received_as[id(spelled)] = op
                 to_apply.append(spelled)
             else:
                 column = WHOLE_CHANGE if verdict is Verdict.UNKNOWN_TABLE else op.column_name
@@ -180,8 +181,11 @@ def _verdict(
         verdict = cache[key] = classify_target(*key, replica.schema, replica.models)
     if verdict[0] is not Verdict.APPLY:
         return verdict
-    op = canonical(op, replica.models)
-    refusal = classify_values(op, replica.models[op.table_name], check_key=check_key)
+    model = replica.models.get(op.table_name)
+    if model is None or (op.column_name is not None and op.column_name not in model.columns):
+        op = canonical(op, replica.models)  # spelled differently here (names are case-blind)
+        model = replica.models[op.table_name]
+    refusal = classify_values(op, model, check_key=check_key)
     if refusal[0] is Verdict.REJECT:
         return Verdict.REJECT, f"{VALUE_REFUSAL}{refusal[1]}"
     return refusal
