@@ -138,6 +138,20 @@ def run_example(
     return observation
 
 
+def example_settings(examples: int) -> settings:
+    """How the harness runs hypothesis: a fixed number of examples, no example
+    database, no timing checks, seeded by the caller (``@seed``)."""
+    return settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate, Phase.shrink),
+        report_multiple_bugs=False,
+    )
+
+
 class _Broken(Exception):
     """Raised inside hypothesis so it shrinks a broken example."""
 
@@ -165,15 +179,7 @@ def run_cell(
     written: set[str] = set()
     failure: list[tuple[list[dict[str, Any]], Observation]] = []
 
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.generate, Phase.shrink),
-        report_multiple_bugs=False,
-    )
+    @example_settings(examples)
     @seed(seed_value)
     @given(strategy)
     def check(steps: list[dict[str, Any]]) -> None:
@@ -233,4 +239,4 @@ def save_replay(
     return path
 
 
-__all__ = ["CellResult", "run_cell", "run_example", "save_replay"]
+__all__ = ["CellResult", "example_settings", "run_cell", "run_example", "save_replay"]

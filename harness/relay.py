@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 
-from harness.cells import captured_sync_log
+from harness.cells import captured_sync_log, example_settings
 from harness.execute import Execution, run_step, sync_pair
 from harness.judge import compare_rows
 from harness.strategies import single_writer_traffic
@@ -79,14 +79,7 @@ def run_relay(
     strategy = single_writer_traffic(templates.schema(peer))
     failures: list[list[str]] = []
 
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.generate, Phase.shrink),
-        report_multiple_bugs=False,
-    )
+    @example_settings(examples)
     @seed(seed_value)
     @given(strategy)
     def check(steps: list[dict[str, Any]]) -> None:

@@ -42,6 +42,13 @@ EXIT_BAD_INPUT = 2
 
 DB_ARGUMENT = click.Path(path_type=Path)
 MIGRATIONS_HELP = "Directory of NNN_description.sql files (default: the app's own)."
+MIGRATIONS_OPTION = click.option(
+    "--migrations",
+    "migrations_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=MIGRATIONS_HELP,
+)
 
 
 class BadInput(click.ClickException):
@@ -104,13 +111,7 @@ def main() -> None:
 
 @main.command(name="migrate")
 @click.argument("db", type=DB_ARGUMENT)
-@click.option(
-    "--migrations",
-    "migrations_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=MIGRATIONS_HELP,
-)
+@MIGRATIONS_OPTION
 @click.option(
     "--to", "target", type=int, default=None, help="Target version (default: the latest)."
 )
@@ -169,13 +170,7 @@ def history_command(db: Path, as_json: bool) -> None:
 
 @main.command(name="verify")
 @click.argument("db", type=DB_ARGUMENT)
-@click.option(
-    "--migrations",
-    "migrations_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=MIGRATIONS_HELP,
-)
+@MIGRATIONS_OPTION
 def verify_command(db: Path, migrations_dir: Path | None) -> None:
     """Check that DB's schema is exactly what its version must be.
 
@@ -210,13 +205,7 @@ def _show_sync_warnings() -> None:
 @main.command(name="sync")
 @click.argument("db_a", metavar="A.db", type=DB_ARGUMENT)
 @click.argument("db_b", metavar="B.db", type=DB_ARGUMENT)
-@click.option(
-    "--migrations",
-    "migrations_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=MIGRATIONS_HELP,
-)
+@MIGRATIONS_OPTION
 def sync_command(db_a: Path, db_b: Path, migrations_dir: Path | None) -> None:
     """Sync two replica files both ways until nothing moves; neither is upgraded.
 
@@ -255,13 +244,7 @@ def sync_command(db_a: Path, db_b: Path, migrations_dir: Path | None) -> None:
 @click.argument("db", type=DB_ARGUMENT)
 @click.option("--since", default=None, help="Only ops after this clock (as printed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the ops as JSON, one per line.")
-@click.option(
-    "--migrations",
-    "migrations_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help=MIGRATIONS_HELP,
-)
+@MIGRATIONS_OPTION
 def ops_command(db: Path, since: str | None, as_json: bool, migrations_dir: Path | None) -> None:
     """Print DB's oplog, oldest first: clock, origin, kind, table, row, column, value.
 
