@@ -123,6 +123,13 @@ class _Reporter:
             click.echo(f"[{self.done}/{self.total}] {line} {mark}", err=True)
 
 
+def _reporter_for(config: MatrixConfig) -> _Reporter:
+    """Progress for every cell (and relay check) a run of ``config`` will make."""
+    migration_set = load_set(config.migrations)
+    total = len(pairs(migration_set)) + (len(relay_pairs(migration_set)) if config.relay else 0)
+    return _Reporter(total)
+
+
 def _config(**options: Any) -> MatrixConfig:
     return MatrixConfig(
         migrations=options["migrations"],
@@ -262,9 +269,7 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
 def matrix_command(json_file: Path | None, **options: Any) -> None:
     """Run random traffic between every ordered pair of versions; compare with the docs."""
     config = _config(**options)
-    migration_set = load_set(config.migrations)
-    total = len(pairs(migration_set)) + (len(relay_pairs(migration_set)) if config.relay else 0)
-    with _Reporter(total) as reporter:
+    with _reporter_for(config) as reporter:
         result = run_matrix(config, reporter)
     out.print(_grid(result))
     out.print(f"documented matrix: {result.expected_source}")
@@ -297,9 +302,7 @@ def matrix_command(json_file: Path | None, **options: Any) -> None:
 def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
     """Run lint and the matrix; write compatibility.md, .json and .html to --out."""
     config = _config(**options, replay_dir=out_dir / "replays")
-    migration_set = load_set(config.migrations)
-    total = len(pairs(migration_set)) + (len(relay_pairs(migration_set)) if config.relay else 0)
-    with _Reporter(total) as reporter:
+    with _reporter_for(config) as reporter:
         report = compatibility_report(config, reporter)
     written = write_report(report, out_dir, junit=junit)
     for path in written:
