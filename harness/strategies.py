@@ -18,7 +18,8 @@ True
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import strategies as st
@@ -160,21 +161,53 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
     return found
 
 
+Contested = Mapping[str, frozenset[str]]
+
+
+def colliding_values(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[Any]:
+    """Two values, over and over: rows that collide on a column the other version
+    holds UNIQUE (a peer there must refuse the second one)."""
+    hint = allowed(column.name, checks)
+    if len(hint.choices) >= 2:
+        return st.sampled_from(hint.choices[:2])
+    if column.affinity in ("INTEGER", "REAL", "NUMERIC"):
+        low = int(hint.low) if hint.low is not None else 1
+        return st.sampled_from([low, low + 1])
+    return st.sampled_from(["same", "twin"])
+
+
+def _column_values(
+    column: Column, table: Table, schema: Schema, replica: str, contested: Contested
+) -> st.SearchStrategy[Any]:
+    if column.name in unique_columns(table, schema):
+        return replica_values_for(column, replica, case_variants=True, checks=table.checks)
+    if column.name in contested.get(table.name, frozenset()):
+        return colliding_values(column, table.checks)
+    return values_for(column, table.checks)
+
+
+def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
+    """Per table, the columns the other version holds UNIQUE and this one does not."""
+    found: dict[str, frozenset[str]] = {}
+    for name, table in own.replicated_tables.items():
+        theirs = other.tables.get(name)
+        if theirs is not None:
+            extra = unique_columns(theirs, other) - unique_columns(table, own)
+            if extra:
+                found[name] = frozenset(extra)
+    return found
+
+
 def _fields(
-    table: Table, schema: Schema, replica: str, *, for_insert: bool
+    table: Table, schema: Schema, replica: str, *, for_insert: bool, contested: Contested
 ) -> st.SearchStrategy[Any]:
     refs = references(table, schema)
-    unique = unique_columns(table, schema)
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     for column in table.columns:
         if column.name == table.row_key:
             continue
-        strategy = (
-            replica_values_for(column, replica, case_variants=True, checks=table.checks)
-            if column.name in unique
-            else values_for(column, table.checks)
-        )
+        strategy = _column_values(column, table, schema, replica, contested)
         if for_insert and column.required:
             required[column.name] = strategy
         else:
@@ -182,11 +215,20 @@ def _fields(
     values = st.fixed_dictionaries(required, optional=optional)
     if not for_insert:
         values = values.filter(bool)
-    ref_picks = st.fixed_dictionaries({}, optional={c: st.integers(0, 7) for c in refs})
+    picks = {c: st.integers(0, 7) for c in refs}
+    # Where the other version holds a UNIQUE this one lacks, always point at
+    # existing rows too, so two rows can collide on the whole constrained set.
+    ref_picks = (
+        st.fixed_dictionaries(picks)
+        if table.name in contested
+        else st.fixed_dictionaries({}, optional=picks)
+    )
     return st.tuples(values, ref_picks)
 
 
-def rows_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy[dict[str, Any]]:
+def rows_for(
+    table: Table, schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+) -> st.SearchStrategy[dict[str, Any]]:
     """Insert steps for ``table`` written by ``replica``."""
     return st.builds(
         lambda key, fields: {
@@ -198,11 +240,13 @@ def rows_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy[di
             "refs": fields[1],
         },
         keys_for(table, replica),
-        _fields(table, schema, replica, for_insert=True),
+        _fields(table, schema, replica, for_insert=True, contested=contested),
     )
 
 
-def updates_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy[dict[str, Any]]:
+def updates_for(
+    table: Table, schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+) -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(
         lambda row, fields: {
             "replica": replica,
@@ -213,7 +257,7 @@ def updates_for(table: Table, schema: Schema, replica: str) -> st.SearchStrategy
             "refs": fields[1],
         },
         st.integers(0, 7),
-        _fields(table, schema, replica, for_insert=False),
+        _fields(table, schema, replica, for_insert=False, contested=contested),
     )
 
 
@@ -224,15 +268,17 @@ def deletes_for(table: Table, replica: str) -> st.SearchStrategy[dict[str, Any]]
     )
 
 
-def steps_for(schema: Schema, replica: str) -> st.SearchStrategy[dict[str, Any]]:
+def steps_for(
+    schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+) -> st.SearchStrategy[dict[str, Any]]:
     """One local write by ``replica`` on any replicated table of its schema."""
     tables = [schema.tables[name] for name in sorted(schema.replicated_tables)]
     if not tables:
         raise ValueError("schema has no replicated table (none with a single-column key)")
-    inserts = st.one_of([rows_for(t, schema, replica) for t in tables])
+    inserts = st.one_of([rows_for(t, schema, replica, contested) for t in tables])
     updatable = [t for t in tables if len(t.columns) > 1]
     changes: list[st.SearchStrategy[dict[str, Any]]] = [
-        updates_for(t, schema, replica) for t in updatable
+        updates_for(t, schema, replica, contested) for t in updatable
     ]
     changes += [deletes_for(t, replica) for t in tables]
     return st.one_of(inserts, inserts, st.one_of(changes))
@@ -254,18 +300,17 @@ def insertion_order(schema: Schema) -> list[str]:
     return ordered
 
 
-def full_rows(schema: Schema, replica: str) -> st.SearchStrategy[list[dict[str, Any]]]:
+def full_rows(
+    schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+) -> st.SearchStrategy[list[dict[str, Any]]]:
     """One insert per replicated table naming every column: each column's values are
     exercised in every example, whatever else the random steps do."""
 
     def complete(table: Table) -> st.SearchStrategy[dict[str, Any]]:
-        unique = unique_columns(table, schema)
         refs = references(table, schema)
         values = st.fixed_dictionaries(
             {
-                c.name: replica_values_for(c, replica, case_variants=True, checks=table.checks)
-                if c.name in unique
-                else values_for(c, table.checks)
+                c.name: _column_values(c, table, schema, replica, contested)
                 for c in table.columns
                 if c.name != table.row_key and c.name not in refs
             }
@@ -283,7 +328,12 @@ def full_rows(schema: Schema, replica: str) -> st.SearchStrategy[list[dict[str, 
             values,
         )
 
-    return st.tuples(*(complete(schema.tables[name]) for name in insertion_order(schema))).map(list)
+    rows = []
+    for name in insertion_order(schema):
+        rows.append(complete(schema.tables[name]))
+        if name in contested:  # a second row, to collide with the first on what is UNIQUE there
+            rows.append(complete(schema.tables[name]))
+    return st.tuples(*rows).map(list)
 
 
 def traffic(
@@ -295,11 +345,19 @@ def traffic(
     when a failure does not need it.
     """
     other = schema_b if schema_b is not None else schema_a
-    step = st.one_of(steps_for(schema_a, "a"), steps_for(other, "b"), st.just({"op": "sync"}))
+    contested_a, contested_b = (
+        contested_columns(schema_a, other),
+        contested_columns(other, schema_a),
+    )
+    step = st.one_of(
+        steps_for(schema_a, "a", contested_a),
+        steps_for(other, "b", contested_b),
+        st.just({"op": "sync"}),
+    )
     return st.builds(
         lambda first, second, rest: [*first, *second, *rest],
-        full_rows(schema_a, "a"),
-        full_rows(other, "b"),
+        full_rows(schema_a, "a", contested_a),
+        full_rows(other, "b", contested_b),
         st.lists(step, max_size=max_steps),
     )
 

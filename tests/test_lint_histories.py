@@ -32,7 +32,7 @@ BREAKING = {
     "strict_conversion_brk": (2, "constraint-tightened"),
 }
 # Breaking histories whose README lists no broken cell: only the lint sees the damage.
-LINT_ONLY = {"drop_table", "rename_table", "generated_to_plain_nocopy_brk", "composite_unique_brk"}
+LINT_ONLY = {"drop_table", "rename_table", "generated_to_plain_nocopy_brk"}
 UNREPLICATED = {"iot_safe": ["readings"]}  # a table without a primary key, on purpose
 SAFE = {
     "add_nullable_column",
