@@ -12,7 +12,7 @@ import itertools
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,9 +162,3 @@ def stepping_clock(start_ms: int = HARNESS_EPOCH_MS) -> Callable[[], int]:
     """
     ticks = itertools.count(start_ms)
     return lambda: next(ticks)
-
-
-def versions_between(migrations: Sequence[Migration]) -> list[tuple[int, int]]:
-    """Every ordered pair of versions (the matrix's cells)."""
-    versions = [m.version for m in migrations]
-    return [(a, b) for a in versions for b in versions]

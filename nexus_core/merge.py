@@ -139,10 +139,6 @@ class TableModel:
     def quoted_key(self) -> str:
         return quote_identifier(self.key)
 
-    @property
-    def is_rowid_alias(self) -> bool:
-        return self.columns[self.key].affinity == "INTEGER" and not self.table.without_rowid
-
 
 def find_model(models: Mapping[str, TableModel], table: str) -> TableModel | None:
     """The model of ``table``, matched as SQLite matches names (case-insensitively)."""

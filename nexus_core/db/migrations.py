@@ -502,11 +502,3 @@ def initialize_database(
         conn.close()
         raise
     return conn
-
-
-def build_schema(
-    conn: sqlite3.Connection, migrations: Sequence[Migration], version: int
-) -> sqlite3.Connection:
-    """Apply ``migrations`` up to ``version`` on ``conn`` (used by verify and the harness)."""
-    migrate(conn, migrations, target=version)
-    return conn
