@@ -52,6 +52,12 @@ class Timestamp:
         return cls(int(found["wall"], 16), int(found["counter"], 16), found["peer"])
 
 
+def is_clock(text: str, peer: str) -> bool:
+    """Whether ``text`` is a well-formed clock value issued by ``peer``."""
+    found = _FORM.match(text)
+    return found is not None and found["peer"] == peer
+
+
 class HybridClock:
     """One peer's clock: ``tick`` for local events, ``observe`` for remote ones."""
 

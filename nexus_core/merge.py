@@ -75,6 +75,15 @@ def value_problem(column: Column, value: Value) -> str | None:
     return f"{where} needs {_NEEDS.get(affinity, 'a scalar')}, got {kind.__name__}"
 
 
+def _plain_types(column: Column) -> frozenset[type]:
+    """Types ``column`` holds every value of (ints: every one in SQLite's range)."""
+    accepts = _ACCEPTS[column.affinity]
+    types: set[type] = {kind for kind in (str, bytes, int) if kind in accepts}
+    if value_problem(column, None) is None:
+        types.add(type(None))
+    return frozenset(types)
+
+
 def stored_value(column: Column, value: Value) -> Value:
     """``value`` as SQLite stores it in ``column`` (a checked value).
 
@@ -102,6 +111,7 @@ class TableModel:
     insert_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
     coerced: frozenset[str] = frozenset()
     numeric: frozenset[str] = frozenset()
+    plain_types: dict[str, frozenset[type]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, table: Table) -> TableModel:
@@ -113,6 +123,7 @@ class TableModel:
         coerced = frozenset(c.name for c in table.columns if c.affinity in ("REAL", "NUMERIC"))
         numeric = frozenset(c.name for c in table.columns if c.affinity == "NUMERIC")
         model = cls(table, key, columns, required, coerced=coerced, numeric=numeric)
+        model.plain_types = {name: _plain_types(column) for name, column in columns.items()}
         for column in columns:
             model.update_sql[column] = (
                 f"UPDATE {model.quoted} SET {quote_identifier(column)} = ?"
@@ -138,6 +149,14 @@ class TableModel:
     @property
     def quoted_key(self) -> str:
         return quote_identifier(self.key)
+
+
+def holds(model: TableModel, column: str, value: Value) -> bool:
+    """Whether ``column`` of ``model`` can hold ``value``: ``value_problem`` is None, quickly."""
+    kind = type(value)
+    if kind in model.plain_types[column]:
+        return kind is not int or INT64[0] <= value <= INT64[1]  # type: ignore[operator]
+    return value_problem(model.columns[column], value) is None
 
 
 def find_model(models: Mapping[str, TableModel], table: str) -> TableModel | None:
@@ -168,7 +187,7 @@ def canonical(op: Op, models: Mapping[str, TableModel]) -> Op:
     column = op.column_name if op.column_name is None else find_column(model, op.column_name)
     if (model.table.name, column) == (op.table_name, op.column_name):
         return op
-    return op._replace(table_name=model.table.name, column_name=column)
+    return op.renamed(model.table.name, column)
 
 
 def table_models(schema: Schema) -> dict[str, TableModel]:

@@ -26,6 +26,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from nexus_core.wire import Op, PeerInfo, Value, decode_value, encode_value
 
 BOOKKEEPING_DDL = (
@@ -76,12 +78,34 @@ def ensure_bookkeeping(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_ENCODER = msgspec.json.Encoder()
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON (one encoder for every call: this runs per row)."""
-    return _ENCODER.encode(value)
+    """Compact JSON of checked values (one encoder for every call: this runs per row)."""
+    return _ENCODER.encode(value).decode()
+
+
+class SharedClocks:
+    """Row-state clocks as JSON when every column shares one clock (a row written at once).
+
+    Built by joining a cached per-column-list template around the clock: a
+    checked clock (hex digits, dashes and a peer id) has nothing to escape.
+    """
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[str, ...], list[str]] = {}
+
+    def json(self, columns: tuple[str, ...], hlc: str) -> str:
+        template = self._templates.get(columns)
+        if template is None:
+            keys = [dumps(column) for column in columns]
+            template = self._templates[columns] = (
+                ["{" + keys[0] + ':"', *(f'",{key}:"' for key in keys[1:]), '"}']
+                if keys
+                else ["{}"]
+            )
+        return hlc.join(template)
 
 
 @dataclass
@@ -164,6 +188,7 @@ class OpLog:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.shared_clocks = SharedClocks()
 
     # -- meta ---------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -266,6 +291,22 @@ class OpLog:
                 )
         return states
 
+    def rows_with_state(self, table: str, row_ids: Sequence[Value]) -> set[Value]:
+        """Which of ``row_ids`` have a state (written, deleted or pending) here."""
+        found: set[Value] = set()
+        unique = list(dict.fromkeys(row_ids))
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row_id
+                for (row_id,) in self.conn.execute(
+                    f"SELECT row_id FROM _nexus_rows WHERE table_name = ? AND row_id IN ({marks})",
+                    (table, *chunk),
+                )
+            )
+        return found
+
     def row_state(self, table: str, row_id: Value) -> RowState:
         return self.row_states(table, [row_id]).get(row_id, RowState())
 
@@ -285,13 +326,13 @@ class OpLog:
             ),
         )
 
-    def stamp_rows(self, table: str, rows: Iterable[tuple[Value, Mapping[str, str]]]) -> None:
-        """Record local writes: their clocks are the newest, so they simply overwrite."""
+    def stamp_rows(self, table: str, rows: Iterable[tuple[Value, str]]) -> None:
+        """Record local writes (clocks as JSON): the newest clocks, so they simply overwrite."""
         self.conn.executemany(
             "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)"
             " ON CONFLICT DO UPDATE SET clocks = json_patch(clocks, excluded.clocks),"
             " pending = NULL",
-            ((table, row_id, dumps(dict(clocks))) for row_id, clocks in rows),
+            ((table, row_id, clocks) for row_id, clocks in rows),
         )
 
     def tombstone(self, table: str, row_id: Value, hlc: str) -> None:

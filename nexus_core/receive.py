@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from nexus_core.fastlane import take_new_rows
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import Verdict, canonical, classify, classify_target, classify_values
 from nexus_core.oplog import WHOLE_CHANGE, Change
@@ -99,6 +100,10 @@ def receive_ops(
     for op in ops:
         changes.setdefault((op.origin, op.hlc), []).append(op)
     batch = _Batch()
+    if replica.fast_lane:
+        for change, taken in take_new_rows(replica, changes, held_vector):
+            batch.incoming.append(_Incoming(change, taken, False))
+            result.applied += len(taken)
     verdicts: dict[tuple[str, str | None, str], tuple[Verdict, str]] = {}
     for (origin, hlc), change_ops in changes.items():
         first = change_ops[0]
@@ -214,7 +219,13 @@ def _store(replica: Replica, batch: _Batch) -> None:
     latest: dict[str, str] = {}
     for item in batch.incoming:
         change = item.change
-        cols = {op.column_name: encode_value(op.new_value) for op in item.ops if op.column_name}
+        cols = {
+            op.column_name: encode_value(op.new_value)
+            if type(op.new_value) is bytes
+            else op.new_value
+            for op in item.ops
+            if op.column_name
+        }
         if item.existing:
             replica.oplog.extend_change(change.origin, change.hlc, cols)
         else:
@@ -222,7 +233,8 @@ def _store(replica: Replica, batch: _Batch) -> None:
             new.append(change)
         if change.hlc > latest.get(change.origin, ""):
             latest[change.origin] = change.hlc
-        replica.clock.observe(Timestamp.parse(change.hlc))
+    if latest:  # observing the latest clock is observing them all
+        replica.clock.observe(Timestamp.parse(max(latest.values())))
     replica.oplog.add_changes(new)
     replica.oplog.park(batch.parked)
     replica.oplog.advance_vector(latest)

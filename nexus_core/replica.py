@@ -32,7 +32,14 @@ from nexus_core.db.migrations import (
 from nexus_core.db.schema import Schema, snapshot
 from nexus_core.errors import NexusError, SyncError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp
-from nexus_core.merge import Merger, TableModel, stored_value, table_models, value_problem
+from nexus_core.merge import (
+    Merger,
+    TableModel,
+    holds,
+    stored_value,
+    table_models,
+    value_problem,
+)
 from nexus_core.oplog import Change, OpLog, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
@@ -72,6 +79,9 @@ class Replica:
         self.migrations = list(migrations)
         self.oplog = OpLog(conn)
         self._depth = 0
+        # Whole new rows of a message are inserted in bulk (nexus_core.fastlane);
+        # off, every op takes the careful path (the tests compare the two).
+        self.fast_lane = True
         self._gaps_warned: set[tuple[str, int, int]] = set()
         self.stats: dict[str, int] = dict.fromkeys(
             ("applied", "skipped_unknown", "rejected", "duplicates", "replayed", "sent"), 0
@@ -154,13 +164,12 @@ class Replica:
         """The values of a local write, checked like incoming ops (booleans become 0/1)."""
         checked: dict[str, Value] = {}
         for name, value in values.items():
-            column = model.columns.get(name)
-            if column is None:
+            if name not in model.columns:
                 raise SyncError(f"no column {model.table.name}.{name} at v{self.schema_version}")
             if type(value) is bool:
                 value = int(value)
-            problem = value_problem(column, value)
-            if problem:
+            if not holds(model, name, value):
+                problem = value_problem(model.columns[name], value)
                 raise SyncError(f"invalid value for {model.table.name}.{problem}")
             checked[name] = value
         return checked
@@ -177,10 +186,11 @@ class Replica:
 
     def _record_local(self, table: str, changes: Sequence[Change]) -> None:
         self.oplog.add_changes(changes)
+        clocks = self.oplog.shared_clocks.json
         self.oplog.stamp_rows(
             table,
             (
-                (change.row_id, dict.fromkeys(change.cols, change.hlc))
+                (change.row_id, clocks(tuple(change.cols), change.hlc))
                 for change in changes
                 if change.kind == "set"
             ),

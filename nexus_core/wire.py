@@ -27,7 +27,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
 
 from nexus_core.errors import WireError
 from nexus_core.hlc import PEER_ID, ClockError, Timestamp
@@ -62,20 +64,45 @@ class PeerInfo:
         }
 
 
-class Op(NamedTuple):
+class _Blob(msgspec.Struct, forbid_unknown_fields=True):
+    """A BLOB on the wire: ``{"$b64": "<base64>"}`` (turned into ``bytes`` after decoding)."""
+
+    b64: str = msgspec.field(name="$b64")
+
+
+if TYPE_CHECKING:
+    _RowId = Value
+    _Value = Value
+    _Kind = str
+    _Name = str
+    _Version = int
+else:
+    # What the fast decoder accepts, checked in C: the same limits the careful
+    # path (``_decode_op``) enforces, so a message either path accepts decodes
+    # to the same ops. Type checkers see the Python types instead.
+    _Int64 = Annotated[int, msgspec.Meta(ge=INT64[0], le=INT64[1])]
+    _RowId = _Int64 | Annotated[str, msgspec.Meta(max_length=MAX_ROW_ID_TEXT)] | _Blob
+    _Value = _Int64 | float | Annotated[str, msgspec.Meta(max_length=MAX_TEXT)] | None | _Blob
+    _Kind = Literal["set", "delete"]
+    _Name = Annotated[str, msgspec.Meta(max_length=MAX_IDENTIFIER)]
+    _Version = Annotated[int, msgspec.Meta(ge=0, le=INT64[1])]
+
+
+class Op(msgspec.Struct, frozen=True, gc=False):
     """One column-level change (``kind="set"``) or a row tombstone (``kind="delete"``).
 
-    A named tuple: messages carry many thousands of these, and tuples are cheap.
+    A frozen msgspec struct: messages carry many thousands of these, and the
+    wire decoder builds them directly, in C.
     """
 
     hlc: str
     origin: str
-    schema_version: int
-    kind: str
-    table_name: str
-    row_id: Value
-    column_name: str | None
-    new_value: Value = None
+    schema_version: _Version
+    kind: _Kind
+    table_name: _Name
+    row_id: _RowId
+    column_name: _Name | None = None
+    new_value: _Value = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +115,23 @@ class Op(NamedTuple):
             "column_name": self.column_name,
             "new_value": encode_value(self.new_value),
         }
+
+    def renamed(self, table_name: str, column_name: str | None) -> Op:
+        """This op with its table and column spelled differently."""
+        return msgspec.structs.replace(self, table_name=table_name, column_name=column_name)
+
+
+class _WireMessage(msgspec.Struct):
+    """The fast decoder's view of a message: ops typed, the small parts checked in Python."""
+
+    ops: list[Op]
+    format: Any = None
+    protocol: Any = None
+    peer: Any = None
+    version_vector: Any = msgspec.field(default_factory=dict)
+
+
+_FAST = msgspec.json.Decoder(_WireMessage)
 
 
 @dataclass
@@ -283,17 +327,98 @@ def _decode_ops(ops_raw: list[Any], check_text: bool) -> list[Op]:
 
 
 def decode_message(text: str | bytes) -> Message:
-    """Parse and check a whole message; raises WireError before anything is written."""
+    """Parse and check a whole message; raises WireError before anything is written.
+
+    The usual message takes the fast path (typed decoding in C, then the
+    clock of each change checked once); anything it does not accept, or that
+    needs more checks than it makes, is decoded again on the careful path,
+    which names exactly what is wrong.
+    """
     if not isinstance(text, str | bytes):
         raise WireError("message must be JSON text")
     if len(text) > MAX_MESSAGE_BYTES:
         raise WireError(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    message = _fast_decode(text)
+    return message if message is not None else _careful_decode(text)
+
+
+def _careful_decode(text: str | bytes) -> Message:
+    """Decode field by field in Python, raising WireError with exactly what is wrong."""
     try:
         payload = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise WireError(f"message is not valid JSON ({exc})"[:200]) from exc
     if not isinstance(payload, dict):
         raise WireError("message must be a JSON object")
+    peer, vector = _envelope(payload)
+    ops_raw = _field(payload, "ops", list, "message")
+    if len(ops_raw) > MAX_OPS:
+        raise WireError(f"message has more than {MAX_OPS} ops")
+    return Message(peer, _decode_ops(ops_raw, _may_hold_surrogates(text)), vector)
+
+
+def _fast_decode(text: str | bytes) -> Message | None:
+    """The message if the fast path accepts all of it, else None (for the careful path)."""
+    try:
+        wire = _FAST.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not isinstance(wire.peer, dict) or len(wire.ops) > MAX_OPS:
+        return None
+    clocks: dict[str, str] = {}
+    for op in wire.ops:
+        if op.column_name is None and op.kind == "set":
+            return None
+        if clocks.get(op.hlc) != op.origin:
+            try:
+                stamp = Timestamp.parse(op.hlc)
+            except ClockError:
+                return None
+            if stamp.peer != op.origin:
+                return None
+            clocks[op.hlc] = op.origin
+    ops: list[Op] | None = wire.ops
+    if ("$b64" in text) if isinstance(text, str) else (b"$b64" in text):
+        ops = _unwrap_blobs(wire.ops)
+    if ops is None:
+        return None
+    try:
+        peer, vector = _envelope(
+            {
+                "format": wire.format,
+                "protocol": wire.protocol,
+                "peer": wire.peer,
+                "version_vector": wire.version_vector,
+            }
+        )
+    except WireError:
+        return None
+    return Message(peer, ops, vector)
+
+
+def _unwrap_blobs(ops: list[Op]) -> list[Op] | None:
+    """Ops with their ``{"$b64": ...}`` values as bytes; None when a blob is invalid."""
+    unwrapped = []
+    for op in ops:
+        row_id: Any = op.row_id  # a _Blob where the wire had one (typed as Value)
+        value: Any = op.new_value
+        try:
+            if type(row_id) is _Blob:
+                row_id = decode_value({"$b64": row_id.b64}, "row_id")
+                if len(row_id) > MAX_ROW_ID_TEXT:
+                    return None
+            if type(value) is _Blob:
+                value = decode_value({"$b64": value.b64}, "new_value")
+        except WireError:
+            return None
+        if row_id is not op.row_id or value is not op.new_value:
+            op = msgspec.structs.replace(op, row_id=row_id, new_value=value)
+        unwrapped.append(op)
+    return unwrapped
+
+
+def _envelope(payload: Mapping[str, Any]) -> tuple[PeerInfo, dict[str, str]]:
+    """The checked sender and version vector of a decoded message."""
     if payload.get("format") != FORMAT or payload.get("protocol") != PROTOCOL:
         raise WireError(f"not a {FORMAT} protocol {PROTOCOL} message")
     peer_raw = _field(payload, "peer", dict, "message")
@@ -317,10 +442,7 @@ def decode_message(text: str | bytes) -> Message:
         except ClockError as exc:
             raise WireError(f"version_vector: {exc}") from exc
         vector[origin] = stamp
-    ops_raw = _field(payload, "ops", list, "message")
-    if len(ops_raw) > MAX_OPS:
-        raise WireError(f"message has more than {MAX_OPS} ops")
-    return Message(peer, _decode_ops(ops_raw, _may_hold_surrogates(text)), vector)
+    return peer, vector
 
 
 def _may_hold_surrogates(text: str | bytes) -> bool:

@@ -1,0 +1,325 @@
+"""The fast paths change speed, never results.
+
+- The fast lane of ``receive`` (whole new rows inserted in bulk) must leave a
+  replica exactly as the careful path does: same app rows, row states, stored
+  changes, parked ops, version vector and counts, for any message.
+- The fast wire decoder must decode exactly what the careful decoder does, and
+  leave everything else to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from nexus_core import PeerInfo, Replica, open_replica
+from nexus_core.errors import WireError
+from nexus_core.fastlane import take_new_rows
+from nexus_core.wire import (
+    Message,
+    Op,
+    _careful_decode,
+    _fast_decode,
+    decode_message,
+    encode_message,
+    encode_wire_ops,
+)
+
+SCHEMA = """-- Description: tables whose constraints can refuse a bulk insert
+CREATE TABLE items (
+    item_id TEXT PRIMARY KEY NOT NULL,
+    name    TEXT NOT NULL,
+    qty     INTEGER NOT NULL DEFAULT 0 CHECK (qty >= 0),
+    code    TEXT UNIQUE,
+    price   REAL,
+    note    TEXT
+);
+CREATE TABLE tags (
+    tag_id INTEGER PRIMARY KEY,
+    label  TEXT COLLATE NOCASE UNIQUE
+);
+"""
+BASE_WALL = 1_700_000_000_000
+SENDER = PeerInfo("sender", 1)
+ORIGINS = ("a", "b", "c")
+VALUES: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+    ("items", "name"): st.sampled_from(["pen", "ink", None, 3]),
+    ("items", "qty"): st.sampled_from([0, 1, 7, -1, "many", None, 2.5]),
+    ("items", "code"): st.sampled_from(["A", "B", "a", None]),
+    ("items", "price"): st.sampled_from([1.5, 2, None, "cheap"]),
+    ("items", "note"): st.sampled_from(["x", "", None, b"\x00\xff"]),
+    ("items", "ghost"): st.just("from a newer schema"),
+    ("tags", "label"): st.sampled_from(["red", "RED", "blue", None, 4]),
+}
+KEYS: dict[str, st.SearchStrategy[Any]] = {
+    "items": st.sampled_from(["i1", "i2", "i3", "I1", *(f"i{n}" for n in range(4, 16))]),
+    "tags": st.sampled_from([1, 2, 3, "4", 5, 6, 7, 8]),
+}
+
+
+@pytest.fixture(scope="module")
+def migrations(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fast-lane-migrations")
+    (folder / "001_items.sql").write_text(SCHEMA)
+    return folder
+
+
+@contextmanager
+def replica_pair(migrations: Path, where: Path) -> Iterator[tuple[Replica, Replica]]:
+    where.mkdir(parents=True, exist_ok=True)
+    fast = open_replica(where / "fast.db", migrations=migrations, peer_id="fast")
+    careful = open_replica(where / "careful.db", migrations=migrations, peer_id="careful")
+    careful.fast_lane = False
+    try:
+        yield fast, careful
+    finally:
+        fast.close()
+        careful.close()
+
+
+VALID: dict[tuple[str, str], st.SearchStrategy[Any]] = {
+    ("items", "name"): st.sampled_from(["pen", "ink"]),
+    ("items", "qty"): st.sampled_from([0, 1, 7]),
+    ("items", "code"): st.one_of(  # rows may collide on it, now and then
+        st.integers(0, 10**6).map("c{}".format), st.sampled_from(["A", "a", None])
+    ),
+    ("items", "price"): st.sampled_from([1.5, 2, None]),
+    ("items", "note"): st.sampled_from(["x", None, ""]),
+    ("tags", "label"): st.one_of(
+        st.integers(0, 10**6).map("l{}".format), st.sampled_from(["red", "RED", None])
+    ),
+}
+
+
+@st.composite
+def writes(draw: st.DrawFn, count: int, *, bulk: bool = False) -> list[Op]:
+    """Row writes by a few origins: new rows, rewrites, deletes, bad values, unknown columns.
+
+    ``bulk``: only new rows with values their columns hold, as in a first sync
+    (they may still collide on a UNIQUE, or with rows the receiver holds).
+    """
+    values = VALID if bulk else VALUES
+    ops: list[Op] = []
+    counters = dict.fromkeys(ORIGINS, 0)
+    for _ in range(draw(st.integers(1, count)) if bulk else count):
+        origin = draw(st.sampled_from(ORIGINS))
+        counters[origin] += 1
+        wall = BASE_WALL + draw(st.integers(0, 5)) + (10 if bulk else 0)
+        hlc = f"{wall:013x}-{counters[origin]:04x}-{origin}"
+        table = draw(st.sampled_from(["items", "tags"]))
+        fresh = f"n{len(ops)}" if table == "items" else 100 + len(ops)
+        row_id = fresh if bulk or draw(st.booleans()) else draw(KEYS[table])
+        if not bulk and draw(st.integers(0, 9)) == 0:
+            ops.append(Op(hlc, origin, 1, "delete", table, row_id, None))
+            continue
+        key = "item_id" if table == "items" else "tag_id"
+        names = [c for t, c in values if t == table]
+        chosen = draw(st.lists(st.sampled_from(names), unique=True, min_size=1))
+        if table == "items" and (bulk or draw(st.booleans())):
+            chosen = ["name", *(c for c in chosen if c != "name")]  # a row it can insert
+        if draw(st.booleans()):
+            ops.append(Op(hlc, origin, 1, "set", table, row_id, key, row_id))
+        for column in chosen:
+            value = draw(values[table, column])
+            ops.append(Op(hlc, origin, 1, "set", table, row_id, column, value))
+        if not bulk and draw(st.integers(0, 19)) == 0:
+            ops.append(ops[-1])  # a duplicate op
+    return ops
+
+
+def state(replica: Replica) -> dict[str, list[Any]]:
+    """Everything a receive may write, in a form that ignores insertion order."""
+    conn = replica.conn
+    queries = {
+        "items": "SELECT * FROM items",
+        "tags": "SELECT * FROM tags",
+        "rows": "SELECT table_name, row_id, clocks, deleted, pending FROM _nexus_rows",
+        "changes": "SELECT origin, hlc, origin_version, kind, table_name, row_id, cols"
+        " FROM _nexus_changes",
+        "parked": "SELECT * FROM _nexus_parked",
+        "vector": "SELECT * FROM _nexus_vector",
+    }
+    found: dict[str, list[Any]] = {}
+    for name, sql in queries.items():
+        rows = [
+            tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in row)
+            for row in conn.execute(sql)
+        ]
+        found[name] = sorted(rows, key=repr)
+    return found
+
+
+def without_times(reason: str) -> str:
+    """A refusal reason without the wall-clock distance it may quote."""
+    return re.sub(r"is -?\d+ ms ahead", "is N ms ahead", reason)
+
+
+def receive_both(fast: Replica, careful: Replica, ops: list[Op]) -> None:
+    text = encode_message(SENDER, ops, {})
+    got = fast.receive(text)
+    want = careful.receive(text)
+    assert (got.applied, got.skipped_unknown, got.rejected, got.duplicates) == (
+        want.applied,
+        want.skipped_unknown,
+        want.rejected,
+        want.duplicates,
+    )
+    assert sorted(map(without_times, got.reasons)) == sorted(map(without_times, want.reasons))
+    assert state(fast) == state(careful)
+
+
+@given(history=writes(6), message=st.one_of(writes(25), writes(12, bulk=True)))
+def test_fast_lane_leaves_the_replica_as_the_careful_path_does(
+    migrations: Path, tmp_path_factory: pytest.TempPathFactory, history: list[Op], message: list[Op]
+) -> None:
+    with replica_pair(migrations, tmp_path_factory.mktemp("pair")) as (fast, careful):
+        fast.fast_lane = False  # the history reaches both the same way
+        receive_both(fast, careful, history)
+        fast.fast_lane = True
+        receive_both(fast, careful, message)
+        event(f"rows inserted in bulk: {min(len(fast.rows('items')), 3)}+")
+
+
+def new_rows(count: int, *, code: str | None = None) -> list[Op]:
+    ops = []
+    for i in range(count):
+        hlc = f"{BASE_WALL:013x}-{i:04x}-a"
+        row = f"r{i}"
+        ops += [
+            Op(hlc, "a", 1, "set", "items", row, "item_id", row),
+            Op(hlc, "a", 1, "set", "items", row, "name", f"item {i}"),
+            Op(hlc, "a", 1, "set", "items", row, "code", code or f"c{i}"),
+        ]
+    return ops
+
+
+def take(replica: Replica, ops: list[Op]) -> tuple[int, int]:
+    """(changes the fast lane took, changes it left) for a message of ``ops``."""
+    changes: dict[tuple[str, str], list[Op]] = {}
+    for op in ops:
+        changes.setdefault((op.origin, op.hlc), []).append(op)
+    with replica.transaction():
+        taken = take_new_rows(replica, changes, replica.oplog.version_vector())
+    return len(taken), len(changes)
+
+
+def test_fast_lane_takes_whole_new_rows(migrations: Path, tmp_path: Path) -> None:
+    with replica_pair(migrations, tmp_path) as (fast, _):
+        assert take(fast, new_rows(40)) == (40, 0)
+        assert len(fast.rows("items")) == 40
+        assert fast.oplog.rows_with_state("items", ["r0", "r39", "r40"]) == {"r0", "r39"}
+
+
+def test_a_refused_row_sends_its_whole_table_to_the_careful_path(
+    migrations: Path, tmp_path: Path
+) -> None:
+    """Rows that collide on a UNIQUE: none of them stays; the careful path decides."""
+    with replica_pair(migrations, tmp_path) as (fast, careful):
+        assert take(fast, new_rows(3, code="same")) == (0, 3)
+        assert fast.rows("items") == []
+        receive_both(fast, careful, new_rows(3, code="same"))
+        assert [row["code"] for row in fast.rows("items")].count("same") == 1
+        assert len(fast.rows("items")) == 3  # only the colliding values were refused
+
+
+def test_rows_with_a_state_or_a_second_write_are_left_alone(
+    migrations: Path, tmp_path: Path
+) -> None:
+    with replica_pair(migrations, tmp_path) as (fast, _):
+        fast.insert("items", {"item_id": "r0", "name": "local"})
+        rewrite = [Op(f"{BASE_WALL:013x}-0000-b", "b", 1, "set", "items", "r1", "note", "again")]
+        partial = [Op(f"{BASE_WALL:013x}-0001-b", "b", 1, "set", "items", "r2", "note", "no name")]
+        assert take(fast, new_rows(2) + rewrite + partial) == (0, 4)
+
+
+def test_each_table_takes_the_fast_lane_on_its_own(migrations: Path, tmp_path: Path) -> None:
+    tag = Op(f"{BASE_WALL:013x}-0000-b", "b", 1, "delete", "tags", 1, None)
+    with replica_pair(migrations, tmp_path) as (fast, careful):
+        assert take(fast, [*new_rows(5), tag]) == (5, 1)
+        receive_both(fast, careful, [*new_rows(5), tag])
+
+
+def test_a_clock_too_far_ahead_keeps_the_message_off_the_fast_lane(
+    migrations: Path, tmp_path: Path
+) -> None:
+    with replica_pair(migrations, tmp_path) as (fast, careful):
+        future = f"{BASE_WALL * 2:013x}-0000-z"
+        ahead = [Op(future, "z", 1, "set", "items", "far", "name", "from the future")]
+        assert take(fast, new_rows(2) + ahead) == (0, 3)
+        receive_both(fast, careful, new_rows(2) + ahead)
+        assert len(fast.rows("items")) == 2
+
+
+# -- the wire decoder -------------------------------------------------------------
+wire_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+    st.sampled_from(["\ud800", "x\udfff"]),
+    st.fixed_dictionaries({"$b64": st.sampled_from(["AAE=", "not base64", "", "////"])}),
+    st.lists(st.integers(), max_size=2),
+)
+op_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "hlc": st.sampled_from(
+            [f"{BASE_WALL:013x}-0000-a", f"{BASE_WALL:013x}-0001-b", "bad clock", 5]
+        ),
+        "origin": st.sampled_from(["a", "b", "", None, "a b"]),
+        "schema_version": st.sampled_from([0, 3, -1, 2**63, True, "3"]),
+        "kind": st.sampled_from(["set", "delete", "SET", None]),
+        "table_name": st.sampled_from(["items", "x" * 129, "", 7]),
+        "column_name": st.sampled_from(["name", None, "y" * 129, 1]),
+        "row_id": wire_scalars,
+        "new_value": wire_scalars,
+        "extra": st.just("ignored"),
+    },
+)
+
+
+def careful_or_error(text: str) -> Message | WireError:
+    try:
+        return _careful_decode(text)
+    except WireError as exc:
+        return exc
+
+
+@given(ops=st.lists(op_fields, max_size=4), mangle=st.sampled_from(["", "vector", "peer"]))
+def test_the_fast_decoder_agrees_with_the_careful_one(
+    ops: list[dict[str, Any]], mangle: str
+) -> None:
+    text = encode_wire_ops(SENDER, ops, {"a": f"{BASE_WALL:013x}-0000-a"})
+    if mangle == "vector":
+        text = text.replace('"version_vector":{', '"version_vector":{"bad id!":"x",')
+    elif mangle == "peer":
+        text = text.replace('"schema_version":1,', '"schema_version":-1,', 1)
+    fast = _fast_decode(text)
+    careful = careful_or_error(text)
+    event("fast path" if fast is not None else "careful path")
+    if isinstance(careful, WireError):
+        assert fast is None
+        with pytest.raises(WireError) as raised:
+            decode_message(text)
+        assert str(raised.value) == str(careful)
+    else:
+        assert decode_message(text) == careful
+        assert fast is None or fast == careful
+
+
+def test_the_fast_decoder_takes_a_usual_message() -> None:
+    blob = Op(f"{BASE_WALL:013x}-0000-b", "b", 1, "set", "items", b"k", "note", b"\x01")
+    text = encode_message(SENDER, [*new_rows(3), blob], {})
+    decoded = _fast_decode(text)
+    assert decoded is not None
+    assert decoded == _careful_decode(text)
+    assert decoded.ops[-1].row_id == b"k" and decoded.ops[-1].new_value == b"\x01"
