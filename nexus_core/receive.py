@@ -20,6 +20,8 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from nexus_core.fastlane import take_new_rows
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from nexus_core.replica import Replica
 
 log = logging.getLogger("nexus_core.sync")
+_change_key = attrgetter("origin", "hlc")
 
 VALUE_REFUSAL = "refused: "
 
@@ -97,8 +100,8 @@ def receive_ops(
     result = ReceiveResult(peer, received=len(ops))
     held_vector = replica.oplog.version_vector()
     changes: dict[tuple[str, str], list[Op]] = {}
-    for op in ops:
-        changes.setdefault((op.origin, op.hlc), []).append(op)
+    for (origin, hlc), run in groupby(ops, key=_change_key):  # a change's ops are adjacent
+        changes.setdefault((origin, hlc), []).extend(run)
     batch = _Batch()
     if replica.fast_lane:
         for change, taken in take_new_rows(replica, changes, held_vector):

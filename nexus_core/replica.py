@@ -250,12 +250,12 @@ class Replica:
             order = [model.key, *(c for c in model.columns if c != model.key)]
             # Read back what SQLite decided: defaults of omitted columns, and text a
             # NUMERIC column may have turned into a number.
+            every_row_sets = set(order).intersection(*shapes)
             unknown = [
                 c
                 for c in order
-                if any(
-                    c not in row or (c in model.numeric and type(row[c]) is str) for row in prepared
-                )
+                if c not in every_row_sets
+                or (c in model.numeric and any(type(row[c]) is str for row in prepared))
             ]
             filled = self._read_back(model, keys, unknown) if unknown else {}
             changes = []

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from nexus_core.errors import WireError
-from nexus_core.hlc import PEER_ID, ClockError, Timestamp
+from nexus_core.hlc import PEER_ID, ClockError, Timestamp, is_clock
 
 FORMAT = "nexus-oplog"
 PROTOCOL = 1
@@ -365,18 +365,10 @@ def _fast_decode(text: str | bytes) -> Message | None:
         return None
     if not isinstance(wire.peer, dict) or len(wire.ops) > MAX_OPS:
         return None
-    clocks: dict[str, str] = {}
-    for op in wire.ops:
-        if op.column_name is None and op.kind == "set":
-            return None
-        if clocks.get(op.hlc) != op.origin:
-            try:
-                stamp = Timestamp.parse(op.hlc)
-            except ClockError:
-                return None
-            if stamp.peer != op.origin:
-                return None
-            clocks[op.hlc] = op.origin
+    if any(op.column_name is None for op in wire.ops if op.kind == "set"):
+        return None
+    if not all(is_clock(hlc, origin) for hlc, origin in {(op.hlc, op.origin) for op in wire.ops}):
+        return None
     ops: list[Op] | None = wire.ops
     if ("$b64" in text) if isinstance(text, str) else (b"$b64" in text):
         ops = _unwrap_blobs(wire.ops)
