@@ -35,15 +35,43 @@ from itertools import groupby
 from typing import TYPE_CHECKING
 
 from nexus_core.hlc import Timestamp, is_clock
-from nexus_core.merge import TableModel, holds
+from nexus_core.merge import TableModel, holds, value_problem
 from nexus_core.oplog import Change
-from nexus_core.wire import Op, Value, quote_identifier
+from nexus_core.wire import INT64, Op, Value, encode_value, quote_identifier
 
 if TYPE_CHECKING:
     from nexus_core.replica import Replica
 
 
-_Row = tuple[Change, list[Op], tuple[str, ...]]
+@dataclass(frozen=True)
+class _Shape:
+    """What one list of column names means for a table, worked out once per message."""
+
+    columns: tuple[str, ...]
+    kinds: tuple[frozenset[type], ...]  # per column, types it holds without further checks
+    key_at: int | None  # where the key's own op is, if the change carries one
+    clock_columns: tuple[str, ...]  # the row state's clocks: every column but the key
+    blobs: bool  # whether any of its columns may hold bytes (stored base64-encoded)
+
+
+def _shape(model: TableModel, columns: tuple[str | None, ...]) -> _Shape | None:
+    """The shape of a change setting ``columns``, or None when it cannot take the fast lane."""
+    names = [c for c in columns if c is not None and c in model.columns]
+    if len(names) != len(columns) or len(set(names)) != len(names):
+        return None  # a column this table lacks (or a delete), or a column set twice
+    if not model.required <= {*names, model.key}:
+        return None  # the row would be pending
+    kinds = tuple(model.plain_types[name] for name in names)
+    return _Shape(
+        tuple(names),
+        kinds,
+        names.index(model.key) if model.key in names else None,
+        tuple(name for name in names if name != model.key),
+        any(bytes in kind for kind in kinds),
+    )
+
+
+_Row = tuple[Change, list[Op], _Shape, list[Value]]
 
 
 @dataclass
@@ -52,48 +80,54 @@ class _Table:
 
     model: TableModel
     rows: list[_Row] = field(default_factory=list)
+    shapes: dict[tuple[str | None, ...], _Shape | None] = field(default_factory=dict)
 
-    def runs(self) -> Iterator[tuple[tuple[str, ...], list[_Row]]]:
-        """Consecutive rows that set the same columns (one INSERT statement each)."""
-        for columns, run in groupby(self.rows, key=lambda row: row[2]):
-            yield columns, list(run)
-
-    def insert_sql(self, columns: tuple[str, ...]) -> str:
-        """A plain INSERT: a row already in the table is an error, not a no-op."""
-        names = ", ".join(map(quote_identifier, (*columns, self.model.key)))
-        marks = ", ".join("?" * (len(columns) + 1))
-        return f"INSERT INTO {self.model.quoted} ({names}) VALUES ({marks})"
-
-
-def _eligible(model: TableModel, ops: list[Op]) -> tuple[str, ...] | None:
-    """The change's columns if it can take the fast lane, else None.
-
-    Values get the careful path's check (``value_problem``, through ``holds``).
-    """
-    first = ops[0]
-    row_id, table, version = first.row_id, first.table_name, first.schema_version
-    columns = model.columns
-    names: list[str] = []
-    for op in ops:
-        name = op.column_name
-        if (
-            name not in columns
-            or op.kind != "set"
-            or op.row_id != row_id
-            or op.table_name != table
-            or op.schema_version != version
-            or not holds(model, name, op.new_value)
-        ):
+    def shape(self, ops: list[Op]) -> tuple[_Shape, list[Value]] | None:
+        """The change's shape and values (its row id last) if it can take the fast lane."""
+        columns = tuple([op.column_name for op in ops])
+        try:
+            shape = self.shapes[columns]
+        except KeyError:
+            shape = self.shapes[columns] = _shape(self.model, columns)
+        if shape is None:
             return None
-        names.append(name)
-    shape = tuple(names)
-    if len(set(shape)) != len(shape) or not model.required <= {*shape, model.key}:
-        return None
-    if model.key in shape and ops[shape.index(model.key)].new_value != row_id:
-        return None  # a key op must carry its own row id
-    if not holds(model, model.key, row_id):
-        return None
-    return shape
+        first = ops[0]
+        row_id, table, version = first.row_id, first.table_name, first.schema_version
+        for op in ops:
+            if (
+                op.kind != "set"
+                or op.row_id != row_id
+                or op.table_name != table
+                or op.schema_version != version
+            ):
+                return None
+        values = [op.new_value for op in ops]
+        model = self.model
+        for value, kinds, name in zip(values, shape.kinds, shape.columns, strict=True):
+            # The careful path's check (value_problem), its usual answers precomputed.
+            kind = type(value)
+            if kind in kinds:
+                if kind is int and not INT64[0] <= value <= INT64[1]:  # type: ignore[operator]
+                    return None
+            elif value_problem(model.columns[name], value) is not None:
+                return None
+        if shape.key_at is not None and values[shape.key_at] != row_id:
+            return None  # a key op must carry its own row id
+        if not holds(model, model.key, row_id):
+            return None
+        values.append(row_id)
+        return shape, values
+
+    def runs(self) -> Iterator[tuple[_Shape, list[_Row]]]:
+        """Consecutive rows that set the same columns (one INSERT statement each)."""
+        for shape, run in groupby(self.rows, key=lambda row: row[2]):
+            yield shape, list(run)
+
+    def insert_sql(self, shape: _Shape) -> str:
+        """A plain INSERT: a row already in the table is an error, not a no-op."""
+        names = ", ".join(map(quote_identifier, (*shape.columns, self.model.key)))
+        marks = ", ".join("?" * (len(shape.columns) + 1))
+        return f"INSERT INTO {self.model.quoted} ({names}) VALUES ({marks})"
 
 
 def take_new_rows(
@@ -103,6 +137,7 @@ def take_new_rows(
 ) -> list[tuple[Change, list[Op]]]:
     """Insert the changes that create new rows; they leave ``changes``, and are returned.
 
+    The returned changes carry their columns (``Change.cols``) ready to store.
     A table takes the fast lane whole or not at all: its rows go in together,
     in message order, or every change of it stays for the careful path. Which
     of two rows colliding on a UNIQUE gets its value depends on the order
@@ -119,38 +154,43 @@ def take_new_rows(
         if name in spoiled:
             continue
         model = replica.models.get(first.table_name)
-        columns = None
-        if model is not None and row not in rows and hlc > held.get(origin, ""):
-            columns = _eligible(model, ops) if is_clock(hlc, origin) else None
+        table = tables.get(name)
+        if table is None and model is not None:
+            table = tables[name] = _Table(model)
+        found = None
+        if table is not None and row not in rows and hlc > held.get(origin, ""):
+            found = table.shape(ops) if is_clock(hlc, origin) else None
         rows.add(row)
-        if model is None or columns is None:
+        if table is None or found is None:
             spoiled.add(name)
             tables.pop(name, None)
             continue
         change = Change(origin, hlc, first.schema_version, "set", first.table_name, first.row_id)
-        tables.setdefault(name, _Table(model)).rows.append((change, ops, columns))
+        table.rows.append((change, ops, *found))
         latest = max(latest, hlc)
     if not tables or replica.clock.check(Timestamp.parse(latest)):
         return []  # some clock is too far ahead: the careful path refuses just those
     taken: list[tuple[Change, list[Op]]] = []
+    clocks = replica.oplog.shared_clocks.json
     for table in tables.values():
-        row_ids = [change.row_id for change, _, _ in table.rows]
+        row_ids = [change.row_id for change, *_ in table.rows]
         if replica.oplog.rows_with_state(table.model.table.name, row_ids):
             continue
         if not _insert_all(replica.conn, table):
             continue
         # The careful path's row state: every column but the key at the change's clock.
-        key = table.model.key
-        clocks = replica.oplog.shared_clocks.json
         replica.conn.executemany(
             "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)",
             [
-                (c.table_name, c.row_id, clocks(tuple(n for n in cols if n != key), c.hlc))
-                for c, _, cols in table.rows
+                (change.table_name, change.row_id, clocks(shape.clock_columns, change.hlc))
+                for change, _, shape, _ in table.rows
             ],
         )
-        for change, ops, _ in table.rows:
+        for change, ops, shape, values in table.rows:
             del changes[(change.origin, change.hlc)]
+            change.cols = dict(zip(shape.columns, values, strict=False))  # not the row id, last
+            if shape.blobs:
+                change.cols = {c: encode_value(v) for c, v in change.cols.items()}
             taken.append((change, ops))
     return taken
 
@@ -159,11 +199,8 @@ def _insert_all(conn: sqlite3.Connection, table: _Table) -> bool:
     """Insert every row of ``table``, in order, or none of them (False)."""
     conn.execute("SAVEPOINT nexus_fast_lane")
     try:
-        for columns, run in table.runs():
-            conn.executemany(
-                table.insert_sql(columns),
-                [[*[op.new_value for op in ops], change.row_id] for change, ops, _ in run],
-            )
+        for shape, run in table.runs():
+            conn.executemany(table.insert_sql(shape), [values for *_, values in run])
     except sqlite3.Error:
         conn.execute("ROLLBACK TO nexus_fast_lane")
         conn.execute("RELEASE nexus_fast_lane")

@@ -62,6 +62,7 @@ class _Incoming:
     change: Change
     ops: list[Op]
     existing: bool
+    encoded: bool = False  # change.cols already holds the ops' values, wire-encoded
 
 
 @dataclass
@@ -105,7 +106,7 @@ def receive_ops(
     batch = _Batch()
     if replica.fast_lane:
         for change, taken in take_new_rows(replica, changes, held_vector):
-            batch.incoming.append(_Incoming(change, taken, False))
+            batch.incoming.append(_Incoming(change, taken, False, encoded=True))
             result.applied += len(taken)
     verdicts: dict[tuple[str, str | None, str], tuple[Verdict, str]] = {}
     for (origin, hlc), change_ops in changes.items():
@@ -222,13 +223,15 @@ def _store(replica: Replica, batch: _Batch) -> None:
     latest: dict[str, str] = {}
     for item in batch.incoming:
         change = item.change
-        cols = {
-            op.column_name: encode_value(op.new_value)
-            if type(op.new_value) is bytes
-            else op.new_value
-            for op in item.ops
-            if op.column_name
-        }
+        cols = change.cols
+        if not item.encoded:
+            cols = {
+                op.column_name: encode_value(op.new_value)
+                if type(op.new_value) is bytes
+                else op.new_value
+                for op in item.ops
+                if op.column_name
+            }
         if item.existing:
             replica.oplog.extend_change(change.origin, change.hlc, cols)
         else:
