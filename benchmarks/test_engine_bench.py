@@ -50,14 +50,17 @@ def test_capture(benchmark: Any, fresh: Callable[[str], Replica]) -> None:
     benchmark.pedantic(lambda r, rows: r.insert_many(BENCH_TABLE, rows), setup=setup, rounds=5)
 
 
-def test_apply(benchmark: Any, fresh: Callable[[str], Replica]) -> None:
+@pytest.mark.parametrize("fast_lane", [True, False], ids=["fast-lane", "careful-path"])
+def test_apply(benchmark: Any, fresh: Callable[[str], Replica], fast_lane: bool) -> None:
     sender = fresh("sender")
     list_id = sender.insert("lists", {"name": "bench"})
     sender.insert_many(BENCH_TABLE, _rows(ROWS, str(list_id)))
     message = sender.export_changes()
 
     def setup() -> tuple[tuple[Replica], dict[str, Any]]:
-        return (fresh("receiver"),), {}
+        receiver = fresh("receiver")
+        receiver.fast_lane = fast_lane
+        return (receiver,), {}
 
     benchmark.pedantic(lambda r: r.receive(message), setup=setup, rounds=5)
 

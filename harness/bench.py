@@ -26,7 +26,7 @@ from nexus_core.db.connection import connect
 from nexus_core.db.migrations import migrate
 from nexus_core.replica import Replica
 from nexus_core.sync import sync
-from nexus_core.wire import quote_identifier
+from nexus_core.wire import decode_message, quote_identifier
 
 BENCH_TABLE = "tasks"
 MATRIX_EXAMPLES = 25
@@ -38,6 +38,14 @@ def _timer(into: dict[str, float], key: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     into[key] = time.perf_counter() - start
+
+
+@contextmanager
+def _best(into: dict[str, float], key: str) -> Iterator[None]:
+    """Time the block; keep the best (smallest) time seen under ``key``."""
+    start = time.perf_counter()
+    yield
+    into[key] = min(into.get(key, float("inf")), time.perf_counter() - start)
 
 
 def _rows(count: int, list_id: str, seed: int = 0) -> list[dict[str, Any]]:
@@ -75,6 +83,48 @@ def _raw_insert(path: Path, template: Path, rows: list[dict[str, Any]]) -> float
     start = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def _storage_floor(path: Path, replica_file: Path, sender_file: Path) -> float:
+    """The engine's own writes for the received rows, prebuilt: app row, change, row state.
+
+    What apply cannot go below without storing less: the same three inserts per
+    row the fast lane makes, from values already decoded and checked.
+    """
+    path.write_bytes(replica_file.read_bytes())
+    source = connect(sender_file)
+    names = [row[1] for row in source.execute(f"PRAGMA table_info({BENCH_TABLE})")]
+    quoted = ", ".join(map(quote_identifier, names))
+    app = source.execute(f"SELECT {quoted} FROM {quote_identifier(BENCH_TABLE)}").fetchall()
+    changes = source.execute(
+        "SELECT origin, hlc, origin_version, kind, table_name, row_id, cols"
+        " FROM _nexus_changes WHERE table_name = ?",
+        (BENCH_TABLE,),
+    ).fetchall()
+    states = source.execute(
+        "SELECT table_name, row_id, clocks FROM _nexus_rows WHERE table_name = ?", (BENCH_TABLE,)
+    ).fetchall()
+    source.close()
+    conn = connect(path)
+    start = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        f"INSERT INTO {quote_identifier(BENCH_TABLE)} ({quoted})"
+        f" VALUES ({', '.join('?' * len(names))})",
+        app,
+    )
+    conn.executemany(
+        "INSERT INTO _nexus_changes (origin, hlc, origin_version, kind, table_name, row_id, cols)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        changes,
+    )
+    conn.executemany(
+        "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)", states
+    )
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -136,24 +186,33 @@ def run_bench(
             work = Path(scratch)
             template = templates.template(version)
             say(f"raw SQLite, capture and apply: {rows} rows, best of {REPEATS}")
-            timings["raw"] = timings["capture"] = timings["apply"] = float("inf")
+            for key in ("raw", "capture", "apply", "careful", "decode", "floor"):
+                timings[key] = float("inf")
             for attempt in range(REPEATS):
-                sender = _replica(templates, version, work / f"s{attempt}.db", f"s{attempt}")
+                sender_file = work / f"s{attempt}.db"
+                sender = _replica(templates, version, sender_file, f"s{attempt}")
                 list_id = sender.insert("lists", {"name": "bench"})
                 data = _rows(rows, str(list_id))
                 raw = _raw_insert(work / f"raw{attempt}.db", template, data)
                 timings["raw"] = min(timings["raw"], raw)
-                start = time.perf_counter()
-                sender.insert_many(BENCH_TABLE, data)
-                timings["capture"] = min(timings["capture"], time.perf_counter() - start)
+                with _best(timings, "capture"):
+                    sender.insert_many(BENCH_TABLE, data)
                 message = sender.export_changes()
                 ops = sender.oplog.count()
                 sender.close()
-                receiver = _replica(templates, version, work / f"r{attempt}.db", f"r{attempt}")
-                start = time.perf_counter()
-                receiver.receive(message)
-                timings["apply"] = min(timings["apply"], time.perf_counter() - start)
-                receiver.close()
+                with _best(timings, "decode"):
+                    decode_message(message)
+                for key, fast_lane in (("apply", True), ("careful", False)):
+                    receiver_file = work / f"r{attempt}-{key}.db"
+                    receiver = _replica(templates, version, receiver_file, f"r{attempt}")
+                    receiver.fast_lane = fast_lane
+                    with _best(timings, key):
+                        receiver.receive(message)
+                    receiver.close()
+                empty = work / f"empty{attempt}.db"
+                _replica(templates, version, empty, f"e{attempt}").close()
+                floor = _storage_floor(work / f"floor{attempt}.db", empty, sender_file)
+                timings["floor"] = min(timings["floor"], floor)
             results.update(
                 raw_sqlite_rows_per_s=rows / timings["raw"],
                 apply_ops_per_s=ops / timings["apply"],
@@ -161,6 +220,9 @@ def run_bench(
                 capture_rows_per_s=rows / timings["capture"],
                 capture_vs_raw_ratio=timings["capture"] / timings["raw"],
                 ops_per_row=ops / rows,
+                decode_vs_raw_ratio=timings["decode"] / timings["raw"],
+                storage_floor_vs_raw_ratio=timings["floor"] / timings["raw"],
+                apply_careful_vs_raw_ratio=timings["careful"] / timings["raw"],
             )
             say("delta sync: 100 new ops over 1,000 and 200,000 ops of history")
             results["delta_sync_ms_small_history"] = _delta_sync_ms(templates, version, work, 1_000)

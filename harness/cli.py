@@ -355,11 +355,18 @@ def replay_command(replay_file: Path, migrations: Path | None) -> None:
     show_default=True,
     help="Rows per run.",
 )
-def bench_command(json_file: Path | None, rows: int) -> None:
+@click.option(
+    "--no-matrix",
+    is_flag=True,
+    help="Skip the matrix measurement (about a minute of the run on 2 cores).",
+)
+def bench_command(json_file: Path | None, rows: int, no_matrix: bool) -> None:
     """Measure sync against raw SQLite in the same run."""
     from harness.bench import render_bench, run_bench
 
-    results = run_bench(rows=rows, progress=lambda line: click.echo(line, err=True))
+    results = run_bench(
+        rows=rows, matrix=not no_matrix, progress=lambda line: click.echo(line, err=True)
+    )
     out.print(render_bench(results))
     if json_file is not None:
         _write_json(json_file, results)
