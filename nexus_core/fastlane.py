@@ -32,26 +32,44 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
+from nexus_core.db.schema import Column
 from nexus_core.hlc import Timestamp, is_clock
-from nexus_core.merge import TableModel, holds, value_problem
+from nexus_core.merge import TableModel, value_problem
 from nexus_core.oplog import Change
-from nexus_core.wire import INT64, Op, Value, encode_value, quote_identifier
+from nexus_core.wire import Op, Value, encode_value, quote_identifier
 
 if TYPE_CHECKING:
     from nexus_core.replica import Replica
 
 
-@dataclass(frozen=True)
+# A decoded value's type decides whether a column holds it: the decoder has
+# already refused integers out of SQLite's range and non-finite numbers.
+_PROBES: dict[type, Value] = {str: "", bytes: b"", int: 0, float: 0.5, type(None): None}
+_COLUMN = attrgetter("column_name")
+_VALUE = attrgetter("new_value")
+_WRITE = attrgetter("kind", "table_name", "row_id", "schema_version")
+
+
+@dataclass(frozen=True, eq=False)
 class _Shape:
     """What one list of column names means for a table, worked out once per message."""
 
     columns: tuple[str, ...]
-    kinds: tuple[frozenset[type], ...]  # per column, types it holds without further checks
+    kinds: tuple[frozenset[type], ...]  # per column, the types of decoded values it holds
     key_at: int | None  # where the key's own op is, if the change carries one
     clock_columns: tuple[str, ...]  # the row state's clocks: every column but the key
     blobs: bool  # whether any of its columns may hold bytes (stored base64-encoded)
+    fitting: set[tuple[type, ...]] = field(default_factory=set)  # value types seen to fit
+
+
+def decoded_types(column: Column) -> frozenset[type]:
+    """The types of decoded wire values ``column`` holds (``value_problem`` is None)."""
+    return frozenset(
+        kind for kind, probe in _PROBES.items() if value_problem(column, probe) is None
+    )
 
 
 def _shape(model: TableModel, columns: tuple[str | None, ...]) -> _Shape | None:
@@ -61,7 +79,7 @@ def _shape(model: TableModel, columns: tuple[str | None, ...]) -> _Shape | None:
         return None  # a column this table lacks (or a delete), or a column set twice
     if not model.required <= {*names, model.key}:
         return None  # the row would be pending
-    kinds = tuple(model.plain_types[name] for name in names)
+    kinds = tuple(decoded_types(model.columns[name]) for name in names)
     return _Shape(
         tuple(names),
         kinds,
@@ -82,39 +100,35 @@ class _Table:
     rows: list[_Row] = field(default_factory=list)
     shapes: dict[tuple[str | None, ...], _Shape | None] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.key_types = decoded_types(self.model.columns[self.model.key])
+
     def shape(self, ops: list[Op]) -> tuple[_Shape, list[Value]] | None:
-        """The change's shape and values (its row id last) if it can take the fast lane."""
-        columns = tuple([op.column_name for op in ops])
+        """The change's shape and values (its row id last) if it can take the fast lane.
+
+        ``ops`` are decoded ops (see :func:`decoded_types`). Per change, the work
+        is done by ``map`` over the ops, and value types are checked once per
+        combination of types.
+        """
+        columns = tuple(map(_COLUMN, ops))
         try:
             shape = self.shapes[columns]
         except KeyError:
             shape = self.shapes[columns] = _shape(self.model, columns)
-        if shape is None:
-            return None
+        if shape is None or len(set(map(_WRITE, ops))) != 1:
+            return None  # the ops must be one write: one kind, table, row and version
         first = ops[0]
-        row_id, table, version = first.row_id, first.table_name, first.schema_version
-        for op in ops:
-            if (
-                op.kind != "set"
-                or op.row_id != row_id
-                or op.table_name != table
-                or op.schema_version != version
-            ):
+        row_id = first.row_id
+        if first.kind != "set" or type(row_id) not in self.key_types:
+            return None
+        values = list(map(_VALUE, ops))
+        types = tuple(map(type, values))
+        if types not in shape.fitting:
+            if not all(kind in kinds for kind, kinds in zip(types, shape.kinds, strict=True)):
                 return None
-        values = [op.new_value for op in ops]
-        model = self.model
-        for value, kinds, name in zip(values, shape.kinds, shape.columns, strict=True):
-            # The careful path's check (value_problem), its usual answers precomputed.
-            kind = type(value)
-            if kind in kinds:
-                if kind is int and not INT64[0] <= value <= INT64[1]:  # type: ignore[operator]
-                    return None
-            elif value_problem(model.columns[name], value) is not None:
-                return None
+            shape.fitting.add(types)
         if shape.key_at is not None and values[shape.key_at] != row_id:
             return None  # a key op must carry its own row id
-        if not holds(model, model.key, row_id):
-            return None
         values.append(row_id)
         return shape, values
 
