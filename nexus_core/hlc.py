@@ -77,18 +77,21 @@ class HybridClock:
         self._wall = last.wall_ms if last else 0
         self._counter = last.counter if last else 0
 
-    def _advance(self, wall: int, counter: int) -> Timestamp:
-        if counter > MAX_COUNTER:  # overflow: borrow the next millisecond
-            wall, counter = wall + 1, 0
-        self._wall, self._counter = wall, counter
-        return Timestamp(wall, counter, self.peer)
-
     def tick(self) -> Timestamp:
         """A new timestamp later than every one this clock has issued or seen."""
+        self.tick_text()
+        return Timestamp(self._wall, self._counter, self.peer)
+
+    def tick_text(self) -> str:
+        """A new timestamp as text (``str(self.tick())``); local writes take many."""
         now = self._now_ms()
         if now > self._wall:
-            return self._advance(now, 0)
-        return self._advance(self._wall, self._counter + 1)
+            self._wall, self._counter = now, 0
+        elif self._counter < MAX_COUNTER:
+            self._counter += 1
+        else:  # overflow: borrow the next millisecond
+            self._wall, self._counter = self._wall + 1, 0
+        return f"{self._wall:013x}-{self._counter:04x}-{self.peer}"
 
     def check(self, remote: Timestamp) -> str | None:
         """Why ``remote`` must be refused (too far in the future), or None."""

@@ -97,7 +97,11 @@ def _consistent(ops: Sequence[Op]) -> bool:
 def receive_ops(
     replica: Replica, peer: PeerInfo, ops: Sequence[Op], vector: Mapping[str, str]
 ) -> ReceiveResult:
-    """Merge a decoded message into ``replica`` (inside its write transaction)."""
+    """Merge a decoded message into ``replica`` (inside its write transaction).
+
+    ``ops`` come from :func:`~nexus_core.wire.decode_message`: the fast lane relies
+    on its checks (integers in range, finite numbers).
+    """
     result = ReceiveResult(peer, received=len(ops))
     held_vector = replica.oplog.version_vector()
     changes: dict[tuple[str, str], list[Op]] = {}

@@ -181,7 +181,7 @@ class Replica:
 
     def _change(self, kind: str, table: str, row_id: Value, cols: dict[str, Any]) -> Change:
         return Change(
-            self.peer_id, str(self.clock.tick()), self.schema_version, kind, table, row_id, cols
+            self.peer_id, self.clock.tick_text(), self.schema_version, kind, table, row_id, cols
         )
 
     def _record_local(self, table: str, changes: Sequence[Change]) -> None:
@@ -259,15 +259,14 @@ class Replica:
             ]
             filled = self._read_back(model, keys, unknown) if unknown else {}
             changes = []
-            coerced = model.coerced
+            # Columns whose values may need turning into what a read returns.
+            special = [c for c in order if c in model.coerced or bytes in model.plain_types[c]]
             for row in prepared:
                 if unknown:
                     row = row | dict(zip(unknown, filled.get(row[model.key], ()), strict=False))
-                cols = {}
-                for column in order:
-                    value = row.get(column)
-                    if column in coerced:
-                        value = stored_value(model.columns[column], value)
+                cols = {column: row.get(column) for column in order}
+                for column in special:
+                    value = stored_value(model.columns[column], cols[column])
                     cols[column] = encode_value(value) if type(value) is bytes else value
                 changes.append(self._change("set", table, row[model.key], cols))
             self._record_local(table, changes)
