@@ -112,6 +112,11 @@ class TableModel:
     coerced: frozenset[str] = frozenset()
     numeric: frozenset[str] = frozenset()
     plain_types: dict[str, frozenset[type]] = field(default_factory=dict)
+    # (columns, value types) of local writes whose values are all plain types:
+    # the integer columns among them (their range is still checked per write).
+    plain_writes: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[str, ...]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def of(cls, table: Table) -> TableModel:
