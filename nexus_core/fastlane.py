@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from nexus_core.db.schema import Column
 from nexus_core.hlc import Timestamp, is_clock
-from nexus_core.merge import TableModel, value_problem
+from nexus_core.merge import TableModel, Verdict, classify_target, find_model, value_problem
 from nexus_core.oplog import Change
 from nexus_core.wire import Op, Value, encode_value, quote_identifier
 
@@ -60,9 +60,19 @@ class _Shape:
     columns: tuple[str, ...]
     kinds: tuple[frozenset[type], ...]  # per column, the types of decoded values it holds
     key_at: int | None  # where the key's own op is, if the change carries one
-    clock_columns: tuple[str, ...]  # the row state's clocks: every column but the key
+    inserted: tuple[str, ...]  # every column but the key: inserted, and clocked in the row state
     blobs: bool  # whether any of its columns may hold bytes (stored base64-encoded)
     fitting: set[tuple[type, ...]] = field(default_factory=set)  # value types seen to fit
+
+    def params(self, values: list[Value], row_id: Value) -> list[Value]:
+        """The INSERT's parameters: the values but the key op's, then the row id.
+
+        The row id, not the key op's value: the careful path inserts the row id
+        (a key op of ``1.0`` for row ``1`` passes the check, as ``1.0 == 1``).
+        """
+        if self.key_at is None:
+            return [*values, row_id]
+        return [*values[: self.key_at], *values[self.key_at + 1 :], row_id]
 
 
 def decoded_types(column: Column) -> frozenset[type]:
@@ -72,11 +82,15 @@ def decoded_types(column: Column) -> frozenset[type]:
     )
 
 
-def _shape(model: TableModel, columns: tuple[str | None, ...]) -> _Shape | None:
+def _shape(replica: Replica, model: TableModel, columns: tuple[str | None, ...]) -> _Shape | None:
     """The shape of a change setting ``columns``, or None when it cannot take the fast lane."""
     names = [c for c in columns if c is not None and c in model.columns]
     if len(names) != len(columns) or len(set(names)) != len(names):
         return None  # a column this table lacks (or a delete), or a column set twice
+    for name in names:  # the careful path's checks on names: plain, not internal
+        verdict, _ = classify_target(model.table.name, name, "set", replica.schema, replica.models)
+        if verdict is not Verdict.APPLY:
+            return None
     if not model.required <= {*names, model.key}:
         return None  # the row would be pending
     kinds = tuple(decoded_types(model.columns[name]) for name in names)
@@ -96,7 +110,9 @@ _Row = tuple[Change, list[Op], _Shape, list[Value]]
 class _Table:
     """The new rows of one table, in message order, with the columns each sets."""
 
+    replica: Replica
     model: TableModel
+    position: int  # where the table's first change is in the message
     rows: list[_Row] = field(default_factory=list)
     shapes: dict[tuple[str | None, ...], _Shape | None] = field(default_factory=dict)
 
@@ -104,7 +120,7 @@ class _Table:
         self.key_types = decoded_types(self.model.columns[self.model.key])
 
     def shape(self, ops: list[Op]) -> tuple[_Shape, list[Value]] | None:
-        """The change's shape and values (its row id last) if it can take the fast lane.
+        """The change's shape and values if it can take the fast lane.
 
         ``ops`` are decoded ops (see :func:`decoded_types`). Per change, the work
         is done by ``map`` over the ops, and value types are checked once per
@@ -114,7 +130,7 @@ class _Table:
         try:
             shape = self.shapes[columns]
         except KeyError:
-            shape = self.shapes[columns] = _shape(self.model, columns)
+            shape = self.shapes[columns] = _shape(self.replica, self.model, columns)
         if shape is None or len(set(map(_WRITE, ops))) != 1:
             return None  # the ops must be one write: one kind, table, row and version
         first = ops[0]
@@ -129,7 +145,6 @@ class _Table:
             shape.fitting.add(types)
         if shape.key_at is not None and values[shape.key_at] != row_id:
             return None  # a key op must carry its own row id
-        values.append(row_id)
         return shape, values
 
     def runs(self) -> Iterator[tuple[_Shape, list[_Row]]]:
@@ -138,10 +153,14 @@ class _Table:
             yield shape, list(run)
 
     def insert_sql(self, shape: _Shape) -> str:
-        """A plain INSERT: a row already in the table is an error, not a no-op."""
-        names = ", ".join(map(quote_identifier, (*shape.columns, self.model.key)))
-        marks = ", ".join("?" * (len(shape.columns) + 1))
-        return f"INSERT INTO {self.model.quoted} ({names}) VALUES ({marks})"
+        """An INSERT for which a row already in the table is an error, not a no-op.
+
+        ``OR ABORT`` overrides a conflict clause of the table's own (``PRIMARY
+        KEY ON CONFLICT REPLACE``): any conflict sends the table to the careful path.
+        """
+        names = ", ".join(map(quote_identifier, (*shape.inserted, self.model.key)))
+        marks = ", ".join("?" * (len(shape.inserted) + 1))
+        return f"INSERT OR ABORT INTO {self.model.quoted} ({names}) VALUES ({marks})"
 
 
 def take_new_rows(
@@ -155,33 +174,43 @@ def take_new_rows(
     A table takes the fast lane whole or not at all: its rows go in together,
     in message order, or every change of it stays for the careful path. Which
     of two rows colliding on a UNIQUE gets its value depends on the order
-    they are merged in, so the fast lane never reorders anything.
+    they are merged in, so the fast lane never reorders anything: the careful
+    path merges table after table, in the order they first appear, after the
+    fast lane, so only tables that appear before every careful one take it
+    (a trigger could make the order of tables matter too).
     """
     tables: dict[str, _Table] = {}
-    spoiled: set[str] = set()
+    spoiled: dict[str, int] = {}  # tables left to the careful path, by first position
     rows: set[tuple[str, Value]] = set()
     latest = ""
-    for (origin, hlc), ops in changes.items():
+    for position, ((origin, hlc), ops) in enumerate(changes.items()):
         first = ops[0]
         name = first.table_name.lower()
         row = (name, first.row_id)
         if name in spoiled:
             continue
-        model = replica.models.get(first.table_name)
+        model = replica.models.get(first.table_name)  # spelled as here, or careful
         table = tables.get(name)
         if table is None and model is not None:
-            table = tables[name] = _Table(model)
+            table = tables[name] = _Table(replica, model, position)
         found = None
-        if table is not None and row not in rows and hlc > held.get(origin, ""):
-            found = table.shape(ops) if is_clock(hlc, origin) else None
+        if model is not None and row not in rows and hlc > held.get(origin, ""):
+            found = table.shape(ops) if table is not None and is_clock(hlc, origin) else None
         rows.add(row)
         if table is None or found is None:
-            spoiled.add(name)
+            if table is not None:
+                spoiled[name] = table.position
+            elif find_model(replica.models, first.table_name) is not None:
+                spoiled[name] = position
+            else:  # a table this schema lacks: parked, it writes nothing here
+                spoiled[name] = len(changes)
             tables.pop(name, None)
             continue
         change = Change(origin, hlc, first.schema_version, "set", first.table_name, first.row_id)
         table.rows.append((change, ops, *found))
         latest = max(latest, hlc)
+    first_careful = min(spoiled.values(), default=len(changes))
+    tables = {name: t for name, t in tables.items() if t.position < first_careful}
     if not tables or replica.clock.check(Timestamp.parse(latest)):
         return []  # some clock is too far ahead: the careful path refuses just those
     taken: list[tuple[Change, list[Op]]] = []
@@ -196,13 +225,13 @@ def take_new_rows(
         replica.conn.executemany(
             "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)",
             [
-                (change.table_name, change.row_id, clocks(shape.clock_columns, change.hlc))
+                (change.table_name, change.row_id, clocks(shape.inserted, change.hlc))
                 for change, _, shape, _ in table.rows
             ],
         )
         for change, ops, shape, values in table.rows:
             del changes[(change.origin, change.hlc)]
-            change.cols = dict(zip(shape.columns, values, strict=False))  # not the row id, last
+            change.cols = dict(zip(shape.columns, values, strict=True))
             if shape.blobs:
                 change.cols = {c: encode_value(v) for c, v in change.cols.items()}
             taken.append((change, ops))
@@ -214,7 +243,10 @@ def _insert_all(conn: sqlite3.Connection, table: _Table) -> bool:
     conn.execute("SAVEPOINT nexus_fast_lane")
     try:
         for shape, run in table.runs():
-            conn.executemany(table.insert_sql(shape), [values for *_, values in run])
+            conn.executemany(
+                table.insert_sql(shape),
+                [shape.params(values, change.row_id) for change, _, _, values in run],
+            )
     except sqlite3.Error:
         conn.execute("ROLLBACK TO nexus_fast_lane")
         conn.execute("RELEASE nexus_fast_lane")

@@ -361,8 +361,8 @@ def _fast_decode(text: str | bytes) -> Message | None:
     """The message if the fast path accepts all of it, else None (for the careful path)."""
     try:
         wire = _FAST.decode(text)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None  # ValueError: text that is not Unicode; the careful path says why
     if not isinstance(wire.peer, dict) or len(wire.ops) > MAX_OPS:
         return None
     if any(op.column_name is None for op in wire.ops if op.kind == "set"):
@@ -370,7 +370,12 @@ def _fast_decode(text: str | bytes) -> Message | None:
     if not all(is_clock(hlc, origin) for hlc, origin in {(op.hlc, op.origin) for op in wire.ops}):
         return None
     ops: list[Op] | None = wire.ops
-    if ("$b64" in text) if isinstance(text, str) else (b"$b64" in text):
+    # A blob's key may be spelled with escapes ("\u0024b64"): look when any are.
+    if (
+        ("$b64" in text or "\\u" in text)
+        if isinstance(text, str)
+        else (b"$b64" in text or b"\\u" in text)
+    ):
         ops = _unwrap_blobs(wire.ops)
     if ops is None:
         return None

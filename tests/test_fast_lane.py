@@ -135,25 +135,30 @@ def writes(draw: st.DrawFn, count: int, *, bulk: bool = False) -> list[Op]:
     return ops
 
 
+UNCOMPARED = {"schema_version", "_nexus_meta", "_nexus_peers", "_nexus_migration_checksums"}
+
+
 def state(replica: Replica) -> dict[str, list[Any]]:
-    """Everything a receive may write, in a form that ignores insertion order."""
+    """Every table a receive may write, typed (1 is not 1.0), ignoring insertion order."""
     conn = replica.conn
-    queries = {
-        "items": "SELECT * FROM items",
-        "tags": "SELECT * FROM tags",
-        "rows": "SELECT table_name, row_id, clocks, deleted, pending FROM _nexus_rows",
-        "changes": "SELECT origin, hlc, origin_version, kind, table_name, row_id, cols"
-        " FROM _nexus_changes",
-        "parked": "SELECT * FROM _nexus_parked",
-        "vector": "SELECT * FROM _nexus_vector",
-    }
+    tables = [
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not name.startswith("sqlite_") and name not in UNCOMPARED
+    ]
     found: dict[str, list[Any]] = {}
-    for name, sql in queries.items():
+    for table in tables:
+        columns = "*"
+        if table == "_nexus_changes":  # seq is the order stored, not what is stored
+            columns = "origin, hlc, origin_version, kind, table_name, row_id, cols"
         rows = [
-            tuple(json.loads(v) if isinstance(v, str) and v[:1] == "{" else v for v in row)
-            for row in conn.execute(sql)
+            tuple(
+                (type(v).__name__, json.loads(v) if isinstance(v, str) and v[:1] == "{" else v)
+                for v in row
+            )
+            for row in conn.execute(f'SELECT {columns} FROM "{table}"')
         ]
-        found[name] = sorted(rows, key=repr)
+        found[table] = sorted(rows, key=repr)
     return found
 
 
@@ -323,3 +328,127 @@ def test_the_fast_decoder_takes_a_usual_message() -> None:
     assert decoded is not None
     assert decoded == _careful_decode(text)
     assert decoded.ops[-1].row_id == b"k" and decoded.ops[-1].new_value == b"\x01"
+
+
+# -- cases an adversarial review found (each once made the two paths disagree) ----
+def write(table: str, row: Any, origin: str = "a", n: int = 0, **columns: Any) -> list[Op]:
+    hlc = f"{BASE_WALL:013x}-{n:04x}-{origin}"
+    return [Op(hlc, origin, 1, "set", table, row, column, v) for column, v in columns.items()]
+
+
+TRIGGERS = """CREATE TABLE a (id TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE b (id TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE audit (what TEXT);
+CREATE TRIGGER ta AFTER INSERT ON a BEGIN INSERT INTO audit VALUES ('a:' || new.id); END;
+CREATE TRIGGER tb AFTER INSERT ON b BEGIN INSERT INTO audit VALUES ('b:' || new.id); END;"""
+REVIEW_CASES = {
+    "table spelled in another case": (
+        "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT);",
+        "",
+        write("items", "r1", n=1, name="x") + write("ITEMS", "r2", n=2, name="y"),
+    ),
+    "column that is not a plain name": (
+        'CREATE TABLE items (id TEXT PRIMARY KEY, "prénom" TEXT);',
+        "",
+        write("items", "r1", **{"prénom": "x"}),
+    ),
+    "table that is not a plain name": (
+        'CREATE TABLE "my items" (id TEXT PRIMARY KEY, name TEXT);',
+        "",
+        write("my items", "r1", name="x"),
+    ),
+    "key op 1.0 for row 1 in an untyped key": (
+        "CREATE TABLE items (id PRIMARY KEY, name TEXT);",
+        "",
+        write("items", 1, id=1.0, name="x") + write("items", 0, n=1, id=-0.0, name="y"),
+    ),
+    "key ON CONFLICT IGNORE, row written outside the engine": (
+        "CREATE TABLE items (id TEXT PRIMARY KEY ON CONFLICT IGNORE, name TEXT, note TEXT);",
+        "INSERT INTO items VALUES ('r1', 'local', 'keep');",
+        write("items", "r1", name="remote"),
+    ),
+    "key ON CONFLICT REPLACE, row written outside the engine": (
+        "CREATE TABLE items (id TEXT PRIMARY KEY ON CONFLICT REPLACE, name TEXT, note TEXT);",
+        "INSERT INTO items VALUES ('r1', 'local', 'keep');",
+        write("items", "r1", name="remote"),
+    ),
+    "UNIQUE ON CONFLICT REPLACE between new rows": (
+        "CREATE TABLE items (id TEXT PRIMARY KEY, code TEXT UNIQUE ON CONFLICT REPLACE);",
+        "",
+        write("items", "r1", n=1, code="A") + write("items", "r2", n=2, code="A"),
+    ),
+    "tables whose triggers make their order visible": (
+        TRIGGERS,
+        "",
+        write("b", "x", n=1, v="1") + write("b", "x", n=2, v="2") + write("a", "y", n=3, v="1"),
+    ),
+    "a trigger writing a table that takes the careful path": (
+        TRIGGERS.replace("'a:' || new.id", "'a'")
+        + "\nCREATE TRIGGER tab AFTER INSERT ON a BEGIN INSERT INTO b VALUES ('x', 't'); END;",
+        "",
+        write("b", "x", n=1, v="1")
+        + write("b", "z", n=2, v="2")
+        + write("b", "z", n=3, v="3")
+        + write("a", "y", n=4, v="1"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REVIEW_CASES)
+def test_review_cases_give_the_same_result(tmp_path: Path, case: str) -> None:
+    schema, setup, ops = REVIEW_CASES[case]
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_schema.sql").write_text(f"-- Description: {case}\n{schema}\n")
+    with replica_pair(folder, tmp_path / "replicas") as (fast, careful):
+        for replica in (fast, careful):
+            if setup:
+                replica.conn.executescript(setup)
+        receive_both(fast, careful, ops)
+        for table in ("audit", "b"):
+            if f"CREATE TABLE {table} " in schema:
+                sql = f"SELECT * FROM {table} ORDER BY rowid"
+                assert list(fast.conn.execute(sql)) == list(careful.conn.execute(sql))
+
+
+def wire_text(value: str, row_id: str = '"r1"') -> str:
+    return (
+        '{"format":"nexus-oplog","protocol":1,'
+        '"peer":{"peer_id":"s","schema_version":1,"capabilities":[]},"version_vector":{},'
+        f'"ops":[{{"hlc":"{BASE_WALL:013x}-0000-a","origin":"a","schema_version":1,'
+        f'"kind":"set","table_name":"items","row_id":{row_id},"column_name":"name",'
+        f'"new_value":{value}}}]}}'
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        wire_text('{"\\u0024b64":"AAE="}'),
+        wire_text('"x"', row_id='{"$\\u0062\\u0036\\u0034":"AAE="}'),
+        wire_text('"a\\u0041"').encode().replace(b"a\\u0041", b"a\xff"),
+        wire_text('"\ud800"'),
+        wire_text('"x"').replace(
+            '"capabilities":[]', '"capabilities":[],"x":' + "[" * 1000 + "]" * 1000
+        ),
+    ],
+    ids=[
+        "escaped-blob-key",
+        "escaped-blob-row-id",
+        "invalid-utf8",
+        "raw-surrogate",
+        "deep-nesting",
+    ],
+)
+def test_review_messages_decode_as_the_careful_decoder_does(text: str | bytes) -> None:
+    careful: Message | WireError
+    try:
+        careful = _careful_decode(text)
+    except WireError as exc:
+        careful = exc
+    if isinstance(careful, WireError):
+        with pytest.raises(WireError) as raised:
+            decode_message(text)
+        assert str(raised.value) == str(careful)
+    else:
+        assert decode_message(text) == careful
