@@ -10,38 +10,19 @@ import json
 from pathlib import Path
 
 import pytest
+from histories import FOLDERS, HISTORIES, ROWS
 
 from harness.matrix import MatrixConfig, MatrixResult, run_matrix
 
-HISTORIES = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
-
-MUST_BREAK: dict[str, set[tuple[int, int]]] = {
-    "drop_not_null_column": {(1, 2), (1, 3)},
-    "rename_column": {(1, 2), (2, 1)},
-    "add_not_null_without_default": {(2, 1)},
-    "type_change": {(1, 2), (2, 1)},
-    "tighten_check": {(2, 1)},
-    "forum_nocase_unique": {(2, 1)},
-    "newsletter_drop_notnull": {(1, 2)},
-    "strict_conversion_brk": {(1, 2), (2, 1)},
-    "composite_unique_brk": {(1, 2), (2, 1)},
-}
+# From the README's table (tests/histories.py): the cells each breaking history breaks.
+MUST_BREAK = {name: set(row.broken) for name, row in ROWS.items() if row.broken}
 # Breaking, but only the lint is sure to see it (a known blind spot of the matrix).
 LINT_CAUGHT = {"generated_to_plain_nocopy_brk"}
-PARTIAL_ONLY = {"drop_table", "rename_table"}
-SAFE = {
-    "add_nullable_column",
-    "add_defaulted_column",
-    "new_table",
-    "index_only",
-    "multi_step_safe",
-    "constraints_safe",
-    "chess_safe",
-    "rsvp_expr_unique_safe",
-    "iot_safe",
-    "pk_not_null_safe",
-    "ticketing_rebuild_safe",
-}
+# Breaking by the lint; by the contract's cell rules the matrix shows them partial.
+PARTIAL_ONLY = {
+    name for name, row in ROWS.items() if row.kind == "breaking" and not row.broken
+} - LINT_CAUGHT
+SAFE = {name for name, row in ROWS.items() if row.kind == "safe"}
 
 
 def _run(name: str, tmp_path: Path, *, expected: Path | None = None) -> MatrixResult:
@@ -58,15 +39,16 @@ def _run(name: str, tmp_path: Path, *, expected: Path | None = None) -> MatrixRe
 
 
 def test_every_history_is_classified_here() -> None:
-    folders = {p.name for p in HISTORIES.iterdir() if p.is_dir()}
-    assert folders == set(MUST_BREAK) | PARTIAL_ONLY | LINT_CAUGHT | SAFE | {"wrong_document"}
+    assert set(FOLDERS) == set(MUST_BREAK) | PARTIAL_ONLY | LINT_CAUGHT | SAFE | {"wrong_document"}
+    assert {"drop_table", "rename_table"} == PARTIAL_ONLY
 
 
 @pytest.mark.parametrize("name", sorted(MUST_BREAK))
 def test_breaking_history_is_flagged(name: str, tmp_path: Path) -> None:
     result = _run(name, tmp_path)
     broken = {(c.local, c.peer) for c in result.cells if c.observed == "broken"}
-    assert MUST_BREAK[name] <= broken, f"{name}: expected {MUST_BREAK[name]} broken, got {broken}"
+    # Exactly the README's cells: the others must not be called broken either.
+    assert broken == MUST_BREAK[name], f"{name}: expected {MUST_BREAK[name]} broken, got {broken}"
     assert not result.ok
     for cell in result.cells:
         if cell.observed == "broken":

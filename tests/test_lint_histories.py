@@ -3,101 +3,18 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from histories import FOLDERS, HISTORIES, ROWS
 
 from harness.lint import MigrationLint, lint_migrations
 from nexus_core.db.migrations import load_migrations
 from nexus_core.db.schema import snapshot
 from nexus_core.db.verify import expected_schema_conn
 
-HISTORIES = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
-FOLDERS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
-
-# The brief's breaking sets: the version that breaks and the rule that must say so.
-BREAKING = {
-    "drop_not_null_column": (2, "drop-column"),
-    "rename_column": (2, "rename-column"),
-    "add_not_null_without_default": (2, "add-not-null-without-default"),
-    "type_change": (2, "type-change"),
-    "tighten_check": (2, "constraint-tightened"),
-    "drop_table": (2, "drop-table"),
-    "rename_table": (2, "rename-table"),
-    "forum_nocase_unique": (2, "constraint-tightened"),
-    "newsletter_drop_notnull": (2, "constraint-loosened"),
-    "generated_to_plain_nocopy_brk": (2, "generated-column-changed"),
-    "composite_unique_brk": (2, "constraint-tightened"),
-    "strict_conversion_brk": (2, "constraint-tightened"),
-}
 # Breaking histories whose README lists no broken cell: only the lint sees the damage.
 LINT_ONLY = {"drop_table", "rename_table", "generated_to_plain_nocopy_brk"}
 UNREPLICATED = {"iot_safe": ["readings"]}  # a table without a primary key, on purpose
-SAFE = {
-    "add_nullable_column",
-    "add_defaulted_column",
-    "new_table",
-    "index_only",
-    "multi_step_safe",
-    "constraints_safe",
-    "chess_safe",
-    "rsvp_expr_unique_safe",
-    "iot_safe",
-    "pk_not_null_safe",
-    "ticketing_rebuild_safe",
-    "wrong_document",
-}
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    domain: str
-    kind: str
-    verdicts: dict[int, str]
-    rules: dict[int, set[str]]
-    broken: list[tuple[int, int]]
-
-
-def _by_version(text: str, separator: str) -> dict[int, str]:
-    """``"v1 a, v2 b"`` (separator ``,``) -> ``{1: "a", 2: "b"}``."""
-    found = {}
-    for part in text.split(separator):
-        match = re.fullmatch(r"\s*v(\d+) (.+?)\s*", part)
-        assert match, f"README: cannot read {part!r} in {text!r}"
-        found[int(match.group(1))] = match.group(2)
-    return found
-
-
-def _cells(text: str) -> list[tuple[int, int]]:
-    if text.startswith("none"):
-        return []
-    return [(int(a), int(b)) for a, b in re.findall(r"\((\d+),\s*(\d+)\)", text)]
-
-
-def readme_rows() -> dict[str, Row]:
-    """The README's table of histories, one :class:`Row` per history."""
-    rows: dict[str, Row] = {}
-    lines = (HISTORIES / "README.md").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| History |"))
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        assert len(cells) == 6, f"README: a row of the histories table has {len(cells)} cells"
-        name, domain, kind, verdicts, rules, broken = cells
-        assert name not in rows, f"README lists {name} twice"
-        rules_by_version = {
-            v: {r.strip() for r in text.split(",")} for v, text in _by_version(rules, ";").items()
-        }
-        rows[name] = Row(
-            name, domain, kind, _by_version(verdicts, ","), rules_by_version, _cells(broken)
-        )
-    return rows
-
-
-ROWS = readme_rows()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +26,7 @@ def linted() -> dict[str, list[MigrationLint]]:
 
 def test_readme_lists_every_folder_and_nothing_else() -> None:
     assert sorted(ROWS) == FOLDERS
-    assert set(BREAKING) | SAFE == set(FOLDERS)
+    assert {row.kind for row in ROWS.values()} == {"breaking", "safe", "wrong-document"}
 
 
 @pytest.mark.parametrize("name", FOLDERS)
@@ -128,16 +45,15 @@ def test_history_matches_its_readme_row(name: str, linted: dict[str, list[Migrat
 
 @pytest.mark.parametrize("name", FOLDERS)
 def test_breaking_and_safe_verdicts(name: str, linted: dict[str, list[MigrationLint]]) -> None:
-    results = linted[name]
+    results, row = linted[name], ROWS[name]
     breaking = [r.version for r in results if r.verdict == "breaking"]
-    if name in BREAKING:
-        version, rule = BREAKING[name]
-        assert breaking == [version], "exactly one breaking step"
-        assert ROWS[name].kind == "breaking"
-        assert rule in {f.rule for f in results[version - 1].findings if f.severity == "breaking"}
+    if row.kind == "breaking":
+        version = row.breaking_version
+        assert version is not None and breaking == [version], "exactly one breaking step"
+        fired = {f.rule for f in results[version - 1].findings if f.severity == "breaking"}
+        assert fired & row.rules[version], f"{name}: no README rule at v{version} is breaking"
     else:
         assert breaking == [], [f for r in results for f in r.findings]
-        assert ROWS[name].kind in ("safe", "wrong-document")
 
 
 @pytest.mark.parametrize("name", FOLDERS)
