@@ -232,8 +232,32 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_SNAPSHOTS: dict[tuple[tuple[str | None, ...], ...], Schema] = {}
+_SNAPSHOTS_KEPT = 128
+
+
 def snapshot(conn: sqlite3.Connection) -> Schema:
-    """Read the app's schema from ``conn``: tables, columns, keys, checks, indexes, views."""
+    """Read the app's schema from ``conn``: tables, columns, keys, checks, indexes, views.
+
+    Everything here follows from ``sqlite_master``, so a schema already read
+    from the same definitions (another replica at the same version, as in the
+    harness) is reused; each call gets its own dicts.
+    """
+    key = tuple(
+        conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+    )
+    schema = _SNAPSHOTS.get(key)
+    if schema is None:
+        schema = _read_schema(conn)
+        if len(_SNAPSHOTS) >= _SNAPSHOTS_KEPT:
+            _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+        _SNAPSHOTS[key] = schema
+    return Schema(
+        dict(schema.tables), dict(schema.indexes), dict(schema.views), dict(schema.triggers)
+    )
+
+
+def _read_schema(conn: sqlite3.Connection) -> Schema:
     db = sqlite_utils.Database(conn)
     master = {
         (row[0], row[1]): row[2]
