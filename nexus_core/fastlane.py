@@ -22,8 +22,10 @@ A change qualifies when:
 A table's rows go in together, in message order, inside a savepoint: when
 SQLite refuses one (a CHECK, a UNIQUE, a row written outside the engine), all
 of them are rolled back and go to the careful path, which finds the op at
-fault. Rows that all go in never compete for a UNIQUE value, so inserting
-them in bulk cannot change which of them wins one.
+fault; so does every table after it, so that tables are still merged in
+order. A trigger's ``RAISE(ROLLBACK)`` fails the whole message. Rows that
+all go in never compete for a UNIQUE value, so inserting them in bulk cannot
+change which of them wins one.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ from typing import TYPE_CHECKING
 
 from nexus_core.db.schema import Column
 from nexus_core.hlc import Timestamp, is_clock
-from nexus_core.merge import TableModel, Verdict, classify_target, find_model, value_problem
+from nexus_core.merge import (
+    TableModel,
+    Verdict,
+    classify_target,
+    ended_by_trigger,
+    find_model,
+    value_problem,
+)
 from nexus_core.oplog import Change
 from nexus_core.wire import Op, Value, encode_value, quote_identifier
 
@@ -218,9 +227,9 @@ def take_new_rows(
     for table in tables.values():
         row_ids = [change.row_id for change, *_ in table.rows]
         if replica.oplog.rows_with_state(table.model.table.name, row_ids):
-            continue
+            break  # this table and every later one go to the careful path, in order
         if not _insert_all(replica.conn, table):
-            continue
+            break
         # The careful path's row state: every column but the key at the change's clock.
         replica.conn.executemany(
             "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)",
@@ -247,7 +256,8 @@ def _insert_all(conn: sqlite3.Connection, table: _Table) -> bool:
                 table.insert_sql(shape),
                 [shape.params(values, change.row_id) for change, _, _, values in run],
             )
-    except sqlite3.Error:
+    except sqlite3.Error as exc:
+        ended_by_trigger(conn, exc)
         conn.execute("ROLLBACK TO nexus_fast_lane")
         conn.execute("RELEASE nexus_fast_lane")
         return False

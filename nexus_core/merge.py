@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from nexus_core.db.schema import Column, Schema, Table, is_internal_table
+from nexus_core.errors import SyncError
 from nexus_core.oplog import OpLog, RowState, encode_cols
 from nexus_core.wire import INT64, Op, Value, decode_value, is_plain_name, quote_identifier
 
@@ -249,6 +250,16 @@ def classify(op: Op, schema: Schema, models: Mapping[str, TableModel]) -> tuple[
 Refusal = tuple[Op, str]
 
 
+def ended_by_trigger(conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
+    """Raise if the error ended the transaction (a trigger's ``RAISE(ROLLBACK)``).
+
+    Without its transaction, every later statement would commit on its own:
+    the message must fail as a whole instead.
+    """
+    if not conn.in_transaction:
+        raise SyncError(f"a trigger rolled the transaction back: {exc}") from exc
+
+
 class Merger:
     """Writes winning values into the app's tables, a row at a time.
 
@@ -347,7 +358,8 @@ class Merger:
         sql = f"UPDATE {model.quoted} SET {assignments} WHERE {model.quoted_key} = ?"
         try:
             cursor = self.conn.execute(sql, [winners[c].new_value for c in columns] + [row_id])
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            ended_by_trigger(self.conn, exc)
             return True, self._update_one_by_one(model, row_id, state, winners)
         if not cursor.rowcount:
             return False, []
@@ -363,6 +375,7 @@ class Merger:
             try:
                 self.conn.execute(model.update_sql[column], (op.new_value, row_id))
             except sqlite3.IntegrityError as exc:
+                ended_by_trigger(self.conn, exc)
                 refused.append((op, f"{model.table.name}.{column}: {exc}"))
                 continue
             state.clocks[column] = op.hlc
@@ -387,7 +400,8 @@ class Merger:
             if self._insert(model, values):
                 state.pending = None
                 return []
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            ended_by_trigger(self.conn, exc)
             refused = self._insert_one_by_one(model, row_id, state, values, winners)
             for op, _ in refused:
                 _restore(state, op.column_name, previous)
@@ -413,6 +427,7 @@ class Merger:
         try:
             self._insert(model, base)
         except sqlite3.IntegrityError as exc:
+            ended_by_trigger(self.conn, exc)
             # The row cannot exist with these values: refuse the ops that brought
             # them and keep everything else waiting, as for a missing column.
             state.pending = encode_cols(
@@ -435,6 +450,7 @@ class Merger:
             try:
                 self.conn.execute(model.update_sql[column], (value, row_id))
             except sqlite3.IntegrityError as exc:
+                ended_by_trigger(self.conn, exc)
                 if column in winners:
                     refused.append((winners[column], f"{model.table.name}.{column}: {exc}"))
         return refused

@@ -274,7 +274,11 @@ class Replica:
             filled = self._read_back(model, keys, unknown) if unknown else {}
             changes = []
             # Columns whose values may need turning into what a read returns.
-            special = [c for c in order if c in model.coerced or bytes in model.plain_types[c]]
+            special = [
+                c
+                for c in order
+                if c in model.coerced or bytes in model.plain_types[c] or c in unknown
+            ]  # (a default read back may be a blob in any column)
             for row in prepared:
                 if unknown:
                     row = row | dict(zip(unknown, filled.get(row[model.key], ()), strict=False))
@@ -394,7 +398,8 @@ class Replica:
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # a trigger's RAISE(ROLLBACK) may have ended it
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 

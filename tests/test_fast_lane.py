@@ -21,7 +21,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from nexus_core import PeerInfo, Replica, open_replica
-from nexus_core.errors import WireError
+from nexus_core.errors import SyncError, WireError
 from nexus_core.fastlane import take_new_rows
 from nexus_core.wire import (
     Message,
@@ -391,6 +391,15 @@ REVIEW_CASES = {
         + write("b", "z", n=3, v="3")
         + write("a", "y", n=4, v="1"),
     ),
+    "a table that falls back, then a later table (second review)": (
+        TRIGGERS.replace(
+            "id TEXT PRIMARY KEY, v TEXT);\nCREATE TABLE b",
+            "id TEXT PRIMARY KEY, v TEXT UNIQUE);\nCREATE TABLE b",
+            1,
+        ),
+        "",
+        write("a", "x", n=1, v="K") + write("a", "y", n=2, v="K") + write("b", "z", n=3, v="1"),
+    ),
 }
 
 
@@ -452,3 +461,39 @@ def test_review_messages_decode_as_the_careful_decoder_does(text: str | bytes) -
         assert str(raised.value) == str(careful)
     else:
         assert decode_message(text) == careful
+
+
+def test_a_trigger_that_rolls_back_fails_the_whole_message(tmp_path: Path) -> None:
+    """RAISE(ROLLBACK) ends the transaction: the message fails and nothing of it stays."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_schema.sql").write_text(
+        "-- Description: a trigger that rolls back\n"
+        "CREATE TABLE a (id TEXT PRIMARY KEY, v TEXT);\n"
+        "CREATE TRIGGER t BEFORE INSERT ON a WHEN new.v = 'bad'"
+        " BEGIN SELECT RAISE(ROLLBACK, 'no'); END;\n"
+    )
+    text = encode_message(SENDER, write("a", "x", n=1, v="ok") + write("a", "y", n=2, v="bad"), {})
+    with replica_pair(folder, tmp_path / "replicas") as (fast, careful):
+        before = state(careful)
+        for replica in (fast, careful):
+            with pytest.raises(SyncError, match="rolled the transaction back"):
+                replica.receive(text)
+            assert state(replica) == before
+
+
+def test_a_blob_default_is_captured_as_a_blob(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_schema.sql").write_text(
+        "-- Description: a TEXT column whose default is a blob\n"
+        "CREATE TABLE t (id TEXT PRIMARY KEY, s TEXT DEFAULT x'0102', x TEXT);\n"
+    )
+    replica = open_replica(tmp_path / "r.db", migrations=folder, peer_id="p")
+    try:
+        replica.insert("t", {"id": "a", "x": "q"})
+        assert replica.rows("t")[0]["s"] == b"\x01\x02"
+        sent = {op.column_name: op.new_value for op in decode_message(replica.export_changes()).ops}
+        assert sent["s"] == b"\x01\x02"
+    finally:
+        replica.close()
