@@ -497,3 +497,152 @@ def test_a_blob_default_is_captured_as_a_blob(tmp_path: Path) -> None:
         assert sent["s"] == b"\x01\x02"
     finally:
         replica.close()
+
+
+# -- many tables, triggers, an upgrade and forwarding (from the second review) ------
+V1 = """-- Description: two tables with triggers, a partial expression UNIQUE, a view
+CREATE TABLE a (id TEXT PRIMARY KEY, v TEXT, n NUMERIC, req TEXT NOT NULL, u TEXT UNIQUE);
+CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT, r REAL, k TEXT);
+CREATE UNIQUE INDEX bk ON b(lower(k)) WHERE k <> 'dup';
+CREATE TABLE audit (what TEXT);
+CREATE TRIGGER a_skip BEFORE INSERT ON a WHEN new.v = 'skip' BEGIN SELECT RAISE(IGNORE); END;
+CREATE TRIGGER a_abort BEFORE INSERT ON a WHEN new.v = 'abort'
+BEGIN SELECT RAISE(ABORT, 'no'); END;
+CREATE TRIGGER a_ins AFTER INSERT ON a
+BEGIN INSERT INTO audit VALUES ('a:' || new.id || ':' || coalesce(new.v, '-')); END;
+CREATE TRIGGER a_del AFTER INSERT ON a WHEN new.v = 'del'
+BEGIN DELETE FROM a WHERE id <> new.id AND v = 'x'; END;
+CREATE TRIGGER a_upd AFTER INSERT ON a WHEN new.v = 'upd'
+BEGIN UPDATE a SET n = coalesce(n, 0) + 1 WHERE id <> new.id; END;
+CREATE TRIGGER b_ins AFTER INSERT ON b
+BEGIN INSERT INTO audit VALUES ('b:' || new.id || ':' || coalesce(new.v, '-')); END;
+CREATE TRIGGER a_upd_b AFTER UPDATE ON a BEGIN INSERT INTO audit VALUES ('upd a:' || new.id); END;
+CREATE VIEW va AS SELECT a.id, b.v FROM a JOIN b ON a.v = b.v;
+"""
+V2 = """-- Description: a new column and a new table with a trigger
+ALTER TABLE a ADD COLUMN extra TEXT;
+CREATE TABLE c (id TEXT PRIMARY KEY, v TEXT);
+CREATE TRIGGER c_ins AFTER INSERT ON c BEGIN INSERT INTO audit VALUES ('c:' || new.id); END;
+"""
+MANY_KEYS: dict[str, list[Any]] = {
+    "a": ["x", "y", "z", "w", "X"],
+    "b": [1, 2, 3, 4],
+    "c": ["p", "q"],
+    "A": ["x", "y"],  # table a, spelled otherwise
+    "ghost": ["g"],  # a table no version has
+}
+MANY_COLUMNS = {
+    "a": ["v", "n", "req", "u", "extra"],
+    "b": ["v", "r", "k"],
+    "c": ["v"],
+    "A": ["v", "req"],
+    "ghost": ["v"],
+}
+MANY_VALUES: dict[str, list[Any]] = {
+    "v": ["x", "skip", "abort", "del", "upd", None, "k", 3],
+    "n": [1, "2", 2.0, "abc", None],
+    "req": ["r", None],
+    "u": ["U1", "U2", None],
+    "extra": ["e", None],
+    "r": [1, 1.5, None, "s"],
+    "k": ["k", "K", "dup", None],
+}
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> list[list[Op]]:
+    """One to three messages of writes to every kind of table, from three origins."""
+    counter = iter(range(1, 10_000))
+    found = []
+    for _ in range(draw(st.integers(1, 3))):
+        ops: list[Op] = []
+        for _ in range(draw(st.integers(1, 7))):
+            origin = draw(st.sampled_from(["o1", "o2", "o3"]))
+            hlc = f"{BASE_WALL + draw(st.integers(0, 3)):013x}-{next(counter):04x}-{origin}"
+            table = draw(st.sampled_from(["a", "a", "b", "b", "c", "A", "ghost"]))
+            row = draw(st.sampled_from(MANY_KEYS[table]))
+            version = draw(st.sampled_from([1, 2]))
+            if draw(st.integers(0, 10)) == 0:
+                ops.append(Op(hlc, origin, version, "delete", table, row, None))
+                continue
+            chosen = draw(st.lists(st.sampled_from(MANY_COLUMNS[table]), unique=True))
+            if table in ("a", "A") and "req" not in chosen and draw(st.integers(0, 3)):
+                chosen.append("req")
+            if draw(st.booleans()) or not chosen:
+                ops.append(Op(hlc, origin, version, "set", table, row, "id", row))
+            for column in chosen:
+                value = draw(st.sampled_from(MANY_VALUES.get(column, ["v"])))
+                ops.append(Op(hlc, origin, version, "set", table, row, column, value))
+        found.append(ops)
+    return found
+
+
+def full_state(replica: Replica) -> dict[str, list[Any]]:
+    found = state(replica)
+    found["audit order"] = list(replica.conn.execute("SELECT rowid, what FROM audit"))
+    return found
+
+
+def outcome(replica: Replica, text: str) -> tuple[Any, ...]:
+    try:
+        got = replica.receive(text)
+    except SyncError as exc:
+        return ("refused", re.sub(r"\d{13}", "", str(exc)))
+    reasons = sorted(map(without_times, got.reasons))
+    return (got.applied, got.skipped_unknown, got.rejected, got.duplicates, reasons)
+
+
+@given(sent=messages(), upgrade_at=st.integers(0, 3))
+def test_fast_lane_agrees_through_triggers_upgrades_and_forwarding(
+    tmp_path_factory: pytest.TempPathFactory, sent: list[list[Op]], upgrade_at: int
+) -> None:
+    root = tmp_path_factory.mktemp("many")
+    folder = root / "migrations"
+    folder.mkdir()
+    (folder / "001_v1.sql").write_text(V1)
+    (folder / "002_v2.sql").write_text(V2)
+    sender = PeerInfo("sender", 2)
+
+    def pair(where: str, version: int | None) -> tuple[Replica, Replica]:
+        fast = open_replica(
+            root / f"{where}-fast.db",
+            migrations=folder,
+            peer_id=f"{where}f",
+            target_version=version,
+        )
+        careful = open_replica(
+            root / f"{where}-careful.db",
+            migrations=folder,
+            peer_id=f"{where}c",
+            target_version=version,
+        )
+        careful.fast_lane = False
+        return fast, careful
+
+    fast, careful = pair("r", 1)
+    try:
+        for number, ops in enumerate(sent):
+            if number == upgrade_at:
+                fast.upgrade()
+                careful.upgrade()
+                assert full_state(fast) == full_state(careful), "after the upgrade"
+            text = encode_message(sender, ops, {})
+            assert outcome(fast, text) == outcome(careful, text), f"message {number}"
+            assert full_state(fast) == full_state(careful), f"after message {number}"
+        fast.upgrade()
+        careful.upgrade()
+        assert full_state(fast) == full_state(careful), "after the last upgrade"
+        forwarded = [decode_message(r.export_changes()).ops for r in (fast, careful)]
+        assert sorted(map(repr, forwarded[0])) == sorted(map(repr, forwarded[1]))
+        next_fast, next_careful = pair("next", None)
+        try:
+            assert outcome(next_fast, fast.export_changes()) == outcome(
+                next_careful, careful.export_changes()
+            )
+            assert full_state(next_fast) == full_state(next_careful), "forwarded"
+        finally:
+            next_fast.close()
+            next_careful.close()
+    finally:
+        fast.close()
+        careful.close()
