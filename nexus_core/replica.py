@@ -212,14 +212,19 @@ class Replica:
     def _read_back(
         self, model: TableModel, keys: Sequence[Value], columns: Sequence[str]
     ) -> dict[Any, tuple[Any, ...]]:
-        """Stored values of ``columns`` (defaults SQLite filled in) for many rows."""
-        names = ", ".join(map(quote_identifier, columns))
+        """Stored values of ``columns`` (defaults SQLite filled in) for many rows.
+
+        By the key as given: a NUMERIC key given as ``'12'`` is stored as 12,
+        and the join (where the column's affinity applies) still finds it.
+        (The ops keep naming the row ``'12'``; see docs/SYNC.md, known limits.)
+        """
+        names = ", ".join(f"t.{quote_identifier(c)}" for c in columns)
         found: dict[Any, tuple[Any, ...]] = {}
         for start in range(0, len(keys), 400):
             chunk = keys[start : start + 400]
             rows = self.conn.execute(
-                f"SELECT {model.quoted_key}, {names} FROM {model.quoted}"
-                f" WHERE {model.quoted_key} IN ({','.join('?' * len(chunk))})",
+                f"SELECT v.column1, {names} FROM (VALUES {', '.join(['(?)'] * len(chunk))}) AS v"
+                f" JOIN {model.quoted} AS t ON t.{model.quoted_key} = v.column1",
                 chunk,
             )
             found.update((row[0], row[1:]) for row in rows)
@@ -268,8 +273,11 @@ class Replica:
             unknown = [
                 c
                 for c in order
-                if c not in every_row_sets
-                or (c in model.numeric and any(type(row[c]) is str for row in prepared))
+                if c != model.key  # the row id stays as given: ops name the row by it
+                and (
+                    c not in every_row_sets
+                    or (c in model.numeric and any(type(row[c]) is str for row in prepared))
+                )
             ]
             filled = self._read_back(model, keys, unknown) if unknown else {}
             changes = []

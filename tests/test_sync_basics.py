@@ -383,3 +383,28 @@ def test_no_sqlite_error_escapes_local_writes(tmp_path: Path, generic_dir: Path)
         pytest.fail(f"bare sqlite3 error escaped: {exc!r}")
     else:
         pytest.fail("a duplicate key was accepted")
+
+
+def test_a_numeric_key_given_as_text_captures_its_defaults(tmp_path: Path) -> None:
+    """SQLite stores '12' in a NUMERIC key as 12; the defaults it filled in are still sent."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_t.sql").write_text(
+        "-- Description: a NUMERIC key\n"
+        "CREATE TABLE t (id NUMERIC PRIMARY KEY, d TEXT DEFAULT 'dflt', x TEXT);\n"
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    try:
+        assert a.insert_many("t", [{"id": "12", "x": "q"}, {"id": "abc"}]) == ["12", "abc"]
+        sent = {
+            (op.row_id, op.column_name): op.new_value
+            for op in decode_message(a.export_changes()).ops
+        }
+        assert sent[("12", "d")] == "dflt" and sent[("abc", "d")] == "dflt"
+        sync(a, b)
+        assert b.rows("t") == a.rows("t")
+        assert {row["id"]: row["d"] for row in b.rows("t")} == {12: "dflt", "abc": "dflt"}
+    finally:
+        a.close()
+        b.close()
