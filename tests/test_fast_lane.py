@@ -67,8 +67,16 @@ KEYS: dict[str, st.SearchStrategy[Any]] = {
 
 @pytest.fixture(scope="module")
 def migrations(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("fast-lane-migrations")
-    (folder / "001_items.sql").write_text(SCHEMA)
+    return migrations_folder(tmp_path_factory.mktemp("fast-lane"), SCHEMA)
+
+
+def migrations_folder(root: Path, *files: str) -> Path:
+    """A migrations folder holding ``files`` as 001_..., 002_... (each starts with its
+    ``-- Description:`` line)."""
+    folder = root / "migrations"
+    folder.mkdir()
+    for number, text in enumerate(files, start=1):
+        (folder / f"{number:03d}_step.sql").write_text(text)
     return folder
 
 
@@ -406,9 +414,7 @@ REVIEW_CASES = {
 @pytest.mark.parametrize("case", REVIEW_CASES)
 def test_review_cases_give_the_same_result(tmp_path: Path, case: str) -> None:
     schema, setup, ops = REVIEW_CASES[case]
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "001_schema.sql").write_text(f"-- Description: {case}\n{schema}\n")
+    folder = migrations_folder(tmp_path, f"-- Description: {case}\n{schema}\n")
     with replica_pair(folder, tmp_path / "replicas") as (fast, careful):
         for replica in (fast, careful):
             if setup:
@@ -465,13 +471,12 @@ def test_review_messages_decode_as_the_careful_decoder_does(text: str | bytes) -
 
 def test_a_trigger_that_rolls_back_fails_the_whole_message(tmp_path: Path) -> None:
     """RAISE(ROLLBACK) ends the transaction: the message fails and nothing of it stays."""
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "001_schema.sql").write_text(
+    folder = migrations_folder(
+        tmp_path,
         "-- Description: a trigger that rolls back\n"
         "CREATE TABLE a (id TEXT PRIMARY KEY, v TEXT);\n"
         "CREATE TRIGGER t BEFORE INSERT ON a WHEN new.v = 'bad'"
-        " BEGIN SELECT RAISE(ROLLBACK, 'no'); END;\n"
+        " BEGIN SELECT RAISE(ROLLBACK, 'no'); END;\n",
     )
     text = encode_message(SENDER, write("a", "x", n=1, v="ok") + write("a", "y", n=2, v="bad"), {})
     with replica_pair(folder, tmp_path / "replicas") as (fast, careful):
@@ -483,11 +488,10 @@ def test_a_trigger_that_rolls_back_fails_the_whole_message(tmp_path: Path) -> No
 
 
 def test_a_blob_default_is_captured_as_a_blob(tmp_path: Path) -> None:
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "001_schema.sql").write_text(
+    folder = migrations_folder(
+        tmp_path,
         "-- Description: a TEXT column whose default is a blob\n"
-        "CREATE TABLE t (id TEXT PRIMARY KEY, s TEXT DEFAULT x'0102', x TEXT);\n"
+        "CREATE TABLE t (id TEXT PRIMARY KEY, s TEXT DEFAULT x'0102', x TEXT);\n",
     )
     replica = open_replica(tmp_path / "r.db", migrations=folder, peer_id="p")
     try:
@@ -597,10 +601,7 @@ def test_fast_lane_agrees_through_triggers_upgrades_and_forwarding(
     tmp_path_factory: pytest.TempPathFactory, sent: list[list[Op]], upgrade_at: int
 ) -> None:
     root = tmp_path_factory.mktemp("many")
-    folder = root / "migrations"
-    folder.mkdir()
-    (folder / "001_v1.sql").write_text(V1)
-    (folder / "002_v2.sql").write_text(V2)
+    folder = migrations_folder(root, V1, V2)
     sender = PeerInfo("sender", 2)
 
     def pair(where: str, version: int | None) -> tuple[Replica, Replica]:
