@@ -110,6 +110,7 @@ class TableModel:
     required: frozenset[str]
     update_sql: dict[str, str] = field(default_factory=dict)
     insert_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
+    update_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
     coerced: frozenset[str] = frozenset()
     numeric: frozenset[str] = frozenset()
     plain_types: dict[str, frozenset[type]] = field(default_factory=dict)
@@ -145,6 +146,16 @@ class TableModel:
                 f"INSERT INTO {self.quoted} ({', '.join(map(quote_identifier, names))})"
                 f" VALUES ({', '.join('?' * len(names))})"
                 f" ON CONFLICT ({self.quoted_key}) DO NOTHING"
+            )
+        return sql
+
+    def update_many_sql(self, names: tuple[str, ...]) -> str:
+        """UPDATE of these columns of one row (cached per shape)."""
+        sql = self.update_cache.get(names)
+        if sql is None:
+            assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in names)
+            sql = self.update_cache[names] = (
+                f"UPDATE {self.quoted} SET {assignments} WHERE {self.quoted_key} = ?"
             )
         return sql
 
@@ -225,13 +236,13 @@ def classify_target(
 
 def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tuple[Verdict, str]:
     """The part of :func:`classify` that checks the op's row id and value (canonical names)."""
-    key_problem = check_key and value_problem(model.columns[model.key], op.row_id)
-    if key_problem:
+    if check_key and not holds(model, model.key, op.row_id):
+        key_problem = value_problem(model.columns[model.key], op.row_id)
         return Verdict.REJECT, f"row_id of {op.table_name}: {key_problem}"
     if op.kind == "set":
         assert op.column_name is not None
-        problem = value_problem(model.columns[op.column_name], op.new_value)
-        if problem:
+        if not holds(model, op.column_name, op.new_value):
+            problem = value_problem(model.columns[op.column_name], op.new_value)
             return Verdict.REJECT, f"value for {op.table_name}.{problem}"
         if op.column_name == model.key and op.new_value != op.row_id:
             return Verdict.REJECT, f"{op.table_name}: a key op must carry its own row id"
@@ -353,11 +364,11 @@ class Merger:
         """UPDATE the winning columns; (False, []) when the row is not in the table."""
         if not winners:
             return True, []
-        columns = list(winners)
-        assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in columns)
-        sql = f"UPDATE {model.quoted} SET {assignments} WHERE {model.quoted_key} = ?"
+        columns = tuple(winners)
         try:
-            cursor = self.conn.execute(sql, [winners[c].new_value for c in columns] + [row_id])
+            cursor = self.conn.execute(
+                model.update_many_sql(columns), [*(op.new_value for op in winners.values()), row_id]
+            )
         except sqlite3.IntegrityError as exc:
             ended_by_trigger(self.conn, exc)
             return True, self._update_one_by_one(model, row_id, state, winners)
