@@ -37,7 +37,6 @@ from itertools import groupby
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from nexus_core.db.schema import Column
 from nexus_core.hlc import Timestamp, is_clock
 from nexus_core.merge import (
     TableModel,
@@ -45,7 +44,6 @@ from nexus_core.merge import (
     classify_target,
     ended_by_trigger,
     find_model,
-    value_problem,
 )
 from nexus_core.oplog import Change
 from nexus_core.wire import Op, Value, encode_value, quote_identifier
@@ -54,9 +52,6 @@ if TYPE_CHECKING:
     from nexus_core.replica import Replica
 
 
-# A decoded value's type decides whether a column holds it: the decoder has
-# already refused integers out of SQLite's range and non-finite numbers.
-_PROBES: dict[type, Value] = {str: "", bytes: b"", int: 0, float: 0.5, type(None): None}
 _COLUMN = attrgetter("column_name")
 _VALUE = attrgetter("new_value")
 _WRITE = attrgetter("kind", "table_name", "row_id", "schema_version")
@@ -67,7 +62,7 @@ class _Shape:
     """What one list of column names means for a table, worked out once per message."""
 
     columns: tuple[str, ...]
-    kinds: tuple[frozenset[type], ...]  # per column, the types of decoded values it holds
+    kinds: tuple[frozenset[type], ...]  # per column, the types it holds (merge.held_types)
     key_at: int | None  # where the key's own op is, if the change carries one
     inserted: tuple[str, ...]  # every column but the key: inserted, and clocked in the row state
     blobs: bool  # whether any of its columns may hold bytes (stored base64-encoded)
@@ -84,13 +79,6 @@ class _Shape:
         return [*values[: self.key_at], *values[self.key_at + 1 :], row_id]
 
 
-def decoded_types(column: Column) -> frozenset[type]:
-    """The types of decoded wire values ``column`` holds (``value_problem`` is None)."""
-    return frozenset(
-        kind for kind, probe in _PROBES.items() if value_problem(column, probe) is None
-    )
-
-
 def _shape(replica: Replica, model: TableModel, columns: tuple[str | None, ...]) -> _Shape | None:
     """The shape of a change setting ``columns``, or None when it cannot take the fast lane."""
     names = [c for c in columns if c is not None and c in model.columns]
@@ -102,7 +90,7 @@ def _shape(replica: Replica, model: TableModel, columns: tuple[str | None, ...])
             return None
     if not model.required <= {*names, model.key}:
         return None  # the row would be pending
-    kinds = tuple(decoded_types(model.columns[name]) for name in names)
+    kinds = tuple(model.held_types[name] for name in names)
     return _Shape(
         tuple(names),
         kinds,
@@ -126,12 +114,14 @@ class _Table:
     shapes: dict[tuple[str | None, ...], _Shape | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.key_types = decoded_types(self.model.columns[self.model.key])
+        self.key_types = self.model.held_types[self.model.key]
 
     def shape(self, ops: list[Op]) -> tuple[_Shape, list[Value]] | None:
         """The change's shape and values if it can take the fast lane.
 
-        ``ops`` are decoded ops (see :func:`decoded_types`). Per change, the work
+        ``ops`` are decoded ops: their integers are in range and their numbers
+        finite, so a value's type decides whether its column holds it (see
+        ``merge.held_types``). Per change, the work
         is done by ``map`` over the ops, and value types are checked once per
         combination of types.
         """

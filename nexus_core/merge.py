@@ -76,13 +76,25 @@ def value_problem(column: Column, value: Value) -> str | None:
     return f"{where} needs {_NEEDS.get(affinity, 'a scalar')}, got {kind.__name__}"
 
 
-def _plain_types(column: Column) -> frozenset[type]:
-    """Types ``column`` holds every value of (ints: every one in SQLite's range)."""
-    accepts = _ACCEPTS[column.affinity]
-    types: set[type] = {kind for kind in (str, bytes, int) if kind in accepts}
-    if value_problem(column, None) is None:
-        types.add(type(None))
-    return frozenset(types)
+# One value of each type a value can have after checking (wire or local):
+# whether a column holds a value depends on its type alone, once integers are
+# in SQLite's range and numbers are finite.
+_PROBES: dict[type, Value] = {str: "", bytes: b"", int: 0, float: 0.5, type(None): None}
+
+
+def held_types(column: Column) -> frozenset[type]:
+    """The types ``column`` holds every in-range, finite value of (see ``value_problem``)."""
+    return frozenset(
+        kind for kind, probe in _PROBES.items() if value_problem(column, probe) is None
+    )
+
+
+def in_range(value: Value) -> bool:
+    """An integer in SQLite's 64-bit range or a finite number (anything else: True)."""
+    kind = type(value)
+    if kind is int:
+        return bool(INT64[0] <= value <= INT64[1])  # type: ignore[operator]
+    return kind is not float or math.isfinite(value)  # type: ignore[arg-type]
 
 
 def stored_value(column: Column, value: Value) -> Value:
@@ -113,10 +125,10 @@ class TableModel:
     update_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
     coerced: frozenset[str] = frozenset()
     numeric: frozenset[str] = frozenset()
-    plain_types: dict[str, frozenset[type]] = field(default_factory=dict)
-    # (columns, value types) of local writes whose values are all plain types:
-    # the integer columns among them (their range is still checked per write).
-    plain_writes: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[str, ...]] = field(
+    held_types: dict[str, frozenset[type]] = field(default_factory=dict)
+    # (columns, value types) of local writes seen to hold: the columns whose
+    # values are numbers (their range is still checked per write).
+    held_writes: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[str, ...]] = field(
         default_factory=dict
     )
 
@@ -130,7 +142,7 @@ class TableModel:
         coerced = frozenset(c.name for c in table.columns if c.affinity in ("REAL", "NUMERIC"))
         numeric = frozenset(c.name for c in table.columns if c.affinity == "NUMERIC")
         model = cls(table, key, columns, required, coerced=coerced, numeric=numeric)
-        model.plain_types = {name: _plain_types(column) for name, column in columns.items()}
+        model.held_types = {name: held_types(column) for name, column in columns.items()}
         for column in columns:
             model.update_sql[column] = (
                 f"UPDATE {model.quoted} SET {quote_identifier(column)} = ?"
@@ -170,10 +182,7 @@ class TableModel:
 
 def holds(model: TableModel, column: str, value: Value) -> bool:
     """Whether ``column`` of ``model`` can hold ``value``: ``value_problem`` is None, quickly."""
-    kind = type(value)
-    if kind in model.plain_types[column]:
-        return kind is not int or INT64[0] <= value <= INT64[1]  # type: ignore[operator]
-    return value_problem(model.columns[column], value) is None
+    return type(value) in model.held_types[column] and in_range(value)
 
 
 def find_model(models: Mapping[str, TableModel], table: str) -> TableModel | None:

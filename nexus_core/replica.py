@@ -37,6 +37,7 @@ from nexus_core.merge import (
     Merger,
     TableModel,
     holds,
+    in_range,
     stored_value,
     table_models,
     value_problem,
@@ -45,7 +46,6 @@ from nexus_core.oplog import Change, OpLog, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
-    INT64,
     Op,
     PeerInfo,
     Value,
@@ -166,11 +166,11 @@ class Replica:
         """The values of a local write, checked like incoming ops (booleans become 0/1).
 
         Rows written in bulk mostly share their columns and value types: once a
-        combination is seen to hold, only its integers' ranges are checked.
+        combination is seen to hold, only its numbers' ranges are checked.
         """
         signature = (tuple(values), tuple(map(type, values.values())))
-        integers = model.plain_writes.get(signature)
-        if integers is not None and all(INT64[0] <= values[c] <= INT64[1] for c in integers):  # type: ignore[operator]
+        numbers = model.held_writes.get(signature)
+        if numbers is not None and all(in_range(values[c]) for c in numbers):
             return dict(values)
         checked: dict[str, Value] = {}
         for name, value in values.items():
@@ -182,8 +182,10 @@ class Replica:
                 problem = value_problem(model.columns[name], value)
                 raise SyncError(f"invalid value for {model.table.name}.{problem}")
             checked[name] = value
-        if all(kind in model.plain_types[c] for c, kind in zip(*signature, strict=True)):
-            model.plain_writes[signature] = tuple(c for c, v in checked.items() if type(v) is int)
+        if bool not in signature[1]:  # booleans were changed: not the values given
+            model.held_writes[signature] = tuple(
+                c for c, v in checked.items() if type(v) in (int, float)
+            )
         return checked
 
     def _new_key(self, model: TableModel) -> Value:
@@ -285,7 +287,7 @@ class Replica:
             special = [
                 c
                 for c in order
-                if c in model.coerced or bytes in model.plain_types[c] or c in unknown
+                if c in model.coerced or bytes in model.held_types[c] or c in unknown
             ]  # (a default read back may be a blob in any column)
             for row in prepared:
                 if unknown:

@@ -269,63 +269,6 @@ def _decode_op(raw: Any, index: int) -> Op:
     return Op(hlc, origin, version, kind, table, row_id, column, value)
 
 
-_KINDS = frozenset({"set", "delete"})
-
-
-def _plain_scalar(value: Any, check_text: bool) -> bool:
-    """An int, float, str or None that needs no further checking."""
-    kind = type(value)
-    if kind is int:
-        return bool(INT64[0] <= value <= INT64[1])
-    if kind is str:
-        return len(value) <= MAX_TEXT and (not check_text or _is_utf8(value))
-    if value is None:
-        return True
-    return kind is float and math.isfinite(value)
-
-
-def _quick_op(raw: Any, clocks: Mapping[str, str], check_text: bool) -> Op | None:
-    """The usual op, checked quickly; None sends it to the careful path (and its errors)."""
-    if type(raw) is not dict:
-        return None
-    hlc, origin = raw.get("hlc"), raw.get("origin")
-    if type(hlc) is not str or origin is None or clocks.get(hlc) != origin:
-        return None
-    version, kind = raw.get("schema_version"), raw.get("kind")
-    table, column = raw.get("table_name"), raw.get("column_name")
-    if type(version) is not int or not 0 <= version <= INT64[1]:
-        return None
-    if type(kind) is not str or kind not in _KINDS:
-        return None
-    if type(table) is not str or len(table) > MAX_IDENTIFIER:
-        return None
-    if column is None:
-        if kind == "set":
-            return None
-    elif type(column) is not str or len(column) > MAX_IDENTIFIER:
-        return None
-    row_id, value = raw.get("row_id"), raw.get("new_value")
-    if row_id is None or type(row_id) is float or not _plain_scalar(row_id, check_text):
-        return None
-    if type(row_id) is str and len(row_id) > MAX_ROW_ID_TEXT:
-        return None
-    if not _plain_scalar(value, check_text):
-        return None
-    return Op(hlc, origin, version, kind, table, row_id, column, value)
-
-
-def _decode_ops(ops_raw: list[Any], check_text: bool) -> list[Op]:
-    clocks: dict[str, str] = {}
-    ops = []
-    for index, raw in enumerate(ops_raw):
-        op = _quick_op(raw, clocks, check_text)
-        if op is None:
-            op = _decode_op(raw, index)
-            clocks[op.hlc] = op.origin
-        ops.append(op)
-    return ops
-
-
 def decode_message(text: str | bytes) -> Message:
     """Parse and check a whole message; raises WireError before anything is written.
 
@@ -354,7 +297,7 @@ def _careful_decode(text: str | bytes) -> Message:
     ops_raw = _field(payload, "ops", list, "message")
     if len(ops_raw) > MAX_OPS:
         raise WireError(f"message has more than {MAX_OPS} ops")
-    return Message(peer, _decode_ops(ops_raw, _may_hold_surrogates(text)), vector)
+    return Message(peer, [_decode_op(raw, index) for index, raw in enumerate(ops_raw)], vector)
 
 
 def _fast_decode(text: str | bytes) -> Message | None:
@@ -440,10 +383,3 @@ def _envelope(payload: Mapping[str, Any]) -> tuple[PeerInfo, dict[str, str]]:
             raise WireError(f"version_vector: {exc}") from exc
         vector[origin] = stamp
     return peer, vector
-
-
-def _may_hold_surrogates(text: str | bytes) -> bool:
-    """Whether any string in the message could be a lone surrogate (rare: check them all)."""
-    if isinstance(text, bytes):
-        return b"\\ud" in text.lower()
-    return "\\ud" in text.lower() or not _is_utf8(text)
