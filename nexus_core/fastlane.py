@@ -17,7 +17,10 @@ A change qualifies when:
 - every value fits its column (the same check the careful path makes);
 - no other change in the message touches the same row, and this replica has
   no state for that row (never written, deleted or pending);
-- its clock is well formed, and no clock in the message is too far ahead.
+- no clock in the message is too far ahead.
+
+Ops come from ``decode_message``: clocks well formed and their origin's,
+integers in range, numbers finite.
 
 A table's rows go in together, in message order, inside a savepoint: when
 SQLite refuses one (a CHECK, a UNIQUE, a row written outside the engine), all
@@ -37,7 +40,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from nexus_core.hlc import Timestamp, is_clock
+from nexus_core.hlc import Timestamp
 from nexus_core.merge import (
     TableModel,
     Verdict,
@@ -162,6 +165,15 @@ class _Table:
         return f"INSERT OR ABORT INTO {self.model.quoted} ({names}) VALUES ({marks})"
 
 
+def no_clock_ahead(replica: Replica, changes: Mapping[tuple[str, str], object]) -> bool:
+    """Whether no clock of ``changes`` (keyed by origin and clock) is too far ahead.
+
+    Clocks sort as text, wall time first: when the latest is fine, all are.
+    """
+    latest = max((hlc for _, hlc in changes), default=None)
+    return latest is None or not replica.clock.check(Timestamp.parse(latest))
+
+
 def take_new_rows(
     replica: Replica,
     changes: dict[tuple[str, str], list[Op]],
@@ -178,10 +190,11 @@ def take_new_rows(
     fast lane, so only tables that appear before every careful one take it
     (a trigger could make the order of tables matter too).
     """
+    if not no_clock_ahead(replica, changes):
+        return []  # the careful path refuses just the clocks too far ahead
     tables: dict[str, _Table] = {}
     spoiled: dict[str, int] = {}  # tables left to the careful path, by first position
     rows: set[tuple[str, Value]] = set()
-    latest = ""
     for position, ((origin, hlc), ops) in enumerate(changes.items()):
         first = ops[0]
         name = first.table_name.lower()
@@ -194,7 +207,7 @@ def take_new_rows(
             table = tables[name] = _Table(replica, model, position)
         found = None
         if model is not None and row not in rows and hlc > held.get(origin, ""):
-            found = table.shape(ops) if table is not None and is_clock(hlc, origin) else None
+            found = table.shape(ops) if table is not None else None
         rows.add(row)
         if table is None or found is None:
             if table is not None:
@@ -207,11 +220,8 @@ def take_new_rows(
             continue
         change = Change(origin, hlc, first.schema_version, "set", first.table_name, first.row_id)
         table.rows.append((change, ops, *found))
-        latest = max(latest, hlc)
     first_careful = min(spoiled.values(), default=len(changes))
     tables = {name: t for name, t in tables.items() if t.position < first_careful}
-    if not tables or replica.clock.check(Timestamp.parse(latest)):
-        return []  # some clock is too far ahead: the careful path refuses just those
     taken: list[tuple[Change, list[Op]]] = []
     clocks = replica.oplog.shared_clocks.json
     for table in tables.values():
@@ -221,12 +231,12 @@ def take_new_rows(
         if not _insert_all(replica.conn, table):
             break
         # The careful path's row state: every column but the key at the change's clock.
-        replica.conn.executemany(
-            "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)",
-            [
-                (change.table_name, change.row_id, clocks(shape.inserted, change.hlc))
+        replica.oplog.stamp_rows(
+            table.model.table.name,
+            (
+                (change.row_id, clocks(shape.inserted, change.hlc))
                 for change, _, shape, _ in table.rows
-            ],
+            ),
         )
         for change, ops, shape, values in table.rows:
             del changes[(change.origin, change.hlc)]

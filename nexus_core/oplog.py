@@ -69,7 +69,7 @@ BOOKKEEPING_DDL = (
 )
 WHOLE_CHANGE = ""
 _CHANGE_COLUMNS = "origin, hlc, origin_version, kind, table_name, row_id, cols"
-_CHUNK = 400
+CHUNK = 400  # ids bound in one IN (...) query
 
 
 def ensure_bookkeeping(conn: sqlite3.Connection) -> None:
@@ -270,42 +270,33 @@ class OpLog:
         )
 
     # -- row states ------------------------------------------------------------
-    def row_states(self, table: str, row_ids: Sequence[Value]) -> dict[Any, RowState]:
-        """The states of many rows of one table, by row id (missing ones left out)."""
-        states: dict[Any, RowState] = {}
+    def _state_rows(
+        self, columns: str, table: str, row_ids: Sequence[Value]
+    ) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the row states of ``row_ids`` in ``table``, a chunk at a time."""
         unique = list(dict.fromkeys(row_ids))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                "SELECT row_id, clocks, deleted, pending FROM _nexus_rows"
-                f" WHERE table_name = ? AND row_id IN ({marks})",
+        for start in range(0, len(unique), CHUNK):
+            chunk = unique[start : start + CHUNK]
+            yield from self.conn.execute(
+                f"SELECT {columns} FROM _nexus_rows"
+                f" WHERE table_name = ? AND row_id IN ({','.join('?' * len(chunk))})",
                 (table, *chunk),
             )
-            for row_id, clocks, deleted, pending in rows:
-                states[row_id] = RowState(
-                    json.loads(clocks),
-                    deleted,
-                    None if pending is None else json.loads(pending),
-                    True,
-                )
-        return states
+
+    def row_states(self, table: str, row_ids: Sequence[Value]) -> dict[Any, RowState]:
+        """The states of many rows of one table, by row id (missing ones left out)."""
+        return {
+            row_id: RowState(
+                json.loads(clocks), deleted, None if pending is None else json.loads(pending), True
+            )
+            for row_id, clocks, deleted, pending in self._state_rows(
+                "row_id, clocks, deleted, pending", table, row_ids
+            )
+        }
 
     def rows_with_state(self, table: str, row_ids: Sequence[Value]) -> set[Value]:
         """Which of ``row_ids`` have a state (written, deleted or pending) here."""
-        found: set[Value] = set()
-        unique = list(dict.fromkeys(row_ids))
-        for start in range(0, len(unique), _CHUNK):
-            chunk = unique[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                row_id
-                for (row_id,) in self.conn.execute(
-                    f"SELECT row_id FROM _nexus_rows WHERE table_name = ? AND row_id IN ({marks})",
-                    (table, *chunk),
-                )
-            )
-        return found
+        return {row_id for (row_id,) in self._state_rows("row_id", table, row_ids)}
 
     def row_state(self, table: str, row_id: Value) -> RowState:
         return self.row_states(table, [row_id]).get(row_id, RowState())
@@ -423,12 +414,6 @@ class OpLog:
             "SELECT version_vector FROM _nexus_peers WHERE peer_id = ?", (peer_id,)
         ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
-
-    def peers(self) -> list[PeerInfo]:
-        rows = self.conn.execute(
-            "SELECT peer_id, schema_version, capabilities FROM _nexus_peers ORDER BY peer_id"
-        )
-        return [PeerInfo(p, int(v), tuple(json.loads(c))) for p, v, c in rows]
 
 
 def encode_cols(values: Mapping[str, Value]) -> dict[str, Any]:

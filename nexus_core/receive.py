@@ -24,7 +24,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from nexus_core.fastlane import take_new_rows
+from nexus_core.fastlane import no_clock_ahead, take_new_rows
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import Verdict, canonical, classify, classify_target, classify_values
 from nexus_core.oplog import WHOLE_CHANGE, Change
@@ -108,14 +108,12 @@ def receive_ops(
     for (origin, hlc), run in groupby(ops, key=_change_key):  # a change's ops are adjacent
         changes.setdefault((origin, hlc), []).extend(run)
     batch = _Batch()
-    if replica.fast_lane:
+    none_ahead = no_clock_ahead(replica, changes)
+    if replica.fast_lane and none_ahead:
         for change, taken in take_new_rows(replica, changes, held_vector):
             batch.incoming.append(_Incoming(change, taken, False, encoded=True))
             result.applied += len(taken)
     verdicts: dict[tuple[str, str | None, str], tuple[Verdict, str]] = {}
-    # Clocks sort as text: when the latest is not too far ahead, none is.
-    latest = max((hlc for _, hlc in changes), default=None)
-    none_ahead = latest is None or not replica.clock.check(Timestamp.parse(latest))
     for (origin, hlc), change_ops in changes.items():
         first = change_ops[0]
         unique: dict[str | None, Op] = {}

@@ -16,7 +16,6 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,12 @@ from nexus_core.db.migrations import (
     MigrationResult,
     check_applied,
     get_current_version,
-    load_migrations,
     migrate,
+    migration_list,
+    utc_now,
 )
 from nexus_core.db.schema import Schema, snapshot
-from nexus_core.errors import NexusError, SyncError
+from nexus_core.errors import SyncError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp
 from nexus_core.merge import (
     Merger,
@@ -42,7 +42,7 @@ from nexus_core.merge import (
     table_models,
     value_problem,
 )
-from nexus_core.oplog import Change, OpLog, ensure_bookkeeping
+from nexus_core.oplog import CHUNK, Change, OpLog, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
@@ -58,10 +58,6 @@ from nexus_core.wire import (
 log = logging.getLogger("nexus_core.sync")
 
 LARGE_VERSION_GAP = 3
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Replica:
@@ -222,8 +218,8 @@ class Replica:
         """
         names = ", ".join(f"t.{quote_identifier(c)}" for c in columns)
         found: dict[Any, tuple[Any, ...]] = {}
-        for start in range(0, len(keys), 400):
-            chunk = keys[start : start + 400]
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
             rows = self.conn.execute(
                 f"SELECT v.column1, {names} FROM (VALUES {', '.join(['(?)'] * len(chunk))}) AS v"
                 f" JOIN {model.quoted} AS t ON t.{model.quoted_key} = v.column1",
@@ -309,10 +305,8 @@ class Replica:
             return
         values = self._checked(model, values)
         with self._writing(), self.transaction():
-            assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in values)
             cursor = self.conn.execute(
-                f"UPDATE {model.quoted} SET {assignments} WHERE {model.quoted_key} = ?",
-                [*values.values(), row_id],
+                model.update_many_sql(tuple(values)), [*values.values(), row_id]
             )
             if not cursor.rowcount:
                 raise SyncError(f"no {table} row {row_id!r} to update")
@@ -388,37 +382,38 @@ class Replica:
 
     def receive(self, text: str | bytes) -> ReceiveResult:
         """Check and merge one message. A message that fails as a whole changes nothing."""
-        try:
-            message = decode_message(text)
-            with self._receiving():
-                result = self._receive(message.peer, message.ops, message.version_vector)
-        except NexusError:
-            raise
-        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
-            raise SyncError(f"message could not be merged: {exc}") from exc
+        message = decode_message(text)
+        with self._receiving("message could not be merged"):
+            result = self._receive(message.peer, message.ops, message.version_vector)
         for key in ("applied", "skipped_unknown", "rejected", "duplicates"):
             self.stats[key] += getattr(result, key)
         return result
 
     @contextmanager
-    def _receiving(self) -> Iterator[None]:
+    def _receiving(self, failure: str) -> Iterator[None]:
+        """One write transaction for merging ops; any failure undoes all of it.
+
+        An error from SQLite or the values leaves as a SyncError (``failure: ...``).
+        """
         if self._depth:
             raise SyncError("receive() cannot run inside a local write transaction")
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
+            self.conn.execute("BEGIN IMMEDIATE")
             yield
-        except BaseException:
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
             if self.conn.in_transaction:  # a trigger's RAISE(ROLLBACK) may have ended it
                 self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error | ValueError | TypeError | OverflowError):
+                raise SyncError(f"{failure}: {exc}") from exc
             raise
-        self.conn.execute("COMMIT")
 
     def _receive(
         self, peer: PeerInfo, ops: Sequence[Op], vector: Mapping[str, str]
     ) -> ReceiveResult:
         if peer.peer_id == self.peer_id:
             raise SyncError(f"message claims to come from this replica ({self.peer_id})")
-        self.oplog.record_peer(peer, vector, _now())
+        self.oplog.record_peer(peer, vector, utc_now())
         gap = (peer.peer_id, peer.schema_version, self.schema_version)
         if abs(peer.schema_version - self.schema_version) > LARGE_VERSION_GAP and (
             gap not in self._gaps_warned
@@ -448,7 +443,7 @@ class Replica:
 
     def replay_parked(self) -> int:
         """Merge parked ops whose table and column this schema now has."""
-        with self._receiving():
+        with self._receiving("parked ops could not be replayed"):
             replayed, refused = replay_parked(self)
         self.stats["replayed"] += replayed
         self.stats["rejected"] += refused
@@ -478,11 +473,7 @@ def open_replica(
     With ``upgrade=False`` the file must exist and stays at its version (what
     ``nexus sync`` does with two clients' files).
     """
-    known = (
-        load_migrations(migrations)
-        if migrations is None or isinstance(migrations, str | Path)
-        else list(migrations)
-    )
+    known = migration_list(migrations)
     conn = connect(path, create=upgrade)
     try:
         current = get_current_version(conn)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from nexus_core.db.schema import quote_identifier as quote_identifier  # re-exported
 from nexus_core.errors import WireError
 from nexus_core.hlc import PEER_ID, ClockError, Timestamp, is_clock
 
@@ -144,11 +145,6 @@ class Message:
 def is_plain_name(name: object) -> bool:
     """A plain SQL identifier: letters, digits and underscores, not starting with a digit."""
     return isinstance(name, str) and len(name) <= MAX_IDENTIFIER and bool(PLAIN_NAME.match(name))
-
-
-def quote_identifier(name: str) -> str:
-    """Quote a (checked) identifier for SQL."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def encode_value(value: Value) -> Any:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from nexus_core.errors import DatabaseError
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 MIN_PAGE_SIZE = 512  # a non-empty database file holds at least one whole page
 BUSY_TIMEOUT_MS = 30_000
 
@@ -18,24 +17,6 @@ def _check_path(path: Path) -> None:
         raise DatabaseError(f"{path}: no such database file")
     if path.is_dir():
         raise DatabaseError(f"{path}: is a directory, not a database file")
-
-
-def check_sqlite_file(path: Path) -> None:
-    """Raise :class:`DatabaseError` unless ``path`` is an SQLite file (or empty).
-
-    Not for a file this process already has open through SQLite: closing any
-    descriptor of a file drops every POSIX lock the process holds on it, and
-    SQLite's locks with them (https://sqlite.org/howtocorrupt.html, 2.2).
-    :func:`connect` therefore lets SQLite itself read the header.
-    """
-    _check_path(path)
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise DatabaseError(f"{path}: cannot read ({exc.strerror})") from exc
-    if header and header != SQLITE_HEADER:
-        raise DatabaseError(f"{path}: not an SQLite database")
 
 
 def _execute_while_locked(conn: sqlite3.Connection, sql: str) -> None:

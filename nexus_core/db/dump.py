@@ -25,7 +25,7 @@ import re
 import sqlite3
 
 from nexus_core.db.migrations import split_statements
-from nexus_core.db.schema import is_internal_table
+from nexus_core.db.schema import is_internal_table, quote_identifier
 from nexus_core.errors import DatabaseError
 
 TYPE_ORDER = ("table", "index", "view", "trigger")
@@ -92,10 +92,6 @@ def canonical_schema_dump(conn: sqlite3.Connection) -> str:
     return "".join(f"{sql};\n" for _, _, sql in entries)
 
 
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def sql_literal(value: object) -> str:
     """``value`` as an SQL literal that reads back as the same value and type."""
     if value is None:
@@ -131,7 +127,7 @@ def _parents_first(conn: sqlite3.Connection, tables: list[str]) -> list[str]:
         table: sorted(
             {
                 str(row[2])
-                for row in conn.execute(f"PRAGMA foreign_key_list({_quote_identifier(table)})")
+                for row in conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table)})")
                 if row[2] != table and row[2] in tables
             }
         )
@@ -155,15 +151,15 @@ def _parents_first(conn: sqlite3.Connection, tables: list[str]) -> list[str]:
 
 
 def _order_by(conn: sqlite3.Connection, table: str) -> str:
-    info = conn.execute(f"PRAGMA table_info({_quote_identifier(table)})").fetchall()
+    info = conn.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
     keyed = sorted((int(row[5]), str(row[1])) for row in info if row[5])
     if keyed:
-        return ", ".join(_quote_identifier(name) for _, name in keyed)
+        return ", ".join(quote_identifier(name) for _, name in keyed)
     without_rowid = conn.execute(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
     ).fetchone()
     if without_rowid and re.search(r"(?i)\bWITHOUT\s+ROWID\b", without_rowid[0] or ""):
-        return ", ".join(_quote_identifier(str(row[1])) for row in info)
+        return ", ".join(quote_identifier(str(row[1])) for row in info)
     return "rowid"
 
 
@@ -171,9 +167,9 @@ def data_dump(conn: sqlite3.Connection) -> str:
     """Every app table's rows as ``INSERT`` statements, one per line, deterministic."""
     lines: list[str] = []
     for table in _parents_first(conn, _app_tables(conn)):
-        quoted = _quote_identifier(table)
+        quoted = quote_identifier(table)
         columns = [str(row[1]) for row in conn.execute(f"PRAGMA table_info({quoted})")]
-        column_list = ", ".join(_quote_identifier(c) for c in columns)
+        column_list = ", ".join(quote_identifier(c) for c in columns)
         query = f"SELECT {column_list} FROM {quoted} ORDER BY {_order_by(conn, table)}"
         for row in conn.execute(query):
             values = ", ".join(sql_literal(v) for v in row)

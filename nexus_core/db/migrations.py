@@ -164,6 +164,13 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     return migrations
 
 
+def migration_list(migrations: str | Path | Sequence[Migration] | None) -> list[Migration]:
+    """Migrations given as a directory (None: the project's own) or as a list."""
+    if migrations is None or isinstance(migrations, str | Path):
+        return load_migrations(migrations)
+    return list(migrations)
+
+
 def split_statements(sql: str) -> Iterator[str]:
     """Split a script into complete statements (trigger bodies stay whole)."""
     buffer = ""
@@ -227,15 +234,6 @@ def get_migration_history(conn: sqlite3.Connection) -> list[tuple[int, str, str]
     return [(int(v), str(a), str(d)) for v, a, d in rows]
 
 
-def pending_migrations(
-    conn: sqlite3.Connection, migrations: Sequence[Migration] | None = None
-) -> list[Migration]:
-    """Migrations not yet applied (read-only)."""
-    known = list(migrations) if migrations is not None else load_migrations()
-    current = get_current_version(conn)
-    return [m for m in known if m.version > current]
-
-
 def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
     """Refuse a database newer than ``migrations`` or one whose applied files changed."""
     current = get_current_version(conn)
@@ -257,7 +255,8 @@ def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> 
             )
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
+    """Now, as the ISO text the bookkeeping tables store."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -344,7 +343,7 @@ def _apply_one(
             hooks.post(conn)
         conn.execute(
             "INSERT INTO schema_version (version, applied_at, description) VALUES (?, ?, ?)",
-            (migration.version, _utc_now(), migration.description),
+            (migration.version, utc_now(), migration.description),
         )
         conn.execute(
             f"INSERT OR REPLACE INTO {CHECKSUM_TABLE} (version, checksum) VALUES (?, ?)",
@@ -458,11 +457,7 @@ def apply_migrations(
     hooks: Mapping[int, MigrationHooks] | None = None,
 ) -> None:
     """Apply every pending migration (the seed's API; returns nothing)."""
-    known = (
-        load_migrations(migrations)
-        if migrations is None or isinstance(migrations, str | Path)
-        else list(migrations)
-    )
+    known = migration_list(migrations)
     migrate(conn, known, hooks=hooks)
 
 
@@ -490,11 +485,7 @@ def initialize_database(
     hooks: Mapping[int, MigrationHooks] | None = None,
 ) -> sqlite3.Connection:
     """Open ``path`` (WAL), migrate it to the latest version and return the connection."""
-    known = (
-        load_migrations(migrations)
-        if migrations is None or isinstance(migrations, str | Path)
-        else list(migrations)
-    )
+    known = migration_list(migrations)
     conn = connect(path)
     try:
         migrate(conn, known, hooks=hooks)

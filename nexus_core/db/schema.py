@@ -228,7 +228,8 @@ def _index_where(sql: str | None) -> str | None:
     return normalise_sql(match.group(1)) if match else None
 
 
-def quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """Quote a (checked) identifier for SQL."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -294,7 +295,7 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
             strict=bool(re.search(r"(?is)\)[^()]*\bSTRICT\b[^()]*$", sql)),
             generated=tuple(
                 str(row[1])
-                for row in conn.execute(f"PRAGMA table_xinfo({quote(name)})")
+                for row in conn.execute(f"PRAGMA table_xinfo({quote_identifier(name)})")
                 if row[6] in (2, 3)  # hidden: 2 virtual, 3 stored generated column
             ),
         )
