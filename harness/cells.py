@@ -10,7 +10,6 @@ saved as JSON that ``nexus-compat replay`` runs again.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import traceback
@@ -23,6 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from harness.execute import Execution, run_traffic, sync_pair
+from harness.files import write_json
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
 from harness.strategies import traffic
 from harness.versions import Templates, stepping_clock
@@ -233,9 +233,7 @@ def save_replay(
         "reasons": observation.reasons,
         "steps": list(steps),
     }
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    partial.replace(path)
+    write_json(path, payload)
     return path
 
 

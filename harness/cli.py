@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.table import Table
 from harness.cells import CellResult, run_example
 from harness.compat import compatibility_report
 from harness.errors import HarnessError
+from harness.files import write_json
 from harness.lint import lint_migrations, lint_to_json, render_lint_table
 from harness.matrix import (
     DEFAULT_EXAMPLES,
@@ -33,6 +35,8 @@ from harness.report import write_report
 from harness.sampledata import fill
 from harness.versions import Templates, build_database, load_set
 from nexus_core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, BadInput, NexusGroup
+from nexus_core.db.connection import connect
+from nexus_core.replica import Replica
 
 MIGRATIONS = click.option(
     "--migrations",
@@ -60,6 +64,15 @@ JOBS = click.option(
     "--jobs", type=click.IntRange(0, 256), default=0, help="Worker processes (0: one per CPU)."
 )
 NO_RELAY = click.option("--no-relay", is_flag=True, help="Skip the relay checks.")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_options(command: F) -> F:
+    """The options of every command that runs the matrix (``matrix``, ``report``)."""
+    for option in (NO_RELAY, JOBS, SEED, EXAMPLES, EXPECTED, MIGRATIONS):
+        command = option(command)
+    return command
+
 
 err = Console(stderr=True)
 out = Console(width=None if Console().is_terminal else 140)
@@ -73,13 +86,6 @@ class HarnessGroup(NexusGroup):
             return super().invoke(ctx)
         except HarnessError as exc:
             raise BadInput(str(exc)) from exc
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    partial.replace(path)
 
 
 class _Reporter:
@@ -209,27 +215,32 @@ def build_command(
 ) -> None:
     """Write a database at VERSION to OUT.db (it must not exist yet)."""
     migration_set = load_set(migrations)
-    path = build_database(migration_set, version, out_db)
-    if with_data:
-        templates = Templates(migration_set)
-        try:
-            replica = templates.replica(version, path.with_name(path.name + ".partial"))
-            with replica:
-                written = fill(replica, seed=seed)
-                replica.conn.execute("VACUUM")
-            path.with_name(path.name + ".partial").replace(path)
-        finally:
-            templates.cleanup()
-        rows = ", ".join(f"{table} {count}" for table, count in written.items())
-        click.echo(f"built v{version} at {path} with rows: {rows}")
-        empty = [table for table, count in written.items() if not count]
-        if empty:
-            click.echo(
-                f"warning: no sample row passed the constraints of {', '.join(empty)}",
-                err=True,
-            )
-    else:
+    if not with_data:
+        path = build_database(migration_set, version, out_db)
         click.echo(f"built v{version} at {path}")
+        return
+    if out_db.exists():
+        raise HarnessError(f"{out_db}: already exists; choose another path")
+    # Migrated once, filled, then moved into place: OUT.db never holds half a build.
+    partial = build_database(
+        migration_set, version, out_db.with_name(out_db.name + ".filling"), overwrite=True
+    )
+    try:
+        with Replica(connect(partial, scratch=True), migration_set.migrations) as replica:
+            written = fill(replica, seed=seed)
+            replica.conn.execute("VACUUM")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    path = partial.replace(out_db)
+    rows = ", ".join(f"{table} {count}" for table, count in written.items())
+    click.echo(f"built v{version} at {path} with rows: {rows}")
+    empty = [table for table, count in written.items() if not count]
+    if empty:
+        click.echo(
+            f"warning: no sample row passed the constraints of {', '.join(empty)}",
+            err=True,
+        )
 
 
 @main.command(name="lint")
@@ -244,18 +255,13 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
     payload = lint_to_json(results)
     out.print(render_lint_table(results))
     if json_file is not None:
-        _write_json(json_file, payload)
+        write_json(json_file, payload)
     if not payload["ok"]:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
 
 
 @main.command(name="matrix")
-@MIGRATIONS
-@EXPECTED
-@EXAMPLES
-@SEED
-@JOBS
-@NO_RELAY
+@run_options
 @click.option(
     "--json", "json_file", type=click.Path(path_type=Path), help="Write the cells as JSON."
 )
@@ -276,18 +282,13 @@ def matrix_command(json_file: Path | None, **options: Any) -> None:
     _print_untested(result)
     _print_failures(result)
     if json_file is not None:
-        _write_json(json_file, result.to_json())
+        write_json(json_file, result.to_json())
     if not result.ok:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
 
 
 @main.command(name="report")
-@MIGRATIONS
-@EXPECTED
-@EXAMPLES
-@SEED
-@JOBS
-@NO_RELAY
+@run_options
 @click.option(
     "--out",
     "out_dir",
@@ -369,7 +370,7 @@ def bench_command(json_file: Path | None, rows: int, no_matrix: bool) -> None:
     )
     out.print(render_bench(results))
     if json_file is not None:
-        _write_json(json_file, results)
+        write_json(json_file, results)
 
 
 __all__ = ["EXIT_BAD_INPUT", "main"]

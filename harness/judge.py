@@ -19,6 +19,7 @@ from harness.execute import Execution
 from nexus_core.db.schema import Schema
 from nexus_core.merge import Verdict, classify
 from nexus_core.replica import Replica
+from nexus_core.wire import Op
 
 STATUS_ORDER = {"full": 0, "partial": 1, "broken": 2}
 MAX_REASONS = 12
@@ -89,12 +90,14 @@ def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
 def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[str]:
     """Every op of B's that A cannot place is parked at A and was logged."""
     problems: list[str] = []
-    parked = {(op.hlc, op.column_name) for op in a.oplog.parked_ops()}
-    unplaceable = [
-        op
-        for op in b.ops()
-        if classify(op, a.schema, a.models)[0] in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN)
-    ]
+
+    def unknown_here(op: Op) -> bool:
+        verdict = classify(op, a.schema, a.models)[0]
+        return verdict in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN)
+
+    parked_ops = a.oplog.parked_ops()
+    parked = {(op.hlc, op.column_name) for op in parked_ops}
+    unplaceable = [op for op in b.ops() if unknown_here(op)]
     lost = [op for op in unplaceable if (op.hlc, op.column_name) not in parked]
     if lost:
         first = lost[0]
@@ -102,11 +105,7 @@ def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[
             f"{len(lost)} op(s) naming what v{a.schema_version} lacks were not kept,"
             f" e.g. {first.table_name}.{first.column_name}"
         )
-    unknown_parked = [
-        op
-        for op in a.oplog.parked_ops()
-        if classify(op, a.schema, a.models)[0] in (Verdict.UNKNOWN_TABLE, Verdict.UNKNOWN_COLUMN)
-    ]
+    unknown_parked = [op for op in parked_ops if unknown_here(op)]
     if unknown_parked:
         source = f"from peer {b.peer_id}"
         warned = [

@@ -172,6 +172,7 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
     templates = Templates(migration_set)
     try:
         built = templates.build_all()  # a migration that fails stops the run before any cell
+        _TEMPLATES[str(directory.resolve())] = templates  # jobs here (or forked) reuse them
         _run_all(
             directory,
             built,

@@ -9,12 +9,9 @@ describes it.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +20,7 @@ from typing import Any
 import jinja2
 
 from harness.errors import HarnessError
+from harness.files import json_text, write_atomically
 
 __all__ = [
     "REPORT_FILES",
@@ -314,7 +312,7 @@ def render_markdown(report: Report) -> str:
 def render_json(report: Report) -> str:
     """The report as ``compatibility.json``: sorted keys, two-space indent."""
     try:
-        return json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return json_text(report)
     except TypeError as exc:
         raise HarnessError(f"report cannot be written as JSON: {exc}") from None
 
@@ -475,22 +473,6 @@ def render_junit(report: Report) -> str:
 # -- files ------------------------------------------------------------------
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory, so readers never see half a file."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
 def write_report(
     report: Report, out_dir: str | os.PathLike[str], junit: Path | None = None
 ) -> list[Path]:
@@ -508,7 +490,7 @@ def write_report(
         for path, _ in outputs:
             path.parent.mkdir(parents=True, exist_ok=True)
         for path, text in outputs:
-            _write_atomically(path, text)
+            write_atomically(path, text)
     except OSError as exc:
         raise HarnessError(f"cannot write the report to {out}: {exc}") from None
     return [path for path, _ in outputs]

@@ -104,8 +104,10 @@ class Templates:
 
     @classmethod
     def from_built(cls, migration_set: MigrationSet, built: dict[int, Path]) -> Templates:
-        """Templates over files another process already built (read-only use)."""
-        templates = cls(migration_set)
+        """Templates over files another process already built, in its directory
+        (read-only use: never cleaned up from here)."""
+        workdir = next(iter(built.values())).parent
+        templates = cls(migration_set, workdir)
         templates._built.update(built)
         return templates
 
