@@ -22,6 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from harness.execute import Execution, run_traffic, sync_pair
+from harness.expected import status_matches
 from harness.files import write_json
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
 from harness.strategies import traffic
@@ -29,6 +30,11 @@ from harness.versions import Templates, stepping_clock
 from nexus_core.errors import NexusError
 
 SYNC_LOGGER = "nexus_core.sync"
+
+
+def cell_id(local: int, peer: int) -> str:
+    """A cell's id in reports and test ids: ``v{A}-v{B}`` (the contract's form)."""
+    return f"v{local}-v{peer}"
 
 
 @dataclass
@@ -53,7 +59,7 @@ class CellResult:
 
     @property
     def cell_id(self) -> str:
-        return f"v{self.local}-v{self.peer}"
+        return cell_id(self.local, self.peer)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,11 +124,11 @@ def run_example(
                         a.upgrade(peer)
                         stage = "sync after the upgrade"
                         sync_pair(a, b, execution)
-                        healed = judge_heal(a, b)
-                        observation.heals_on_upgrade = not healed
-                        if healed:
+                        heal_problems = judge_heal(a, b)
+                        observation.heals_on_upgrade = not heal_problems
+                        if heal_problems:
                             observation.status = "broken"
-                            observation.reasons += healed
+                            observation.reasons += heal_problems
                 except NexusError as exc:
                     observation = Observation("broken", [f"{stage} failed: {exc}"])
                 except Exception as exc:  # an engine crash is a finding, not a harness error
@@ -169,7 +175,6 @@ def run_cell(
     max_steps: int = 16,
 ) -> CellResult:
     """Run hypothesis examples for one cell and gather its result."""
-    from harness.expected import status_matches
 
     result = CellResult(local, peer, expected)
     strategy = traffic(templates.schema(local), templates.schema(peer), max_steps=max_steps)
@@ -237,4 +242,4 @@ def save_replay(
     return path
 
 
-__all__ = ["CellResult", "example_settings", "run_cell", "run_example", "save_replay"]
+__all__ = ["CellResult", "cell_id", "example_settings", "run_cell", "run_example", "save_replay"]

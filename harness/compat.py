@@ -43,12 +43,12 @@ def environment(result: MatrixResult, config: MatrixConfig) -> dict[str, Any]:
 def compatibility_report(config: MatrixConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Run lint and the matrix and put every result in one report dict."""
     result = run_matrix(config, progress)
-    lint = lint_to_json(lint_migrations(result.migration_set.migrations))["lint"]
+    lint = lint_to_json(lint_migrations(result.migration_set.migrations))
     report = result.to_json()
-    report["lint"] = lint
-    report["lint_ok"] = all(entry["verdict"] != "breaking" for entry in lint)
+    report["lint"] = lint["lint"]
+    report["lint_ok"] = lint["ok"]
     report["matrix_ok"] = result.ok
     report["ok"] = result.ok and report["lint_ok"]  # what a release gate needs: both
-    report["disagreements"] = lint_matrix_disagreements(lint, report["cells"])
+    report["disagreements"] = lint_matrix_disagreements(lint["lint"], report["cells"])
     report["environment"] = environment(result, config)
     return report

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from harness.cells import cell_id
+
 __all__ = ["lint_matrix_disagreements"]
 
 _PARKED_RULES = frozenset({"drop-table", "drop-column", "rename-column", "rename-table"})
@@ -75,7 +77,7 @@ def lint_matrix_disagreements(
                     "lint_verdict": verdict,
                     "matrix": matrix,
                     "rules": rules,
-                    "cells": [_cell_id(cell) for cell in _ordered(crossing)],
+                    "cells": [cell_id(cell["local"], cell["peer"]) for cell in _ordered(crossing)],
                     "explanation": _breaking_explanation(matrix, rules),
                 }
             )
@@ -93,7 +95,9 @@ def lint_matrix_disagreements(
                     "lint_verdict": verdict,
                     "matrix": "broken",
                     "rules": _rules(entry, breaking_only=False),
-                    "cells": [_cell_id(cell) for cell in _ordered(unexplained)],
+                    "cells": [
+                        cell_id(cell["local"], cell["peer"]) for cell in _ordered(unexplained)
+                    ],
                     "explanation": (
                         f"lint saw only {verdict} changes in migration {version}, yet the "
                         "matrix saw broken sync across it: the breakage comes from data or "
@@ -117,10 +121,6 @@ def _range(cell: Mapping[str, Any]) -> set[int]:
 
 def _ordered(cells: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(cells, key=lambda cell: (int(cell["local"]), int(cell["peer"])))
-
-
-def _cell_id(cell: Mapping[str, Any]) -> str:
-    return f"v{cell['local']}-v{cell['peer']}"
 
 
 def _rules(entry: Mapping[str, Any], *, breaking_only: bool) -> list[str]:

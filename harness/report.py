@@ -19,6 +19,7 @@ from typing import Any
 
 import jinja2
 
+from harness.cells import cell_id
 from harness.errors import HarnessError
 from harness.files import json_text, write_atomically
 
@@ -62,10 +63,6 @@ def _cells(report: Report) -> list[Cell]:
         return sorted(report["cells"], key=lambda cell: (int(cell["local"]), int(cell["peer"])))
     except (KeyError, TypeError) as exc:
         raise HarnessError(f"report has no usable 'cells' list ({exc!r})") from None
-
-
-def _cell_id(cell: Cell) -> str:
-    return f"v{cell['local']}-v{cell['peer']}"
 
 
 def _count(value: Any) -> str:
@@ -119,7 +116,7 @@ def _environment(report: Report) -> list[tuple[str, str]]:
 
 def _summary(report: Report) -> dict[str, Any]:
     cells = _cells(report)
-    failed = [_cell_id(cell) for cell in cells if not cell.get("ok")]
+    failed = [cell_id(cell["local"], cell["peer"]) for cell in cells if not cell.get("ok")]
     lint = report.get("lint") or []
     relay = report.get("relay") or []
     return {
@@ -212,7 +209,7 @@ def render_markdown(report: Report) -> str:
         ],
         [
             [
-                _cell_id(cell),
+                cell_id(cell["local"], cell["peer"]),
                 cell.get("expected", "undocumented"),
                 cell["observed"],
                 "ok" if cell.get("ok") else "FAIL",
@@ -288,7 +285,7 @@ def render_markdown(report: Report) -> str:
     if not failures:
         out.append("_None: every cell is as documented._")
     for cell in failures:
-        out += [f"### {_cell_id(cell)}: {_verdict_line(cell)}", ""]
+        out += [f"### {cell_id(cell['local'], cell['peer'])}: {_verdict_line(cell)}", ""]
         for reason in cell.get("reasons") or ["no reason recorded"]:
             out += _bullet(reason)
         if cell.get("replay_file"):
@@ -343,7 +340,7 @@ def _grid_cell(cell: Cell) -> dict[str, Any]:
         tooltip.append(f"heals on upgrade: {_heal_word(cell['heals_on_upgrade'])}")
     tooltip += reasons
     return {
-        "id": _cell_id(cell),
+        "id": cell_id(cell["local"], cell["peer"]),
         "local": cell["local"],
         "peer": cell["peer"],
         "observed": observed,
@@ -434,7 +431,7 @@ def render_junit(report: Report) -> str:
         message = None if cell.get("ok") else _verdict_line(cell)
         reasons = "\n".join(str(r) for r in cell.get("reasons") or []) or "no reason recorded"
         detail = _counts_line(cell) if cell.get("ok") else f"{reasons}\n{_counts_line(cell)}"
-        cases.append((_cell_id(cell), "nexus-compat.matrix", message, detail))
+        cases.append((cell_id(cell["local"], cell["peer"]), "nexus-compat.matrix", message, detail))
     _suite(root, "nexus-compat matrix", cases)
     if "lint" in report:
         lint_cases = []

@@ -25,6 +25,7 @@ CONTRACT_KEYS = {
     "build_replay_ms",
 }
 OUR_KEYS = {
+    "apply_rows_per_s",
     "capture_rows_per_s",
     "ops_per_row",
     "decode_vs_raw_ratio",

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sqlite3
@@ -54,8 +55,9 @@ class Migration:
     sql: str
     down_sql: str | None = None
 
-    @property
+    @functools.cached_property
     def checksum(self) -> str:
+        """Computed once: every migrate() checks the checksums of every applied file."""
         return checksum_sql(self.sql)
 
 
