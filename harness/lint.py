@@ -86,8 +86,8 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from harness.errors import HarnessError
-from harness.schemadiff import Change, diff_schemas
-from nexus_core.db.migrations import Migration, migrate, split_statements
+from harness.schemadiff import Change, diff_schemas, unique_keys
+from nexus_core.db.migrations import Migration, migrate, split_statements, sql_code
 from nexus_core.db.schema import Schema, snapshot, type_affinity
 from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
@@ -416,13 +416,7 @@ class _Linter:
         constrained = []
         if column is not None and column.pk:
             constrained.append("PRIMARY KEY")
-        uniques = [
-            index
-            for schema in (self.before, self.after)
-            for index in schema.indexes.values()
-            if index.table == t and index.unique and index.origin != "pk"
-        ]
-        if any(c in index.columns for index in uniques):
+        if any(c in cols for s in (self.before, self.after) for cols, _ in unique_keys(s, t)):
             constrained.append("UNIQUE")
         checked = any(re.search(rf"(?i)\b{re.escape(c)}\b", check) for check in table.checks)
         fields = {"a": was, "b": now}
@@ -455,9 +449,11 @@ class _Linter:
             self.add(rule, change, MESSAGES[rule], old)
         elif kind == "table-added":
             n = self.version
-            old = f"v{n - 1}" if n == 2 else f"v1-v{n - 1}"
             self.add(
-                "add-table", change, MESSAGES["add-table" if n > 1 else "add-table-first"], old
+                "add-table",
+                change,
+                MESSAGES["add-table" if n > 1 else "add-table-first"],
+                versions_before(n),
             )
         elif kind == "table-renamed":
             self.add("rename-table", change, MESSAGES["rename-table"], self.old(change.detail))
@@ -549,6 +545,11 @@ def _snapshots(migrations: Sequence[Migration]) -> list[Schema]:
         conn.close()
 
 
+def versions_before(n: int) -> str:
+    """The clients older than version ``n``, as messages name them: ``v1`` or ``v1-v{n-1}``."""
+    return f"v{n - 1}" if n == 2 else f"v1-v{n - 1}"
+
+
 _REWRITE = re.compile(r"(?is)^\s*(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+[\"`\[]?(\w+)[\"`\]]?")
 
 
@@ -561,13 +562,13 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
     """
     found: dict[str, list[str]] = {}
     for statement in split_statements(migration.sql):
-        match = _REWRITE.match(re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL))
+        match = _REWRITE.match(sql_code(statement))
         if match and match.group(2) in before.replicated_tables:
             verb = "UPDATE" if match.group(1).upper().startswith("UPDATE") else "DELETE"
             found.setdefault(match.group(2), []).append(verb)
     findings = []
     n = migration.version
-    old = f"v{n - 1}" if n == 2 else f"v1-v{n - 1}"
+    old = versions_before(n)
     for table, verbs in sorted(found.items()):
         what = " and ".join(dict.fromkeys(verbs))
         message = MESSAGES["data-rewrite"].format(t=table, what=what, old=old, n=n)

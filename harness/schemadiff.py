@@ -96,7 +96,8 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
     return re.sub(pattern, new, sql)
 
 
-def _uniques(schema: Schema, table: str) -> set[tuple[tuple[str, ...], str | None]]:
+def unique_keys(schema: Schema, table: str) -> set[tuple[tuple[str, ...], str | None]]:
+    """The (columns, WHERE) of ``table``'s UNIQUE constraints and indexes, keys aside."""
     return {
         (index.columns, index.where)
         for index in schema.indexes.values()
@@ -228,9 +229,9 @@ def _diff_constraints(
 
     old_uniques = {
         (tuple(renames.get(c, c) for c in cols), where)
-        for cols, where in _uniques(before, old_table)
+        for cols, where in unique_keys(before, old_table)
     }
-    new_uniques = _uniques(after, new_table)
+    new_uniques = unique_keys(after, new_table)
     for kind, uniques in (
         ("unique-added", new_uniques - old_uniques),
         ("unique-dropped", old_uniques - new_uniques),

@@ -187,12 +187,13 @@ def split_statements(sql: str) -> Iterator[str]:
         yield buffer.rstrip(";").strip()
 
 
-def _code(statement: str) -> str:
+def sql_code(statement: str) -> str:
+    """A statement without its comments, surrounding blanks and final semicolon."""
     return re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL).strip(" \t\r\n;")
 
 
 def _has_code(statement: str) -> bool:
-    return bool(_code(statement))
+    return bool(sql_code(statement))
 
 
 TRANSACTION_CONTROL = re.compile(
@@ -207,7 +208,7 @@ def migration_statements(sql: str) -> Iterator[str]:
     runs each migration in its own transaction, so those two are left out.
     """
     for statement in split_statements(sql):
-        if not TRANSACTION_CONTROL.match(" ".join(_code(statement).split())):
+        if not TRANSACTION_CONTROL.match(" ".join(sql_code(statement).split())):
             yield statement
 
 
