@@ -178,6 +178,8 @@ def take_new_rows(
     replica: Replica,
     changes: dict[tuple[str, str], list[Op]],
     held: Mapping[str, str],
+    *,
+    none_ahead: bool | None = None,
 ) -> list[tuple[Change, list[Op]]]:
     """Insert the changes that create new rows; they leave ``changes``, and are returned.
 
@@ -189,8 +191,10 @@ def take_new_rows(
     path merges table after table, in the order they first appear, after the
     fast lane, so only tables that appear before every careful one take it
     (a trigger could make the order of tables matter too).
+
+    ``none_ahead``: whether :func:`no_clock_ahead` holds, if the caller knows.
     """
-    if not no_clock_ahead(replica, changes):
+    if not (no_clock_ahead(replica, changes) if none_ahead is None else none_ahead):
         return []  # the careful path refuses just the clocks too far ahead
     tables: dict[str, _Table] = {}
     spoiled: dict[str, int] = {}  # tables left to the careful path, by first position

@@ -109,8 +109,8 @@ def receive_ops(
         changes.setdefault((origin, hlc), []).extend(run)
     batch = _Batch()
     none_ahead = no_clock_ahead(replica, changes)
-    if replica.fast_lane and none_ahead:
-        for change, taken in take_new_rows(replica, changes, held_vector):
+    if replica.fast_lane:
+        for change, taken in take_new_rows(replica, changes, held_vector, none_ahead=none_ahead):
             batch.incoming.append(_Incoming(change, taken, False, encoded=True))
             result.applied += len(taken)
     verdicts: dict[tuple[str, str | None, str], tuple[Verdict, str]] = {}
