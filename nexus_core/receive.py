@@ -20,21 +20,18 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from nexus_core.fastlane import no_clock_ahead, take_new_rows
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import Verdict, canonical, classify, classify_target, classify_values
 from nexus_core.oplog import WHOLE_CHANGE, Change
-from nexus_core.wire import Op, PeerInfo, Value, encode_value
+from nexus_core.wire import Changes, Op, PeerInfo, Value, encode_value, group_changes
 
 if TYPE_CHECKING:
     from nexus_core.replica import Replica
 
 log = logging.getLogger("nexus_core.sync")
-_change_key = attrgetter("origin", "hlc")
 
 VALUE_REFUSAL = "refused: "
 
@@ -95,18 +92,23 @@ def _consistent(ops: Sequence[Op]) -> bool:
 
 
 def receive_ops(
-    replica: Replica, peer: PeerInfo, ops: Sequence[Op], vector: Mapping[str, str]
+    replica: Replica,
+    peer: PeerInfo,
+    ops: Sequence[Op],
+    vector: Mapping[str, str],
+    changes: Changes | None = None,
 ) -> ReceiveResult:
     """Merge a decoded message into ``replica`` (inside its write transaction).
 
     ``ops`` come from :func:`~nexus_core.wire.decode_message`: the fast lane relies
-    on its checks (integers in range, finite numbers).
+    on its checks (integers in range, finite numbers). ``changes``: the ops
+    grouped by :func:`~nexus_core.wire.group_changes`, if decoding did it (this
+    takes them over: they are consumed).
     """
     result = ReceiveResult(peer, received=len(ops))
     held_vector = replica.oplog.version_vector()
-    changes: dict[tuple[str, str], list[Op]] = {}
-    for (origin, hlc), run in groupby(ops, key=_change_key):  # a change's ops are adjacent
-        changes.setdefault((origin, hlc), []).extend(run)
+    if changes is None:
+        changes = group_changes(ops)
     batch = _Batch()
     none_ahead = no_clock_ahead(replica, changes)
     if replica.fast_lane:

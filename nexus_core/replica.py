@@ -46,6 +46,7 @@ from nexus_core.oplog import CHUNK, Change, OpLog, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
+    Changes,
     Op,
     PeerInfo,
     Value,
@@ -384,7 +385,9 @@ class Replica:
         """Check and merge one message. A message that fails as a whole changes nothing."""
         message = decode_message(text)
         with self._receiving("message could not be merged"):
-            result = self._receive(message.peer, message.ops, message.version_vector)
+            result = self._receive(
+                message.peer, message.ops, message.version_vector, message.changes
+            )
         for key in ("applied", "skipped_unknown", "rejected", "duplicates"):
             self.stats[key] += getattr(result, key)
         return result
@@ -409,7 +412,11 @@ class Replica:
             raise
 
     def _receive(
-        self, peer: PeerInfo, ops: Sequence[Op], vector: Mapping[str, str]
+        self,
+        peer: PeerInfo,
+        ops: Sequence[Op],
+        vector: Mapping[str, str],
+        changes: Changes | None = None,
     ) -> ReceiveResult:
         if peer.peer_id == self.peer_id:
             raise SyncError(f"message claims to come from this replica ({self.peer_id})")
@@ -425,7 +432,7 @@ class Replica:
                 peer.schema_version,
                 self.schema_version,
             )
-        return receive_ops(self, peer, ops, vector)
+        return receive_ops(self, peer, ops, vector, changes)
 
     # -- upgrades ------------------------------------------------------------
     def upgrade(self, target_version: int | None = None) -> MigrationResult:

@@ -27,6 +27,8 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
@@ -65,10 +67,19 @@ class PeerInfo:
         }
 
 
+# How many blobs the fast decoder has built, ever: a decode that did not move it
+# built none, so its ops need no unwrapping. It only grows (a count another
+# thread moves at the same time costs an unneeded unwrap, never a missed one).
+_blobs_built = [0]
+
+
 class _Blob(msgspec.Struct, forbid_unknown_fields=True):
     """A BLOB on the wire: ``{"$b64": "<base64>"}`` (turned into ``bytes`` after decoding)."""
 
     b64: str = msgspec.field(name="$b64")
+
+    def __post_init__(self) -> None:  # msgspec calls it for every blob it decodes
+        _blobs_built[0] += 1
 
 
 if TYPE_CHECKING:
@@ -133,6 +144,25 @@ class _WireMessage(msgspec.Struct):
 
 
 _FAST = msgspec.json.Decoder(_WireMessage)
+_COLUMN = attrgetter("column_name")
+
+
+Changes = dict[tuple[str, str], list[Op]]
+"""Ops grouped into changes (one write of one row), by (origin, clock), in message order."""
+
+_CHANGE_KEY = attrgetter("origin", "hlc")
+
+
+def group_changes(ops: Iterable[Op]) -> Changes:
+    """The ops of each change (a change's ops need not be adjacent)."""
+    changes: Changes = {}
+    for key, run in groupby(ops, key=_CHANGE_KEY):
+        found = changes.get(key)
+        if found is None:
+            changes[key] = list(run)
+        else:
+            found.extend(run)
+    return changes
 
 
 @dataclass
@@ -140,6 +170,8 @@ class Message:
     peer: PeerInfo
     ops: list[Op] = field(default_factory=list)
     version_vector: dict[str, str] = field(default_factory=dict)
+    # ``group_changes(ops)``, when decoding already did it (see Replica.receive).
+    changes: Changes | None = field(default=None, repr=False, compare=False)
 
 
 def is_plain_name(name: object) -> bool:
@@ -298,25 +330,24 @@ def _careful_decode(text: str | bytes) -> Message:
 
 def _fast_decode(text: str | bytes) -> Message | None:
     """The message if the fast path accepts all of it, else None (for the careful path)."""
+    blobs_before = _blobs_built[0]
     try:
         wire = _FAST.decode(text)
     except (msgspec.MsgspecError, ValueError, RecursionError):
         return None  # ValueError: text that is not Unicode; the careful path says why
     if not isinstance(wire.peer, dict) or len(wire.ops) > MAX_OPS:
         return None
-    if any(op.column_name is None for op in wire.ops if op.kind == "set"):
-        return None
-    if not all(is_clock(hlc, origin) for hlc, origin in {(op.hlc, op.origin) for op in wire.ops}):
-        return None
-    ops: list[Op] | None = wire.ops
-    # A blob's key may be spelled with escapes ("\u0024b64"): look when any are.
-    if (
-        ("$b64" in text or "\\u" in text)
-        if isinstance(text, str)
-        else (b"$b64" in text or b"\\u" in text)
+    if None in set(map(_COLUMN, wire.ops)) and any(
+        op.column_name is None for op in wire.ops if op.kind == "set"
     ):
+        return None  # only deletes may leave the column out
+    ops: list[Op] | None = wire.ops
+    if _blobs_built[0] != blobs_before:
         ops = _unwrap_blobs(wire.ops)
     if ops is None:
+        return None
+    changes = group_changes(ops)
+    if not all(is_clock(hlc, origin) for origin, hlc in changes):
         return None
     try:
         peer, vector = _envelope(
@@ -329,7 +360,7 @@ def _fast_decode(text: str | bytes) -> Message | None:
         )
     except WireError:
         return None
-    return Message(peer, ops, vector)
+    return Message(peer, ops, vector, changes)
 
 
 def _unwrap_blobs(ops: list[Op]) -> list[Op] | None:
