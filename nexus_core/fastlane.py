@@ -37,7 +37,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from nexus_core.hlc import Timestamp
@@ -48,7 +48,7 @@ from nexus_core.merge import (
     ended_by_trigger,
     find_model,
 )
-from nexus_core.oplog import Change
+from nexus_core.oplog import dumps
 from nexus_core.wire import Op, Value, encode_value, quote_identifier
 
 if TYPE_CHECKING:
@@ -67,19 +67,9 @@ class _Shape:
     columns: tuple[str, ...]
     kinds: tuple[frozenset[type], ...]  # per column, the types it holds (merge.held_types)
     key_at: int | None  # where the key's own op is, if the change carries one
-    inserted: tuple[str, ...]  # every column but the key: inserted, and clocked in the row state
+    inserted: tuple[str, ...]  # every column but the key: clocked in the row state
     blobs: bool  # whether any of its columns may hold bytes (stored base64-encoded)
     fitting: set[tuple[type, ...]] = field(default_factory=set)  # value types seen to fit
-
-    def params(self, values: list[Value], row_id: Value) -> list[Value]:
-        """The INSERT's parameters: the values but the key op's, then the row id.
-
-        The row id, not the key op's value: the careful path inserts the row id
-        (a key op of ``1.0`` for row ``1`` passes the check, as ``1.0 == 1``).
-        """
-        if self.key_at is None:
-            return [*values, row_id]
-        return [*values[: self.key_at], *values[self.key_at + 1 :], row_id]
 
 
 def _shape(replica: Replica, model: TableModel, columns: tuple[str | None, ...]) -> _Shape | None:
@@ -103,7 +93,16 @@ def _shape(replica: Replica, model: TableModel, columns: tuple[str | None, ...])
     )
 
 
-_Row = tuple[Change, list[Op], _Shape, list[Value]]
+_Row = tuple[str, str, list[Op], _Shape, list[Value]]  # origin, clock, ops, shape, values
+
+
+@dataclass
+class Taken:
+    """What the fast lane stored: changes, ops, and the latest clock per origin."""
+
+    changes: int = 0
+    ops: int = 0
+    latest: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,13 +119,13 @@ class _Table:
         self.key_types = self.model.held_types[self.model.key]
 
     def shape(self, ops: list[Op]) -> tuple[_Shape, list[Value]] | None:
-        """The change's shape and values if it can take the fast lane.
+        """The change's shape and insert values if it can take the fast lane.
 
         ``ops`` are decoded ops: their integers are in range and their numbers
         finite, so a value's type decides whether its column holds it (see
-        ``merge.held_types``). Per change, the work
-        is done by ``map`` over the ops, and value types are checked once per
-        combination of types.
+        ``merge.held_types``). Per change, the work is done by ``map`` over the
+        ops, and value types are checked once per combination of types. The
+        values are the ops' in order, then the row id when no op sets the key.
         """
         columns = tuple(map(_COLUMN, ops))
         try:
@@ -145,13 +144,18 @@ class _Table:
             if not all(kind in kinds for kind, kinds in zip(types, shape.kinds, strict=True)):
                 return None
             shape.fitting.add(types)
-        if shape.key_at is not None and values[shape.key_at] != row_id:
-            return None  # a key op must carry its own row id
+        if shape.key_at is None:
+            values.append(row_id)
+        elif type(values[shape.key_at]) is not type(row_id) or values[shape.key_at] != row_id:
+            # A key op must carry its own row id, spelled the same way: the
+            # careful path inserts the row id (a key op of 1.0 for row 1 passes
+            # its check, as 1.0 == 1), so a key op of another type takes it.
+            return None
         return shape, values
 
     def runs(self) -> Iterator[tuple[_Shape, list[_Row]]]:
         """Consecutive rows that set the same columns (one INSERT statement each)."""
-        for shape, run in groupby(self.rows, key=lambda row: row[2]):
+        for shape, run in groupby(self.rows, key=_ROW_SHAPE):
             yield shape, list(run)
 
     def insert_sql(self, shape: _Shape) -> str:
@@ -160,9 +164,13 @@ class _Table:
         ``OR ABORT`` overrides a conflict clause of the table's own (``PRIMARY
         KEY ON CONFLICT REPLACE``): any conflict sends the table to the careful path.
         """
-        names = ", ".join(map(quote_identifier, (*shape.inserted, self.model.key)))
-        marks = ", ".join("?" * (len(shape.inserted) + 1))
+        columns = shape.columns if shape.key_at is not None else (*shape.columns, self.model.key)
+        names = ", ".join(map(quote_identifier, columns))
+        marks = ", ".join("?" * len(columns))
         return f"INSERT OR ABORT INTO {self.model.quoted} ({names}) VALUES ({marks})"
+
+
+_ROW_SHAPE = itemgetter(3)
 
 
 def no_clock_ahead(replica: Replica, changes: Mapping[tuple[str, str], object]) -> bool:
@@ -180,10 +188,13 @@ def take_new_rows(
     held: Mapping[str, str],
     *,
     none_ahead: bool | None = None,
-) -> list[tuple[Change, list[Op]]]:
-    """Insert the changes that create new rows; they leave ``changes``, and are returned.
+) -> Taken:
+    """Insert and store the changes that create new rows; they leave ``changes``.
 
-    The returned changes carry their columns (``Change.cols``) ready to store.
+    Each taken change is stored as the careful path would store it: the app
+    row, its row state and the change itself (the receiver still advances
+    its version vector, with ``Taken.latest``).
+
     A table takes the fast lane whole or not at all: its rows go in together,
     in message order, or every change of it stays for the careful path. Which
     of two rows colliding on a UNIQUE gets its value depends on the order
@@ -194,8 +205,9 @@ def take_new_rows(
 
     ``none_ahead``: whether :func:`no_clock_ahead` holds, if the caller knows.
     """
+    taken = Taken()
     if not (no_clock_ahead(replica, changes) if none_ahead is None else none_ahead):
-        return []  # the careful path refuses just the clocks too far ahead
+        return taken  # the careful path refuses just the clocks too far ahead
     tables: dict[str, _Table] = {}
     spoiled: dict[str, int] = {}  # tables left to the careful path, by first position
     rows: set[tuple[str, Value]] = set()
@@ -222,33 +234,60 @@ def take_new_rows(
                 spoiled[name] = len(changes)
             tables.pop(name, None)
             continue
-        change = Change(origin, hlc, first.schema_version, "set", first.table_name, first.row_id)
-        table.rows.append((change, ops, *found))
+        table.rows.append((origin, hlc, ops, *found))
     first_careful = min(spoiled.values(), default=len(changes))
-    tables = {name: t for name, t in tables.items() if t.position < first_careful}
-    taken: list[tuple[Change, list[Op]]] = []
-    clocks = replica.oplog.shared_clocks.json
     for table in tables.values():
-        row_ids = [change.row_id for change, *_ in table.rows]
-        if replica.oplog.rows_with_state(table.model.table.name, row_ids):
+        if table.position >= first_careful:
+            continue
+        if not _store_table(replica, table):
             break  # this table and every later one go to the careful path, in order
-        if not _insert_all(replica.conn, table):
-            break
-        # The careful path's row state: every column but the key at the change's clock.
-        replica.oplog.stamp_rows(
-            table.model.table.name,
-            (
-                (change.row_id, clocks(shape.inserted, change.hlc))
-                for change, _, shape, _ in table.rows
-            ),
-        )
-        for change, ops, shape, values in table.rows:
-            del changes[(change.origin, change.hlc)]
-            change.cols = dict(zip(shape.columns, values, strict=True))
-            if shape.blobs:
-                change.cols = {c: encode_value(v) for c, v in change.cols.items()}
-            taken.append((change, ops))
+        latest = taken.latest
+        for origin, hlc, ops, _, _ in table.rows:
+            del changes[(origin, hlc)]
+            taken.ops += len(ops)
+            if hlc > latest.get(origin, ""):
+                latest[origin] = hlc
+        taken.changes += len(table.rows)
     return taken
+
+
+def _store_table(replica: Replica, table: _Table) -> bool:
+    """Store every row of ``table`` (app row, row state, change), or none of them (False)."""
+    name = table.model.table.name
+    row_ids = [ops[0].row_id for _, _, ops, _, _ in table.rows]
+    if replica.oplog.rows_with_state(name, row_ids) or not _insert_all(replica.conn, table):
+        return False
+    # The careful path's row state: every column but the key at the change's clock.
+    clocks = replica.oplog.shared_clocks.json
+    replica.oplog.stamp_rows(
+        name,
+        zip(
+            row_ids,
+            [clocks(shape.inserted, hlc) for _, hlc, _, shape, _ in table.rows],
+            strict=True,
+        ),
+    )
+    replica.oplog.add_change_rows(
+        (
+            origin,
+            hlc,
+            ops[0].schema_version,
+            "set",
+            ops[0].table_name,
+            row_id,
+            _cols(shape, values),
+        )
+        for (origin, hlc, ops, shape, values), row_id in zip(table.rows, row_ids, strict=True)
+    )
+    return True
+
+
+def _cols(shape: _Shape, values: list[Value]) -> str:
+    """The change's stored columns: the ops' values by column, wire-encoded."""
+    cols = dict(zip(shape.columns, values, strict=False))  # not the row id appended
+    if shape.blobs:
+        cols = {c: encode_value(v) for c, v in cols.items()}
+    return dumps(cols)
 
 
 def _insert_all(conn: sqlite3.Connection, table: _Table) -> bool:
@@ -256,10 +295,7 @@ def _insert_all(conn: sqlite3.Connection, table: _Table) -> bool:
     conn.execute("SAVEPOINT nexus_fast_lane")
     try:
         for shape, run in table.runs():
-            conn.executemany(
-                table.insert_sql(shape),
-                [shape.params(values, change.row_id) for change, _, _, values in run],
-            )
+            conn.executemany(table.insert_sql(shape), [values for *_, values in run])
     except sqlite3.Error as exc:
         ended_by_trigger(conn, exc)
         conn.execute("ROLLBACK TO nexus_fast_lane")

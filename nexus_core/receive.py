@@ -59,7 +59,6 @@ class _Incoming:
     change: Change
     ops: list[Op]
     existing: bool
-    encoded: bool = False  # change.cols already holds the ops' values, wire-encoded
 
 
 @dataclass
@@ -72,6 +71,7 @@ class _Batch:
     skipped: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     received_as: dict[int, Op] = field(default_factory=dict)  # by id of the op as spelled here
+    latest: dict[str, str] = field(default_factory=dict)  # the latest clock stored, per origin
 
     def to_apply(self, table: str, row_id: Value, ops: list[Op]) -> None:
         self.groups.setdefault(table, {}).setdefault(row_id, []).extend(ops)
@@ -112,9 +112,9 @@ def receive_ops(
     batch = _Batch()
     none_ahead = no_clock_ahead(replica, changes)
     if replica.fast_lane:
-        for change, taken in take_new_rows(replica, changes, held_vector, none_ahead=none_ahead):
-            batch.incoming.append(_Incoming(change, taken, False, encoded=True))
-            result.applied += len(taken)
+        taken = take_new_rows(replica, changes, held_vector, none_ahead=none_ahead)
+        result.applied += taken.ops
+        batch.latest = taken.latest
     verdicts: dict[tuple[str, str | None, str], tuple[Verdict, str]] = {}
     for (origin, hlc), change_ops in changes.items():
         first = change_ops[0]
@@ -227,18 +227,16 @@ def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
 
 def _store(replica: Replica, batch: _Batch) -> None:
     new: list[Change] = []
-    latest: dict[str, str] = {}
+    latest = batch.latest
     for item in batch.incoming:
         change = item.change
-        cols = change.cols
-        if not item.encoded:
-            cols = {
-                op.column_name: encode_value(op.new_value)
-                if type(op.new_value) is bytes
-                else op.new_value
-                for op in item.ops
-                if op.column_name
-            }
+        cols = {
+            op.column_name: encode_value(op.new_value)
+            if type(op.new_value) is bytes
+            else op.new_value
+            for op in item.ops
+            if op.column_name
+        }
         if item.existing:
             replica.oplog.extend_change(change.origin, change.hlc, cols)
         else:

@@ -408,3 +408,22 @@ def test_a_numeric_key_given_as_text_captures_its_defaults(tmp_path: Path) -> No
     finally:
         a.close()
         b.close()
+
+
+def test_row_state_clocks_merge_across_their_two_stored_forms(
+    tmp_path: Path, generic_dir: Path
+) -> None:
+    """A row written at once stores one clock for its columns; later writes merge into it."""
+    replica = open_generic(tmp_path, generic_dir, "a")
+    shared = replica.oplog.shared_clocks.json
+    with replica.transaction():
+        replica.oplog.stamp_rows("tags", [("x", shared(("color", "weight"), "c1"))])
+    assert replica.conn.execute("SELECT clocks FROM _nexus_rows").fetchone()[0][0] == "["
+    assert replica.oplog.row_state("tags", "x").clocks == {"color": "c1", "weight": "c1"}
+    with replica.transaction():  # compact over compact, then the object form over compact
+        replica.oplog.stamp_rows("tags", [("x", shared(("weight",), "c2"))])
+        assert replica.oplog.row_state("tags", "x").clocks == {"color": "c1", "weight": "c2"}
+        replica.oplog.stamp_rows("tags", [("x", '{"color": "c3"}')])
+    assert replica.oplog.row_state("tags", "x").clocks == {"color": "c3", "weight": "c2"}
+    assert shared((), "c4") == "{}"
+    replica.close()
