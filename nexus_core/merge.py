@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from operator import itemgetter
+from typing import Any
 
 from nexus_core.db.schema import Column, Schema, Table, is_internal_table
 from nexus_core.errors import SyncError
@@ -89,6 +91,34 @@ def held_types(column: Column) -> frozenset[type]:
     )
 
 
+_INT64_RANGE = range(INT64[0], INT64[1] + 1)
+
+
+def range_check(ints: Sequence[str], floats: Sequence[str]) -> Callable[[Any], bool]:
+    """A check that a mapping's ``ints`` are in SQLite's range and its ``floats`` finite.
+
+    What :func:`in_range` checks, for known columns, in C (``range`` membership
+    and ``math.isfinite`` mapped over the values): local writes run it per row.
+    """
+    get_ints, get_floats = _getter(ints), _getter(floats)
+    inside = _INT64_RANGE.__contains__
+
+    def check(values: Any) -> bool:
+        return all(map(inside, get_ints(values))) and all(map(math.isfinite, get_floats(values)))
+
+    return check
+
+
+def _getter(columns: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving the values of ``columns`` from a mapping, always as a tuple."""
+    if len(columns) > 1:
+        return itemgetter(*columns)
+    if columns:
+        column = columns[0]
+        return lambda values: (values[column],)
+    return lambda values: ()
+
+
 def in_range(value: Value) -> bool:
     """An integer in SQLite's 64-bit range or a finite number (anything else: True)."""
     kind = type(value)
@@ -126,9 +156,9 @@ class TableModel:
     coerced: frozenset[str] = frozenset()
     numeric: frozenset[str] = frozenset()
     held_types: dict[str, frozenset[type]] = field(default_factory=dict)
-    # (columns, value types) of local writes seen to hold: the columns whose
-    # values are numbers (their range is still checked per write).
-    held_writes: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[str, ...]] = field(
+    # (columns, value types) of local writes seen to hold, and how to check
+    # the range of their numbers, which is still done per write.
+    held_writes: dict[tuple[tuple[str, ...], tuple[type, ...]], Callable[[Any], bool]] = field(
         default_factory=dict
     )
 

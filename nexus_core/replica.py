@@ -37,7 +37,7 @@ from nexus_core.merge import (
     Merger,
     TableModel,
     holds,
-    in_range,
+    range_check,
     stored_value,
     table_models,
     value_problem,
@@ -166,8 +166,8 @@ class Replica:
         combination is seen to hold, only its numbers' ranges are checked.
         """
         signature = (tuple(values), tuple(map(type, values.values())))
-        numbers = model.held_writes.get(signature)
-        if numbers is not None and all(in_range(values[c]) for c in numbers):
+        numbers_fit = model.held_writes.get(signature)
+        if numbers_fit is not None and numbers_fit(values):
             return dict(values)
         checked: dict[str, Value] = {}
         for name, value in values.items():
@@ -180,8 +180,9 @@ class Replica:
                 raise SyncError(f"invalid value for {model.table.name}.{problem}")
             checked[name] = value
         if bool not in signature[1]:  # booleans were changed: not the values given
-            model.held_writes[signature] = tuple(
-                c for c, v in checked.items() if type(v) in (int, float)
+            model.held_writes[signature] = range_check(
+                [c for c, v in checked.items() if type(v) is int],
+                [c for c, v in checked.items() if type(v) is float],
             )
         return checked
 
@@ -286,10 +287,15 @@ class Replica:
                 for c in order
                 if c in model.coerced or bytes in model.held_types[c] or c in unknown
             ]  # (a default read back may be a blob in any column)
+            whole = not unknown and every_row_sets == set(order)
+            in_order = itemgetter(*order) if len(order) > 1 else None
             for row in prepared:
                 if unknown:
                     row = row | dict(zip(unknown, filled.get(row[model.key], ()), strict=False))
-                cols = {column: row.get(column) for column in order}
+                if whole and in_order is not None:  # every row sets every column
+                    cols = dict(zip(order, in_order(row), strict=True))
+                else:
+                    cols = {column: row.get(column) for column in order}
                 for column in special:
                     value = stored_value(model.columns[column], cols[column])
                     cols[column] = encode_value(value) if type(value) is bytes else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
@@ -427,3 +428,26 @@ def test_row_state_clocks_merge_across_their_two_stored_forms(
     assert replica.oplog.row_state("tags", "x").clocks == {"color": "c3", "weight": "c2"}
     assert shared((), "c4") == "{}"
     replica.close()
+
+
+@pytest.mark.parametrize(
+    ("column", "fine", "bad"),
+    [
+        ("n", 5, 2**63),
+        ("n", 0, -(2**63) - 1),
+        ("score", 1.5, float("inf")),
+        ("score", 0.5, math.nan),
+    ],
+)
+def test_local_writes_check_numbers_after_their_shape_is_known(
+    tmp_path: Path, generic_dir: Path, column: str, fine: Value, bad: Value
+) -> None:
+    """Once a write's columns and types are seen to hold, each number is still checked."""
+    a = open_generic(tmp_path, generic_dir, "a")
+    a.insert_many("notes", [{"body": "x", column: fine}, {"body": "y", column: fine}])
+    with pytest.raises(SyncError, match="invalid value"):
+        a.insert("notes", {"body": "z", column: bad})
+    with pytest.raises(SyncError, match="invalid value"):
+        a.insert_many("notes", [{"body": "z", column: fine}, {"body": "w", column: bad}])
+    assert len(a.rows("notes")) == 2
+    a.close()
