@@ -42,7 +42,7 @@ from nexus_core.merge import (
     table_models,
     value_problem,
 )
-from nexus_core.oplog import CHUNK, Change, OpLog, ensure_bookkeeping
+from nexus_core.oplog import CHUNK, Change, OpLog, dumps, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
@@ -280,7 +280,7 @@ class Replica:
                 )
             ]
             filled = self._read_back(model, keys, unknown) if unknown else {}
-            changes = []
+            changes: list[tuple[Value, dict[str, Any]]] = []
             # Columns whose values may need turning into what a read returns.
             special = [
                 c
@@ -299,9 +299,27 @@ class Replica:
                 for column in special:
                     value = stored_value(model.columns[column], cols[column])
                     cols[column] = encode_value(value) if type(value) is bytes else value
-                changes.append(self._change("set", table, row[model.key], cols))
-            self._record_local(table, changes)
+                changes.append((row[model.key], cols))
+            self._record_new_rows(table, tuple(order), changes)
         return keys
+
+    def _record_new_rows(
+        self, table: str, columns: tuple[str, ...], rows: list[tuple[Value, dict[str, Any]]]
+    ) -> None:
+        """Record local inserts, each row one change setting ``columns``: ``_record_local``
+        without a :class:`Change` per row."""
+        tick, version, peer = self.clock.tick_text, self.schema_version, self.peer_id
+        hlcs = [tick() for _ in rows]
+        self.oplog.add_change_rows(
+            (peer, hlc, version, "set", table, row_id, dumps(cols))
+            for hlc, (row_id, cols) in zip(hlcs, rows, strict=True)
+        )
+        clocks = self.oplog.shared_clocks.json
+        self.oplog.stamp_rows(
+            table,
+            ((row_id, clocks(columns, hlc)) for hlc, (row_id, _) in zip(hlcs, rows, strict=True)),
+        )
+        self.oplog.advance_vector({peer: hlcs[-1]})
 
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
         """Change columns of one row; one change, an op per column."""
