@@ -410,6 +410,9 @@ class OpLog:
             found += change.ops(None if WHOLE_CHANGE in columns else columns)
         return found
 
+    def has_parked(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM _nexus_parked LIMIT 1").fetchone() is not None
+
     def parked_count(self) -> int:
         return len(self.parked_ops())
 

@@ -54,11 +54,13 @@ from nexus_core.wire import (
     encode_value,
     encode_wire_ops,
     quote_identifier,
+    row_id_problem,
 )
 
 log = logging.getLogger("nexus_core.sync")
 
 LARGE_VERSION_GAP = 3
+REPLAYED_AT = "parked_replayed_at_version"  # meta key: the schema version of the last replay
 
 
 class Replica:
@@ -103,6 +105,14 @@ class Replica:
             **({"now_ms": now_ms} if now_ms is not None else {}),
         )
         self._load_schema()
+        # Migrated since parked ops were last replayed (by open_replica, `nexus
+        # migrate` or anything else that ran the migrations): replay them now,
+        # as upgrade() does, or what they carry would wait for the next upgrade.
+        if self.oplog.has_parked() and self.oplog.meta(REPLAYED_AT) != str(self.schema_version):
+            try:
+                self.replay_parked()
+            except SyncError as exc:  # the database stays usable; the next open tries again
+                log.warning("parked ops not replayed on open: %s", exc)
 
     # -- schema --------------------------------------------------------------
     def _load_schema(self) -> None:
@@ -187,9 +197,17 @@ class Replica:
         return checked
 
     def _new_key(self, model: TableModel) -> Value:
-        if model.columns[model.key].affinity == "INTEGER":
+        """A fresh row id: an integer where the key's affinity would turn text into a number."""
+        if model.columns[model.key].affinity in ("INTEGER", "REAL", "NUMERIC"):
             return random.SystemRandom().randrange(1, 2**53)
         return uuid.uuid4().hex
+
+    @staticmethod
+    def _check_row_id(model: TableModel, row_id: Value) -> None:
+        """Refuse a key no peer could receive (the wire names rows by it)."""
+        problem = row_id_problem(row_id)
+        if problem is not None:
+            raise SyncError(f"invalid value for {model.table.name}.{model.key}: {problem}")
 
     def _change(self, kind: str, table: str, row_id: Value, cols: dict[str, Any]) -> Change:
         return Change(
@@ -247,6 +265,7 @@ class Replica:
             if row.get(model.key) is None:
                 row[model.key] = self._new_key(model)
                 self._checked(model, {model.key: row[model.key]})
+            self._check_row_id(model, row[model.key])
             prepared.append(row)
         if not prepared:
             return []
@@ -324,6 +343,7 @@ class Replica:
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
         """Change columns of one row; one change, an op per column."""
         model = self._model(table)
+        self._check_row_id(model, row_id)
         if model.key in values:
             raise SyncError(f"{table}.{model.key} is the row id and cannot change")
         if not values:
@@ -345,6 +365,7 @@ class Replica:
     def delete(self, table: str, row_id: Value) -> None:
         """Delete a row; its tombstone travels as a delete op."""
         model = self._model(table)
+        self._check_row_id(model, row_id)
         with self._writing(), self.transaction():
             cursor = self.conn.execute(
                 f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?", (row_id,)
@@ -476,6 +497,7 @@ class Replica:
         """Merge parked ops whose table and column this schema now has."""
         with self._receiving("parked ops could not be replayed"):
             replayed, refused = replay_parked(self)
+            self.oplog.set_meta(REPLAYED_AT, str(self.schema_version))
         self.stats["replayed"] += replayed
         self.stats["rejected"] += refused
         return replayed

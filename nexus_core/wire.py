@@ -179,6 +179,15 @@ def is_plain_name(name: object) -> bool:
     return isinstance(name, str) and len(name) <= MAX_IDENTIFIER and bool(PLAIN_NAME.match(name))
 
 
+def row_id_problem(row_id: object) -> str | None:
+    """Why ``row_id`` cannot name a row on the wire, or None."""
+    if type(row_id) not in (int, str, bytes):
+        return f"row ids must be integers, text or blobs, not {type(row_id).__name__}"
+    if isinstance(row_id, str | bytes) and len(row_id) > MAX_ROW_ID_TEXT:
+        return f"row ids are at most {MAX_ROW_ID_TEXT} characters or bytes long"
+    return None
+
+
 def encode_value(value: Value) -> Any:
     if isinstance(value, bytes):
         return {"$b64": base64.b64encode(value).decode("ascii")}

@@ -451,3 +451,36 @@ def test_local_writes_check_numbers_after_their_shape_is_known(
         a.insert_many("notes", [{"body": "z", column: fine}, {"body": "w", column: bad}])
     assert len(a.rows("notes")) == 2
     a.close()
+
+
+@pytest.mark.parametrize(
+    ("schema", "key", "fine"),
+    [
+        ("CREATE TABLE m (k REAL PRIMARY KEY, v TEXT);", 1.5, 2),
+        ("CREATE TABLE m (k PRIMARY KEY, v TEXT);", 2.5, 2),
+        ("CREATE TABLE m (k TEXT PRIMARY KEY, v TEXT);", "x" * 1025, "x" * 1024),
+    ],
+)
+def test_a_key_no_peer_could_receive_is_refused_locally(
+    tmp_path: Path, schema: str, key: Value, fine: Value
+) -> None:
+    """The wire names rows by integers, text or blobs: anything else would block sync for good."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_m.sql").write_text(schema, encoding="utf-8")
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    with pytest.raises(SyncError, match=r"invalid value for m\.k: row ids"):
+        a.insert("m", {"k": key, "v": "x"})
+    for write in (lambda: a.update("m", key, {"v": "y"}), lambda: a.delete("m", key)):
+        with pytest.raises(SyncError, match="row ids"):
+            write()
+    made = a.insert("m", {"v": "generated key"})  # a key the engine makes is always sendable
+    a.insert("m", {"k": fine, "v": "given key"})
+    sync(a, b)
+    assert sorted(row["v"] for row in b.rows("m")) == ["generated key", "given key"]
+    assert type(made) is (
+        int if "k REAL" in schema else str
+    )  # a number where text would turn into one
+    a.close()
+    b.close()

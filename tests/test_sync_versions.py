@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from nexus_core import Replica, open_replica, sync
+from nexus_core.db.connection import connect
+from nexus_core.db.migrations import apply_migrations
 from nexus_core.wire import Op, Value
 
 LOGGER = "nexus_core.sync"
@@ -113,6 +115,30 @@ def test_upgrade_heals_a_v1_replica(tmp_path: Path) -> None:
     assert old.rows("tasks") == new.rows("tasks")
     assert {r["task_id"]: r["priority"] for r in old.rows("tasks")}[task] == 7
     assert sync(old, new).sent == 0  # nothing was lost or is owed
+
+
+@pytest.mark.parametrize("how", ["reopened", "migrated apart"])
+def test_reopening_at_a_newer_version_heals_like_upgrade(tmp_path: Path, how: str) -> None:
+    """An app restarting on a new release migrates on open: parked ops are replayed then."""
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(new, priority=7)
+    sync(old, new)
+    assert parked(old) == 1
+    old.close()
+    if how == "migrated apart":  # `nexus migrate` or the runner, then a plain open
+        conn = connect(tmp_path / "old.db")
+        apply_migrations(conn)
+        conn.close()
+        old = open_replica(tmp_path / "old.db", upgrade=False)
+    else:
+        old = replica(tmp_path, "old")
+    assert old.schema_version > 1
+    assert parked(old) == 0 and old.stats["replayed"] == 1
+    assert {r["task_id"]: r["priority"] for r in old.rows("tasks")}[task] == 7
+    old.close()
+    again = replica(tmp_path, "old")  # replayed once: the next open does nothing
+    assert again.stats["replayed"] == 0
+    assert shared(again.rows("tasks"), columns(new, "tasks")) == new.rows("tasks")
 
 
 def test_upgrade_heals_when_the_old_peer_edited_the_row_meanwhile(tmp_path: Path) -> None:
