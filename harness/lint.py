@@ -102,6 +102,9 @@ RULES: dict[str, Severity] = {
     "add-view": "safe",
     "drop-view": "safe",
     "change-view": "safe",
+    "add-virtual": "safe",
+    "drop-virtual": "safe",
+    "change-virtual": "safe",
     "add-trigger": "safe",
     "drop-trigger": "safe",
     "change-trigger": "safe",
@@ -112,6 +115,8 @@ RULES: dict[str, Severity] = {
     "foreign-key-dropped": "additive",
     "foreign-key-added": "additive",
     "data-rewrite": "breaking",
+    "trigger-writes-replicated": "breaking",
+    "nondeterministic-default": "breaking",
     "generated-column-changed": "breaking",
     "strict-changed": "safe",
     "default-changed": "additive",
@@ -208,13 +213,21 @@ MESSAGES: dict[str, str] = {
     " writes {old} clients may still make, so those edits never arrive",
     "trigger-unraised": "trigger {name} on {t}, which could RAISE({raise_}), {what}: v{n} clients"
     " may write what {old} clients' trigger still refuses, so those edits never reach them",
-    "trigger": "trigger {name} on {t} {what}: sync never sees it, but a trigger writing"
-    " replicated tables runs separately on every replica, so its results diverge{writes}",
+    "trigger": "trigger {name} on {t} {what}: it writes no replicated table, so sync never sees it",
     "not-replicable": "{t} {what}: the oplog never replicates it, so rows v{n} clients write"
     " there stay on the client that wrote them",
+    "trigger-writes": "trigger {name} on {t} {what} and {verb} replicated table(s) {writes}:"
+    " a trigger's writes bypass the oplog, so no op carries them; {old} and v{n} clients run"
+    " different triggers and their copies of those rows diverge",
+    "nondeterministic-default": "{t}.{c} is added with the default {d}, which each replica"
+    " computes for itself when it upgrades: the rows it already holds get different values on"
+    " every replica, and no op carries them, so {old} and v{n} clients diverge",
+    "swapped-names": "the migration renames columns of {t} ({what}) and ends with the same"
+    " column names: the values move between columns on each replica that upgrades, outside"
+    " the oplog, and {old} clients' ops now land in other columns at v{n}",
 }
 
-_LOCAL_KINDS = ("index", "view")
+_LOCAL_KINDS = ("index", "view", "virtual")
 _LOCAL_RULES = {"added": "add", "dropped": "drop", "changed": "change"}
 _WHAT = {
     "check-added": "gained CHECK ({d})",
@@ -224,6 +237,12 @@ _WHAT = {
 # Collations under which some distinct BINARY values compare equal, with such a pair.
 _EXAMPLE_PAIRS = {"NOCASE": "('Alice', 'alice')", "RTRIM": "('Alice', 'Alice ')"}
 _RAISE = re.compile(r"(?i)\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\b")
+# A default each replica computes differently: the clock, randomness, connection state.
+_NONDETERMINISTIC = re.compile(
+    r"(?i)\b(?:random|randomblob|current_timestamp|current_time|current_date|changes"
+    r"|total_changes|last_insert_rowid)\b|'now'|\b(?:date|time|datetime|julianday|unixepoch)"
+    r"\s*\(\s*\)"
+)
 _WRITES = re.compile(
     r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
     r"\s+(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
@@ -306,18 +325,22 @@ class _Linter:
         checks = [
             c
             for c in changes
-            if c.kind == "check-dropped"
-            or (c.kind == "check-added" and (c.table, c.column) not in added)
+            if (
+                c.kind == "check-dropped"
+                or (c.kind == "check-added" and (c.table, c.column) not in added)
+            )
+            and not self.local_table(c)
         ]
         self.checks(checks)
         for change in changes:
             kind, _, what = change.kind.rpartition("-")
-            if change.kind in ("check-added", "check-dropped"):
+            if change.kind in ("check-added", "check-dropped") or self.local_table(change):
                 continue
             if kind in _LOCAL_KINDS:
-                on = f" on {change.table}" if kind != "view" else ""
+                on = f" on {change.table}" if kind == "index" else ""
                 rule = f"{_LOCAL_RULES[what]}-{kind}"
-                self.add(rule, change, MESSAGES["local"], kind=kind, what=what, on=on)
+                shown = "virtual table" if kind == "virtual" else kind
+                self.add(rule, change, MESSAGES["local"], kind=shown, what=what, on=on)
             elif kind == "trigger":
                 self.trigger(change, what)
             elif change.kind == "foreign-key-added" and (change.table, change.column) not in added:
@@ -340,6 +363,22 @@ class _Linter:
             self.findings,
             key=lambda f: (-SEVERITY_RANK[f.severity], f.table, f.column or "", f.rule, f.message),
         )
+
+    def local_table(self, change: Change) -> bool:
+        """A change to a table no version here replicates: sync never sees it.
+
+        (Its creation is still reported, as not-replicable.)
+        """
+        if change.kind == "table-added" or change.kind.startswith(("index-", "trigger-")):
+            return False  # triggers and indexes have their own rules
+        names = {change.table, change.detail} if change.kind == "table-renamed" else {change.table}
+        tables = [
+            schema.tables[name]
+            for schema in (self.before, self.after)
+            for name in names
+            if name in schema.tables
+        ]
+        return bool(tables) and all(t.unreplicated_reason is not None for t in tables)
 
     def checks(self, changes: list[Change]) -> None:
         """CHECKs added and dropped; both on the same table and column is ONE changed CHECK."""
@@ -399,13 +438,25 @@ class _Linter:
                 **fields,
             )
         else:
-            tables = set(self.after.replicated_tables) | set(self.before.replicated_tables)
-            writes = sorted(_written_tables(now or was) & tables)
+            tables = {
+                name.lower()
+                for name in (*self.after.replicated_tables, *self.before.replicated_tables)
+            }
+            writes = sorted(t for t in _written_tables(now or was) if t.lower() in tables)
             verb = "wrote" if what == "dropped" else "writes"
-            extra = f" (this one {verb} {', '.join(writes)})" if writes else ""
-            self.add(
-                f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], writes=extra, **fields
-            )
+            if writes:
+                text = MESSAGES["trigger-writes"]
+                self.add(
+                    "trigger-writes-replicated",
+                    change,
+                    text,
+                    versions_before(self.version),
+                    verb=verb,
+                    writes=", ".join(writes),
+                    **fields,
+                )
+                return
+            self.add(f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], **fields)
 
     def collation(self, change: Change) -> None:
         """A changed COLLATE: breaking where a key, UNIQUE or CHECK compares with the column."""
@@ -462,6 +513,10 @@ class _Linter:
             if column is not None and column.required:
                 rule = "add-not-null-without-default"
                 self.add(rule, change, MESSAGES[rule], self.old(t))
+            elif column is not None and column.default and _NONDETERMINISTIC.search(column.default):
+                rule = "nondeterministic-default"
+                moved = Change(t, c, kind, column.default)
+                self.add(rule, moved, MESSAGES[rule], self.old(t))
             else:
                 default = column.default if column else None
                 fill = "NULL" if default is None else f"the default {default}"
@@ -519,10 +574,10 @@ class _Linter:
     def not_replicable(self, changes: list[Change]) -> None:
         for change in changes:
             table = self.after.table(change.table)
-            if table is None or table.row_key is not None:
+            if table is None or table.unreplicated_reason is None:
                 continue
             if change.kind == "table-added":
-                what = "has no single-column primary key"
+                what = table.unreplicated_reason
             elif change.kind == "primary-key-changed" and self.before.table(change.table):
                 what = "lost its single-column primary key"
             else:
@@ -550,22 +605,43 @@ def versions_before(n: int) -> str:
     return f"v{n - 1}" if n == 2 else f"v1-v{n - 1}"
 
 
-_REWRITE = re.compile(r"(?is)^\s*(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+[\"`\[]?(\w+)[\"`\]]?")
+_NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
+_REWRITE = re.compile(
+    r"(?is)^\s*(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO)"
+    rf"\s+{_NAME}(.*)$"
+)
+_COPIES = re.compile(r"(?is)\bSELECT\b.*\bFROM\b")  # INSERT ... SELECT ... FROM: copied rows
+_RENAME_TABLE = re.compile(rf"(?is)^\s*ALTER\s+TABLE\s+{_NAME}\s+RENAME\s+TO\s+{_NAME}\s*$")
+_RENAME_COLUMN = re.compile(
+    rf"(?is)^\s*ALTER\s+TABLE\s+{_NAME}\s+RENAME\s+(?:COLUMN\s+)?{_NAME}\s+TO\s+{_NAME}\s*$"
+)
+
+
+def _name(token: str) -> str:
+    return token[1:-1] if token[:1] in '"`[' else token
 
 
 def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
-    """UPDATE and DELETE statements on replicated tables that existed before.
+    """UPDATE, DELETE and seeding INSERT statements on replicated tables that existed before.
 
     A schema diff cannot see them, yet they change each replica's own rows at
-    upgrade time, outside the oplog. (A table rebuild's INSERT ... SELECT copies
-    rows and is not a rewrite.)
+    upgrade time, outside the oplog. An INSERT of literal rows (``VALUES``,
+    ``DEFAULT VALUES``, a ``SELECT`` without ``FROM``) creates rows no op
+    carries; a table rebuild's ``INSERT ... SELECT ... FROM`` copies rows and
+    is not a rewrite.
     """
+    replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
     for statement in split_statements(migration.sql):
         match = _REWRITE.match(sql_code(statement))
-        if match and match.group(2) in before.replicated_tables:
-            verb = "UPDATE" if match.group(1).upper().startswith("UPDATE") else "DELETE"
-            found.setdefault(match.group(2), []).append(verb)
+        if not match or _name(match.group(2)).lower() not in replicated:
+            continue
+        verb = match.group(1).split()[0].upper()
+        if verb in ("INSERT", "REPLACE"):
+            if _COPIES.search(match.group(3)):
+                continue
+            verb = "INSERT"
+        found.setdefault(replicated[_name(match.group(2)).lower()], []).append(verb)
     findings = []
     n = migration.version
     old = versions_before(n)
@@ -576,13 +652,62 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
     return findings
 
 
+def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
+    """Columns renamed among themselves: the schemas before and after look alike.
+
+    ``ALTER TABLE ... RENAME COLUMN`` statements are followed through the
+    migration; a column of a replicated table that ends under the name another
+    column had before (and a name it had is still there) moved its values, which
+    no schema diff can see. Renames only in case are not renames.
+    """
+    tables = {name.lower(): name for name in before.replicated_tables}
+    current: dict[str, str] = {}  # table's current name (lower) -> its name before
+    moves: dict[str, dict[str, str]] = {}  # table before -> {column before: now}
+    for statement in split_statements(migration.sql):
+        code = sql_code(statement)
+        renamed = _RENAME_TABLE.match(code)
+        if renamed:
+            table, new = _name(renamed.group(1)), _name(renamed.group(2))
+            current[new.lower()] = current.pop(table.lower(), table)
+            continue
+        match = _RENAME_COLUMN.match(code)
+        if not match:
+            continue
+        table, old, new = (_name(match.group(i)) for i in (1, 2, 3))
+        origin = current.setdefault(table.lower(), table)
+        columns = moves.setdefault(origin, {})
+        was = next((c for c, now in columns.items() if now.lower() == old.lower()), old)
+        columns[was] = new
+    findings = []
+    for origin, columns in sorted(moves.items()):
+        name = tables.get(origin.lower())
+        if name is None or name not in after.tables:
+            continue
+        names = {c.lower() for c in before.tables[name].column_names}
+        swapped = {
+            was: now
+            for was, now in columns.items()
+            if was.lower() != now.lower() and now.lower() in names and was.lower() in names
+        }
+        if swapped:
+            what = ", ".join(f"{was} -> {now}" for was, now in sorted(swapped.items()))
+            n = migration.version
+            message = MESSAGES["swapped-names"].format(
+                t=name, what=what, old=versions_before(n), n=n
+            )
+            findings.append(Finding("rename-column", name, None, message, RULES["rename-column"]))
+    return findings
+
+
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
     schemas = _snapshots(migrations)
     results = []
     for migration in migrations:
         findings = _Linter(schemas, migration.version).run()
-        findings += data_rewrites(migration, schemas[migration.version - 1])
+        before, after = schemas[migration.version - 1], schemas[migration.version]
+        findings += data_rewrites(migration, before)
+        findings += swapped_names(migration, before, after)
         verdict: Severity = max(
             (f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default="safe"
         )

@@ -45,8 +45,10 @@ class Change:
     check-added / check-dropped (the expression), foreign-key-added /
     foreign-key-dropped ("other(col)"), unique-added / unique-dropped (the
     columns, then " WHERE ..." for a partial one), index-added / index-dropped /
-    index-changed, view-added / view-dropped / view-changed, trigger-added /
-    trigger-dropped / trigger-changed (detail: the name).
+    index-changed, view-added / view-dropped / view-changed, virtual-added /
+    virtual-dropped / virtual-changed (a virtual table: FTS, R*Tree...),
+    trigger-added / trigger-dropped / trigger-changed (detail: the name).
+    Table and column names that differ only in case are the same name.
     """
 
     table: str
@@ -268,8 +270,19 @@ def _diff_named(
 def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     """Every change from ``before`` to ``after``, sorted (deterministic for equal inputs)."""
     changes: list[Change] = []
-    gone = {n: frozenset(t.columns) for n, t in before.tables.items() if n not in after.tables}
-    added = {n: frozenset(t.columns) for n, t in after.tables.items() if n not in before.tables}
+    # SQLite (and the sync engine) match table names case-insensitively too:
+    # units -> Units is the same table, not a rename.
+    recased = _recased(before.tables, after.tables)
+    gone = {
+        n: frozenset(t.columns)
+        for n, t in before.tables.items()
+        if n not in after.tables and n not in recased
+    }
+    added = {
+        n: frozenset(t.columns)
+        for n, t in after.tables.items()
+        if n not in before.tables and n not in recased.values()
+    }
     table_renames = _unique_pairs(gone, added)
     for old, new in table_renames.items():
         changes.append(Change(new, None, "table-renamed", old))
@@ -279,7 +292,8 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     changes.extend(Change(name, None, "table-added") for name in created)
 
     pairs = [(n, n) for n in sorted(before.tables.keys() & after.tables.keys())]
-    pairs += sorted(table_renames.items())
+    pairs += sorted(table_renames.items()) + sorted(recased.items())
+    table_renames = {**table_renames, **recased}
     column_renames = {
         new: _diff_columns(before.tables[old], after.tables[new], changes) for old, new in pairs
     }
@@ -301,12 +315,23 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     owner = {name: shape[0] for name, shape in {**old_indexes, **new_indexes}.items()}
     _diff_named("index", old_indexes, new_indexes, owner, changes)
     _diff_named("view", before.views, after.views, {}, changes)
+    _diff_named("virtual", before.virtual, after.virtual, {}, changes)
     triggers_owner = {name: _trigger_table(sql) for name, sql in after.triggers.items()}
     triggers_owner.update(
         {n: _trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
     )
     _diff_named("trigger", before.triggers, after.triggers, triggers_owner, changes)
     return sorted(changes, key=lambda c: (c.table, c.column or "", c.kind, c.detail))
+
+
+def _recased(before: Mapping[str, object], after: Mapping[str, object]) -> dict[str, str]:
+    """``{old: new}`` for names that changed only in case (``units`` -> ``Units``)."""
+    by_lower = {name.lower(): name for name in after if name not in before}
+    return {
+        name: by_lower[name.lower()]
+        for name in before
+        if name not in after and name.lower() in by_lower
+    }
 
 
 def _trigger_table(sql: str) -> str:

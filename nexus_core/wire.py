@@ -24,7 +24,6 @@ import base64
 import binascii
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -33,7 +32,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
-from nexus_core.db.schema import quote_identifier as quote_identifier  # re-exported
+from nexus_core.db.schema import MAX_IDENTIFIER as MAX_IDENTIFIER  # re-exported
+from nexus_core.db.schema import PLAIN_NAME as PLAIN_NAME
+from nexus_core.db.schema import is_plain_name as is_plain_name
+from nexus_core.db.schema import quote_identifier as quote_identifier
 from nexus_core.errors import WireError
 from nexus_core.hlc import PEER_ID, ClockError, Timestamp, is_clock
 
@@ -42,11 +44,9 @@ PROTOCOL = 1
 CAPABILITIES = ("park-unknown", "relay", "tombstones", "version-vectors")
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 MAX_OPS = 2_000_000
-MAX_IDENTIFIER = 128
 MAX_TEXT = 16 * 1024 * 1024
 MAX_ROW_ID_TEXT = 1024
 INT64 = (-(2**63), 2**63 - 1)
-PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept "name\n"
 
 Value = None | int | float | str | bytes
 
@@ -172,11 +172,6 @@ class Message:
     version_vector: dict[str, str] = field(default_factory=dict)
     # ``group_changes(ops)``, when decoding already did it (see Replica.receive).
     changes: Changes | None = field(default=None, repr=False, compare=False)
-
-
-def is_plain_name(name: object) -> bool:
-    """A plain SQL identifier: letters, digits and underscores, not starting with a digit."""
-    return isinstance(name, str) and len(name) <= MAX_IDENTIFIER and bool(PLAIN_NAME.match(name))
 
 
 def row_id_problem(row_id: object) -> str | None:

@@ -103,6 +103,29 @@ RULE_CASES = [
         id="add-trigger",
     ),
     pytest.param(
+        "CREATE TRIGGER touch AFTER UPDATE OF title ON recipes"
+        " BEGIN UPDATE cooks SET name = NEW.title WHERE cook_id = NEW.recipe_id; END;",
+        ("trigger-writes-replicated", "recipes", None),
+        "breaking",
+        id="add-trigger-writing-a-replicated-table",
+    ),
+    pytest.param(
+        "CREATE TABLE recipes_new (" + SAME_COLUMNS + ","
+        " added_at TEXT NOT NULL DEFAULT (CURRENT_TIMESTAMP));"
+        " INSERT INTO recipes_new (recipe_id, title, servings, notes, rating)"
+        " SELECT recipe_id, title, servings, notes, rating FROM recipes;"
+        " DROP TABLE recipes; ALTER TABLE recipes_new RENAME TO recipes;",
+        ("nondeterministic-default", "recipes", "added_at"),
+        "breaking",
+        id="nondeterministic-default",
+    ),
+    pytest.param(
+        "CREATE VIRTUAL TABLE recipes_fts USING fts5(title, content='recipes');",
+        ("add-virtual", "recipes_fts", None),
+        "safe",
+        id="add-virtual",
+    ),
+    pytest.param(
         "CREATE TRIGGER recipes_guard BEFORE INSERT ON recipes WHEN NEW.servings > 99"
         " BEGIN SELECT RAISE(ABORT, 'too many'); END;",
         ("constraint-tightened", "recipes", None),
@@ -272,6 +295,8 @@ def test_every_declared_rule_has_a_case() -> None:
         "change-view",
         "drop-trigger",
         "change-trigger",
+        "drop-virtual",
+        "change-virtual",
         "foreign-key-dropped",
         "generated-column-changed",
     }
@@ -455,17 +480,24 @@ def test_trigger_that_raises_is_breaking(tmp_path: Path, kind: str) -> None:
     assert f"can RAISE({kind.upper()})" in result.findings[0].message
 
 
-def test_trigger_that_only_updates_is_safe_but_warns(tmp_path: Path) -> None:
-    step = (
+def test_trigger_writing_a_replicated_table_is_breaking(tmp_path: Path) -> None:
+    """A trigger's writes bypass the oplog: versions with and without it diverge."""
+    trigger = (
         "CREATE TRIGGER touch AFTER UPDATE OF title ON recipes"
         " BEGIN UPDATE cooks SET name = NEW.title WHERE cook_id = NEW.recipe_id; END;"
     )
-    result = last(tmp_path, BASE, step)
+    result = last(tmp_path / "a", BASE, trigger)
+    assert hits(result) == {("trigger-writes-replicated", "recipes", None)}
+    assert result.verdict == "breaking"
+    assert "writes replicated table(s) cooks" in result.findings[0].message
+    dropped = last(tmp_path / "b", BASE + trigger, "DROP TRIGGER touch;")
+    assert hits(dropped) == {("trigger-writes-replicated", "recipes", None)}
+    local = "CREATE TABLE log (what TEXT);"  # no key: never replicated
+    audit = "CREATE TRIGGER audit AFTER UPDATE ON recipes BEGIN INSERT INTO log VALUES ('x'); END;"
+    result = last(tmp_path / "c", BASE + local, audit)
     assert hits(result) == {("add-trigger", "recipes", None)}
     assert result.verdict == "safe"
-    message = result.findings[0].message
-    assert "runs separately on every replica, so its results diverge" in message
-    assert "(this one writes cooks)" in message
+    assert "writes no replicated table" in result.findings[0].message
 
 
 def test_trigger_raise_ignore_or_on_a_new_table_is_safe(tmp_path: Path) -> None:
@@ -759,3 +791,69 @@ def test_a_generated_column_made_stored_is_breaking(tmp_path: Path) -> None:
     )
     assert ("generated-column-changed", "recipes", "total") in hits(result)
     assert result.verdict == "breaking"
+
+
+def test_seed_rows_in_an_existing_table_are_a_data_rewrite(tmp_path: Path) -> None:
+    seed = "INSERT INTO cooks (cook_id, name) VALUES ('c1', 'Ann'), ('c2', 'Bo');"
+    result = last(tmp_path / "a", BASE, seed)
+    assert hits(result) == {("data-rewrite", "cooks", None)}
+    assert "(INSERT)" in result.findings[0].message
+    new_table = "CREATE TABLE units (unit_id TEXT PRIMARY KEY, label TEXT);"
+    seeded = last(tmp_path / "b", BASE, new_table + "INSERT INTO units VALUES ('kg', 'Kilogram');")
+    assert {f.rule for f in seeded.findings} == {"add-table"}  # every v2 replica gets the same
+    copy_back = (  # a rebuild that copies back into the old name: not a rewrite
+        "ALTER TABLE cooks RENAME TO cooks_old;"
+        " CREATE TABLE cooks (cook_id TEXT PRIMARY KEY NOT NULL, name TEXT);"
+        " INSERT INTO cooks SELECT cook_id, name FROM cooks_old; DROP TABLE cooks_old;"
+    )
+    assert last(tmp_path / "c", BASE, copy_back).findings == []
+
+
+def test_columns_swapping_names_are_a_rename(tmp_path: Path) -> None:
+    table = "CREATE TABLE ships (ship_id TEXT PRIMARY KEY, sent TEXT, came TEXT);"
+    swap = (
+        "ALTER TABLE ships RENAME COLUMN sent TO tmp;"
+        ' ALTER TABLE "ships" RENAME "came" TO sent;'
+        " ALTER TABLE ships RENAME COLUMN tmp TO came;"
+    )
+    result = last(tmp_path / "a", BASE + table, swap)
+    assert result.verdict == "breaking"
+    assert [f.rule for f in result.findings] == ["rename-column"]
+    assert "came -> sent, sent -> came" in result.findings[0].message
+    there_and_back = "ALTER TABLE ships RENAME sent TO tmp; ALTER TABLE ships RENAME tmp TO sent;"
+    assert last(tmp_path / "b", BASE + table, there_and_back).findings == []
+
+
+def test_names_changed_only_in_case_are_the_same_names(tmp_path: Path) -> None:
+    recase = (
+        "ALTER TABLE recipes RENAME COLUMN notes TO Notes;"
+        " ALTER TABLE recipes RENAME TO tmp_recipes; ALTER TABLE tmp_recipes RENAME TO Recipes;"
+    )
+    result = last(tmp_path, BASE, recase)
+    assert result.verdict == "safe", result.findings
+
+
+def test_tables_the_oplog_cannot_replicate_are_reported_and_their_changes_are_local(
+    tmp_path: Path,
+) -> None:
+    odd = (
+        'CREATE TABLE "Order Lines" ("Line ID" TEXT PRIMARY KEY, qty REAL);'
+        " CREATE TABLE handles (handle TEXT PRIMARY KEY COLLATE NOCASE, bio TEXT);"
+    )
+    first, second = lint_steps(tmp_path, BASE + odd, 'ALTER TABLE "Order Lines" ADD COLUMN x TEXT;')
+    reasons = {f.table: f.message for f in first.findings if f.rule == "not-replicable"}
+    assert "not a plain identifier" in reasons["Order Lines"]
+    assert "COLLATE NOCASE" in reasons["handles"]
+    assert second.findings == [] and second.verdict == "safe"
+
+
+def test_a_full_text_index_is_local(tmp_path: Path) -> None:
+    fts = (
+        "CREATE VIRTUAL TABLE recipes_fts USING fts5(title, content='recipes',"
+        " content_rowid='rowid');"
+        " CREATE TRIGGER recipes_ai AFTER INSERT ON recipes BEGIN"
+        " INSERT INTO recipes_fts(rowid, title) VALUES (new.rowid, new.title); END;"
+    )
+    result = last(tmp_path, BASE, fts)
+    assert result.verdict == "safe"
+    assert {f.rule for f in result.findings} == {"add-virtual", "add-trigger"}

@@ -10,7 +10,7 @@ import pytest
 
 from nexus_core import Replica, open_replica, sync
 from nexus_core.errors import SyncError
-from nexus_core.wire import Op, Value, decode_message, encode_message
+from nexus_core.wire import Op, PeerInfo, Value, decode_message, encode_message
 
 GENERIC_SCHEMA = """
 CREATE TABLE notes (
@@ -482,5 +482,36 @@ def test_a_key_no_peer_could_receive_is_refused_locally(
     assert type(made) is (
         int if "k REAL" in schema else str
     )  # a number where text would turn into one
+    a.close()
+    b.close()
+
+
+def test_full_text_index_is_local_and_loose_keys_are_not_replicated(tmp_path: Path) -> None:
+    """An FTS table and its shadow tables are each replica's own; a NOCASE key is refused."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_fts.sql").write_text(
+        "CREATE TABLE recipes (recipe_id TEXT PRIMARY KEY, title TEXT NOT NULL);"
+        "CREATE VIRTUAL TABLE recipes_fts USING fts5(title, content='recipes',"
+        " content_rowid='rowid');"
+        "CREATE TRIGGER recipes_ai AFTER INSERT ON recipes BEGIN"
+        " INSERT INTO recipes_fts(rowid, title) VALUES (new.rowid, new.title); END;"
+        "CREATE TABLE handles (handle TEXT PRIMARY KEY COLLATE NOCASE, bio TEXT);",
+        encoding="utf-8",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    assert set(a.models) == {"recipes"}
+    assert a.unreplicated_tables == ["handles"]
+    with pytest.raises(SyncError, match="COLLATE NOCASE"):
+        a.insert("handles", {"handle": "Alice", "bio": "x"})
+    a.insert("recipes", {"recipe_id": "r1", "title": "lemon tart"})
+    sync(a, b)
+    search = "SELECT title FROM recipes_fts WHERE recipes_fts MATCH 'lemon'"
+    assert b.conn.execute(search).fetchall() == [("lemon tart",)]
+    hostile = Op("001a214e38e20-0000-z", "z", 1, "set", "recipes_fts_data", 1, "block", "x")
+    b.receive(encode_message(PeerInfo("z", 1), [hostile], {}))
+    assert b.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert b.conn.execute(search).fetchall() == [("lemon tart",)]
     a.close()
     b.close()

@@ -18,6 +18,19 @@ import sqlite_utils
 
 INTERNAL_PREFIXES = ("sqlite_", "_nexus_")
 INTERNAL_TABLES = frozenset({"schema_version"})
+MAX_IDENTIFIER = 128
+PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept "name\n"
+# Collations under which distinct values compare equal: a key under one names
+# one row by several row ids (see Table.unreplicated_reason).
+LOOSE_COLLATIONS = frozenset({"NOCASE", "RTRIM"})
+
+
+def is_plain_name(name: object) -> bool:
+    """A plain SQL identifier: letters, digits and underscores, not starting with a digit.
+
+    The only names the oplog carries: anything else is refused on the wire.
+    """
+    return isinstance(name, str) and len(name) <= MAX_IDENTIFIER and bool(PLAIN_NAME.match(name))
 
 
 def is_internal_table(name: str) -> bool:
@@ -113,6 +126,30 @@ class Table:
         key = self.primary_key
         return key[0] if len(key) == 1 else None
 
+    @property
+    def unreplicated_reason(self) -> str | None:
+        """Why the oplog cannot replicate this table, or None when it can.
+
+        Ops name a row by its single-column key, and tables and columns by
+        plain names; a key compared under NOCASE or RTRIM would let one row
+        go by several row ids ('Alice' and 'alice'), so replicas would split.
+        """
+        if self.row_key is None:
+            return "has no single-column primary key"
+        if not is_plain_name(self.name):
+            return "has a name that is not a plain identifier (letters, digits, underscores)"
+        for column in self.columns:
+            if not is_plain_name(column.name):
+                return f"has a column {column.name!r} whose name is not a plain identifier"
+        key = self.column(self.row_key)
+        collation = (key.collation or "BINARY").upper() if key else "BINARY"
+        if collation in LOOSE_COLLATIONS:
+            return (
+                f"has a key compared under COLLATE {collation}, which makes one row of"
+                " several row ids"
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -120,18 +157,21 @@ class Schema:
     indexes: dict[str, Index] = field(default_factory=dict)
     views: dict[str, str] = field(default_factory=dict)
     triggers: dict[str, str] = field(default_factory=dict)
+    # Virtual tables (FTS, R*Tree...), by their definition: like an index, each
+    # replica builds its own; they and their shadow tables are never replicated.
+    virtual: dict[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
 
     @property
     def replicated_tables(self) -> dict[str, Table]:
-        """Tables the oplog replicates: those with a single-column primary key."""
-        return {n: t for n, t in self.tables.items() if t.row_key is not None}
+        """Tables the oplog replicates (see :attr:`Table.unreplicated_reason`)."""
+        return {n: t for n, t in self.tables.items() if t.unreplicated_reason is None}
 
     @property
     def unreplicated_tables(self) -> list[str]:
-        return sorted(n for n, t in self.tables.items() if t.row_key is None)
+        return sorted(n for n, t in self.tables.items() if t.unreplicated_reason is not None)
 
 
 def normalise_sql(sql: str | None) -> str | None:
@@ -254,7 +294,11 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
             _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
         _SNAPSHOTS[key] = schema
     return Schema(
-        dict(schema.tables), dict(schema.indexes), dict(schema.views), dict(schema.triggers)
+        dict(schema.tables),
+        dict(schema.indexes),
+        dict(schema.views),
+        dict(schema.triggers),
+        dict(schema.virtual),
     )
 
 
@@ -265,8 +309,11 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
         for row in conn.execute("SELECT type, name, sql FROM sqlite_master")
     }
     schema = Schema()
+    virtual, shadow = _virtual_tables(conn, master)
+    for name in virtual:
+        schema.virtual[name] = normalise_sql(master.get(("table", name))) or ""
     for name in db.table_names():
-        if is_internal_table(name):
+        if is_internal_table(name) or name in virtual or name in shadow:
             continue
         table = db.table(name)
         sql = master.get(("table", name)) or ""
@@ -317,6 +364,31 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
     return schema
 
 
+def _virtual_tables(
+    conn: sqlite3.Connection, master: dict[tuple[str, str], str | None]
+) -> tuple[set[str], set[str]]:
+    """(virtual tables, their shadow tables): ``PRAGMA table_list`` where SQLite has it."""
+    try:
+        listed = conn.execute("PRAGMA table_list").fetchall()
+    except sqlite3.Error:  # SQLite before 3.37: shadow tables go by their owner's name
+        listed = []
+    if listed:
+        virtual = {str(row[1]) for row in listed if row[0] == "main" and row[2] == "virtual"}
+        shadow = {str(row[1]) for row in listed if row[0] == "main" and row[2] == "shadow"}
+        return virtual, shadow
+    virtual = {
+        name
+        for (kind, name), sql in master.items()
+        if kind == "table" and re.match(r"(?i)\s*CREATE\s+VIRTUAL\s+TABLE\b", sql or "")
+    }
+    shadow = {
+        name
+        for kind, name in master
+        if kind == "table" and any(name.startswith(f"{owner}_") for owner in virtual)
+    }
+    return virtual, shadow
+
+
 def schema_differences(expected: Schema, actual: Schema) -> list[str]:
     """Every difference between two schemas, one readable line each (for ``verify``)."""
     problems: list[str] = []
@@ -351,6 +423,7 @@ def schema_differences(expected: Schema, actual: Schema) -> list[str]:
         ("index", expected.indexes, actual.indexes),
         ("view", expected.views, actual.views),
         ("trigger", expected.triggers, actual.triggers),
+        ("virtual table", expected.virtual, actual.virtual),
     ):
         for name in sorted(want_map.keys() - have_map.keys()):
             problems.append(f"{kind} {name} is missing")
