@@ -15,17 +15,26 @@ clients write what older clients, still enforcing the old rule, refuse.
 Severities:
 
 - ``safe``: nothing sync can see: add-index, drop-index, change-index,
-  add-view, drop-view, change-view, add-trigger, drop-trigger, change-trigger
-  (a trigger without RAISE: its message warns that a trigger writing
-  replicated tables runs separately on every replica, so what it writes
-  diverges), type-renamed (a declared type changed within one affinity,
+  add-view, drop-view, change-view, add-virtual, drop-virtual, change-virtual
+  (virtual tables such as FTS indexes, and their shadow tables, are each
+  replica's own), add-trigger, drop-trigger, change-trigger (a trigger that
+  neither RAISEs nor writes a replicated table), type-renamed (a declared type changed within one affinity,
   ``VARCHAR(50)`` -> ``VARCHAR(255)`` or ``INT`` -> ``INTEGER``: SQLite stores
   both alike and the engine checks values by affinity, never by length) and
   collation-changed (a column's COLLATE changed where no key, UNIQUE or CHECK
   compares with it: only local sorting and lookups differ).
 - data-rewrite (breaking) comes from the migration's SQL, not the schemas: an
-  UPDATE or DELETE on a replicated table that existed before rewrites each
-  replica's own rows at upgrade time, outside the oplog, so peers diverge.
+  UPDATE or DELETE on a replicated table that existed before, or an INSERT of
+  literal rows into one, rewrites each replica's own rows at upgrade time,
+  outside the oplog, so peers diverge. So does rename-column for columns that
+  swap names (their ``RENAME COLUMN`` statements followed through the
+  migration): the schemas before and after look alike.
+- trigger-writes-replicated (breaking): a trigger added, changed or dropped
+  that writes a replicated table. Its writes bypass the oplog, and versions
+  with and without it diverge.
+- nondeterministic-default (breaking): a column added (by a rebuild) with a
+  default each replica computes for itself (``CURRENT_TIMESTAMP``,
+  ``random()``): the rows a replica holds when it upgrades get their own values.
 - generated-column-changed (breaking): a generated column became a stored one;
   older clients compute it, newer ones keep what ops say. (Generated columns
   themselves are computed on each replica and never replicated.)
