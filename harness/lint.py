@@ -18,9 +18,10 @@ Severities:
   add-view, drop-view, change-view, add-virtual, drop-virtual, change-virtual
   (virtual tables such as FTS indexes, and their shadow tables, are each
   replica's own), add-trigger, drop-trigger, change-trigger (a trigger that
-  neither RAISEs nor writes a replicated table), type-renamed (a declared type changed within one affinity,
-  ``VARCHAR(50)`` -> ``VARCHAR(255)`` or ``INT`` -> ``INTEGER``: SQLite stores
-  both alike and the engine checks values by affinity, never by length) and
+  neither RAISEs nor writes a replicated table), type-renamed (a declared
+  type changed within one affinity, ``VARCHAR(50)`` -> ``VARCHAR(255)`` or
+  ``INT`` -> ``INTEGER``: SQLite stores both alike and the engine checks
+  values by affinity, never by length) and
   collation-changed (a column's COLLATE changed where no key, UNIQUE or CHECK
   compares with it: only local sorting and lookups differ).
 - data-rewrite (breaking) comes from the migration's SQL, not the schemas: an
@@ -167,9 +168,9 @@ MESSAGES: dict[str, str] = {
     " so each side parks the other's edits to it",
     "rename-required": "; and neither side can insert the other's new rows: it is NOT NULL"
     " without a default",
-    "type-change": "{t}.{c} changed type {d} (affinity {a} -> {b}): {old} clients reject values"
-    " v{n} clients write that their column cannot hold, and the same edit is stored as"
-    " different types on each side",
+    "type-change": "{t}.{c} changed type {d} (affinity {a} -> {b}): {old} and v{n} clients each"
+    " refuse values the other writes that their own column cannot hold, and the same edit is"
+    " stored as different types on each side",
     "type-renamed": "{t}.{c} declared type {d} (both {a} affinity): SQLite stores both alike;"
     " sync cannot see the difference",
     "not-null-added": "{t}.{c} is now NOT NULL: v{n} clients reject the NULLs {old} clients"
@@ -345,6 +346,8 @@ class _Linter:
             kind, _, what = change.kind.rpartition("-")
             if change.kind in ("check-added", "check-dropped") or self.local_table(change):
                 continue
+            if kind == "index" and self.unique_index(change.detail):
+                continue  # a UNIQUE index is a constraint: unique-added/-dropped say what it does
             if kind in _LOCAL_KINDS:
                 on = f" on {change.table}" if kind == "index" else ""
                 rule = f"{_LOCAL_RULES[what]}-{kind}"
@@ -371,6 +374,14 @@ class _Linter:
         return sorted(
             self.findings,
             key=lambda f: (-SEVERITY_RANK[f.severity], f.table, f.column or "", f.rule, f.message),
+        )
+
+    def unique_index(self, name: str) -> bool:
+        """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
+        return any(
+            index.unique
+            for schema in (self.before, self.after)
+            if (index := schema.indexes.get(name)) is not None
         )
 
     def local_table(self, change: Change) -> bool:
