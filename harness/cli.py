@@ -20,12 +20,13 @@ from rich.table import Table
 from harness.cells import CellResult, run_example
 from harness.compat import compatibility_report
 from harness.errors import HarnessError
-from harness.files import write_json
+from harness.files import check_output_file, write_json
 from harness.lint import lint_migrations, lint_to_json, render_lint_table
 from harness.matrix import (
     DEFAULT_EXAMPLES,
     MatrixConfig,
     MatrixResult,
+    load_expectations,
     pairs,
     relay_pairs,
     run_matrix,
@@ -130,8 +131,13 @@ class _Reporter:
 
 
 def _reporter_for(config: MatrixConfig) -> _Reporter:
-    """Progress for every cell (and relay check) a run of ``config`` will make."""
+    """Progress for every cell (and relay check) a run of ``config`` will make.
+
+    Checks the documented matrix first: a row naming a version the migrations
+    do not have is bad input, found before any cell runs.
+    """
     migration_set = load_set(config.migrations)
+    load_expectations(migration_set, config.expected)
     total = len(pairs(migration_set)) + (len(relay_pairs(migration_set)) if config.relay else 0)
     return _Reporter(total)
 
@@ -250,6 +256,8 @@ def build_command(
 )
 def lint_command(migrations: Path | None, json_file: Path | None) -> None:
     """Classify each migration from the real schemas before and after it."""
+    if json_file is not None:
+        check_output_file(json_file)
     migration_set = load_set(migrations)
     results = lint_migrations(migration_set.migrations)
     payload = lint_to_json(results)
@@ -274,6 +282,8 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
 )
 def matrix_command(json_file: Path | None, **options: Any) -> None:
     """Run random traffic between every ordered pair of versions; compare with the docs."""
+    if json_file is not None:
+        check_output_file(json_file)
     config = _config(**options)
     with _reporter_for(config) as reporter:
         result = run_matrix(config, reporter)
@@ -302,6 +312,8 @@ def matrix_command(json_file: Path | None, **options: Any) -> None:
 )
 def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
     """Run lint and the matrix; write compatibility.md, .json and .html to --out."""
+    if junit is not None:
+        check_output_file(junit)
     config = _config(**options, replay_dir=out_dir / "replays")
     with _reporter_for(config) as reporter:
         report = compatibility_report(config, reporter)
@@ -363,6 +375,8 @@ def replay_command(replay_file: Path, migrations: Path | None) -> None:
 )
 def bench_command(json_file: Path | None, rows: int, no_matrix: bool) -> None:
     """Measure sync against raw SQLite in the same run."""
+    if json_file is not None:
+        check_output_file(json_file)
     from harness.bench import render_bench, run_bench
 
     results = run_bench(

@@ -30,6 +30,7 @@ __all__ = [
     "PARTIAL",
     "UNDOCUMENTED",
     "ExpectedCell",
+    "check_versions",
     "default_expectations",
     "expectation_for",
     "parse_expected",
@@ -135,6 +136,32 @@ def read_expected(path: str | os.PathLike[str]) -> dict[tuple[int, int], Expecte
             f"{source}: cannot read the expected matrix: {exc.strerror or exc}"
         ) from None
     return parse_expected(text, source)
+
+
+def check_versions(
+    expected: Mapping[tuple[int, int], ExpectedCell], versions: Iterable[int], source: str
+) -> None:
+    """Refuse a documented row naming a version the migrations do not have.
+
+    Such a row is never checked, so it would otherwise hide a typo silently:
+
+    >>> cells = {(1, 9): ExpectedCell(1, 9, "partial", "", 7)}
+    >>> try:
+    ...     check_versions(cells, [1, 2, 3], "m.md")
+    ... except ExpectedFileError as exc:
+    ...     print(exc)
+    m.md:7: the row v1 | v9 names v9, but the migrations have only v1, v2, v3; fix or remove the row
+    """
+    known = sorted(set(versions))
+    for cell in sorted(expected.values(), key=lambda c: (c.line, c.local, c.peer)):
+        unknown = [v for v in dict.fromkeys((cell.local, cell.peer)) if v not in known]
+        if unknown:
+            names = " and ".join(f"v{v}" for v in unknown)
+            have = ", ".join(f"v{v}" for v in known)
+            raise ExpectedFileError(
+                f"{source}:{cell.line}: the row v{cell.local} | v{cell.peer} names {names},"
+                f" but the migrations have only {have}; fix or remove the row"
+            )
 
 
 def default_expectations(versions: Iterable[int]) -> dict[tuple[int, int], ExpectedCell]:

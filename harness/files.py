@@ -10,6 +10,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse an output path that cannot be a file: a directory, or under a file.
+
+    Raises :class:`HarnessError` (exit code 2 in the CLI) naming ``path``, so a
+    command can check its output paths before a long run and an error never
+    names the temporary file :func:`write_atomically` writes first.
+    """
+    if path.is_dir():
+        raise HarnessError(f"{path}: is a directory; give the path of a file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HarnessError(f"{path}: cannot be written, {parent} is not a directory")
+            break
+
 
 def json_text(payload: Mapping[str, Any]) -> str:
     """Every JSON file the harness writes: sorted keys, two-space indent, a final newline."""
@@ -18,6 +36,7 @@ def json_text(payload: Mapping[str, Any]) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file in the same directory, so readers never see half a file."""
+    check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -38,4 +57,4 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     write_atomically(path, json_text(payload))
 
 
-__all__ = ["json_text", "write_atomically", "write_json"]
+__all__ = ["check_output_file", "json_text", "write_atomically", "write_json"]

@@ -19,6 +19,7 @@ from typing import Any
 from harness.cells import CellResult, run_cell
 from harness.expected import (
     ExpectedCell,
+    check_versions,
     default_expectations,
     expectation_for,
     read_expected,
@@ -88,7 +89,9 @@ def load_expectations(
         expected = default_expected_file()
     if expected is None:
         return default_expectations(migration_set.versions), "default policy"
-    return read_expected(expected), str(expected)
+    cells = read_expected(expected)
+    check_versions(cells, migration_set.versions, str(expected))
+    return cells, str(expected)
 
 
 def pairs(migration_set: MigrationSet) -> list[tuple[int, int]]:

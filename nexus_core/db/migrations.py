@@ -120,8 +120,8 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     """Read and validate a whole migrations directory.
 
     Raises :class:`MigrationSetError` naming the file for a gap, a duplicate
-    number, an unreadable file, a stray ``.sql`` name or a down file without
-    its up file.
+    number, a number 000, an unreadable file, a stray ``.sql`` name or a down
+    file without its up file.
     """
     root = Path(directory) if directory is not None else default_migrations_dir()
     if not root.is_dir():
@@ -139,6 +139,8 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
                 f"{path}: not a migration file name (expected NNN_description.sql)"
             )
         number = int(match.group("number"))
+        if number == 0:
+            raise MigrationSetError(f"{path}: migration numbers start at 001")
         bucket = downs if down else ups
         if number in bucket:
             raise MigrationSetError(

@@ -1,0 +1,162 @@
+"""Bad input the harness used to ignore or report confusingly: each is exit 2 with one line.
+
+- a migration numbered 000 (it was skipped, then 001 failed on what 000 creates);
+- an ``--expected`` row naming a version the migrations do not have (never checked);
+- an output path (``--json``, ``--junit``) that is an existing directory (the error
+  named the internal temporary file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from harness.cli import main as compat_main
+from harness.errors import HarnessError
+from harness.files import write_json
+from nexus_core.cli import main as nexus_main
+from nexus_core.db.migrations import load_migrations
+from nexus_core.errors import MigrationSetError
+
+ROOT = Path(__file__).resolve().parent.parent
+INDEX_ONLY = ROOT / "fixtures" / "histories" / "index_only" / "migrations"
+SMALL = ("--examples", "2", "--jobs", "1", "--no-relay")
+
+
+def assert_refused(result: Result, *fragments: str) -> str:
+    """Exit 2, one ``Error: ...`` line on stderr holding ``fragments``, no traceback."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Default outputs (reports/replays) must not land in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+# --- a migration numbered 000 ----------------------------------------------------------
+
+
+def numbered_from_zero(tmp_path: Path, zero_name: str = "000_a.sql") -> Path:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / zero_name).write_text("CREATE TABLE a (a_id INTEGER PRIMARY KEY);\n")
+    (directory / "001_b.sql").write_text(
+        "CREATE TABLE b (b_id INTEGER PRIMARY KEY);\nINSERT INTO a (a_id) VALUES (1);\n"
+    )
+    return directory
+
+
+@pytest.mark.parametrize("zero_name", ["000_a.sql", "0000_a.sql", "000_a.down.sql"])
+def test_the_loader_refuses_a_migration_numbered_000(tmp_path: Path, zero_name: str) -> None:
+    directory = numbered_from_zero(tmp_path, zero_name)
+    with pytest.raises(MigrationSetError, match="migration numbers start at 001") as caught:
+        load_migrations(directory)
+    assert zero_name in str(caught.value)
+
+
+def test_nexus_compat_refuses_a_migration_numbered_000(tmp_path: Path) -> None:
+    directory = numbered_from_zero(tmp_path)
+    result = CliRunner().invoke(compat_main, ["lint", "--migrations", str(directory)])
+    message = assert_refused(result, "000_a.sql", "migration numbers start at 001")
+    assert "no such table" not in message
+
+
+def test_nexus_migrate_refuses_a_migration_numbered_000_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    directory = numbered_from_zero(tmp_path)
+    db = tmp_path / "app.db"
+    result = CliRunner().invoke(nexus_main, ["migrate", str(db), "--migrations", str(directory)])
+    assert_refused(result, "000_a.sql", "migration numbers start at 001")
+    assert not db.exists()
+
+
+# --- an --expected row naming a version that does not exist -------------------------------
+
+
+def expected_file(tmp_path: Path, extra_row: str) -> Path:
+    path = tmp_path / "compat.md"
+    path.write_text(
+        "| Client A | Client B | Sync Status | Notes |\n"
+        "|---|---|---|---|\n"
+        "| v1 | v1 | ✅ Full sync | |\n"
+        "| v1 | v2 | ✅ Full sync | |\n"
+        "| v2 | v1 | ✅ Full sync | |\n"
+        "| v2 | v2 | ✅ Full sync | |\n"
+        f"{extra_row}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("command", ["matrix", "report"])
+@pytest.mark.parametrize(
+    ("row", "named"),
+    [("| v1 | v9 | ⚠️ Partial sync | typo |", "v9"), ("| v7 | v2 | ❌ No sync | |", "v7")],
+)
+def test_an_expected_row_naming_an_unknown_version_is_bad_input(
+    tmp_path: Path, command: str, row: str, named: str
+) -> None:
+    expected = expected_file(tmp_path, row)
+    out = tmp_path / "out"
+    args = [command, "--migrations", str(INDEX_ONLY), "--expected", str(expected), *SMALL]
+    if command == "report":
+        args += ["--out", str(out)]
+    result = CliRunner().invoke(compat_main, args)
+    assert_refused(result, "compat.md:7", named, "v1, v2")
+    assert not out.exists()
+
+
+# --- an output path that is a directory ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lint", "--migrations", str(INDEX_ONLY), "--json", "{dir}"],
+        ["matrix", "--migrations", str(INDEX_ONLY), *SMALL, "--json", "{dir}"],
+        ["bench", "--rows", "100", "--no-matrix", "--json", "{dir}"],
+        ["report", "--migrations", str(INDEX_ONLY), *SMALL, "--out", "{out}", "--junit", "{dir}"],
+    ],
+    ids=["lint", "matrix", "bench", "report-junit"],
+)
+def test_an_output_file_that_is_a_directory_is_bad_input(tmp_path: Path, args: list[str]) -> None:
+    directory = tmp_path / "existing"
+    directory.mkdir()
+    out = tmp_path / "out"
+    argv = [a.format(dir=directory, out=out) for a in args]
+    result = CliRunner().invoke(compat_main, argv)
+    message = assert_refused(result, f"{directory}: is a directory")
+    assert ".tmp" not in message
+    assert list(directory.iterdir()) == []
+    assert not list(tmp_path.glob(".existing.*"))
+    assert not out.exists()
+
+
+def test_an_output_file_under_a_file_is_bad_input(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    target = blocker / "lint.json"
+    result = CliRunner().invoke(
+        compat_main, ["lint", "--migrations", str(INDEX_ONLY), "--json", str(target)]
+    )
+    assert_refused(result, str(target), f"{blocker} is not a directory")
+
+
+def test_writing_json_onto_a_directory_names_the_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "compatibility.json"
+    directory.mkdir()
+    with pytest.raises(HarnessError, match="is a directory") as caught:
+        write_json(directory, {"ok": True})
+    assert str(directory) in str(caught.value) and ".tmp" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == [directory]
