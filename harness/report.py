@@ -119,7 +119,7 @@ def _summary(report: Report) -> dict[str, Any]:
     failed = [cell_id(cell["local"], cell["peer"]) for cell in cells if not cell.get("ok")]
     lint = report.get("lint") or []
     relay = report.get("relay") or []
-    return {
+    summary = {
         "ok": bool(report.get("ok")),
         "total": len(cells),
         "failed": failed,
@@ -129,6 +129,27 @@ def _summary(report: Report) -> dict[str, Any]:
         "relay_ok": sum(bool(entry.get("ok")) for entry in relay),
         "relay_total": len(relay),
     }
+    summary["problems"] = _problems(summary)
+    return summary
+
+
+def _problems(summary: Mapping[str, Any]) -> list[str]:
+    """Why a report is not OK, each part in a few words (the headline's reasons)."""
+    problems = []
+    failed, breaking = summary["failed"], summary["breaking"]
+    if failed:
+        problems.append(
+            f"{len(failed)} of {summary['total']} cells not as documented ({', '.join(failed)})"
+        )
+    if breaking:
+        count = len(breaking)
+        problems.append(
+            f"the lint finds {count} breaking {_plural(count, 'migration')} ({', '.join(breaking)})"
+        )
+    failed_relays = summary["relay_total"] - summary["relay_ok"]
+    if failed_relays:
+        problems.append(f"{failed_relays} of {summary['relay_total']} relay checks failed")
+    return problems
 
 
 # -- Markdown ---------------------------------------------------------------
@@ -154,15 +175,11 @@ def render_markdown(report: Report) -> str:
     """The report as Markdown; its matrix table is the documented matrix's format."""
     cells = _cells(report)
     summary = _summary(report)
-    failed = summary["failed"]
     if summary["ok"]:
         headline = f"**Result: OK**: all {summary['total']} cells as documented."
     else:
-        which = f" ({', '.join(failed)})" if failed else ""
-        headline = (
-            f"**Result: NOT OK**: {len(failed)} of {summary['total']} cells "
-            f"not as documented{which}."
-        )
+        reasons = "; ".join(summary["problems"]) or "see below"
+        headline = f"**Result: NOT OK**: {reasons}."
     observed = summary["observed"]
     out = ["# Oplog compatibility report", "", headline, ""]
     out.append(f"- Versions: {', '.join(f'v{v}' for v in report.get('versions', []))}")

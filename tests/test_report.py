@@ -160,10 +160,21 @@ def test_markdown_matrix_reads_back_as_a_documented_matrix() -> None:
 
 def test_markdown_says_not_ok_and_lists_every_reason() -> None:
     text = render_markdown(small_report())
-    assert "**Result: NOT OK**: 1 of 9 cells not as documented (v3-v2)." in text
+    assert (
+        "**Result: NOT OK**: 1 of 9 cells not as documented (v3-v2);"
+        " the lint finds 1 breaking migration (v3)." in text
+    )
     assert "tasks.notes \\| value" not in text.split("## Failed cells")[1]
     assert "- v3 rejected 3 ops from v2: tasks.notes | value 'x' violates NOT NULL" in text
     assert "  replay: nexus-compat replay replays/v3-v2.json" in text
+
+
+def test_headline_names_the_lint_when_every_cell_is_as_documented() -> None:
+    report = dict(small_report())
+    report["cells"] = [{**cell, "ok": True} for cell in report["cells"]]
+    text = render_markdown(report)
+    assert "**Result: NOT OK**: the lint finds 1 breaking migration (v3)." in text
+    assert "0 of" not in text.splitlines()[2]
 
 
 def test_markdown_handles_a_matrix_only_report() -> None:
