@@ -130,16 +130,28 @@ def in_range(value: Value) -> bool:
 def stored_value(column: Column, value: Value) -> Value:
     """``value`` as SQLite stores it in ``column`` (a checked value).
 
-    REAL affinity turns integers into floats; NUMERIC turns integral floats
-    into integers. The captured op carries what a read would return.
+    REAL affinity turns integers into floats; NUMERIC and INTEGER turn a float
+    into an integer when SQLite does (see :func:`becomes_integer`). The
+    captured op carries what a read would return.
     """
     affinity = column.affinity
-    if affinity == "REAL" and isinstance(value, int):
+    if affinity == "REAL" and type(value) is int:
         return float(value)
-    integral = isinstance(value, float) and value.is_integer()
-    if affinity == "NUMERIC" and integral and INT64[0] <= value <= INT64[1]:  # type: ignore[operator]
-        return int(value)  # type: ignore[arg-type]
+    if affinity in ("NUMERIC", "INTEGER") and type(value) is float and becomes_integer(value):
+        return int(value)
     return value
+
+
+def becomes_integer(value: float) -> bool:
+    """Whether a NUMERIC or INTEGER column stores the float ``value`` as an integer.
+
+    SQLite's rule (``sqlite3VdbeIntegerAffinity``): the float converts to a
+    64-bit integer and back unchanged, and that integer is neither the
+    smallest nor the largest 64-bit integer. So -2.0**63 stays a float (its
+    integer is the smallest), as does 2.0**63 (out of range); the nearest
+    floats inside, -2.0**63 + 1024 and 2.0**63 - 1024, become integers.
+    """
+    return value.is_integer() and INT64[0] < value < INT64[1]
 
 
 @dataclass

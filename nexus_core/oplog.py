@@ -13,7 +13,8 @@ column ops share it. On the wire every op still travels on its own.
   (a NOT NULL column has not arrived), the values gathered so far.
 - ``_nexus_vector``: the latest clock held per origin (this replica's version vector).
 - ``_nexus_parked``: ops naming a table or column this schema lacks, kept for
-  replay (column ``''`` stands for the whole change).
+  replay (column ``''`` stands for the whole change), and ops whose value this
+  schema refused (reason ``refused: ...``), kept and retried.
 - ``_nexus_peers``: each peer's PeerInfo and the version vector it last told us.
 - ``_nexus_meta``: this replica's peer id.
 """
@@ -29,6 +30,10 @@ from typing import Any
 import msgspec
 
 from nexus_core.wire import Op, PeerInfo, Value, decode_value, encode_value
+
+VALUE_REFUSAL = "refused: "  # how the reason of an op parked for its value begins
+# Literal SQL (not a parameter), so the planner can match it to the partial index.
+_VALUE_REFUSED = f"reason GLOB '{VALUE_REFUSAL}*'"
 
 BOOKKEEPING_DDL = (
     "CREATE TABLE IF NOT EXISTS _nexus_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -66,10 +71,26 @@ BOOKKEEPING_DDL = (
         version_vector TEXT NOT NULL,
         last_seen TEXT NOT NULL
     )""",
+    # Ops refused for their value are retried at the end of every receive: this
+    # finds them without reading the ops parked as unknown (an old replica may
+    # hold very many).
+    "CREATE INDEX IF NOT EXISTS _nexus_parked_refused"
+    f" ON _nexus_parked (origin, hlc, column_name, reason) WHERE {_VALUE_REFUSED}",
 )
 WHOLE_CHANGE = ""
 _CHANGE_COLUMNS = "origin, hlc, origin_version, kind, table_name, row_id, cols"
 CHUNK = 400  # ids bound in one IN (...) query
+_PARKED_CHANGES = (
+    "SELECT c.origin, c.hlc, c.origin_version, c.kind, c.table_name, c.row_id, c.cols,"
+    " json_group_object(p.column_name, p.reason)"
+)
+# CROSS JOIN keeps _nexus_parked the outer loop: SQLite would otherwise scan
+# every change held and look each one up in the (small) partial index.
+REFUSED_PARKED_SQL = (
+    f"{_PARKED_CHANGES} FROM _nexus_parked p"
+    " CROSS JOIN _nexus_changes c ON c.origin = p.origin AND c.hlc = p.hlc"
+    f" WHERE p.{_VALUE_REFUSED} GROUP BY p.origin, p.hlc ORDER BY c.hlc"
+)
 
 
 def ensure_bookkeeping(conn: sqlite3.Connection) -> None:
@@ -396,11 +417,19 @@ class OpLog:
         The column ``WHOLE_CHANGE`` stands for every op of the change.
         """
         rows = self.conn.execute(
-            "SELECT c.origin, c.hlc, c.origin_version, c.kind, c.table_name, c.row_id, c.cols,"
-            " json_group_object(p.column_name, p.reason)"
+            f"{_PARKED_CHANGES}"
             " FROM _nexus_parked p JOIN _nexus_changes c ON c.origin = p.origin AND c.hlc = p.hlc"
             " GROUP BY c.seq ORDER BY c.hlc"
         )
+        return [(_change(row), json.loads(row[7])) for row in rows]
+
+    def refused_parked(self) -> list[tuple[Change, dict[str, str]]]:
+        """Like :meth:`parked`, only the ops parked because their value was refused.
+
+        Reads the partial index ``_nexus_parked_refused``: its cost grows with
+        the refused ops alone, never with the ops parked as unknown.
+        """
+        rows = self.conn.execute(REFUSED_PARKED_SQL)
         return [(_change(row), json.loads(row[7])) for row in rows]
 
     def parked_ops(self) -> list[Op]:

@@ -10,8 +10,11 @@ receiver table of the contract:
 - an internal table, a non-plain identifier, a value the column cannot hold, a
   clock too far ahead: refused, logged with the reason (``rejected``).
 
-Refused ops are never stored; everything else is, exactly as received, so it
-is forwarded to later peers untouched.
+Refused ops are never stored, except those refused for their value alone:
+those are stored and parked (reason ``refused: ...``) like everything else,
+exactly as received, so they are forwarded to later peers untouched. They are
+retried at the end of every receive (what stood in their way may have moved)
+and after an upgrade.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING
 from nexus_core.fastlane import no_clock_ahead, take_new_rows
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import Verdict, canonical, classify, classify_target, classify_values
+from nexus_core.oplog import VALUE_REFUSAL as VALUE_REFUSAL  # re-exported
 from nexus_core.oplog import WHOLE_CHANGE, Change
 from nexus_core.wire import Changes, Op, PeerInfo, Value, encode_value, group_changes
 
@@ -32,8 +36,6 @@ if TYPE_CHECKING:
     from nexus_core.replica import Replica
 
 log = logging.getLogger("nexus_core.sync")
-
-VALUE_REFUSAL = "refused: "
 
 
 @dataclass
@@ -46,6 +48,7 @@ class ReceiveResult:
     skipped_unknown: int = 0
     rejected: int = 0
     duplicates: int = 0
+    replayed: int = 0  # parked ops refused by an earlier receive, applied by this one
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -179,6 +182,7 @@ def receive_ops(
             batch.incoming.append(_Incoming(change, accepted, existing is not None))
     _merge(replica, batch, result)
     _store(replica, batch)
+    _retry_refused(replica, batch, result)
     _log(peer, batch, result)
     return result
 
@@ -260,17 +264,28 @@ def _log(peer: PeerInfo, batch: _Batch, result: ReceiveResult) -> None:
         result.reasons.append(reason)
 
 
-def replay_parked(replica: Replica) -> tuple[int, int]:
-    """Merge parked ops the schema can now place; returns (replayed, newly refused).
+@dataclass
+class _Replay:
+    """What replaying parked ops did: placed ones (with their old reason), refusals."""
 
-    Ops that still name what this schema lacks stay parked; so do ops whose
-    value this schema refuses (counted once, when first refused).
+    placed: list[tuple[tuple[str, str, str], str]] = field(default_factory=list)
+    newly_refused: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+
+
+def _replay(replica: Replica, parked: list[tuple[Change, dict[str, str]]]) -> _Replay:
+    """Merge the ``parked`` ops (as :meth:`OpLog.parked` lists them) that now fit.
+
+    Placed ops leave the parked list; the others stay, their reason rewritten
+    only where it changed. An op refused for its value is refused again
+    quietly: ``newly_refused`` counts only ops parked for another reason.
     """
     batch = _Batch()
+    done = _Replay()
     unpark: list[tuple[str, str, str]] = []
+    kept: dict[tuple[str, str, str], str] = {}  # parked entries left in place, by reason
     placed: dict[int, tuple[tuple[str, str, str], str]] = {}
-    newly_refused = 0
-    for change, columns in replica.oplog.parked():
+    for change, columns in parked:
         whole = WHOLE_CHANGE in columns
         ops = change.ops(None if whole else columns)
         if not ops or classify(ops[0], replica.schema, replica.models)[0] is Verdict.UNKNOWN_TABLE:
@@ -280,11 +295,13 @@ def replay_parked(replica: Replica) -> tuple[int, int]:
         for op in ops:
             entry = (op.origin, op.hlc, op.column_name or WHOLE_CHANGE)
             was = columns.get(WHOLE_CHANGE if whole else entry[2], "")
+            if not whole:
+                kept[entry] = was
             verdict, reason = classify(op, replica.schema, replica.models)
             if verdict is Verdict.REJECT:
                 reason = f"{VALUE_REFUSAL}{reason}"
-                newly_refused += not was.startswith(VALUE_REFUSAL)
-                batch.refused[reason] += 1
+                done.newly_refused += not was.startswith(VALUE_REFUSAL)
+                done.refused[reason] += 1
             if verdict is not Verdict.APPLY:
                 batch.parked.append(_parking(op, reason))
                 continue
@@ -295,13 +312,52 @@ def replay_parked(replica: Replica) -> tuple[int, int]:
         for op, reason in replica.merger.apply(table, rows):
             _, was = placed.pop(id(op))
             reason = f"{VALUE_REFUSAL}{reason}"
-            newly_refused += not was.startswith(VALUE_REFUSAL)
-            batch.refused[reason] += 1
+            done.newly_refused += not was.startswith(VALUE_REFUSAL)
+            done.refused[reason] += 1
             batch.parked.append(_parking(op, reason))
-    unpark += [entry for entry, _ in placed.values()]
+    done.placed = list(placed.values())
+    unpark += [entry for entry, _ in done.placed]
     replica.oplog.unpark(unpark)
-    replica.oplog.park(batch.parked)
+    replica.oplog.park(entry for entry in batch.parked if kept.get(entry[:3]) != entry[3])
+    return done
+
+
+def replay_parked(replica: Replica) -> tuple[int, int]:
+    """Merge parked ops the schema can now place; returns (replayed, newly refused).
+
+    Ops that still name what this schema lacks stay parked; so do ops whose
+    value this schema refuses (counted once, when first refused).
+    """
+    done = _replay(replica, replica.oplog.parked())
     replica.merger.retry_pending()
-    for reason, count in sorted(batch.refused.items()):
+    for reason, count in sorted(done.refused.items()):
         log.warning("parked op refused on replay: %s (%d op(s))", reason, count)
-    return len(placed), newly_refused
+    return len(done.placed), done.newly_refused
+
+
+def _retry_refused(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
+    """Retry the parked ops refused for their value, after a message was merged.
+
+    What stood in their way (a UNIQUE value, a CHECK's other column, a missing
+    parent row) may have changed since, here or at a peer: once it has, they
+    apply, and replicas that refused each other's rows converge. Only those
+    ops are read (a partial index); one still refused stays parked, neither
+    counted nor logged again. One refused earlier in this very receive and
+    placed now counts as applied instead.
+    """
+    parked = replica.oplog.refused_parked()
+    if not parked:
+        return
+    fresh = {entry[:3] for entry in batch.parked if entry[3].startswith(VALUE_REFUSAL)}
+    done = _replay(replica, parked)
+    for entry, was in done.placed:
+        if entry in fresh and batch.refused[was]:
+            result.applied += 1
+            result.rejected -= 1
+            batch.refused[was] -= 1
+            if not batch.refused[was]:
+                del batch.refused[was]
+        else:
+            result.replayed += 1
+    if done.placed:
+        log.info("%d parked op(s) refused earlier now applied", len(done.placed))

@@ -137,8 +137,9 @@ class Replica:
     def _model(self, table: str) -> TableModel:
         model = self.models.get(table)
         if model is None:
-            if table in self.schema.tables:
-                raise SyncError(f"table {table} has no single-column primary key: not replicated")
+            found = self.schema.tables.get(table)
+            if found is not None:
+                raise SyncError(f"table {table} {found.unreplicated_reason}: not replicated")
             raise SyncError(f"no table {table} at schema v{self.schema_version}")
         return model
 
@@ -433,7 +434,7 @@ class Replica:
             result = self._receive(
                 message.peer, message.ops, message.version_vector, message.changes
             )
-        for key in ("applied", "skipped_unknown", "rejected", "duplicates"):
+        for key in ("applied", "skipped_unknown", "rejected", "duplicates", "replayed"):
             self.stats[key] += getattr(result, key)
         return result
 

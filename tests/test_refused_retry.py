@@ -1,0 +1,231 @@
+"""Ops refused for their value are retried at the end of every receive.
+
+Two replicas that each wrote ``(room, seq) = ('r', 1)`` refuse each other's
+row (a UNIQUE clash). Once the app resolves the clash on one side, the next
+sync brings both replicas to the same rows, without ``replay_parked()``; the
+retry reads only the ops parked as refused (a partial index), never the ops an
+old replica parked as unknown, and a retried op still refused is neither
+counted nor logged again.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from nexus_core import Replica, open_replica, sync
+from nexus_core.oplog import REFUSED_PARKED_SQL
+
+MESSAGES = """CREATE TABLE messages (
+    id TEXT PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT,
+    UNIQUE (room, seq)
+);"""
+EDITED = "ALTER TABLE messages ADD COLUMN edited INTEGER;"
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "001_messages.sql").write_text(MESSAGES, encoding="utf-8")
+    (directory / "002_edited.sql").write_text(EDITED, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, migrations: Path) -> Iterator[Callable[..., Replica]]:
+    opened: list[Replica] = []
+
+    def open_one(name: str, target_version: int | None = None) -> Replica:
+        replica = open_replica(
+            tmp_path / f"{name}.db",
+            migrations=migrations,
+            peer_id=name,
+            target_version=target_version,
+        )
+        opened.append(replica)
+        return replica
+
+    yield open_one
+    for replica in opened:
+        replica.close()
+
+
+def clash(a: Replica, b: Replica) -> tuple[str, str]:
+    """Each replica writes ('r', 1); syncing refuses each one's row at the other."""
+    m1 = a.insert("messages", {"room": "r", "seq": 1, "body": "from a"})
+    m2 = b.insert("messages", {"room": "r", "seq": 1, "body": "from b"})
+    first = sync(a, b)
+    assert first.rejected == 4  # room and seq of the other's row, at each side
+    assert m2 not in {row["id"] for row in a.rows("messages")}
+    assert m1 not in {row["id"] for row in b.rows("messages")}
+    assert isinstance(m1, str) and isinstance(m2, str)
+    return m1, m2
+
+
+def refusal_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+
+
+def test_a_unique_clash_heals_once_the_writer_resolves_it(
+    replicas: Callable[..., Replica],
+) -> None:
+    a, b = replicas("a"), replicas("b")
+    m1, m2 = clash(a, b)
+
+    a.update("messages", m1, {"seq": 2})  # the app resolves the clash
+    sync(a, b)
+    sync(a, b)
+
+    assert a.rows("messages") == b.rows("messages")
+    assert {(row["id"], row["seq"]) for row in a.rows("messages")} == {(m1, 2), (m2, 1)}
+    assert a.oplog.parked_ops() == [] and b.oplog.parked_ops() == []
+    for replica in (a, b):
+        assert replica.stats["rejected"] == 2, "refused once, counted once"
+        assert replica.stats["replayed"] == 2
+
+
+def test_a_unique_clash_heals_once_the_other_side_deletes_its_row(
+    replicas: Callable[..., Replica],
+) -> None:
+    a, b = replicas("a"), replicas("b")
+    m1, m2 = clash(a, b)
+
+    b.delete("messages", m2)
+    sync(a, b)
+
+    assert a.rows("messages") == b.rows("messages")
+    assert [(row["id"], row["seq"]) for row in a.rows("messages")] == [(m1, 1)]
+    assert a.oplog.parked_ops() == [] and b.oplog.parked_ops() == []
+
+
+def test_an_op_still_refused_on_retry_is_not_counted_or_logged_again(
+    replicas: Callable[..., Replica], caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = replicas("a"), replicas("b")
+    with caplog.at_level(logging.WARNING, logger="nexus_core.sync"):
+        m1, _ = clash(a, b)
+    assert refusal_warnings(caplog)
+    caplog.clear()
+
+    with caplog.at_level(logging.WARNING, logger="nexus_core.sync"):
+        for n in range(3):  # unrelated traffic: every receive retries the clash
+            b.insert("messages", {"room": "other", "seq": n})
+            a.insert("messages", {"room": "another", "seq": n})
+            again = sync(a, b)
+            assert again.rejected == 0
+    assert refusal_warnings(caplog) == []
+    for replica in (a, b):
+        assert replica.stats["rejected"] == 2
+        assert len(replica.oplog.parked_ops()) == 2, "still refused: still parked"
+        assert len(replica.rows("messages")) == 7  # its own clashing row and 6 others
+
+    a.update("messages", m1, {"seq": 2})
+    sync(a, b)
+    assert a.rows("messages") == b.rows("messages")
+    assert len(a.rows("messages")) == 8
+    assert a.stats["rejected"] == b.stats["rejected"] == 2
+
+
+def test_an_op_refused_earlier_in_the_same_message_counts_as_applied(
+    replicas: Callable[..., Replica], caplog: pytest.LogCaptureFixture
+) -> None:
+    """In one message, a new row takes a value that a later change of that message frees."""
+    a, b, c = replicas("a"), replicas("b"), replicas("c")
+    held = b.insert("messages", {"room": "r", "seq": 1, "body": "held by b"})
+    sync(a, b)
+    newcomer = c.insert("messages", {"room": "r", "seq": 1, "body": "from c"})
+    a.update("messages", held, {"seq": 5})  # written after c's row: later in c's message
+    sync(a, c)
+    assert len(c.rows("messages")) == 2
+
+    with caplog.at_level(logging.WARNING, logger="nexus_core.sync"):
+        result = b.receive(c.export_changes(peer=b.peer_id))
+    assert result.rejected == 0 and result.replayed == 0
+    assert result.applied == 6  # c's row (its 5 columns) and the update of seq
+    assert refusal_warnings(caplog) == []
+    assert b.rows("messages") == c.rows("messages")
+    assert {row["id"] for row in b.rows("messages")} == {held, newcomer}
+    assert b.stats["rejected"] == 0 and b.oplog.parked_ops() == []
+
+
+def vm_steps(replica: Replica, message: str) -> int:
+    """SQLite VM instructions a receive of ``message`` runs (a cost that ignores timing)."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    replica.conn.set_progress_handler(count, 1)
+    try:
+        replica.receive(message)
+    finally:
+        replica.conn.set_progress_handler(None, 1)
+    return steps
+
+
+def traced(replica: Replica, message: str) -> list[str]:
+    statements: list[str] = []
+    replica.conn.set_trace_callback(statements.append)
+    try:
+        replica.receive(message)
+    finally:
+        replica.conn.set_trace_callback(None)
+    return statements
+
+
+def test_the_retry_reads_only_refused_ops_never_those_parked_as_unknown(
+    replicas: Callable[..., Replica],
+) -> None:
+    old, new = replicas("old", target_version=1), replicas("new")
+
+    # Nothing refused: a receive runs the retry's one query (an empty index
+    # range) and does no merge work.
+    new.insert("messages", {"room": "warmup", "seq": 0, "edited": 1})
+    sync(old, new)
+    statements = traced(old, new.export_changes(peer=old.peer_id))
+    assert [s for s in statements if "_nexus_parked" in s] == [REFUSED_PARKED_SQL]
+    assert not [s for s in statements if "messages" in s or "_nexus_rows" in s]
+
+    # Only the partial index is read: no scan of the parked ops, and the
+    # changes are looked up, never scanned.
+    plan = [row[3] for row in old.conn.execute(f"EXPLAIN QUERY PLAN {REFUSED_PARKED_SQL}")]
+    assert any("_nexus_parked_refused" in step for step in plan), plan
+    assert any(step.startswith("SEARCH c ") for step in plan), plan
+    assert not any(step in ("SCAN p", "SCAN c") for step in plan), plan
+
+    m1, _ = clash(old, new)
+    quiet = new.export_changes(peer=old.peer_id)
+    few_unknown = vm_steps(old, quiet)
+    new.insert_many("messages", [{"room": "bulk", "seq": n, "edited": 1} for n in range(1000)])
+    sync(old, new)
+    assert len(old.oplog.parked_ops()) > 1000  # edited, unknown at v1, parked per row
+    many_unknown = vm_steps(old, new.export_changes(peer=old.peer_id))
+    assert many_unknown - few_unknown < 200, (few_unknown, many_unknown)
+
+    old.update("messages", m1, {"seq": 2})
+    sync(old, new)
+    assert old.rows("messages") == [
+        {k: v for k, v in row.items() if k != "edited"} for row in new.rows("messages")
+    ]
+    assert old.stats["rejected"] == 2
+
+
+def test_a_replica_opened_on_an_existing_file_gets_the_partial_index(
+    tmp_path: Path, migrations: Path
+) -> None:
+    path = tmp_path / "existing.db"
+    open_replica(path, migrations=migrations, peer_id="x").close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX _nexus_parked_refused")  # as a file written before it existed
+    conn.commit()
+    conn.close()
+    with open_replica(path, migrations=migrations, peer_id="x") as replica:
+        names = {row[0] for row in replica.conn.execute("SELECT name FROM sqlite_master")}
+    assert "_nexus_parked_refused" in names
