@@ -274,8 +274,14 @@ def classify_target(
         return Verdict.REJECT, f"column name {column!r:.60} is not a plain identifier"
     model = find_model(models, table)
     if model is None:
-        if table.lower() in {name.lower() for name in schema.tables}:
-            return Verdict.REJECT, f"{table} has no single-column primary key here"
+        for name, found in schema.tables.items():
+            if name.lower() == table.lower():
+                return (
+                    Verdict.REJECT,
+                    f"{table} is not replicated here: it {found.unreplicated_reason}",
+                )
+        if schema.local_table(table):
+            return Verdict.REJECT, f"{table} is a virtual table here, each replica's own"
         return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {table}"
     if kind == "delete":
         if column is not None:

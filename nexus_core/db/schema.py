@@ -160,6 +160,12 @@ class Schema:
     # Virtual tables (FTS, R*Tree...), by their definition: like an index, each
     # replica builds its own; they and their shadow tables are never replicated.
     virtual: dict[str, str] = field(default_factory=dict)
+    shadow: set[str] = field(default_factory=set)  # the tables virtual ones keep their data in
+
+    def local_table(self, name: str) -> bool:
+        """A virtual table or one of its shadow tables (case-blind): each replica's own."""
+        lowered = name.lower()
+        return any(lowered == other.lower() for other in (*self.virtual, *self.shadow))
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)
@@ -299,6 +305,7 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
         dict(schema.views),
         dict(schema.triggers),
         dict(schema.virtual),
+        set(schema.shadow),
     )
 
 
@@ -310,6 +317,7 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
     }
     schema = Schema()
     virtual, shadow = _virtual_tables(conn, master)
+    schema.shadow.update(shadow)
     for name in virtual:
         schema.virtual[name] = normalise_sql(master.get(("table", name))) or ""
     for name in db.table_names():
