@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from folders import migrations_folder
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -70,16 +71,6 @@ KEYS: dict[str, st.SearchStrategy[Any]] = {
 @pytest.fixture(scope="module")
 def migrations(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return migrations_folder(tmp_path_factory.mktemp("fast-lane"), SCHEMA)
-
-
-def migrations_folder(root: Path, *files: str) -> Path:
-    """A migrations folder holding ``files`` as 001_..., 002_... (each starts with its
-    ``-- Description:`` line)."""
-    folder = root / "migrations"
-    folder.mkdir()
-    for number, text in enumerate(files, start=1):
-        (folder / f"{number:03d}_step.sql").write_text(text)
-    return folder
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from folders import migrations_folder
 
 from nexus_core import Replica, open_replica, sync
 from nexus_core.errors import SyncError
@@ -465,9 +466,7 @@ def test_a_key_no_peer_could_receive_is_refused_locally(
     tmp_path: Path, schema: str, key: Value, fine: Value
 ) -> None:
     """The wire names rows by integers, text or blobs: anything else would block sync for good."""
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "001_m.sql").write_text(schema, encoding="utf-8")
+    folder = migrations_folder(tmp_path, schema)
     a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
     b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
     with pytest.raises(SyncError, match=r"invalid value for m\.k: row ids"):
@@ -488,16 +487,14 @@ def test_a_key_no_peer_could_receive_is_refused_locally(
 
 def test_full_text_index_is_local_and_loose_keys_are_not_replicated(tmp_path: Path) -> None:
     """An FTS table and its shadow tables are each replica's own; a NOCASE key is refused."""
-    folder = tmp_path / "migrations"
-    folder.mkdir()
-    (folder / "001_fts.sql").write_text(
+    folder = migrations_folder(
+        tmp_path,
         "CREATE TABLE recipes (recipe_id TEXT PRIMARY KEY, title TEXT NOT NULL);"
         "CREATE VIRTUAL TABLE recipes_fts USING fts5(title, content='recipes',"
         " content_rowid='rowid');"
         "CREATE TRIGGER recipes_ai AFTER INSERT ON recipes BEGIN"
         " INSERT INTO recipes_fts(rowid, title) VALUES (new.rowid, new.title); END;"
         "CREATE TABLE handles (handle TEXT PRIMARY KEY COLLATE NOCASE, bio TEXT);",
-        encoding="utf-8",
     )
     a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
     b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
