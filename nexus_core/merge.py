@@ -275,11 +275,10 @@ def classify_target(
     model = find_model(models, table)
     if model is None:
         for name, found in schema.tables.items():
-            if name.lower() == table.lower():
-                return (
-                    Verdict.REJECT,
-                    f"{table} is not replicated here: it {found.unreplicated_reason}",
-                )
+            if name.lower() == table.lower():  # kept like an unknown table: a later
+                # version may replicate it, and relays forward it meanwhile
+                reason = found.unreplicated_reason
+                return Verdict.UNKNOWN_TABLE, f"table not replicated here: {table} ({reason})"
         if schema.local_table(table):
             return Verdict.REJECT, f"{table} is a virtual table here, each replica's own"
         return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {table}"

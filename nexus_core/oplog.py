@@ -423,13 +423,23 @@ class OpLog:
         )
         return [(_change(row), json.loads(row[7])) for row in rows]
 
-    def refused_parked(self) -> list[tuple[Change, dict[str, str]]]:
-        """Like :meth:`parked`, only the ops parked because their value was refused.
+    def refused_parked(
+        self, tables: Iterable[str] | None = None
+    ) -> list[tuple[Change, dict[str, str]]]:
+        """Like :meth:`parked`, only the ops parked because their value was refused
+        (only those on ``tables``, compared case-blind, when given).
 
         Reads the partial index ``_nexus_parked_refused``: its cost grows with
         the refused ops alone, never with the ops parked as unknown.
         """
-        rows = self.conn.execute(REFUSED_PARKED_SQL)
+        if tables is None:
+            rows = self.conn.execute(REFUSED_PARKED_SQL)
+        else:
+            names = sorted({name.lower() for name in tables})
+            if not names:
+                return []
+            where = f" AND lower(c.table_name) IN ({', '.join('?' * len(names))}) GROUP BY"
+            rows = self.conn.execute(REFUSED_PARKED_SQL.replace(" GROUP BY", where, 1), names)
         return [(_change(row), json.loads(row[7])) for row in rows]
 
     def parked_ops(self) -> list[Op]:

@@ -338,14 +338,19 @@ def replay_parked(replica: Replica) -> tuple[int, int]:
 def _retry_refused(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
     """Retry the parked ops refused for their value, after a message was merged.
 
-    What stood in their way (a UNIQUE value, a CHECK's other column, a missing
-    parent row) may have changed since, here or at a peer: once it has, they
-    apply, and replicas that refused each other's rows converge. Only those
-    ops are read (a partial index); one still refused stays parked, neither
-    counted nor logged again. One refused earlier in this very receive and
+    What stood in their way (a UNIQUE value, a CHECK's other column) may have
+    changed since, here or at a peer: once it has, they apply, and replicas
+    that refused each other's rows converge. Only those ops are read (a
+    partial index), and only on tables written since the last retry (by this
+    message or locally); one still refused stays parked, neither counted nor
+    logged again. One refused earlier in this very receive and
     placed now counts as applied instead.
     """
-    parked = replica.oplog.refused_parked()
+    # Only where something moved: the tables this message merged into, and those
+    # written locally since the last retry (all of them, the first time).
+    touched = replica.retry_tables
+    replica.retry_tables = set()
+    parked = replica.oplog.refused_parked(None if touched is None else {*touched, *batch.groups})
     if not parked:
         return
     fresh = {entry[:3] for entry in batch.parked if entry[3].startswith(VALUE_REFUSAL)}

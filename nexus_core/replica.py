@@ -83,6 +83,9 @@ class Replica:
         # Whole new rows of a message are inserted in bulk (nexus_core.fastlane);
         # off, every op takes the careful path (the tests compare the two).
         self.fast_lane = True
+        # Tables written since refused ops were last retried (None: not retried
+        # yet since opening, so all of them); see receive._retry_refused.
+        self.retry_tables: set[str] | None = None
         self._gaps_warned: set[tuple[str, int, int]] = set()
         self.stats: dict[str, int] = dict.fromkeys(
             ("applied", "skipped_unknown", "rejected", "duplicates", "replayed", "sent"), 0
@@ -115,7 +118,30 @@ class Replica:
                 log.warning("parked ops not replayed on open: %s", exc)
 
     # -- schema --------------------------------------------------------------
+    def _catch_up(self) -> int:
+        """Reload the schema if another connection migrated the file (inside a transaction).
+
+        A replica kept open while ``nexus migrate`` (or another process) moved
+        its file on would otherwise merge by its old schema and park what the
+        file now has. Returns how many parked ops it could then place.
+        """
+        if self._cookie() == self._schema_cookie:
+            return 0
+        version = self.schema_version
+        self._load_schema()
+        if self.schema_version == version:
+            return 0
+        replayed, refused = replay_parked(self)
+        self.oplog.set_meta(REPLAYED_AT, str(self.schema_version))
+        self.stats["rejected"] += refused
+        return replayed
+
+    def _cookie(self) -> int:
+        """SQLite's schema cookie: it changes whenever the schema does."""
+        return int(self.conn.execute("PRAGMA schema_version").fetchone()[0])
+
     def _load_schema(self) -> None:
+        self._schema_cookie = self._cookie()
         self.schema: Schema = snapshot(self.conn)
         self.models: dict[str, TableModel] = table_models(self.schema)
         self.schema_version = get_current_version(self.conn)
@@ -216,6 +242,7 @@ class Replica:
         )
 
     def _record_local(self, table: str, changes: Sequence[Change]) -> None:
+        self._written(table)
         self.oplog.add_changes(changes)
         clocks = self.oplog.shared_clocks.json
         self.oplog.stamp_rows(
@@ -227,6 +254,11 @@ class Replica:
             ),
         )
         self.oplog.advance_vector({self.peer_id: changes[-1].hlc})
+
+    def _written(self, table: str) -> None:
+        """Note a local write to ``table``: it may free what a refused op waits for."""
+        if self.retry_tables is not None:
+            self.retry_tables.add(table)
 
     def _read_back(
         self, model: TableModel, keys: Sequence[Value], columns: Sequence[str]
@@ -328,6 +360,7 @@ class Replica:
     ) -> None:
         """Record local inserts, each row one change setting ``columns``: ``_record_local``
         without a :class:`Change` per row."""
+        self._written(table)
         tick, version, peer = self.clock.tick_text, self.schema_version, self.peer_id
         hlcs = [tick() for _ in rows]
         self.oplog.add_change_rows(
@@ -431,9 +464,11 @@ class Replica:
         """Check and merge one message. A message that fails as a whole changes nothing."""
         message = decode_message(text)
         with self._receiving("message could not be merged"):
+            replayed = self._catch_up()
             result = self._receive(
                 message.peer, message.ops, message.version_vector, message.changes
             )
+            result.replayed += replayed
         for key in ("applied", "skipped_unknown", "rejected", "duplicates", "replayed"):
             self.stats[key] += getattr(result, key)
         return result

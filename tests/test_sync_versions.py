@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from folders import migrations_folder
 
 from nexus_core import Replica, open_replica, sync
 from nexus_core.db.connection import connect
@@ -230,3 +231,43 @@ def test_old_peer_deletes_a_row_whose_new_columns_it_never_saw(
     sync(old, new)
     assert old.rows("tasks") == new.rows("tasks") == []
     assert old.stats["rejected"] == new.stats["rejected"] == 0
+
+
+def test_a_table_replicated_only_from_a_later_version_loses_nothing(tmp_path: Path) -> None:
+    """v1 keys tags under NOCASE (not replicated); v2 rebuilds it with a plain key."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT);"
+        "CREATE TABLE tags (name TEXT PRIMARY KEY COLLATE NOCASE, color TEXT);",
+        "CREATE TABLE tags2 (name TEXT PRIMARY KEY, color TEXT);"
+        "INSERT INTO tags2 SELECT name, color FROM tags; DROP TABLE tags;"
+        " ALTER TABLE tags2 RENAME TO tags;",
+    )
+    old = open_replica(tmp_path / "old.db", migrations=folder, target_version=1, peer_id="old")
+    relay = open_replica(tmp_path / "relay.db", migrations=folder, target_version=1, peer_id="r")
+    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="new")
+    fresh = open_replica(tmp_path / "fresh.db", migrations=folder, peer_id="fresh")
+    new.insert("tags", {"name": "urgent", "color": "red"})
+    new.insert("notes", {"id": "n1", "body": "x"})
+    sync(old, new)
+    sync(relay, new)
+    sync(relay, fresh)  # an old relay forwards what it cannot place
+    assert fresh.rows("tags") == new.rows("tags")
+    old.upgrade()
+    assert old.rows("tags") == new.rows("tags") == [{"name": "urgent", "color": "red"}]
+
+
+def test_a_replica_kept_open_while_its_file_is_migrated_catches_up(tmp_path: Path) -> None:
+    """nexus migrate (another connection) moves the file on: the open replica follows."""
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(new, priority=3)
+    sync(old, new)
+    assert parked(old) == 1
+    conn = connect(tmp_path / "old.db")
+    apply_migrations(conn)
+    conn.close()
+    new.update("tasks", task, {"priority": 9})
+    sync(old, new)  # merged by the file's schema, not the one old was opened with
+    assert old.schema_version > 1 and parked(old) == 0
+    assert old.stats["replayed"] == 1
+    assert {r["task_id"]: r["priority"] for r in old.rows("tasks")}[task] == 9
