@@ -160,3 +160,31 @@ def test_writing_json_onto_a_directory_names_the_directory(tmp_path: Path) -> No
         write_json(directory, {"ok": True})
     assert str(directory) in str(caught.value) and ".tmp" not in str(caught.value)
     assert list(tmp_path.iterdir()) == [directory]
+
+
+# --- a migration touching the engine's names -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE _nexus_mine (id TEXT PRIMARY KEY);",
+        "CREATE TABLE _NEXUS_Peers (peer TEXT PRIMARY KEY, nick TEXT);",
+        "CREATE INDEX _nexus_ix ON a (id);",
+    ],
+)
+def test_a_migration_may_not_touch_the_engines_names(tmp_path: Path, sql: str) -> None:
+    """Such a table is silently never replicated, or breaks the engine's own."""
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "001_a.sql").write_text("CREATE TABLE a (id TEXT PRIMARY KEY);\n")
+    (directory / "002_b.sql").write_text(sql + "\n")
+    runner = CliRunner()
+    for command in ("lint", "matrix"):
+        args = [command, "--migrations", str(directory)]
+        result = runner.invoke(compat_main, args + (list(SMALL) if command == "matrix" else []))
+        assert_refused(result, "002_b.sql (v2): touches _", "belong to the sync engine")
+    result = runner.invoke(
+        nexus_main, ["migrate", str(tmp_path / "app.db"), "--migrations", str(directory)]
+    )
+    assert_refused(result, "belong to the sync engine")

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from folders import migrations_folder
 from histories import FOLDERS, HISTORIES, ROWS
 
 from harness.matrix import MatrixConfig, MatrixResult, run_matrix
@@ -104,3 +105,14 @@ def test_what_the_matrix_may_miss_the_lint_catches(name: str, tmp_path: Path) ->
         r.verdict for r in lint_migrations(load_migrations(HISTORIES / name / "migrations"))
     ]
     assert "breaking" in verdicts
+
+
+def test_a_history_with_no_replicated_table_is_all_full(tmp_path: Path) -> None:
+    """Nothing sync carries (a keyless log, a table with a non-plain name): no traffic, no crash."""
+    folder = migrations_folder(
+        tmp_path, "CREATE TABLE log (msg TEXT);", 'CREATE TABLE "Odd Name" (id TEXT PRIMARY KEY);'
+    )
+    config = MatrixConfig(migrations=folder, examples=3, seed=0, jobs=1, relay_examples=2)
+    result = run_matrix(config)
+    assert result.ok
+    assert {cell.observed for cell in result.cells} == {"full"}

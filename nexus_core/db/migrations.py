@@ -328,6 +328,16 @@ def _ensure_bookkeeping(conn: sqlite3.Connection) -> None:
     conn.execute(CHECKSUM_DDL)
 
 
+def _engine_objects(conn: sqlite3.Connection) -> dict[str, str | None]:
+    """The sync engine's tables, indexes and triggers (``_nexus_*``), by name, with their SQL."""
+    return {
+        str(name): sql
+        for name, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE lower(name) GLOB '_nexus_*'"
+        )
+    }
+
+
 def _apply_one(
     conn: sqlite3.Connection,
     migration: Migration,
@@ -342,8 +352,15 @@ def _apply_one(
             return False  # another process applied it while we waited for the lock
         if hooks and hooks.pre:
             hooks.pre(conn)
+        engine = _engine_objects(conn)
         for statement in migration_statements(migration.sql):
             conn.execute(statement)
+        touched = sorted(engine.items() ^ _engine_objects(conn).items())
+        if touched:
+            raise MigrationError(
+                f"{migration.path.name} (v{migration.version}): touches {touched[0][0]}:"
+                " names starting with _nexus_ belong to the sync engine; rename it"
+            )
         if hooks and hooks.post:
             hooks.post(conn)
         conn.execute(
