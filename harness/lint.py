@@ -201,7 +201,7 @@ MESSAGES: dict[str, str] = {
     "generated-now-stored": "{t}.{c} was a generated column and is now stored: {old} clients"
     " compute it from other columns while v{n} clients keep what ops say, so the same row"
     " shows different values on the two",
-    "data-rewrite": "the migration rewrites existing rows of {t} ({what}): a replica that"
+    "data-rewrite": "the migration writes rows of {t} itself ({what}): a replica that"
     " upgrades changes its own rows while its peers keep theirs, and no op carries the"
     " change, so {old} and v{n} clients diverge on them",
     "foreign-key-added": "{t}.{c} now REFERENCES {d}: the sync engine does not enforce foreign"
@@ -232,6 +232,9 @@ MESSAGES: dict[str, str] = {
     "nondeterministic-default": "{t}.{c} is added with the default {d}, which each replica"
     " computes for itself when it upgrades: the rows it already holds get different values on"
     " every replica, and no op carries them, so {old} and v{n} clients diverge",
+    "swapped-tables": "the migration renames tables among themselves ({what}) and ends with"
+    " the same table names: each replica that upgrades moves their rows outside the oplog,"
+    " and {old} clients' ops now land in the other table at v{n}",
     "swapped-names": "the migration renames columns of {t} ({what}) and ends with the same"
     " column names: the values move between columns on each replica that upgrades, outside"
     " the oplog, and {old} clients' ops now land in other columns at v{n}",
@@ -246,28 +249,42 @@ _WHAT = {
 }
 # Collations under which some distinct BINARY values compare equal, with such a pair.
 _EXAMPLE_PAIRS = {"NOCASE": "('Alice', 'alice')", "RTRIM": "('Alice', 'Alice ')"}
-_RAISE = re.compile(r"(?i)\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK)\b")
+_RAISE = re.compile(r"(?i)\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK|IGNORE)\b")
 # A default each replica computes differently: the clock, randomness, connection state.
 _NONDETERMINISTIC = re.compile(
     r"(?i)\b(?:random|randomblob|current_timestamp|current_time|current_date|changes"
-    r"|total_changes|last_insert_rowid)\b|'now'|\b(?:date|time|datetime|julianday|unixepoch)"
+    r"|total_changes|last_insert_rowid)\b|\b(?:date|time|datetime|julianday|unixepoch)"
     r"\s*\(\s*\)"
 )
+_NOW = re.compile(r"(?i)\b(?:date|time|datetime|julianday|unixepoch|strftime)\s*\([^)]*'now'")
 _WRITES = re.compile(
     r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
-    r"\s+(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
+    r"\s+(?:(?:main|temp)\s*\.\s*)?(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
 )
 
 
 def _raises(sql: str) -> str | None:
-    """``ABORT``, ``FAIL`` or ``ROLLBACK`` when a trigger's SQL can RAISE one, else None."""
-    found = _RAISE.search(sql)
+    """``ABORT``, ``FAIL``, ``ROLLBACK`` or ``IGNORE`` when a trigger's SQL can RAISE one.
+
+    ``IGNORE`` refuses too, silently: the write (a received row) is skipped.
+    """
+    found = _RAISE.search(_without_literals(sql))
     return found.group(1).upper() if found else None
+
+
+def _without_literals(sql: str) -> str:
+    """``sql`` with every string literal emptied (their words are not SQL)."""
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+
+
+def _nondeterministic(default: str) -> bool:
+    """Whether a column default is computed anew by each replica (clock, randomness)."""
+    return bool(_NONDETERMINISTIC.search(_without_literals(default)) or _NOW.search(default))
 
 
 def _written_tables(sql: str) -> set[str]:
     """Tables a trigger's body (after its first BEGIN) inserts into, updates or deletes from."""
-    body = re.split(r"(?i)\bBEGIN\b", sql, maxsplit=1)
+    body = re.split(r"(?i)\bBEGIN\b", _without_literals(sql), maxsplit=1)
     if len(body) < 2:
         return set()
     return {m.group(1).strip('"`[]') for m in _WRITES.finditer(body[1])}
@@ -379,9 +396,9 @@ class _Linter:
     def unique_index(self, name: str) -> bool:
         """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
         return any(
-            index.unique
+            (index.columns, index.where) in unique_keys(schema, index.table)
             for schema in (self.before, self.after)
-            if (index := schema.indexes.get(name)) is not None
+            if (index := schema.indexes.get(name)) is not None and index.unique
         )
 
     def local_table(self, change: Change) -> bool:
@@ -389,7 +406,7 @@ class _Linter:
 
         (Its creation is still reported, as not-replicable.)
         """
-        if change.kind == "table-added" or change.kind.startswith(("index-", "trigger-")):
+        if change.kind.startswith(("index-", "trigger-")):
             return False  # triggers and indexes have their own rules
         names = {change.table, change.detail} if change.kind == "table-renamed" else {change.table}
         tables = [
@@ -533,7 +550,7 @@ class _Linter:
             if column is not None and column.required:
                 rule = "add-not-null-without-default"
                 self.add(rule, change, MESSAGES[rule], self.old(t))
-            elif column is not None and column.default and _NONDETERMINISTIC.search(column.default):
+            elif column is not None and column.default and _nondeterministic(column.default):
                 rule = "nondeterministic-default"
                 moved = Change(t, c, kind, column.default)
                 self.add(rule, moved, MESSAGES[rule], self.old(t))
@@ -626,11 +643,16 @@ def versions_before(n: int) -> str:
 
 
 _NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
+_QUALIFIED = rf"(?:(?:main|temp)\s*\.\s*)?{_NAME}"
 _REWRITE = re.compile(
-    r"(?is)^\s*(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO)"
-    rf"\s+{_NAME}(.*)$"
+    r"(?is)^\s*(?:WITH\b(.*?\))\s*)?"
+    r"(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO)"
+    rf"\s+{_QUALIFIED}(.*)$"
 )
-_COPIES = re.compile(r"(?is)\bSELECT\b.*\bFROM\b")  # INSERT ... SELECT ... FROM: copied rows
+_CTE = re.compile(
+    rf"(?is)(?:^|,)\s*(?:RECURSIVE\s+)?{_NAME}\s*(?:\([^)]*\))?\s*AS\s*(?:NOT\s+)?(?:MATERIALIZED\s+)?\("
+)
+_SOURCES = re.compile(rf"(?is)\b(?:FROM|JOIN)\s+{_QUALIFIED}")
 _RENAME_TABLE = re.compile(rf"(?is)^\s*ALTER\s+TABLE\s+{_NAME}\s+RENAME\s+TO\s+{_NAME}\s*$")
 _RENAME_COLUMN = re.compile(
     rf"(?is)^\s*ALTER\s+TABLE\s+{_NAME}\s+RENAME\s+(?:COLUMN\s+)?{_NAME}\s+TO\s+{_NAME}\s*$"
@@ -645,23 +667,27 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
     """UPDATE, DELETE and seeding INSERT statements on replicated tables that existed before.
 
     A schema diff cannot see them, yet they change each replica's own rows at
-    upgrade time, outside the oplog. An INSERT of literal rows (``VALUES``,
-    ``DEFAULT VALUES``, a ``SELECT`` without ``FROM``) creates rows no op
-    carries; a table rebuild's ``INSERT ... SELECT ... FROM`` copies rows and
-    is not a rewrite.
+    upgrade time, outside the oplog. An INSERT of rows written in the
+    migration (``VALUES``, ``DEFAULT VALUES``, a ``SELECT`` from no table or
+    from a ``WITH`` of its own) creates rows no op carries; a table rebuild's
+    ``INSERT ... SELECT ... FROM`` copies rows and is not a rewrite.
     """
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
     for statement in split_statements(migration.sql):
-        match = _REWRITE.match(sql_code(statement))
-        if not match or _name(match.group(2)).lower() not in replicated:
+        match = _REWRITE.match(_without_literals(sql_code(statement)))
+        if not match or _name(match.group(3)).lower() not in replicated:
             continue
-        verb = match.group(1).split()[0].upper()
+        verb = match.group(2).split()[0].upper()
         if verb in ("INSERT", "REPLACE"):
-            if _COPIES.search(match.group(3)):
-                continue
+            rest = re.sub(r"^\s*\([^)]*\)", "", match.group(4))  # the column list
+            ctes = {_name(m.group(1)).lower() for m in _CTE.finditer(match.group(1) or "")}
+            body = f"{match.group(1) or ''} {rest}"
+            sources = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
+            if not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest) and sources - ctes:
+                continue  # rows copied from a table (a rebuild), not written here
             verb = "INSERT"
-        found.setdefault(replicated[_name(match.group(2)).lower()], []).append(verb)
+        found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
     findings = []
     n = migration.version
     old = versions_before(n)
@@ -716,6 +742,19 @@ def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[F
                 t=name, what=what, old=versions_before(n), n=n
             )
             findings.append(Finding("rename-column", name, None, message, RULES["rename-column"]))
+    existed = {name.lower() for name in before.tables}
+    swapped_tables = sorted(
+        (origin, final)
+        for final, origin in current.items()
+        if origin.lower() != final and origin.lower() in tables and final in existed
+    )
+    if swapped_tables:
+        what = ", ".join(f"{was} -> {now}" for was, now in swapped_tables)
+        n = migration.version
+        for origin, _ in swapped_tables:
+            name = tables[origin.lower()]
+            message = MESSAGES["swapped-tables"].format(what=what, old=versions_before(n), n=n)
+            findings.append(Finding("rename-table", name, None, message, RULES["rename-table"]))
     return findings
 
 

@@ -99,11 +99,19 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
 
 
 def unique_keys(schema: Schema, table: str) -> set[tuple[tuple[str, ...], str | None]]:
-    """The (columns, WHERE) of ``table``'s UNIQUE constraints and indexes, keys aside."""
+    """The (columns, WHERE) of ``table``'s UNIQUE constraints and indexes, keys aside.
+
+    A UNIQUE index on exactly the primary key adds nothing: the key is unique.
+    """
+    found = schema.tables.get(table)
+    key = found.primary_key if found is not None else ()
     return {
         (index.columns, index.where)
         for index in schema.indexes.values()
-        if index.table == table and index.unique and index.origin != "pk"
+        if index.table == table
+        and index.unique
+        and index.origin != "pk"
+        and not (index.columns == key and index.where is None)
     }
 
 

@@ -499,14 +499,17 @@ def test_trigger_writing_a_replicated_table_is_breaking(tmp_path: Path) -> None:
     assert "writes no replicated table" in result.findings[0].message
 
 
-def test_trigger_raise_ignore_or_on_a_new_table_is_safe(tmp_path: Path) -> None:
+def test_trigger_raise_ignore_drops_rows_and_one_on_a_new_table_is_local(tmp_path: Path) -> None:
+    ignore = "CREATE TRIGGER skip BEFORE INSERT ON recipes BEGIN SELECT RAISE(IGNORE); END;"
+    result = last(tmp_path / "a", BASE, ignore)  # received rows silently skipped: lost
+    assert hits(result) == {("constraint-tightened", "recipes", None)}
+    assert "can RAISE(IGNORE)" in result.findings[0].message
     step = (
-        "CREATE TRIGGER skip BEFORE INSERT ON recipes BEGIN SELECT RAISE(IGNORE); END;"
-        " CREATE TABLE pantry (item_id TEXT PRIMARY KEY NOT NULL, qty INTEGER);"
+        "CREATE TABLE pantry (item_id TEXT PRIMARY KEY NOT NULL, qty INTEGER);"
         " CREATE TRIGGER qty BEFORE INSERT ON pantry WHEN NEW.qty < 0"
         " BEGIN SELECT RAISE(ABORT, 'no'); END;"
     )
-    result = last(tmp_path, BASE, step)
+    result = last(tmp_path / "b", BASE, step)
     assert {f.rule for f in result.findings} == {"add-trigger", "add-table"}
     assert result.verdict == "additive"
 
@@ -856,3 +859,43 @@ def test_a_full_text_index_is_local(tmp_path: Path) -> None:
     result = last(tmp_path, BASE, fts)
     assert result.verdict == "safe"
     assert {f.rule for f in result.findings} == {"add-virtual", "add-trigger"}
+
+
+def test_second_review_edges(tmp_path: Path) -> None:
+    """Found by a review with unseen histories: each once gave the wrong verdict."""
+    cases = {
+        # RAISE(IGNORE) silently drops the rows older clients write
+        "CREATE TRIGGER t BEFORE INSERT ON recipes WHEN NEW.servings < 0"
+        " BEGIN SELECT RAISE(IGNORE); END;": "breaking",
+        # seeds written as a CTE, with a subquery, or with a schema-qualified name
+        "WITH s(id, n) AS (VALUES ('c9', 'Ann'))"
+        " INSERT INTO cooks SELECT id, n FROM s;": "breaking",
+        "INSERT INTO cooks VALUES ('c9', (SELECT name FROM cooks LIMIT 1));": "breaking",
+        "INSERT INTO main.cooks (cook_id, name) VALUES ('c9', 'Ann');": "breaking",
+        # tables swapping names through a temporary one
+        "ALTER TABLE cooks RENAME TO tmp; ALTER TABLE recipes RENAME TO cooks;"
+        " ALTER TABLE tmp RENAME TO recipes;": "breaking",
+        # words inside string literals are not SQL
+        "CREATE TABLE log (msg TEXT); CREATE TRIGGER t AFTER UPDATE ON recipes BEGIN"
+        " INSERT INTO log VALUES ('UPDATE cooks by hand; DELETE FROM recipes'); END;": "additive",
+        "CREATE TABLE r2 (recipe_id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL,"
+        " servings INTEGER, notes TEXT, rating INTEGER NOT NULL DEFAULT 0,"
+        " urgency TEXT NOT NULL DEFAULT 'now', mood TEXT DEFAULT 'random');"
+        " INSERT INTO r2 (recipe_id, title, servings, notes, rating)"
+        " SELECT recipe_id, title, servings, notes, rating FROM recipes;"
+        " DROP TABLE recipes; ALTER TABLE r2 RENAME TO recipes;": "additive",
+        # a UNIQUE index on the key itself adds nothing
+        "CREATE UNIQUE INDEX ux ON cooks (cook_id);": "safe",
+    }
+    for number, (step, verdict) in enumerate(cases.items()):
+        result = last(tmp_path / str(number), BASE, step)
+        assert result.verdict == verdict, (step, result.findings)
+
+
+def test_a_key_compared_under_nocase_in_a_table_constraint_is_not_replicable(
+    tmp_path: Path,
+) -> None:
+    step = "CREATE TABLE guilds (tag TEXT NOT NULL, name TEXT, PRIMARY KEY (tag COLLATE NOCASE));"
+    result = last(tmp_path, BASE, step)
+    assert {f.rule for f in result.findings} == {"not-replicable"}
+    assert "COLLATE NOCASE" in result.findings[0].message

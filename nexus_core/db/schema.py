@@ -252,8 +252,20 @@ def column_collations(sql: str) -> dict[str, str]:
 
 
 def _segment_collation(segment: list[str], found: dict[str, str]) -> None:
-    for index, token in enumerate(segment[:-1]):
-        if token.upper() == "COLLATE" and segment:
+    """A column definition's COLLATE, or one inside a ``PRIMARY KEY (col COLLATE x)``."""
+    if not segment:
+        return
+    words = [token.upper() for token in segment]
+    if words[0] in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"):
+        if "PRIMARY" not in words:
+            return
+        for index, word in enumerate(words[1:-1], start=1):
+            if word == "COLLATE":  # the key compares under it (what sync cares about)
+                column = _unquote(segment[index - 1])
+                found.setdefault(column, _unquote(segment[index + 1]).upper())
+        return
+    for index, word in enumerate(words[:-1]):
+        if word == "COLLATE":
             found[_unquote(segment[0])] = _unquote(segment[index + 1]).upper()
 
 
