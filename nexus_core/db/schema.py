@@ -126,7 +126,7 @@ class Table:
         key = self.primary_key
         return key[0] if len(key) == 1 else None
 
-    @property
+    @functools.cached_property
     def unreplicated_reason(self) -> str | None:
         """Why the oplog cannot replicate this table, or None when it can.
 
