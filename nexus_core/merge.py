@@ -290,6 +290,10 @@ def classify_target(
     return Verdict.APPLY, ""
 
 
+# Not a value this schema cannot hold but a malformed write: dropped, never parked.
+KEY_OP_MISMATCH = "a key op must carry its own row id"
+
+
 def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tuple[Verdict, str]:
     """The part of :func:`classify` that checks the op's row id and value (canonical names)."""
     if check_key and not holds(model, model.key, op.row_id):
@@ -301,7 +305,7 @@ def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tup
             problem = value_problem(model.columns[op.column_name], op.new_value)
             return Verdict.REJECT, f"value for {op.table_name}.{problem}"
         if op.column_name == model.key and op.new_value != op.row_id:
-            return Verdict.REJECT, f"{op.table_name}: a key op must carry its own row id"
+            return Verdict.REJECT, f"{op.table_name}: {KEY_OP_MISMATCH}"
     return Verdict.APPLY, ""
 
 

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING
 
 from nexus_core.fastlane import no_clock_ahead, take_new_rows
 from nexus_core.hlc import Timestamp
-from nexus_core.merge import Verdict, canonical, classify, classify_target, classify_values
+from nexus_core.merge import (
+    KEY_OP_MISMATCH,
+    Verdict,
+    canonical,
+    classify,
+    classify_target,
+    classify_values,
+)
 from nexus_core.oplog import VALUE_REFUSAL as VALUE_REFUSAL  # re-exported
 from nexus_core.oplog import WHOLE_CHANGE, Change
 from nexus_core.wire import Changes, Op, PeerInfo, Value, encode_value, group_changes
@@ -206,7 +213,7 @@ def _verdict(
         op = canonical(op, replica.models)  # spelled differently here (names are case-blind)
         model = replica.models[op.table_name]
     refusal = classify_values(op, model, check_key=check_key)
-    if refusal[0] is Verdict.REJECT:
+    if refusal[0] is Verdict.REJECT and not refusal[1].endswith(KEY_OP_MISMATCH):
         return Verdict.REJECT, f"{VALUE_REFUSAL}{refusal[1]}"
     return refusal
 

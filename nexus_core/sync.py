@@ -44,6 +44,11 @@ class SyncResult:
         return self._total("rejected")
 
     @property
+    def replayed(self) -> int:
+        """Parked ops (refused earlier) that the receives of this sync placed."""
+        return self._total("replayed")
+
+    @property
     def rounds(self) -> int:
         return len(self.messages) // 2
 

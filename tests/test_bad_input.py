@@ -188,3 +188,12 @@ def test_a_migration_may_not_touch_the_engines_names(tmp_path: Path, sql: str) -
         nexus_main, ["migrate", str(tmp_path / "app.db"), "--migrations", str(directory)]
     )
     assert_refused(result, "belong to the sync engine")
+
+
+def test_an_upper_case_extension_is_refused_not_ignored(tmp_path: Path) -> None:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "001_a.sql").write_text("CREATE TABLE a (id TEXT PRIMARY KEY);\n")
+    (directory / "002_b.SQL").write_text("ALTER TABLE a ADD COLUMN b TEXT;\n")
+    with pytest.raises(MigrationSetError, match=r"002_b\.SQL: write the extension in lower case"):
+        load_migrations(directory)

@@ -78,7 +78,7 @@ def test_a_unique_clash_heals_once_the_writer_resolves_it(
     m1, m2 = clash(a, b)
 
     a.update("messages", m1, {"seq": 2})  # the app resolves the clash
-    sync(a, b)
+    assert sync(a, b).replayed == 4  # both sides place the two ops they had refused
     sync(a, b)
 
     assert a.rows("messages") == b.rows("messages")

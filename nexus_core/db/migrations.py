@@ -129,8 +129,10 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     ups: dict[int, Path] = {}
     downs: dict[int, Path] = {}
     for path in sorted(root.iterdir()):
-        if not path.name.endswith(".sql"):
+        if not path.name.lower().endswith(".sql"):
             continue
+        if not path.name.endswith(".sql"):
+            raise MigrationSetError(f"{path}: write the extension in lower case (.sql)")
         down = DOWN_NAME.match(path.name)
         up = None if down else UP_NAME.match(path.name)
         match = down or up
