@@ -227,8 +227,9 @@ MESSAGES: dict[str, str] = {
     "not-replicable": "{t} {what}: the oplog never replicates it, so rows v{n} clients write"
     " there stay on the client that wrote them",
     "trigger-writes": "trigger {name} on {t} {what} and {verb} replicated table(s) {writes}:"
-    " a trigger's writes bypass the oplog, so no op carries them; {old} and v{n} clients run"
-    " different triggers and their copies of those rows diverge",
+    " a trigger's writes bypass the oplog and it also fires when a replica applies a peer's"
+    " ops, so copies of those rows diverge, between {old} and v{n} clients (which run"
+    " different triggers) and even between replicas of one version",
     "nondeterministic-default": "{t}.{c} is added with the default {d}, which each replica"
     " computes for itself when it upgrades: the rows it already holds get different values on"
     " every replica, and no op carries them, so {old} and v{n} clients diverge",
@@ -375,6 +376,8 @@ class _Linter:
             elif change.kind == "foreign-key-added" and (change.table, change.column) not in added:
                 rule = "foreign-key-added"
                 self.add(rule, change, MESSAGES[rule], self.old(change.table, change.column))
+            elif change.kind == "unique-added" and self.only_new_columns(change):
+                continue  # no older client writes these columns: nothing to collide
             elif change.kind == "unique-added":
                 what = _WHAT[change.kind].format(c=change.column or "", d=change.detail)
                 rule = "constraint-tightened"
@@ -392,6 +395,14 @@ class _Linter:
             self.findings,
             key=lambda f: (-SEVERITY_RANK[f.severity], f.table, f.column or "", f.rule, f.message),
         )
+
+    def only_new_columns(self, change: Change) -> bool:
+        """Whether a UNIQUE added covers only columns new in this step (or a new table)."""
+        before = self.before.tables.get(change.table)
+        if before is None:
+            return True
+        columns = [c.strip() for c in change.detail.split(" WHERE ")[0].split(",")]
+        return all(before.column(column) is None for column in columns)
 
     def unique_index(self, name: str) -> bool:
         """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
@@ -643,7 +654,7 @@ def versions_before(n: int) -> str:
 
 
 _NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
-_QUALIFIED = rf"(?:(?:main|temp)\s*\.\s*)?{_NAME}"
+_QUALIFIED = rf"(?:(?:main|temp|\"main\"|\"temp\"|\[main\]|`main`)\s*\.\s*)?{_NAME}"
 _REWRITE = re.compile(
     r"(?is)^\s*(?:WITH\b(.*?\))\s*)?"
     r"(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO)"
@@ -653,10 +664,12 @@ _CTE = re.compile(
     rf"(?is)(?:^|,)\s*(?:RECURSIVE\s+)?{_NAME}\s*(?:\([^)]*\))?\s*AS\s*(?:NOT\s+)?(?:MATERIALIZED\s+)?\("
 )
 _SOURCES = re.compile(rf"(?is)\b(?:FROM|JOIN)\s+{_QUALIFIED}")
-_RENAME_TABLE = re.compile(rf"(?is)^\s*ALTER\s+TABLE\s+{_NAME}\s+RENAME\s+TO\s+{_NAME}\s*$")
+_RENAME_TABLE = re.compile(rf"(?is)^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+RENAME\s+TO\s+{_NAME}\s*$")
 _RENAME_COLUMN = re.compile(
-    rf"(?is)^\s*ALTER\s+TABLE\s+{_NAME}\s+RENAME\s+(?:COLUMN\s+)?{_NAME}\s+TO\s+{_NAME}\s*$"
+    rf"(?is)^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+RENAME\s+(?:COLUMN\s+)?{_NAME}\s+TO\s+{_NAME}\s*$"
 )
+# Table-valued functions a SELECT may read rows from: not tables, so not a copy.
+_FUNCTIONS = frozenset({"json_each", "json_tree", "generate_series"})
 
 
 def _name(token: str) -> str:
@@ -667,10 +680,9 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
     """UPDATE, DELETE and seeding INSERT statements on replicated tables that existed before.
 
     A schema diff cannot see them, yet they change each replica's own rows at
-    upgrade time, outside the oplog. An INSERT of rows written in the
-    migration (``VALUES``, ``DEFAULT VALUES``, a ``SELECT`` from no table or
-    from a ``WITH`` of its own) creates rows no op carries; a table rebuild's
-    ``INSERT ... SELECT ... FROM`` copies rows and is not a rewrite.
+    upgrade time, outside the oplog. An INSERT creates rows no op carries,
+    unless it copies them from a table the migration made (a rebuild's
+    ``INSERT ... SELECT ... FROM`` its old copy), which is not a rewrite.
     """
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
@@ -684,8 +696,9 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
             ctes = {_name(m.group(1)).lower() for m in _CTE.finditer(match.group(1) or "")}
             body = f"{match.group(1) or ''} {rest}"
             sources = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
-            if not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest) and sources - ctes:
-                continue  # rows copied from a table (a rebuild), not written here
+            copied_from = sources - ctes - _FUNCTIONS - {t.lower() for t in before.tables}
+            if not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest) and copied_from:
+                continue  # copied from a table made in this migration (a rebuild), not seeded
             verb = "INSERT"
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
     findings = []
@@ -699,11 +712,11 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
 
 
 def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
-    """Columns renamed among themselves: the schemas before and after look alike.
+    """Columns (or tables) renamed among themselves: the schemas look alike.
 
-    ``ALTER TABLE ... RENAME COLUMN`` statements are followed through the
-    migration; a column of a replicated table that ends under the name another
-    column had before (and a name it had is still there) moved its values, which
+    ``ALTER TABLE ... RENAME`` statements are followed through the migration;
+    a column of a replicated table renamed away while its name is still there
+    afterwards (swapped with another, or added again) moved its values, which
     no schema diff can see. Renames only in case are not renames.
     """
     tables = {name.lower(): name for name in before.replicated_tables}
@@ -729,11 +742,11 @@ def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[F
         name = tables.get(origin.lower())
         if name is None or name not in after.tables:
             continue
-        names = {c.lower() for c in before.tables[name].column_names}
-        swapped = {
+        kept = {c.lower() for c in after.tables[name].column_names}
+        swapped = {  # renamed away, yet its name is still there: the values moved
             was: now
             for was, now in columns.items()
-            if was.lower() != now.lower() and now.lower() in names and was.lower() in names
+            if was.lower() != now.lower() and was.lower() in kept
         }
         if swapped:
             what = ", ".join(f"{was} -> {now}" for was, now in sorted(swapped.items()))

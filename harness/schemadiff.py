@@ -101,17 +101,13 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
 def unique_keys(schema: Schema, table: str) -> set[tuple[tuple[str, ...], str | None]]:
     """The (columns, WHERE) of ``table``'s UNIQUE constraints and indexes, keys aside.
 
-    A UNIQUE index on exactly the primary key adds nothing: the key is unique.
+    (A UNIQUE index on the key's columns stays: it may compare an expression
+    of them, ``lower(name)``, or under another collation, and so be tighter.)
     """
-    found = schema.tables.get(table)
-    key = found.primary_key if found is not None else ()
     return {
         (index.columns, index.where)
         for index in schema.indexes.values()
-        if index.table == table
-        and index.unique
-        and index.origin != "pk"
-        and not (index.columns == key and index.where is None)
+        if index.table == table and index.unique and index.origin != "pk"
     }
 
 

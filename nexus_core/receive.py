@@ -357,6 +357,8 @@ def _retry_refused(replica: Replica, batch: _Batch, result: ReceiveResult) -> No
     # written locally since the last retry (all of them, the first time).
     touched = replica.retry_tables
     replica.retry_tables = set()
+    if replica.schema.triggers:  # a trigger may read other tables: any write may free an op
+        touched = None
     parked = replica.oplog.refused_parked(None if touched is None else {*touched, *batch.groups})
     if not parked:
         return

@@ -127,9 +127,9 @@ class Replica:
         """
         if self._cookie() == self._schema_cookie:
             return 0
-        version = self.schema_version
         self._load_schema()
-        if self.schema_version == version:
+        replayed_at = self.oplog.meta(REPLAYED_AT)
+        if not self.oplog.has_parked() or replayed_at == str(self.schema_version):
             return 0
         replayed, refused = replay_parked(self)
         self.oplog.set_meta(REPLAYED_AT, str(self.schema_version))
@@ -486,6 +486,7 @@ class Replica:
             yield
             self.conn.execute("COMMIT")
         except BaseException as exc:
+            self._schema_cookie = -1  # what _catch_up did is undone: look again next time
             if self.conn.in_transaction:  # a trigger's RAISE(ROLLBACK) may have ended it
                 self.conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error | ValueError | TypeError | OverflowError):

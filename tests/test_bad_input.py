@@ -171,6 +171,7 @@ def test_writing_json_onto_a_directory_names_the_directory(tmp_path: Path) -> No
         "CREATE TABLE _nexus_mine (id TEXT PRIMARY KEY);",
         "CREATE TABLE _NEXUS_Peers (peer TEXT PRIMARY KEY, nick TEXT);",
         "CREATE INDEX _nexus_ix ON a (id);",
+        "UPDATE _nexus_meta SET value = 'stolen' WHERE key = 'peer_id';",
     ],
 )
 def test_a_migration_may_not_touch_the_engines_names(tmp_path: Path, sql: str) -> None:
@@ -183,7 +184,7 @@ def test_a_migration_may_not_touch_the_engines_names(tmp_path: Path, sql: str) -
     for command in ("lint", "matrix"):
         args = [command, "--migrations", str(directory)]
         result = runner.invoke(compat_main, args + (list(SMALL) if command == "matrix" else []))
-        assert_refused(result, "002_b.sql (v2): touches _", "belong to the sync engine")
+        assert_refused(result, "002_b.sql (v2): ", " _", "belong to the sync engine")
     result = runner.invoke(
         nexus_main, ["migrate", str(tmp_path / "app.db"), "--migrations", str(directory)]
     )

@@ -884,8 +884,22 @@ def test_second_review_edges(tmp_path: Path) -> None:
         " INSERT INTO r2 (recipe_id, title, servings, notes, rating)"
         " SELECT recipe_id, title, servings, notes, rating FROM recipes;"
         " DROP TABLE recipes; ALTER TABLE r2 RENAME TO recipes;": "additive",
-        # a UNIQUE index on the key itself adds nothing
-        "CREATE UNIQUE INDEX ux ON cooks (cook_id);": "safe",
+        # ... but one on an expression of the key is tighter than the key
+        "CREATE UNIQUE INDEX ux ON cooks (lower(cook_id));": "breaking",
+        # a column renamed away and added again under its name: values moved
+        "ALTER TABLE cooks RENAME COLUMN name TO full_name;"
+        " ALTER TABLE cooks ADD COLUMN name TEXT;": "breaking",
+        "ALTER TABLE main.cooks RENAME COLUMN name TO tmp; ALTER TABLE main.cooks"
+        " RENAME COLUMN cook_id TO name; ALTER TABLE main.cooks RENAME tmp TO cook_id;": "breaking",
+        # the usual seed idioms, and a schema name in quotes
+        "INSERT INTO cooks SELECT 'c9', 'Ann' WHERE NOT EXISTS (SELECT 1 FROM cooks);": "breaking",
+        "INSERT INTO cooks SELECT recipe_id, title FROM recipes;": "breaking",
+        "INSERT INTO cooks SELECT value, value FROM json_each('[\"a\"]');": "breaking",
+        'UPDATE "main"."cooks" SET name = NULL;': "breaking",
+        # a UNIQUE on a column no older client writes cannot refuse their rows
+        "ALTER TABLE cooks ADD COLUMN slug TEXT; CREATE UNIQUE INDEX us ON cooks (slug);": (
+            "additive"
+        ),
     }
     for number, (step, verdict) in enumerate(cases.items()):
         result = last(tmp_path / str(number), BASE, step)
@@ -895,7 +909,11 @@ def test_second_review_edges(tmp_path: Path) -> None:
 def test_a_key_compared_under_nocase_in_a_table_constraint_is_not_replicable(
     tmp_path: Path,
 ) -> None:
-    step = "CREATE TABLE guilds (tag TEXT NOT NULL, name TEXT, PRIMARY KEY (tag COLLATE NOCASE));"
-    result = last(tmp_path, BASE, step)
-    assert {f.rule for f in result.findings} == {"not-replicable"}
-    assert "COLLATE NOCASE" in result.findings[0].message
+    for number, declared in enumerate(["", " COLLATE BINARY"]):  # the key's own wins
+        step = (
+            f"CREATE TABLE guilds (tag TEXT{declared} NOT NULL, name TEXT,"
+            " PRIMARY KEY (tag COLLATE NOCASE));"
+        )
+        result = last(tmp_path / str(number), BASE, step)
+        assert {f.rule for f in result.findings} == {"not-replicable"}
+        assert "COLLATE NOCASE" in result.findings[0].message

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from folders import migrations_folder
 
 from nexus_core import Replica, open_replica, sync
 from nexus_core.oplog import REFUSED_PARKED_SQL
+from nexus_core.wire import encode_message
 
 MESSAGES = """CREATE TABLE messages (
     id TEXT PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT,
@@ -236,3 +238,26 @@ def test_a_replica_opened_on_an_existing_file_gets_the_partial_index(
     with open_replica(path, migrations=migrations, peer_id="x") as replica:
         names = {row[0] for row in replica.conn.execute("SELECT name FROM sqlite_master")}
     assert "_nexus_parked_refused" in names
+
+
+def test_a_write_to_another_table_a_trigger_reads_frees_a_refused_op(tmp_path: Path) -> None:
+    """A trigger that checks another table: the op it refused waits for that table's row."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE lists (id TEXT PRIMARY KEY, name TEXT);"
+        "CREATE TABLE tasks (id TEXT PRIMARY KEY, list_id TEXT NOT NULL);"
+        "CREATE TRIGGER known_list BEFORE INSERT ON tasks"
+        " WHEN NOT EXISTS (SELECT 1 FROM lists WHERE id = NEW.list_id)"
+        " BEGIN SELECT RAISE(ABORT, 'no such list'); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("lists", {"id": "l1", "name": "home"})
+    a.insert("tasks", {"id": "t1", "list_id": "l1"})
+    ops = a.ops()
+    task_ops = [op for op in ops if op.table_name == "tasks"]
+    list_ops = [op for op in ops if op.table_name == "lists"]
+    assert b.receive(encode_message(a.peer_info, task_ops, {})).rejected == 1
+    b.receive(encode_message(a.peer_info, list_ops, {}))  # touches lists only
+    assert b.rows("tasks") == [{"id": "t1", "list_id": "l1"}]
+    assert b.oplog.parked_ops() == []

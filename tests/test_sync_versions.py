@@ -11,6 +11,7 @@ from folders import migrations_folder
 from nexus_core import Replica, open_replica, sync
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import apply_migrations
+from nexus_core.errors import SyncError
 from nexus_core.wire import Op, Value
 
 LOGGER = "nexus_core.sync"
@@ -271,3 +272,19 @@ def test_a_replica_kept_open_while_its_file_is_migrated_catches_up(tmp_path: Pat
     assert old.schema_version > 1 and parked(old) == 0
     assert old.stats["replayed"] == 1
     assert {r["task_id"]: r["priority"] for r in old.rows("tasks")}[task] == 9
+
+
+def test_a_failed_receive_does_not_lose_the_catch_up(tmp_path: Path) -> None:
+    """The replay done on catching up is undone with a failed receive, then done again."""
+    old, new = replica(tmp_path, "old", 1), replica(tmp_path, "new", 2)
+    task = new_task(new, priority=5)
+    sync(old, new)
+    conn = connect(tmp_path / "old.db")
+    apply_migrations(conn)
+    conn.close()
+    forged = new.export_changes().replace('"peer_id":"new"', '"peer_id":"old"', 1)
+    with pytest.raises(SyncError):
+        old.receive(forged)  # claims to come from old itself: refused whole
+    sync(old, new)
+    assert parked(old) == 0
+    assert {r["task_id"]: r["priority"] for r in old.rows("tasks")}[task] == 5

@@ -331,13 +331,21 @@ def _ensure_bookkeeping(conn: sqlite3.Connection) -> None:
 
 
 def _engine_objects(conn: sqlite3.Connection) -> dict[str, str | None]:
-    """The sync engine's tables, indexes and triggers (``_nexus_*``), by name, with their SQL."""
+    """The sync engine's tables (``_nexus_*``) and anything on them, by name, with their SQL."""
     return {
         str(name): sql
         for name, sql in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE lower(name) GLOB '_nexus_*'"
+            "SELECT name, sql FROM sqlite_master"
+            " WHERE lower(name) GLOB '_nexus_*' OR lower(tbl_name) GLOB '_nexus_*'"
         )
     }
+
+
+# A statement writing one of the engine's tables (its rows are the engine's alone).
+_ENGINE_WRITE = re.compile(
+    r"(?i)\b(?:INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+"
+    r"(?:[\"`\[]?main[\"`\]]?\s*\.\s*)?[\"`\[]?(_nexus_\w*)"
+)
 
 
 def _apply_one(
@@ -356,6 +364,12 @@ def _apply_one(
             hooks.pre(conn)
         engine = _engine_objects(conn)
         for statement in migration_statements(migration.sql):
+            written = _ENGINE_WRITE.search(re.sub(r"'(?:[^']|'')*'", "''", statement))
+            if written:
+                raise MigrationError(
+                    f"{migration.path.name} (v{migration.version}): writes {written.group(1)}:"
+                    " names starting with _nexus_ belong to the sync engine"
+                )
             conn.execute(statement)
         touched = sorted(engine.items() ^ _engine_objects(conn).items())
         if touched:

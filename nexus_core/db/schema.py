@@ -261,8 +261,7 @@ def _segment_collation(segment: list[str], found: dict[str, str]) -> None:
             return
         for index, word in enumerate(words[1:-1], start=1):
             if word == "COLLATE":  # the key compares under it (what sync cares about)
-                column = _unquote(segment[index - 1])
-                found.setdefault(column, _unquote(segment[index + 1]).upper())
+                found[_unquote(segment[index - 1])] = _unquote(segment[index + 1]).upper()
         return
     for index, word in enumerate(words[:-1]):
         if word == "COLLATE":
@@ -404,9 +403,17 @@ def _virtual_tables(
     shadow = {
         name
         for kind, name in master
-        if kind == "table" and any(name.startswith(f"{owner}_") for owner in virtual)
+        if kind == "table"
+        and any(name == f"{owner}_{suffix}" for owner in virtual for suffix in _SHADOW_SUFFIXES)
     }
     return virtual, shadow
+
+
+# The tables FTS3/4, FTS5 and R*Tree keep their data in (``<name>_<suffix>``).
+_SHADOW_SUFFIXES = (
+    "content", "segments", "segdir", "docsize", "stat", "data", "idx", "config",
+    "node", "parent", "rowid",
+)  # fmt: skip
 
 
 def schema_differences(expected: Schema, actual: Schema) -> list[str]:
