@@ -508,10 +508,12 @@ class Merger:
                     if c != model.key and not (c in base and c in winners)
                 }
             )
+            blamed = [op for column, op in winners.items() if column in base]
+            # No op brought a value of the row's base: the key itself is refused
+            # (a UNIQUE over an expression of it); refuse every op the row came with.
             return [
                 (op, f"{model.table.name} row {row_id!r}: {exc}")
-                for column, op in winners.items()
-                if column in base
+                for op in (blamed or list(winners.values()))
             ]
         state.pending = None
         refused: list[Refusal] = []

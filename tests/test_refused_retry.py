@@ -261,3 +261,20 @@ def test_a_write_to_another_table_a_trigger_reads_frees_a_refused_op(tmp_path: P
     b.receive(encode_message(a.peer_info, list_ops, {}))  # touches lists only
     assert b.rows("tasks") == [{"id": "t1", "list_id": "l1"}]
     assert b.oplog.parked_ops() == []
+
+
+def test_a_row_whose_key_a_unique_expression_refuses_is_counted_and_kept(tmp_path: Path) -> None:
+    """v2 adds UNIQUE (lower(name)) on the key: v1's 'alice' after 'Alice' is refused loudly."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE users (name TEXT PRIMARY KEY, email TEXT);",
+        "CREATE UNIQUE INDEX u ON users (lower(name));",
+    )
+    old = open_replica(tmp_path / "old.db", migrations=folder, target_version=1, peer_id="o")
+    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="n")
+    old.insert("users", {"name": "Alice"})
+    old.insert("users", {"name": "alice"})
+    sync(old, new)
+    assert [row["name"] for row in new.rows("users")] == ["Alice"]
+    assert new.stats["rejected"] == 1  # was 0: the row waited, pending, without a word
+    assert [op.row_id for op in new.oplog.parked_ops()] == ["alice"]
