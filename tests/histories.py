@@ -22,6 +22,7 @@ class Row:
     verdicts: dict[int, str]
     rules: dict[int, set[str]]
     broken: list[tuple[int, int]]
+    maybe: list[tuple[int, int]]  # written "(a,b)?": broken in some runs (see its prose)
 
     @property
     def breaking_version(self) -> int | None:
@@ -41,10 +42,12 @@ def _by_version(text: str, separator: str) -> dict[int, str]:
     return found
 
 
-def _cells(text: str) -> list[tuple[int, int]]:
+def _cells(text: str, *, maybe: bool = False) -> list[tuple[int, int]]:
+    """The cells ``(a,b)`` listed in ``text``; with ``maybe``, those marked ``(a,b)?`` only."""
     if text.startswith("none"):
         return []
-    return [(int(a), int(b)) for a, b in re.findall(r"\((\d+),\s*(\d+)\)", text)]
+    found = re.findall(r"\((\d+),\s*(\d+)\)(\??)", text)
+    return [(int(a), int(b)) for a, b, mark in found if bool(mark) == maybe]
 
 
 def readme_rows() -> dict[str, Row]:
@@ -63,7 +66,13 @@ def readme_rows() -> dict[str, Row]:
             v: {r.strip() for r in text.split(",")} for v, text in _by_version(rules, ";").items()
         }
         rows[name] = Row(
-            name, domain, kind, _by_version(verdicts, ","), rules_by_version, _cells(broken)
+            name,
+            domain,
+            kind,
+            _by_version(verdicts, ","),
+            rules_by_version,
+            _cells(broken),
+            _cells(broken, maybe=True),
         )
     return rows
 
