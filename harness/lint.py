@@ -97,7 +97,13 @@ from rich.table import Table as RichTable
 
 from harness.errors import HarnessError
 from harness.schemadiff import Change, diff_schemas, unique_keys
-from nexus_core.db.migrations import Migration, migrate, split_statements, sql_code
+from nexus_core.db.migrations import (
+    Migration,
+    migrate,
+    split_statements,
+    sql_code,
+    without_literals,
+)
 from nexus_core.db.schema import Schema, snapshot, type_affinity
 from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
@@ -258,9 +264,12 @@ _NONDETERMINISTIC = re.compile(
     r"\s*\(\s*\)"
 )
 _NOW = re.compile(r"(?i)\b(?:date|time|datetime|julianday|unixepoch|strftime)\s*\([^)]*'now'")
+# A name as SQL writes it (bare or quoted), and one maybe qualified by its schema.
+_NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
+_QUALIFIED = rf"(?:(?:main|temp|\"main\"|\"temp\"|\[main\]|`main`)\s*\.\s*)?{_NAME}"
 _WRITES = re.compile(
     r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
-    r"\s+(?:(?:main|temp)\s*\.\s*)?(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
+    rf"\s+{_QUALIFIED}"
 )
 
 
@@ -269,26 +278,21 @@ def _raises(sql: str) -> str | None:
 
     ``IGNORE`` refuses too, silently: the write (a received row) is skipped.
     """
-    found = _RAISE.search(_without_literals(sql))
+    found = _RAISE.search(without_literals(sql))
     return found.group(1).upper() if found else None
-
-
-def _without_literals(sql: str) -> str:
-    """``sql`` with every string literal emptied (their words are not SQL)."""
-    return re.sub(r"'(?:[^']|'')*'", "''", sql)
 
 
 def _nondeterministic(default: str) -> bool:
     """Whether a column default is computed anew by each replica (clock, randomness)."""
-    return bool(_NONDETERMINISTIC.search(_without_literals(default)) or _NOW.search(default))
+    return bool(_NONDETERMINISTIC.search(without_literals(default)) or _NOW.search(default))
 
 
 def _written_tables(sql: str) -> set[str]:
     """Tables a trigger's body (after its first BEGIN) inserts into, updates or deletes from."""
-    body = re.split(r"(?i)\bBEGIN\b", _without_literals(sql), maxsplit=1)
+    body = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)
     if len(body) < 2:
         return set()
-    return {m.group(1).strip('"`[]') for m in _WRITES.finditer(body[1])}
+    return {_name(m.group(1)) for m in _WRITES.finditer(body[1])}
 
 
 @dataclass(frozen=True)
@@ -653,8 +657,6 @@ def versions_before(n: int) -> str:
     return f"v{n - 1}" if n == 2 else f"v1-v{n - 1}"
 
 
-_NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
-_QUALIFIED = rf"(?:(?:main|temp|\"main\"|\"temp\"|\[main\]|`main`)\s*\.\s*)?{_NAME}"
 _REWRITE = re.compile(
     r"(?is)^\s*(?:WITH\b(.*?\))\s*)?"
     r"(UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO)"
@@ -687,7 +689,7 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
     for statement in split_statements(migration.sql):
-        match = _REWRITE.match(_without_literals(sql_code(statement)))
+        match = _REWRITE.match(without_literals(sql_code(statement)))
         if not match or _name(match.group(3)).lower() not in replicated:
             continue
         verb = match.group(2).split()[0].upper()

@@ -86,11 +86,19 @@ _PARKED_CHANGES = (
 )
 # CROSS JOIN keeps _nexus_parked the outer loop: SQLite would otherwise scan
 # every change held and look each one up in the (small) partial index.
-REFUSED_PARKED_SQL = (
-    f"{_PARKED_CHANGES} FROM _nexus_parked p"
-    " CROSS JOIN _nexus_changes c ON c.origin = p.origin AND c.hlc = p.hlc"
-    f" WHERE p.{_VALUE_REFUSED} GROUP BY p.origin, p.hlc ORDER BY c.hlc"
-)
+
+
+def refused_parked_sql(tables: int | None = None) -> str:
+    """The query for ops parked as refused (only on ``tables`` tables, bound as parameters)."""
+    only = "" if tables is None else f" AND lower(c.table_name) IN ({', '.join('?' * tables)})"
+    return (
+        f"{_PARKED_CHANGES} FROM _nexus_parked p"
+        " CROSS JOIN _nexus_changes c ON c.origin = p.origin AND c.hlc = p.hlc"
+        f" WHERE p.{_VALUE_REFUSED}{only} GROUP BY p.origin, p.hlc ORDER BY c.hlc"
+    )
+
+
+REFUSED_PARKED_SQL = refused_parked_sql()
 
 
 def ensure_bookkeeping(conn: sqlite3.Connection) -> None:
@@ -438,8 +446,7 @@ class OpLog:
             names = sorted({name.lower() for name in tables})
             if not names:
                 return []
-            where = f" AND lower(c.table_name) IN ({', '.join('?' * len(names))}) GROUP BY"
-            rows = self.conn.execute(REFUSED_PARKED_SQL.replace(" GROUP BY", where, 1), names)
+            rows = self.conn.execute(refused_parked_sql(len(names)), names)
         return [(_change(row), json.loads(row[7])) for row in rows]
 
     def parked_ops(self) -> list[Op]:

@@ -14,7 +14,7 @@ import logging
 import random
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
@@ -111,7 +111,7 @@ class Replica:
         # Migrated since parked ops were last replayed (by open_replica, `nexus
         # migrate` or anything else that ran the migrations): replay them now,
         # as upgrade() does, or what they carry would wait for the next upgrade.
-        if self.oplog.has_parked() and self.oplog.meta(REPLAYED_AT) != str(self.schema_version):
+        if self._replay_owed():
             try:
                 self.replay_parked()
             except SyncError as exc:  # the database stays usable; the next open tries again
@@ -128,13 +128,21 @@ class Replica:
         if self._cookie() == self._schema_cookie:
             return 0
         self._load_schema()
-        replayed_at = self.oplog.meta(REPLAYED_AT)
-        if not self.oplog.has_parked() or replayed_at == str(self.schema_version):
+        if not self._replay_owed():
             return 0
-        replayed, refused = replay_parked(self)
-        self.oplog.set_meta(REPLAYED_AT, str(self.schema_version))
+        replayed, refused = self._replay()
         self.stats["rejected"] += refused
         return replayed
+
+    def _replay_owed(self) -> bool:
+        """Whether parked ops wait for a replay at this version (it moved since the last)."""
+        return self.oplog.has_parked() and self.oplog.meta(REPLAYED_AT) != str(self.schema_version)
+
+    def _replay(self) -> tuple[int, int]:
+        """Replay parked ops (inside a write transaction), noting the version it was done at."""
+        replayed, refused = replay_parked(self)
+        self.oplog.set_meta(REPLAYED_AT, str(self.schema_version))
+        return replayed, refused
 
     def _cookie(self) -> int:
         """SQLite's schema cookie: it changes whenever the schema does."""
@@ -242,18 +250,22 @@ class Replica:
         )
 
     def _record_local(self, table: str, changes: Sequence[Change]) -> None:
-        self._written(table)
         self.oplog.add_changes(changes)
-        clocks = self.oplog.shared_clocks.json
-        self.oplog.stamp_rows(
+        self._stamp(
             table,
-            (
-                (change.row_id, clocks(tuple(change.cols), change.hlc))
-                for change in changes
-                if change.kind == "set"
-            ),
+            ((c.row_id, tuple(c.cols), c.hlc) for c in changes if c.kind == "set"),
+            changes[-1].hlc,
         )
-        self.oplog.advance_vector({self.peer_id: changes[-1].hlc})
+
+    def _stamp(
+        self, table: str, writes: Iterable[tuple[Value, tuple[str, ...], str]], latest: str
+    ) -> None:
+        """After local changes are stored: their rows' clocks (row id, columns, clock),
+        this replica's place in its version vector, and the table noted as written."""
+        self._written(table)
+        clocks = self.oplog.shared_clocks.json
+        self.oplog.stamp_rows(table, ((row_id, clocks(cols, hlc)) for row_id, cols, hlc in writes))
+        self.oplog.advance_vector({self.peer_id: latest})
 
     def _written(self, table: str) -> None:
         """Note a local write to ``table``: it may free what a refused op waits for."""
@@ -360,19 +372,17 @@ class Replica:
     ) -> None:
         """Record local inserts, each row one change setting ``columns``: ``_record_local``
         without a :class:`Change` per row."""
-        self._written(table)
         tick, version, peer = self.clock.tick_text, self.schema_version, self.peer_id
         hlcs = [tick() for _ in rows]
         self.oplog.add_change_rows(
             (peer, hlc, version, "set", table, row_id, dumps(cols))
             for hlc, (row_id, cols) in zip(hlcs, rows, strict=True)
         )
-        clocks = self.oplog.shared_clocks.json
-        self.oplog.stamp_rows(
+        self._stamp(
             table,
-            ((row_id, clocks(columns, hlc)) for hlc, (row_id, _) in zip(hlcs, rows, strict=True)),
+            ((row_id, columns, hlc) for hlc, (row_id, _) in zip(hlcs, rows, strict=True)),
+            hlcs[-1],
         )
-        self.oplog.advance_vector({peer: hlcs[-1]})
 
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
         """Change columns of one row; one change, an op per column."""
@@ -533,8 +543,7 @@ class Replica:
     def replay_parked(self) -> int:
         """Merge parked ops whose table and column this schema now has."""
         with self._receiving("parked ops could not be replayed"):
-            replayed, refused = replay_parked(self)
-            self.oplog.set_meta(REPLAYED_AT, str(self.schema_version))
+            replayed, refused = self._replay()
         self.stats["replayed"] += replayed
         self.stats["rejected"] += refused
         return replayed

@@ -196,6 +196,11 @@ def sql_code(statement: str) -> str:
     return re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL).strip(" \t\r\n;")
 
 
+def without_literals(sql: str) -> str:
+    """``sql`` with every string literal emptied (the words in them are not SQL)."""
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+
+
 def _has_code(statement: str) -> bool:
     return bool(sql_code(statement))
 
@@ -364,7 +369,7 @@ def _apply_one(
             hooks.pre(conn)
         engine = _engine_objects(conn)
         for statement in migration_statements(migration.sql):
-            written = _ENGINE_WRITE.search(re.sub(r"'(?:[^']|'')*'", "''", statement))
+            written = _ENGINE_WRITE.search(without_literals(statement))
             if written:
                 raise MigrationError(
                     f"{migration.path.name} (v{migration.version}): writes {written.group(1)}:"
