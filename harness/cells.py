@@ -25,6 +25,7 @@ from harness.execute import Execution, run_traffic, sync_pair
 from harness.expected import status_matches
 from harness.files import write_json
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
+from harness.stable import seed_only
 from harness.strategies import traffic
 from harness.versions import Templates, stepping_clock
 from nexus_core.errors import NexusError
@@ -197,7 +198,8 @@ def run_cell(
             raise _Broken(observation.reasons[0] if observation.reasons else "broken")
 
     try:
-        check()
+        with seed_only():
+            check()
     except _Broken:
         steps, observation = failure[-1]
         result.reasons = list(observation.reasons)

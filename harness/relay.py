@@ -17,6 +17,7 @@ from hypothesis import given, seed
 from harness.cells import captured_sync_log, example_settings
 from harness.execute import Execution, run_step, sync_pair
 from harness.judge import compare_rows
+from harness.stable import seed_only
 from harness.strategies import single_writer_traffic
 from harness.versions import Templates, stepping_clock
 from nexus_core.errors import NexusError
@@ -91,7 +92,8 @@ def run_relay(
             raise AssertionError(problems[0])
 
     try:
-        check()
+        with seed_only():
+            check()
     except AssertionError:
         result.ok = False
         result.reasons = failures[-1][:8]

@@ -25,7 +25,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.checks import allowed
-from nexus_core.db.schema import Column, Schema, Table
+from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table
 
 REPLICAS = ("a", "b")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -176,26 +176,54 @@ def colliding_values(column: Column, checks: Sequence[str] = ()) -> st.SearchStr
     return st.sampled_from(["same", "twin"])
 
 
+def loose_variants(
+    column: Column, replica: str, checks: Sequence[str] = ()
+) -> st.SearchStrategy[Any]:
+    """Spellings of one value that only ``replica`` writes and that a NOCASE or
+    RTRIM comparison takes as one: distinct here, a clash where the other
+    version compares the column loosely."""
+    if column.affinity in ("INTEGER", "REAL", "NUMERIC") or allowed(column.name, checks).choices:
+        return replica_values_for(column, replica, case_variants=True, checks=checks)
+    word = f"{replica}-0"
+    return st.sampled_from([word, word.upper(), f"{word} "])
+
+
 def _column_values(
     column: Column, table: Table, schema: Schema, replica: str, contested: Contested
 ) -> st.SearchStrategy[Any]:
-    if column.name in unique_columns(table, schema):
-        return replica_values_for(column, replica, case_variants=True, checks=table.checks)
+    unique = column.name in unique_columns(table, schema)
     if column.name in contested.get(table.name, frozenset()):
+        if unique:  # UNIQUE here too: the other version compares it loosely
+            return loose_variants(column, replica, table.checks)
         return colliding_values(column, table.checks)
+    if unique:
+        return replica_values_for(column, replica, case_variants=True, checks=table.checks)
     return values_for(column, table.checks)
 
 
 def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
-    """Per table, the columns the other version holds UNIQUE and this one does not."""
+    """Per table, the columns the other version holds UNIQUE and this one does
+    not, or holds UNIQUE under a looser collation (NOCASE, RTRIM) than this one."""
     found: dict[str, frozenset[str]] = {}
     for name, table in own.replicated_tables.items():
         theirs = other.tables.get(name)
-        if theirs is not None:
-            extra = unique_columns(theirs, other) - unique_columns(table, own)
-            if extra:
-                found[name] = frozenset(extra)
+        if theirs is None:
+            continue
+        mine, their_unique = unique_columns(table, own), unique_columns(theirs, other)
+        extra = their_unique - mine
+        for column in mine & their_unique:
+            here, there = table.column(column), theirs.column(column)
+            if here is None or there is None:
+                continue
+            if _collation(there) in LOOSE_COLLATIONS and _collation(there) != _collation(here):
+                extra.add(column)
+        if extra:
+            found[name] = frozenset(extra)
     return found
+
+
+def _collation(column: Column) -> str:
+    return (column.collation or "BINARY").upper()
 
 
 def _fields(
@@ -303,18 +331,23 @@ def insertion_order(schema: Schema) -> list[str]:
 def full_rows(
     schema: Schema, replica: str, contested: Contested = MappingProxyType({})
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """One insert per replicated table naming every column: each column's values are
-    exercised in every example, whatever else the random steps do."""
+    """One insert per replicated table naming every column, then an update of
+    every column of a row: each column's values, and whatever fires on an
+    UPDATE (triggers, above all), are exercised in every example, whatever
+    else the random steps do."""
 
-    def complete(table: Table) -> st.SearchStrategy[dict[str, Any]]:
+    def every_column(table: Table) -> st.SearchStrategy[dict[str, Any]]:
         refs = references(table, schema)
-        values = st.fixed_dictionaries(
+        return st.fixed_dictionaries(
             {
                 c.name: _column_values(c, table, schema, replica, contested)
                 for c in table.columns
                 if c.name != table.row_key and c.name not in refs
             }
         )
+
+    def complete(table: Table) -> st.SearchStrategy[dict[str, Any]]:
+        refs = references(table, schema)
         return st.builds(
             lambda key, fields: {
                 "replica": replica,
@@ -325,14 +358,31 @@ def full_rows(
                 "refs": dict.fromkeys(refs, 0),
             },
             keys_for(table, replica),
-            values,
+            every_column(table),
+        )
+
+    def rewrite(table: Table) -> st.SearchStrategy[dict[str, Any]]:
+        return every_column(table).map(
+            lambda values: {
+                "replica": replica,
+                "op": "update",
+                "table": table.name,
+                "row": 0,
+                "values": values,
+                "refs": {},
+            }
         )
 
     rows = []
-    for name in insertion_order(schema):
+    order = insertion_order(schema)
+    for name in order:
         rows.append(complete(schema.tables[name]))
         if name in contested:  # a second row, to collide with the first on what is UNIQUE there
             rows.append(complete(schema.tables[name]))
+    for name in order:
+        table = schema.tables[name]
+        if len(table.columns) - 1 > len(references(table, schema)):  # something to update
+            rows.append(rewrite(table))
     return st.tuples(*rows).map(list)
 
 

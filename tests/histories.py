@@ -22,7 +22,6 @@ class Row:
     verdicts: dict[int, str]
     rules: dict[int, set[str]]
     broken: list[tuple[int, int]]
-    maybe: list[tuple[int, int]]  # written "(a,b)?": broken in some runs (see its prose)
 
     @property
     def breaking_version(self) -> int | None:
@@ -42,12 +41,14 @@ def _by_version(text: str, separator: str) -> dict[int, str]:
     return found
 
 
-def _cells(text: str, *, maybe: bool = False) -> list[tuple[int, int]]:
-    """The cells ``(a,b)`` listed in ``text``; with ``maybe``, those marked ``(a,b)?`` only."""
+def _cells(text: str) -> list[tuple[int, int]]:
+    """The cells ``(a,b)`` listed in ``text``."""
     if text.startswith("none"):
         return []
-    found = re.findall(r"\((\d+),\s*(\d+)\)(\??)", text)
-    return [(int(a), int(b)) for a, b, mark in found if bool(mark) == maybe]
+    cell = r"\((\d+),\s*(\d+)\)"
+    assert re.fullmatch(rf"{cell}(,\s*{cell})*", text), f"README: cannot read the cells {text!r}"
+    found = re.findall(cell, text)
+    return [(int(a), int(b)) for a, b in found]
 
 
 def readme_rows() -> dict[str, Row]:
@@ -72,7 +73,6 @@ def readme_rows() -> dict[str, Row]:
             _by_version(verdicts, ","),
             rules_by_version,
             _cells(broken),
-            _cells(broken, maybe=True),
         )
     return rows
 

@@ -48,12 +48,8 @@ def test_every_history_is_classified_here() -> None:
 def test_breaking_history_is_flagged(name: str, tmp_path: Path) -> None:
     result = _run(name, tmp_path)
     broken = {(c.local, c.peer) for c in result.cells if c.observed == "broken"}
-    # Exactly the README's cells: the others must not be called broken either
-    # (but those marked "maybe", whose outcome still depends on the run; see the README).
-    maybe = set(ROWS[name].maybe)
-    assert MUST_BREAK[name] <= broken <= MUST_BREAK[name] | maybe, (
-        f"{name}: expected {MUST_BREAK[name]} broken (maybe {maybe}), got {broken}"
-    )
+    # Exactly the README's cells: the others must not be called broken either.
+    assert broken == MUST_BREAK[name], f"{name}: expected {MUST_BREAK[name]} broken, got {broken}"
     assert not result.ok
     for cell in result.cells:
         if cell.observed == "broken":

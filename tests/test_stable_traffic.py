@@ -1,0 +1,74 @@
+"""The same seed gives the same traffic, whatever modules the process has loaded.
+
+Hypothesis mixes literals from loaded local modules into what it draws; the
+harness turns that off (:mod:`harness.stable`), or a CLI run, a pytest run and
+an xdist worker would each see different traffic for one seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, seed
+
+from harness import stable
+from harness.cells import example_settings
+from harness.stable import seed_only
+from harness.strategies import traffic
+from nexus_core.db.schema import Schema, snapshot
+
+FORUM = Path(__file__).resolve().parent.parent / "fixtures" / "histories" / "forum_nocase_unique"
+
+
+def forum_schema(version: int) -> Schema:
+    conn = sqlite3.connect(":memory:")
+    for path in sorted((FORUM / "migrations").glob("*.sql"))[:version]:
+        conn.executescript(path.read_text())
+    return snapshot(conn)
+
+
+def drawn(context: AbstractContextManager[Any]) -> list[Any]:
+    """Every example hypothesis draws for seed 0, as the harness runs it."""
+    seen: list[Any] = []
+
+    @example_settings(30)
+    @seed(0)
+    @given(traffic(forum_schema(1), forum_schema(2)))
+    def collect(steps: list[dict[str, Any]]) -> None:
+        seen.append(steps)
+
+    with context:
+        collect()
+    return seen
+
+
+def load_module_full_of_literals(directory: Path) -> None:
+    """A local module (as an app's own code would be) with many literals in it."""
+    words = ", ".join(repr(f"{w}-{n}") for w in ("a", "b", "A", "B", "same") for n in range(40))
+    numbers = ", ".join(str(n * 7919) for n in range(200))
+    (directory / "app_literals.py").write_text(f"WORDS = [{words}]\nNUMBERS = [{numbers}]\n")
+    sys.path.insert(0, str(directory))
+    try:
+        importlib.import_module("app_literals")
+    finally:
+        sys.path.remove(str(directory))
+
+
+@pytest.mark.skipif(not stable._patchable(), reason="this hypothesis draws no local literals")
+def test_loaded_modules_change_nothing_under_seed_only(tmp_path: Path) -> None:
+    before_stable, before_plain = drawn(seed_only()), drawn(nullcontext())
+    load_module_full_of_literals(tmp_path)
+    try:
+        after_plain, after_stable = drawn(nullcontext()), drawn(seed_only())
+    finally:
+        sys.modules.pop("app_literals", None)
+    # Without it, the module's literals changed the traffic (why it exists)...
+    assert after_plain != before_plain
+    # ...with it, the same seed drew exactly the same steps.
+    assert after_stable == before_stable
