@@ -177,18 +177,49 @@ def migration_list(migrations: str | Path | Sequence[Migration] | None) -> list[
     return list(migrations)
 
 
+_OPENERS = re.compile(r"'|\"|`|\[|--|/\*")
+_CLOSERS = {"'": "'", '"': '"', "`": "`", "[": "]", "--": "\n", "/*": "*/"}
+
+
+def _lexical_state(text: str, closer: str | None) -> str | None:
+    """After ``text``, what still closes the literal or comment it is in (None: in code)."""
+    position = 0
+    while True:
+        if closer is None:
+            found = _OPENERS.search(text, position)
+            if found is None:
+                return None
+            closer, position = _CLOSERS[found.group()], found.end()
+        else:
+            end = text.find(closer, position)
+            if end < 0:
+                return closer
+            position, closer = end + len(closer), None
+
+
 def split_statements(sql: str) -> Iterator[str]:
-    """Split a script into complete statements (trigger bodies stay whole)."""
-    buffer = ""
+    """Split a script into complete statements (trigger bodies stay whole).
+
+    Linear in the script: SQLite's ``complete_statement`` is asked only at a
+    semicolon outside literals and comments (a long literal full of
+    semicolons would otherwise be rescanned at each of them).
+    """
+    pieces: list[str] = []
+    closer: str | None = None
     for piece in sql.split(";"):
-        buffer += piece + ";"
+        pieces.append(piece)
+        closer = _lexical_state(piece, closer)
+        if closer is not None:
+            continue
+        buffer = ";".join(pieces) + ";"
         if sqlite3.complete_statement(buffer):
+            pieces = []
             statement = buffer.strip()
-            buffer = ""
             if _has_code(statement):
                 yield statement
-    if _has_code(buffer.rstrip(";")):
-        yield buffer.rstrip(";").strip()
+    rest = ";".join(pieces).rstrip(";")  # an unterminated literal or comment
+    if _has_code(rest):
+        yield rest.strip()
 
 
 def sql_code(statement: str) -> str:
