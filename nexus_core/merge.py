@@ -37,7 +37,8 @@ class Verdict(Enum):
     APPLY = "apply"
     UNKNOWN_TABLE = "unknown table"
     UNKNOWN_COLUMN = "unknown column"
-    REJECT = "reject"
+    REFUSE = "refuse"  # a well-formed op whose value this schema cannot hold (kept)
+    REJECT = "reject"  # a malformed or forbidden op (dropped)
 
 
 _ACCEPTS: dict[str, tuple[type, ...]] = {
@@ -290,20 +291,23 @@ def classify_target(
     return Verdict.APPLY, ""
 
 
-# Not a value this schema cannot hold but a malformed write: dropped, never parked.
 KEY_OP_MISMATCH = "a key op must carry its own row id"
 
 
 def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tuple[Verdict, str]:
-    """The part of :func:`classify` that checks the op's row id and value (canonical names)."""
+    """The part of :func:`classify` that checks the op's row id and value (canonical names).
+
+    A value this schema cannot hold is ``REFUSE`` (another version may hold
+    it: the op is kept); a key op naming another row is ``REJECT`` (malformed).
+    """
     if check_key and not holds(model, model.key, op.row_id):
         key_problem = value_problem(model.columns[model.key], op.row_id)
-        return Verdict.REJECT, f"row_id of {op.table_name}: {key_problem}"
+        return Verdict.REFUSE, f"row_id of {op.table_name}: {key_problem}"
     if op.kind == "set":
         assert op.column_name is not None
         if not holds(model, op.column_name, op.new_value):
             problem = value_problem(model.columns[op.column_name], op.new_value)
-            return Verdict.REJECT, f"value for {op.table_name}.{problem}"
+            return Verdict.REFUSE, f"value for {op.table_name}.{problem}"
         if op.column_name == model.key and op.new_value != op.row_id:
             return Verdict.REJECT, f"{op.table_name}: {KEY_OP_MISMATCH}"
     return Verdict.APPLY, ""

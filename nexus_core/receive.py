@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 from nexus_core.fastlane import no_clock_ahead, take_new_rows
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import (
-    KEY_OP_MISMATCH,
     Verdict,
     canonical,
     classify,
@@ -212,10 +211,10 @@ def _verdict(
     if model is None or (op.column_name is not None and op.column_name not in model.columns):
         op = canonical(op, replica.models)  # spelled differently here (names are case-blind)
         model = replica.models[op.table_name]
-    refusal = classify_values(op, model, check_key=check_key)
-    if refusal[0] is Verdict.REJECT and not refusal[1].endswith(KEY_OP_MISMATCH):
-        return Verdict.REJECT, f"{VALUE_REFUSAL}{refusal[1]}"
-    return refusal
+    checked, reason = classify_values(op, model, check_key=check_key)
+    if checked is Verdict.REFUSE:  # kept and parked (see receive's loop)
+        return Verdict.REJECT, f"{VALUE_REFUSAL}{reason}"
+    return checked, reason
 
 
 def _parking(op: Op, reason: str) -> tuple[str, str, str, str]:
@@ -305,7 +304,7 @@ def _replay(replica: Replica, parked: list[tuple[Change, dict[str, str]]]) -> _R
             if not whole:
                 kept[entry] = was
             verdict, reason = classify(op, replica.schema, replica.models)
-            if verdict is Verdict.REJECT:
+            if verdict in (Verdict.REFUSE, Verdict.REJECT):
                 reason = f"{VALUE_REFUSAL}{reason}"
                 done.newly_refused += not was.startswith(VALUE_REFUSAL)
                 done.refused[reason] += 1
