@@ -177,24 +177,36 @@ def colliding_values(column: Column, checks: Sequence[str] = ()) -> st.SearchStr
 
 
 def loose_variants(
-    column: Column, replica: str, checks: Sequence[str] = ()
+    column: Column, replica: str, checks: Sequence[str] = (), *, spelling: int | None = None
 ) -> st.SearchStrategy[Any]:
     """Spellings of one value that only ``replica`` writes and that a NOCASE or
     RTRIM comparison takes as one: distinct here, a clash where the other
-    version compares the column loosely."""
+    version compares the column loosely.
+
+    ``spelling`` 0 is the plain one, 1 any other (two rows written with 0 and
+    1 clash there for sure); None draws any.
+    """
     if column.affinity in ("INTEGER", "REAL", "NUMERIC") or allowed(column.name, checks).choices:
         return replica_values_for(column, replica, case_variants=True, checks=checks)
     word = f"{replica}-0"
-    return st.sampled_from([word, word.upper(), f"{word} "])
+    spellings = [word, word.upper(), f"{word} "]
+    if spelling is None:
+        return st.sampled_from(spellings)
+    return st.just(word) if spelling == 0 else st.sampled_from(spellings[1:])
 
 
 def _column_values(
-    column: Column, table: Table, schema: Schema, replica: str, contested: Contested
+    column: Column,
+    table: Table,
+    schema: Schema,
+    replica: str,
+    contested: Contested,
+    spelling: int | None = None,
 ) -> st.SearchStrategy[Any]:
     unique = column.name in unique_columns(table, schema)
     if column.name in contested.get(table.name, frozenset()):
         if unique:  # UNIQUE here too: the other version compares it loosely
-            return loose_variants(column, replica, table.checks)
+            return loose_variants(column, replica, table.checks, spelling=spelling)
         return colliding_values(column, table.checks)
     if unique:
         return replica_values_for(column, replica, case_variants=True, checks=table.checks)
@@ -336,17 +348,22 @@ def full_rows(
     UPDATE (triggers, above all), are exercised in every example, whatever
     else the random steps do."""
 
-    def every_column(table: Table) -> st.SearchStrategy[dict[str, Any]]:
-        refs = references(table, schema)
+    def every_column(
+        table: Table, spelling: int | None = None, keep: frozenset[str] = frozenset()
+    ) -> st.SearchStrategy[dict[str, Any]]:
         return st.fixed_dictionaries(
             {
-                c.name: _column_values(c, table, schema, replica, contested)
-                for c in table.columns
-                if c.name != table.row_key and c.name not in refs
+                c.name: _column_values(c, table, schema, replica, contested, spelling)
+                for c in writable(table)
+                if c.name not in keep
             }
         )
 
-    def complete(table: Table) -> st.SearchStrategy[dict[str, Any]]:
+    def writable(table: Table) -> list[Column]:  # in the table's order: the draws follow it
+        refs = references(table, schema)
+        return [c for c in table.columns if c.name != table.row_key and c.name not in refs]
+
+    def complete(table: Table, spelling: int | None = None) -> st.SearchStrategy[dict[str, Any]]:
         refs = references(table, schema)
         return st.builds(
             lambda key, fields: {
@@ -358,11 +375,11 @@ def full_rows(
                 "refs": dict.fromkeys(refs, 0),
             },
             keys_for(table, replica),
-            every_column(table),
+            every_column(table, spelling),
         )
 
-    def rewrite(table: Table) -> st.SearchStrategy[dict[str, Any]]:
-        return every_column(table).map(
+    def rewrite(table: Table, keep: frozenset[str]) -> st.SearchStrategy[dict[str, Any]]:
+        return every_column(table, keep=keep).map(
             lambda values: {
                 "replica": replica,
                 "op": "update",
@@ -376,13 +393,15 @@ def full_rows(
     rows = []
     order = insertion_order(schema)
     for name in order:
-        rows.append(complete(schema.tables[name]))
-        if name in contested:  # a second row, to collide with the first on what is UNIQUE there
+        if name in contested:  # two rows that collide on what is UNIQUE there
+            rows += [complete(schema.tables[name], 0), complete(schema.tables[name], 1)]
+        else:
             rows.append(complete(schema.tables[name]))
     for name in order:
-        table = schema.tables[name]
-        if len(table.columns) - 1 > len(references(table, schema)):  # something to update
-            rows.append(rewrite(table))
+        # The contested columns keep their collision; the rest is written again.
+        keep = contested.get(name, frozenset())
+        if any(c.name not in keep for c in writable(schema.tables[name])):
+            rows.append(rewrite(schema.tables[name], keep))
     return st.tuples(*rows).map(list)
 
 

@@ -9,6 +9,7 @@ new, not with the history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from nexus_core.errors import SyncError
@@ -60,14 +61,30 @@ def _send(sender: Replica, receiver: Replica, result: SyncResult) -> ReceiveResu
     return received
 
 
+def fell_behind(before: Mapping[str, str] | None, now: Mapping[str, str] | None) -> bool:
+    """Whether a peer now claims less of some origin than it claimed before
+    (restored from a backup, say): what it lost must be sent again."""
+    if not before:
+        return False
+    now = now or {}
+    return any(origin not in now or now[origin] < stamp for origin, stamp in before.items())
+
+
 def sync(a: Replica, b: Replica, *, max_rounds: int = MAX_ROUNDS) -> SyncResult:
-    """Sync two replicas both ways until quiescent; returns what moved."""
+    """Sync two replicas both ways until quiescent; returns what moved.
+
+    ``a`` sends first, by what ``b`` claimed last time; ``b`` answers with
+    what it holds now. Where that is less (``b`` was restored from a backup),
+    another round sends ``b`` what it lost.
+    """
     if a.peer_id == b.peer_id:
         raise SyncError(f"cannot sync replica {a.peer_id} with itself")
     result = SyncResult()
     for _ in range(max_rounds):
+        claimed = a.oplog.peer_vector(b.peer_id)
         forward = _send(a, b, result)
         backward = _send(b, a, result)
-        if forward.new == 0 and backward.new == 0:
+        behind = fell_behind(claimed, a.oplog.peer_vector(b.peer_id))
+        if forward.new == 0 and backward.new == 0 and not behind:
             return result
     raise SyncError(f"sync of {a.peer_id} and {b.peer_id} did not settle in {max_rounds} rounds")

@@ -516,3 +516,25 @@ def test_full_text_index_is_local_and_loose_keys_are_not_replicated(tmp_path: Pa
     assert b.conn.execute(search).fetchall() == [("lemon tart",)]
     a.close()
     b.close()
+
+
+def test_a_peer_restored_from_a_backup_is_sent_what_it_lost(tmp_path: Path) -> None:
+    a = open_replica(tmp_path / "a.db", peer_id="a")
+    b = open_replica(tmp_path / "b.db", peer_id="b")
+    new_task(a)
+    sync(a, b)
+    b.close()
+    backup = (tmp_path / "b.db").read_bytes()
+    b = open_replica(tmp_path / "b.db", peer_id="b")
+    later = new_task(a)
+    sync(a, b)
+    assert later in {row["task_id"] for row in b.rows("tasks")}
+    b.close()
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"b.db{suffix}").unlink(missing_ok=True)
+    (tmp_path / "b.db").write_bytes(backup)  # b comes back from its backup
+    b = open_replica(tmp_path / "b.db", peer_id="b")
+    assert later not in {row["task_id"] for row in b.rows("tasks")}
+    sync(a, b)  # a sends by what b claimed last; b's answer shows it lost some
+    assert a.rows("tasks") == b.rows("tasks")
+    assert later in {row["task_id"] for row in b.rows("tasks")}
