@@ -157,7 +157,13 @@ def becomes_integer(value: float) -> bool:
 
 @dataclass
 class TableModel:
-    """A replicated table with its checked, quoted SQL prepared once."""
+    """A replicated table with its checked, quoted SQL prepared once.
+
+    Every write says ``OR ABORT``: a conflict clause of the table's own
+    (``UNIQUE ON CONFLICT REPLACE`` deletes the other row, ``IGNORE`` drops
+    the write, ``NOT NULL ON CONFLICT REPLACE`` puts the default in) would
+    change rows outside the oplog, and replicas would drift apart unseen.
+    """
 
     table: Table
     key: str
@@ -188,7 +194,7 @@ class TableModel:
         model.held_types = {name: held_types(column) for name, column in columns.items()}
         for column in columns:
             model.update_sql[column] = (
-                f"UPDATE {model.quoted} SET {quote_identifier(column)} = ?"
+                f"UPDATE OR ABORT {model.quoted} SET {quote_identifier(column)} = ?"
                 f" WHERE {model.quoted_key} = ?"
             )
         return model
@@ -198,7 +204,7 @@ class TableModel:
         sql = self.insert_cache.get(names)
         if sql is None:
             sql = self.insert_cache[names] = (
-                f"INSERT INTO {self.quoted} ({', '.join(map(quote_identifier, names))})"
+                f"INSERT OR ABORT INTO {self.quoted} ({', '.join(map(quote_identifier, names))})"
                 f" VALUES ({', '.join('?' * len(names))})"
                 f" ON CONFLICT ({self.quoted_key}) DO NOTHING"
             )
@@ -210,7 +216,7 @@ class TableModel:
         if sql is None:
             assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in names)
             sql = self.update_cache[names] = (
-                f"UPDATE {self.quoted} SET {assignments} WHERE {self.quoted_key} = ?"
+                f"UPDATE OR ABORT {self.quoted} SET {assignments} WHERE {self.quoted_key} = ?"
             )
         return sql
 
