@@ -324,7 +324,8 @@ class Replica:
                 shapes.setdefault(tuple(row), []).append(row)
             for names, group in shapes.items():
                 self.conn.executemany(
-                    f"INSERT OR ABORT INTO {model.quoted} ({', '.join(map(quote_identifier, names))})"
+                    f"INSERT OR ABORT INTO {model.quoted}"
+                    f" ({', '.join(map(quote_identifier, names))})"
                     f" VALUES ({', '.join('?' * len(names))})",
                     list(map(itemgetter(*names), group))
                     if len(names) > 1
