@@ -104,7 +104,7 @@ from nexus_core.db.migrations import (
     sql_code,
     without_literals,
 )
-from nexus_core.db.schema import Schema, snapshot, type_affinity
+from nexus_core.db.schema import Column, Schema, snapshot, type_affinity
 from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
 
@@ -210,6 +210,12 @@ MESSAGES: dict[str, str] = {
     "data-rewrite": "the migration writes rows of {t} itself ({what}): a replica that"
     " upgrades changes its own rows while its peers keep theirs, and no op carries the"
     " change, so {old} and v{n} clients diverge on them",
+    "rebuild-fill": "the rebuild of {t} fills {what} with an expression, not a copy: a replica"
+    " that upgrades changes its own rows, while rows {old} clients send later arrive as they"
+    " wrote them (or with the default), and no op carries the change, so the two diverge",
+    "default-backfill": "{t}.{c} default {d} while {old} clients lack the column: rows they"
+    " create get the new default at v{n} peers but the value an earlier migration filled in"
+    " once they upgrade, and no op carries it, so the two diverge on those rows",
     "foreign-key-added": "{t}.{c} now REFERENCES {d}: the sync engine does not enforce foreign"
     " keys (a child may arrive before its parent), so {old} and v{n} clients still accept"
     " each other's rows",
@@ -618,10 +624,14 @@ class _Linter:
         column = self.after.tables[t].column(c)
         lacking = [v for v in range(1, n) if _has(self.schemas[v], t, None)]
         lacking = [v for v in lacking if not _has(self.schemas[v], t, c)]
-        if column is not None and column.required and lacking:
-            old = ", ".join(f"v{v}" for v in lacking)
+        if column is None or not lacking:
+            return
+        old = ", ".join(f"v{v}" for v in lacking)
+        if column.required:
             rule = "add-not-null-without-default"
             self.add(rule, change, MESSAGES["default-dropped"], old)
+        else:  # those clients' rows: one default at newer peers, another once they upgrade
+            self.add("data-rewrite", change, MESSAGES["default-backfill"], old)
 
     def not_replicable(self, changes: list[Change]) -> None:
         for change in changes:
@@ -713,6 +723,115 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
     return findings
 
 
+_INSERT_SELECT = re.compile(
+    rf"(?is)^\s*INSERT(?:\s+OR\s+\w+)?\s+INTO\s+{_QUALIFIED}\s*(\([^)]*\))?\s*SELECT\s+(.*)$"
+)
+_COLUMN_REF = re.compile(rf"(?is)^(?:{_NAME}\s*\.\s*)?{_NAME}$|^\*$|^{_NAME}\s*\.\s*\*$")
+_CAST = re.compile(rf"(?is)^CAST\s*\(\s*(?:{_NAME}\s*\.\s*)?{_NAME}\s+AS\s+([^)]*)\)$")
+_ALIAS = re.compile(rf"(?is)^(.*?)\s+(?:AS\s+)?{_NAME}$")
+
+
+def _select_items(text: str) -> list[str]:
+    """The comma-separated items of a SELECT list, up to its own FROM (literals kept)."""
+    items: list[str] = []
+    depth, start, i = 0, 0, 0
+    while i < len(text):
+        char = text[i]
+        if char in "'\"`[":
+            end = text.find("]" if char == "[" else char, i + 1)
+            while char == "'" and end >= 0 and text[end + 1 : end + 2] == "'":
+                end = text.find("'", end + 2)  # '' inside a literal
+            i = len(text) if end < 0 else end + 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and char == ",":
+            items.append(text[start:i].strip())
+            start = i + 1
+        elif (
+            depth == 0
+            and re.match(r"(?i)FROM\b", text[i : i + 5])
+            and not text[i - 1 : i].isalnum()
+        ):
+            break
+        i += 1
+    items.append(text[start:i].strip())
+    return [
+        re.sub(r"(?is)^(?:DISTINCT|ALL)\s+", "", item, count=1) if n == 0 else item
+        for n, item in enumerate(items)
+    ]
+
+
+def _same_as_copy(item: str, column: Column | None) -> bool:
+    """Whether a rebuild's SELECT item gives a row the value sync would give it too:
+    a column copied (or cast to its own affinity), or the column's own default."""
+    if _COLUMN_REF.match(item):
+        return True
+    aliased = _ALIAS.match(item)
+    if aliased and _COLUMN_REF.match(aliased.group(1).strip()):
+        return True
+    if column is None:
+        return False
+    cast = _CAST.match(item)
+    if cast:
+        return bool(type_affinity(cast.group(3)) == column.affinity)
+    default = (column.default or "NULL").strip()
+    return " ".join(item.split()).upper() == " ".join(default.split()).upper()
+
+
+def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
+    """A rebuild's ``INSERT ... SELECT`` that fills a replicated table's columns with
+    expressions (a constant, ``COALESCE``, ``lower()``) instead of copies.
+
+    A replica that upgrades changes its own rows; rows older clients send
+    later arrive as they wrote them (or with the default), and no op carries
+    the change, so the two diverge. Copies, casts to the column's own
+    affinity and the column's own default are what sync gives them anyway.
+    """
+    replicated = {name.lower(): name for name in before.replicated_tables}
+    statements = [sql_code(s) for s in split_statements(migration.sql)]
+    found: dict[str, list[str]] = {}
+    for index, code in enumerate(statements):
+        match = _INSERT_SELECT.match(code)
+        if not match:
+            continue
+        final = _name(match.group(1))
+        for later in statements[index + 1 :]:  # follow the copy's renames to its last name
+            renamed = _RENAME_TABLE.match(later)
+            if renamed and _name(renamed.group(1)).lower() == final.lower():
+                final = _name(renamed.group(2))
+        name = replicated.get(final.lower())
+        if name is None or name not in after.replicated_tables:
+            continue
+        table = after.tables[name]
+        listed = match.group(2)
+        columns = (
+            [_name(c.strip()) for c in listed.strip("() \n\t").split(",")]
+            if listed
+            else table.column_names
+        )
+        items = _select_items(match.group(3))
+        if len(items) != len(columns):
+            continue
+        filled = [
+            column
+            for column, item in zip(columns, items, strict=True)
+            if not _same_as_copy(item, table.column(column))
+        ]
+        found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
+    findings = []
+    old = versions_before(migration.version)
+    for name, filled in sorted(found.items()):
+        if filled:
+            message = MESSAGES["rebuild-fill"].format(
+                t=name, what=", ".join(filled), old=old, n=migration.version
+            )
+            findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
+    return findings
+
+
 def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
     """Columns (or tables) renamed among themselves: the schemas look alike.
 
@@ -782,6 +901,7 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
         before, after = schemas[migration.version - 1], schemas[migration.version]
         findings += data_rewrites(migration, before)
         findings += swapped_names(migration, before, after)
+        findings += rebuilt_values(migration, before, after)
         verdict: Severity = max(
             (f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default="safe"
         )

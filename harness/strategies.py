@@ -143,6 +143,19 @@ def unique_columns(table: Table, schema: Schema) -> set[str]:
     return found
 
 
+def unique_references(table: Table, schema: Schema) -> set[str]:
+    """Reference columns a UNIQUE index covers with no free column beside them
+    (one open loan per book): rows collide there by pointing at the same row."""
+    refs = references(table, schema)
+    found: set[str] = set()
+    for index in schema.indexes.values():
+        if index.table != table.name or not index.unique or index.origin == "pk":
+            continue
+        if all(c in refs or c == table.row_key for c in index.columns):
+            found.update(c for c in index.columns[:1] if c in refs)
+    return found
+
+
 def references(table: Table, schema: Schema) -> dict[str, str]:
     """Columns that point at another replicated table: {column: that table}.
 
@@ -215,7 +228,8 @@ def _column_values(
 
 def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
     """Per table, the columns the other version holds UNIQUE and this one does
-    not, or holds UNIQUE under a looser collation (NOCASE, RTRIM) than this one."""
+    not (reference columns included), or holds UNIQUE under a looser collation
+    (NOCASE, RTRIM) than this one."""
     found: dict[str, frozenset[str]] = {}
     for name, table in own.replicated_tables.items():
         theirs = other.tables.get(name)
@@ -223,6 +237,7 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
             continue
         mine, their_unique = unique_columns(table, own), unique_columns(theirs, other)
         extra = their_unique - mine
+        extra |= unique_references(theirs, other) - unique_references(table, own)
         for column in mine & their_unique:
             here, there = table.column(column), theirs.column(column)
             if here is None or there is None:
@@ -346,24 +361,31 @@ def full_rows(
     """One insert per replicated table naming every column, then an update of
     every column of a row: each column's values, and whatever fires on an
     UPDATE (triggers, above all), are exercised in every example, whatever
-    else the random steps do."""
+    else the random steps do.
 
-    def every_column(
-        table: Table, spelling: int | None = None, keep: frozenset[str] = frozenset()
-    ) -> st.SearchStrategy[dict[str, Any]]:
-        return st.fixed_dictionaries(
-            {
-                c.name: _column_values(c, table, schema, replica, contested, spelling)
-                for c in writable(table)
-                if c.name not in keep
-            }
-        )
+    A table the other version holds UNIQUE where this one does not gets two
+    rows instead that collide there, naming nothing else they need not: a
+    partial UNIQUE's condition most often holds for a row left to its
+    defaults (``returned_at IS NULL``, ``status = 'open'``).
+    """
 
     def writable(table: Table) -> list[Column]:  # in the table's order: the draws follow it
         refs = references(table, schema)
         return [c for c in table.columns if c.name != table.row_key and c.name not in refs]
 
-    def complete(table: Table, spelling: int | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    def values(
+        table: Table, columns: Sequence[Column], spelling: int | None = None
+    ) -> st.SearchStrategy[dict[str, Any]]:
+        return st.fixed_dictionaries(
+            {
+                c.name: _column_values(c, table, schema, replica, contested, spelling)
+                for c in columns
+            }
+        )
+
+    def insert(
+        table: Table, columns: Sequence[Column], spelling: int | None = None
+    ) -> st.SearchStrategy[dict[str, Any]]:
         refs = references(table, schema)
         return st.builds(
             lambda key, fields: {
@@ -375,33 +397,31 @@ def full_rows(
                 "refs": dict.fromkeys(refs, 0),
             },
             keys_for(table, replica),
-            every_column(table, spelling),
+            values(table, columns, spelling),
         )
 
-    def rewrite(table: Table, keep: frozenset[str]) -> st.SearchStrategy[dict[str, Any]]:
-        return every_column(table, keep=keep).map(
-            lambda values: {
+    def rewrite(table: Table) -> st.SearchStrategy[dict[str, Any]]:
+        return values(table, writable(table)).map(
+            lambda fields: {
                 "replica": replica,
                 "op": "update",
                 "table": table.name,
                 "row": 0,
-                "values": values,
+                "values": fields,
                 "refs": {},
             }
         )
 
     rows = []
-    order = insertion_order(schema)
-    for name in order:
-        if name in contested:  # two rows that collide on what is UNIQUE there
-            rows += [complete(schema.tables[name], 0), complete(schema.tables[name], 1)]
+    order = [schema.tables[name] for name in insertion_order(schema)]
+    for table in order:
+        if table.name in contested:
+            needed = contested[table.name]
+            pair = [c for c in writable(table) if c.required or c.name in needed]
+            rows += [insert(table, pair, 0), insert(table, pair, 1)]
         else:
-            rows.append(complete(schema.tables[name]))
-    for name in order:
-        # The contested columns keep their collision; the rest is written again.
-        keep = contested.get(name, frozenset())
-        if any(c.name not in keep for c in writable(schema.tables[name])):
-            rows.append(rewrite(schema.tables[name], keep))
+            rows.append(insert(table, writable(table)))
+    rows += [rewrite(t) for t in order if t.name not in contested and writable(t)]
     return st.tuples(*rows).map(list)
 
 
