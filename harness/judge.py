@@ -37,11 +37,29 @@ class Observation:
 
 
 def replicated_shape(schema: Schema) -> dict[str, tuple[tuple[str, str], ...]]:
-    """What sync can see of a schema: replicated tables and their typed columns."""
+    """What sync can see of a schema: replicated tables and their typed columns
+    (names compared as SQLite and sync compare them, ignoring case; order aside)."""
     return {
-        name: tuple((c.name, c.affinity) for c in table.columns)
+        name.lower(): tuple(sorted((c.name.lower(), c.affinity) for c in table.columns))
         for name, table in sorted(schema.replicated_tables.items())
     }
+
+
+def shared_columns(a: Replica, b: Replica) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """Tables both replicate, as (name at A, name at B, [(column at A, at B)]),
+    paired ignoring case as sync pairs them."""
+    tables_a = {name.lower(): name for name in a.models}
+    found = []
+    for table_b in sorted(b.models):
+        table_a = tables_a.get(table_b.lower())
+        if table_a is None:
+            continue
+        columns_a = {c.lower(): c for c in a.models[table_a].columns}
+        pairs = [
+            (columns_a[c.lower()], c) for c in b.models[table_b].columns if c.lower() in columns_a
+        ]
+        found.append((table_a, table_b, pairs))
+    return found
 
 
 def _rows(replica: Replica, table: str, columns: list[str]) -> dict[Any, dict[str, Any]]:
@@ -65,19 +83,19 @@ def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
     """Rows B holds that A lacks or holds differently, on the columns both have."""
     problems: list[str] = []
     va, vb = f"A (v{a.schema_version})", f"B (v{b.schema_version})"
-    for table in sorted(set(a.models) & set(b.models)):
-        shared = [c for c in b.models[table].columns if c in a.models[table].columns]
-        at_a, at_b = _rows(a, table, shared), _rows(b, table, shared)
+    for table_a, table, pairs in shared_columns(a, b):
+        at_a = _rows(a, table_a, [column_a for column_a, _ in pairs])
+        at_b = _rows(b, table, [column for _, column in pairs])
         for row_id, row in at_b.items():
             if row_id not in at_a:
-                note = _pending_note(a, table, row_id)
+                note = _pending_note(a, table_a, row_id)
                 problems.append(f"{table} row {row_id!r} held by {vb} never reached {va}{note}")
                 continue
-            for column in shared:
-                if at_a[row_id][column] != row[column]:
+            for column_a, column in pairs:
+                if at_a[row_id][column_a] != row[column]:
                     problems.append(
                         f"{table}.{column} of row {row_id!r} diverged:"
-                        f" {va} has {at_a[row_id][column]!r}, {vb} has {row[column]!r}"
+                        f" {va} has {at_a[row_id][column_a]!r}, {vb} has {row[column]!r}"
                     )
         if both_ways:
             problems.extend(

@@ -1,0 +1,51 @@
+"""The judge pairs tables and columns as sync does: ignoring case, in any order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from folders import migrations_folder
+
+from harness.judge import compare_rows
+from harness.matrix import MatrixConfig, run_matrix
+from nexus_core import open_replica
+
+STATIONS = """CREATE TABLE stations (
+    code TEXT PRIMARY KEY NOT NULL, Label TEXT NOT NULL, elevation REAL
+) WITHOUT ROWID;"""
+
+
+def cells(folder: Path) -> dict[tuple[int, int], str]:
+    config = MatrixConfig(migrations=folder, examples=8, jobs=1, relay=False)
+    return {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+
+
+def test_a_case_only_rename_syncs_in_full(tmp_path: Path) -> None:
+    folder = migrations_folder(
+        tmp_path, STATIONS, "ALTER TABLE stations RENAME COLUMN Label TO label;"
+    )
+    assert set(cells(folder).values()) == {"full"}
+
+
+def test_a_rebuild_that_only_reorders_columns_syncs_in_full(tmp_path: Path) -> None:
+    rebuild = """CREATE TABLE s2 (
+        elevation REAL, code TEXT PRIMARY KEY NOT NULL, Label TEXT NOT NULL
+    );
+    INSERT INTO s2 (elevation, code, Label) SELECT elevation, code, Label FROM stations;
+    DROP TABLE stations;
+    ALTER TABLE s2 RENAME TO stations;"""
+    assert set(cells(migrations_folder(tmp_path, STATIONS, rebuild)).values()) == {"full"}
+
+
+def test_a_case_only_renamed_column_is_still_compared(tmp_path: Path) -> None:
+    """Paired by exact name, Label and label were not compared at all."""
+    folder = migrations_folder(
+        tmp_path, STATIONS, "ALTER TABLE stations RENAME COLUMN Label TO label;"
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, target_version=1, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("stations", {"code": "OSL", "Label": "Oslo"})
+    b.insert("stations", {"code": "OSL", "label": "Bergen"})  # same row, written apart
+    a.conn.execute("UPDATE stations SET Label = 'Oslo' WHERE code = 'OSL'")  # as if diverged
+    b.conn.execute("UPDATE stations SET label = 'Bergen' WHERE code = 'OSL'")
+    assert any("diverged" in problem for problem in compare_rows(a, b, both_ways=True))
