@@ -132,12 +132,16 @@ def run_example(
                             observation.reasons += heal_problems
                 except NexusError as exc:
                     observation = Observation("broken", [f"{stage} failed: {exc}"])
+                    if stage != "sync":  # the upgrade (or the sync after it) failed: no heal
+                        observation.heals_on_upgrade = False
                 except Exception as exc:  # an engine crash is a finding, not a harness error
                     where = traceback.extract_tb(exc.__traceback__)[-1]
                     observation = Observation(
                         "broken",
                         [f"crash: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})"],
                     )
+                    if stage != "sync":
+                        observation.heals_on_upgrade = False
         finally:
             a.close()
             b.close()

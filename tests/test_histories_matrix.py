@@ -59,6 +59,8 @@ def test_breaking_history_is_flagged(name: str, tmp_path: Path) -> None:
             saved = json.loads(Path(cell.replay_file).read_text())
             assert (saved["local"], saved["peer"]) == (cell.local, cell.peer)
             assert saved["steps"], "a replay needs the minimal traffic"
+            if any(f"upgrade of A (v{cell.local})" in r for r in cell.reasons):
+                assert cell.heals_on_upgrade is False  # an upgrade that fails heals nothing
 
 
 @pytest.mark.parametrize("name", sorted(PARTIAL_ONLY))
