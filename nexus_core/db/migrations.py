@@ -366,22 +366,35 @@ def _ensure_bookkeeping(conn: sqlite3.Connection) -> None:
     conn.execute(CHECKSUM_DDL)
 
 
+_RUNNER_TABLES = ("schema_version",)  # (its checksums are a _nexus_ table)
+
+
 def _engine_objects(conn: sqlite3.Connection) -> dict[str, str | None]:
-    """The sync engine's tables (``_nexus_*``) and anything on them, by name, with their SQL."""
+    """The sync engine's tables (``_nexus_*``), the runner's own (``schema_version``
+    and its checksums) and anything on them, by name, with their SQL."""
+    own = ", ".join(f"'{name}'" for name in _RUNNER_TABLES)
     return {
         str(name): sql
         for name, sql in conn.execute(
             "SELECT name, sql FROM sqlite_master"
             " WHERE lower(name) GLOB '_nexus_*' OR lower(tbl_name) GLOB '_nexus_*'"
+            f" OR lower(name) IN ({own}) OR lower(tbl_name) IN ({own})"
         )
     }
 
 
-# A statement writing one of the engine's tables (its rows are the engine's alone).
+# A statement writing one of those tables (their rows are the engine's or the runner's alone).
 _ENGINE_WRITE = re.compile(
     r"(?i)\b(?:INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+"
-    r"(?:[\"`\[]?main[\"`\]]?\s*\.\s*)?[\"`\[]?(_nexus_\w*)"
+    r"(?:[\"`\[]?main[\"`\]]?\s*\.\s*)?[\"`\[]?"
+    rf"(_nexus_\w*|(?:{'|'.join(_RUNNER_TABLES)})\b)"
 )
+
+
+def _owner(name: str) -> str:
+    if name.lower().startswith("_nexus_"):
+        return "names starting with _nexus_ belong to the sync engine"
+    return f"{name} belongs to the migration runner"
 
 
 def _apply_one(
@@ -404,14 +417,14 @@ def _apply_one(
             if written:
                 raise MigrationError(
                     f"{migration.path.name} (v{migration.version}): writes {written.group(1)}:"
-                    " names starting with _nexus_ belong to the sync engine"
+                    f" {_owner(written.group(1))}"
                 )
             conn.execute(statement)
         touched = sorted(engine.items() ^ _engine_objects(conn).items())
         if touched:
             raise MigrationError(
                 f"{migration.path.name} (v{migration.version}): touches {touched[0][0]}:"
-                " names starting with _nexus_ belong to the sync engine; rename it"
+                f" {_owner(touched[0][0])}"
             )
         if hooks and hooks.post:
             hooks.post(conn)
