@@ -20,7 +20,7 @@ from rich.table import Table
 from harness.cells import CellResult, run_example
 from harness.compat import compatibility_report
 from harness.errors import HarnessError
-from harness.files import check_output_file, write_json
+from harness.files import check_writable, write_json
 from harness.lint import lint_migrations, lint_to_json, render_lint_table
 from harness.matrix import (
     DEFAULT_EXAMPLES,
@@ -32,7 +32,7 @@ from harness.matrix import (
     run_matrix,
 )
 from harness.relay import RelayResult
-from harness.report import write_report
+from harness.report import REPORT_FILES, write_report
 from harness.sampledata import fill
 from harness.versions import Templates, build_database, load_set
 from nexus_core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, BadInput, NexusGroup
@@ -257,7 +257,7 @@ def build_command(
 def lint_command(migrations: Path | None, json_file: Path | None) -> None:
     """Classify each migration from the real schemas before and after it."""
     if json_file is not None:
-        check_output_file(json_file)
+        check_writable(json_file)
     migration_set = load_set(migrations)
     results = lint_migrations(migration_set.migrations)
     payload = lint_to_json(results)
@@ -283,7 +283,7 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
 def matrix_command(json_file: Path | None, **options: Any) -> None:
     """Run random traffic between every ordered pair of versions; compare with the docs."""
     if json_file is not None:
-        check_output_file(json_file)
+        check_writable(json_file)
     config = _config(**options)
     with _reporter_for(config) as reporter:
         result = run_matrix(config, reporter)
@@ -312,8 +312,9 @@ def matrix_command(json_file: Path | None, **options: Any) -> None:
 )
 def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
     """Run lint and the matrix; write compatibility.md, .json and .html to --out."""
-    if junit is not None:
-        check_output_file(junit)
+    for path in (out_dir / REPORT_FILES[0], junit):
+        if path is not None:
+            check_writable(path)
     config = _config(**options, replay_dir=out_dir / "replays")
     with _reporter_for(config) as reporter:
         report = compatibility_report(config, reporter)
@@ -376,7 +377,7 @@ def replay_command(replay_file: Path, migrations: Path | None) -> None:
 def bench_command(json_file: Path | None, rows: int, no_matrix: bool) -> None:
     """Measure sync against raw SQLite in the same run."""
     if json_file is not None:
-        check_output_file(json_file)
+        check_writable(json_file)
     from harness.bench import render_bench, run_bench
 
     results = run_bench(

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,20 @@ def check_output_file(path: Path) -> None:
             break
 
 
+def check_writable(path: Path) -> None:
+    """:func:`check_output_file`, and a file can really be made where ``path`` goes
+    (a probe in its nearest existing folder, removed at once): checked before a
+    long run, so a read-only place fails in a second, not after the run."""
+    check_output_file(path)
+    folder = next((p for p in path.parents if p.exists()), Path.cwd())
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".nexus-probe.", suffix=".tmp")
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot be written ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def json_text(payload: Mapping[str, Any]) -> str:
     """Every JSON file the harness writes: sorted keys, two-space indent, a final newline."""
     return json.dumps(payload, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -36,19 +50,38 @@ def json_text(payload: Mapping[str, Any]) -> str:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file in the same directory, so readers never see half a file."""
-    check_output_file(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    write_all_atomically([(path, text)])
+
+
+def write_all_atomically(outputs: Sequence[tuple[Path, str]]) -> None:
+    """Write every file, or none: each goes to a temporary file beside it first,
+    and only when all are written are they moved into place.
+
+    Raises :class:`HarnessError` naming the path (never the temporary file).
+    """
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        for path, text in outputs:
+            check_output_file(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, temporary = tempfile.mkstemp(
+                    dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+                )
+                staged.append((temporary, path))
+                with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(temporary, 0o644)
+            except OSError as exc:
+                raise HarnessError(f"{path}: cannot be written ({exc.strerror})") from None
+        for temporary, path in staged:
+            os.replace(temporary, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        for temporary, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
         raise
 
 
@@ -57,4 +90,11 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
     write_atomically(path, json_text(payload))
 
 
-__all__ = ["check_output_file", "json_text", "write_atomically", "write_json"]
+__all__ = [
+    "check_output_file",
+    "check_writable",
+    "json_text",
+    "write_all_atomically",
+    "write_atomically",
+    "write_json",
+]

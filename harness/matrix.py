@@ -9,6 +9,7 @@ seed always gives the same report whatever the number of jobs.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -172,6 +173,10 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
         if progress is not None:
             progress(kind, item)
 
+    if config.replay_dir is not None:  # the folder holds this run's replays only
+        for stale in config.replay_dir.glob("replay-v*-v*.json"):
+            if re.fullmatch(r"replay-v\d+-v\d+\.json", stale.name):
+                stale.unlink()
     templates = Templates(migration_set)
     try:
         built = templates.build_all()  # a migration that fails stops the run before any cell

@@ -21,7 +21,7 @@ import jinja2
 
 from harness.cells import cell_id
 from harness.errors import HarnessError
-from harness.files import json_text, write_atomically
+from harness.files import json_text, write_all_atomically
 
 __all__ = [
     "REPORT_FILES",
@@ -500,11 +500,5 @@ def write_report(
     outputs = [(out / name, render(report)) for name, render in names.items()]
     if junit is not None:
         outputs.append((Path(junit), render_junit(report)))
-    try:
-        for path, _ in outputs:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        for path, text in outputs:
-            write_atomically(path, text)
-    except OSError as exc:
-        raise HarnessError(f"cannot write the report to {out}: {exc}") from None
+    write_all_atomically(outputs)  # all of them or none
     return [path for path, _ in outputs]

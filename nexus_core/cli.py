@@ -39,6 +39,7 @@ from nexus_core.sync import sync
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a job stopped by Ctrl-C
 
 DB_ARGUMENT = click.Path(path_type=Path)
 MIGRATIONS_HELP = "Directory of NNN_description.sql files (default: the app's own)."
@@ -72,6 +73,9 @@ class NexusGroup(click.Group):
             raise BadInput(f"SQLite error: {exc}") from exc
         except OSError as exc:
             raise BadInput(f"{exc.filename or 'file'}: {exc.strerror or exc}") from exc
+        except KeyboardInterrupt:  # not exit 1: that says a check failed
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 @contextmanager

@@ -203,3 +203,63 @@ def test_an_upper_case_extension_is_refused_not_ignored(tmp_path: Path) -> None:
     (directory / "002_b.SQL").write_text("ALTER TABLE a ADD COLUMN b TEXT;\n")
     with pytest.raises(MigrationSetError, match=r"002_b\.SQL: write the extension in lower case"):
         load_migrations(directory)
+
+
+# --- output that cannot be written, checked before the run -----------------------------
+
+
+def _tiny(tmp_path: Path) -> Path:
+    directory = tmp_path / "tiny"
+    directory.mkdir()
+    (directory / "001_a.sql").write_text("CREATE TABLE a (id TEXT PRIMARY KEY, n INTEGER);\n")
+    return directory
+
+
+@pytest.mark.parametrize("where", ["json", "junit", "out"])
+def test_an_unwritable_output_fails_before_the_run_and_writes_nothing(
+    tmp_path: Path, where: str
+) -> None:
+    """/proc takes no new files: the run must not start, and nothing is half-written."""
+    out = tmp_path / "out"
+    unwritable = "/proc/nexus-test/report.json"
+    if where == "json":
+        args = ["matrix", "--migrations", str(_tiny(tmp_path)), *SMALL, "--json", unwritable]
+    else:
+        target = ["--junit", unwritable] if where == "junit" else []
+        out = Path("/proc/nexus-test") if where == "out" else out
+        args = ["report", "--migrations", str(_tiny(tmp_path)), *SMALL, "--out", str(out)]
+        args += target
+    result = CliRunner().invoke(compat_main, args)
+    message = assert_refused(result, "/proc/nexus-test/", "cannot be written")
+    assert ".tmp" not in message  # the path given, never a temporary file
+    assert not (tmp_path / "out").exists()
+    assert "cell" not in result.output  # no cell ran
+
+
+def test_a_report_run_keeps_no_replays_from_an_earlier_run(tmp_path: Path) -> None:
+    replays = tmp_path / "out" / "replays"
+    replays.mkdir(parents=True)
+    (replays / "replay-v1-v3.json").write_text("{}")
+    (replays / "notes.txt").write_text("mine")
+    args = ["report", "--migrations", str(_tiny(tmp_path)), *SMALL]
+    result = CliRunner().invoke(compat_main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert not (replays / "replay-v1-v3.json").exists()  # a green run ships no old failures
+    assert (replays / "notes.txt").read_text() == "mine"  # and deletes nothing else
+
+
+def test_ctrl_c_is_not_a_failed_check() -> None:
+    import click
+
+    from nexus_core.cli import EXIT_INTERRUPTED, NexusGroup
+
+    @click.group(cls=NexusGroup)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def slow() -> None:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(group, ["slow"])
+    assert result.exit_code == EXIT_INTERRUPTED == 130
