@@ -67,6 +67,9 @@ class NexusGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # one line, as every other bad input
+            where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+            raise BadInput(f"{where}{exc.format_message()} (see --help)") from exc
         except NexusError as exc:
             raise BadInput(str(exc)) from exc
         except sqlite3.Error as exc:

@@ -263,3 +263,11 @@ def test_ctrl_c_is_not_a_failed_check() -> None:
 
     result = CliRunner().invoke(group, ["slow"])
     assert result.exit_code == EXIT_INTERRUPTED == 130
+
+
+@pytest.mark.parametrize(
+    "args", [["matrix", "--examples", "0"], ["matrix", "--bogus"], ["lint", "extra"]]
+)
+def test_a_bad_option_is_one_line_too(args: list[str]) -> None:
+    result = CliRunner().invoke(compat_main, args)
+    assert_refused(result, "(see --help)")
