@@ -24,6 +24,7 @@ from harness.errors import CellFailure
 from harness.expected import ExpectedCell, expectation_for
 from harness.matrix import load_expectations, pairs
 from harness.versions import MigrationSet, Templates, load_set
+from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
 
 
@@ -52,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "matrix: one cell of the cross-version compatibility matrix")
+    if _path_option(config, "migrations") is not None:
+        _migration_set(config)  # a bad folder is a usage error, before any collection
 
 
 def _path_option(config: pytest.Config, name: str) -> Path | None:
@@ -65,7 +68,10 @@ def _path_option(config: pytest.Config, name: str) -> Path | None:
 def _migration_set(config: pytest.Config) -> MigrationSet:
     cached: MigrationSet | None = getattr(config, "_nexus_migration_set", None)
     if cached is None:
-        cached = load_set(_path_option(config, "migrations"))
+        try:
+            cached = load_set(_path_option(config, "migrations"))
+        except NexusError as exc:  # one line, as the CLI says it
+            raise pytest.UsageError(f"--nexus-migrations: {exc}") from None
         config._nexus_migration_set = cached  # type: ignore[attr-defined]
     return cached
 

@@ -148,8 +148,11 @@ def test_option_wins_over_the_ini_key(pytester: pytest.Pytester) -> None:
 def test_a_bad_migrations_dir_is_an_error_not_a_pass(pytester: pytest.Pytester) -> None:
     copy_example(pytester, "safe_project")
     result = pytester.runpytest(*BASE, "--nexus-migrations", "nowhere", "compat_check.py")
-    assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
-    result.stdout.fnmatch_lines(["*nowhere*migrations directory not found*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --nexus-migrations: *nowhere*migrations directory not found*"]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_cells_run_on_xdist_workers(pytester: pytest.Pytester) -> None:
