@@ -271,3 +271,16 @@ def test_ctrl_c_is_not_a_failed_check() -> None:
 def test_a_bad_option_is_one_line_too(args: list[str]) -> None:
     result = CliRunner().invoke(compat_main, args)
     assert_refused(result, "(see --help)")
+
+
+def test_another_migration_set_is_named_as_such_not_as_an_edit(tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for folder, text in ((mine, "Chess club members"), (theirs, "Garden beds")):
+        folder.mkdir()
+        (folder / "001_start.sql").write_text(
+            f"-- Description: {text}\nCREATE TABLE t_{folder.name} (id TEXT PRIMARY KEY);\n"
+        )
+    db = str(tmp_path / "app.db")
+    assert CliRunner().invoke(nexus_main, ["migrate", db, "--migrations", str(mine)]).exit_code == 0
+    result = CliRunner().invoke(nexus_main, ["verify", db, "--migrations", str(theirs)])
+    assert_refused(result, "ran another v1", "Chess club members", "--migrations")

@@ -289,9 +289,17 @@ def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> 
     if not _has_table(conn, CHECKSUM_TABLE):
         return
     recorded = dict(conn.execute(f"SELECT version, checksum FROM {CHECKSUM_TABLE}").fetchall())
+    described = {version: text for version, _, text in get_migration_history(conn)}
     for migration in migrations:
         stored = recorded.get(migration.version)
         if stored is not None and migration.version <= current and stored != migration.checksum:
+            ran = described.get(migration.version)
+            if ran is not None and ran != migration.description:
+                raise MigrationError(
+                    f"{migration.path.name}: this database ran another v{migration.version}"
+                    f" ({ran!r}, not {migration.description!r}): is it another app's"
+                    " database, or the wrong --migrations folder?"
+                )
             raise MigrationError(
                 f"{migration.path.name}: applied migration v{migration.version} was edited"
                 " after it ran (checksum differs); add a new migration instead"
