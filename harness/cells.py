@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from harness.execute import Execution, run_traffic, sync_pair
-from harness.expected import status_matches
+from harness.expected import UNDOCUMENTED, status_matches
 from harness.files import write_json
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
 from harness.stable import seed_only
@@ -214,13 +214,15 @@ def run_cell(
             )
     result.untested_tables = sorted(replicated - written)
     result.ok = status_matches(expected, result.observed)
+    documented = (
+        "not in the documented matrix" if expected == UNDOCUMENTED else f"documented as {expected}"
+    )
     if not result.ok and not result.reasons:
         result.reasons.append(
-            f"documented as {expected}, observed {result.observed}"
-            f" over {result.examples} example(s)"
+            f"{documented}, observed {result.observed} over {result.examples} example(s)"
         )
     elif not result.ok:
-        result.reasons.insert(0, f"documented as {expected}, observed {result.observed}")
+        result.reasons.insert(0, f"{documented}, observed {result.observed}")
     return result
 
 
