@@ -177,16 +177,21 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
 Contested = Mapping[str, frozenset[str]]
 
 
-def colliding_values(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[Any]:
+def colliding_values(
+    column: Column, checks: Sequence[str] = (), *, pinned: bool = False
+) -> st.SearchStrategy[Any]:
     """Two values, over and over: rows that collide on a column the other version
-    holds UNIQUE (a peer there must refuse the second one)."""
+    holds UNIQUE (a peer there must refuse the second one). ``pinned``: always
+    the first, so two rows written with it collide for sure."""
     hint = allowed(column.name, checks)
     if len(hint.choices) >= 2:
-        return st.sampled_from(hint.choices[:2])
-    if column.affinity in ("INTEGER", "REAL", "NUMERIC"):
+        pair = list(hint.choices[:2])
+    elif column.affinity in ("INTEGER", "REAL", "NUMERIC"):
         low = int(hint.low) if hint.low is not None else 1
-        return st.sampled_from([low, low + 1])
-    return st.sampled_from(["same", "twin"])
+        pair = [low, low + 1]
+    else:
+        pair = ["same", "twin"]
+    return st.just(pair[0]) if pinned else st.sampled_from(pair)
 
 
 def loose_variants(
@@ -214,13 +219,15 @@ def _column_values(
     schema: Schema,
     replica: str,
     contested: Contested,
-    spelling: int | None = None,
+    pair: int | None = None,
 ) -> st.SearchStrategy[Any]:
+    """Values for one column; ``pair`` (0 or 1) for each of two rows written to
+    collide where the other version holds the column UNIQUE."""
     unique = column.name in unique_columns(table, schema)
     if column.name in contested.get(table.name, frozenset()):
         if unique:  # UNIQUE here too: the other version compares it loosely
-            return loose_variants(column, replica, table.checks, spelling=spelling)
-        return colliding_values(column, table.checks)
+            return loose_variants(column, replica, table.checks, spelling=pair)
+        return colliding_values(column, table.checks, pinned=pair is not None)
     if unique:
         return replica_values_for(column, replica, case_variants=True, checks=table.checks)
     return values_for(column, table.checks)
@@ -357,11 +364,11 @@ def insertion_order(schema: Schema) -> list[str]:
 
 def full_rows(
     schema: Schema, replica: str, contested: Contested = MappingProxyType({})
-) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """One insert per replicated table naming every column, then an update of
-    every column of a row: each column's values, and whatever fires on an
-    UPDATE (triggers, above all), are exercised in every example, whatever
-    else the random steps do.
+) -> st.SearchStrategy[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """One insert per replicated table naming every column, and (apart) an
+    update of every column of a row: each column's values, and whatever fires
+    on an UPDATE (triggers, above all), are exercised in every example,
+    whatever else the random steps do. Returns (inserts, updates).
 
     A table the other version holds UNIQUE where this one does not gets two
     rows instead that collide there, naming nothing else they need not: a
@@ -374,17 +381,14 @@ def full_rows(
         return [c for c in table.columns if c.name != table.row_key and c.name not in refs]
 
     def values(
-        table: Table, columns: Sequence[Column], spelling: int | None = None
+        table: Table, columns: Sequence[Column], pair: int | None = None
     ) -> st.SearchStrategy[dict[str, Any]]:
         return st.fixed_dictionaries(
-            {
-                c.name: _column_values(c, table, schema, replica, contested, spelling)
-                for c in columns
-            }
+            {c.name: _column_values(c, table, schema, replica, contested, pair) for c in columns}
         )
 
     def insert(
-        table: Table, columns: Sequence[Column], spelling: int | None = None
+        table: Table, columns: Sequence[Column], pair: int | None = None
     ) -> st.SearchStrategy[dict[str, Any]]:
         refs = references(table, schema)
         return st.builds(
@@ -397,7 +401,7 @@ def full_rows(
                 "refs": dict.fromkeys(refs, 0),
             },
             keys_for(table, replica),
-            values(table, columns, spelling),
+            values(table, columns, pair),
         )
 
     def rewrite(table: Table) -> st.SearchStrategy[dict[str, Any]]:
@@ -421,14 +425,16 @@ def full_rows(
             rows += [insert(table, pair, 0), insert(table, pair, 1)]
         else:
             rows.append(insert(table, writable(table)))
-    rows += [rewrite(t) for t in order if t.name not in contested and writable(t)]
-    return st.tuples(*rows).map(list)
+    rewrites = [rewrite(t) for t in order if t.name not in contested and writable(t)]
+    return st.tuples(st.tuples(*rows).map(list), st.tuples(*rewrites).map(list))
 
 
 def traffic(
     schema_a: Schema, schema_b: Schema | None = None, *, max_steps: int = 16
 ) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """Both replicas write a full row per table, then interleaved writes and syncs.
+    """Both replicas write a full row per table, sync, update every column of
+    a row (so an UPDATE fires on rows the peer holds too: its triggers see
+    one), then interleaved writes and syncs.
 
     Each replica writes from its own schema; the random part is shrunk away
     when a failure does not need it.
@@ -444,7 +450,14 @@ def traffic(
         st.just({"op": "sync"}),
     )
     return st.builds(
-        lambda first, second, rest: [*first, *second, *rest],
+        lambda first, second, rest: [
+            *first[0],
+            *second[0],
+            {"op": "sync"},
+            *first[1],
+            *second[1],
+            *rest,
+        ],
         full_rows(schema_a, "a", contested_a),
         full_rows(other, "b", contested_b),
         st.lists(step, max_size=max_steps),
@@ -457,7 +470,7 @@ def single_writer_traffic(
     """Writes by replica ``a`` alone (for relay checks), full rows first."""
     writes = steps_for(schema, "a")
     return st.builds(
-        lambda first, rest: [*first, *rest],
+        lambda first, rest: [*first[0], *first[1], *rest],
         full_rows(schema, "a"),
         st.lists(writes, max_size=max_steps) if schema.replicated_tables else st.just([]),
     )
