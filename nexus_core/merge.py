@@ -30,7 +30,15 @@ from typing import Any
 from nexus_core.db.schema import Column, Schema, Table, is_internal_table
 from nexus_core.errors import SyncError
 from nexus_core.oplog import OpLog, RowState, encode_cols
-from nexus_core.wire import INT64, Op, Value, decode_value, is_plain_name, quote_identifier
+from nexus_core.wire import (
+    INT64,
+    MAX_TEXT,
+    Op,
+    Value,
+    decode_value,
+    is_plain_name,
+    quote_identifier,
+)
 
 
 class Verdict(Enum):
@@ -72,6 +80,8 @@ def value_problem(column: Column, value: Value) -> str | None:
             return f"{column.name}: integer out of SQLite's 64-bit range"
         if kind is float and not math.isfinite(value):  # type: ignore[arg-type]
             return f"{column.name} cannot hold a non-finite number"
+        if kind in (str, bytes) and len(value) > MAX_TEXT:  # type: ignore[arg-type]
+            return f"{column.name}: longer than sync carries ({MAX_TEXT} characters or bytes)"
         return None
     where = f"{column.name} ({column.type or 'untyped'})"
     if kind is bool:
@@ -95,17 +105,24 @@ def held_types(column: Column) -> frozenset[type]:
 _INT64_RANGE = range(INT64[0], INT64[1] + 1)
 
 
-def range_check(ints: Sequence[str], floats: Sequence[str]) -> Callable[[Any], bool]:
-    """A check that a mapping's ``ints`` are in SQLite's range and its ``floats`` finite.
+def range_check(
+    ints: Sequence[str], floats: Sequence[str], sized: Sequence[str] = ()
+) -> Callable[[Any], bool]:
+    """A check that a mapping's ``ints`` are in SQLite's range, its ``floats``
+    finite and its ``sized`` (text, blobs) no longer than the wire carries.
 
-    What :func:`in_range` checks, for known columns, in C (``range`` membership
-    and ``math.isfinite`` mapped over the values): local writes run it per row.
+    What :func:`in_range` checks, for known columns, in C (``range`` membership,
+    ``math.isfinite`` and ``len`` mapped over the values): local writes run it per row.
     """
-    get_ints, get_floats = _getter(ints), _getter(floats)
+    get_ints, get_floats, get_sized = _getter(ints), _getter(floats), _getter(sized)
     inside = _INT64_RANGE.__contains__
 
     def check(values: Any) -> bool:
-        return all(map(inside, get_ints(values))) and all(map(math.isfinite, get_floats(values)))
+        return (
+            all(map(inside, get_ints(values)))
+            and all(map(math.isfinite, get_floats(values)))
+            and (not sized or max(map(len, get_sized(values))) <= MAX_TEXT)
+        )
 
     return check
 
@@ -121,11 +138,14 @@ def _getter(columns: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
 
 
 def in_range(value: Value) -> bool:
-    """An integer in SQLite's 64-bit range or a finite number (anything else: True)."""
+    """An integer in SQLite's 64-bit range, a finite number, or text or a blob the
+    wire carries (at most ``MAX_TEXT``); None: True."""
     kind = type(value)
     if kind is int:
         return bool(INT64[0] <= value <= INT64[1])  # type: ignore[operator]
-    return kind is not float or math.isfinite(value)  # type: ignore[arg-type]
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    return kind not in (str, bytes) or len(value) <= MAX_TEXT  # type: ignore[arg-type]
 
 
 def stored_value(column: Column, value: Value) -> Value:

@@ -37,6 +37,7 @@ from nexus_core.merge import (
     Merger,
     TableModel,
     holds,
+    in_range,
     range_check,
     stored_value,
     table_models,
@@ -228,6 +229,7 @@ class Replica:
             model.held_writes[signature] = range_check(
                 [c for c, v in checked.items() if type(v) is int],
                 [c for c, v in checked.items() if type(v) is float],
+                [c for c, v in checked.items() if type(v) in (str, bytes)],
             )
         return checked
 
@@ -290,7 +292,16 @@ class Replica:
                 f" JOIN {model.quoted} AS t ON t.{model.quoted_key} = v.column1",
                 chunk,
             )
-            found.update((row[0], row[1:]) for row in rows)
+            for row in rows:
+                stored = row[1:]
+                if not all(map(in_range, stored)):  # '1e400' or DEFAULT 1e999: infinity
+                    pairs = zip(columns, stored, strict=True)
+                    column, value = next((c, v) for c, v in pairs if not in_range(v))
+                    raise SyncError(
+                        f"invalid value for {model.table.name}.{column}: SQLite stored {value!r},"
+                        " which sync cannot carry"
+                    )
+                found[row[0]] = stored
         return found
 
     def insert(self, table: str, values: Mapping[str, Value]) -> Value:
