@@ -131,7 +131,7 @@ def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[
             for r in log
             if r.levelno >= logging.WARNING
             and source in r.getMessage()
-            and "in oplog" in r.getMessage()
+            and "skipped and parked" in r.getMessage()
         ]
         if not warned:
             problems.append(f"v{a.schema_version} skipped ops without logging a warning")
