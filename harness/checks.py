@@ -3,14 +3,16 @@
 Traffic should mostly pass a table's CHECKs, or a table whose column is an
 enum (``kind IN ('temp', 'co2')``) would never get a row and a breaking change
 to it would go unseen. Only the shapes apps commonly write are understood:
-``col IN (literals)``, ``col BETWEEN a AND b``, ``col >= n`` style bounds and
-``length(col) = n``.
+``col IN (literals)``, ``col BETWEEN a AND b``, ``col >= n`` style bounds,
+``length(col) = n`` and ``json_valid(col)``.
 Anything else simply gives no hint.
 
 >>> allowed("kind", ["kind IN('temp','co2')"])
-Allowed(choices=('temp', 'co2'), low=None, high=None, length=None)
+Allowed(choices=('temp', 'co2'), low=None, high=None, length=None, json=False)
 >>> allowed("minutes", ["minutes BETWEEN 5 AND 240"])
-Allowed(choices=(), low=5, high=240, length=None)
+Allowed(choices=(), low=5, high=240, length=None, json=False)
+>>> allowed("doc", ["json_valid(doc) AND length(doc) < 4000"]).json
+True
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Allowed:
     low: int | float | None = None
     high: int | float | None = None
     length: int | None = None  # an exact text length, from length(col) = N
+    json: bool = False  # json_valid(col): text holding JSON
 
     @property
     def known(self) -> bool:
@@ -39,6 +42,7 @@ class Allowed:
             or self.low is not None
             or self.high is not None
             or (self.length is not None)
+            or self.json
         )
 
 
@@ -74,8 +78,10 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
             else:
                 high = value - 1 if op == "<" and isinstance(value, int) else value
     length = None
+    json = False
     for expr in checks:
         found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*=\s*(\d+)", expr)
         if found:
             length = int(found.group(1))
-    return Allowed(low=low, high=high, length=length)
+        json = json or bool(re.search(rf"(?i)\bjson_valid\s*\(\s*{name}\s*\)", expr))
+    return Allowed(low=low, high=high, length=length, json=json)

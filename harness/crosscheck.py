@@ -78,7 +78,7 @@ def lint_matrix_disagreements(
                     "matrix": matrix,
                     "rules": rules,
                     "cells": [cell_id(cell["local"], cell["peer"]) for cell in _ordered(crossing)],
-                    "explanation": _breaking_explanation(matrix, rules),
+                    "explanation": _breaking_explanation(matrix, rules, _untested(crossing)),
                 }
             )
         elif verdict in ("safe", "additive"):
@@ -135,8 +135,22 @@ def _rules(entry: Mapping[str, Any], *, breaking_only: bool) -> list[str]:
     return rules
 
 
-def _breaking_explanation(matrix: str, rules: Sequence[str]) -> str:
+def _untested(cells: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Tables some of these cells never wrote a row to (their CHECKs refused every one)."""
+    found: list[str] = []
+    for cell in cells:
+        found += [t for t in cell.get("untested_tables") or [] if t not in found]
+    return found
+
+
+def _breaking_explanation(matrix: str, rules: Sequence[str], untested: Sequence[str] = ()) -> str:
     parts: list[str] = []
+    if untested:
+        parts.append(
+            f"the matrix wrote no row to {', '.join(untested)} in some of these cells (no"
+            " generated value passed its CHECKs), so it could not test what changed there;"
+            " trust the lint, or give those columns values the harness can generate"
+        )
     if matrix == "full":
         parts.append(
             "the matrix saw full sync across this migration: no op was skipped or "

@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -51,6 +52,8 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
         fitting: st.SearchStrategy[Any]
         if hint.choices:
             fitting = st.sampled_from(hint.choices)
+        elif hint.json:
+            fitting = json_documents()
         elif hint.length is not None:
             fitting = st.text(LETTERS, min_size=hint.length, max_size=hint.length)
         elif (
@@ -78,6 +81,22 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
     if column.notnull or column.pk:
         return base
     return st.one_of(base, st.none())
+
+
+def json_documents() -> st.SearchStrategy[str]:
+    """Small JSON texts (objects, arrays, scalars), for a ``CHECK (json_valid(col))``."""
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-1000, 1000), st.text(LETTERS, max_size=6)
+    )
+    documents = st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.text(LETTERS, max_size=4), inner, max_size=3),
+        ),
+        max_leaves=6,
+    )
+    return documents.map(lambda document: json.dumps(document, sort_keys=True))
 
 
 def iso_dates() -> st.SearchStrategy[str]:

@@ -89,3 +89,14 @@ def test_non_breaking_findings_of_a_breaking_migration_are_not_listed_as_its_rul
     )
     [found] = lint_matrix_disagreements([entry], matrix([1, 2]))
     assert found["rules"] == ["rename-column"]
+
+
+def test_a_table_no_row_reached_is_named_not_explained_away() -> None:
+    lint = [lint_entry(2, "breaking", "rename-column")]
+    cells = matrix([1, 2])
+    for found_cell in cells:
+        found_cell["untested_tables"] = (
+            ["notes"] if found_cell["local"] != found_cell["peer"] else []
+        )
+    [found] = lint_matrix_disagreements(lint, cells)
+    assert found["explanation"].startswith("the matrix wrote no row to notes")
