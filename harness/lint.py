@@ -88,7 +88,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -688,7 +688,32 @@ def _name(token: str) -> str:
     return token[1:-1] if token[:1] in '"`[' else token
 
 
-def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
+def _derived_into(
+    match: re.Match[str], later: Sequence[str], replicated: Mapping[str, str], after: Schema
+) -> str | None:
+    """The replicated table an ``INSERT ... SELECT`` into a table new in the migration
+    fills with rows derived from other replicated tables (a split or a merge), if any.
+
+    Each replica derives them from the rows it holds at upgrade; rows older
+    clients send later are never derived, and no op carries the derived ones.
+    A rebuild (the copy ends up under its source's name) is a copy, not this.
+    """
+    if match.group(2).split()[0].upper() not in ("INSERT", "REPLACE"):
+        return None
+    final = _name(match.group(3))
+    for code in later:  # follow the new table's renames to its last name
+        renamed = _RENAME_TABLE.match(code)
+        if renamed and _name(renamed.group(1)).lower() == final.lower():
+            final = _name(renamed.group(2))
+    body = f"{match.group(1) or ''} {match.group(4)}"
+    sources = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)} & set(replicated)
+    target = next((n for n in after.replicated_tables if n.lower() == final.lower()), None)
+    if target is None or not sources or final.lower() in sources:
+        return None
+    return target
+
+
+def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
     """UPDATE, DELETE and seeding INSERT statements on replicated tables that existed before.
 
     A schema diff cannot see them, yet they change each replica's own rows at
@@ -698,9 +723,15 @@ def data_rewrites(migration: Migration, before: Schema) -> list[Finding]:
     """
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
-    for statement in split_statements(migration.sql):
-        match = _REWRITE.match(without_literals(sql_code(statement)))
-        if not match or _name(match.group(3)).lower() not in replicated:
+    codes = [without_literals(sql_code(statement)) for statement in split_statements(migration.sql)]
+    for index, code in enumerate(codes):
+        match = _REWRITE.match(code)
+        if match and _name(match.group(3)).lower() not in replicated:
+            derived = _derived_into(match, codes[index + 1 :], replicated, after)
+            if derived is not None:
+                found.setdefault(derived, []).append("INSERT of rows derived from others")
+            continue
+        if not match:
             continue
         verb = match.group(2).split()[0].upper()
         if verb in ("INSERT", "REPLACE"):
@@ -899,7 +930,7 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     for migration in migrations:
         findings = _Linter(schemas, migration.version).run()
         before, after = schemas[migration.version - 1], schemas[migration.version]
-        findings += data_rewrites(migration, before)
+        findings += data_rewrites(migration, before, after)
         findings += swapped_names(migration, before, after)
         findings += rebuilt_values(migration, before, after)
         verdict: Severity = max(
