@@ -102,6 +102,7 @@ class Replica:
             raise SyncError(f"this database belongs to peer {stored}, not {peer_id}")
         conn.execute("COMMIT")
         latest = self.oplog.latest_clock()
+        self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         self.clock = HybridClock(
             stored,
             max_drift_ms=max_clock_drift_ms,
@@ -189,6 +190,8 @@ class Replica:
         outer = self._depth == 0
         savepoint = f"nexus_write_{self._depth}"
         self.conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
+        if outer:
+            self._observe_other_writers()
         self._depth += 1
         try:
             yield self
@@ -203,6 +206,18 @@ class Replica:
             raise
         self._depth -= 1
         self.conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
+
+    def _observe_other_writers(self) -> None:
+        """Move the clock past what another connection stored in the file (``nexus
+        sync`` run beside an open app, say), so a local edit made after seeing a
+        merged one wins over it, as it does on every other replica."""
+        version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._data_version:
+            return
+        self._data_version = version
+        latest = self.oplog.latest_clock()
+        if latest:
+            self.clock.observe(Timestamp.parse(latest))
 
     # -- local writes --------------------------------------------------------
     def _checked(self, model: TableModel, values: Mapping[str, Value]) -> dict[str, Value]:

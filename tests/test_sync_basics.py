@@ -10,6 +10,8 @@ import pytest
 from folders import migrations_folder
 
 from nexus_core import Replica, open_replica, sync
+from nexus_core.db.connection import connect
+from nexus_core.db.migrations import load_migrations
 from nexus_core.errors import SyncError
 from nexus_core.wire import Op, PeerInfo, Value, decode_message, encode_message
 
@@ -538,3 +540,27 @@ def test_a_peer_restored_from_a_backup_is_sent_what_it_lost(tmp_path: Path) -> N
     sync(a, b)  # a sends by what b claimed last; b's answer shows it lost some
     assert a.rows("tasks") == b.rows("tasks")
     assert later in {row["task_id"] for row in b.rows("tasks")}
+
+
+MIGRATIONS = load_migrations()
+
+
+def test_an_edit_after_a_merge_by_another_connection_wins(tmp_path: Path) -> None:
+    """The app keeps A open while `nexus sync` (another connection) merges B's edit
+    made on a clock a minute fast; A's next edit, made after it, must win everywhere."""
+    clock = {"a": 1_800_000_000_000, "b": 1_800_000_060_000}  # b runs a minute ahead
+    open_replica(tmp_path / "a.db", peer_id="a").close()
+    open_replica(tmp_path / "b.db", peer_id="b").close()
+    a = Replica(connect(tmp_path / "a.db"), MIGRATIONS, now_ms=lambda: clock["a"])
+    b = Replica(connect(tmp_path / "b.db"), MIGRATIONS, now_ms=lambda: clock["b"])
+    task = new_task(a)
+    sync(a, b)
+    b.update("tasks", task, {"content": "edited on B"})
+    background = Replica(connect(tmp_path / "a.db"), MIGRATIONS, now_ms=lambda: clock["a"])
+    sync(background, b)
+    background.close()
+    clock["a"] += 500
+    a.update("tasks", task, {"content": "edited on A, after seeing B's edit"})
+    sync(a, b)
+    assert a.rows("tasks") == b.rows("tasks")
+    assert b.rows("tasks")[0]["content"] == "edited on A, after seeing B's edit"
