@@ -600,7 +600,7 @@ def open_replica(
     ``nexus sync`` does with two clients' files).
     """
     known = migration_list(migrations)
-    conn = connect(path, create=upgrade)
+    conn = connect(path, create=upgrade, wal=upgrade)  # a file only synced keeps its mode
     try:
         current = get_current_version(conn)
         if target_version is not None and current > target_version:
@@ -609,6 +609,8 @@ def open_replica(
             migrate(conn, known, target=target_version, check_foreign_keys=False)
         else:
             check_applied(conn, known)
+            if current == 0 and known:
+                raise SyncError(f"{path} is at v0: no migration of this app ever ran on it")
         return Replica(conn, known, peer_id=peer_id, max_clock_drift_ms=max_clock_drift_ms)
     except BaseException:
         conn.close()

@@ -284,3 +284,32 @@ def test_another_migration_set_is_named_as_such_not_as_an_edit(tmp_path: Path) -
     assert CliRunner().invoke(nexus_main, ["migrate", db, "--migrations", str(mine)]).exit_code == 0
     result = CliRunner().invoke(nexus_main, ["verify", db, "--migrations", str(theirs)])
     assert_refused(result, "ran another v1", "Chess club members", "--migrations")
+
+
+def test_a_replica_never_migrates_down(tmp_path: Path) -> None:
+    """Going down drops columns whose values the peers will never send again."""
+    from nexus_core import open_replica
+
+    db = tmp_path / "phone.db"
+    replica = open_replica(db)
+    replica.insert("lists", {"name": "Home"})
+    replica.close()
+    before = db.read_bytes()
+    result = CliRunner().invoke(nexus_main, ["migrate", str(db), "--to", "1"])
+    assert_refused(result, "sync replica", "restore a backup")
+    assert db.read_bytes() == before
+
+
+def test_sync_refuses_a_file_no_migration_ran_on(tmp_path: Path) -> None:
+    import sqlite3
+
+    from nexus_core import open_replica
+
+    open_replica(tmp_path / "a.db").close()
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE z (id TEXT PRIMARY KEY)")
+    before = other.read_bytes()
+    result = CliRunner().invoke(nexus_main, ["sync", str(tmp_path / "a.db"), str(other)])
+    assert_refused(result, "other.db is at v0")
+    assert other.read_bytes() == before

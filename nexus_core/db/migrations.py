@@ -519,6 +519,12 @@ def migrate(
     start = get_current_version(conn)
     result = MigrationResult(from_version=start, to_version=start)
     if goal < start:
+        if _has_table(conn, "_nexus_meta"):
+            raise MigrationError(
+                f"cannot go down to v{goal}: this database is a sync replica, and what"
+                " the down migrations drop would be gone for good (its peers would never"
+                " send it again); restore a backup, or start a new replica and sync it"
+            )
         steps = [m for m in reversed(known) if goal < m.version <= start]
         lacking = [m.path.name for m in steps if m.down_sql is None]
         if lacking:
