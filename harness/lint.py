@@ -458,9 +458,20 @@ class _Linter:
                 what = _WHAT["check-added"].format(d=now)
                 rule = "constraint-tightened"
                 self.add(rule, change, MESSAGES[rule], old, what=what)
-            else:
+            elif not self.gone_with_its_columns(table, was):
                 change = Change(table, column, "check-dropped", was)
                 self.add("constraint-loosened", change, MESSAGES["check-dropped"], old)
+
+    def gone_with_its_columns(self, table: str, check: str) -> bool:
+        """Whether a dropped CHECK only read columns the migration dropped too (the
+        drop-column finding says all there is: nobody writes them any more)."""
+        before, after = self.before.table(table), self.after.table(table)
+        if before is None or after is None:
+            return False
+        words = {w.lower() for w in re.findall(r"\w+", without_literals(check))}
+        read = {c.name.lower() for c in before.columns if c.name.lower() in words}
+        kept = {c.name.lower() for c in after.columns}
+        return bool(read) and not read & kept
 
     def trigger(self, change: Change, what: str) -> None:
         """A RAISE on a table both versions replicate refuses writes; anything else is local."""
@@ -620,18 +631,18 @@ class _Linter:
 
     def default_changed(self, change: Change) -> None:
         t, c, n = change.table, change.column or "", self.version
-        self.add("default-changed", change, MESSAGES["default-changed"], self.old(t, c))
         column = self.after.tables[t].column(c)
         lacking = [v for v in range(1, n) if _has(self.schemas[v], t, None)]
         lacking = [v for v in lacking if not _has(self.schemas[v], t, c)]
-        if column is None or not lacking:
-            return
         old = ", ".join(f"v{v}" for v in lacking)
-        if column.required:
+        if column is not None and lacking and not column.required:
+            # Those clients' rows: one default at newer peers, another once they upgrade.
+            self.add("data-rewrite", change, MESSAGES["default-backfill"], old)
+            return
+        self.add("default-changed", change, MESSAGES["default-changed"], self.old(t, c))
+        if column is not None and lacking:
             rule = "add-not-null-without-default"
             self.add(rule, change, MESSAGES["default-dropped"], old)
-        else:  # those clients' rows: one default at newer peers, another once they upgrade
-            self.add("data-rewrite", change, MESSAGES["default-backfill"], old)
 
     def not_replicable(self, changes: list[Change]) -> None:
         for change in changes:

@@ -917,3 +917,40 @@ def test_a_key_compared_under_nocase_in_a_table_constraint_is_not_replicable(
         result = last(tmp_path / str(number), BASE, step)
         assert {f.rule for f in result.findings} == {"not-replicable"}
         assert "COLLATE NOCASE" in result.findings[0].message
+
+
+def test_a_check_dropped_with_its_column_is_only_the_drop(tmp_path: Path) -> None:
+    setup = (
+        "CREATE TABLE bills (id TEXT PRIMARY KEY, amount INTEGER CHECK (amount >= 0), memo TEXT);"
+    )
+    result = last(tmp_path, setup, "ALTER TABLE bills DROP COLUMN amount;")
+    assert {rule for rule, _, _ in hits(result)} == {"drop-column"}
+
+
+def test_a_rebuild_filling_with_a_constant_is_a_rewrite_and_copies_are_not(tmp_path: Path) -> None:
+    same = rebuild(SAME_COLUMNS)
+    assert "data-rewrite" not in {r for r, _, _ in hits(last(tmp_path / "a", BASE, same))}
+    filled = rebuild(SAME_COLUMNS, "recipe_id, title, servings, 'n/a', rating")
+    assert ("data-rewrite", "recipes", None) in hits(last(tmp_path / "b", BASE, filled))
+    cast = rebuild(SAME_COLUMNS, "recipe_id, title, CAST(servings AS INTEGER), notes, 0")
+    assert "data-rewrite" not in {r for r, _, _ in hits(last(tmp_path / "c", BASE, cast))}
+
+
+def test_rows_derived_into_a_new_table_are_a_rewrite(tmp_path: Path) -> None:
+    split = """CREATE TABLE titles (id TEXT PRIMARY KEY, title TEXT);
+    INSERT INTO titles (id, title) SELECT recipe_id, upper(title) FROM recipes;"""
+    assert ("data-rewrite", "titles", None) in hits(last(tmp_path / "a", BASE, split))
+    seeded = """CREATE TABLE units (id TEXT PRIMARY KEY, name TEXT);
+    INSERT INTO units VALUES ('g', 'gram'), ('kg', 'kilogram');"""
+    assert "data-rewrite" not in {r for r, _, _ in hits(last(tmp_path / "b", BASE, seeded))}
+
+
+def test_a_default_changed_while_older_clients_lack_the_column(tmp_path: Path) -> None:
+    steps = (
+        BASE,
+        "ALTER TABLE recipes ADD COLUMN cuisine TEXT DEFAULT 'any';",
+        rebuild(SAME_COLUMNS + ", cuisine TEXT DEFAULT 'french'", "*"),
+    )
+    result = last(tmp_path, *steps)
+    assert ("data-rewrite", "recipes", "cuisine") in hits(result)
+    assert result.verdict == "breaking"
