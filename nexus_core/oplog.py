@@ -259,10 +259,20 @@ class OpLog:
         )
 
     def extend_change(self, origin: str, hlc: str, cols: Mapping[str, Any]) -> None:
-        """Add columns that arrived later to a change already held."""
+        """Add columns that arrived later to a change already held.
+
+        Merged here, not by ``json_patch``: to it a null means "remove the key",
+        and a column set to NULL must stay in the change (it is forwarded).
+        """
+        row = self.conn.execute(
+            "SELECT cols FROM _nexus_changes WHERE origin = ? AND hlc = ?", (origin, hlc)
+        ).fetchone()
+        if row is None:
+            return
+        merged = json.loads(row[0]) | dict(cols)
         self.conn.execute(
-            "UPDATE _nexus_changes SET cols = json_patch(cols, ?) WHERE origin = ? AND hlc = ?",
-            (dumps(dict(cols)), origin, hlc),
+            "UPDATE _nexus_changes SET cols = ? WHERE origin = ? AND hlc = ?",
+            (dumps(merged), origin, hlc),
         )
 
     def change(self, origin: str, hlc: str) -> Change | None:

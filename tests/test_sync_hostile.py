@@ -17,7 +17,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from nexus_core import PeerInfo, Replica, open_replica
+from nexus_core import PeerInfo, Replica, open_replica, sync
 from nexus_core.errors import NexusError, SyncError, WireError
 from nexus_core.hlc import Timestamp
 from nexus_core.wire import MAX_TEXT, Op, encode_message, quote_identifier
@@ -462,3 +462,26 @@ def test_an_op_on_a_row_deleted_in_the_same_message_is_moot(
     result = receiver.receive(json.dumps(payload))
     assert result.rejected == 0
     assert receiver.rows("scores") == sender.rows("scores")
+
+
+def test_a_change_arriving_in_two_parts_keeps_its_null(tmp_path: Path) -> None:
+    """A NULL op that completes a change already held is stored and forwarded."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "001_i.sql").write_text(
+        "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, qty INTEGER DEFAULT 0);"
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="pa")
+    a.insert("items", {"id": "r", "name": "x"})
+    a.update("items", "r", {"name": "y", "qty": None})
+    message = json.loads(a.export_changes())
+    last = message["ops"][-1]["hlc"]
+    qty = [o for o in message["ops"] if o["hlc"] == last and o["column_name"] == "qty"]
+    rest = [o for o in message["ops"] if o not in qty]
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="pb")
+    c = open_replica(tmp_path / "c.db", migrations=folder, peer_id="pc")
+    b.receive(json.dumps(dict(message, ops=rest)))
+    b.receive(json.dumps(dict(message, ops=qty)))
+    sync(b, c)
+    assert a.rows("items") == b.rows("items") == c.rows("items")
+    assert c.rows("items")[0]["qty"] is None
