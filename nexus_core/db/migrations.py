@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nexus_core.db.connection import connect
+from nexus_core.db.schema import COMMENT_OR_QUOTED
 from nexus_core.errors import MigrationError, MigrationSetError
 
 SCHEMA_VERSION_DDL = """CREATE TABLE IF NOT EXISTS schema_version (
@@ -104,7 +105,7 @@ def default_migrations_dir() -> Path:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").removeprefix("\ufeff")  # an editor's BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationSetError(f"{path}: cannot read migration file ({exc})") from exc
 
@@ -223,13 +224,22 @@ def split_statements(sql: str) -> Iterator[str]:
 
 
 def sql_code(statement: str) -> str:
-    """A statement without its comments, surrounding blanks and final semicolon."""
-    return re.sub(r"--[^\n]*|/\*.*?\*/", "", statement, flags=re.DOTALL).strip(" \t\r\n;")
+    """A statement without its comments, surrounding blanks and final semicolon
+    (a comment's text inside a string literal stays: it is the literal's)."""
+    code = COMMENT_OR_QUOTED.sub(lambda m: " " if m.group(1) else m.group(0), statement)
+    return code.strip(" \t\r\n;")
 
 
 def without_literals(sql: str) -> str:
-    """``sql`` with every string literal emptied (the words in them are not SQL)."""
-    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+    """``sql`` with every string literal emptied and every comment blanked (the
+    words in them are not SQL); quoted names stay."""
+
+    def blank(match: re.Match[str]) -> str:
+        if match.group(1):
+            return " "
+        return "''" if match.group(0).startswith("'") else match.group(0)
+
+    return COMMENT_OR_QUOTED.sub(blank, sql)
 
 
 def _has_code(statement: str) -> bool:
@@ -405,6 +415,18 @@ def _owner(name: str) -> str:
     return f"{name} belongs to the migration runner"
 
 
+def _drop_temporary_objects(conn: sqlite3.Connection) -> None:
+    """A migration's TEMP tables, views and triggers end with it: left in place, the
+    next migration of the same run would see them (a TEMP table shadows a main
+    one of its name), and a fresh install would differ from a step-by-step one."""
+    for kind, name in conn.execute(
+        "SELECT type, name FROM sqlite_temp_master WHERE type IN ('table', 'view', 'trigger')"
+        " ORDER BY type = 'table'"
+    ).fetchall():
+        quoted = '"' + name.replace('"', '""') + '"'
+        conn.execute(f"DROP {kind.upper()} IF EXISTS temp.{quoted}")
+
+
 def _apply_one(
     conn: sqlite3.Connection,
     migration: Migration,
@@ -428,6 +450,14 @@ def _apply_one(
                     f" {_owner(written.group(1))}"
                 )
             conn.execute(statement)
+            if not conn.in_transaction:  # a ROLLBACK (or COMMIT) of the runner's own
+                raise MigrationError(
+                    f"{migration.path.name} (v{migration.version}): ended the runner's"
+                    f" transaction ({' '.join(sql_code(statement).split())[:40]}): each"
+                    " migration runs in one transaction of the runner's; leave out"
+                    " ROLLBACK, COMMIT and END"
+                )
+        _drop_temporary_objects(conn)
         touched = sorted(engine.items() ^ _engine_objects(conn).items())
         if touched:
             raise MigrationError(

@@ -180,11 +180,20 @@ class Schema:
         return sorted(n for n, t in self.tables.items() if t.unreplicated_reason is not None)
 
 
+# A string literal or quoted name (kept whole), or a comment (group 1).
+COMMENT_OR_QUOTED = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|(--[^\n]*|/\*.*?(?:\*/|\Z))",
+    re.DOTALL,
+)
+
+
 def normalise_sql(sql: str | None) -> str | None:
     """Collapse whitespace and drop ``IF NOT EXISTS`` so equal definitions compare equal."""
     if sql is None:
         return None
-    text = re.sub(r"\s+", " ", sql).strip()
+    # Comments go first: collapsed onto one line, a "--" would swallow the rest.
+    text = COMMENT_OR_QUOTED.sub(lambda m: " " if m.group(1) else m.group(0), sql)
+    text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"(?i)\bIF NOT EXISTS\s+", "", text)
     return re.sub(r"\s*([(),])\s*", r"\1", text)
 
