@@ -711,17 +711,57 @@ def _derived_into(
     """
     if match.group(2).split()[0].upper() not in ("INSERT", "REPLACE"):
         return None
-    final = _name(match.group(3))
-    for code in later:  # follow the new table's renames to its last name
-        renamed = _RENAME_TABLE.match(code)
-        if renamed and _name(renamed.group(1)).lower() == final.lower():
-            final = _name(renamed.group(2))
+    final = _final_name(_name(match.group(3)), later)
     body = f"{match.group(1) or ''} {match.group(4)}"
     sources = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)} & set(replicated)
     target = next((n for n in after.replicated_tables if n.lower() == final.lower()), None)
     if target is None or not sources or final.lower() in sources:
         return None
     return target
+
+
+_CREATE_TABLE = re.compile(
+    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
+)
+_DROP_TABLE = re.compile(rf"(?is)^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?{_QUALIFIED}\s*$")
+_DROP_COLUMN = re.compile(
+    rf"(?is)^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+DROP\s+(?:COLUMN\s+)?{_NAME}\s*$"
+)
+
+
+def _final_name(table: str, later: Sequence[str]) -> str:
+    """``table``'s name after the renames of ``later`` statements."""
+    for code in later:
+        renamed = _RENAME_TABLE.match(code)
+        if renamed and _name(renamed.group(1)).lower() == table.lower():
+            table = _name(renamed.group(2))
+    return table
+
+
+def _wiped(
+    code: str,
+    replicated: Mapping[str, str],
+    after: Schema,
+    read: set[str],
+    found: dict[str, list[str]],
+) -> None:
+    """A replicated table dropped and made again without its rows being read first,
+    or a column dropped and added again: each replica empties its own at upgrade."""
+    dropped = _DROP_TABLE.match(code)
+    if dropped:
+        name = _name(dropped.group(1)).lower()
+        again = any(t.lower() == name for t in after.replicated_tables)
+        if name in replicated and again and name not in read:
+            found.setdefault(replicated[name], []).append("DROP TABLE, made again empty")
+        return
+    column = _DROP_COLUMN.match(code)
+    if column:
+        name = _name(column.group(1)).lower()
+        table = next((t for n, t in after.replicated_tables.items() if n.lower() == name), None)
+        kept = {c.name.lower() for c in table.columns} if table is not None else set()
+        if name in replicated and _name(column.group(2)).lower() in kept:
+            what = f"DROP COLUMN {_name(column.group(2))}, added again empty"
+            found.setdefault(replicated[name], []).append(what)
 
 
 def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
@@ -735,9 +775,22 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
     codes = [without_literals(sql_code(statement)) for statement in split_statements(migration.sql)]
+    created: set[str] = set()  # tables (re)created so far in the migration
+    read: set[str] = set()  # tables some statement so far reads rows from
     for index, code in enumerate(codes):
+        made = _CREATE_TABLE.match(code)
+        if made:
+            created.add(_name(made.group(1)).lower())
+        _wiped(code, replicated, after, read, found)
+        read |= {_name(m.group(1)).lower() for m in _SOURCES.finditer(code)}
         match = _REWRITE.match(code)
         if match and _name(match.group(3)).lower() not in replicated:
+            verb = match.group(2).split()[0].upper()
+            final = _final_name(_name(match.group(3)), codes[index + 1 :])
+            if verb in ("UPDATE", "DELETE") and final.lower() in replicated:
+                # The rebuilt copy, edited before it takes the old table's place.
+                found.setdefault(replicated[final.lower()], []).append(f"{verb} of its new copy")
+                continue
             derived = _derived_into(match, codes[index + 1 :], replicated, after)
             if derived is not None:
                 found.setdefault(derived, []).append("INSERT of rows derived from others")
@@ -751,8 +804,9 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
             body = f"{match.group(1) or ''} {rest}"
             sources = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
             copied_from = sources - ctes - _FUNCTIONS - {t.lower() for t in before.tables}
-            if not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest) and copied_from:
-                continue  # copied from a table made in this migration (a rebuild), not seeded
+            recreated = _name(match.group(3)).lower() in created
+            if recreated and copied_from and not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest):
+                continue  # the table made again, filled from its old copy: a rebuild
             verb = "INSERT"
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
     findings = []
@@ -806,21 +860,43 @@ def _select_items(text: str) -> list[str]:
     ]
 
 
-def _same_as_copy(item: str, column: Column | None) -> bool:
-    """Whether a rebuild's SELECT item gives a row the value sync would give it too:
-    a column copied (or cast to its own affinity), or the column's own default."""
-    if _COLUMN_REF.match(item):
-        return True
+def _same_as_copy(item: str, column: Column | None, existed: frozenset[str]) -> bool:
+    """Whether a rebuild's SELECT item gives a row the value sync would give it too.
+
+    A column the old table had must be copied from itself (or cast to its own
+    affinity): anything else, its default included, rewrites values older
+    clients still hold. A column new in the step may take any column (a
+    rename) or its own default, what rows from older clients get anyway.
+    """
     aliased = _ALIAS.match(item)
-    if aliased and _COLUMN_REF.match(aliased.group(1).strip()):
-        return True
-    if column is None:
+    text = aliased.group(1).strip() if aliased and _ref(aliased.group(1).strip()) else item
+    old = column is not None and column.name.lower() in existed
+    taken = _ref(text)
+    if taken is not None:
+        return not old or taken in ("*", column.name.lower() if column else "")
+    cast = _CAST.match(text)
+    if cast and column is not None:
+        same = not old or _name(cast.group(2)).lower() == column.name.lower()
+        return same and type_affinity(cast.group(3)) == column.affinity
+    if column is None or old:
         return False
-    cast = _CAST.match(item)
-    if cast:
-        return bool(type_affinity(cast.group(3)) == column.affinity)
     default = (column.default or "NULL").strip()
-    return " ".join(item.split()).upper() == " ".join(default.split()).upper()
+    return " ".join(text.split()).upper() == " ".join(default.split()).upper()
+
+
+_LITERAL_WORDS = frozenset({"null", "true", "false", "current_time", "current_date"})
+
+
+def _ref(text: str) -> str | None:
+    """The column a SELECT item names (lower case; ``*`` for a star), or None."""
+    found = _COLUMN_REF.match(text)
+    if found is None:
+        return None
+    named = next((g for g in reversed(found.groups()) if g), "*")
+    name = _name(named).lower()
+    if name in _LITERAL_WORDS or name == "current_timestamp" or name[:1].isdigit():
+        return None
+    return name
 
 
 def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
@@ -835,15 +911,12 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
     replicated = {name.lower(): name for name in before.replicated_tables}
     statements = [sql_code(s) for s in split_statements(migration.sql)]
     found: dict[str, list[str]] = {}
+    filtered: set[str] = set()
     for index, code in enumerate(statements):
         match = _INSERT_SELECT.match(code)
         if not match:
             continue
-        final = _name(match.group(1))
-        for later in statements[index + 1 :]:  # follow the copy's renames to its last name
-            renamed = _RENAME_TABLE.match(later)
-            if renamed and _name(renamed.group(1)).lower() == final.lower():
-                final = _name(renamed.group(2))
+        final = _final_name(_name(match.group(1)), statements[index + 1 :])
         name = replicated.get(final.lower())
         if name is None or name not in after.replicated_tables:
             continue
@@ -854,14 +927,25 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
             if listed
             else table.column_names
         )
+        old_table = before.tables[name]
+        existed = frozenset(c.name.lower() for c in old_table.columns)
+        if _filters(match.group(3)):
+            filtered.add(name)
         items = _select_items(match.group(3))
         if len(items) != len(columns):
             continue
         filled = [
             column
             for column, item in zip(columns, items, strict=True)
-            if not _same_as_copy(item, table.column(column))
+            if not _same_as_copy(item, table.column(column), existed)
         ]
+        if listed:  # old columns left out of the copy get their default
+            named = {c.lower() for c in columns}
+            filled += [
+                c.name
+                for c in table.columns
+                if c.name.lower() in existed and c.name.lower() not in named
+            ]
         found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
     findings = []
     old = versions_before(migration.version)
@@ -871,7 +955,22 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
                 t=name, what=", ".join(filled), old=old, n=migration.version
             )
             findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
+    for name in sorted(filtered):
+        what = "a rebuild copy that leaves rows out with WHERE"
+        message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
+        findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     return findings
+
+
+def _filters(select: str) -> bool:
+    """Whether a SELECT (after its keyword) has a WHERE of its own, outside parentheses."""
+    text = without_literals(select)
+    while True:
+        flat = re.sub(r"\([^()]*\)", " ", text)
+        if flat == text:
+            break
+        text = flat
+    return bool(re.search(r"(?i)\bWHERE\b", text))
 
 
 def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[Finding]:

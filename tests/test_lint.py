@@ -932,8 +932,10 @@ def test_a_rebuild_filling_with_a_constant_is_a_rewrite_and_copies_are_not(tmp_p
     assert "data-rewrite" not in {r for r, _, _ in hits(last(tmp_path / "a", BASE, same))}
     filled = rebuild(SAME_COLUMNS, "recipe_id, title, servings, 'n/a', rating")
     assert ("data-rewrite", "recipes", None) in hits(last(tmp_path / "b", BASE, filled))
-    cast = rebuild(SAME_COLUMNS, "recipe_id, title, CAST(servings AS INTEGER), notes, 0")
+    cast = rebuild(SAME_COLUMNS, "recipe_id, title, CAST(servings AS INTEGER), notes, rating")
     assert "data-rewrite" not in {r for r, _, _ in hits(last(tmp_path / "c", BASE, cast))}
+    reset = rebuild(SAME_COLUMNS, "recipe_id, title, servings, notes, 0")  # ratings lost
+    assert ("data-rewrite", "recipes", None) in hits(last(tmp_path / "d", BASE, reset))
 
 
 def test_rows_derived_into_a_new_table_are_a_rewrite(tmp_path: Path) -> None:

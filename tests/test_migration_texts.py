@@ -95,3 +95,94 @@ def test_temp_scratch_tables_end_with_their_migration(tmp_path: Path) -> None:
     assert get_current_version(conn) == 5
     assert "prio" in {row[1] for row in conn.execute("PRAGMA main.table_info(tasks)")}
     assert conn.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0] == 0
+
+
+COLUMNS = (
+    "id INTEGER PRIMARY KEY, list_id INTEGER REFERENCES lists(id),"
+    " title TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0"
+)
+NEW = f"CREATE TABLE tasks_new ({COLUMNS});"
+NEW_PRIO = f"CREATE TABLE tasks_new ({COLUMNS}, prio INTEGER);"
+TASKS_PRIO = f"CREATE TABLE tasks ({COLUMNS}, prio INTEGER);"
+
+REWRITES = {
+    "temp_scratch_rewrite": """CREATE TEMP TABLE scratch AS SELECT * FROM tasks;
+UPDATE scratch SET title = upper(title);
+INSERT OR REPLACE INTO tasks SELECT * FROM scratch;
+DROP TABLE scratch;""",
+    "rebuild_update_new": f"""{NEW}
+INSERT INTO tasks_new SELECT id, list_id, title, done FROM tasks;
+UPDATE tasks_new SET title = trim(title);
+DELETE FROM tasks_new WHERE done = 1;
+DROP TABLE tasks;
+ALTER TABLE tasks_new RENAME TO tasks;""",
+    "rebuild_where_filter": f"""{NEW}
+INSERT INTO tasks_new SELECT id, list_id, title, done FROM tasks WHERE done = 0;
+DROP TABLE tasks;
+ALTER TABLE tasks_new RENAME TO tasks;""",
+    "rebuild_omits_column": f"""{NEW}
+INSERT INTO tasks_new (id, list_id, title) SELECT id, list_id, title FROM tasks;
+DROP TABLE tasks;
+ALTER TABLE tasks_new RENAME TO tasks;""",
+    "rebuild_join_fill": f"""{NEW}
+INSERT INTO tasks_new (id, list_id, title, done) SELECT t.id, t.list_id, l.name, t.done
+    FROM tasks t JOIN lists l ON l.id = t.list_id;
+DROP TABLE tasks;
+ALTER TABLE tasks_new RENAME TO tasks;""",
+    "seed_via_staging": """CREATE TEMP TABLE seed (id INTEGER, name TEXT);
+INSERT INTO seed VALUES (1, 'Inbox'), (2, 'Someday');
+INSERT OR IGNORE INTO lists (id, name) SELECT id, name FROM seed;
+DROP TABLE seed;""",
+    "seed_via_view": """CREATE VIEW default_lists AS SELECT 1 AS id, 'Inbox' AS name;
+INSERT OR IGNORE INTO lists (id, name) SELECT id, name FROM default_lists;""",
+}
+COPIES = {
+    "rebuild_plain": f"""{NEW_PRIO}
+INSERT INTO tasks_new (id, list_id, title, done) SELECT id, list_id, title, done FROM tasks;
+DROP TABLE tasks;
+ALTER TABLE tasks_new RENAME TO tasks;""",
+    "rebuild_rename_old_first": f"""ALTER TABLE tasks RENAME TO tasks_old;
+{TASKS_PRIO}
+INSERT INTO tasks (id, list_id, title, done) SELECT id, list_id, title, done FROM tasks_old;
+DROP TABLE tasks_old;""",
+    "temp_only": """CREATE TEMP TABLE s AS SELECT id FROM tasks;
+UPDATE s SET id = id + 1;
+DELETE FROM temp.s;
+INSERT INTO s VALUES (1);
+DROP TABLE s;""",
+    "new_table_seed": """CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT);
+INSERT INTO tags (id, name) VALUES (1, 'work'), (2, 'home');
+UPDATE tags SET name = upper(name);
+DELETE FROM tags WHERE id = 2;""",
+}
+
+
+@pytest.mark.parametrize("step", REWRITES.values(), ids=REWRITES.keys())
+def test_rows_changed_through_a_copy_or_a_scratch_table_are_a_rewrite(
+    tmp_path: Path, step: str
+) -> None:
+    """Each of these changes replicated rows at upgrade, outside the oplog."""
+    [result] = lint_migrations(load_migrations(folder(tmp_path, step)))[1:]
+    assert "data-rewrite" in {f.rule for f in result.findings}, result.findings
+
+
+@pytest.mark.parametrize("step", COPIES.values(), ids=COPIES.keys())
+def test_copies_and_scratch_work_are_not(tmp_path: Path, step: str) -> None:
+    [result] = lint_migrations(load_migrations(folder(tmp_path, step)))[1:]
+    assert "data-rewrite" not in {f.rule for f in result.findings}, result.findings
+
+
+def test_a_table_or_column_dropped_and_made_again_is_emptied(tmp_path: Path) -> None:
+    table = "DROP TABLE lists;\nCREATE TABLE lists (id INTEGER PRIMARY KEY, name TEXT);"
+    column = "ALTER TABLE tasks DROP COLUMN title;\nALTER TABLE tasks ADD COLUMN title TEXT;"
+    for where, step in (("a", table), ("b", column)):
+        [result] = lint_migrations(load_migrations(folder(tmp_path / where, step)))[1:]
+        assert result.verdict == "breaking"
+        assert any("again empty" in f.message for f in result.findings)
+
+
+def test_a_trailing_comment_after_add_column_does_not_break_the_table(tmp_path: Path) -> None:
+    directory = folder(tmp_path, "ALTER TABLE tasks ADD COLUMN priority INTEGER -- 1 = high")
+    conn = sqlite3.connect(tmp_path / "app.db", isolation_level=None)
+    migrate(conn, load_migrations(directory))
+    conn.execute("INSERT INTO tasks (title, priority) VALUES ('a', 1)")

@@ -449,7 +449,9 @@ def _apply_one(
                     f"{migration.path.name} (v{migration.version}): writes {written.group(1)}:"
                     f" {_owner(written.group(1))}"
                 )
-            conn.execute(statement)
+            # Without its comments: ADD COLUMN copies the rest of the statement into
+            # the table's SQL, and a trailing "-- note" there breaks it for good.
+            conn.execute(sql_code(statement))
             if not conn.in_transaction:  # a ROLLBACK (or COMMIT) of the runner's own
                 raise MigrationError(
                     f"{migration.path.name} (v{migration.version}): ended the runner's"
