@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -125,7 +126,7 @@ def _cell_job(
     config: MatrixConfig,
 ) -> CellResult:
     templates = _templates(directory, built)
-    with tempfile.TemporaryDirectory(prefix="nexus-cell-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="nexus-cell-", dir=_scratch(built)) as workdir:
         return run_cell(
             templates,
             local,
@@ -143,7 +144,7 @@ def _relay_job(
     directory: Path, built: dict[int, Path], relay: int, peer: int, config: MatrixConfig
 ) -> RelayResult:
     templates = _templates(directory, built)
-    with tempfile.TemporaryDirectory(prefix="nexus-relay-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="nexus-relay-", dir=_scratch(built)) as workdir:
         return run_relay(
             templates,
             relay,
@@ -201,6 +202,24 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
     return result
 
 
+def _scratch(built: dict[int, Path]) -> Path:
+    """Where a job works: inside the run's template folder, which the main process
+    removes at the end, even when it stopped its workers midway."""
+    return next(iter(built.values())).parent
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is the main process's to handle (it stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the running jobs now, not when they finish."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()  # (a private map; without it, only the queue is cancelled)
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _run_all(
     directory: Path,
     built: dict[int, Path],
@@ -222,7 +241,8 @@ def _run_all(
             relay_results[r, n] = _relay_job(directory, built, r, n, config)
             note("relay", relay_results[r, n])
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts)
+        try:
             futures: Mapping[Any, tuple[str, tuple[int, int]]] = {
                 **{
                     pool.submit(
@@ -249,3 +269,7 @@ def _run_all(
                 else:
                     relay_results[key] = item
                 note(kind, item)
+        except BaseException:  # Ctrl-C above all: stop at once, leave nothing running
+            _stop(pool)
+            raise
+        pool.shutdown()
