@@ -220,6 +220,9 @@ def build_command(
     version: int, out_db: Path, migrations: Path | None, with_data: bool, seed: int
 ) -> None:
     """Write a database at VERSION to OUT.db (it must not exist yet)."""
+    if not out_db.parent.is_dir():  # a mistyped path, not folders to make
+        raise HarnessError(f"{out_db}: no folder {out_db.parent}; create it first")
+    check_writable(out_db)
     migration_set = load_set(migrations)
     if not with_data:
         path = build_database(migration_set, version, out_db)

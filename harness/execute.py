@@ -86,10 +86,12 @@ def run_step(
             replica.insert(table, values)
         else:
             keys = _keys(replica, table)
+            if "key" in step:  # a row named by its key (a replica's own)
+                keys = [k for k in keys if k == step["key"]]
             if not keys:
                 execution.discarded += 1
                 return
-            row_id = keys[step["row"] % len(keys)]
+            row_id = keys[step.get("row", 0) % len(keys)]
             if step["op"] == "update":
                 replica.update(table, row_id, _values(replica, step))
             else:

@@ -220,8 +220,9 @@ def loose_variants(
     RTRIM comparison takes as one: distinct here, a clash where the other
     version compares the column loosely.
 
-    ``spelling`` 0 is the plain one, 1 any other (two rows written with 0 and
-    1 clash there for sure); None draws any.
+    ``spelling`` 0, 1 or 2 is the plain one, the upper-case one or the one
+    with a trailing blank (rows written with all three clash under NOCASE and
+    under RTRIM for sure); None draws any.
     """
     if column.affinity in ("INTEGER", "REAL", "NUMERIC") or allowed(column.name, checks).choices:
         return replica_values_for(column, replica, case_variants=True, checks=checks)
@@ -229,7 +230,7 @@ def loose_variants(
     spellings = [word, word.upper(), f"{word} "]
     if spelling is None:
         return st.sampled_from(spellings)
-    return st.just(word) if spelling == 0 else st.sampled_from(spellings[1:])
+    return st.just(spellings[spelling])
 
 
 def _column_values(
@@ -240,8 +241,8 @@ def _column_values(
     contested: Contested,
     pair: int | None = None,
 ) -> st.SearchStrategy[Any]:
-    """Values for one column; ``pair`` (0 or 1) for each of two rows written to
-    collide where the other version holds the column UNIQUE."""
+    """Values for one column; ``pair`` (0, 1 or 2) for each of the rows written
+    to collide where the other version holds the column UNIQUE."""
     unique = column.name in unique_columns(table, schema)
     if column.name in contested.get(table.name, frozenset()):
         if unique:  # UNIQUE here too: the other version compares it loosely
@@ -389,7 +390,7 @@ def full_rows(
     on an UPDATE (triggers, above all), are exercised in every example,
     whatever else the random steps do. Returns (inserts, updates).
 
-    A table the other version holds UNIQUE where this one does not gets two
+    A table the other version holds UNIQUE where this one does not gets three
     rows instead that collide there, naming nothing else they need not: a
     partial UNIQUE's condition most often holds for a row left to its
     defaults (``returned_at IS NULL``, ``status = 'open'``).
@@ -406,46 +407,70 @@ def full_rows(
             {c.name: _column_values(c, table, schema, replica, contested, pair) for c in columns}
         )
 
+    def insert_step(table: Table, key: Any, fields: dict[str, Any]) -> dict[str, Any]:
+        refs = references(table, schema)
+        return {
+            "replica": replica,
+            "op": "insert",
+            "table": table.name,
+            "key": key,
+            "values": fields,
+            "refs": dict.fromkeys(refs, 0),
+        }
+
     def insert(
         table: Table, columns: Sequence[Column], pair: int | None = None
     ) -> st.SearchStrategy[dict[str, Any]]:
-        refs = references(table, schema)
         return st.builds(
-            lambda key, fields: {
-                "replica": replica,
-                "op": "insert",
-                "table": table.name,
-                "key": key,
-                "values": fields,
-                "refs": dict.fromkeys(refs, 0),
-            },
+            lambda key, fields: insert_step(table, key, fields),
             keys_for(table, replica),
             values(table, columns, pair),
         )
 
-    def rewrite(table: Table) -> st.SearchStrategy[dict[str, Any]]:
-        return values(table, writable(table)).map(
-            lambda fields: {
-                "replica": replica,
-                "op": "update",
-                "table": table.name,
-                "row": 0,
-                "values": fields,
-                "refs": {},
-            }
+    def insert_then_rewrite(table: Table) -> st.SearchStrategy[tuple[dict[str, Any], ...]]:
+        """The row, and later an update of every column of that same row (by its
+        key: after the sync the peer's rows are there too, and must stay theirs)."""
+        columns = writable(table)
+        return st.builds(
+            lambda key, first, then: (
+                insert_step(table, key, first),
+                {"replica": replica, "op": "update", "table": table.name, "key": key,
+                 "values": then, "refs": {}},
+            ),
+            keys_for(table, replica),
+            values(table, columns),
+            values(table, columns),
+        )  # fmt: skip
+
+    def colliding(table: Table) -> st.SearchStrategy[list[dict[str, Any]]]:
+        """Up to three rows under distinct keys (hypothesis likes to draw one key
+        twice, and the second insert would only fail here) that collide there."""
+        needed = contested[table.name]
+        columns = [c for c in writable(table) if c.required or c.name in needed]
+        key = table.column(table.row_key or "")
+        choices = allowed(key.name, table.checks).choices if key is not None else ()
+        least = min(3, len(choices[REPLICAS.index(replica) :: len(REPLICAS)]) or 3)
+        return st.builds(
+            lambda keys, fields: [
+                insert_step(table, k, f) for k, f in zip(keys, fields, strict=False)
+            ],
+            st.lists(keys_for(table, replica), min_size=least, max_size=3, unique=True),
+            st.tuples(*(values(table, columns, n) for n in range(3))),
         )
 
-    rows = []
-    order = [schema.tables[name] for name in insertion_order(schema)]
-    for table in order:
+    rows: list[st.SearchStrategy[list[dict[str, Any]]]] = []
+    rewrites: list[st.SearchStrategy[dict[str, Any]]] = []
+    for table in [schema.tables[name] for name in insertion_order(schema)]:
         if table.name in contested:
-            needed = contested[table.name]
-            pair = [c for c in writable(table) if c.required or c.name in needed]
-            rows += [insert(table, pair, 0), insert(table, pair, 1)]
+            rows.append(colliding(table))
+        elif writable(table):
+            both = st.shared(insert_then_rewrite(table), key=f"{replica}:{table.name}")
+            rows.append(both.map(lambda steps: [steps[0]]))
+            rewrites.append(both.map(lambda steps: steps[1]))
         else:
-            rows.append(insert(table, writable(table)))
-    rewrites = [rewrite(t) for t in order if t.name not in contested and writable(t)]
-    return st.tuples(st.tuples(*rows).map(list), st.tuples(*rewrites).map(list))
+            rows.append(insert(table, []).map(lambda step: [step]))
+    inserts = st.tuples(*rows).map(lambda groups: [step for group in groups for step in group])
+    return st.tuples(inserts, st.tuples(*rewrites).map(list))
 
 
 def traffic(

@@ -313,3 +313,9 @@ def test_sync_refuses_a_file_no_migration_ran_on(tmp_path: Path) -> None:
     result = CliRunner().invoke(nexus_main, ["sync", str(tmp_path / "a.db"), str(other)])
     assert_refused(result, "other.db is at v0")
     assert other.read_bytes() == before
+
+
+def test_build_into_a_missing_folder_is_refused_not_made(tmp_path: Path) -> None:
+    result = CliRunner().invoke(compat_main, ["build", "1", str(tmp_path / "nope" / "x.db")])
+    assert_refused(result, "no folder")
+    assert not (tmp_path / "nope").exists()
