@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from harness.cells import CellResult, run_example
@@ -95,6 +103,7 @@ class _Reporter:
     def __init__(self, total: int) -> None:
         self.total = total
         self.done = 0
+        self.started = time.monotonic()
         self.bar: Progress | None = None
         if err.is_terminal:
             self.bar = Progress(
@@ -103,6 +112,8 @@ class _Reporter:
                 MofNCompleteColumn(),
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
                 console=err,
                 transient=True,
             )
@@ -123,11 +134,14 @@ class _Reporter:
             line = f"cell {item.cell_id}: {item.observed} (expected {item.expected})"
         else:
             line = f"relay v{item.peer} via v{item.relay}: {'ok' if item.ok else 'FAILED'}"
-        mark = "ok" if item.ok else "MISMATCH"
         if self.bar is not None:
             self.bar.update(self.task, advance=1, description=line)
-        else:
-            click.echo(f"[{self.done}/{self.total}] {line} {mark}", err=True)
+            return
+        mark = "" if isinstance(item, RelayResult) else (" ok" if item.ok else " MISMATCH")
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done)
+        timing = f" ({elapsed:.0f} s, about {left:.0f} s left)" if self.done < self.total else ""
+        click.echo(f"[{self.done}/{self.total}] {line}{mark}{timing}", err=True)
 
 
 def _reporter_for(config: MatrixConfig) -> _Reporter:
