@@ -72,3 +72,25 @@ def test_loaded_modules_change_nothing_under_seed_only(tmp_path: Path) -> None:
     assert after_plain != before_plain
     # ...with it, the same seed drew exactly the same steps.
     assert after_stable == before_stable
+
+
+def test_the_same_seed_gives_the_same_cells_on_one_job_or_two(tmp_path: Path) -> None:
+    from harness.matrix import MatrixConfig, run_matrix
+
+    history = Path(__file__).resolve().parent.parent / "fixtures" / "histories"
+    migrations = history / "composite_unique_brk" / "migrations"
+    runs = [
+        run_matrix(
+            MatrixConfig(
+                migrations=migrations,
+                examples=4,
+                jobs=jobs,
+                relay=False,
+                replay_dir=tmp_path / f"replays{jobs}",
+            )
+        )
+        for jobs in (1, 2)
+    ]
+    one, two = ([{**c.to_json(), "replay_file": None} for c in run.cells] for run in runs)
+    assert one == two
+    assert any(cell["observed"] == "broken" for cell in one)  # shrinking ran too
