@@ -117,7 +117,7 @@ class _Reporter:
                 console=err,
                 transient=True,
             )
-            self.task = self.bar.add_task("", total=total)
+            self.task = self.bar.add_task("building a database per version", total=total)
 
     def __enter__(self) -> _Reporter:
         if self.bar is not None:
