@@ -100,11 +100,9 @@ from harness.schemadiff import Change, diff_schemas, unique_keys
 from nexus_core.db.migrations import (
     Migration,
     migrate,
-    split_statements,
-    sql_code,
     without_literals,
 )
-from nexus_core.db.schema import Column, Schema, snapshot, type_affinity
+from nexus_core.db.schema import Column, Schema, snapshot, sql_tokens, type_affinity
 from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
 
@@ -774,7 +772,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     """
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
-    codes = [without_literals(sql_code(statement)) for statement in split_statements(migration.sql)]
+    codes = [without_literals(code) for code in migration.code]
     created: set[str] = set()  # tables (re)created so far in the migration
     read: set[str] = set()  # tables some statement so far reads rows from
     for index, code in enumerate(codes):
@@ -830,30 +828,19 @@ _ALIAS = re.compile(rf"(?is)^(.*?)\s+(?:AS\s+)?{_NAME}$")
 def _select_items(text: str) -> list[str]:
     """The comma-separated items of a SELECT list, up to its own FROM (literals kept)."""
     items: list[str] = []
-    depth, start, i = 0, 0, 0
-    while i < len(text):
-        char = text[i]
-        if char in "'\"`[":
-            end = text.find("]" if char == "[" else char, i + 1)
-            while char == "'" and end >= 0 and text[end + 1 : end + 2] == "'":
-                end = text.find("'", end + 2)  # '' inside a literal
-            i = len(text) if end < 0 else end + 1
-            continue
-        if char == "(":
+    depth = start = 0
+    for offset, token in sql_tokens(text):
+        if token == "(":
             depth += 1
-        elif char == ")":
+        elif token == ")":
             depth -= 1
-        elif depth == 0 and char == ",":
-            items.append(text[start:i].strip())
-            start = i + 1
-        elif (
-            depth == 0
-            and re.match(r"(?i)FROM\b", text[i : i + 5])
-            and not text[i - 1 : i].isalnum()
-        ):
+        elif depth == 0 and token == ",":
+            items.append(text[start:offset].strip())
+            start = offset + 1
+        elif depth == 0 and token.upper() == "FROM":
+            text = text[:offset]
             break
-        i += 1
-    items.append(text[start:i].strip())
+    items.append(text[start:].strip())
     return [
         re.sub(r"(?is)^(?:DISTINCT|ALL)\s+", "", item, count=1) if n == 0 else item
         for n, item in enumerate(items)
@@ -909,7 +896,7 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
     affinity and the column's own default are what sync gives them anyway.
     """
     replicated = {name.lower(): name for name in before.replicated_tables}
-    statements = [sql_code(s) for s in split_statements(migration.sql)]
+    statements = migration.code
     found: dict[str, list[str]] = {}
     filtered: set[str] = set()
     for index, code in enumerate(statements):
@@ -984,8 +971,7 @@ def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[F
     tables = {name.lower(): name for name in before.replicated_tables}
     current: dict[str, str] = {}  # table's current name (lower) -> its name before
     moves: dict[str, dict[str, str]] = {}  # table before -> {column before: now}
-    for statement in split_statements(migration.sql):
-        code = sql_code(statement)
+    for code in migration.code:
         renamed = _RENAME_TABLE.match(code)
         if renamed:
             table, new = _name(renamed.group(1)), _name(renamed.group(2))

@@ -126,7 +126,9 @@ def _cell_job(
     config: MatrixConfig,
 ) -> CellResult:
     templates = _templates(directory, built)
-    with tempfile.TemporaryDirectory(prefix="nexus-cell-", dir=_scratch(built)) as workdir:
+    # Inside the run's template folder, which the main process removes at the end,
+    # even when it stopped its workers midway.
+    with tempfile.TemporaryDirectory(prefix="nexus-cell-", dir=templates.workdir) as workdir:
         return run_cell(
             templates,
             local,
@@ -144,7 +146,7 @@ def _relay_job(
     directory: Path, built: dict[int, Path], relay: int, peer: int, config: MatrixConfig
 ) -> RelayResult:
     templates = _templates(directory, built)
-    with tempfile.TemporaryDirectory(prefix="nexus-relay-", dir=_scratch(built)) as workdir:
+    with tempfile.TemporaryDirectory(prefix="nexus-relay-", dir=templates.workdir) as workdir:
         return run_relay(
             templates,
             relay,
@@ -200,12 +202,6 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
     result.cells = [cells[p] for p in cell_pairs]
     result.relay = [relay_results[p] for p in relays]
     return result
-
-
-def _scratch(built: dict[int, Path]) -> Path:
-    """Where a job works: inside the run's template folder, which the main process
-    removes at the end, even when it stopped its workers midway."""
-    return next(iter(built.values())).parent
 
 
 def _ignore_interrupts() -> None:

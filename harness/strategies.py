@@ -458,19 +458,21 @@ def full_rows(
             st.tuples(*(values(table, columns, n) for n in range(3))),
         )
 
-    rows: list[st.SearchStrategy[list[dict[str, Any]]]] = []
-    rewrites: list[st.SearchStrategy[dict[str, Any]]] = []
+    Steps = list[dict[str, Any]]
+    tables: list[st.SearchStrategy[tuple[Steps, Steps]]] = []  # per table: (inserts, updates)
     for table in [schema.tables[name] for name in insertion_order(schema)]:
         if table.name in contested:
-            rows.append(colliding(table))
+            tables.append(colliding(table).map(lambda rows: (rows, [])))
         elif writable(table):
-            both = st.shared(insert_then_rewrite(table), key=f"{replica}:{table.name}")
-            rows.append(both.map(lambda steps: [steps[0]]))
-            rewrites.append(both.map(lambda steps: steps[1]))
+            tables.append(insert_then_rewrite(table).map(lambda two: ([two[0]], [two[1]])))
         else:
-            rows.append(insert(table, []).map(lambda step: [step]))
-    inserts = st.tuples(*rows).map(lambda groups: [step for group in groups for step in group])
-    return st.tuples(inserts, st.tuples(*rewrites).map(list))
+            tables.append(insert(table, []).map(lambda row: ([row], [])))
+    return st.tuples(*tables).map(
+        lambda parts: (
+            [step for inserts, _ in parts for step in inserts],
+            [step for _, updates in parts for step in updates],
+        )
+    )
 
 
 def traffic(

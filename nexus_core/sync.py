@@ -80,11 +80,12 @@ def sync(a: Replica, b: Replica, *, max_rounds: int = MAX_ROUNDS) -> SyncResult:
     if a.peer_id == b.peer_id:
         raise SyncError(f"cannot sync replica {a.peer_id} with itself")
     result = SyncResult()
+    claimed = a.oplog.peer_vector(b.peer_id)
     for _ in range(max_rounds):
-        claimed = a.oplog.peer_vector(b.peer_id)
         forward = _send(a, b, result)
         backward = _send(b, a, result)
-        behind = fell_behind(claimed, a.oplog.peer_vector(b.peer_id))
-        if forward.new == 0 and backward.new == 0 and not behind:
+        now = a.oplog.peer_vector(b.peer_id)  # what b's answer said it holds
+        if forward.new == 0 and backward.new == 0 and not fell_behind(claimed, now):
             return result
+        claimed = now
     raise SyncError(f"sync of {a.peer_id} and {b.peer_id} did not settle in {max_rounds} rounds")

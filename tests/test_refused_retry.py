@@ -31,11 +31,7 @@ EDITED = "ALTER TABLE messages ADD COLUMN edited INTEGER;"
 
 @pytest.fixture
 def migrations(tmp_path: Path) -> Path:
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-    (directory / "001_messages.sql").write_text(MESSAGES, encoding="utf-8")
-    (directory / "002_edited.sql").write_text(EDITED, encoding="utf-8")
-    return directory
+    return migrations_folder(tmp_path, MESSAGES, EDITED)
 
 
 @pytest.fixture

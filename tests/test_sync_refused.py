@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from folders import migrations_folder
 
 from nexus_core import open_replica, sync
 
@@ -23,11 +24,7 @@ ALTER TABLE items_new RENAME TO items;"""
 
 @pytest.fixture
 def migrations(tmp_path: Path) -> Path:
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-    (directory / "001_items.sql").write_text(V1, encoding="utf-8")
-    (directory / "002_qty_as_text.sql").write_text(V2, encoding="utf-8")
-    return directory
+    return migrations_folder(tmp_path, V1, V2)
 
 
 def test_a_refused_value_is_forwarded_and_applied_after_upgrade(

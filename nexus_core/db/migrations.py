@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nexus_core.db.connection import connect
-from nexus_core.db.schema import COMMENT_OR_QUOTED
+from nexus_core.db.schema import COMMENT_OR_QUOTED, without_comments
 from nexus_core.errors import MigrationError, MigrationSetError
 
 SCHEMA_VERSION_DDL = """CREATE TABLE IF NOT EXISTS schema_version (
@@ -60,6 +60,11 @@ class Migration:
     def checksum(self) -> str:
         """Computed once: every migrate() checks the checksums of every applied file."""
         return checksum_sql(self.sql)
+
+    @functools.cached_property
+    def code(self) -> list[str]:
+        """Each statement without its comments (:func:`sql_code`), split once."""
+        return [sql_code(statement) for statement in split_statements(self.sql)]
 
 
 @dataclass(frozen=True)
@@ -226,8 +231,7 @@ def split_statements(sql: str) -> Iterator[str]:
 def sql_code(statement: str) -> str:
     """A statement without its comments, surrounding blanks and final semicolon
     (a comment's text inside a string literal stays: it is the literal's)."""
-    code = COMMENT_OR_QUOTED.sub(lambda m: " " if m.group(1) else m.group(0), statement)
-    return code.strip(" \t\r\n;")
+    return without_comments(statement).strip(" \t\r\n;")
 
 
 def without_literals(sql: str) -> str:
@@ -443,19 +447,20 @@ def _apply_one(
             hooks.pre(conn)
         engine = _engine_objects(conn)
         for statement in migration_statements(migration.sql):
-            written = _ENGINE_WRITE.search(without_literals(statement))
+            # Without its comments: ADD COLUMN copies the rest of the statement into
+            # the table's SQL, and a trailing "-- note" there breaks it for good.
+            code = sql_code(statement)
+            written = _ENGINE_WRITE.search(without_literals(code))
             if written:
                 raise MigrationError(
                     f"{migration.path.name} (v{migration.version}): writes {written.group(1)}:"
                     f" {_owner(written.group(1))}"
                 )
-            # Without its comments: ADD COLUMN copies the rest of the statement into
-            # the table's SQL, and a trailing "-- note" there breaks it for good.
-            conn.execute(sql_code(statement))
+            conn.execute(code)
             if not conn.in_transaction:  # a ROLLBACK (or COMMIT) of the runner's own
                 raise MigrationError(
                     f"{migration.path.name} (v{migration.version}): ended the runner's"
-                    f" transaction ({' '.join(sql_code(statement).split())[:40]}): each"
+                    f" transaction ({' '.join(code.split())[:40]}): each"
                     " migration runs in one transaction of the runner's; leave out"
                     " ROLLBACK, COMMIT and END"
                 )

@@ -187,18 +187,23 @@ COMMENT_OR_QUOTED = re.compile(
 )
 
 
+def without_comments(sql: str) -> str:
+    """``sql`` with each comment made one blank; string literals and quoted names
+    keep what looks like a comment inside them."""
+    return COMMENT_OR_QUOTED.sub(lambda m: " " if m.group(1) else m.group(0), sql)
+
+
 def normalise_sql(sql: str | None) -> str | None:
     """Collapse whitespace and drop ``IF NOT EXISTS`` so equal definitions compare equal."""
     if sql is None:
         return None
     # Comments go first: collapsed onto one line, a "--" would swallow the rest.
-    text = COMMENT_OR_QUOTED.sub(lambda m: " " if m.group(1) else m.group(0), sql)
-    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", without_comments(sql)).strip()
     text = re.sub(r"(?i)\bIF NOT EXISTS\s+", "", text)
     return re.sub(r"\s*([(),])\s*", r"\1", text)
 
 
-def _tokens(sql: str) -> Iterator[tuple[int, str]]:
+def sql_tokens(sql: str) -> Iterator[tuple[int, str]]:
     """(offset, token) for SQL, keeping quoted strings and identifiers whole."""
     pattern = re.compile(
         r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/|\w+|\S",
@@ -213,7 +218,7 @@ def _tokens(sql: str) -> Iterator[tuple[int, str]]:
 
 def check_constraints(sql: str) -> tuple[str, ...]:
     """Every ``CHECK (...)`` expression in a CREATE TABLE statement, normalised."""
-    tokens = list(_tokens(sql))
+    tokens = list(sql_tokens(sql))
     found: list[str] = []
     for index, (_, token) in enumerate(tokens):
         if token.upper() != "CHECK" or index + 1 >= len(tokens) or tokens[index + 1][1] != "(":
@@ -237,7 +242,7 @@ def _unquote(token: str) -> str:
 
 def column_collations(sql: str) -> dict[str, str]:
     """``COLLATE`` clauses of a CREATE TABLE's column definitions: {column: NAME}."""
-    tokens = list(_tokens(sql))
+    tokens = list(sql_tokens(sql))
     try:
         start = next(i for i, (_, t) in enumerate(tokens) if t == "(")
     except StopIteration:
@@ -283,7 +288,7 @@ def _index_columns(columns: list[str | None], sql: str | None, table: Table) -> 
     if len(named) == len(columns) or not sql:
         return tuple(named)
     body = sql[sql.find("(") :]
-    words = {_unquote(t) for _, t in _tokens(body)}
+    words = {_unquote(t) for _, t in sql_tokens(body)}
     return tuple(dict.fromkeys([*named, *(c for c in table.column_names if c in words)]))
 
 
