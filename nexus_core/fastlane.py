@@ -252,33 +252,47 @@ def take_new_rows(
 
 
 def _store_table(replica: Replica, table: _Table) -> bool:
-    """Store every row of ``table`` (app row, row state, change), or none of them (False)."""
+    """Store every row of ``table`` (row state, app row, change), or none of them (False).
+
+    The row states go in first, as plain inserts: a row this replica already
+    has a state for (written, deleted or pending) makes that insert fail, and
+    the whole table goes to the careful path, without a lookup beforehand.
+    """
     name = table.model.table.name
     row_ids = [ops[0].row_id for _, _, ops, _, _ in table.rows]
-    if replica.oplog.rows_with_state(name, row_ids) or not _insert_all(replica.conn, table):
-        return False
-    # The careful path's row state: every column but the key at the change's clock.
     clocks = replica.oplog.shared_clocks.json
-    replica.oplog.stamp_rows(
-        name,
-        zip(
-            row_ids,
-            [clocks(shape.inserted, hlc) for _, hlc, _, shape, _ in table.rows],
-            strict=True,
-        ),
-    )
-    replica.oplog.add_change_rows(
-        (
-            origin,
-            hlc,
-            ops[0].schema_version,
-            "set",
-            ops[0].table_name,
-            row_id,
-            _cols(shape, values),
+    conn = replica.conn
+    conn.execute("SAVEPOINT nexus_fast_lane")
+    try:
+        # The careful path's row state: every column but the key at the change's clock.
+        replica.oplog.add_row_states(
+            name,
+            zip(
+                row_ids,
+                [clocks(shape.inserted, hlc) for _, hlc, _, shape, _ in table.rows],
+                strict=True,
+            ),
         )
-        for (origin, hlc, ops, shape, values), row_id in zip(table.rows, row_ids, strict=True)
-    )
+        for shape, run in table.runs():
+            conn.executemany(table.insert_sql(shape), [values for *_, values in run])
+        replica.oplog.add_change_rows(
+            (
+                origin,
+                hlc,
+                ops[0].schema_version,
+                "set",
+                ops[0].table_name,
+                row_id,
+                _cols(shape, values),
+            )
+            for (origin, hlc, ops, shape, values), row_id in zip(table.rows, row_ids, strict=True)
+        )
+    except sqlite3.Error as exc:
+        ended_by_trigger(conn, exc)
+        conn.execute("ROLLBACK TO nexus_fast_lane")
+        conn.execute("RELEASE nexus_fast_lane")
+        return False
+    conn.execute("RELEASE nexus_fast_lane")
     return True
 
 
@@ -288,18 +302,3 @@ def _cols(shape: _Shape, values: list[Value]) -> str:
     if shape.blobs:
         cols = {c: encode_value(v) for c, v in cols.items()}
     return dumps(cols)
-
-
-def _insert_all(conn: sqlite3.Connection, table: _Table) -> bool:
-    """Insert every row of ``table``, in order, or none of them (False)."""
-    conn.execute("SAVEPOINT nexus_fast_lane")
-    try:
-        for shape, run in table.runs():
-            conn.executemany(table.insert_sql(shape), [values for *_, values in run])
-    except sqlite3.Error as exc:
-        ended_by_trigger(conn, exc)
-        conn.execute("ROLLBACK TO nexus_fast_lane")
-        conn.execute("RELEASE nexus_fast_lane")
-        return False
-    conn.execute("RELEASE nexus_fast_lane")
-    return True

@@ -353,10 +353,6 @@ class OpLog:
             )
         }
 
-    def rows_with_state(self, table: str, row_ids: Sequence[Value]) -> set[Value]:
-        """Which of ``row_ids`` have a state (written, deleted or pending) here."""
-        return {row_id for (row_id,) in self._state_rows("row_id", table, row_ids)}
-
     def row_state(self, table: str, row_id: Value) -> RowState:
         return self.row_states(table, [row_id]).get(row_id, RowState())
 
@@ -374,6 +370,13 @@ class OpLog:
                 )
                 for table, row_id, state in rows
             ),
+        )
+
+    def add_row_states(self, table: str, rows: Iterable[tuple[Value, str]]) -> None:
+        """Store the first state of rows that have none: a row that has one is an error."""
+        self.conn.executemany(
+            "INSERT INTO _nexus_rows (table_name, row_id, clocks) VALUES (?, ?, ?)",
+            ((table, row_id, clocks) for row_id, clocks in rows),
         )
 
     def stamp_rows(self, table: str, rows: Iterable[tuple[Value, str]]) -> None:
