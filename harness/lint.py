@@ -96,7 +96,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from harness.errors import HarnessError
-from harness.schemadiff import Change, diff_schemas, unique_keys
+from harness.schemadiff import Change, diff_schemas, unique_keys, unique_text
 from nexus_core.db.migrations import (
     Migration,
     migrate,
@@ -192,6 +192,8 @@ MESSAGES: dict[str, str] = {
     " those edits never arrive",
     "check-dropped": "v{n} clients may write values in {t} that CHECK ({d}) refuses; {old}"
     " clients refuse such ops (the CHECK is still there), so those edits never reach them",
+    "unique-changed": "{t} UNIQUE ({was}) became UNIQUE ({now}): values one side holds as"
+    " distinct the other refuses as duplicates, so those rows never arrive there",
     "unique-dropped": "v{n} clients may write rows in {t} repeating ({d}); {old} clients refuse"
     " the second such row (UNIQUE there), so it never reaches them",
     "foreign-key-dropped": "{t} dropped the foreign key {c} -> {d}: the sync engine does not"
@@ -390,6 +392,10 @@ class _Linter:
                 what = _WHAT[change.kind].format(c=change.column or "", d=change.detail)
                 rule = "constraint-tightened"
                 self.add(rule, change, MESSAGES[rule], self.old(change.table), what=what)
+            elif change.kind == "unique-changed":
+                was, now = change.detail.split(" -> ")
+                rule, text = "constraint-tightened", MESSAGES["unique-changed"]
+                self.add(rule, change, text, self.old(change.table), was=was, now=now)
             elif change.kind == "unique-dropped":
                 text = MESSAGES["unique-dropped"]
                 self.add("constraint-loosened", change, text, self.old(change.table))
@@ -409,13 +415,13 @@ class _Linter:
         before = self.before.tables.get(change.table)
         if before is None:
             return True
-        columns = [c.strip() for c in change.detail.split(" WHERE ")[0].split(",")]
-        return all(before.column(column) is None for column in columns)
+        keys = [k for k in unique_keys(self.after, change.table) if unique_text(k) == change.detail]
+        return bool(keys) and all(before.column(column) is None for column in keys[0][0])
 
     def unique_index(self, name: str) -> bool:
         """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
         return any(
-            (index.columns, index.where) in unique_keys(schema, index.table)
+            (index.columns, index.where, index.compared) in unique_keys(schema, index.table)
             for schema in (self.before, self.after)
             if (index := schema.indexes.get(name)) is not None and index.unique
         )
@@ -534,7 +540,7 @@ class _Linter:
         constrained = []
         if column is not None and column.pk:
             constrained.append("PRIMARY KEY")
-        if any(c in cols for s in (self.before, self.after) for cols, _ in unique_keys(s, t)):
+        if any(c in cols for s in (self.before, self.after) for cols, _, _ in unique_keys(s, t)):
             constrained.append("UNIQUE")
         checked = any(re.search(rf"(?i)\b{re.escape(c)}\b", check) for check in table.checks)
         fields = {"a": was, "b": now}

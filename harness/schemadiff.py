@@ -98,17 +98,26 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
     return re.sub(pattern, new, sql)
 
 
-def unique_keys(schema: Schema, table: str) -> set[tuple[tuple[str, ...], str | None]]:
-    """The (columns, WHERE) of ``table``'s UNIQUE constraints and indexes, keys aside.
+UniqueKey = tuple[tuple[str, ...], str | None, str]
+"""A UNIQUE's (columns, WHERE, what it compares when more than its columns: Index.compared)."""
+
+
+def unique_keys(schema: Schema, table: str) -> set[UniqueKey]:
+    """The UNIQUE constraints and indexes of ``table``, keys aside.
 
     (A UNIQUE index on the key's columns stays: it may compare an expression
     of them, ``lower(name)``, or under another collation, and so be tighter.)
     """
     return {
-        (index.columns, index.where)
+        (index.columns, index.where, index.compared)
         for index in schema.indexes.values()
         if index.table == table and index.unique and index.origin != "pk"
     }
+
+
+def unique_text(key: UniqueKey) -> str:
+    columns, where, compared = key
+    return (compared or ", ".join(columns)) + (f" WHERE {where}" if where else "")
 
 
 def _fk_text(key: ForeignKey) -> str:
@@ -233,18 +242,28 @@ def _diff_constraints(
         for key in sorted(keys, key=lambda k: (k.column, _fk_text(k))):
             changes.append(Change(new_table, key.column, kind, _fk_text(key)))
 
-    old_uniques = {
-        (tuple(renames.get(c, c) for c in cols), where)
-        for cols, where in unique_keys(before, old_table)
-    }
+    def renamed(key: UniqueKey) -> UniqueKey:
+        columns, where, compared = key
+        for old, new in renames.items():
+            compared = _rename_identifier(compared, old, new)
+        return tuple(renames.get(c, c) for c in columns), where, compared
+
+    old_uniques = {renamed(key) for key in unique_keys(before, old_table)}
     new_uniques = unique_keys(after, new_table)
-    for kind, uniques in (
-        ("unique-added", new_uniques - old_uniques),
-        ("unique-dropped", old_uniques - new_uniques),
-    ):
-        for cols, where in sorted(uniques, key=lambda u: (u[0], u[1] or "")):
-            detail = ", ".join(cols) + (f" WHERE {where}" if where else "")
-            changes.append(Change(new_table, single(cols), kind, detail))
+    added, dropped = new_uniques - old_uniques, old_uniques - new_uniques
+    # The same columns and WHERE, compared another way (a collation, an
+    # expression): one change, neither a plain addition nor a plain drop.
+    for gone in sorted(dropped, key=unique_text):
+        same = [k for k in sorted(added, key=unique_text) if k[:2] == gone[:2]]
+        if not same:
+            continue
+        added.discard(same[0])
+        dropped.discard(gone)
+        detail = f"{unique_text(gone)} -> {unique_text(same[0])}"
+        changes.append(Change(new_table, single(gone[0]), "unique-changed", detail))
+    for kind, uniques in (("unique-added", added), ("unique-dropped", dropped)):
+        for unique in sorted(uniques, key=unique_text):
+            changes.append(Change(new_table, single(unique[0]), kind, unique_text(unique)))
 
 
 def _index_shape(

@@ -26,6 +26,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.checks import allowed
+from harness.schemadiff import unique_keys
 from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table
 
 REPLICAS = ("a", "b")
@@ -271,6 +272,12 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
                 continue
             if _collation(there) in LOOSE_COLLATIONS and _collation(there) != _collation(here):
                 extra.add(column)
+        # A UNIQUE the other version compares through an expression or another
+        # collation (``lower(email)``, ``email COLLATE NOCASE``) than any here.
+        for columns, _, compared in unique_keys(other, name) - unique_keys(own, name):
+            free = [c for c in columns if c in mine & their_unique]
+            if compared and free:
+                extra.add(free[0])
         if extra:
             found[name] = frozenset(extra)
     return found

@@ -449,6 +449,48 @@ def test_nocase_dropped_from_a_unique_column_is_breaking(tmp_path: Path) -> None
     assert "v1 clients refuse as duplicates" in result.findings[0].message
 
 
+@pytest.mark.parametrize(
+    ("was", "now", "shown"),
+    [
+        ("title", "title COLLATE NOCASE", "UNIQUE (title) became UNIQUE (title COLLATE NOCASE)"),
+        ("title COLLATE RTRIM", "title", "UNIQUE (title COLLATE RTRIM) became UNIQUE (title)"),
+        ("title", "lower(title)", "UNIQUE (title) became UNIQUE (lower(title))"),
+        ("trim( title )", "title", "UNIQUE (trim(title)) became UNIQUE (title)"),
+    ],
+)
+def test_a_unique_index_comparing_its_column_another_way_is_breaking(
+    tmp_path: Path, was: str, now: str, shown: str
+) -> None:
+    """The column keeps its collation; the index compares it another way."""
+    setup = BASE + f"CREATE UNIQUE INDEX ux ON recipes({was});"
+    result = last(tmp_path, setup, f"DROP INDEX ux; CREATE UNIQUE INDEX ux ON recipes({now});")
+    assert hits(result) == {("constraint-tightened", "recipes", "title")}
+    assert result.verdict == "breaking"
+    assert shown in result.findings[0].message
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        "CREATE UNIQUE INDEX ux ON recipes(lower(title));",
+        "CREATE UNIQUE INDEX ux ON recipes(title COLLATE NOCASE);",
+        "CREATE INDEX ix ON recipes(title COLLATE NOCASE);",
+    ],
+)
+def test_an_index_compared_the_same_way_again_is_no_change(tmp_path: Path, index: str) -> None:
+    name = index.split(" ON ")[0].split()[-1]
+    renamed = index.replace(f" {name} ", f" {name}2 ")
+    result = last(tmp_path, BASE + index, f"DROP INDEX {name};" + renamed)
+    assert result.verdict == "safe"
+    assert not any(f.rule == "constraint-tightened" for f in result.findings)
+
+
+def test_a_new_unique_expression_over_an_old_column_is_breaking(tmp_path: Path) -> None:
+    result = last(tmp_path, BASE, "CREATE UNIQUE INDEX ux ON recipes(upper(title));")
+    assert hits(result) == {("constraint-tightened", "recipes", "title")}
+    assert "gained UNIQUE (upper(title))" in result.findings[0].message
+
+
 def test_nocase_on_a_text_primary_key_is_breaking(tmp_path: Path) -> None:
     keyed = SAME_COLUMNS.replace("PRIMARY KEY NOT NULL", "PRIMARY KEY NOT NULL COLLATE NOCASE")
     result = last(tmp_path, BASE, rebuild(keyed))

@@ -92,6 +92,9 @@ class Index:
     unique: bool
     origin: str
     where: str | None
+    # What the index compares, where that is more than its columns under their
+    # own collations (``lower(email)``, ``email COLLATE NOCASE``); else "".
+    compared: str = ""
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,60 @@ def _index_columns(columns: list[str | None], sql: str | None, table: Table) -> 
     return tuple(dict.fromkeys([*named, *(c for c in table.column_names if c in words)]))
 
 
+def _index_compared(conn: sqlite3.Connection, index: str, sql: str | None, table: Table) -> str:
+    """An index's terms as it compares them, or "" when they are just its columns.
+
+    A term is more than its column when it is an expression or names a
+    collation other than the column's own: two such indexes on one column
+    may refuse different rows.
+    """
+    terms = _index_terms(sql) if sql else []
+    rendered, plain = [], True
+    pragma = f"PRAGMA index_xinfo({quote_identifier(index)})"
+    key_terms = [row for row in conn.execute(pragma) if row[5]]  # key terms, not the rowid
+    for position, (_, cid, name, _, collation, _) in enumerate(key_terms):
+        collation = str(collation or "BINARY").upper()
+        column = table.column(str(name)) if cid >= 0 else None
+        own = ((column.collation if column else None) or "BINARY").upper()
+        if cid >= 0 and collation == own:
+            rendered.append(str(name))
+            continue
+        plain = False
+        if cid >= 0:
+            rendered.append(f"{name} COLLATE {collation}")
+        else:  # an expression compares under BINARY unless it says otherwise
+            text = terms[position] if position < len(terms) else "?"
+            rendered.append(text if collation == "BINARY" else f"{text} COLLATE {collation}")
+    return "" if plain else ", ".join(rendered)
+
+
+def _index_terms(sql: str) -> list[str]:
+    """The terms of a CREATE INDEX, normalised, without their COLLATE, ASC or DESC."""
+    tokens = list(sql_tokens(sql))
+    opening = next((i for i, (_, t) in enumerate(tokens) if t == "("), None)
+    if opening is None:
+        return []
+    terms: list[list[str]] = [[]]
+    depth = 0
+    for _, token in tokens[opening + 1 :]:
+        if token == ")" and depth == 0:
+            break
+        depth += (token == "(") - (token == ")")
+        if token == "," and depth == 0:
+            terms.append([])
+        else:
+            terms[-1].append(token)
+    found = []
+    for words in terms:
+        upper = [w.upper() for w in words]
+        if upper and upper[-1] in ("ASC", "DESC"):
+            words, upper = words[:-1], upper[:-1]
+        if len(upper) >= 2 and upper[-2] == "COLLATE":
+            words = words[:-2]
+        found.append(normalise_sql(" ".join(words)) or "")
+    return found
+
+
 def _index_where(sql: str | None) -> str | None:
     if not sql:
         return None
@@ -387,7 +444,8 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
                 _index_columns(list(index.columns), index_sql, schema.tables[name]),
                 bool(index.unique),
                 index.origin,
-                _index_where(master.get(("index", index.name))),
+                _index_where(index_sql),
+                _index_compared(conn, index.name, index_sql, schema.tables[name]),
             )
     for view in db.view_names():
         schema.views[view] = normalise_sql(master.get(("view", view))) or ""
