@@ -28,6 +28,7 @@ from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
 from harness.stable import seed_only
 from harness.strategies import traffic
 from harness.versions import Templates, stepping_clock
+from nexus_core.db.schema import Schema
 from nexus_core.errors import NexusError
 
 SYNC_LOGGER = "nexus_core.sync"
@@ -221,9 +222,48 @@ def run_cell(
         result.reasons.append(
             f"{documented}, observed {result.observed} over {result.examples} example(s)"
         )
+        if result.observed in ("full", "partial"):
+            result.reasons.append(schema_gap(templates, local, peer))
     elif not result.ok:
         result.reasons.insert(0, f"{documented}, observed {result.observed}")
     return result
+
+
+def schema_gap(templates: Templates, local: int, peer: int) -> str:
+    """What one version replicates and the other lacks: why a cell is partial, or full."""
+    mine = _replicated_names(templates.schema(local))
+    theirs = _replicated_names(templates.schema(peer))
+    only_theirs = _outermost(theirs - mine)
+    only_mine = _outermost(mine - theirs)
+    if not only_theirs and not only_mine:
+        return (
+            f"v{local} and v{peer} replicate the same tables and columns: nothing is skipped,"
+            " so the cell is full (document it as Full sync)"
+        )
+    parts = []
+    if only_theirs:
+        parts.append(f"v{local} lacks {', '.join(only_theirs)} (v{peer} has them)")
+    if only_mine:
+        parts.append(f"v{peer} lacks {', '.join(only_mine)} (v{local} has them)")
+    return (
+        "; ".join(parts) + ": ops on them are skipped and parked, so the cell is partial"
+        " (document it as Partial sync)"
+    )
+
+
+def _outermost(names: set[str]) -> list[str]:
+    """Tables whole, and columns only of tables not listed whole."""
+    tables = {n.removeprefix("table ") for n in names if n.startswith("table ")}
+    return sorted(n for n in names if n.startswith("table ") or n.split(".")[0] not in tables)
+
+
+def _replicated_names(schema: Schema) -> set[str]:
+    """Each replicated table, and ``table.column`` for each of its columns, case-blind."""
+    names: set[str] = set()
+    for name, table in schema.replicated_tables.items():
+        names.add(f"table {name.lower()}")
+        names.update(f"{name.lower()}.{column.lower()}" for column in table.column_names)
+    return names
 
 
 def save_replay(

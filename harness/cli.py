@@ -52,14 +52,15 @@ MIGRATIONS = click.option(
     "migrations",
     type=click.Path(path_type=Path),
     default=None,
-    help="Directory of NNN_description.sql files (default: the app's own).",
+    help="Directory of NNN_description.sql files"
+    " (default: nexus-core's bundled task-app migrations).",
 )
 EXPECTED = click.option(
     "--expected",
     type=click.Path(path_type=Path),
     default=None,
     help="Markdown file with the documented matrix (default: docs/MIGRATIONS.md for the"
-    " app's own migrations; the default policy for any other directory).",
+    " bundled migrations; the default policy for any other directory).",
 )
 EXAMPLES = click.option(
     "--examples",

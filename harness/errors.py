@@ -13,3 +13,7 @@ class ExpectedFileError(HarnessError):
 
 class CellFailure(AssertionError):
     """A matrix cell is not as documented; its message reads like a report."""
+
+
+class LintFailure(AssertionError):
+    """A migration the lint calls breaking, under pytest; its message lists why."""

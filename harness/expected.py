@@ -124,9 +124,7 @@ def read_expected(path: str | os.PathLike[str]) -> dict[tuple[int, int], Expecte
         with open(source, encoding="utf-8-sig") as handle:
             text = handle.read()
     except FileNotFoundError:
-        raise ExpectedFileError(
-            f"{source}: expected-matrix file not found; pass --expected with an existing file"
-        ) from None
+        raise ExpectedFileError(f"{source}: expected-matrix file not found") from None
     except UnicodeDecodeError as exc:
         raise ExpectedFileError(
             f"{source}: cannot read the expected matrix: not UTF-8 text (byte {exc.start})"

@@ -138,6 +138,11 @@ def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[
     return problems
 
 
+def _refusals(reasons: list[str]) -> list[str]:
+    """The first three refusals, without the engine's own "refused: " (the reason says it)."""
+    return [reason.removeprefix("refused: ") for reason in reasons[:3]]
+
+
 def judge(
     a: Replica, b: Replica, execution: Execution, log: list[logging.LogRecord]
 ) -> Observation:
@@ -145,7 +150,7 @@ def judge(
     counts = execution.totals(a)
     reasons: list[str] = []
     if counts["ops_rejected"]:
-        refused = "; ".join(execution.reasons(a)[:3])
+        refused = "; ".join(_refusals(execution.reasons(a)))
         reasons.append(
             f"v{a.schema_version} refused {counts['ops_rejected']} op(s) from"
             f" v{b.schema_version}: {refused}"
@@ -157,7 +162,7 @@ def judge(
     if missing and refused_by_b:
         reasons.append(
             f"B (v{b.schema_version}) refused {refused_by_b} op(s) from A:"
-            f" {'; '.join(execution.reasons(b)[:3])}"
+            f" {'; '.join(_refusals(execution.reasons(b)))}"
         )
     reasons += check_parking(a, b, log)
     if reasons:

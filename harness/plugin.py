@@ -1,18 +1,22 @@
 """The pytest plugin (entry point ``pytest11``): options, the ``matrix`` marker, fixtures.
 
 Any project gets a cell per ordered pair of its versions by asking for the
-``nexus_cell`` fixture::
+``nexus_cell`` fixture, and the lint of each migration with ``nexus_lint``::
 
     def test_matrix(nexus_cell):
         nexus_cell.check()
 
-and runs it with ``pytest --nexus-migrations db/migrations -k matrix`` (or one
-cell: ``-k "v1-v2"``). Hooks and fixtures only; the work is in the library.
+    def test_migration_lint(nexus_lint):
+        nexus_lint.check()
+
+and runs them with ``pytest --nexus-migrations db/migrations -k matrix`` (both
+carry the ``matrix`` mark; one cell: ``-k "v1-v2"``, one lint: ``-k lint-v3``).
+Hooks and fixtures only; the work is in the library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +24,10 @@ import pytest
 from hypothesis import settings
 
 from harness.cells import CellResult, run_cell
-from harness.errors import CellFailure
+from harness.errors import CellFailure, HarnessError, LintFailure
 from harness.expected import ExpectedCell, expectation_for
-from harness.matrix import load_expectations, pairs
+from harness.lint import MigrationLint, lint_migrations
+from harness.matrix import DEFAULT_EXAMPLES, load_expectations, pairs
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
@@ -47,14 +52,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="hypothesis examples per cell (default: the active hypothesis profile's)",
     )
     group.addoption("--nexus-seed", type=int, default=0, help="traffic seed (default 0)")
+    group.addoption(
+        "--nexus-replays",
+        default=None,
+        help="folder for failing cells' replay files (ini: nexus_replays; default: the"
+        " test's tmp_path, which pytest removes after a few runs)",
+    )
     parser.addini("nexus_migrations", "migrations directory to test", default=None)
     parser.addini("nexus_expected", "documented matrix file", default=None)
+    parser.addini("nexus_replays", "folder for failing cells' replay files", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "matrix: one cell of the cross-version compatibility matrix")
-    if _path_option(config, "migrations") is not None:
-        _migration_set(config)  # a bad folder is a usage error, before any collection
+    config.addinivalue_line(
+        "markers",
+        "matrix: one cell of the cross-version compatibility matrix, or one migration's lint",
+    )
+    examples = config.getoption("--nexus-examples")
+    if examples is not None and examples < 1:
+        raise pytest.UsageError(f"--nexus-examples: must be at least 1, not {examples}")
+    # Bad input is a usage error before any collection, one line, as the CLI says it.
+    if _path_option(config, "migrations") is not None or _path_option(config, "expected"):
+        _expectations(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Which migrations and which documented matrix the cells check (when any was named)."""
+    if _path_option(config, "migrations") is None and _path_option(config, "expected") is None:
+        return None
+    migration_set = _migration_set(config)
+    _, source = _expectations(config)
+    versions = migration_set.versions
+    return (
+        f"nexus: migrations {migration_set.directory} (v{versions[0]}-v{versions[-1]}),"
+        f" documented matrix: {source}, {_examples(config)} examples per cell,"
+        f" seed {config.getoption('--nexus-seed')}"
+    )
 
 
 def _path_option(config: pytest.Config, name: str) -> Path | None:
@@ -76,15 +109,56 @@ def _migration_set(config: pytest.Config) -> MigrationSet:
     return cached
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "nexus_cell" not in metafunc.fixturenames:
-        return
-    cells = pairs(_migration_set(metafunc.config))
-    metafunc.parametrize(
-        "nexus_cell",
-        [pytest.param((a, b), id=f"v{a}-v{b}", marks=pytest.mark.matrix) for a, b in cells],
-        indirect=True,
+def _expectations(config: pytest.Config) -> tuple[dict[tuple[int, int], ExpectedCell], str]:
+    cached: tuple[dict[tuple[int, int], ExpectedCell], str] | None = getattr(
+        config, "_nexus_expectations", None
     )
+    if cached is None:
+        try:
+            cached = load_expectations(_migration_set(config), _path_option(config, "expected"))
+        except HarnessError as exc:
+            raise pytest.UsageError(f"--nexus-expected: {exc}") from None
+        config._nexus_expectations = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _examples(config: pytest.Config) -> int:
+    """``--nexus-examples``, else a hypothesis profile's, else the CLI's default (25)."""
+    chosen: int | None = config.getoption("--nexus-examples")
+    if chosen is not None:
+        return chosen
+    profile = settings.default
+    if profile is None or profile is settings.get_profile("default"):
+        return DEFAULT_EXAMPLES  # no profile loaded: hypothesis's 100 is not a choice
+    return int(profile.max_examples)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "nexus_cell" in metafunc.fixturenames:
+        cells = pairs(_migration_set(metafunc.config))
+        metafunc.parametrize(
+            "nexus_cell",
+            [pytest.param((a, b), id=f"v{a}-v{b}", marks=pytest.mark.matrix) for a, b in cells],
+            indirect=True,
+        )
+    if "nexus_lint" in metafunc.fixturenames:
+        versions = _migration_set(metafunc.config).versions
+        metafunc.parametrize(
+            "nexus_lint",
+            [pytest.param(v, id=f"lint-v{v}", marks=pytest.mark.matrix) for v in versions],
+            indirect=True,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing cell or lint reads like a report: its message, no traceback."""
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance((CellFailure, LintFailure)):
+        report.longrepr = str(call.excinfo.value)
+    return report
 
 
 @dataclass
@@ -99,6 +173,8 @@ class Cell:
     seed: int
     workdir: Path
 
+    replays: Path | None = None  # where replay files go (default: workdir/replays)
+
     def run(self) -> CellResult:
         return run_cell(
             self.templates,
@@ -108,21 +184,48 @@ class Cell:
             examples=self.examples,
             seed_value=self.seed,
             workdir=self.workdir,
-            replay_dir=self.workdir / "replays",
+            replay_dir=self.replays or self.workdir / "replays",
         )
 
     def check(self) -> CellResult:
-        result = self.run()
+        """Run the cell; raise :class:`CellFailure` unless it is as documented."""
+        try:
+            result = self.run()
+        except (NexusError, HarnessError) as exc:  # a migration that fails to run, say
+            raise CellFailure(f"cell v{self.local}-v{self.peer} could not run: {exc}") from None
         if not result.ok:
             raise CellFailure(failure_report(result))
         return result
 
 
+@dataclass
+class Lint:
+    """One migration's lint under test: ``check()`` fails when it is breaking."""
+
+    version: int
+    result: MigrationLint
+
+    def check(self) -> MigrationLint:
+        """Raise :class:`LintFailure` when the lint calls this migration breaking."""
+        if self.result.verdict == "breaking":
+            raise LintFailure(lint_failure_report(self.result))
+        return self.result
+
+
+def lint_failure_report(result: MigrationLint) -> str:
+    """A breaking migration as the CLI's lint would list it."""
+    lines = [f"Breaking migration: v{result.version} ({result.description})", "Findings:"]
+    for finding in result.findings:
+        where = finding.table + (f".{finding.column}" if finding.column else "")
+        lines.append(f"  - {finding.severity} {finding.rule} {where}: {finding.message}")
+    return "\n".join(lines)
+
+
 def failure_report(result: CellResult) -> str:
     """A failing cell as titled sections, like a report."""
     lines = [
-        f"Failing Cell: v{result.local} (local) with v{result.peer} (peer)",
-        f"Expected: {result.expected}    Observed: {result.observed}",
+        f"Cell v{result.local}-v{result.peer} (local v{result.local}, peer v{result.peer}):"
+        f" expected {result.expected}, observed {result.observed}",
         f"Counts: {result.ops_sent} sent, {result.ops_applied} applied,"
         f" {result.ops_skipped_unknown} skipped (unknown), {result.ops_rejected} rejected"
         f" over {result.examples} example(s)",
@@ -149,12 +252,27 @@ def nexus_templates(nexus_migration_set: MigrationSet) -> Iterator[Templates]:
 
 
 @pytest.fixture(scope="session")
-def nexus_expected(
-    pytestconfig: pytest.Config, nexus_migration_set: MigrationSet
-) -> dict[tuple[int, int], ExpectedCell]:
+def nexus_expected(pytestconfig: pytest.Config) -> dict[tuple[int, int], ExpectedCell]:
     """The documented matrix (or the default policy)."""
-    expected, _ = load_expectations(nexus_migration_set, _path_option(pytestconfig, "expected"))
-    return expected
+    return _expectations(pytestconfig)[0]
+
+
+@pytest.fixture(scope="session")
+def nexus_lint_results(nexus_migration_set: MigrationSet) -> dict[int, MigrationLint]:
+    """The lint of every migration, by version, run once per session."""
+    try:
+        return {r.version: r for r in lint_migrations(nexus_migration_set.migrations)}
+    except (NexusError, HarnessError) as exc:
+        problem = str(exc)  # failed outside the handler: no chain of causes shown
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture
+def nexus_lint(
+    request: pytest.FixtureRequest, nexus_lint_results: dict[int, MigrationLint]
+) -> Lint:
+    """One migration's lint (parametrised over every version)."""
+    return Lint(request.param, nexus_lint_results[request.param])
 
 
 @pytest.fixture
@@ -199,18 +317,18 @@ def nexus_cell(
 ) -> Cell:
     """One matrix cell (parametrised over every ordered pair of versions).
 
-    Replay files of failing cells stay in pytest's ``tmp_path`` for inspection.
+    Replay files of failing cells go to ``--nexus-replays`` (ini ``nexus_replays``),
+    else stay in pytest's ``tmp_path``.
     """
     local, peer = request.param
     config = request.config
-    profile = settings.default
-    examples = config.getoption("--nexus-examples") or (profile.max_examples if profile else 25)
     return Cell(
         local,
         peer,
         expectation_for(nexus_expected, local, peer),
         nexus_templates,
-        examples,
+        _examples(config),
         config.getoption("--nexus-seed"),
         tmp_path,
+        _path_option(config, "replays"),
     )

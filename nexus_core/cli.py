@@ -42,7 +42,9 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a job stopped by Ctrl-C
 
 DB_ARGUMENT = click.Path(path_type=Path)
-MIGRATIONS_HELP = "Directory of NNN_description.sql files (default: the app's own)."
+MIGRATIONS_HELP = (
+    "Directory of NNN_description.sql files (default: nexus-core's bundled task-app migrations)."
+)
 MIGRATIONS_OPTION = click.option(
     "--migrations",
     "migrations_dir",
@@ -131,13 +133,24 @@ def migrate_command(
     Prints what happened, e.g. "v3 -> v5, 2 applied", and the backup's path.
     """
     migrations = load_migrations(migrations_dir)
+    existed = db.exists()
     with _database_to_migrate(db) as conn:
-        result = migrate(
-            conn,
-            migrations,
-            target=target,
-            backup_path=(lambda version: backup_name(db, version)) if backup else None,
-        )
+        before = get_current_version(conn)
+        try:
+            result = migrate(
+                conn,
+                migrations,
+                target=target,
+                backup_path=(lambda version: backup_name(db, version)) if backup else None,
+            )
+        except NexusError as exc:
+            now = get_current_version(conn)
+            if existed and now != before:  # each migration commits on its own
+                raise NexusError(
+                    f"{exc} (the database is now at v{now}: the migrations before it"
+                    f" were applied; it was at v{before})"
+                ) from exc
+            raise
     click.echo(result.summary())
     if result.backup is not None:
         click.echo(f"backup: {result.backup}")

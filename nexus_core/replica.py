@@ -238,7 +238,7 @@ class Replica:
                 value = int(value)
             if not holds(model, name, value):
                 problem = value_problem(model.columns[name], value)
-                raise SyncError(f"invalid value for {model.table.name}.{problem}")
+                raise SyncError(f"invalid value: {model.table.name}.{problem}")
             checked[name] = value
         if bool not in signature[1]:  # booleans were changed: not the values given
             model.held_writes[signature] = range_check(
@@ -492,6 +492,14 @@ class Replica:
         """
         if since is None and peer is not None:
             since = self.oplog.peer_vector(peer)
+        if since is not None and not (
+            isinstance(since, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in since.items())
+        ):
+            raise SyncError(
+                "export_changes(since=...) takes a version vector ({origin: clock}),"
+                f" such as replica.version_vector(), not {type(since).__name__}"
+            )
         changes = self.oplog.changes_since(since)
         ops = [op for change in changes for op in change.wire_ops()]
         self.stats["sent"] += len(ops)

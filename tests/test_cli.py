@@ -260,6 +260,19 @@ def test_failing_sql_is_refused_and_the_file_left_untouched(tmp_path: Path) -> N
     assert run("version", db).stdout == "1\n"
 
 
+def test_a_failure_after_applied_migrations_says_where_the_database_is(tmp_path: Path) -> None:
+    directory = copy_migrations(tmp_path, up_to=2)
+    (directory / "003_broken.sql").write_text("UPDATE no_such_table SET x = 1;\n")
+    db = tmp_path / "nexus.db"
+    build(db, directory, target=1)
+    result = run("migrate", db, "--migrations", directory)
+    assert_refused(result, "003_broken.sql", "no_such_table")
+    assert "the database is now at v2: the migrations before it were applied; it was at v1" in (
+        result.stderr
+    )
+    assert run("version", db).stdout == "2\n"
+
+
 def test_failing_sql_on_a_new_file_leaves_no_file(tmp_path: Path) -> None:
     directory = _with_failing_sql(tmp_path)
     db = tmp_path / "new.db"

@@ -92,6 +92,11 @@ def test_a_wrong_document_is_caught(tmp_path: Path) -> None:
     wrong = {(c.local, c.peer): c for c in result.cells if not c.ok}
     assert set(wrong) == {(1, 2)}
     assert (wrong[1, 2].expected, wrong[1, 2].observed) == ("full", "partial")
+    # The reason says why it is partial and what to write instead.
+    assert wrong[1, 2].reasons[1] == (
+        "v1 lacks events.reminder_minutes (v2 has them): ops on them are skipped and parked,"
+        " so the cell is partial (document it as Partial sync)"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(LINT_CAUGHT))

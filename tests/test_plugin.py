@@ -58,9 +58,10 @@ def test_examples_are_not_collected_by_our_own_suite() -> None:
 
 def test_safe_project_passes_one_test_per_cell(pytester: pytest.Pytester) -> None:
     result = run_project(pytester, "safe_project", "-v")
-    result.assert_outcomes(passed=len(CELLS) + 1)
+    result.assert_outcomes(passed=len(CELLS) + 1 + 2)
     result.stdout.fnmatch_lines_random(
         [literal(f"compat_check.py::test_matrix[{cell}] PASSED*") for cell in CELLS]
+        + [literal(f"compat_check.py::test_migration_lint[lint-v{v}] PASSED*") for v in (1, 2)]
     )
     result.stdout.fnmatch_lines(["*compat_check.py::test_latest_version PASSED*"])
     assert result.ret == pytest.ExitCode.OK
@@ -68,14 +69,14 @@ def test_safe_project_passes_one_test_per_cell(pytester: pytest.Pytester) -> Non
 
 def test_dash_k_selects_one_cell(pytester: pytest.Pytester) -> None:
     result = run_project(pytester, "safe_project", "-v", "-k", "v1-v2")
-    result.assert_outcomes(passed=1, deselected=len(CELLS))
+    result.assert_outcomes(passed=1, deselected=len(CELLS) + 2)
     result.stdout.fnmatch_lines([literal("compat_check.py::test_matrix[v1-v2] PASSED*")])
     result.stdout.no_fnmatch_line(literal("*test_matrix[v2-v1]*"))
 
 
 def test_dash_m_matrix_selects_every_cell(pytester: pytest.Pytester) -> None:
     result = run_project(pytester, "safe_project", "-v", "-m", "matrix")
-    result.assert_outcomes(passed=len(CELLS), deselected=1)
+    result.assert_outcomes(passed=len(CELLS) + 2, deselected=1)
     result.stdout.no_fnmatch_line("*test_latest_version*")
 
 
@@ -89,13 +90,12 @@ def test_collect_only_lists_typeable_ids(pytester: pytest.Pytester) -> None:
 
 def test_breaking_project_fails_with_a_titled_report(pytester: pytest.Pytester) -> None:
     result = run_project(pytester, "breaking_project", "-v")
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
             literal("compat_check.py::test_matrix[v1-v2] FAILED*"),
-            "*CellFailure: Failing Cell: v1 (local) with v2 (peer)",
-            "*Expected: compatible    Observed: broken",
+            "Cell v1-v2 (local v1, peer v2): expected compatible, observed broken",
             "*Counts: * sent, * applied, * skipped (unknown), * rejected over * example(s)",
             "*Reasons:",
             "*- documented as compatible, observed broken",
@@ -106,6 +106,22 @@ def test_breaking_project_fails_with_a_titled_report(pytester: pytest.Pytester) 
     )
     for cell in ("v1-v1", "v2-v1", "v2-v2"):
         result.stdout.fnmatch_lines([literal(f"compat_check.py::test_matrix[{cell}] PASSED*")])
+    # The lint fails the breaking migration on its own, as `nexus-compat lint` would.
+    result.stdout.fnmatch_lines(
+        [
+            literal("compat_check.py::test_migration_lint[lint-v2] FAILED*"),
+            "Breaking migration: v2 (Drop the station region (breaking: v1 still requires it))",
+            "Findings:",
+            "  - breaking drop-column stations.region: *",
+        ]
+    )
+    result.stdout.fnmatch_lines([literal("compat_check.py::test_migration_lint[lint-v1] PASSED*")])
+    # Reports, not tracebacks: no source lines, no fixture reprs.
+    assert "Traceback" not in result.stdout.str()
+    assert "nexus_cell = Cell(" not in result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [literal("FAILED compat_check.py::test_matrix[v1-v2] - Cell v1-v2 (local v1, peer v2)*")]
+    )
 
     # The replay line names a file that the CLI runs again, still broken.
     # With CI set, pytest repeats the whole message in its short summary: one file, named twice.
@@ -157,5 +173,86 @@ def test_a_bad_migrations_dir_is_an_error_not_a_pass(pytester: pytest.Pytester) 
 
 def test_cells_run_on_xdist_workers(pytester: pytest.Pytester) -> None:
     result = run_project(pytester, "safe_project", "-n", "2", "-m", "matrix")
-    result.assert_outcomes(passed=len(CELLS))
+    result.assert_outcomes(passed=len(CELLS) + 2)
     result.stdout.fnmatch_lines(["*2 workers*"])
+
+
+def test_the_header_names_what_the_cells_check(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "safe_project", "--collect-only")
+    result.stdout.fnmatch_lines(
+        [
+            "nexus: migrations *migrations (v1-v2), documented matrix: default policy,"
+            " 3 examples per cell, seed 0"
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        (None, "ERROR: --nexus-expected: *nope.md: expected-matrix file not found"),
+        ("| v1 | v2 | Sometimes |", "ERROR: --nexus-expected: *matrix.md:3: *Sometimes*"),
+    ],
+)
+def test_a_bad_matrix_file_is_one_usage_error(
+    pytester: pytest.Pytester, table: str | None, error: str
+) -> None:
+    copy_example(pytester, "safe_project")
+    name = "nope.md"
+    if table is not None:
+        name = "matrix.md"
+        header = "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+        (pytester.path / name).write_text(f"{header}{table} |\n", encoding="utf-8")
+    result = pytester.runpytest(
+        *BASE, "--nexus-migrations", "migrations", "--nexus-expected", name, "compat_check.py"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([error])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_examples_below_one_are_a_usage_error(pytester: pytest.Pytester, count: str) -> None:
+    copy_example(pytester, "safe_project")
+    result = pytester.runpytest(
+        *BASE, "--nexus-migrations", "migrations", f"--nexus-examples={count}", "compat_check.py"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --nexus-examples: must be at least 1, not {count}"])
+
+
+def test_a_migration_that_fails_fails_its_cells_in_one_line(pytester: pytest.Pytester) -> None:
+    copy_example(pytester, "safe_project")
+    bad = "-- Description: a typo\nALTER TABLE bookz ADD COLUMN shelf TEXT;\n"
+    (pytester.path / "migrations" / "003_typo.sql").write_text(bad, encoding="utf-8")
+    result = pytester.runpytest(
+        *BASE, "--nexus-migrations", "migrations", *SMALL, "-k", "v1-v3 or lint", "compat_check.py"
+    )
+    result.assert_outcomes(failed=1, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "cannot build the schemas to lint: 003_typo.sql (v3): no such table: bookz",
+            "cell v1-v3 could not run: 003_typo.sql (v3): no such table: bookz",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "exception" not in result.stdout.str()
+
+
+def test_replays_go_where_the_option_says(pytester: pytest.Pytester) -> None:
+    copy_example(pytester, "breaking_project")
+    result = pytester.runpytest(
+        *BASE,
+        "--nexus-migrations",
+        "migrations",
+        *SMALL,
+        "--nexus-replays",
+        "reports/replays",
+        "-k",
+        "v1-v2",
+        "compat_check.py",
+    )
+    result.assert_outcomes(failed=1, deselected=5)
+    assert [p.name for p in (pytester.path / "reports" / "replays").iterdir()] == [
+        "replay-v1-v2.json"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from folders import migrations_folder
@@ -12,7 +13,7 @@ from folders import migrations_folder
 from nexus_core import Replica, open_replica, sync
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import load_migrations
-from nexus_core.errors import SyncError
+from nexus_core.errors import NexusError, SyncError
 from nexus_core.wire import Op, PeerInfo, Value, decode_message, encode_message
 
 GENERIC_SCHEMA = """
@@ -291,6 +292,13 @@ def test_export_since_a_version_vector(tmp_path: Path) -> None:
     assert {op.row_id for op in sent if op.table_name == "tasks"} == {task}
     assert all(op.hlc > vector["a"] for op in sent)
     assert len(decode_message(a.export_changes()).ops) == len(a.ops())
+
+
+@pytest.mark.parametrize("since", ["001a215fac197-0000-a", ["a"], {"a": 1}])
+def test_export_since_anything_but_a_vector_is_a_nexus_error(tmp_path: Path, since: Any) -> None:
+    a = open_replica(tmp_path / "a.db", peer_id="a")
+    with pytest.raises(NexusError, match=r"takes a version vector \(\{origin: clock\}\)"):
+        a.export_changes(since)
 
 
 @pytest.mark.parametrize("delete_side", ["a", "b"])

@@ -551,7 +551,7 @@ def migrate(
     latest = known[-1].version if known else 0
     goal = latest if target is None else target
     if goal < 0 or goal > latest:
-        raise MigrationError(f"target v{goal} is out of range (known versions 0..v{latest})")
+        raise MigrationError(f"target v{goal} is out of range (versions are v0 to v{latest})")
     check_applied(conn, known)
     start = get_current_version(conn)
     result = MigrationResult(from_version=start, to_version=start)

@@ -1,6 +1,6 @@
 """A library app checks its own migrations with the nexus-compat plugin."""
 
-from harness.plugin import Cell
+from harness.plugin import Cell, Lint
 from harness.versions import MigrationSet
 
 
@@ -14,3 +14,7 @@ def test_matrix(nexus_cell: Cell) -> None:
 
 def test_latest_version(nexus_migration_set: MigrationSet) -> None:
     assert nexus_migration_set.latest == 2
+
+
+def test_migration_lint(nexus_lint: Lint) -> None:
+    nexus_lint.check()
