@@ -96,7 +96,13 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from harness.errors import HarnessError
-from harness.schemadiff import Change, diff_schemas, unique_keys, unique_text
+from harness.schemadiff import (
+    Change,
+    diff_schemas,
+    unique_constraints,
+    unique_key,
+    unique_keys,
+)
 from nexus_core.db.migrations import (
     Migration,
     migrate,
@@ -415,13 +421,14 @@ class _Linter:
         before = self.before.tables.get(change.table)
         if before is None:
             return True
-        keys = [k for k in unique_keys(self.after, change.table) if unique_text(k) == change.detail]
+        found = unique_constraints(self.after, change.table).items()
+        keys = [key for key, text in found if text == change.detail]
         return bool(keys) and all(before.column(column) is None for column in keys[0][0])
 
     def unique_index(self, name: str) -> bool:
         """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
         return any(
-            (index.columns, index.where, index.compared) in unique_keys(schema, index.table)
+            unique_key(index) in unique_keys(schema, index.table)
             for schema in (self.before, self.after)
             if (index := schema.indexes.get(name)) is not None and index.unique
         )
@@ -516,6 +523,11 @@ class _Linter:
                 for name in (*self.after.replicated_tables, *self.before.replicated_tables)
             }
             writes = sorted(t for t in _written_tables(now or was) if t.lower() in tables)
+            if any(change.table in schema.views for schema in (self.before, self.after)):
+                # INSTEAD OF a write to a view: sync writes tables, never views, so
+                # the trigger fires only for the app's own SQL, which no op records
+                # either way.
+                writes = []
             verb = "wrote" if what == "dropped" else "writes"
             if writes:
                 text = MESSAGES["trigger-writes"]

@@ -22,13 +22,16 @@ show up as a changed CHECK, foreign key, unique constraint or index.
 
 from __future__ import annotations
 
+import functools
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from nexus_core.db.schema import Column, ForeignKey, Index, Schema, Table
+from nexus_core.db.schema import Column, ForeignKey, Index, Schema, Table, sql_key
 
 K = TypeVar("K", bound=Hashable)
 
@@ -57,14 +60,44 @@ class Change:
     detail: str = ""
 
 
-def _definition(column: Column) -> tuple[str, bool, str | None, int, str]:
+def _definition(column: Column) -> tuple[str, bool, tuple[str, object], int, str]:
     return (
         normalise_type(column.type),
         column.notnull,
-        column.default,
+        stored_default(column),
         column.pk,
         collation_of(column),
     )
+
+
+_CONSTANT = re.compile(
+    r"(?i)[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|true|false|null|'(?:[^']|'')*'|x'[0-9a-f]*'"
+)
+
+
+def stored_default(column: Column) -> tuple[str, object]:
+    """What SQLite stores for the column's default, so equal defaults spelled
+    apart (``FALSE`` and ``0``, ``1`` and ``1.0`` in a REAL column, none and
+    ``NULL``) compare equal; an expression (``CURRENT_TIMESTAMP``) by its text."""
+    text = (column.default or "NULL").strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    if not _CONSTANT.fullmatch(text):
+        return ("expression", sql_key(column.default))
+    return ("value", _stored_constant(column.type, text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _stored_constant(declared: str, constant: str) -> tuple[str, object]:
+    """``constant`` as a column declared ``declared`` stores it: (type, value)."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        try:
+            conn.execute(f"CREATE TABLE t (x {declared})")
+            conn.execute(f"INSERT INTO t VALUES ({constant})")
+        except sqlite3.Error:
+            return ("text", constant)  # a type SQLite cannot read: compare as written
+        found = conn.execute("SELECT typeof(x), x FROM t").fetchone()
+    return (str(found[0]), found[1])
 
 
 def collation_of(column: Column) -> str:
@@ -99,7 +132,8 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
 
 
 UniqueKey = tuple[tuple[str, ...], str | None, str]
-"""A UNIQUE's (columns, WHERE, what it compares when more than its columns: Index.compared)."""
+"""A UNIQUE's (columns, WHERE, what it compares when more than its columns:
+Index.compared), as :func:`unique_key` spells them."""
 
 
 def unique_keys(schema: Schema, table: str) -> set[UniqueKey]:
@@ -108,16 +142,29 @@ def unique_keys(schema: Schema, table: str) -> set[UniqueKey]:
     (A UNIQUE index on the key's columns stays: it may compare an expression
     of them, ``lower(name)``, or under another collation, and so be tighter.)
     """
+    return set(unique_constraints(schema, table))
+
+
+def unique_constraints(schema: Schema, table: str) -> dict[UniqueKey, str]:
+    """:func:`unique_keys`, each with how the schema spells it (``email WHERE ...``)."""
     return {
-        (index.columns, index.where, index.compared)
-        for index in schema.indexes.values()
+        unique_key(index): unique_text(index)
+        for index in sorted(schema.indexes.values(), key=lambda i: i.name)
         if index.table == table and index.unique and index.origin != "pk"
     }
 
 
-def unique_text(key: UniqueKey) -> str:
-    columns, where, compared = key
-    return (compared or ", ".join(columns)) + (f" WHERE {where}" if where else "")
+def unique_key(index: Index) -> UniqueKey:
+    """What a UNIQUE index refuses, spelling aside: its columns in any order, its
+    WHERE and terms in canonical form (:func:`sql_key`)."""
+    terms = sorted(sql_key(t) or "" for t in index.compared.split(", ")) if index.compared else []
+    return tuple(sorted(index.columns)), sql_key(index.where), ", ".join(terms)
+
+
+def unique_text(index: Index) -> str:
+    """A UNIQUE index as a message shows it: its terms (or columns) and WHERE."""
+    shown = index.compared or ", ".join(index.columns)
+    return shown + (f" WHERE {index.where}" if index.where else "")
 
 
 def _fk_text(key: ForeignKey) -> str:
@@ -183,7 +230,7 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         if was.notnull != now.notnull and not (was.pk and now.pk):
             kind = "notnull-added" if now.notnull else "notnull-dropped"
             changes.append(Change(name, now.name, kind))
-        if was.default != now.default:
+        if stored_default(was) != stored_default(now):
             changes.append(
                 Change(name, now.name, "default-changed", f"{was.default} -> {now.default}")
             )
@@ -213,14 +260,15 @@ def _diff_constraints(
         names = list(columns)
         return names[0] if len(names) == 1 else None
 
-    old_checks = set()
+    old_checks = {}
     for check in was.checks:
         for old, new in renames.items():
             check = _rename_identifier(check, old, new)
-        old_checks.add(check)
+        old_checks[sql_key(check)] = check
+    new_checks = {sql_key(check): check for check in now.checks}  # spelling aside
     for kind, checks in (
-        ("check-added", set(now.checks) - old_checks),
-        ("check-dropped", old_checks - set(now.checks)),
+        ("check-added", {new_checks[k] for k in new_checks.keys() - old_checks.keys()}),
+        ("check-dropped", {old_checks[k] for k in old_checks.keys() - new_checks.keys()}),
     ):
         for check in sorted(checks):
             used = [c for c in now.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", check)]
@@ -246,24 +294,29 @@ def _diff_constraints(
         columns, where, compared = key
         for old, new in renames.items():
             compared = _rename_identifier(compared, old, new)
-        return tuple(renames.get(c, c) for c in columns), where, compared
+            where = _rename_identifier(where, old, new) if where else where
+        return tuple(sorted(renames.get(c, c) for c in columns)), where, compared
 
-    old_uniques = {renamed(key) for key in unique_keys(before, old_table)}
-    new_uniques = unique_keys(after, new_table)
-    added, dropped = new_uniques - old_uniques, old_uniques - new_uniques
+    old_uniques = {renamed(k): text for k, text in unique_constraints(before, old_table).items()}
+    new_uniques = unique_constraints(after, new_table)
+    added = sorted(new_uniques.keys() - old_uniques.keys(), key=new_uniques.__getitem__)
+    dropped = sorted(old_uniques.keys() - new_uniques.keys(), key=old_uniques.__getitem__)
     # The same columns and WHERE, compared another way (a collation, an
     # expression): one change, neither a plain addition nor a plain drop.
-    for gone in sorted(dropped, key=unique_text):
-        same = [k for k in sorted(added, key=unique_text) if k[:2] == gone[:2]]
+    for gone in list(dropped):
+        same = [k for k in added if k[:2] == gone[:2]]
         if not same:
             continue
-        added.discard(same[0])
-        dropped.discard(gone)
-        detail = f"{unique_text(gone)} -> {unique_text(same[0])}"
+        added.remove(same[0])
+        dropped.remove(gone)
+        detail = f"{old_uniques[gone]} -> {new_uniques[same[0]]}"
         changes.append(Change(new_table, single(gone[0]), "unique-changed", detail))
-    for kind, uniques in (("unique-added", added), ("unique-dropped", dropped)):
-        for unique in sorted(uniques, key=unique_text):
-            changes.append(Change(new_table, single(unique[0]), kind, unique_text(unique)))
+    for kind, uniques, texts in (
+        ("unique-added", added, new_uniques),
+        ("unique-dropped", dropped, old_uniques),
+    ):
+        for unique in uniques:
+            changes.append(Change(new_table, single(unique[0]), kind, texts[unique]))
 
 
 def _index_shape(
@@ -271,7 +324,12 @@ def _index_shape(
 ) -> tuple[str, tuple[str, ...], bool, str | None]:
     table = table_renames.get(index.table, index.table)
     renames = column_renames.get(table, {})
-    return (table, tuple(renames.get(c, c) for c in index.columns), index.unique, index.where)
+    return (
+        table,
+        tuple(renames.get(c, c) for c in index.columns),
+        index.unique,
+        sql_key(index.where),
+    )
 
 
 def _diff_named(
@@ -337,14 +395,19 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     }
     owner = {name: shape[0] for name, shape in {**old_indexes, **new_indexes}.items()}
     _diff_named("index", old_indexes, new_indexes, owner, changes)
-    _diff_named("view", before.views, after.views, {}, changes)
-    _diff_named("virtual", before.virtual, after.virtual, {}, changes)
+    _diff_named("view", _keys(before.views), _keys(after.views), {}, changes)
+    _diff_named("virtual", _keys(before.virtual), _keys(after.virtual), {}, changes)
     triggers_owner = {name: _trigger_table(sql) for name, sql in after.triggers.items()}
     triggers_owner.update(
         {n: _trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
     )
-    _diff_named("trigger", before.triggers, after.triggers, triggers_owner, changes)
+    _diff_named("trigger", _keys(before.triggers), _keys(after.triggers), triggers_owner, changes)
     return sorted(changes, key=lambda c: (c.table, c.column or "", c.kind, c.detail))
+
+
+def _keys(definitions: Mapping[str, str]) -> dict[str, str | None]:
+    """Definitions by name, in canonical form: a respelling is not a change."""
+    return {name: sql_key(sql) for name, sql in definitions.items()}
 
 
 def _recased(before: Mapping[str, object], after: Mapping[str, object]) -> dict[str, str]:

@@ -69,7 +69,9 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
     floats = st.floats(allow_nan=False, allow_infinity=False)
     text = st.text(max_size=MAX_TEXT)
     base: st.SearchStrategy[Any]
-    if affinity == "INTEGER":
+    if "JSON" in column.type.upper():  # declared JSON: clients write documents there
+        base = json_documents()
+    elif affinity == "INTEGER":
         base = st.one_of(st.integers(min_value=-10, max_value=100), integers)
     elif affinity == "REAL":
         base = floats
@@ -85,7 +87,8 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
 
 
 def json_documents() -> st.SearchStrategy[str]:
-    """Small JSON texts (objects, arrays, scalars), for a ``CHECK (json_valid(col))``."""
+    """Small JSON texts (objects, arrays, scalars), for a ``CHECK (json_valid(col))``
+    or a column declared ``JSON``."""
     scalars = st.one_of(
         st.none(), st.booleans(), st.integers(-1000, 1000), st.text(LETTERS, max_size=6)
     )

@@ -361,6 +361,23 @@ def ended_by_trigger(conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
         raise SyncError(f"a trigger rolled the transaction back: {exc}") from exc
 
 
+def refusal_only(conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
+    """Re-raise ``exc`` unless SQLite refused the values written, for one op to take.
+
+    A refusal is a constraint (``IntegrityError``: NOT NULL, UNIQUE, CHECK, a
+    trigger's RAISE) or an expression of an index, trigger or generated column
+    failing on the value (``malformed JSON`` from ``json_extract``: plain
+    ``SQLITE_ERROR``). A busy, locked, full or read-only database is not: the
+    message fails as a whole. So does a trigger's ``RAISE(ROLLBACK)``.
+    """
+    ended_by_trigger(conn, exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return
+    if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_ERROR:
+        return
+    raise exc
+
+
 class Merger:
     """Writes winning values into the app's tables, a row at a time.
 
@@ -459,8 +476,8 @@ class Merger:
             cursor = self.conn.execute(
                 model.update_many_sql(columns), [*(op.new_value for op in winners.values()), row_id]
             )
-        except sqlite3.IntegrityError as exc:
-            ended_by_trigger(self.conn, exc)
+        except sqlite3.Error as exc:
+            refusal_only(self.conn, exc)
             return True, self._update_one_by_one(model, row_id, state, winners)
         if not cursor.rowcount:
             return False, []
@@ -475,8 +492,8 @@ class Merger:
         for column, op in winners.items():
             try:
                 self.conn.execute(model.update_sql[column], (op.new_value, row_id))
-            except sqlite3.IntegrityError as exc:
-                ended_by_trigger(self.conn, exc)
+            except sqlite3.Error as exc:
+                refusal_only(self.conn, exc)
                 refused.append((op, f"{model.table.name}.{column}: {exc}"))
                 continue
             state.clocks[column] = op.hlc
@@ -501,8 +518,8 @@ class Merger:
             if self._insert(model, values):
                 state.pending = None
                 return []
-        except sqlite3.IntegrityError as exc:
-            ended_by_trigger(self.conn, exc)
+        except sqlite3.Error as exc:
+            refusal_only(self.conn, exc)
             refused = self._insert_one_by_one(model, row_id, state, values, winners)
             for op, _ in refused:
                 _restore(state, op.column_name, previous)
@@ -527,8 +544,8 @@ class Merger:
         base = {c: values[c] for c in (*model.required, model.key)}
         try:
             self._insert(model, base)
-        except sqlite3.IntegrityError as exc:
-            ended_by_trigger(self.conn, exc)
+        except sqlite3.Error as exc:
+            refusal_only(self.conn, exc)
             # The row cannot exist with these values: refuse the ops that brought
             # them and keep everything else waiting, as for a missing column.
             state.pending = encode_cols(
@@ -552,8 +569,8 @@ class Merger:
                 continue
             try:
                 self.conn.execute(model.update_sql[column], (value, row_id))
-            except sqlite3.IntegrityError as exc:
-                ended_by_trigger(self.conn, exc)
+            except sqlite3.Error as exc:
+                refusal_only(self.conn, exc)
                 if column in winners:
                     refused.append((winners[column], f"{model.table.name}.{column}: {exc}"))
         return refused

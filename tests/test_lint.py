@@ -998,3 +998,100 @@ def test_a_default_changed_while_older_clients_lack_the_column(tmp_path: Path) -
     result = last(tmp_path, *steps)
     assert ("data-rewrite", "recipes", "cuisine") in hits(result)
     assert result.verdict == "breaking"
+
+
+# --- one thing spelled two ways is not a change ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [
+        ("CHECK (notes IN ('a', 'b'))", "check (notes in ('a','b'))"),
+        ("CHECK (notes IN ('a', 'b'))", "CHECK (\"notes\" IN ('a', 'b'))"),
+        ("CHECK (servings <> 0)", "CHECK ((servings != 0))"),
+        ("CHECK (length(title) > 0)", "CHECK (LENGTH([title]) > 0)"),
+    ],
+)
+def test_a_check_spelled_again_is_no_change(tmp_path: Path, was: str, now: str) -> None:
+    """A rebuild makes teams type constraints again; only what they accept counts."""
+    first = SAME_COLUMNS + f", {was}"
+    result = last(tmp_path, BASE + rebuild(first), rebuild(SAME_COLUMNS + f", {now}"))
+    assert result.verdict == "safe", result.findings
+
+
+def test_a_check_whose_literal_changes_case_is_a_change(tmp_path: Path) -> None:
+    first = SAME_COLUMNS + ", CHECK (notes IN ('a', 'b'))"
+    result = last(
+        tmp_path, BASE + rebuild(first), rebuild(SAME_COLUMNS + ", CHECK (notes IN ('A', 'b'))")
+    )
+    assert result.verdict == "breaking"
+
+
+def test_a_raising_trigger_spelled_again_is_no_change(tmp_path: Path) -> None:
+    trigger = (
+        "CREATE TRIGGER servings_positive BEFORE INSERT ON recipes WHEN {new}.servings < 0"
+        " BEGIN {select} RAISE(ABORT, 'servings must not be negative'); END;"
+    )
+    setup = BASE + trigger.format(new="NEW", select="SELECT")
+    again = "DROP TRIGGER servings_positive;" + trigger.format(new="new", select="select")
+    assert last(tmp_path, setup, again).verdict == "safe"
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [
+        (
+            "CREATE UNIQUE INDEX ux ON recipes(notes) WHERE notes IS NOT NULL;",
+            'CREATE UNIQUE INDEX ux ON recipes("notes") WHERE "notes" is not null;',
+        ),
+        (
+            "CREATE UNIQUE INDEX ux ON recipes(title, notes);",
+            "CREATE UNIQUE INDEX ux2 ON recipes(notes, title);",
+        ),
+    ],
+)
+def test_a_unique_index_made_again_the_same_is_no_change(
+    tmp_path: Path, was: str, now: str
+) -> None:
+    result = last(tmp_path, BASE + was, "DROP INDEX ux;" + now)
+    assert result.verdict == "safe", result.findings
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [
+        ("cuisine INTEGER DEFAULT FALSE", "cuisine INTEGER DEFAULT 0"),
+        ("cuisine TEXT", "cuisine TEXT DEFAULT NULL"),
+        ("cuisine REAL DEFAULT 1", "cuisine REAL DEFAULT 1.0"),
+        ("cuisine INTEGER DEFAULT 1", "cuisine INTEGER DEFAULT +1"),
+    ],
+)
+def test_a_default_spelled_again_is_no_change(tmp_path: Path, was: str, now: str) -> None:
+    """v1 lacks the column, so a changed default would be a data-rewrite; an equal one is not."""
+    added = f"ALTER TABLE recipes ADD COLUMN {was};"
+    select = "recipe_id, title, servings, notes, rating, cuisine"
+    result = last(tmp_path, BASE, added, rebuild(f"{SAME_COLUMNS}, {now}", select))
+    assert result.verdict == "safe", result.findings
+
+
+def test_a_changed_default_while_older_clients_lack_the_column_is_still_caught(
+    tmp_path: Path,
+) -> None:
+    select = "recipe_id, title, servings, notes, rating, cuisine"
+    added = "ALTER TABLE recipes ADD COLUMN cuisine INTEGER DEFAULT 0;"
+    result = last(
+        tmp_path, BASE, added, rebuild(f"{SAME_COLUMNS}, cuisine INTEGER DEFAULT 1", select)
+    )
+    assert ("data-rewrite", "recipes", "cuisine") in hits(result)
+
+
+def test_an_instead_of_trigger_on_a_view_is_local(tmp_path: Path) -> None:
+    """Sync writes tables, never views: the trigger only serves the app's own SQL."""
+    step = (
+        "CREATE VIEW recipe_titles AS SELECT recipe_id, title FROM recipes;"
+        "CREATE TRIGGER retitle INSTEAD OF UPDATE ON recipe_titles BEGIN"
+        " UPDATE recipes SET title = NEW.title WHERE recipe_id = OLD.recipe_id; END;"
+    )
+    result = last(tmp_path, BASE, step)
+    assert result.verdict == "safe", result.findings
+    assert ("add-trigger", "recipe_titles", None) in hits(result)

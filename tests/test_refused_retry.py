@@ -274,3 +274,26 @@ def test_a_row_whose_key_a_unique_expression_refuses_is_counted_and_kept(tmp_pat
     assert [row["name"] for row in new.rows("users")] == ["Alice"]
     assert new.stats["rejected"] == 1  # was 0: the row waited, pending, without a word
     assert [op.row_id for op in new.oplog.parked_ops()] == ["alice"]
+
+
+def test_a_value_an_index_expression_fails_on_is_one_refused_op(tmp_path: Path) -> None:
+    """v2 indexes ``json_extract(exif, ...)``: a v1 client's text that is not JSON fails
+    that expression. The op is refused on its own; the rest of the message applies."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE photos (id TEXT PRIMARY KEY, title TEXT, exif TEXT);",
+        "CREATE INDEX photos_camera ON photos (json_extract(exif, '$.Model'));",
+    )
+    old = open_replica(tmp_path / "old.db", migrations=folder, target_version=1, peer_id="old")
+    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="new")
+    try:
+        old.insert("photos", {"id": "p1", "title": "beach", "exif": '{"Model": "X100"}'})
+        old.insert("photos", {"id": "p2", "title": "dunes", "exif": "not json"})
+        sync(old, new)
+        assert new.stats["rejected"] == 1
+        rows = {row["id"]: row for row in new.rows("photos")}
+        assert rows["p1"]["exif"] == '{"Model": "X100"}'
+        assert rows["p2"] == {"id": "p2", "title": "dunes", "exif": None}
+    finally:
+        old.close()
+        new.close()

@@ -206,6 +206,40 @@ def normalise_sql(sql: str | None) -> str | None:
     return re.sub(r"\s*([(),])\s*", r"\1", text)
 
 
+def sql_key(sql: str | None) -> str | None:
+    """A canonical form of an SQL fragment, for telling whether two spell one thing.
+
+    Keywords and identifiers are case-blind and may be quoted or not; string
+    literals are kept as they are. So ``species IN ('dog')`` and ``"Species"
+    in ('dog')`` have one key, ``<>`` and ``!=`` (``==`` and ``=``) too, and
+    parentheses around the whole fragment do not count.
+    """
+    if sql is None:
+        return None
+    words: list[str] = []
+    for _, token in sql_tokens(sql):
+        if token.startswith("'"):
+            words.append(token)
+            continue
+        name = _unquote(token) if token[:1] in '"`[' else token
+        words.append(name.lower() if re.fullmatch(r"\w+", name) else token.lower())
+    text = " ".join(words)
+    text = text.replace("< >", "!=").replace("! =", "!=").replace("= =", "=")
+    while text.startswith("( ") and text.endswith(" )") and _wrapped(text):
+        text = text[2:-2]
+    return text
+
+
+def _wrapped(text: str) -> bool:
+    """Whether the first parenthesis of ``text`` closes at its very end."""
+    depth = 0
+    for position, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            return position == len(text) - 1
+    return False
+
+
 def sql_tokens(sql: str) -> Iterator[tuple[int, str]]:
     """(offset, token) for SQL, keeping quoted strings and identifiers whole."""
     pattern = re.compile(
