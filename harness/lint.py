@@ -95,6 +95,7 @@ from typing import Any, Literal
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from harness.checks import allowed
 from harness.errors import HarnessError
 from harness.schemadiff import (
     Change,
@@ -237,6 +238,8 @@ MESSAGES: dict[str, str] = {
     " other accepts, so those edits never arrive",
     "collation-changed": "{t}.{c} collation {d}: no key, UNIQUE or CHECK compares with it, so"
     " only local sorting and lookups differ; sync cannot see it",
+    "index-fails": "index {d} on {t} reads {c} as JSON: v{n} clients refuse ops whose {c} is"
+    " text that is not JSON (SQLite fails the index), which {old} clients may write",
     "trigger-raises": "trigger {name} on {t} {what} and can RAISE({raise_}): v{n} clients refuse"
     " writes {old} clients may still make, so those edits never arrive",
     "trigger-unraised": "trigger {name} on {t}, which could RAISE({raise_}), {what}: v{n} clients"
@@ -382,6 +385,8 @@ class _Linter:
                 continue
             if kind == "index" and self.unique_index(change.detail):
                 continue  # a UNIQUE index is a constraint: unique-added/-dropped say what it does
+            if kind == "index" and what != "dropped" and self.index_fails(change):
+                continue
             if kind in _LOCAL_KINDS:
                 on = f" on {change.table}" if kind == "index" else ""
                 rule = f"{_LOCAL_RULES[what]}-{kind}"
@@ -424,6 +429,30 @@ class _Linter:
         found = unique_constraints(self.after, change.table).items()
         keys = [key for key, text in found if text == change.detail]
         return bool(keys) and all(before.column(column) is None for column in keys[0][0])
+
+    def index_fails(self, change: Change) -> bool:
+        """Report an index whose expression fails on values older clients may write
+        (``json_extract`` of text that is not JSON): SQLite refuses such writes."""
+        index = self.after.indexes.get(change.detail)
+        table, before = self.after.tables.get(change.table), self.before.tables.get(change.table)
+        if index is None or table is None or before is None:
+            return False
+        read = {_name(m.group(1)).lower() for m in _JSON_CALL.finditer(index.compared)}
+        read |= {_name(m.group(1)).lower() for m in _JSON_CALL.finditer(index.where or "")}
+        risky = sorted(
+            c.name
+            for c in before.columns
+            if c.name.lower() in read
+            and "JSON" not in c.type.upper()  # declared JSON: clients write documents there
+            and not allowed(c.name, table.checks).json
+            and not allowed(c.name, before.checks).json
+        )
+        if not risky:
+            return False
+        where = Change(change.table, risky[0], change.kind, change.detail)
+        text = MESSAGES["index-fails"]
+        self.add("constraint-tightened", where, text, self.old(change.table, risky[0]))
+        return True
 
     def unique_index(self, name: str) -> bool:
         """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
@@ -887,6 +916,12 @@ def _same_as_copy(item: str, column: Column | None, existed: frozenset[str]) -> 
         return False
     default = (column.default or "NULL").strip()
     return " ".join(text.split()).upper() == " ".join(default.split()).upper()
+
+
+# A JSON function that fails on text that is not JSON, and the column it reads.
+_JSON_CALL = re.compile(
+    r'(?i)\bjson_(?!valid\b|quote\b)\w+\s*\(\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)'
+)
 
 
 _LITERAL_WORDS = frozenset({"null", "true", "false", "current_time", "current_date"})

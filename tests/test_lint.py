@@ -1095,3 +1095,24 @@ def test_an_instead_of_trigger_on_a_view_is_local(tmp_path: Path) -> None:
     result = last(tmp_path, BASE, step)
     assert result.verdict == "safe", result.findings
     assert ("add-trigger", "recipe_titles", None) in hits(result)
+
+
+def test_an_index_reading_an_old_text_column_as_json_is_breaking(tmp_path: Path) -> None:
+    """v1 clients may write any text in notes; v2's index fails on text that is not JSON."""
+    step = "CREATE INDEX by_author ON recipes (json_extract(notes, '$.by'));"
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {("constraint-tightened", "recipes", "notes")}
+    assert "reads notes as JSON" in result.findings[0].message
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        BASE.replace("notes     TEXT", "notes     JSON"),
+        BASE.replace("notes     TEXT", "notes     TEXT CHECK (json_valid(notes))"),
+    ],
+)
+def test_an_index_reading_a_json_column_as_json_is_safe(tmp_path: Path, setup: str) -> None:
+    step = "CREATE INDEX by_author ON recipes (json_extract(notes, '$.by'));"
+    result = last(tmp_path, setup, step)
+    assert result.verdict == "safe", result.findings
