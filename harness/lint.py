@@ -182,6 +182,8 @@ MESSAGES: dict[str, str] = {
     "type-change": "{t}.{c} changed type {d} (affinity {a} -> {b}): {old} and v{n} clients each"
     " refuse values the other writes that their own column cannot hold, and the same edit is"
     " stored as different types on each side",
+    "type-boolean": "{t}.{c} declared type {d}: 0 and 1, what clients write in a boolean"
+    " column, are stored alike under both",
     "type-renamed": "{t}.{c} declared type {d} (both {a} affinity): SQLite stores both alike;"
     " sync cannot see the difference",
     "not-null-added": "{t}.{c} is now NOT NULL: v{n} clients reject the NULLs {old} clients"
@@ -652,6 +654,15 @@ class _Linter:
                 type_affinity(p.strip().replace("(none)", "")) for p in change.detail.split("->")
             )
             rule = "type-change" if was != now else "type-renamed"
+            declared = change.detail.upper()
+            if (
+                rule == "type-change"
+                and "BOOL" in declared
+                and {was, now} <= {"INTEGER", "NUMERIC"}
+            ):
+                # BOOLEAN (NUMERIC) <-> INTEGER, as ORMs declare it: clients write 0 and 1.
+                self.add("type-renamed", change, MESSAGES["type-boolean"], self.old(t, c))
+                return
             self.add(rule, change, MESSAGES[rule], self.old(t, c), a=was, b=now)
         elif kind == "collation-changed":
             self.collation(change)

@@ -71,6 +71,8 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
     base: st.SearchStrategy[Any]
     if "JSON" in column.type.upper():  # declared JSON: clients write documents there
         base = json_documents()
+    elif "BOOL" in column.type.upper():  # declared BOOLEAN: clients write 0 and 1
+        base = st.sampled_from([0, 1])
     elif affinity == "INTEGER":
         base = st.one_of(st.integers(min_value=-10, max_value=100), integers)
     elif affinity == "REAL":

@@ -1116,3 +1116,21 @@ def test_an_index_reading_a_json_column_as_json_is_safe(tmp_path: Path, setup: s
     step = "CREATE INDEX by_author ON recipes (json_extract(notes, '$.by'));"
     result = last(tmp_path, setup, step)
     assert result.verdict == "safe", result.findings
+
+
+@pytest.mark.parametrize(("was", "now"), [("BOOLEAN", "INTEGER"), ("INTEGER", "BOOL")])
+def test_boolean_declared_as_integer_is_a_renamed_type(tmp_path: Path, was: str, now: str) -> None:
+    """ORMs declare a boolean either way; clients write 0 and 1, stored alike."""
+    added = f"ALTER TABLE recipes ADD COLUMN done {was} NOT NULL DEFAULT 0;"
+    select = "recipe_id, title, servings, notes, rating, done"
+    again = rebuild(f"{SAME_COLUMNS}, done {now} NOT NULL DEFAULT 0", select)
+    result = last(tmp_path, BASE, added, again)
+    assert hits(result) == {("type-renamed", "recipes", "done")}
+    assert result.verdict == "safe"
+
+
+def test_boolean_made_text_is_still_a_type_change(tmp_path: Path) -> None:
+    added = "ALTER TABLE recipes ADD COLUMN done BOOLEAN;"
+    select = "recipe_id, title, servings, notes, rating, done"
+    result = last(tmp_path, BASE, added, rebuild(f"{SAME_COLUMNS}, done TEXT", select))
+    assert hits(result) == {("type-change", "recipes", "done")}
