@@ -353,7 +353,8 @@ def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
 @main.command(name="replay")
 @click.argument("replay_file", metavar="FILE", type=click.Path(path_type=Path))
 @MIGRATIONS
-def replay_command(replay_file: Path, migrations: Path | None) -> None:
+@click.option("--steps", "show_steps", is_flag=True, help="Print the example's steps first.")
+def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool) -> None:
     """Run a saved minimal example again and print what happens."""
     try:
         saved = json.loads(replay_file.read_text(encoding="utf-8"))
@@ -364,6 +365,9 @@ def replay_command(replay_file: Path, migrations: Path | None) -> None:
     migration_set = load_set(migrations or (Path(recorded) if recorded else None))
     migration_set.check_version(local)
     migration_set.check_version(peer)
+    if show_steps:
+        for number, step in enumerate(steps, start=1):
+            click.echo(f"{number:>3}. {json.dumps(step, sort_keys=True, ensure_ascii=False)}")
     templates = Templates(migration_set)
     try:
         observation = run_example(templates, local, peer, steps, templates.workdir)
