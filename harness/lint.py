@@ -142,6 +142,7 @@ RULES: dict[str, Severity] = {
     "strict-changed": "safe",
     "default-changed": "additive",
     "not-replicable": "additive",
+    "replication-stopped": "breaking",
     "drop-column": "breaking",
     "drop-table": "breaking",
     "rename-column": "breaking",
@@ -211,6 +212,9 @@ MESSAGES: dict[str, str] = {
     " columns, which {old} clients may still fill with text or numbers",
     "strict-dropped": "{t} is no longer STRICT: v{n} clients may write text or numbers in its"
     " BLOB columns, which {old} clients refuse",
+    "strict-any": "{t}.{c} is declared ANY and {t} changed STRICT mode: a plain table stores"
+    " number-like text there as a number ('0012' as 12), a STRICT one keeps it as given, so"
+    " {old} and v{n} clients hold the same edit as different values",
     "strict-same": "{t} changed STRICT mode: sync already holds its typed columns to their"
     " declared type, so {old} and v{n} clients accept the same values",
     "generated-now-stored": "{t}.{c} was a generated column and is now stored: {old} clients"
@@ -235,8 +239,8 @@ MESSAGES: dict[str, str] = {
     " which {old} clients refuse as duplicates, so those edits never reach them",
     "collation-other": "values one side holds as distinct the other refuses as duplicates"
     " ({old} clients compare under {a}, v{n} under {b}), so those edits never arrive",
-    "collation-check": "{t}.{c} is now COLLATE {b} (was {a}) and a CHECK compares with it: the"
-    " CHECK accepts different values at {old} and v{n}, and each side refuses what only the"
+    "collation-check": "{t}.{c} is now COLLATE {b} (was {a}) and {guard} compares with it: it"
+    " accepts different values at {old} and v{n}, and each side refuses what only the"
     " other accepts, so those edits never arrive",
     "collation-changed": "{t}.{c} collation {d}: no key, UNIQUE or CHECK compares with it, so"
     " only local sorting and lookups differ; sync cannot see it",
@@ -247,6 +251,8 @@ MESSAGES: dict[str, str] = {
     "trigger-unraised": "trigger {name} on {t}, which could RAISE({raise_}), {what}: v{n} clients"
     " may write what {old} clients' trigger still refuses, so those edits never reach them",
     "trigger": "trigger {name} on {t} {what}: it writes no replicated table, so sync never sees it",
+    "replication-stopped": "{t} is no longer replicated at v{n} ({what}): v{n} clients neither"
+    " send nor apply its ops, so {old} clients' edits of it are parked for good",
     "not-replicable": "{t} {what}: the oplog never replicates it, so rows v{n} clients write"
     " there stay on the client that wrote them",
     "trigger-writes": "trigger {name} on {t} {what} and {verb} replicated table(s) {writes}:"
@@ -288,6 +294,12 @@ _WRITES = re.compile(
     r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
     rf"\s+{_QUALIFIED}"
 )
+
+
+def _trigger_on(sql: str) -> str:
+    """The table (or view) a CREATE TRIGGER statement is on."""
+    found = re.search(rf"(?is)\bON\s+{_QUALIFIED}", without_literals(sql))
+    return _name(found.group(1)) if found else ""
 
 
 def _raises(sql: str) -> str | None:
@@ -585,8 +597,19 @@ class _Linter:
             constrained.append("PRIMARY KEY")
         if any(c in cols for s in (self.before, self.after) for cols, _, _ in unique_keys(s, t)):
             constrained.append("UNIQUE")
-        checked = any(re.search(rf"(?i)\b{re.escape(c)}\b", check) for check in table.checks)
-        fields = {"a": was, "b": now}
+        mentions = re.compile(rf"(?i)\b{re.escape(c)}\b")
+        checked = any(mentions.search(check) for check in table.checks)
+        guard = "a CHECK" if checked else ""
+        for schema in (self.before, self.after):
+            for index in schema.indexes.values():
+                if index.table == t and index.unique and mentions.search(index.where or ""):
+                    guard = guard or f"the condition of UNIQUE index {index.name}"
+            for name, sql in schema.triggers.items():
+                on_table = _trigger_on(sql).lower() == t.lower()
+                if on_table and _raises(sql) and mentions.search(without_literals(sql)):
+                    guard = guard or f"trigger {name} (it can RAISE)"
+        checked = bool(guard)
+        fields = {"a": was, "b": now, "guard": guard}
         old = self.old(t, c)
         if not constrained:
             rule = "constraint-tightened" if checked else "collation-changed"
@@ -673,6 +696,12 @@ class _Linter:
             # declared type; STRICT only adds a check on BLOB columns (STRICT takes
             # nothing but blobs there, a non-STRICT BLOB column takes any value).
             table = self.after.tables[t] if kind == "strict-added" else self.before.tables[t]
+            for column in table.columns:
+                if column.type.upper() == "ANY" and not column.pk:
+                    # ANY is NUMERIC in a plain table ('0012' stored as 12) and keeps
+                    # values as given in a STRICT one.
+                    moved = Change(t, column.name, kind, change.detail)
+                    self.add("type-change", moved, MESSAGES["strict-any"], self.old(t, column.name))
             if any(column.type.upper() == "BLOB" for column in table.columns):
                 rule = "constraint-tightened" if kind == "strict-added" else "constraint-loosened"
                 self.add(rule, change, MESSAGES[kind], self.old(t))
@@ -712,6 +741,15 @@ class _Linter:
             else:
                 continue
             self.add("not-replicable", change, MESSAGES["not-replicable"], what=what)
+        for name, table in self.after.tables.items():
+            reason = table.unreplicated_reason
+            if reason is None or name not in self.before.replicated_tables:
+                continue
+            if any(c.kind == "primary-key-changed" and c.table == name for c in changes):
+                continue  # said as primary-key-change (and not-replicable) already
+            change = Change(name, None, "replication-stopped", reason)
+            text = MESSAGES["replication-stopped"]
+            self.add("replication-stopped", change, text, self.old(name), what=reason)
 
 
 def _snapshots(migrations: Sequence[Migration]) -> list[Schema]:
@@ -755,8 +793,26 @@ def _name(token: str) -> str:
     return token[1:-1] if token[:1] in '"`[' else token
 
 
+def _view_sources(codes: Sequence[str], before: Schema, after: Schema) -> dict[str, set[str]]:
+    """The tables each view reads, by view name (lower case): the schemas' views and
+    those the migration makes (and may drop again)."""
+    texts = {name.lower(): sql for schema in (before, after) for name, sql in schema.views.items()}
+    for code in codes:
+        made = _CREATE_VIEW.match(code)
+        if made:
+            texts[_name(made.group(1)).lower()] = code
+    return {
+        view: {_name(m.group(1)).lower() for m in _SOURCES.finditer(sql)}
+        for view, sql in texts.items()
+    }
+
+
 def _derived_into(
-    match: re.Match[str], later: Sequence[str], replicated: Mapping[str, str], after: Schema
+    match: re.Match[str],
+    later: Sequence[str],
+    replicated: Mapping[str, str],
+    after: Schema,
+    views: Mapping[str, set[str]],
 ) -> str | None:
     """The replicated table an ``INSERT ... SELECT`` into a table new in the migration
     fills with rows derived from other replicated tables (a split or a merge), if any.
@@ -769,7 +825,9 @@ def _derived_into(
         return None
     final = _final_name(_name(match.group(3)), later)
     body = f"{match.group(1) or ''} {match.group(4)}"
-    sources = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)} & set(replicated)
+    named = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
+    named |= {table for view in named for table in views.get(view, set())}  # through views
+    sources = named & set(replicated)
     target = next((n for n in after.replicated_tables if n.lower() == final.lower()), None)
     if target is None or not sources or final.lower() in sources:
         return None
@@ -831,12 +889,20 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
     codes = [without_literals(code) for code in migration.code]
+    views = _view_sources(codes, before, after)
     created: set[str] = set()  # tables (re)created so far in the migration
     read: set[str] = set()  # tables some statement so far reads rows from
     for index, code in enumerate(codes):
         made = _CREATE_TABLE.match(code)
         if made:
             created.add(_name(made.group(1)).lower())
+        trigger = _CREATE_TRIGGER.match(code)
+        if trigger and _name(trigger.group(1)).lower() not in {t.lower() for t in after.triggers}:
+            # Made for the migration and gone after it: what it writes, it writes now.
+            for table in sorted(_written_tables(code)):
+                if table.lower() in replicated:
+                    what = "rows written by a trigger the migration makes and drops"
+                    found.setdefault(replicated[table.lower()], []).append(what)
         _wiped(code, replicated, after, read, found)
         read |= {_name(m.group(1)).lower() for m in _SOURCES.finditer(code)}
         match = _REWRITE.match(code)
@@ -847,7 +913,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
                 # The rebuilt copy, edited before it takes the old table's place.
                 found.setdefault(replicated[final.lower()], []).append(f"{verb} of its new copy")
                 continue
-            derived = _derived_into(match, codes[index + 1 :], replicated, after)
+            derived = _derived_into(match, codes[index + 1 :], replicated, after, views)
             if derived is not None:
                 found.setdefault(derived, []).append("INSERT of rows derived from others")
             continue
@@ -963,6 +1029,9 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
     statements = migration.code
     found: dict[str, list[str]] = {}
     filtered: set[str] = set()
+    indirect: dict[str, str] = {}  # tables copied through a subquery, join or view
+    views = {v.lower() for schema in (before, after) for v in schema.views}
+    views |= {_name(m.group(1)).lower() for c in statements if (m := _CREATE_VIEW.match(c))}
     for index, code in enumerate(statements):
         match = _INSERT_SELECT.match(code)
         if not match:
@@ -982,6 +1051,9 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         existed = frozenset(c.name.lower() for c in old_table.columns)
         if _filters(match.group(3)):
             filtered.add(name)
+        source = _copy_source(match.group(3), views)
+        if source is not None:
+            indirect.setdefault(name, source)
         items = _select_items(match.group(3))
         if len(items) != len(columns):
             continue
@@ -1006,11 +1078,69 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
                 t=name, what=", ".join(filled), old=old, n=migration.version
             )
             findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
+    for name, source in sorted(indirect.items()):
+        if found.get(name):
+            continue  # already said: it fills columns with expressions
+        what = f"a rebuild copy that reads {source}, not the old table alone"
+        message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
+        findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     for name in sorted(filtered):
         what = "a rebuild copy that leaves rows out with WHERE"
         message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     return findings
+
+
+_CREATE_TRIGGER = re.compile(
+    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
+)
+_CREATE_VIEW = re.compile(
+    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
+)
+
+
+def _copy_source(select: str, views: set[str]) -> str | None:
+    """What a rebuild's SELECT reads besides one table, named for a message, or None.
+
+    Its items may name columns plainly and still carry other values when it
+    reads a subquery (``FROM (SELECT ... CASE ...)``), a join or a view; rows
+    merged by ``GROUP BY`` or ``DISTINCT`` are not copies either.
+    """
+    text = without_literals(select)
+    if re.match(r"(?is)\s*DISTINCT\b", text):
+        return "DISTINCT rows"
+    source = _top_level_from(text)
+    if source is None:
+        return None
+    if re.search(r"(?is)\bGROUP\s+BY\b", _flattened(source)):
+        return "rows merged by GROUP BY"
+    clause = re.split(r"(?is)\b(?:WHERE|GROUP|ORDER|LIMIT|HAVING|WINDOW)\b", source)[0]
+    single = re.fullmatch(rf"(?is)\s*{_QUALIFIED}(?:\s+(?:AS\s+)?{_NAME})?\s*", clause)
+    if single is None:
+        return (
+            "a subquery or join" if "(" in clause or "JOIN" in clause.upper() else "several tables"
+        )
+    table = _name(single.group(1))
+    return f"the view {table}" if table.lower() in views else None
+
+
+def _top_level_from(text: str) -> str | None:
+    """What follows a SELECT's own FROM (outside parentheses), or None."""
+    depth = 0
+    for offset, token in sql_tokens(text):
+        depth += (token == "(") - (token == ")")
+        if depth == 0 and token.upper() == "FROM":
+            return text[offset + 4 :]
+    return None
+
+
+def _flattened(text: str) -> str:
+    """``text`` with every parenthesised part blanked out."""
+    while True:
+        flat = re.sub(r"\([^()]*\)", " ", text)
+        if flat == text:
+            return text
+        text = flat
 
 
 def _filters(select: str) -> bool:

@@ -266,6 +266,12 @@ RULE_CASES = [
         id="not-replicable-composite-key",
     ),
     pytest.param(
+        'ALTER TABLE cooks ADD COLUMN "2nd_name" TEXT;',
+        ("replication-stopped", "cooks", None),
+        "breaking",
+        id="replication-stopped",
+    ),
+    pytest.param(
         "CREATE TABLE log (message TEXT);",
         ("not-replicable", "log", None),
         "additive",
@@ -494,8 +500,13 @@ def test_a_new_unique_expression_over_an_old_column_is_breaking(tmp_path: Path) 
 def test_nocase_on_a_text_primary_key_is_breaking(tmp_path: Path) -> None:
     keyed = SAME_COLUMNS.replace("PRIMARY KEY NOT NULL", "PRIMARY KEY NOT NULL COLLATE NOCASE")
     result = last(tmp_path, BASE, rebuild(keyed))
-    assert hits(result) == {("constraint-tightened", "recipes", "recipe_id")}
-    assert "is now PRIMARY KEY COLLATE NOCASE" in result.findings[0].message
+    # A key compared loosely names one row by several ids: the table leaves sync too.
+    assert hits(result) == {
+        ("constraint-tightened", "recipes", "recipe_id"),
+        ("replication-stopped", "recipes", None),
+    }
+    tightened = next(f for f in result.findings if f.rule == "constraint-tightened")
+    assert "is now PRIMARY KEY COLLATE NOCASE" in tightened.message
 
 
 def test_collation_on_a_checked_column_is_breaking(tmp_path: Path) -> None:
@@ -987,6 +998,12 @@ def test_rows_derived_into_a_new_table_are_a_rewrite(tmp_path: Path) -> None:
     seeded = """CREATE TABLE units (id TEXT PRIMARY KEY, name TEXT);
     INSERT INTO units VALUES ('g', 'gram'), ('kg', 'kilogram');"""
     assert "data-rewrite" not in {r for r, _, _ in hits(last(tmp_path / "b", BASE, seeded))}
+    # Through a view (made for the migration or kept), the rows still come from recipes.
+    through_view = """CREATE VIEW recipe_titles AS SELECT recipe_id, title FROM recipes;
+    CREATE TABLE titles (id TEXT PRIMARY KEY, title TEXT);
+    INSERT INTO titles (id, title) SELECT recipe_id, title FROM recipe_titles;
+    DROP VIEW recipe_titles;"""
+    assert ("data-rewrite", "titles", None) in hits(last(tmp_path / "c", BASE, through_view))
 
 
 def test_a_default_changed_while_older_clients_lack_the_column(tmp_path: Path) -> None:
@@ -1134,3 +1151,102 @@ def test_boolean_made_text_is_still_a_type_change(tmp_path: Path) -> None:
     select = "recipe_id, title, servings, notes, rating, done"
     result = last(tmp_path, BASE, added, rebuild(f"{SAME_COLUMNS}, done TEXT", select))
     assert hits(result) == {("type-change", "recipes", "done")}
+
+
+def test_a_column_the_oplog_cannot_name_stops_a_table_replicating(tmp_path: Path) -> None:
+    """Ops carry plain names only: a column "1rm_kg" takes its whole table out of sync."""
+    result = last(tmp_path, BASE, 'ALTER TABLE recipes ADD COLUMN "1rm_kg" REAL;')
+    assert ("replication-stopped", "recipes", None) in hits(result)
+    assert result.verdict == "breaking"
+    found = next(f for f in result.findings if f.rule == "replication-stopped")
+    assert found.message.startswith("recipes is no longer replicated at v2")
+
+
+def test_strict_on_a_table_with_an_any_column_is_a_type_change(tmp_path: Path) -> None:
+    """ANY is NUMERIC outside STRICT ('0012' becomes 12) and no affinity inside it."""
+    plain = "CREATE TABLE readings (id TEXT PRIMARY KEY NOT NULL, value ANY);"
+    strict = """
+CREATE TABLE readings_new (id TEXT PRIMARY KEY NOT NULL, value ANY) STRICT;
+INSERT INTO readings_new (id, value) SELECT id, value FROM readings;
+DROP TABLE readings;
+ALTER TABLE readings_new RENAME TO readings;
+"""
+    result = last(tmp_path, plain, strict)
+    assert ("type-change", "readings", "value") in hits(result)
+    assert result.verdict == "breaking"
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        (
+            "(SELECT recipe_id, CASE title WHEN 'x' THEN 'y' ELSE title END AS title,"
+            " servings, notes, rating FROM recipes)",
+            "a subquery or join",
+        ),
+        ("recipes LEFT JOIN cooks ON cooks.cook_id = recipes.notes", "a subquery or join"),
+        ("recipe_copy", "the view recipe_copy"),
+        ("recipes GROUP BY title", "rows merged by GROUP BY"),
+    ],
+)
+def test_a_rebuild_copying_through_anything_but_the_old_table_is_a_rewrite(
+    tmp_path: Path, source: str, said: str
+) -> None:
+    """Plain column names in the SELECT prove nothing when the rows come from elsewhere."""
+    step = rebuild(SAME_COLUMNS).replace("FROM recipes;", f"FROM {source};")
+    view = "CREATE VIEW recipe_copy AS SELECT * FROM recipes;"
+    step = view + step.replace("DROP TABLE recipes;", "DROP VIEW recipe_copy; DROP TABLE recipes;")
+    result = last(tmp_path, BASE, step)
+    assert ("data-rewrite", "recipes", None) in hits(result)
+    assert f"a rebuild copy that reads {said}, not the old table alone" in " ".join(
+        f.message for f in result.findings
+    )
+
+
+def test_a_rebuild_copying_from_the_renamed_old_table_is_a_copy(tmp_path: Path) -> None:
+    step = f"""
+ALTER TABLE recipes RENAME TO recipes_old;
+CREATE TABLE recipes ({SAME_COLUMNS});
+INSERT INTO recipes (recipe_id, title, servings, notes, rating)
+    SELECT recipe_id, title, servings, notes, rating FROM recipes_old AS o;
+DROP TABLE recipes_old;
+"""
+    assert last(tmp_path, BASE, step).verdict == "safe"
+
+
+def test_a_trigger_made_and_dropped_by_the_migration_is_a_rewrite(tmp_path: Path) -> None:
+    """It fires while the migration runs and is in neither schema: only the text shows it."""
+    step = """CREATE TABLE fixes (wrong TEXT, right TEXT);
+    CREATE TRIGGER apply_fix AFTER INSERT ON fixes BEGIN
+        UPDATE recipes SET title = NEW.right WHERE title = NEW.wrong;
+    END;
+    INSERT INTO fixes VALUES ('Soup', 'Broth');
+    DROP TRIGGER apply_fix;
+    DROP TABLE fixes;"""
+    result = last(tmp_path, BASE, step)
+    assert ("data-rewrite", "recipes", None) in hits(result)
+    assert "a trigger the migration makes and drops" in result.findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("guard", "said"),
+    [
+        (
+            "CREATE UNIQUE INDEX one_favourite ON recipes(rating) WHERE notes = 'favourite';",
+            "the condition of UNIQUE index one_favourite compares with it",
+        ),
+        (
+            "CREATE TRIGGER locked BEFORE UPDATE ON recipes WHEN OLD.notes = 'locked'"
+            " BEGIN SELECT RAISE(ABORT, 'locked'); END;",
+            "trigger locked (it can RAISE) compares with it",
+        ),
+    ],
+)
+def test_a_collation_change_under_a_partial_unique_or_a_raise_is_breaking(
+    tmp_path: Path, guard: str, said: str
+) -> None:
+    """'Favourite' and 'favourite' are one value to the new side only."""
+    nocase = SAME_COLUMNS.replace("notes TEXT", "notes TEXT COLLATE NOCASE")
+    result = last(tmp_path, BASE + guard, rebuild(nocase) + guard)
+    assert ("constraint-tightened", "recipes", "notes") in hits(result)
+    assert said in " ".join(f.message for f in result.findings)
