@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -259,34 +260,42 @@ def test_a_write_to_another_table_a_trigger_reads_frees_a_refused_op(tmp_path: P
     assert b.oplog.parked_ops() == []
 
 
+@contextmanager
+def old_and_new(tmp_path: Path, first: str, second: str) -> Iterator[tuple[Replica, Replica]]:
+    """A replica at v1 and one at v2 of the migrations ``first`` and ``second``."""
+    folder = migrations_folder(tmp_path, first, second)
+    old = open_replica(tmp_path / "old.db", migrations=folder, target_version=1, peer_id="o")
+    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="n")
+    try:
+        yield old, new
+    finally:
+        old.close()
+        new.close()
+
+
 def test_a_row_whose_key_a_unique_expression_refuses_is_counted_and_kept(tmp_path: Path) -> None:
     """v2 adds UNIQUE (lower(name)) on the key: v1's 'alice' after 'Alice' is refused loudly."""
-    folder = migrations_folder(
+    with old_and_new(
         tmp_path,
         "CREATE TABLE users (name TEXT PRIMARY KEY, email TEXT);",
         "CREATE UNIQUE INDEX u ON users (lower(name));",
-    )
-    old = open_replica(tmp_path / "old.db", migrations=folder, target_version=1, peer_id="o")
-    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="n")
-    old.insert("users", {"name": "Alice"})
-    old.insert("users", {"name": "alice"})
-    sync(old, new)
-    assert [row["name"] for row in new.rows("users")] == ["Alice"]
-    assert new.stats["rejected"] == 1  # was 0: the row waited, pending, without a word
-    assert [op.row_id for op in new.oplog.parked_ops()] == ["alice"]
+    ) as (old, new):
+        old.insert("users", {"name": "Alice"})
+        old.insert("users", {"name": "alice"})
+        sync(old, new)
+        assert [row["name"] for row in new.rows("users")] == ["Alice"]
+        assert new.stats["rejected"] == 1  # was 0: the row waited, pending, without a word
+        assert [op.row_id for op in new.oplog.parked_ops()] == ["alice"]
 
 
 def test_a_value_an_index_expression_fails_on_is_one_refused_op(tmp_path: Path) -> None:
     """v2 indexes ``json_extract(exif, ...)``: a v1 client's text that is not JSON fails
     that expression. The op is refused on its own; the rest of the message applies."""
-    folder = migrations_folder(
+    with old_and_new(
         tmp_path,
         "CREATE TABLE photos (id TEXT PRIMARY KEY, title TEXT, exif TEXT);",
         "CREATE INDEX photos_camera ON photos (json_extract(exif, '$.Model'));",
-    )
-    old = open_replica(tmp_path / "old.db", migrations=folder, target_version=1, peer_id="old")
-    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="new")
-    try:
+    ) as (old, new):
         old.insert("photos", {"id": "p1", "title": "beach", "exif": '{"Model": "X100"}'})
         old.insert("photos", {"id": "p2", "title": "dunes", "exif": "not json"})
         sync(old, new)
@@ -294,6 +303,3 @@ def test_a_value_an_index_expression_fails_on_is_one_refused_op(tmp_path: Path) 
         rows = {row["id"]: row for row in new.rows("photos")}
         assert rows["p1"]["exif"] == '{"Model": "X100"}'
         assert rows["p2"] == {"id": "p2", "title": "dunes", "exif": None}
-    finally:
-        old.close()
-        new.close()
