@@ -89,7 +89,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rich.markup import escape
@@ -100,6 +100,7 @@ from harness.errors import HarnessError
 from harness.schemadiff import (
     Change,
     diff_schemas,
+    stored_default,
     unique_constraints,
     unique_key,
     unique_keys,
@@ -109,7 +110,14 @@ from nexus_core.db.migrations import (
     migrate,
     without_literals,
 )
-from nexus_core.db.schema import Column, Schema, snapshot, sql_tokens, type_affinity
+from nexus_core.db.schema import (
+    Column,
+    Schema,
+    snapshot,
+    sql_tokens,
+    trigger_key,
+    type_affinity,
+)
 from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
 
@@ -287,6 +295,8 @@ _NONDETERMINISTIC = re.compile(
     r"\s*\(\s*\)"
 )
 _NOW = re.compile(r"(?i)\b(?:date|time|datetime|julianday|unixepoch|strftime)\s*\([^)]*'now'")
+# strftime with a format alone reads the clock too ('now' is its default time).
+_STRFTIME_NOW = re.compile(r"(?i)\bstrftime\s*\(\s*'(?:[^']|'')*'\s*\)")
 # A name as SQL writes it (bare or quoted), and one maybe qualified by its schema.
 _NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
 _QUALIFIED = rf"(?:(?:main|temp|\"main\"|\"temp\"|\[main\]|`main`)\s*\.\s*)?{_NAME}"
@@ -313,7 +323,11 @@ def _raises(sql: str) -> str | None:
 
 def _nondeterministic(default: str) -> bool:
     """Whether a column default is computed anew by each replica (clock, randomness)."""
-    return bool(_NONDETERMINISTIC.search(without_literals(default)) or _NOW.search(default))
+    return bool(
+        _NONDETERMINISTIC.search(without_literals(default))
+        or _NOW.search(default)
+        or _STRFTIME_NOW.search(default)
+    )
 
 
 def _written_tables(sql: str) -> set[str]:
@@ -388,7 +402,7 @@ class _Linter:
             for c in changes
             if (
                 c.kind == "check-dropped"
-                or (c.kind == "check-added" and (c.table, c.column) not in added)
+                or (c.kind == "check-added" and not self.on_new_columns(c, added))
             )
             and not self.local_table(c)
         ]
@@ -411,8 +425,10 @@ class _Linter:
             elif change.kind == "foreign-key-added" and (change.table, change.column) not in added:
                 rule = "foreign-key-added"
                 self.add(rule, change, MESSAGES[rule], self.old(change.table, change.column))
-            elif change.kind == "unique-added" and self.only_new_columns(change):
-                continue  # no older client writes these columns: nothing to collide
+            elif change.kind == "unique-added" and (
+                self.only_new_columns(change) or self.implied_unique(change)
+            ):
+                continue  # nothing older clients write can collide there
             elif change.kind == "unique-added":
                 what = _WHAT[change.kind].format(c=change.column or "", d=change.detail)
                 rule = "constraint-tightened"
@@ -443,6 +459,36 @@ class _Linter:
         found = unique_constraints(self.after, change.table).items()
         keys = [key for key, text in found if text == change.detail]
         return bool(keys) and all(before.column(column) is None for column in keys[0][0])
+
+    def on_new_columns(self, change: Change, added: set[tuple[str, str | None]]) -> bool:
+        """Whether a CHECK added reads only columns new in this step: older clients
+        never write them, and their rows arrive with NULL or the default there."""
+        if (change.table, change.column) in added:
+            return True
+        table = self.after.tables.get(change.table)
+        if table is None:
+            return False
+        text = without_literals(change.detail)
+        used = [c for c in table.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", text)]
+        return bool(used) and all((change.table, c) in added for c in used)
+
+    def implied_unique(self, change: Change) -> bool:
+        """Whether a UNIQUE added holds wherever a key or UNIQUE of both versions already
+        does: its columns include the primary key, or all of a plain UNIQUE's
+        (``(id, org_id)`` when ``id`` is the key): no two rows can collide on it."""
+        found = unique_constraints(self.after, change.table).items()
+        keys = [key for key, text in found if text == change.detail]
+        before, after = self.before.tables.get(change.table), self.after.tables.get(change.table)
+        if not keys or before is None or after is None:
+            return False
+        columns, _, compared = keys[0]
+        if compared:
+            return False  # an expression of a column may collide where the column does not
+        covered = {c.lower() for c in columns}
+        held = [tuple(after.primary_key)] if after.primary_key == before.primary_key else []
+        shared = unique_keys(self.before, change.table) & unique_keys(self.after, change.table)
+        held += [cols for cols, where, how in shared if not where and not how]
+        return any(key and {c.lower() for c in key} <= covered for key in held)
 
     def index_fails(self, change: Change) -> bool:
         """Report an index whose expression fails on values older clients may write
@@ -565,7 +611,16 @@ class _Linter:
                 name.lower()
                 for name in (*self.after.replicated_tables, *self.before.replicated_tables)
             }
-            writes = sorted(t for t in _written_tables(now or was) if t.lower() in tables)
+            written = _written_tables(now or was)
+            writes = sorted(t for t in written if t.lower() in tables)
+            # A write to a view (or a local table) whose own triggers write replicated ones.
+            instead = _instead_of_writes((), self.before, self.after)
+            names = {
+                t.lower(): t
+                for t in (*self.after.replicated_tables, *self.before.replicated_tables)
+            }
+            for target in sorted(t for t in written if t.lower() not in tables):
+                writes += [t for t in _through_view(target, instead, names) if t not in writes]
             if any(change.table in schema.views for schema in (self.before, self.after)):
                 # INSTEAD OF a write to a view: sync writes tables, never views, so
                 # the trigger fires only for the app's own SQL, which no op records
@@ -815,7 +870,8 @@ def _derived_into(
     views: Mapping[str, set[str]],
 ) -> str | None:
     """The replicated table an ``INSERT ... SELECT`` into a table new in the migration
-    fills with rows derived from other replicated tables (a split or a merge), if any.
+    fills with rows derived from tables that existed before (a split or a merge of
+    replicated tables, or a device's own local table), if any.
 
     Each replica derives them from the rows it holds at upgrade; rows older
     clients send later are never derived, and no op carries the derived ones.
@@ -841,6 +897,69 @@ _DROP_TABLE = re.compile(rf"(?is)^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?{_QUALIFI
 _DROP_COLUMN = re.compile(
     rf"(?is)^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+DROP\s+(?:COLUMN\s+)?{_NAME}\s*$"
 )
+
+
+_COPY_AS = re.compile(
+    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
+    r"\s+AS\s+(.*)$"
+)
+
+
+def _instead_of_writes(
+    statements: Sequence[str], before: Schema, after: Schema
+) -> dict[str, set[str]]:
+    """Per view (lower case), the tables its triggers write: those of the schemas
+    and those the migration makes."""
+    found: dict[str, set[str]] = {}
+    texts = [*before.triggers.values(), *after.triggers.values()]
+    texts += [code for code in statements if _CREATE_TRIGGER.match(code)]
+    for sql in texts:
+        found.setdefault(_trigger_on(sql).lower(), set()).update(
+            t.lower() for t in _written_tables(sql)
+        )
+    return found
+
+
+def _through_view(
+    target: str, instead: Mapping[str, set[str]], replicated: Mapping[str, str]
+) -> list[str]:
+    """The replicated tables a write to ``target`` reaches through triggers, following
+    a trigger that writes another view (empty when ``target`` has no triggers)."""
+    reached: set[str] = set()
+    seen: set[str] = set()
+    todo = [target.lower()]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for table in instead.get(name, set()):
+            if table in replicated:
+                reached.add(replicated[table])
+            else:
+                todo.append(table)
+    return sorted(reached)
+
+
+def _follow_copies(code: str, replicated: Mapping[str, str], copies: dict[str, str]) -> None:
+    """Note tables that hold a replicated table's old rows: renamed away from it
+    (``ALTER TABLE t RENAME TO t_old``) or made from it (``CREATE TABLE x AS SELECT``)."""
+    renamed = _RENAME_TABLE.match(code)
+    if renamed:
+        old = _name(renamed.group(1)).lower()
+        source = replicated.get(old) or copies.get(old)
+        if source is not None:
+            copies[_name(renamed.group(2)).lower()] = source
+        return
+    made = _COPY_AS.match(code)
+    if made:
+        read = [_name(m.group(1)).lower() for m in _SOURCES.finditer(made.group(2))]
+        source = next(
+            (replicated.get(t) or copies.get(t) for t in read if t in replicated or t in copies),
+            None,
+        )
+        if source is not None:
+            copies[_name(made.group(1)).lower()] = source
 
 
 def _final_name(table: str, later: Sequence[str]) -> str:
@@ -890,6 +1009,10 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     found: dict[str, list[str]] = {}
     codes = [without_literals(code) for code in migration.code]
     views = _view_sources(codes, before, after)
+    kept_triggers = {trigger_key(sql) for sql in after.triggers.values()}
+    copies: dict[str, str] = {}  # a table holding a replicated table's rows -> that table
+    edited: dict[str, list[tuple[str, str]]] = {}  # such a copy -> (table, edit) made to it
+    instead = _instead_of_writes(migration.code, before, after)
     created: set[str] = set()  # tables (re)created so far in the migration
     read: set[str] = set()  # tables some statement so far reads rows from
     for index, code in enumerate(codes):
@@ -897,15 +1020,25 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
         if made:
             created.add(_name(made.group(1)).lower())
         trigger = _CREATE_TRIGGER.match(code)
-        if trigger and _name(trigger.group(1)).lower() not in {t.lower() for t in after.triggers}:
-            # Made for the migration and gone after it: what it writes, it writes now.
-            for table in sorted(_written_tables(code)):
+        if trigger and trigger_key(migration.code[index]) not in kept_triggers:
+            # Made for the migration and gone after it (or another trigger by that name
+            # made later): what it writes, into a table that ends up replicated, it
+            # writes now.
+            for written in sorted(_written_tables(code)):
+                table = _final_name(written, codes[index + 1 :])
                 if table.lower() in replicated:
                     what = "rows written by a trigger the migration makes and drops"
                     found.setdefault(replicated[table.lower()], []).append(what)
         _wiped(code, replicated, after, read, found)
+        _follow_copies(code, replicated, copies)
         read |= {_name(m.group(1)).lower() for m in _SOURCES.finditer(code)}
         match = _REWRITE.match(code)
+        if match and match.group(2).split()[0].upper() in ("INSERT", "REPLACE"):
+            final = _final_name(_name(match.group(3)), codes[index + 1 :]).lower()
+            if final in replicated:  # rows copied back: edits made to them on the way count
+                for source in {_name(m.group(1)).lower() for m in _SOURCES.finditer(code)}:
+                    for table, what in edited.pop(source, []):
+                        found.setdefault(table, []).append(what)
         if match and _name(match.group(3)).lower() not in replicated:
             verb = match.group(2).split()[0].upper()
             final = _final_name(_name(match.group(3)), codes[index + 1 :])
@@ -913,7 +1046,22 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
                 # The rebuilt copy, edited before it takes the old table's place.
                 found.setdefault(replicated[final.lower()], []).append(f"{verb} of its new copy")
                 continue
-            derived = _derived_into(match, codes[index + 1 :], replicated, after, views)
+            through = _through_view(_name(match.group(3)), instead, replicated)
+            if through:
+                # A write to a view: its INSTEAD OF triggers write the tables.
+                for table in through:
+                    what = f"{verb} through the view {_name(match.group(3))}"
+                    found.setdefault(table, []).append(what)
+                continue
+            copy_of = copies.get(_name(match.group(3)).lower())
+            if verb in ("UPDATE", "DELETE") and copy_of is not None:
+                # Its old rows, renamed away or copied aside, edited: a rewrite once
+                # they are copied back (a scratch copy left alone is not one).
+                what = f"{verb} of its rows in {_name(match.group(3))}"
+                edited.setdefault(_name(match.group(3)).lower(), []).append((copy_of, what))
+                continue
+            existing = {t.lower(): t for t in before.tables}
+            derived = _derived_into(match, codes[index + 1 :], existing, after, views)
             if derived is not None:
                 found.setdefault(derived, []).append("INSERT of rows derived from others")
             continue
@@ -942,7 +1090,8 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
 
 
 _INSERT_SELECT = re.compile(
-    rf"(?is)^\s*INSERT(?:\s+OR\s+\w+)?\s+INTO\s+{_QUALIFIED}\s*(\([^)]*\))?\s*SELECT\s+(.*)$"
+    r"(?is)^\s*(WITH\b.*?\)\s*)?(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO\s+"
+    rf"{_QUALIFIED}\s*(\([^)]*\))?\s*SELECT\s+(.*)$"
 )
 _COLUMN_REF = re.compile(rf"(?is)^(?:{_NAME}\s*\.\s*)?{_NAME}$|^\*$|^{_NAME}\s*\.\s*\*$")
 _CAST = re.compile(rf"(?is)^CAST\s*\(\s*(?:{_NAME}\s*\.\s*)?{_NAME}\s+AS\s+([^)]*)\)$")
@@ -991,8 +1140,8 @@ def _same_as_copy(item: str, column: Column | None, existed: frozenset[str]) -> 
         return same and type_affinity(cast.group(3)) == column.affinity
     if column is None or old:
         return False
-    default = (column.default or "NULL").strip()
-    return " ".join(text.split()).upper() == " ".join(default.split()).upper()
+    # The column's own default, spelled as it is or otherwise (``False`` for ``0``).
+    return stored_default(replace(column, default=text)) == stored_default(column)
 
 
 # A JSON function that fails on text that is not JSON, and the column it reads.
@@ -1036,12 +1185,14 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         match = _INSERT_SELECT.match(code)
         if not match:
             continue
-        final = _final_name(_name(match.group(1)), statements[index + 1 :])
+        final = _final_name(_name(match.group(2)), statements[index + 1 :])
         name = replicated.get(final.lower())
         if name is None or name not in after.replicated_tables:
             continue
         table = after.tables[name]
-        listed = match.group(2)
+        if match.group(1):  # WITH ...: the copy reads a query of its own
+            indirect.setdefault(name, "a WITH query")
+        listed = match.group(3)
         columns = (
             [_name(c.strip()) for c in listed.strip("() \n\t").split(",")]
             if listed
@@ -1049,12 +1200,12 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         )
         old_table = before.tables[name]
         existed = frozenset(c.name.lower() for c in old_table.columns)
-        if _filters(match.group(3)):
+        if _filters(match.group(4)):
             filtered.add(name)
-        source = _copy_source(match.group(3), views)
+        source = _copy_source(match.group(4), views)
         if source is not None:
             indirect.setdefault(name, source)
-        items = _select_items(match.group(3))
+        items = _select_items(match.group(4))
         if len(items) != len(columns):
             continue
         filled = [
@@ -1085,7 +1236,7 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     for name in sorted(filtered):
-        what = "a rebuild copy that leaves rows out with WHERE"
+        what = "a rebuild copy that leaves rows out (WHERE, LIMIT)"
         message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     return findings
@@ -1104,54 +1255,58 @@ def _copy_source(select: str, views: set[str]) -> str | None:
 
     Its items may name columns plainly and still carry other values when it
     reads a subquery (``FROM (SELECT ... CASE ...)``), a join or a view; rows
-    merged by ``GROUP BY`` or ``DISTINCT`` are not copies either.
+    merged by ``GROUP BY`` or ``DISTINCT`` are not copies either. Read token by
+    token: a quoted ``"Order"`` or ``"limit"`` is a name, not a keyword.
     """
-    text = without_literals(select)
-    if re.match(r"(?is)\s*DISTINCT\b", text):
+    words = _top_level_words(select)
+    if words and words[0].upper() == "DISTINCT":
         return "DISTINCT rows"
-    source = _top_level_from(text)
-    if source is None:
+    upper = [w.upper() for w in words]
+    if "FROM" not in upper:
         return None
-    if re.search(r"(?is)\bGROUP\s+BY\b", _flattened(source)):
+    clause = words[upper.index("FROM") + 1 :]
+    ends = [n for n, w in enumerate(clause) if w.upper() in _CLAUSE_ENDS]
+    tail = clause[ends[0]].upper() if ends else None
+    clause = clause[: ends[0]] if ends else clause
+    if tail == "GROUP":
         return "rows merged by GROUP BY"
-    clause = re.split(r"(?is)\b(?:WHERE|GROUP|ORDER|LIMIT|HAVING|WINDOW)\b", source)[0]
-    single = re.fullmatch(rf"(?is)\s*{_QUALIFIED}(?:\s+(?:AS\s+)?{_NAME})?\s*", clause)
-    if single is None:
-        return (
-            "a subquery or join" if "(" in clause or "JOIN" in clause.upper() else "several tables"
-        )
-    table = _name(single.group(1))
+    if tail in ("UNION", "EXCEPT", "INTERSECT"):
+        return "a compound SELECT"
+    if "(" in clause or any(w.upper() == "JOIN" for w in clause):
+        return "a subquery or join"
+    if "," in clause:
+        return "several tables"
+    names = [w for w in clause if w not in (".",) and w.upper() not in ("AS", "MAIN", "TEMP")]
+    if not names or len(names) > 2:
+        return "several tables"
+    table = _name(clause[clause.index(".") + 1] if "." in clause else clause[0])
     return f"the view {table}" if table.lower() in views else None
 
 
-def _top_level_from(text: str) -> str | None:
-    """What follows a SELECT's own FROM (outside parentheses), or None."""
+_CLAUSE_ENDS = frozenset(
+    {"WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "WINDOW", "UNION", "EXCEPT", "INTERSECT"}
+)
+
+
+def _top_level_words(select: str) -> list[str]:
+    """A SELECT's tokens (after its keyword), each parenthesised part as one ``(``."""
+    words: list[str] = []
     depth = 0
-    for offset, token in sql_tokens(text):
-        depth += (token == "(") - (token == ")")
-        if depth == 0 and token.upper() == "FROM":
-            return text[offset + 4 :]
-    return None
-
-
-def _flattened(text: str) -> str:
-    """``text`` with every parenthesised part blanked out."""
-    while True:
-        flat = re.sub(r"\([^()]*\)", " ", text)
-        if flat == text:
-            return text
-        text = flat
+    for _, token in sql_tokens(without_literals(select)):
+        if token == "(":
+            depth += 1
+            if depth == 1:
+                words.append("(")
+        elif token == ")":
+            depth -= 1
+        elif depth == 0:
+            words.append(token)
+    return words
 
 
 def _filters(select: str) -> bool:
-    """Whether a SELECT (after its keyword) has a WHERE of its own, outside parentheses."""
-    text = without_literals(select)
-    while True:
-        flat = re.sub(r"\([^()]*\)", " ", text)
-        if flat == text:
-            break
-        text = flat
-    return bool(re.search(r"(?i)\bWHERE\b", text))
+    """Whether a SELECT (after its keyword) leaves rows out: a WHERE or LIMIT of its own."""
+    return any(w.upper() in ("WHERE", "LIMIT") for w in _top_level_words(select))
 
 
 def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[Finding]:

@@ -31,7 +31,15 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from nexus_core.db.schema import Column, ForeignKey, Index, Schema, Table, sql_key
+from nexus_core.db.schema import (
+    Column,
+    ForeignKey,
+    Index,
+    Schema,
+    Table,
+    sql_key,
+    trigger_key,
+)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -401,7 +409,9 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     triggers_owner.update(
         {n: _trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
     )
-    _diff_named("trigger", _keys(before.triggers), _keys(after.triggers), triggers_owner, changes)
+    old_triggers = {name: trigger_key(sql) for name, sql in before.triggers.items()}
+    new_triggers = {name: trigger_key(sql) for name, sql in after.triggers.items()}
+    _diff_named("trigger", old_triggers, new_triggers, triggers_owner, changes)
     return sorted(changes, key=lambda c: (c.table, c.column or "", c.kind, c.detail))
 
 

@@ -298,11 +298,14 @@ def _fields(
     refs = references(table, schema)
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
+    # A UNIQUE column with a default is always given a value: left out, every
+    # replica's rows would share the default and collide by the data alone.
+    unique = unique_columns(table, schema)
     for column in table.columns:
         if column.name == table.row_key:
             continue
         strategy = _column_values(column, table, schema, replica, contested)
-        if for_insert and column.required:
+        if for_insert and (column.required or (column.name in unique and column.default)):
             required[column.name] = strategy
         else:
             optional[column.name] = strategy

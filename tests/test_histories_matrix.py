@@ -128,3 +128,21 @@ def test_a_history_with_no_replicated_table_is_all_full(tmp_path: Path) -> None:
     result = run_matrix(config)
     assert result.ok
     assert {cell.observed for cell in result.cells} == {"full"}
+
+
+def test_a_unique_column_with_a_default_never_collides_by_the_data(tmp_path: Path) -> None:
+    """Rails' users.email: NOT NULL DEFAULT '' and UNIQUE. Rows that left it out would all
+    hold '' and collide whatever the migrations do; the traffic always gives it a value."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL DEFAULT '',"
+        " name TEXT); CREATE UNIQUE INDEX index_users_on_email ON users (email);",
+        "ALTER TABLE users ADD COLUMN nickname TEXT;",
+    )
+    result = run_matrix(MatrixConfig(migrations=folder, examples=12, seed=0, jobs=1, relay=False))
+    assert {(c.local, c.peer): c.observed for c in result.cells} == {
+        (1, 1): "full",
+        (1, 2): "partial",
+        (2, 1): "partial",
+        (2, 2): "full",
+    }

@@ -1250,3 +1250,178 @@ def test_a_collation_change_under_a_partial_unique_or_a_raise_is_breaking(
     result = last(tmp_path, BASE + guard, rebuild(nocase) + guard)
     assert ("constraint-tightened", "recipes", "notes") in hits(result)
     assert said in " ".join(f.message for f in result.findings)
+
+
+# --- rewrites spelled the way a second review found them --------------------------------
+
+COPY_BACK = """
+CREATE TABLE recipes ({columns});
+INSERT INTO recipes (recipe_id, title, servings, notes, rating)
+    SELECT recipe_id, title, servings, notes, rating FROM {source};
+DROP TABLE {source};
+"""
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        (
+            "ALTER TABLE recipes RENAME TO recipes_old;"
+            "UPDATE recipes_old SET title = 'Broth' WHERE title = 'Soup';"
+            + COPY_BACK.format(columns=SAME_COLUMNS, source="recipes_old"),
+            "UPDATE of its rows in recipes_old",
+        ),
+        (
+            "CREATE TEMP TABLE scratch AS SELECT * FROM recipes;"
+            "UPDATE scratch SET title = 'Broth' WHERE title = 'Soup'; DROP TABLE recipes;"
+            + COPY_BACK.format(columns=SAME_COLUMNS, source="scratch"),
+            "UPDATE of its rows in scratch",
+        ),
+        (
+            rebuild(SAME_COLUMNS)
+            .replace("INSERT INTO recipes_new SELECT", "REPLACE INTO recipes_new SELECT")
+            .replace("SELECT recipe_id, title,", "SELECT recipe_id, upper(title),"),
+            "fills title with an expression",
+        ),
+        (
+            rebuild(SAME_COLUMNS).replace(
+                "INSERT INTO recipes_new SELECT recipe_id, title, servings, notes, rating"
+                " FROM recipes",
+                "WITH fixed AS (SELECT recipe_id, upper(title) AS title, servings, notes, rating"
+                " FROM recipes) INSERT INTO recipes_new SELECT * FROM fixed",
+            ),
+            "a rebuild copy that reads a WITH query",
+        ),
+        (
+            rebuild(SAME_COLUMNS).replace(
+                "FROM recipes;", "FROM recipes ORDER BY rating LIMIT 100;"
+            ),
+            "leaves rows out (WHERE, LIMIT)",
+        ),
+        (
+            "CREATE VIEW renamer AS SELECT recipe_id, title FROM recipes;"
+            "CREATE TRIGGER rename_it INSTEAD OF UPDATE ON renamer BEGIN"
+            " UPDATE recipes SET title = NEW.title WHERE recipe_id = OLD.recipe_id; END;"
+            "UPDATE renamer SET title = 'Broth' WHERE title = 'Soup';",
+            "UPDATE through the view renamer",
+        ),
+        (
+            rebuild(SAME_COLUMNS)
+            .replace(
+                "DROP TABLE recipes;",
+                "DROP TABLE recipes;",
+            )
+            .replace(
+                "CREATE TABLE recipes_new (" + SAME_COLUMNS + ");",
+                "CREATE TABLE recipes_new (" + SAME_COLUMNS + ");"
+                "CREATE TRIGGER tidy AFTER INSERT ON recipes_new BEGIN"
+                " UPDATE recipes_new SET title = trim(NEW.title) WHERE recipe_id = NEW.recipe_id;"
+                " END;",
+            )
+            .replace("DROP TABLE recipes;", "DROP TRIGGER tidy; DROP TABLE recipes;"),
+            "a trigger the migration makes and drops",
+        ),
+    ],
+)
+def test_a_rewrite_however_spelled_is_caught(tmp_path: Path, step: str, said: str) -> None:
+    result = last(tmp_path, BASE, step)
+    assert result.verdict == "breaking", result.findings
+    assert said in " ".join(f.message for f in result.findings)
+
+
+def test_a_trigger_name_used_again_does_not_hide_the_first(tmp_path: Path) -> None:
+    step = """CREATE TABLE fixes (wrong TEXT, right TEXT);
+    CREATE TRIGGER watch AFTER INSERT ON fixes BEGIN
+        UPDATE recipes SET title = NEW.right WHERE title = NEW.wrong; END;
+    INSERT INTO fixes VALUES ('Soup', 'Broth');
+    DROP TRIGGER watch; DROP TABLE fixes;
+    CREATE TRIGGER watch AFTER INSERT ON cooks BEGIN SELECT 1; END;"""
+    assert ("data-rewrite", "recipes", None) in hits(last(tmp_path, BASE, step))
+
+
+def test_rows_derived_from_a_local_table_are_a_rewrite(tmp_path: Path) -> None:
+    """Each device fills the new replicated table from its own local rows."""
+    local = BASE + "CREATE TABLE device_prefs (key TEXT, value TEXT);"
+    step = """CREATE TABLE prefs (key TEXT PRIMARY KEY, value TEXT);
+    INSERT INTO prefs SELECT key, value FROM device_prefs;"""
+    assert ("data-rewrite", "prefs", None) in hits(last(tmp_path, local, step))
+
+
+def test_strftime_with_a_format_alone_reads_the_clock(tmp_path: Path) -> None:
+    columns = SAME_COLUMNS + ", added_at INTEGER NOT NULL DEFAULT (strftime('%s'))"
+    step = "ALTER TABLE recipes RENAME TO recipes_old;" + COPY_BACK.format(
+        columns=columns, source="recipes_old"
+    )
+    result = last(tmp_path, BASE, step)
+    assert ("nondeterministic-default", "recipes", "added_at") in hits(result)
+
+
+def test_a_trigger_writing_through_a_view_writes_the_table(tmp_path: Path) -> None:
+    step = """CREATE VIEW counts AS SELECT cook_id, name FROM cooks;
+    CREATE TRIGGER counts_set INSTEAD OF UPDATE ON counts BEGIN
+        UPDATE cooks SET name = NEW.name WHERE cook_id = NEW.cook_id; END;
+    CREATE TRIGGER on_recipe AFTER INSERT ON recipes BEGIN
+        UPDATE counts SET name = NEW.title WHERE cook_id = NEW.notes; END;"""
+    result = last(tmp_path, BASE, step)
+    assert ("trigger-writes-replicated", "recipes", None) in hits(result)
+    assert ("add-trigger", "counts", None) in hits(result)  # the view's own: local
+
+
+# --- what ORMs emit, safe as written (a third review) ------------------------------------
+
+
+def test_quoted_names_that_are_keywords_are_names(tmp_path: Path) -> None:
+    """Prisma's "Order" model and Drizzle's "limit" column, rebuilt as they emit it."""
+    first = 'CREATE TABLE "Order" ("id" TEXT NOT NULL PRIMARY KEY, "limit" INTEGER);'
+    step = """CREATE TABLE "new_Order" ("id" TEXT NOT NULL PRIMARY KEY, "limit" INTEGER,
+        "note" TEXT);
+    INSERT INTO "new_Order" ("id", "limit") SELECT "id", "limit" FROM "Order";
+    DROP TABLE "Order";
+    ALTER TABLE "new_Order" RENAME TO "Order";"""
+    result = last(tmp_path, first, step)
+    assert result.verdict == "additive", result.findings
+
+
+def test_a_trigger_spelled_with_for_each_row_or_a_parenthesised_when_is_no_change(
+    tmp_path: Path,
+) -> None:
+    plain = (
+        "CREATE TRIGGER keep_title BEFORE UPDATE OF title ON recipes WHEN NEW.title IS NULL"
+        " BEGIN SELECT RAISE(ABORT, 'title'); END;"
+    )
+    again = (
+        'CREATE TRIGGER "keep_title" BEFORE UPDATE OF "title" ON "recipes" FOR EACH ROW'
+        " WHEN (NEW.\"title\" IS NULL) BEGIN SELECT RAISE(ABORT, 'title'); END;"
+    )
+    result = last(tmp_path, BASE + plain, "DROP TRIGGER keep_title;" + again)
+    assert result.verdict == "safe", result.findings
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [BASE, BASE + "CREATE UNIQUE INDEX by_title ON recipes(title);"],
+)
+def test_a_unique_over_a_key_or_an_older_unique_is_implied(tmp_path: Path, setup: str) -> None:
+    """(recipe_id, notes) holds wherever the key does, (title, notes) wherever
+    UNIQUE(title) does."""
+    covered = "recipe_id, notes" if setup == BASE else "title, notes"
+    result = last(tmp_path, setup, f"CREATE UNIQUE INDEX pair ON recipes({covered});")
+    assert result.verdict == "safe", result.findings
+
+
+def test_a_check_over_new_columns_only_binds_no_older_client(tmp_path: Path) -> None:
+    step = """ALTER TABLE recipes ADD COLUMN due TEXT;
+    ALTER TABLE recipes ADD COLUMN done_at TEXT;"""
+    select = "recipe_id, title, servings, notes, rating, due, done_at"
+    new_only = SAME_COLUMNS + ", due TEXT, done_at TEXT, CHECK (due IS NULL OR due <= done_at)"
+    with_old = SAME_COLUMNS + ", due TEXT, done_at TEXT, CHECK (due IS NULL OR due <= notes)"
+    checked = last(tmp_path / "a", BASE, step + rebuild(new_only, select))
+    assert checked.verdict == "additive", checked.findings
+    binding = last(tmp_path / "b", BASE, step + rebuild(with_old, select))
+    assert ("constraint-tightened", "recipes", None) in hits(binding)
+
+
+def test_a_new_column_filled_with_its_default_spelled_otherwise_is_a_copy(tmp_path: Path) -> None:
+    select = "recipe_id, title, servings, notes, rating, FALSE"
+    result = last(tmp_path, BASE, rebuild(SAME_COLUMNS + ", archived INTEGER DEFAULT 0", select))
+    assert "data-rewrite" not in {rule for rule, _, _ in hits(result)}

@@ -230,6 +230,34 @@ def sql_key(sql: str | None) -> str | None:
     return text
 
 
+def trigger_key(sql: str | None) -> str | None:
+    """:func:`sql_key` for a CREATE TRIGGER, where ``FOR EACH ROW`` (the only kind
+    SQLite has) and parentheses around the whole WHEN condition say nothing."""
+    key = sql_key(normalise_sql(sql))
+    if key is None:
+        return None
+    tokens = [token for _, token in sql_tokens(key)]
+    words: list[str] = []
+    index = 0
+    while index < len(tokens):
+        if tokens[index : index + 3] == ["for", "each", "row"]:
+            index += 3
+            continue
+        words.append(tokens[index])
+        index += 1
+    begin = words.index("begin") if "begin" in words else len(words)
+    when = words.index("when") if "when" in words[:begin] else None
+    if when is not None and words[when + 1 : when + 2] == ["("]:
+        depth = 0
+        for end in range(when + 1, begin):
+            depth += (words[end] == "(") - (words[end] == ")")
+            if depth == 0:
+                break
+        if end + 1 == begin:  # the parentheses hold the whole condition
+            words = words[: when + 1] + words[when + 2 : end] + words[end + 1 :]
+    return " ".join(words)
+
+
 def _wrapped(text: str) -> bool:
     """Whether the first parenthesis of ``text`` closes at its very end."""
     depth = 0
