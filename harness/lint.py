@@ -148,6 +148,7 @@ RULES: dict[str, Severity] = {
     "nondeterministic-default": "breaking",
     "generated-column-changed": "breaking",
     "strict-changed": "safe",
+    "change-generated": "safe",
     "default-changed": "additive",
     "not-replicable": "additive",
     "replication-stopped": "breaking",
@@ -220,6 +221,10 @@ MESSAGES: dict[str, str] = {
     " columns, which {old} clients may still fill with text or numbers",
     "strict-dropped": "{t} is no longer STRICT: v{n} clients may write text or numbers in its"
     " BLOB columns, which {old} clients refuse",
+    "generated-guarded": "{t}.{c} is computed another way at v{n} ({d}) and {guard} compares"
+    " it: each version refuses rows the other accepts, so those edits never arrive",
+    "generated-local": "{t}.{c} is computed another way at v{n} ({d}): each replica computes"
+    " it from synced columns, and no UNIQUE, CHECK or RAISE compares it",
     "strict-any": "{t}.{c} is declared ANY and {t} changed STRICT mode: a plain table stores"
     " number-like text there as a number ('0012' as 12), a STRICT one keeps it as given, so"
     " {old} and v{n} clients hold the same edit as different values",
@@ -471,6 +476,29 @@ class _Linter:
         text = without_literals(change.detail)
         used = [c for c in table.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", text)]
         return bool(used) and all((change.table, c) in added for c in used)
+
+    def generated_changed(self, change: Change) -> None:
+        """A generated column computed another way: local, unless a UNIQUE, a CHECK or a
+        RAISE trigger compares it, when each version refuses rows the other accepts."""
+        t, c = change.table, change.column or ""
+        mentions = re.compile(rf"(?i)\b{re.escape(c)}\b")
+        table = self.after.tables[t]
+        guards = [
+            f"UNIQUE ({', '.join(cols)})"
+            for cols, _, _ in unique_keys(self.after, t)
+            if c.lower() in {col.lower() for col in cols}
+        ]
+        guards += ["a CHECK" for check in table.checks if mentions.search(check)][:1]
+        guards += [
+            f"trigger {name}"
+            for name, sql in self.after.triggers.items()
+            if _trigger_on(sql).lower() == t.lower() and _raises(sql) and mentions.search(sql)
+        ]
+        if guards:
+            text = MESSAGES["generated-guarded"]
+            self.add("constraint-tightened", change, text, self.old(t), guard=" and ".join(guards))
+        else:
+            self.add("change-generated", change, MESSAGES["generated-local"], self.old(t))
 
     def implied_unique(self, change: Change) -> bool:
         """Whether a UNIQUE added holds wherever a key or UNIQUE of both versions already
@@ -744,6 +772,8 @@ class _Linter:
             self.add(rule, change, MESSAGES[rule], self.old(t, c), a=was, b=now)
         elif kind == "collation-changed":
             self.collation(change)
+        elif kind == "generated-changed":
+            self.generated_changed(change)
         elif kind == "generated-now-stored":
             self.add("generated-column-changed", change, MESSAGES[kind], self.old(t))
         elif kind in ("strict-added", "strict-dropped"):

@@ -242,6 +242,12 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
             changes.append(
                 Change(name, now.name, "default-changed", f"{was.default} -> {now.default}")
             )
+    was_computed = {c.lower(): e for c, e in before.computed}
+    for column, expression in after.computed:
+        old_expression = was_computed.get(column.lower())
+        if old_expression is not None and old_expression != expression:
+            detail = f"{old_expression} -> {expression}"
+            changes.append(Change(name, column, "generated-changed", detail))
     if before.strict != after.strict:
         changes.append(Change(name, None, "strict-added" if after.strict else "strict-dropped"))
     old_key = tuple(renames.get(c, c) for c in before.primary_key)

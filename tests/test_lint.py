@@ -295,6 +295,7 @@ def test_each_rule_fires(
 def test_every_declared_rule_has_a_case() -> None:
     exercised = {case.values[1][0] for case in RULE_CASES}  # type: ignore[index]
     undeclared_here = {
+        "change-generated",  # needs a generated column at v1: its own test below
         "drop-index",
         "change-index",
         "drop-view",
@@ -1425,3 +1426,44 @@ def test_a_new_column_filled_with_its_default_spelled_otherwise_is_a_copy(tmp_pa
     select = "recipe_id, title, servings, notes, rating, FALSE"
     result = last(tmp_path, BASE, rebuild(SAME_COLUMNS + ", archived INTEGER DEFAULT 0", select))
     assert "data-rewrite" not in {rule for rule, _, _ in hits(result)}
+
+
+def test_a_generated_column_nothing_compares_computed_another_way_is_safe(
+    tmp_path: Path,
+) -> None:
+    def cooks(name: str, expression: str) -> str:
+        return (
+            f"CREATE TABLE {name} (id TEXT PRIMARY KEY, name TEXT, shout TEXT AS ({expression}));"
+        )
+
+    again = (
+        cooks("cooks_new", "upper(trim(name))")
+        + "INSERT INTO cooks_new (id, name) SELECT id, name FROM cooks;"
+        + "DROP TABLE cooks; ALTER TABLE cooks_new RENAME TO cooks;"
+    )
+    result = last(tmp_path, cooks("cooks", "upper(name)"), again)
+    assert hits(result) == {("change-generated", "cooks", "shout")}
+    assert result.verdict == "safe"
+
+
+def test_a_generated_column_a_unique_compares_computed_another_way_is_breaking(
+    tmp_path: Path,
+) -> None:
+    """v1 holds 'AB-1' and 'AB 1' apart; v2's key drops the dash and space: one plate."""
+
+    def permits(name: str, expression: str) -> str:
+        return (
+            f"CREATE TABLE {name} (id TEXT PRIMARY KEY, plate TEXT NOT NULL,"
+            f" plate_key TEXT AS ({expression}));"
+        )
+
+    unique = "CREATE UNIQUE INDEX one_per_plate ON permits (plate_key);"
+    again = (
+        permits("permits_new", "upper(replace(replace(plate, ' ', ''), '-', ''))")
+        + "INSERT INTO permits_new (id, plate) SELECT id, plate FROM permits;"
+        + "DROP TABLE permits; ALTER TABLE permits_new RENAME TO permits;"
+        + unique
+    )
+    result = last(tmp_path, permits("permits", "upper(plate)") + unique, again)
+    assert ("constraint-tightened", "permits", "plate_key") in hits(result)
+    assert "UNIQUE (plate_key) compares it" in " ".join(f.message for f in result.findings)

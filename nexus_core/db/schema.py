@@ -107,6 +107,7 @@ class Table:
     without_rowid: bool = False
     strict: bool = False
     generated: tuple[str, ...] = ()
+    computed: tuple[tuple[str, str], ...] = ()  # (generated column, its expression's sql_key)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -307,12 +308,41 @@ def _unquote(token: str) -> str:
 
 def column_collations(sql: str) -> dict[str, str]:
     """``COLLATE`` clauses of a CREATE TABLE's column definitions: {column: NAME}."""
-    tokens = list(sql_tokens(sql))
-    try:
-        start = next(i for i, (_, t) in enumerate(tokens) if t == "(")
-    except StopIteration:
-        return {}
     found: dict[str, str] = {}
+    for segment in _definitions(sql):
+        _segment_collation(segment, found)
+    return found
+
+
+def generated_expressions(sql: str) -> dict[str, str]:
+    """Generated columns of a CREATE TABLE and what they compute, in canonical form
+    (:func:`sql_key`): ``{column: expression}``."""
+    found: dict[str, str] = {}
+    for segment in _definitions(sql):
+        words = [token.upper() for token in segment]
+        if not words or words[0] in ("CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"):
+            continue
+        depth = 0
+        for index, token in enumerate(segment):
+            depth += (token == "(") - (token == ")")
+            if depth == 0 and words[index] == "AS" and segment[index + 1 : index + 2] == ["("]:
+                inner, level = [], 0
+                for part in segment[index + 1 :]:
+                    level += (part == "(") - (part == ")")
+                    inner.append(part)
+                    if level == 0:
+                        break
+                found[_unquote(segment[0])] = sql_key(" ".join(inner)) or ""
+                break
+    return found
+
+
+def _definitions(sql: str) -> Iterator[list[str]]:
+    """The tokens of each column definition and table constraint of a CREATE TABLE."""
+    tokens = list(sql_tokens(sql))
+    start = next((i for i, (_, t) in enumerate(tokens) if t == "("), None)
+    if start is None:
+        return
     depth, segment = 0, list[str]()
     for _, token in tokens[start + 1 :]:
         if token == "(":
@@ -322,12 +352,11 @@ def column_collations(sql: str) -> dict[str, str]:
                 break
             depth -= 1
         if depth == 0 and token == ",":
-            _segment_collation(segment, found)
+            yield segment
             segment = []
         else:
             segment.append(token)
-    _segment_collation(segment, found)
-    return found
+    yield segment
 
 
 def _segment_collation(segment: list[str], found: dict[str, str]) -> None:
@@ -497,6 +526,7 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
                 for row in conn.execute(f"PRAGMA table_xinfo({quote_identifier(name)})")
                 if row[6] in (2, 3)  # hidden: 2 virtual, 3 stored generated column
             ),
+            computed=tuple(sorted(generated_expressions(sql).items())),
         )
         for index in table.indexes:
             index_sql = master.get(("index", index.name))
