@@ -101,6 +101,7 @@ from harness.schemadiff import (
     Change,
     diff_schemas,
     stored_default,
+    trigger_table,
     unique_constraints,
     unique_key,
     unique_keys,
@@ -311,12 +312,6 @@ _WRITES = re.compile(
 )
 
 
-def _trigger_on(sql: str) -> str:
-    """The table (or view) a CREATE TRIGGER statement is on."""
-    found = re.search(rf"(?is)\bON\s+{_QUALIFIED}", without_literals(sql))
-    return _name(found.group(1)) if found else ""
-
-
 def _raises(sql: str) -> str | None:
     """``ABORT``, ``FAIL``, ``ROLLBACK`` or ``IGNORE`` when a trigger's SQL can RAISE one.
 
@@ -492,7 +487,7 @@ class _Linter:
         guards += [
             f"trigger {name}"
             for name, sql in self.after.triggers.items()
-            if _trigger_on(sql).lower() == t.lower() and _raises(sql) and mentions.search(sql)
+            if trigger_table(sql).lower() == t.lower() and _raises(sql) and mentions.search(sql)
         ]
         if guards:
             text = MESSAGES["generated-guarded"]
@@ -688,7 +683,7 @@ class _Linter:
                 if index.table == t and index.unique and mentions.search(index.where or ""):
                     guard = guard or f"the condition of UNIQUE index {index.name}"
             for name, sql in schema.triggers.items():
-                on_table = _trigger_on(sql).lower() == t.lower()
+                on_table = trigger_table(sql).lower() == t.lower()
                 if on_table and _raises(sql) and mentions.search(without_literals(sql)):
                     guard = guard or f"trigger {name} (it can RAISE)"
         checked = bool(guard)
@@ -944,7 +939,7 @@ def _instead_of_writes(
     texts = [*before.triggers.values(), *after.triggers.values()]
     texts += [code for code in statements if _CREATE_TRIGGER.match(code)]
     for sql in texts:
-        found.setdefault(_trigger_on(sql).lower(), set()).update(
+        found.setdefault(trigger_table(sql).lower(), set()).update(
             t.lower() for t in _written_tables(sql)
         )
     return found

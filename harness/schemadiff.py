@@ -411,9 +411,9 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     _diff_named("index", old_indexes, new_indexes, owner, changes)
     _diff_named("view", _keys(before.views), _keys(after.views), {}, changes)
     _diff_named("virtual", _keys(before.virtual), _keys(after.virtual), {}, changes)
-    triggers_owner = {name: _trigger_table(sql) for name, sql in after.triggers.items()}
+    triggers_owner = {name: trigger_table(sql) for name, sql in after.triggers.items()}
     triggers_owner.update(
-        {n: _trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
+        {n: trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
     )
     old_triggers = {name: trigger_key(sql) for name, sql in before.triggers.items()}
     new_triggers = {name: trigger_key(sql) for name, sql in after.triggers.items()}
@@ -436,6 +436,9 @@ def _recased(before: Mapping[str, object], after: Mapping[str, object]) -> dict[
     }
 
 
-def _trigger_table(sql: str) -> str:
-    match = re.search(r'(?i)\bON\s+("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)', sql)
+def trigger_table(sql: str) -> str:
+    """The table (or view) a CREATE TRIGGER statement is on."""
+    match = re.search(
+        r'(?i)\bON\s+(?:(?:main|temp|"main"|"temp")\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)', sql
+    )
     return match.group(1).strip('"`[]') if match else ""
