@@ -200,6 +200,10 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
         templates.cleanup()
         _TEMPLATES.pop(str(directory.resolve()), None)
     result.cells = [cells[p] for p in cell_pairs]
+    for cell in result.cells:  # where to edit the document, if it is the document that is wrong
+        row = expectations.get((cell.local, cell.peer))
+        if not cell.ok and row is not None and row.line:
+            cell.reasons.insert(1, f"documented at {source}:{row.line}")
     result.relay = [relay_results[p] for p in relays]
     return result
 

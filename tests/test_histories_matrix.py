@@ -97,7 +97,14 @@ def test_a_wrong_document_is_caught(tmp_path: Path) -> None:
     assert set(wrong) == {(1, 2)}
     assert (wrong[1, 2].expected, wrong[1, 2].observed) == ("full", "partial")
     # The reason says why it is partial and what to write instead.
-    assert wrong[1, 2].reasons[1] == (
+    source = HISTORIES / "wrong_document" / "expected.md"
+    line = next(
+        n
+        for n, text in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1)
+        if text.replace(" ", "").startswith("|v1|v2|")
+    )
+    assert wrong[1, 2].reasons[1] == f"documented at {source}:{line}"
+    assert wrong[1, 2].reasons[2] == (
         "v1 lacks events.reminder_minutes (v2 has them): ops on them are skipped and parked,"
         " so the cell is partial (document it as Partial sync)"
     )
