@@ -89,6 +89,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -483,11 +484,15 @@ class _Linter:
             for cols, _, _ in unique_keys(self.after, t)
             if c.lower() in {col.lower() for col in cols}
         ]
-        guards += ["a CHECK" for check in table.checks if mentions.search(check)][:1]
+        guards += ["a CHECK" for check in table.checks if mentions.search(without_literals(check))][
+            :1
+        ]
         guards += [
             f"trigger {name}"
             for name, sql in self.after.triggers.items()
-            if trigger_table(sql).lower() == t.lower() and _raises(sql) and mentions.search(sql)
+            if trigger_table(sql).lower() == t.lower()
+            and _raises(sql)
+            and mentions.search(without_literals(sql))
         ]
         if guards:
             text = MESSAGES["generated-guarded"]
@@ -676,11 +681,12 @@ class _Linter:
         if any(c in cols for s in (self.before, self.after) for cols, _, _ in unique_keys(s, t)):
             constrained.append("UNIQUE")
         mentions = re.compile(rf"(?i)\b{re.escape(c)}\b")
-        checked = any(mentions.search(check) for check in table.checks)
+        checked = any(mentions.search(without_literals(check)) for check in table.checks)
         guard = "a CHECK" if checked else ""
         for schema in (self.before, self.after):
             for index in schema.indexes.values():
-                if index.table == t and index.unique and mentions.search(index.where or ""):
+                where = without_literals(index.where or "")
+                if index.table == t and index.unique and mentions.search(where):
                     guard = guard or f"the condition of UNIQUE index {index.name}"
             for name, sql in schema.triggers.items():
                 on_table = trigger_table(sql).lower() == t.lower()
@@ -1215,8 +1221,6 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         if name is None or name not in after.replicated_tables:
             continue
         table = after.tables[name]
-        if match.group(1):  # WITH ...: the copy reads a query of its own
-            indirect.setdefault(name, "a WITH query")
         listed = match.group(3)
         columns = (
             [_name(c.strip()) for c in listed.strip("() \n\t").split(",")]
@@ -1227,7 +1231,11 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         existed = frozenset(c.name.lower() for c in old_table.columns)
         if _filters(match.group(4)):
             filtered.add(name)
-        source = _copy_source(match.group(4), views)
+        # A name the WITH defines reads like a table but is a query of its own.
+        ctes = re.sub(r"(?is)^\s*WITH\s+", "", match.group(1) or "")
+        queries = {_name(m.group(1)).lower() for m in _CTE.finditer(ctes)}
+        key = before.tables[name].row_key
+        source = _copy_source(match.group(4), views, queries, key)
         if source is not None:
             indirect.setdefault(name, source)
         items = _select_items(match.group(4))
@@ -1275,7 +1283,12 @@ _CREATE_VIEW = re.compile(
 )
 
 
-def _copy_source(select: str, views: set[str]) -> str | None:
+def _copy_source(
+    select: str,
+    views: AbstractSet[str],
+    queries: AbstractSet[str] = frozenset(),
+    key: str | None = None,
+) -> str | None:
     """What a rebuild's SELECT reads besides one table, named for a message, or None.
 
     Its items may name columns plainly and still carry other values when it
@@ -1284,16 +1297,19 @@ def _copy_source(select: str, views: set[str]) -> str | None:
     token: a quoted ``"Order"`` or ``"limit"`` is a name, not a keyword.
     """
     words = _top_level_words(select)
-    if words and words[0].upper() == "DISTINCT":
-        return "DISTINCT rows"
     upper = [w.upper() for w in words]
+    # DISTINCT with the row key, or GROUP BY it, merges nothing: rows are distinct by it.
+    items = words[: upper.index("FROM")] if "FROM" in upper else words
+    if upper[:1] == ["DISTINCT"] and not _names_key(items, key):
+        return "DISTINCT rows"
     if "FROM" not in upper:
         return None
     clause = words[upper.index("FROM") + 1 :]
     ends = [n for n, w in enumerate(clause) if w.upper() in _CLAUSE_ENDS]
     tail = clause[ends[0]].upper() if ends else None
+    clause_tail = clause[ends[0] :] if ends else []
     clause = clause[: ends[0]] if ends else clause
-    if tail == "GROUP":
+    if tail == "GROUP" and not _names_key(clause_tail[2:], key):  # after GROUP BY
         return "rows merged by GROUP BY"
     if tail in ("UNION", "EXCEPT", "INTERSECT"):
         return "a compound SELECT"
@@ -1301,11 +1317,21 @@ def _copy_source(select: str, views: set[str]) -> str | None:
         return "a subquery or join"
     if "," in clause:
         return "several tables"
+    hint = [w.upper() for w in clause]  # a planner hint: NOT INDEXED, INDEXED BY name
+    if "INDEXED" in hint:
+        clause = clause[: hint.index("INDEXED") - (hint[hint.index("INDEXED") - 1] == "NOT")]
     names = [w for w in clause if w not in (".",) and w.upper() not in ("AS", "MAIN", "TEMP")]
     if not names or len(names) > 2:
         return "several tables"
     table = _name(clause[clause.index(".") + 1] if "." in clause else clause[0])
+    if table.lower() in queries:
+        return "a WITH query"
     return f"the view {table}" if table.lower() in views else None
+
+
+def _names_key(words: Sequence[str], key: str | None) -> bool:
+    """Whether ``words`` name the row key (``id`` or ``t.id``)."""
+    return key is not None and key.lower() in {_name(w).lower() for w in words}
 
 
 _CLAUSE_ENDS = frozenset(

@@ -251,7 +251,7 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
     if before.strict != after.strict:
         changes.append(Change(name, None, "strict-added" if after.strict else "strict-dropped"))
     old_key = tuple(renames.get(c, c) for c in before.primary_key)
-    if old_key != after.primary_key:
+    if [c.lower() for c in old_key] != [c.lower() for c in after.primary_key]:  # case aside
         text = f"({', '.join(before.primary_key)}) -> ({', '.join(after.primary_key)})"
         changes.append(Change(name, None, "primary-key-changed", text))
     return renames

@@ -1467,3 +1467,47 @@ def test_a_generated_column_a_unique_compares_computed_another_way_is_breaking(
     result = last(tmp_path, permits("permits", "upper(plate)") + unique, again)
     assert ("constraint-tightened", "permits", "plate_key") in hits(result)
     assert "UNIQUE (plate_key) compares it" in " ".join(f.message for f in result.findings)
+
+
+# --- the new rules' own false alarms (a fifth review) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "recipes NOT INDEXED",
+        "recipes GROUP BY recipe_id",
+    ],
+)
+def test_a_copy_from_the_old_table_alone_however_written_is_a_copy(
+    tmp_path: Path, source: str
+) -> None:
+    step = rebuild(SAME_COLUMNS).replace("FROM recipes;", f"FROM {source};")
+    assert last(tmp_path, BASE, step).verdict == "safe"
+
+
+def test_distinct_with_the_key_and_an_unused_with_are_copies(tmp_path: Path) -> None:
+    distinct = rebuild(SAME_COLUMNS).replace("SELECT recipe_id", "SELECT DISTINCT recipe_id")
+    assert last(tmp_path / "a", BASE, distinct).verdict == "safe"
+    unused = rebuild(SAME_COLUMNS).replace(
+        "INSERT INTO recipes_new", "WITH unused(x) AS (VALUES (1)) INSERT INTO recipes_new"
+    )
+    assert last(tmp_path / "b", BASE, unused).verdict == "safe"
+
+
+def test_a_column_named_only_in_a_string_is_not_compared(tmp_path: Path) -> None:
+    """A partial UNIQUE's WHERE and a CHECK that say 'notes' as a value, not the column."""
+    guard = (
+        "CREATE UNIQUE INDEX one_kind ON recipes(title) WHERE servings = 'notes';"
+        "CREATE TRIGGER no_empty BEFORE INSERT ON recipes WHEN NEW.title = ''"
+        " BEGIN SELECT RAISE(ABORT, 'notes need a title'); END;"
+    )
+    nocase = SAME_COLUMNS.replace("notes TEXT", "notes TEXT COLLATE NOCASE")
+    result = last(tmp_path, BASE + guard, rebuild(nocase) + guard)
+    assert hits(result) == {("collation-changed", "recipes", "notes")}
+
+
+def test_a_key_renamed_only_in_case_is_no_key_change(tmp_path: Path) -> None:
+    result = last(tmp_path, BASE, "ALTER TABLE cooks RENAME COLUMN cook_id TO Cook_Id;")
+    assert "primary-key-change" not in {rule for rule, _, _ in hits(result)}
+    assert result.verdict == "safe"
