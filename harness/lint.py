@@ -86,6 +86,7 @@ Severities:
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -100,6 +101,7 @@ from harness.checks import allowed
 from harness.errors import HarnessError
 from harness.schemadiff import (
     Change,
+    UniqueKey,
     diff_schemas,
     stored_default,
     trigger_table,
@@ -394,6 +396,17 @@ class _Linter:
     def old(self, table: str, column: str | None = None) -> str:
         return _clients(self.schemas, self.version, table, column)
 
+    @functools.cached_property
+    def instead(self) -> dict[str, set[str]]:
+        """The tables the triggers on each table or view write (:func:`_instead_of_writes`)."""
+        return _instead_of_writes((), self.before, self.after)
+
+    @functools.cached_property
+    def replicated_names(self) -> dict[str, str]:
+        """Tables either version replicates, by lower-case name."""
+        names = (*self.after.replicated_tables, *self.before.replicated_tables)
+        return {name.lower(): name for name in names}
+
     def run(self) -> list[Finding]:
         changes = diff_schemas(self.before, self.after)
         added = {(c.table, c.column) for c in changes if c.kind == "column-added"}
@@ -457,9 +470,8 @@ class _Linter:
         before = self.before.tables.get(change.table)
         if before is None:
             return True
-        found = unique_constraints(self.after, change.table).items()
-        keys = [key for key, text in found if text == change.detail]
-        return bool(keys) and all(before.column(column) is None for column in keys[0][0])
+        key = self.unique_of(change)
+        return key is not None and all(before.column(column) is None for column in key[0])
 
     def on_new_columns(self, change: Change, added: set[tuple[str, str | None]]) -> bool:
         """Whether a CHECK added reads only columns new in this step: older clients
@@ -477,39 +489,51 @@ class _Linter:
         """A generated column computed another way: local, unless a UNIQUE, a CHECK or a
         RAISE trigger compares it, when each version refuses rows the other accepts."""
         t, c = change.table, change.column or ""
-        mentions = re.compile(rf"(?i)\b{re.escape(c)}\b")
-        table = self.after.tables[t]
         guards = [
             f"UNIQUE ({', '.join(cols)})"
             for cols, _, _ in unique_keys(self.after, t)
             if c.lower() in {col.lower() for col in cols}
         ]
-        guards += ["a CHECK" for check in table.checks if mentions.search(without_literals(check))][
-            :1
-        ]
-        guards += [
-            f"trigger {name}"
-            for name, sql in self.after.triggers.items()
-            if trigger_table(sql).lower() == t.lower()
-            and _raises(sql)
-            and mentions.search(without_literals(sql))
-        ]
+        guards += self.compared_by(t, c, (self.after,))
         if guards:
             text = MESSAGES["generated-guarded"]
             self.add("constraint-tightened", change, text, self.old(t), guard=" and ".join(guards))
         else:
             self.add("change-generated", change, MESSAGES["generated-local"], self.old(t))
 
+    def compared_by(self, t: str, c: str, schemas: Sequence[Schema]) -> list[str]:
+        """What compares column ``c`` of table ``t`` besides a key or UNIQUE on it, so
+        that each version may refuse what the other accepts: a CHECK, a partial
+        UNIQUE's condition, a trigger that can RAISE (string literals aside)."""
+        mentions = re.compile(rf"(?i)\b{re.escape(c)}\b")
+        found = []
+        if any(mentions.search(without_literals(check)) for check in self.after.tables[t].checks):
+            found.append("a CHECK")
+        for schema in schemas:
+            for index in schema.indexes.values():
+                where = without_literals(index.where or "")
+                if index.table == t and index.unique and mentions.search(where):
+                    found.append(f"the condition of UNIQUE index {index.name}")
+            for name, sql in schema.triggers.items():
+                on_table = trigger_table(sql).lower() == t.lower()
+                if on_table and _raises(sql) and mentions.search(without_literals(sql)):
+                    found.append(f"trigger {name} (it can RAISE)")
+        return list(dict.fromkeys(found))
+
+    def unique_of(self, change: Change) -> UniqueKey | None:
+        """The UNIQUE a unique-added change names (by how the schema spells it)."""
+        found = unique_constraints(self.after, change.table).items()
+        return next((key for key, text in found if text == change.detail), None)
+
     def implied_unique(self, change: Change) -> bool:
         """Whether a UNIQUE added holds wherever a key or UNIQUE of both versions already
         does: its columns include the primary key, or all of a plain UNIQUE's
         (``(id, org_id)`` when ``id`` is the key): no two rows can collide on it."""
-        found = unique_constraints(self.after, change.table).items()
-        keys = [key for key, text in found if text == change.detail]
+        key = self.unique_of(change)
         before, after = self.before.tables.get(change.table), self.after.tables.get(change.table)
-        if not keys or before is None or after is None:
+        if key is None or before is None or after is None:
             return False
-        columns, _, compared = keys[0]
+        columns, _, compared = key
         if compared:
             return False  # an expression of a column may collide where the column does not
         covered = {c.lower() for c in columns}
@@ -642,13 +666,9 @@ class _Linter:
             written = _written_tables(now or was)
             writes = sorted(t for t in written if t.lower() in tables)
             # A write to a view (or a local table) whose own triggers write replicated ones.
-            instead = _instead_of_writes((), self.before, self.after)
-            names = {
-                t.lower(): t
-                for t in (*self.after.replicated_tables, *self.before.replicated_tables)
-            }
             for target in sorted(t for t in written if t.lower() not in tables):
-                writes += [t for t in _through_view(target, instead, names) if t not in writes]
+                reached = _through_view(target, self.instead, self.replicated_names)
+                writes += [t for t in reached if t not in writes]
             if any(change.table in schema.views for schema in (self.before, self.after)):
                 # INSTEAD OF a write to a view: sync writes tables, never views, so
                 # the trigger fires only for the app's own SQL, which no op records
@@ -680,20 +700,9 @@ class _Linter:
             constrained.append("PRIMARY KEY")
         if any(c in cols for s in (self.before, self.after) for cols, _, _ in unique_keys(s, t)):
             constrained.append("UNIQUE")
-        mentions = re.compile(rf"(?i)\b{re.escape(c)}\b")
-        checked = any(mentions.search(without_literals(check)) for check in table.checks)
-        guard = "a CHECK" if checked else ""
-        for schema in (self.before, self.after):
-            for index in schema.indexes.values():
-                where = without_literals(index.where or "")
-                if index.table == t and index.unique and mentions.search(where):
-                    guard = guard or f"the condition of UNIQUE index {index.name}"
-            for name, sql in schema.triggers.items():
-                on_table = trigger_table(sql).lower() == t.lower()
-                if on_table and _raises(sql) and mentions.search(without_literals(sql)):
-                    guard = guard or f"trigger {name} (it can RAISE)"
-        checked = bool(guard)
-        fields = {"a": was, "b": now, "guard": guard}
+        guards = self.compared_by(t, c, (self.before, self.after))
+        checked = bool(guards)
+        fields = {"a": was, "b": now, "guard": guards[0] if guards else ""}
         old = self.old(t, c)
         if not constrained:
             rule = "constraint-tightened" if checked else "collation-changed"
@@ -921,26 +930,29 @@ def _derived_into(
     return target
 
 
-_CREATE_TABLE = re.compile(
-    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
-)
+def _creates(kind: str, rest: str = "") -> re.Pattern[str]:
+    """``CREATE [TEMP] <kind> [IF NOT EXISTS] name`` (the name is group 1), then ``rest``."""
+    return re.compile(
+        rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?{kind}\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+        rf"{_QUALIFIED}{rest}"
+    )
+
+
+_CREATE_TABLE = _creates("TABLE")
+_COPY_AS = _creates("TABLE", r"\s+AS\s+(.*)$")
+_CREATE_TRIGGER = _creates("TRIGGER")
+_CREATE_VIEW = _creates("VIEW")
 _DROP_TABLE = re.compile(rf"(?is)^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?{_QUALIFIED}\s*$")
 _DROP_COLUMN = re.compile(
     rf"(?is)^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+DROP\s+(?:COLUMN\s+)?{_NAME}\s*$"
 )
 
 
-_COPY_AS = re.compile(
-    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
-    r"\s+AS\s+(.*)$"
-)
-
-
 def _instead_of_writes(
     statements: Sequence[str], before: Schema, after: Schema
 ) -> dict[str, set[str]]:
-    """Per view (lower case), the tables its triggers write: those of the schemas
-    and those the migration makes."""
+    """Per table or view (lower case), the tables its triggers write: those of the
+    schemas and those the migration makes."""
     found: dict[str, set[str]] = {}
     texts = [*before.triggers.values(), *after.triggers.values()]
     texts += [code for code in statements if _CREATE_TRIGGER.match(code)]
@@ -1040,6 +1052,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     found: dict[str, list[str]] = {}
     codes = [without_literals(code) for code in migration.code]
     views = _view_sources(codes, before, after)
+    existing = {t.lower(): t for t in before.tables}
     kept_triggers = {trigger_key(sql) for sql in after.triggers.values()}
     copies: dict[str, str] = {}  # a table holding a replicated table's rows -> that table
     edited: dict[str, list[tuple[str, str]]] = {}  # such a copy -> (table, edit) made to it
@@ -1091,7 +1104,6 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
                 what = f"{verb} of its rows in {_name(match.group(3))}"
                 edited.setdefault(_name(match.group(3)).lower(), []).append((copy_of, what))
                 continue
-            existing = {t.lower(): t for t in before.tables}
             derived = _derived_into(match, codes[index + 1 :], existing, after, views)
             if derived is not None:
                 found.setdefault(derived, []).append("INSERT of rows derived from others")
@@ -1210,8 +1222,7 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
     found: dict[str, list[str]] = {}
     filtered: set[str] = set()
     indirect: dict[str, str] = {}  # tables copied through a subquery, join or view
-    views = {v.lower() for schema in (before, after) for v in schema.views}
-    views |= {_name(m.group(1)).lower() for c in statements if (m := _CREATE_VIEW.match(c))}
+    views = set(_view_sources(statements, before, after))
     for index, code in enumerate(statements):
         match = _INSERT_SELECT.match(code)
         if not match:
@@ -1234,8 +1245,7 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         # A name the WITH defines reads like a table but is a query of its own.
         ctes = re.sub(r"(?is)^\s*WITH\s+", "", match.group(1) or "")
         queries = {_name(m.group(1)).lower() for m in _CTE.finditer(ctes)}
-        key = before.tables[name].row_key
-        source = _copy_source(match.group(4), views, queries, key)
+        source = _copy_source(match.group(4), views, queries, old_table.row_key)
         if source is not None:
             indirect.setdefault(name, source)
         items = _select_items(match.group(4))
@@ -1273,14 +1283,6 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     return findings
-
-
-_CREATE_TRIGGER = re.compile(
-    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
-)
-_CREATE_VIEW = re.compile(
-    rf"(?is)^\s*CREATE\s+(?:TEMP\s+|TEMPORARY\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
-)
 
 
 def _copy_source(

@@ -72,13 +72,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if examples is not None and examples < 1:
         raise pytest.UsageError(f"--nexus-examples: must be at least 1, not {examples}")
     # Bad input is a usage error before any collection, one line, as the CLI says it.
-    if _path_option(config, "migrations") is not None or _path_option(config, "expected"):
+    if _named(config):
         _expectations(config)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     """Which migrations and which documented matrix the cells check (when any was named)."""
-    if _path_option(config, "migrations") is None and _path_option(config, "expected") is None:
+    if not _named(config):
         return None
     migration_set = _migration_set(config)
     _, source = _expectations(config)
@@ -87,6 +87,14 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         f"nexus: migrations {migration_set.directory} (v{versions[0]}-v{versions[-1]}),"
         f" documented matrix: {source}, {_examples(config)} examples per cell,"
         f" seed {config.getoption('--nexus-seed')}"
+    )
+
+
+def _named(config: pytest.Config) -> bool:
+    """Whether the run names a migrations folder or a matrix file (not our own defaults)."""
+    return (
+        _path_option(config, "migrations") is not None
+        or _path_option(config, "expected") is not None
     )
 
 

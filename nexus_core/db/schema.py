@@ -338,7 +338,8 @@ def generated_expressions(sql: str) -> dict[str, str]:
 
 
 def _definitions(sql: str) -> Iterator[list[str]]:
-    """The tokens of each column definition and table constraint of a CREATE TABLE."""
+    """The tokens of each item of a statement's first parenthesised list: the column
+    definitions and constraints of a CREATE TABLE, the terms of a CREATE INDEX."""
     tokens = list(sql_tokens(sql))
     start = next((i for i, (_, t) in enumerate(tokens) if t == "("), None)
     if start is None:
@@ -415,22 +416,8 @@ def _index_compared(conn: sqlite3.Connection, index: str, sql: str | None, table
 
 def _index_terms(sql: str) -> list[str]:
     """The terms of a CREATE INDEX, normalised, without their COLLATE, ASC or DESC."""
-    tokens = list(sql_tokens(sql))
-    opening = next((i for i, (_, t) in enumerate(tokens) if t == "("), None)
-    if opening is None:
-        return []
-    terms: list[list[str]] = [[]]
-    depth = 0
-    for _, token in tokens[opening + 1 :]:
-        if token == ")" and depth == 0:
-            break
-        depth += (token == "(") - (token == ")")
-        if token == "," and depth == 0:
-            terms.append([])
-        else:
-            terms[-1].append(token)
     found = []
-    for words in terms:
+    for words in _definitions(sql):
         upper = [w.upper() for w in words]
         if upper and upper[-1] in ("ASC", "DESC"):
             words, upper = words[:-1], upper[:-1]
