@@ -930,6 +930,34 @@ def _derived_into(
     return target
 
 
+def _seeded_apart(
+    match: re.Match[str], statement: str, later: Sequence[str], after: Schema
+) -> str | None:
+    """The replicated table an ``INSERT`` fills with rows each replica computes
+    differently (``randomblob()`` ids, ``CURRENT_TIMESTAMP``, or such a column
+    default the insert leaves to the table), if any.
+
+    Rows the same on every device are harmless: each replica holds the same
+    ones. These differ from device to device, and no op ever carries them.
+    """
+    if match.group(2).split()[0].upper() not in ("INSERT", "REPLACE"):
+        return None
+    final = _final_name(_name(match.group(3)), later).lower()
+    table = next((t for n, t in after.replicated_tables.items() if n.lower() == final), None)
+    if table is None:
+        return None
+    listed = re.match(r"\s*\(([^)]*)\)", match.group(4))
+    named = {_name(c.strip()).lower() for c in listed.group(1).split(",")} if listed else None
+    left = [
+        c
+        for c in table.columns
+        if named is not None and c.name.lower() not in named and c.default is not None
+    ]
+    if _nondeterministic(statement) or any(_nondeterministic(c.default or "") for c in left):
+        return table.name
+    return None
+
+
 def _creates(kind: str, rest: str = "") -> re.Pattern[str]:
     """``CREATE [TEMP] <kind> [IF NOT EXISTS] name`` (the name is group 1), then ``rest``."""
     return re.compile(
@@ -1107,6 +1135,11 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
             derived = _derived_into(match, codes[index + 1 :], existing, after, views)
             if derived is not None:
                 found.setdefault(derived, []).append("INSERT of rows derived from others")
+                continue
+            seeded = _seeded_apart(match, migration.code[index], codes[index + 1 :], after)
+            if seeded is not None and seeded.lower() not in replicated:
+                what = "seed rows made from randomness or the clock, different on each device"
+                found.setdefault(seeded, []).append(what)
             continue
         if not match:
             continue
@@ -1163,24 +1196,37 @@ def _select_items(text: str) -> list[str]:
     ]
 
 
-def _same_as_copy(item: str, column: Column | None, existed: frozenset[str]) -> bool:
+# Affinities whose CAST changes no value such a column holds (see merge.value_problem:
+# INTEGER holds integers, REAL numbers, TEXT text). CAST AS NUMERIC reads a date's
+# year as a number; CAST AS BLOB turns text into bytes.
+_NO_OP_CASTS = frozenset({"INTEGER", "REAL", "TEXT"})
+
+
+def _same_as_copy(
+    item: str, column: Column | None, existed: frozenset[str], kept: frozenset[str]
+) -> bool:
     """Whether a rebuild's SELECT item gives a row the value sync would give it too.
 
-    A column the old table had must be copied from itself (or cast to its own
-    affinity): anything else, its default included, rewrites values older
-    clients still hold. A column new in the step may take any column (a
-    rename) or its own default, what rows from older clients get anyway.
+    A column the old table had must be copied from itself (or cast where the
+    cast changes nothing the column holds): anything else, its default
+    included, rewrites values older clients still hold. A column new in the
+    step may take a column the table no longer has (a rename) or its own
+    default, what rows from older clients get anyway; a copy of a column the
+    table keeps is a backfill older clients never send.
     """
     aliased = _ALIAS.match(item)
     text = aliased.group(1).strip() if aliased and _ref(aliased.group(1).strip()) else item
     old = column is not None and column.name.lower() in existed
+    own = column.name.lower() if column else ""
     taken = _ref(text)
     if taken is not None:
-        return not old or taken in ("*", column.name.lower() if column else "")
+        return taken in ("*", own) or (not old and taken not in kept)
     cast = _CAST.match(text)
     if cast and column is not None:
-        same = not old or _name(cast.group(2)).lower() == column.name.lower()
-        return same and type_affinity(cast.group(3)) == column.affinity
+        source = _name(cast.group(2)).lower()
+        same = source == own or (not old and source not in kept)
+        affinity = type_affinity(cast.group(3))
+        return same and affinity == column.affinity and affinity in _NO_OP_CASTS
     if column is None or old:
         return False
     # The column's own default, spelled as it is or otherwise (``False`` for ``0``).
@@ -1240,6 +1286,7 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         )
         old_table = before.tables[name]
         existed = frozenset(c.name.lower() for c in old_table.columns)
+        kept = existed & {c.name.lower() for c in table.columns}
         if _filters(match.group(4)):
             filtered.add(name)
         # A name the WITH defines reads like a table but is a query of its own.
@@ -1254,7 +1301,7 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         filled = [
             column
             for column, item in zip(columns, items, strict=True)
-            if not _same_as_copy(item, table.column(column), existed)
+            if not _same_as_copy(item, table.column(column), existed, kept)
         ]
         if listed:  # old columns left out of the copy get their default
             named = {c.lower() for c in columns}

@@ -1511,3 +1511,60 @@ def test_a_key_renamed_only_in_case_is_no_key_change(tmp_path: Path) -> None:
     result = last(tmp_path, BASE, "ALTER TABLE cooks RENAME COLUMN cook_id TO Cook_Id;")
     assert "primary-key-change" not in {rule for rule, _, _ in hits(result)}
     assert result.verdict == "safe"
+
+
+@pytest.mark.parametrize(
+    ("declared", "item", "breaking"),
+    [
+        ("servings INTEGER", "CAST(servings AS INTEGER)", False),
+        ("notes TEXT", "CAST(notes AS TEXT)", False),
+        ("notes BLOB", "CAST(notes AS BLOB)", True),  # text becomes bytes; peers keep text
+        ("servings NUMERIC", "CAST(servings AS NUMERIC)", True),  # '2024-01-01' becomes 2024
+    ],
+)
+def test_a_rebuild_cast_is_a_copy_only_where_it_changes_nothing(
+    tmp_path: Path, declared: str, item: str, breaking: bool
+) -> None:
+    column = declared.split()[0]
+    columns = re.sub(rf"\b{column} \w+", declared, SAME_COLUMNS, count=1)
+    select = "recipe_id, title, servings, notes, rating".replace(column, item, 1)
+    result = last(tmp_path, BASE + rebuild(columns), rebuild(columns, select))
+    assert (("data-rewrite", "recipes", None) in hits(result)) is breaking, result.findings
+
+
+def test_a_new_column_filled_from_a_column_the_table_keeps_is_a_backfill(tmp_path: Path) -> None:
+    wider = SAME_COLUMNS + ", portions INTEGER"
+    backfill = rebuild(wider, "recipe_id, title, servings, notes, rating, servings")
+    result = last(tmp_path / "a", BASE, backfill)
+    assert ("data-rewrite", "recipes", None) in hits(result)
+    assert "portions" in next(f.message for f in result.findings if f.rule == "data-rewrite")
+    # Taken from a column the table no longer has, it is a rename (its own rules).
+    renamed = SAME_COLUMNS.replace("servings INTEGER", "portions INTEGER")
+    result = last(tmp_path / "b", BASE, rebuild(renamed))
+    assert "data-rewrite" not in {f.rule for f in result.findings}
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        "INSERT INTO units (id, name) VALUES (lower(hex(randomblob(16))), 'gram');",
+        "INSERT INTO units (id, name, added) VALUES ('g', 'gram', CURRENT_TIMESTAMP);",
+        "INSERT INTO units (id, name, added) VALUES ('g', 'gram', datetime('now'));",
+        "INSERT INTO units (name) VALUES ('gram');",  # the id is the table's random default
+    ],
+)
+def test_seed_rows_each_device_computes_apart_are_a_rewrite(tmp_path: Path, seed: str) -> None:
+    table = (
+        "CREATE TABLE units (id TEXT PRIMARY KEY DEFAULT (lower(hex(randomblob(8)))),"
+        " name TEXT, added TEXT);"
+    )
+    result = last(tmp_path, BASE, table + seed)
+    assert ("data-rewrite", "units", None) in hits(result), result.findings
+    assert "randomness or the clock" in result.findings[-1].message
+
+
+def test_seed_rows_the_same_on_every_device_are_not_a_rewrite(tmp_path: Path) -> None:
+    table = "CREATE TABLE units (id TEXT PRIMARY KEY, name TEXT, added TEXT DEFAULT 'now');"
+    seed = "INSERT INTO units (id, name) VALUES ('g', 'gram'), ('kg', 'kilogram');"
+    result = last(tmp_path, BASE, table + seed)
+    assert "data-rewrite" not in {f.rule for f in result.findings}, result.findings
