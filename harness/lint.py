@@ -117,6 +117,7 @@ from nexus_core.db.migrations import (
 from nexus_core.db.schema import (
     Column,
     Schema,
+    Table,
     snapshot,
     sql_tokens,
     trigger_key,
@@ -362,6 +363,19 @@ class MigrationLint:
     findings: list[Finding]
 
 
+def _new_column(before: Table, after: Table, column: str) -> bool:
+    """Whether ``column`` of ``after`` holds nothing older clients write: it is new
+    in the step and, if generated, computed from such columns only."""
+    lower = column.lower()
+    if before.column(column) is not None or lower in {g.lower() for g in before.generated}:
+        return False
+    expression = next((sql for name, sql in after.computed if name.lower() == lower), None)
+    if expression is None:
+        return lower not in {g.lower() for g in after.generated}
+    read = [c for c in before.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", expression)]
+    return not read
+
+
 def _has(schema: Schema, table: str, column: str | None) -> bool:
     found = schema.table(table)
     return found is not None and (column is None or found.column(column) is not None)
@@ -471,7 +485,8 @@ class _Linter:
         if before is None:
             return True
         key = self.unique_of(change)
-        return key is not None and all(before.column(column) is None for column in key[0])
+        after = self.after.tables[change.table]
+        return key is not None and all(_new_column(before, after, column) for column in key[0])
 
     def on_new_columns(self, change: Change, added: set[tuple[str, str | None]]) -> bool:
         """Whether a CHECK added reads only columns new in this step: older clients
@@ -1042,30 +1057,60 @@ def _final_name(table: str, later: Sequence[str]) -> str:
     return table
 
 
-def _wiped(
-    code: str,
-    replicated: Mapping[str, str],
-    after: Schema,
-    read: set[str],
-    found: dict[str, list[str]],
-) -> None:
-    """A replicated table dropped and made again without its rows being read first,
-    or a column dropped and added again: each replica empties its own at upgrade."""
+def _wiped(code: str, replicated: Mapping[str, str], after: Schema) -> tuple[str, str] | None:
+    """A replicated table dropped and made again, or a column dropped and added
+    again: (the table, what) when the migration may empty each replica's own.
+
+    A dropped table is emptied only if its rows are not copied back into it;
+    the caller asks :func:`_copied_back` once the whole migration is read.
+    """
     dropped = _DROP_TABLE.match(code)
     if dropped:
         name = _name(dropped.group(1)).lower()
         again = any(t.lower() == name for t in after.replicated_tables)
-        if name in replicated and again and name not in read:
-            found.setdefault(replicated[name], []).append("DROP TABLE, made again empty")
-        return
+        if name in replicated and again:
+            return replicated[name], "DROP TABLE, made again empty"
+        return None
     column = _DROP_COLUMN.match(code)
     if column:
         name = _name(column.group(1)).lower()
         table = next((t for n, t in after.replicated_tables.items() if n.lower() == name), None)
         kept = {c.name.lower() for c in table.columns} if table is not None else set()
         if name in replicated and _name(column.group(2)).lower() in kept:
-            what = f"DROP COLUMN {_name(column.group(2))}, added again empty"
-            found.setdefault(replicated[name], []).append(what)
+            return replicated[name], f"DROP COLUMN {_name(column.group(2))}, added again empty"
+    return None
+
+
+def _copied_back(
+    table: str, codes: Sequence[str], copies: Mapping[str, str], views: Mapping[str, set[str]]
+) -> bool:
+    """Whether the migration fills ``table`` (under its final name) with its own old
+    rows: an ``INSERT ... SELECT`` from it, or from a copy of it (``CREATE TABLE x
+    AS SELECT``, an ``INSERT`` into a backup table, a rename away), perhaps through
+    a view; or such a copy renamed to it.
+
+    (A table read only into an archive that stays aside, then made again, is emptied.)
+    """
+    name = table.lower()
+    holders = {name} | {held for held, source in copies.items() if source.lower() == name}
+    for index, code in enumerate(codes):
+        renamed = _RENAME_TABLE.match(code)
+        if renamed and _name(renamed.group(1)).lower() in holders:
+            if _name(renamed.group(2)).lower() == name:
+                return True
+            holders.add(_name(renamed.group(2)).lower())
+            continue
+        match = _REWRITE.match(code)
+        if not match or match.group(2).split()[0].upper() not in ("INSERT", "REPLACE"):
+            continue
+        body = f"{match.group(1) or ''} {match.group(4)}"
+        read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
+        read |= {source for view in read for source in views.get(view, set())}
+        if read & holders:
+            if _final_name(_name(match.group(3)), codes[index + 1 :]).lower() == name:
+                return True
+            holders.add(_name(match.group(3)).lower())  # a copy set aside (a backup table)
+    return False
 
 
 def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
@@ -1086,7 +1131,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     edited: dict[str, list[tuple[str, str]]] = {}  # such a copy -> (table, edit) made to it
     instead = _instead_of_writes(migration.code, before, after)
     created: set[str] = set()  # tables (re)created so far in the migration
-    read: set[str] = set()  # tables some statement so far reads rows from
+    wipes: list[tuple[str, str]] = []  # (table, what) a DROP may empty
     for index, code in enumerate(codes):
         made = _CREATE_TABLE.match(code)
         if made:
@@ -1101,9 +1146,10 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
                 if table.lower() in replicated:
                     what = "rows written by a trigger the migration makes and drops"
                     found.setdefault(replicated[table.lower()], []).append(what)
-        _wiped(code, replicated, after, read, found)
+        wiped = _wiped(code, replicated, after)
+        if wiped is not None:
+            wipes.append(wiped)
         _follow_copies(code, replicated, copies)
-        read |= {_name(m.group(1)).lower() for m in _SOURCES.finditer(code)}
         match = _REWRITE.match(code)
         if match and match.group(2).split()[0].upper() in ("INSERT", "REPLACE"):
             final = _final_name(_name(match.group(3)), codes[index + 1 :]).lower()
@@ -1155,6 +1201,9 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
                 continue  # the table made again, filled from its old copy: a rebuild
             verb = "INSERT"
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
+    for table, what in wipes:
+        if what.startswith("DROP COLUMN") or not _copied_back(table, codes, copies, views):
+            found.setdefault(table, []).append(what)
     findings = []
     n = migration.version
     old = versions_before(n)

@@ -1568,3 +1568,66 @@ def test_seed_rows_the_same_on_every_device_are_not_a_rewrite(tmp_path: Path) ->
     seed = "INSERT INTO units (id, name) VALUES ('g', 'gram'), ('kg', 'kilogram');"
     result = last(tmp_path, BASE, table + seed)
     assert "data-rewrite" not in {f.rule for f in result.findings}, result.findings
+
+
+def test_a_unique_over_a_generated_column_of_old_columns_is_breaking(tmp_path: Path) -> None:
+    """SQLite lists no generated column among a table's columns: it is not "new"."""
+    people = (
+        "CREATE TABLE people (id TEXT PRIMARY KEY, first TEXT, last TEXT,"
+        " full TEXT GENERATED ALWAYS AS (first || ' ' || last) VIRTUAL);"
+    )
+    result = last(tmp_path / "a", people, "CREATE UNIQUE INDEX people_full ON people (full);")
+    assert ("constraint-tightened", "people", "full") in hits(result)
+    # Generated in the same step from a column new in it: older clients never set it.
+    new = (
+        "ALTER TABLE people ADD COLUMN handle TEXT;"
+        " ALTER TABLE people ADD COLUMN tag TEXT GENERATED ALWAYS AS (lower(handle)) VIRTUAL;"
+        " CREATE UNIQUE INDEX people_tag ON people (tag);"
+    )
+    result = last(tmp_path / "b", people, new)
+    assert "constraint-tightened" not in {f.rule for f in result.findings}, result.findings
+
+
+COOKS = "CREATE TABLE cooks (cook_id TEXT PRIMARY KEY NOT NULL, name TEXT, level INTEGER);"
+
+
+@pytest.mark.parametrize(
+    ("step", "emptied"),
+    [
+        # old rows set aside in an archive, the table made again empty
+        (
+            "CREATE TABLE cooks_archive AS SELECT * FROM cooks; DROP TABLE cooks; " + COOKS,
+            True,
+        ),
+        ("INSERT INTO kept SELECT * FROM cooks; DROP TABLE cooks; " + COOKS, True),
+        # Sequelize: a backup table, the table made again, the rows copied back
+        (
+            "CREATE TABLE cooks_backup (cook_id TEXT PRIMARY KEY NOT NULL, name TEXT);"
+            " INSERT INTO cooks_backup SELECT cook_id, name FROM cooks; DROP TABLE cooks; "
+            + COOKS
+            + " INSERT INTO cooks (cook_id, name) SELECT cook_id, name FROM cooks_backup;"
+            " DROP TABLE cooks_backup;",
+            False,
+        ),
+        # a copy made aside and renamed back, or copied back through a view
+        (
+            "CREATE TABLE c2 AS SELECT * FROM cooks; DROP TABLE cooks;"
+            " ALTER TABLE c2 RENAME TO cooks;",
+            False,
+        ),
+        (
+            "ALTER TABLE cooks RENAME TO old; CREATE VIEW v AS SELECT cook_id, name FROM old; "
+            + COOKS
+            + " INSERT INTO cooks (cook_id, name) SELECT * FROM v; DROP VIEW v; DROP TABLE old;",
+            False,
+        ),
+    ],
+)
+def test_a_table_made_again_is_emptied_unless_its_rows_come_back(
+    tmp_path: Path, step: str, emptied: bool
+) -> None:
+    setup = BASE.replace("CREATE TABLE cooks (cook_id TEXT PRIMARY KEY NOT NULL, name TEXT);", "")
+    setup += COOKS + " CREATE TABLE kept (cook_id TEXT, name TEXT, level INTEGER);"
+    result = last(tmp_path, setup, step)
+    rewrites = [f.message for f in result.findings if f.rule == "data-rewrite"]
+    assert any("made again empty" in m for m in rewrites) is emptied, result.findings
