@@ -241,7 +241,8 @@ MESSAGES: dict[str, str] = {
     "data-rewrite": "the migration writes rows of {t} itself ({what}): a replica that"
     " upgrades changes its own rows while its peers keep theirs, and no op carries the"
     " change, so {old} and v{n} clients diverge on them",
-    "rebuild-fill": "the rebuild of {t} fills {what} with an expression, not a copy: a replica"
+    "rebuild-fill": "the rebuild of {t} fills {what} with something other than the old value"
+    " (an expression, a constant, another column): a replica"
     " that upgrades changes its own rows, while rows {old} clients send later arrive as they"
     " wrote them (or with the default), and no op carries the change, so the two diverge",
     "default-backfill": "{t}.{c} default {d} while {old} clients lack the column: rows they"
@@ -1345,6 +1346,9 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         if source is not None:
             indirect.setdefault(name, source)
         items = _select_items(match.group(4))
+        if items == ["*"] and source is None and not old_table.generated:
+            # By position: a new table declaring the columns in another order swaps them.
+            items = list(old_table.column_names)
         if len(items) != len(columns):
             continue
         filled = [

@@ -1631,3 +1631,11 @@ def test_a_table_made_again_is_emptied_unless_its_rows_come_back(
     result = last(tmp_path, setup, step)
     rewrites = [f.message for f in result.findings if f.rule == "data-rewrite"]
     assert any("made again empty" in m for m in rewrites) is emptied, result.findings
+
+
+def test_a_star_copy_into_columns_declared_in_another_order_swaps_them(tmp_path: Path) -> None:
+    swapped = SAME_COLUMNS.replace("servings INTEGER, notes TEXT", "notes TEXT, servings INTEGER")
+    result = last(tmp_path / "a", BASE, rebuild(swapped, "*"))
+    assert ("data-rewrite", "recipes", None) in hits(result)
+    assert "servings" in result.findings[0].message
+    assert last(tmp_path / "b", BASE, rebuild(SAME_COLUMNS, "*")).verdict == "safe"
