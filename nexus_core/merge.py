@@ -29,6 +29,7 @@ from typing import Any
 
 from nexus_core.db.schema import Column, Schema, Table, is_internal_table
 from nexus_core.errors import SyncError
+from nexus_core.hlc import Timestamp
 from nexus_core.oplog import OpLog, RowState, encode_cols
 from nexus_core.wire import (
     INT64,
@@ -407,9 +408,14 @@ class Merger:
         self.oplog.save_row_states(touched)
         return refused
 
-    def retry_pending(self) -> int:
-        """Insert pending rows whose values are now complete; returns how many."""
+    def retry_pending(self) -> tuple[int, list[Refusal]]:
+        """Insert pending rows whose values are now complete: (how many, refused ops).
+
+        A value such a row kept may not fit once it is inserted (another row took
+        its UNIQUE value meanwhile): its op is refused, for the caller to park.
+        """
         inserted = 0
+        refused: list[Refusal] = []
         by_table: dict[str, list[Value]] = {}
         for table, row_id in self.oplog.pending_rows():
             by_table.setdefault(table, []).append(row_id)
@@ -420,11 +426,11 @@ class Merger:
             states = self.oplog.row_states(table, row_ids)
             touched = []
             for row_id, state in states.items():
-                self._materialize(model, row_id, state, {})
+                refused += self._materialize(model, row_id, state, {})
                 inserted += state.pending is None
                 touched.append((table, row_id, state))
             self.oplog.save_row_states(touched)
-        return inserted
+        return inserted, refused
 
     def _apply_row(
         self, model: TableModel, row_id: Value, ops: list[Op], state: RowState
@@ -571,9 +577,20 @@ class Merger:
                 self.conn.execute(model.update_sql[column], (value, row_id))
             except sqlite3.Error as exc:
                 refusal_only(self.conn, exc)
-                if column in winners:
-                    refused.append((winners[column], f"{model.table.name}.{column}: {exc}"))
+                # A value the row kept while pending is refused like one just arrived:
+                # its op is parked for retry and its clock no longer counts as applied.
+                op = winners.get(column) or _kept_op(model, row_id, column, value, state)
+                refused.append((op, f"{model.table.name}.{column}: {exc}"))
+                if column not in winners:
+                    state.clocks.pop(column, None)
         return refused
+
+
+def _kept_op(model: TableModel, row_id: Value, column: str, value: Value, state: RowState) -> Op:
+    """The op that brought a value a pending row kept: its clock names its change."""
+    hlc = state.clocks[column]
+    origin = Timestamp.parse(hlc).peer
+    return Op(hlc, origin, 0, "set", model.table.name, row_id, column, value)
 
 
 def _winners(state: RowState, ops: list[Op], columns: set[str] | None) -> dict[str, Op]:

@@ -228,8 +228,12 @@ def _refuse(result: ReceiveResult, batch: _Batch, ops: Sequence[Op], reason: str
 
 def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
     for table, rows in batch.groups.items():
-        for op, reason in replica.merger.apply(table, rows):
-            result.applied -= 1
+        refused = replica.merger.apply(table, rows)
+        arrived = {id(op) for ops in rows.values() for op in ops} if refused else set()
+        for op, reason in refused:
+            # Counted applied when it arrived, unless it is a value a pending row
+            # kept from an earlier message, refused now that the row goes in.
+            result.applied -= id(op) in arrived
             _refuse(result, batch, [op], f"{VALUE_REFUSAL}{reason}")
             received = batch.received_as.get(id(op), op)
             batch.parked.append(_parking(received, f"{VALUE_REFUSAL}{reason}"))
@@ -270,11 +274,14 @@ def _log(peer: PeerInfo, batch: _Batch, result: ReceiveResult) -> None:
         result.reasons.append(reason)
 
 
+_Placed = tuple[tuple[str, str, str], str]  # a parked entry placed, and its old reason
+
+
 @dataclass
 class _Replay:
     """What replaying parked ops did: placed ones (with their old reason), refusals."""
 
-    placed: list[tuple[tuple[str, str, str], str]] = field(default_factory=list)
+    placed: list[_Placed] = field(default_factory=list)
     newly_refused: int = 0
     refused: Counter[str] = field(default_factory=Counter)
 
@@ -316,7 +323,8 @@ def _replay(replica: Replica, parked: list[tuple[Change, dict[str, str]]]) -> _R
             placed[id(op)] = (entry, was)
     for table, rows in batch.groups.items():
         for op, reason in replica.merger.apply(table, rows):
-            _, was = placed.pop(id(op))
+            # (Not among those replayed: a value the row kept while pending, refused now.)
+            _, was = placed.pop(id(op), (None, ""))
             reason = f"{VALUE_REFUSAL}{reason}"
             done.newly_refused += not was.startswith(VALUE_REFUSAL)
             done.refused[reason] += 1
@@ -335,10 +343,33 @@ def replay_parked(replica: Replica) -> tuple[int, int]:
     value this schema refuses (counted once, when first refused).
     """
     done = _replay(replica, replica.oplog.parked())
-    replica.merger.retry_pending()
+    placed = done.placed + _settle(replica, done, None)
+    _, refused = replica.merger.retry_pending()
+    reasons = [f"{VALUE_REFUSAL}{reason}" for _, reason in refused]
+    replica.oplog.park(_parking(op, why) for (op, _), why in zip(refused, reasons, strict=True))
+    done.newly_refused += len(refused)
+    done.refused.update(reasons)
     for reason, count in sorted(done.refused.items()):
         log.warning("parked op refused on replay: %s (%d op(s))", reason, count)
-    return len(done.placed), done.newly_refused
+    return len(placed), done.newly_refused
+
+
+def _settle(replica: Replica, done: _Replay, tables: set[str] | None) -> list[_Placed]:
+    """Retry the ops still refused (on ``tables``) while the last round placed any.
+
+    One op placed can free another refused earlier in clock order (a row moving
+    off the UNIQUE value the other waits for): a single pass would leave that
+    one refused until the table is written again, so replicas would disagree.
+    Each round places at least one op or ends it, so this ends.
+    """
+    placed: list[_Placed] = []
+    while done.placed:
+        parked = replica.oplog.refused_parked(tables)
+        if not parked:
+            break
+        done = _replay(replica, parked)
+        placed += done.placed
+    return placed
 
 
 def _retry_refused(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
@@ -358,11 +389,13 @@ def _retry_refused(replica: Replica, batch: _Batch, result: ReceiveResult) -> No
     replica.retry_tables = set()
     if replica.schema.triggers:  # a trigger may read other tables: any write may free an op
         touched = None
-    parked = replica.oplog.refused_parked(None if touched is None else {*touched, *batch.groups})
+    tables = None if touched is None else {*touched, *batch.groups}
+    parked = replica.oplog.refused_parked(tables)
     if not parked:
         return
     fresh = {entry[:3] for entry in batch.parked if entry[3].startswith(VALUE_REFUSAL)}
     done = _replay(replica, parked)
+    done.placed += _settle(replica, done, tables)
     for entry, was in done.placed:
         if entry in fresh and batch.refused[was]:
             result.applied += 1

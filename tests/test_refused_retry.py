@@ -102,6 +102,32 @@ def test_a_unique_clash_heals_once_the_other_side_deletes_its_row(
     assert a.oplog.parked_ops() == [] and b.oplog.parked_ops() == []
 
 
+def test_an_op_freed_by_another_retried_op_is_placed_in_the_same_receive(
+    replicas: Callable[..., Replica],
+) -> None:
+    """Two refused ops where the later one must be placed first: retried until settled.
+
+    At b, c's row waits for (r, 1), which e's move of row 1 frees, and that move
+    waits for (r, 2), which a frees. One pass in clock order placed the move and
+    left c's row refused until the table was written again.
+    """
+    a, b, c, e = (replicas(name) for name in "abce")
+    r2 = c.insert("messages", {"room": "r", "seq": 1, "body": "c, offline"})
+    r1 = a.insert("messages", {"room": "r", "seq": 1, "body": "a"})
+    sync(a, e)
+    r3 = a.insert("messages", {"room": "r", "seq": 2, "body": "a again"})
+    sync(a, b)
+    e.update("messages", r1, {"seq": 2})  # e never saw r3
+    sync(c, b)  # c's row refused at b: r1 holds (r, 1)
+    sync(e, b)  # r1's move refused at b: r3 holds (r, 2)
+    a.update("messages", r3, {"seq": 3})
+    sync(a, b)  # r3 moves, r1 moves, and then c's row fits
+
+    seqs = {row["id"]: row["seq"] for row in b.rows("messages")}
+    assert seqs == {r1: 2, r2: 1, r3: 3}
+    assert b.oplog.parked_ops() == []
+
+
 def test_an_op_still_refused_on_retry_is_not_counted_or_logged_again(
     replicas: Callable[..., Replica], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -303,3 +329,70 @@ def test_a_value_an_index_expression_fails_on_is_one_refused_op(tmp_path: Path) 
         rows = {row["id"]: row for row in new.rows("photos")}
         assert rows["p1"]["exif"] == '{"Model": "X100"}'
         assert rows["p2"] == {"id": "p2", "title": "dunes", "exif": None}
+
+
+def test_a_value_a_pending_row_kept_is_refused_and_kept_when_the_row_goes_in(
+    tmp_path: Path,
+) -> None:
+    """Row R waits at b (its NOT NULL label clashed). When the label fits, R's code
+    clashes with a row b wrote meanwhile: that op is refused and kept, not lost."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE badges (badge_id TEXT PRIMARY KEY NOT NULL,"
+        " label TEXT NOT NULL UNIQUE, code TEXT UNIQUE);",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    try:
+        b.insert("badges", {"badge_id": "r1", "label": "A"})
+        a.insert("badges", {"badge_id": "R", "label": "A", "code": "Z"})
+        sync(a, b)  # each refuses the other's label: R pending at b
+        assert b.pending_rows() == [("badges", "R")]
+        b.insert("badges", {"badge_id": "r9", "label": "Q", "code": "Z"})
+        b.update("badges", "r1", {"label": "B"})  # frees "A": R goes in, without its code
+        sync(a, b)
+        assert {r["badge_id"]: r["code"] for r in b.rows("badges")}["R"] is None
+        assert [(op.row_id, op.column_name) for op in b.oplog.parked_ops()] == [("R", "code")]
+
+        b.update("badges", "r9", {"code": "Y"})  # frees "Z": the kept op is placed
+        sync(a, b)
+        assert a.rows("badges") == b.rows("badges")
+        assert {r["badge_id"]: r["code"] for r in b.rows("badges")}["R"] == "Z"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_value_a_pending_row_kept_is_kept_when_an_upgrade_lets_the_row_in(
+    tmp_path: Path,
+) -> None:
+    """v2 requires a label v1 never sends, so a v1 row waits at v2; v3 gives the label a
+    default, and the row goes in at upgrade, but its code clashes: kept, not lost."""
+    rebuild = (
+        "CREATE TABLE b2 (badge_id TEXT PRIMARY KEY NOT NULL, code TEXT UNIQUE, {label});"
+        " INSERT INTO b2 (badge_id, code, label) SELECT badge_id, code, '?' FROM badges;"
+        " DROP TABLE badges; ALTER TABLE b2 RENAME TO badges;"
+    )
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE badges (badge_id TEXT PRIMARY KEY NOT NULL, code TEXT UNIQUE);",
+        rebuild.format(label="label TEXT NOT NULL"),
+        rebuild.format(label="label TEXT NOT NULL DEFAULT ''").replace("'?'", "label"),
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a", target_version=1)
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b", target_version=2)
+    try:
+        a.insert("badges", {"badge_id": "R", "code": "Z"})
+        sync(a, b)
+        assert b.pending_rows() == [("badges", "R")]
+        b.insert("badges", {"badge_id": "r9", "label": "q", "code": "Z"})
+        b.upgrade()
+        assert {r["badge_id"]: r["code"] for r in b.rows("badges")} == {"R": None, "r9": "Z"}
+        assert [(op.row_id, op.column_name) for op in b.oplog.parked_ops()] == [("R", "code")]
+
+        b.update("badges", "r9", {"code": "Y"})
+        sync(a, b)
+        assert {r["badge_id"]: r["code"] for r in b.rows("badges")} == {"R": "Z", "r9": "Y"}
+    finally:
+        a.close()
+        b.close()
