@@ -100,6 +100,11 @@ def _consistent(ops: Sequence[Op]) -> bool:
     return True
 
 
+def _folded(column: str | None) -> str | None:
+    """A column name as SQLite compares it (names on the wire are plain ASCII)."""
+    return None if column is None else column.lower()
+
+
 def receive_ops(
     replica: Replica,
     peer: PeerInfo,
@@ -135,6 +140,11 @@ def receive_ops(
         if not _consistent(fresh):
             _refuse(result, batch, fresh, f"ops sharing clock {hlc} disagree on their row")
             continue
+        if len({_folded(op.column_name) for op in fresh}) != len(fresh):
+            # 'email' and 'EMAIL' name one column here: which value wins would depend
+            # on the order a replica reads them in (a relay replays parked ops sorted).
+            _refuse(result, batch, fresh, f"ops sharing clock {hlc} set one column twice")
+            continue
         existing = replica.oplog.change(origin, hlc) if hlc <= held_vector.get(origin, "") else None
         if existing is not None:
             if (existing.kind, existing.table_name, existing.row_id) != (
@@ -144,9 +154,9 @@ def receive_ops(
             ):
                 _refuse(result, batch, fresh, f"clock {hlc} already names another row")
                 continue
-            held = set(existing.cols) if existing.kind == "set" else {None}
-            result.duplicates += sum(op.column_name in held for op in fresh)
-            fresh = [op for op in fresh if op.column_name not in held]
+            held = set(map(_folded, existing.cols)) if existing.kind == "set" else {None}
+            result.duplicates += sum(_folded(op.column_name) in held for op in fresh)
+            fresh = [op for op in fresh if _folded(op.column_name) not in held]
             if not fresh:
                 continue
         drift = None if none_ahead else replica.clock.check(Timestamp.parse(hlc))

@@ -485,3 +485,23 @@ def test_a_change_arriving_in_two_parts_keeps_its_null(tmp_path: Path) -> None:
     sync(b, c)
     assert a.rows("items") == b.rows("items") == c.rows("items")
     assert c.rows("items")[0]["qty"] is None
+
+
+def test_a_change_setting_one_column_twice_in_two_spellings_is_refused(
+    peers: tuple[Replica, Replica, str],
+) -> None:
+    """'content' and 'CONTENT' are one column: which value won would depend on the order
+    a replica reads them in (a relay replays what it parked sorted), so neither applies."""
+    receiver, _, _ = peers
+    before = app_tables_checksum(receiver)
+    lower = op("tasks", "T1", "content", "lower")
+    upper = msgspec.structs.replace(lower, column_name="CONTENT", new_value="upper")
+    result = receiver.receive(encode_message(PER_OP_SENDER, [lower, upper], {}))
+    assert (result.rejected, result.applied) == (2, 0)
+    assert app_tables_checksum(receiver) == before
+    assert receiver.oplog.parked_ops() == []
+    # Held once in one spelling, the other spelling of the same clock is a duplicate.
+    assert receiver.receive(encode_message(PER_OP_SENDER, [lower], {})).applied == 1
+    again = receiver.receive(encode_message(PER_OP_SENDER, [upper], {}))
+    assert (again.applied, again.duplicates) == (0, 1)
+    assert [t["content"] for t in receiver.rows("tasks") if t["task_id"] == "T1"] == ["lower"]
