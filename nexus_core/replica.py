@@ -31,7 +31,7 @@ from nexus_core.db.migrations import (
     utc_now,
 )
 from nexus_core.db.schema import Schema, snapshot
-from nexus_core.errors import SyncError
+from nexus_core.errors import NexusError, SyncError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp
 from nexus_core.merge import (
     Merger,
@@ -568,9 +568,16 @@ class Replica:
             raise SyncError("upgrade() cannot run inside a local write transaction")
         if target_version is not None and target_version < self.schema_version:
             raise SyncError(f"upgrade() only goes up: at v{self.schema_version}")
-        result = migrate(
-            self.conn, self.migrations, target=target_version, check_foreign_keys=False
-        )
+        try:
+            result = migrate(
+                self.conn, self.migrations, target=target_version, check_foreign_keys=False
+            )
+        except NexusError:
+            # Each migration commits on its own: those before the failing one stay
+            # applied, and this replica works at the version the file is now at.
+            self._load_schema()
+            self.replay_parked()
+            raise
         self._load_schema()
         self.replay_parked()
         return result

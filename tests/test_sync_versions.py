@@ -11,7 +11,7 @@ from folders import migrations_folder
 from nexus_core import Replica, open_replica, sync
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import apply_migrations
-from nexus_core.errors import SyncError
+from nexus_core.errors import NexusError, SyncError
 from nexus_core.wire import Op, Value
 
 LOGGER = "nexus_core.sync"
@@ -288,3 +288,26 @@ def test_a_failed_receive_does_not_lose_the_catch_up(tmp_path: Path) -> None:
     sync(old, new)
     assert parked(old) == 0
     assert {r["task_id"]: r["priority"] for r in old.rows("tasks")}[task] == 5
+
+
+def test_an_upgrade_failing_part_way_leaves_the_replica_at_the_version_reached(
+    tmp_path: Path,
+) -> None:
+    """v2 applies, v3 fails: the open replica works at v2 (its ops replayed), not at v1."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE notes (note_id TEXT PRIMARY KEY, body TEXT);",
+        "ALTER TABLE notes ADD COLUMN topic TEXT;",
+        "UPDATE notes SET body = no_such_function(body);",
+    )
+    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="new", target_version=2)
+    old = open_replica(tmp_path / "old.db", migrations=folder, peer_id="old", target_version=1)
+    note = new.insert("notes", {"body": "hi", "topic": "work"})
+    sync(new, old)
+    with pytest.raises(NexusError, match="no_such_function"):
+        old.upgrade()
+    assert (old.schema_version, old.peer_info.schema_version) == (2, 2)
+    assert old.rows("notes") == [{"note_id": note, "body": "hi", "topic": "work"}]
+    old.insert("notes", {"body": "mine", "topic": "home"})  # a v2 column, written at v2
+    new.close()
+    old.close()
