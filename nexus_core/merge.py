@@ -19,6 +19,7 @@ schema and is quoted.
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -65,8 +66,9 @@ def value_problem(column: Column, value: Value) -> str | None:
 
     Strict on purpose: an INTEGER column gets an int, a TEXT column a str, a REAL
     column a number. NUMERIC (DATE, DATETIME, BOOLEAN, DECIMAL...) also takes
-    text, as apps keep ISO dates there. What one replica writes, every replica
-    of that version accepts unchanged.
+    text, as apps keep ISO dates there. A column also takes the type its own
+    default stores (see :func:`default_type`). What one replica writes, every
+    replica of that version accepts unchanged.
     """
     kind = type(value)
     if value is None:
@@ -74,7 +76,7 @@ def value_problem(column: Column, value: Value) -> str | None:
             return f"{column.name} ({column.type or 'untyped'}) is NOT NULL but the value is NULL"
         return None
     affinity = column.affinity
-    if kind in _ACCEPTS[affinity]:
+    if kind in _ACCEPTS[affinity] or kind is default_type(column.type, column.default):
         # SQLite cannot bind such an int, stores NaN as NULL, and an infinity
         # could never be exported as JSON.
         if kind is int and not INT64[0] <= value <= INT64[1]:  # type: ignore[operator]
@@ -88,6 +90,29 @@ def value_problem(column: Column, value: Value) -> str | None:
     if kind is bool:
         return f"{where} cannot hold a boolean"
     return f"{where} needs {_NEEDS.get(affinity, 'a scalar')}, got {kind.__name__}"
+
+
+@functools.lru_cache(maxsize=1024)
+def default_type(declared: str, default: str | None) -> type | None:
+    """The type of the value a column's default stores, found by storing it.
+
+    Usually one the column's type takes anyway; but an ``INTEGER`` column
+    ``DEFAULT CURRENT_TIMESTAMP`` stores text. A replica that lets the default
+    fill the column sends that text, and a peer at the same version must take
+    it, or the two would keep different values (each its own default).
+    """
+    if default is None:
+        return None
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(f"CREATE TABLE t (c {declared} DEFAULT {default}, x)")
+        conn.execute("INSERT INTO t (x) VALUES (1)")
+        value = conn.execute("SELECT c FROM t").fetchone()[0]
+    except sqlite3.Error:
+        return None  # a default SQLite cannot store alone (it names another column)
+    finally:
+        conn.close()
+    return type(value) if value is not None else None
 
 
 # One value of each type a value can have after checking (wire or local):

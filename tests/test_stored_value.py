@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from nexus_core import open_replica, sync
 from nexus_core.db.schema import Column, snapshot
+from nexus_core.errors import NexusError
 from nexus_core.merge import stored_value
 
 DECLARED = ("NUMERIC", "INTEGER", "REAL", "DECIMAL(10, 2)", "BOOLEAN", "INT", "DOUBLE", "")
@@ -117,3 +118,30 @@ def test_writer_and_peer_store_the_same_type(tmp_path: Path, declared: str) -> N
         assert written[0][2] == "real", "-2.0**63 stays a float"
         assert b.conn.execute(query).fetchall() == written
         assert a.rows("entries") == b.rows("entries")
+
+
+def test_a_value_a_default_stores_reaches_peers_of_that_version(tmp_path: Path) -> None:
+    """An INTEGER column defaulting to CURRENT_TIMESTAMP (or 'walk-in') stores text.
+
+    The writer sends that text; a peer refusing it would fill its own default, a
+    different time, and the two would never agree.
+    """
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_visits.sql").write_text(
+        "CREATE TABLE visits (visit_id TEXT PRIMARY KEY NOT NULL, patient TEXT NOT NULL,"
+        " logged_at INTEGER NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+        " kind INTEGER DEFAULT 'walk-in', seats INTEGER DEFAULT 2);",
+        encoding="utf-8",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("visits", {"patient": "Ann"})
+    assert sync(a, b).rejected == 0
+    assert a.rows("visits") == b.rows("visits")
+    assert isinstance(b.rows("visits")[0]["logged_at"], str)
+    # A column whose type and default both store integers still refuses text.
+    with pytest.raises(NexusError, match="needs an integer"):
+        a.insert("visits", {"patient": "Bo", "seats": "two"})
+    a.close()
+    b.close()
