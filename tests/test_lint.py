@@ -1282,7 +1282,7 @@ DROP TABLE {source};
             rebuild(SAME_COLUMNS)
             .replace("INSERT INTO recipes_new SELECT", "REPLACE INTO recipes_new SELECT")
             .replace("SELECT recipe_id, title,", "SELECT recipe_id, upper(title),"),
-            "fills title with an expression",
+            "fills title with something other than the old value",
         ),
         (
             rebuild(SAME_COLUMNS).replace(
