@@ -161,13 +161,14 @@ class _Table:
     def insert_sql(self, shape: _Shape) -> str:
         """An INSERT for which a row already in the table is an error, not a no-op.
 
-        ``OR ABORT`` overrides a conflict clause of the table's own (``PRIMARY
-        KEY ON CONFLICT REPLACE``): any conflict sends the table to the careful path.
+        Written ``OR ABORT`` where the table has conflict clauses of its own
+        (``PRIMARY KEY ON CONFLICT REPLACE``, see ``TableModel``): any conflict
+        sends the table to the careful path.
         """
         columns = shape.columns if shape.key_at is not None else (*shape.columns, self.model.key)
         names = ", ".join(map(quote_identifier, columns))
         marks = ", ".join("?" * len(columns))
-        return f"INSERT OR ABORT INTO {self.model.quoted} ({names}) VALUES ({marks})"
+        return f"INSERT{self.model.abort} INTO {self.model.quoted} ({names}) VALUES ({marks})"
 
 
 _ROW_SHAPE = itemgetter(3)

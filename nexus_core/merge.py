@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from enum import Enum
 from operator import itemgetter
 from typing import Any
 
+from nexus_core.db.migrations import without_literals
 from nexus_core.db.schema import Column, Schema, Table, is_internal_table
 from nexus_core.errors import SyncError
 from nexus_core.hlc import Timestamp
@@ -205,10 +207,14 @@ def becomes_integer(value: float) -> bool:
 class TableModel:
     """A replicated table with its checked, quoted SQL prepared once.
 
-    Every write says ``OR ABORT``: a conflict clause of the table's own
-    (``UNIQUE ON CONFLICT REPLACE`` deletes the other row, ``IGNORE`` drops
-    the write, ``NOT NULL ON CONFLICT REPLACE`` puts the default in) would
-    change rows outside the oplog, and replicas would drift apart unseen.
+    A table with conflict clauses of its own is written ``OR ABORT``: such a
+    clause (``UNIQUE ON CONFLICT REPLACE`` deletes the other row, ``IGNORE``
+    drops the write, ``NOT NULL ON CONFLICT REPLACE`` puts the default in)
+    would change rows outside the oplog, and replicas would drift apart
+    unseen. Other tables are written without an ``OR``, which aborts on a
+    conflict just the same: an outer ``OR`` would also override the ``OR
+    IGNORE`` of the table's triggers (SQLite's rule), failing writes the app
+    makes work (a trigger counting tags into a local table, say).
     """
 
     table: Table
@@ -220,6 +226,7 @@ class TableModel:
     update_cache: dict[tuple[str, ...], str] = field(default_factory=dict)
     coerced: frozenset[str] = frozenset()
     numeric: frozenset[str] = frozenset()
+    abort: str = ""  # " OR ABORT" when the table has conflict clauses of its own
     held_types: dict[str, frozenset[type]] = field(default_factory=dict)
     # (columns, value types) of local writes seen to hold, and how to check
     # the range of their numbers, which is still done per write.
@@ -237,10 +244,12 @@ class TableModel:
         coerced = frozenset(c.name for c in table.columns if c.affinity in ("REAL", "NUMERIC"))
         numeric = frozenset(c.name for c in table.columns if c.affinity == "NUMERIC")
         model = cls(table, key, columns, required, coerced=coerced, numeric=numeric)
+        if re.search(r"(?i)\bON\s+CONFLICT\b", without_literals(table.sql)):
+            model.abort = " OR ABORT"
         model.held_types = {name: held_types(column) for name, column in columns.items()}
         for column in columns:
             model.update_sql[column] = (
-                f"UPDATE OR ABORT {model.quoted} SET {quote_identifier(column)} = ?"
+                f"UPDATE{model.abort} {model.quoted} SET {quote_identifier(column)} = ?"
                 f" WHERE {model.quoted_key} = ?"
             )
         return model
@@ -250,7 +259,7 @@ class TableModel:
         sql = self.insert_cache.get(names)
         if sql is None:
             sql = self.insert_cache[names] = (
-                f"INSERT OR ABORT INTO {self.quoted} ({', '.join(map(quote_identifier, names))})"
+                f"INSERT{self.abort} INTO {self.quoted} ({', '.join(map(quote_identifier, names))})"
                 f" VALUES ({', '.join('?' * len(names))})"
                 f" ON CONFLICT ({self.quoted_key}) DO NOTHING"
             )
@@ -262,7 +271,7 @@ class TableModel:
         if sql is None:
             assignments = ", ".join(f"{quote_identifier(c)} = ?" for c in names)
             sql = self.update_cache[names] = (
-                f"UPDATE OR ABORT {self.quoted} SET {assignments} WHERE {self.quoted_key} = ?"
+                f"UPDATE{self.abort} {self.quoted} SET {assignments} WHERE {self.quoted_key} = ?"
             )
         return sql
 

@@ -350,7 +350,7 @@ class Replica:
                 shapes.setdefault(tuple(row), []).append(row)
             for names, group in shapes.items():
                 self.conn.executemany(
-                    f"INSERT OR ABORT INTO {model.quoted}"
+                    f"INSERT{model.abort} INTO {model.quoted}"
                     f" ({', '.join(map(quote_identifier, names))})"
                     f" VALUES ({', '.join('?' * len(names))})",
                     list(map(itemgetter(*names), group))

@@ -60,3 +60,36 @@ def test_a_local_clash_is_an_error_and_changes_nothing(tmp_path: Path) -> None:
     assert ids(a) == {"s-1"}
     assert a.rows("sellers")[0]["name"] == "Ann"
     assert a.ops() == before
+
+
+def test_a_triggers_own_or_ignore_still_acts_on_tables_without_conflict_clauses(
+    tmp_path: Path,
+) -> None:
+    """An outer ``OR`` overrides the ``OR IGNORE`` inside a trigger (SQLite's rule):
+    writing every table ``OR ABORT`` failed the second card in a lane, locally and
+    when it arrived, though the app's own SQL works."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE cards (card_id TEXT PRIMARY KEY NOT NULL, lane TEXT);"
+        " CREATE TABLE lanes_seen (lane TEXT PRIMARY KEY);"
+        " CREATE TRIGGER seen AFTER INSERT ON cards"
+        " BEGIN INSERT OR IGNORE INTO lanes_seen VALUES (NEW.lane); END;"
+        " CREATE TRIGGER moved AFTER UPDATE OF lane ON cards"
+        " BEGIN INSERT OR IGNORE INTO lanes_seen VALUES (NEW.lane); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("cards", {"card_id": "c1", "lane": "todo"})
+    a.insert_many("cards", [{"card_id": "c2", "lane": "todo"}, {"card_id": "c3", "lane": "done"}])
+    b.insert("cards", {"card_id": "c4", "lane": "todo"})
+    b.update("cards", "c4", {"lane": "done"})
+    result = sync(a, b)
+    assert result.rejected == 0
+    assert a.rows("cards") == b.rows("cards") and len(a.rows("cards")) == 4
+    a.fast_lane = False  # the careful path too
+    a.update("cards", "c1", {"lane": "done"})
+    b.insert("cards", {"card_id": "c5", "lane": "todo"})
+    assert sync(a, b).rejected == 0
+    assert a.rows("cards") == b.rows("cards")
+    a.close()
+    b.close()
