@@ -21,7 +21,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from harness.execute import Execution, run_traffic, sync_pair
+from harness.execute import Execution, edit_after_upgrade, run_traffic, sync_pair
 from harness.expected import UNDOCUMENTED, status_matches
 from harness.files import write_json
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
@@ -127,6 +127,9 @@ def run_example(
                         stage = "sync after the upgrade"
                         sync_pair(a, b, execution)
                         heal_problems = judge_heal(a, b)
+                        if not heal_problems:
+                            stage = "edits after the upgrade"
+                            heal_problems = edit_after_upgrade(a, b, execution)
                         observation.heals_on_upgrade = not heal_problems
                         if heal_problems:
                             observation.status = "broken"

@@ -60,13 +60,53 @@ def _values(replica: Replica, step: Mapping[str, Any]) -> dict[str, Value]:
     return values
 
 
-def sync_pair(a: Replica, b: Replica, execution: Execution) -> None:
-    """Sync through the real wire, recording what each side received."""
+def sync_pair(a: Replica, b: Replica, execution: Execution) -> list[ReceiveResult]:
+    """Sync through the real wire, recording what each side received (A's results back)."""
     result = sync(a, b)
     by_peer = {a.peer_id: a, b.peer_id: b}
+    at_a = []
     for label, received in result.messages:
         receiver = by_peer[label.rsplit(" -> ", 1)[1]]
         execution.record(receiver, received)
+        if receiver is a:
+            at_a.append(received)
+    return at_a
+
+
+def edit_after_upgrade(a: Replica, b: Replica, execution: Execution) -> list[str]:
+    """After A's upgrade to B's version: B writes every row both hold again (the values
+    it has), syncs, then deletes them and syncs; A, at B's version now, must take all.
+
+    A row A held from before its upgrade may still fail there where a fresh one does
+    not: a full-text index the migration never filled fails to remove it, a counter
+    it never backfilled goes below its CHECK. Each such write A refuses is a problem.
+    """
+    problems = []
+    for what in ("rewrite", "delete"):
+        for table in sorted(set(a.models) & set(b.models)):
+            key = b.models[table].key
+            held = set(_keys(a, table))
+            for row in b.rows(table):
+                if row[key] not in held:
+                    continue
+                try:
+                    if what == "rewrite":
+                        b.update(table, row[key], {c: v for c, v in row.items() if c != key})
+                    else:
+                        b.delete(table, row[key])
+                except SyncError:
+                    execution.discarded += 1  # B's own schema refuses it: not A's doing
+        results = sync_pair(a, b, execution)
+        refused = sum(r.rejected for r in results)
+        if refused:
+            reasons = list(dict.fromkeys(reason for r in results for reason in r.reasons))
+            problems.append(
+                f"after upgrade to v{b.schema_version}: A refused {refused} of B's {what}s"
+                f" of rows both held, though both are at v{b.schema_version} now:"
+                f" {'; '.join(reasons[:3])}"
+            )
+            break
+    return problems
 
 
 def run_step(

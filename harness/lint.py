@@ -263,6 +263,11 @@ MESSAGES: dict[str, str] = {
     " other accepts, so those edits never arrive",
     "collation-changed": "{t}.{c} collation {d}: no key, UNIQUE or CHECK compares with it, so"
     " only local sorting and lookups differ; sync cannot see it",
+    "fts-unfilled": "full-text index {d} over {t} is made without filling it"
+    " (INSERT INTO {d}({d}) VALUES ('rebuild')): the rows {t} held before are not in it,"
+    " so trigger {trigger} fails to remove them from it ('database disk image is"
+    " malformed') and every update or delete of such a row fails at v{n}, edits"
+    " arriving by sync too",
     "index-fails": "index {d} on {t} reads {c} as JSON: v{n} clients refuse ops whose {c} is"
     " text that is not JSON (SQLite fails the index), which {old} clients may write",
     "trigger-raises": "trigger {name} on {t} {what} and can RAISE({raise_}): v{n} clients refuse"
@@ -1521,6 +1526,56 @@ def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[F
     return findings
 
 
+_EXTERNAL_FTS = re.compile(
+    rf"(?is)^\s*CREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
+    r"\s+USING\s+fts[345]\s*\((.*)\)\s*$"
+)
+_CONTENT_OPTION = re.compile(rf"(?is)(?:^|,)\s*content\s*=\s*('[^']*'|{_NAME})\s*(?:,|$)")
+
+
+def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
+    """An external-content full-text index over a replicated table, made without
+    being filled (``INSERT INTO fts(fts) VALUES ('rebuild')``) while triggers keep it.
+
+    The rows the table held before are not in the index; the triggers' ``'delete'``
+    of such a row fails (``database disk image is malformed``), so every update or
+    delete of an older row fails at the new version, an edit arriving by sync too.
+    """
+    replicated = {name.lower(): name for name in before.replicated_tables}
+    findings = []
+    for code in migration.code:
+        made = _EXTERNAL_FTS.match(code)
+        content = _CONTENT_OPTION.search(made.group(2)) if made else None
+        if made is None or content is None:
+            continue
+        index, table = _name(made.group(1)), _name(content.group(1).strip("'")).lower()
+        if table not in replicated:
+            continue
+        quoted = re.escape(index)
+        filled = re.compile(
+            rf"(?is)^\s*INSERT\s+INTO\s+[\"`\[]?{quoted}\b[\"`\]]?\s*(?:\(.*\)\s*)?"
+            r"(?:VALUES\s*\(\s*'rebuild'|SELECT\b)"
+        )
+        if any(filled.match(other) for other in migration.code):
+            continue
+        kept = [
+            name
+            for name, sql in after.triggers.items()
+            if trigger_table(sql).lower() == table
+            and re.search(rf"(?i)\b{quoted}\b", sql)
+            and "'delete'" in sql.lower()
+        ]
+        if not kept:
+            continue  # nothing deletes from it: a stale index is local, not a failure
+        message = MESSAGES["fts-unfilled"].format(
+            t=replicated[table], d=index, trigger=kept[0], n=migration.version
+        )
+        findings.append(
+            Finding("constraint-tightened", replicated[table], None, message, "breaking")
+        )
+    return findings
+
+
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
     schemas = _snapshots(migrations)
@@ -1531,6 +1586,7 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
         findings += data_rewrites(migration, before, after)
         findings += swapped_names(migration, before, after)
         findings += rebuilt_values(migration, before, after)
+        findings += unfilled_search_indexes(migration, before, after)
         verdict: Severity = max(
             (f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default="safe"
         )

@@ -402,15 +402,22 @@ def refusal_only(conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
     A refusal is a constraint (``IntegrityError``: NOT NULL, UNIQUE, CHECK, a
     trigger's RAISE) or an expression of an index, trigger or generated column
     failing on the value (``malformed JSON`` from ``json_extract``: plain
-    ``SQLITE_ERROR``). A busy, locked, full or read-only database is not: the
-    message fails as a whole. So does a trigger's ``RAISE(ROLLBACK)``.
+    ``SQLITE_ERROR``), or a virtual table a trigger keeps refusing the write
+    (an external-content full-text index missing the row: ``SQLITE_CORRUPT_VTAB``).
+    A busy, locked, full or read-only database is not: the message fails as a
+    whole. So does a trigger's ``RAISE(ROLLBACK)``.
     """
     ended_by_trigger(conn, exc)
     if isinstance(exc, sqlite3.IntegrityError):
         return
     if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_ERROR:
         return
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_CORRUPT_VTAB:
+        return
     raise exc
+
+
+_SQLITE_CORRUPT_VTAB = 267  # SQLITE_CORRUPT | (1 << 8)
 
 
 class Merger:
@@ -473,7 +480,13 @@ class Merger:
         if deletes:
             if state.deleted is None:
                 sql = f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?"
-                self.conn.execute(sql, (row_id,))
+                try:
+                    self.conn.execute(sql, (row_id,))
+                except sqlite3.Error as exc:
+                    # A trigger refused it (a RAISE, a CHECK on a table it keeps):
+                    # the delete is kept and retried, like any refused op.
+                    refusal_only(self.conn, exc)
+                    return [(op, f"{model.table.name} row {row_id!r}: {exc}") for op in deletes]
                 state.deleted = min(op.hlc for op in deletes)
                 state.pending = None
             return []

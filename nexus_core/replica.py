@@ -465,9 +465,12 @@ class Replica:
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of ``table`` with every column this schema has, by row id."""
         model = self._model(table)
-        cursor = self.conn.execute(f"SELECT * FROM {model.quoted} ORDER BY {model.quoted_key}")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        try:
+            cursor = self.conn.execute(f"SELECT * FROM {model.quoted} ORDER BY {model.quoted_key}")
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+        except sqlite3.Error as exc:  # a generated column failing on a value it reads
+            raise SyncError(f"cannot read {table}: {exc}") from exc
 
     def ops(self, since: str | None = None) -> list[Op]:
         """The oplog, oldest first, optionally only ops after clock ``since``."""

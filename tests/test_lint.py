@@ -1639,3 +1639,34 @@ def test_a_star_copy_into_columns_declared_in_another_order_swaps_them(tmp_path:
     assert ("data-rewrite", "recipes", None) in hits(result)
     assert "servings" in result.findings[0].message
     assert last(tmp_path / "b", BASE, rebuild(SAME_COLUMNS, "*")).verdict == "safe"
+
+
+FTS = (
+    "CREATE VIRTUAL TABLE recipes_fts USING fts5(title, content='recipes');"
+    " CREATE TRIGGER recipes_fts_au AFTER UPDATE ON recipes BEGIN"
+    " INSERT INTO recipes_fts(recipes_fts, rowid, title) VALUES ('delete', old.rowid, old.title);"
+    " INSERT INTO recipes_fts(rowid, title) VALUES (new.rowid, new.title); END;"
+)
+
+
+@pytest.mark.parametrize(
+    ("fill", "breaking"),
+    [
+        ("", True),
+        ("INSERT INTO recipes_fts(recipes_fts) VALUES ('rebuild');", False),
+        ("INSERT INTO recipes_fts(rowid, title) SELECT rowid, title FROM recipes;", False),
+    ],
+)
+def test_an_external_content_search_index_must_be_filled(
+    tmp_path: Path, fill: str, breaking: bool
+) -> None:
+    result = last(tmp_path, BASE, FTS + fill)
+    tightened = [f for f in result.findings if f.rule == "constraint-tightened"]
+    assert bool(tightened) is breaking, result.findings
+    if breaking:
+        assert "'rebuild'" in tightened[0].message and "recipes_fts_au" in tightened[0].message
+
+
+def test_an_unfilled_search_index_no_trigger_removes_from_is_local(tmp_path: Path) -> None:
+    only_inserts = FTS.split(" CREATE TRIGGER")[0]
+    assert last(tmp_path, BASE, only_inserts).verdict == "safe"

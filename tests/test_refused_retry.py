@@ -396,3 +396,65 @@ def test_a_value_a_pending_row_kept_is_kept_when_an_upgrade_lets_the_row_in(
     finally:
         a.close()
         b.close()
+
+
+def test_a_delete_a_trigger_refuses_is_one_refused_op_kept_for_retry(tmp_path: Path) -> None:
+    """A delete failing in a trigger failed the whole message, so nothing else from
+    that peer arrived; now it is refused alone, kept, and retried."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE docs (doc_id TEXT PRIMARY KEY NOT NULL, title TEXT);"
+        " CREATE TABLE holds (doc_id TEXT PRIMARY KEY);"
+        " CREATE TRIGGER held BEFORE DELETE ON docs"
+        " WHEN EXISTS (SELECT 1 FROM holds WHERE doc_id = OLD.doc_id)"
+        " BEGIN SELECT RAISE(ABORT, 'on hold'); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    try:
+        doc = a.insert("docs", {"title": "lease"})
+        sync(a, b)
+        a.conn.execute("INSERT INTO holds VALUES (?)", (doc,))  # a device's own hold
+        b.delete("docs", doc)
+        other = b.insert("docs", {"title": "invoice"})
+        result = sync(a, b)
+        assert result.rejected == 1
+        assert {row["doc_id"] for row in a.rows("docs")} == {doc, other}  # the rest arrived
+        assert [op.kind for op in a.oplog.parked_ops()] == ["delete"]
+        a.conn.execute("DELETE FROM holds")
+        a.update("docs", other, {"title": "paid invoice"})  # a write: the retry runs
+        sync(a, b)
+        assert a.rows("docs") == b.rows("docs") == [{"doc_id": other, "title": "paid invoice"}]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_edit_an_unfilled_search_index_refuses_is_one_refused_op(tmp_path: Path) -> None:
+    """An external-content FTS index that misses a row fails its trigger's 'delete'
+    (SQLITE_CORRUPT_VTAB): that edit is refused and kept, the message goes on."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE notes (note_id TEXT PRIMARY KEY NOT NULL, body TEXT);",
+        "CREATE VIRTUAL TABLE notes_fts USING fts5(body, content='notes');"
+        " CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN"
+        " INSERT INTO notes_fts(rowid, body) VALUES (new.rowid, new.body); END;"
+        " CREATE TRIGGER notes_au AFTER UPDATE ON notes BEGIN"
+        " INSERT INTO notes_fts(notes_fts, rowid, body) VALUES ('delete', old.rowid, old.body);"
+        " INSERT INTO notes_fts(rowid, body) VALUES (new.rowid, new.body); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a", target_version=1)
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    try:
+        note = a.insert("notes", {"body": "old"})
+        sync(a, b)
+        a.upgrade()  # the index never gets the note a held
+        b.update("notes", note, {"body": "edited"})
+        assert sync(a, b).rejected == 1
+        assert [op.column_name for op in a.oplog.parked_ops()] == ["body"]
+        fresh = b.insert("notes", {"body": "new"})  # before, the edit failed every message
+        sync(a, b)
+        assert {row["note_id"]: row["body"] for row in a.rows("notes")}[fresh] == "new"
+    finally:
+        a.close()
+        b.close()
