@@ -118,6 +118,7 @@ from nexus_core.db.schema import (
     Column,
     Schema,
     Table,
+    null_default,
     snapshot,
     sql_tokens,
     trigger_key,
@@ -310,7 +311,10 @@ _NONDETERMINISTIC = re.compile(
     r"|total_changes|last_insert_rowid)\b|\b(?:date|time|datetime|julianday|unixepoch)"
     r"\s*\(\s*\)"
 )
-_NOW = re.compile(r"(?i)\b(?:date|time|datetime|julianday|unixepoch|strftime)\s*\([^)]*'now'")
+# 'now' reads the clock; 'localtime' and 'utc' read the device's time zone.
+_NOW = re.compile(
+    r"(?i)\b(?:date|time|datetime|julianday|unixepoch|strftime)\s*\([^)]*'(?:now|localtime|utc)'"
+)
 # strftime with a format alone reads the clock too ('now' is its default time).
 _STRFTIME_NOW = re.compile(r"(?i)\bstrftime\s*\(\s*'(?:[^']|'')*'\s*\)")
 # A name as SQL writes it (bare or quoted), and one maybe qualified by its schema.
@@ -371,10 +375,14 @@ class MigrationLint:
 
 def _new_column(before: Table, after: Table, column: str) -> bool:
     """Whether ``column`` of ``after`` holds nothing older clients write: it is new
-    in the step and, if generated, computed from such columns only."""
+    in the step, with no default but NULL, and, if generated, computed from such
+    columns only."""
     lower = column.lower()
     if before.column(column) is not None or lower in {g.lower() for g in before.generated}:
         return False
+    declared = after.column(column)
+    if declared is not None and not null_default(declared.default):
+        return False  # every row older clients send gets that one value: they collide
     expression = next((sql for name, sql in after.computed if name.lower() == lower), None)
     if expression is None:
         return lower not in {g.lower() for g in after.generated}
@@ -570,8 +578,7 @@ class _Linter:
         table, before = self.after.tables.get(change.table), self.before.tables.get(change.table)
         if index is None or table is None or before is None:
             return False
-        read = {_name(m.group(1)).lower() for m in _JSON_CALL.finditer(index.compared)}
-        read |= {_name(m.group(1)).lower() for m in _JSON_CALL.finditer(index.where or "")}
+        read = _json_reads(index.compared) | _json_reads(index.where or "")
         risky = sorted(
             c.name
             for c in before.columns
@@ -651,6 +658,9 @@ class _Linter:
         name = change.detail
         was = self.before.triggers.get(name, "")
         now = self.after.triggers.get(name, "")
+        # ``ON Appointments`` is table appointments: SQLite keeps the name as written.
+        spelled = {t.lower(): t for t in (*self.before.tables, *self.after.tables)}
+        change = replace(change, table=spelled.get(change.table.lower(), change.table))
         replicated = (
             change.table in self.before.replicated_tables
             and change.table in self.after.replicated_tables
@@ -1292,6 +1302,14 @@ def _same_as_copy(
 _JSON_CALL = re.compile(
     r'(?i)\bjson_(?!valid\b|quote\b)\w+\s*\(\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)'
 )
+# The same through SQLite's JSON operators: ``meta ->> '$.tier'``.
+_JSON_ARROW = re.compile(r'("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s*->>?')
+
+
+def _json_reads(sql: str) -> set[str]:
+    """The columns an expression reads as JSON (lower case): it fails on other text."""
+    found = {_name(m.group(1)).lower() for m in _JSON_CALL.finditer(sql)}
+    return found | {_name(m.group(1)).lower() for m in _JSON_ARROW.finditer(sql)}
 
 
 _LITERAL_WORDS = frozenset({"null", "true", "false", "current_time", "current_date"})

@@ -1115,9 +1115,10 @@ def test_an_instead_of_trigger_on_a_view_is_local(tmp_path: Path) -> None:
     assert ("add-trigger", "recipe_titles", None) in hits(result)
 
 
-def test_an_index_reading_an_old_text_column_as_json_is_breaking(tmp_path: Path) -> None:
+@pytest.mark.parametrize("term", ["json_extract(notes, '$.by')", "notes ->> '$.by'"])
+def test_an_index_reading_an_old_text_column_as_json_is_breaking(tmp_path: Path, term: str) -> None:
     """v1 clients may write any text in notes; v2's index fails on text that is not JSON."""
-    step = "CREATE INDEX by_author ON recipes (json_extract(notes, '$.by'));"
+    step = f"CREATE INDEX by_author ON recipes ({term});"
     result = last(tmp_path, BASE, step)
     assert hits(result) == {("constraint-tightened", "recipes", "notes")}
     assert "reads notes as JSON" in result.findings[0].message
@@ -1348,8 +1349,18 @@ def test_rows_derived_from_a_local_table_are_a_rewrite(tmp_path: Path) -> None:
     assert ("data-rewrite", "prefs", None) in hits(last(tmp_path, local, step))
 
 
-def test_strftime_with_a_format_alone_reads_the_clock(tmp_path: Path) -> None:
-    columns = SAME_COLUMNS + ", added_at INTEGER NOT NULL DEFAULT (strftime('%s'))"
+@pytest.mark.parametrize(
+    "default",
+    [
+        "strftime('%s')",  # a format alone reads the clock
+        "julianday('2000-01-01', 'localtime') - julianday('2000-01-01')",  # the time zone
+        "datetime('2000-01-01 12:00', 'utc')",
+    ],
+)
+def test_a_default_reading_the_clock_or_time_zone_is_nondeterministic(
+    tmp_path: Path, default: str
+) -> None:
+    columns = SAME_COLUMNS + f", added_at INTEGER NOT NULL DEFAULT ({default})"
     step = "ALTER TABLE recipes RENAME TO recipes_old;" + COPY_BACK.format(
         columns=columns, source="recipes_old"
     )
@@ -1670,3 +1681,38 @@ def test_an_external_content_search_index_must_be_filled(
 def test_an_unfilled_search_index_no_trigger_removes_from_is_local(tmp_path: Path) -> None:
     only_inserts = FTS.split(" CREATE TRIGGER")[0]
     assert last(tmp_path, BASE, only_inserts).verdict == "safe"
+
+
+def test_a_raising_trigger_naming_its_table_in_another_case_is_on_that_table(
+    tmp_path: Path,
+) -> None:
+    """SQLite keeps ``ON Recipes`` as written; it is still table recipes."""
+    trigger = (
+        "CREATE TRIGGER keep_rating BEFORE UPDATE ON Recipes WHEN NEW.rating < OLD.rating"
+        " BEGIN SELECT RAISE(ABORT, 'ratings only go up'); END;"
+    )
+    assert ("constraint-tightened", "recipes", None) in hits(last(tmp_path / "a", BASE, trigger))
+    result = last(tmp_path / "b", BASE, trigger, "DROP TRIGGER keep_rating;")
+    assert ("constraint-loosened", "recipes", None) in hits(result)
+
+
+def test_a_unique_on_a_new_column_with_a_constant_default_is_breaking(tmp_path: Path) -> None:
+    """Every row older clients send gets '' there: the second one collides."""
+    step = (
+        "ALTER TABLE cooks ADD COLUMN badge TEXT NOT NULL DEFAULT '';"
+        " CREATE UNIQUE INDEX ux_badge ON cooks (badge);"
+    )
+    assert ("constraint-tightened", "cooks", "badge") in hits(last(tmp_path / "a", BASE, step))
+    nullable = (
+        "ALTER TABLE cooks ADD COLUMN badge TEXT; CREATE UNIQUE INDEX ux_badge ON cooks (badge);"
+    )
+    assert last(tmp_path / "b", BASE, nullable).verdict == "additive"
+
+
+def test_not_null_default_null_is_no_default(tmp_path: Path) -> None:
+    columns = SAME_COLUMNS + ", cuisine TEXT NOT NULL DEFAULT NULL"
+    step = "ALTER TABLE recipes RENAME TO recipes_old;" + COPY_BACK.format(
+        columns=columns, source="recipes_old"
+    )
+    result = last(tmp_path, BASE, step)
+    assert ("add-not-null-without-default", "recipes", "cuisine") in hits(result), result.findings

@@ -58,6 +58,11 @@ def type_affinity(declared: str) -> str:
     return "NUMERIC"
 
 
+def null_default(default: str | None) -> bool:
+    """Whether a column's default (as ``PRAGMA table_info`` gives it) is none or NULL."""
+    return default is None or default.strip("() \t\n").upper() == "NULL"
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -73,8 +78,9 @@ class Column:
 
     @property
     def required(self) -> bool:
-        """An insert must name this column: NOT NULL, no default, not the rowid key."""
-        return self.notnull and self.default is None and self.pk == 0
+        """An insert must name this column: NOT NULL, no default (``DEFAULT NULL`` is
+        none for a NOT NULL column), not the rowid key."""
+        return self.notnull and self.pk == 0 and null_default(self.default)
 
 
 @dataclass(frozen=True)
@@ -272,7 +278,7 @@ def _wrapped(text: str) -> bool:
 def sql_tokens(sql: str) -> Iterator[tuple[int, str]]:
     """(offset, token) for SQL, keeping quoted strings and identifiers whole."""
     pattern = re.compile(
-        r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/|\w+|\S",
+        r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/|\w+|->>?|\S",
         re.DOTALL,
     )
     for found in pattern.finditer(sql):
