@@ -273,6 +273,9 @@ MESSAGES: dict[str, str] = {
     " text that is not JSON (SQLite fails the index), which {old} clients may write",
     "trigger-raises": "trigger {name} on {t} {what} and can RAISE({raise_}): v{n} clients refuse"
     " writes {old} clients may still make, so those edits never arrive",
+    "trigger-reads-others": "trigger {name} on {t} {what} and can RAISE({raise_}) on what"
+    " {others} holds: whether a replica takes a row of {t} depends on the rows of {others}"
+    " it has when that row arrives, so replicas that receive them in another order disagree",
     "trigger-unraised": "trigger {name} on {t}, which could RAISE({raise_}), {what}: v{n} clients"
     " may write what {old} clients' trigger still refuses, so those edits never reach them",
     "trigger": "trigger {name} on {t} {what}: it writes no replicated table, so sync never sees it",
@@ -371,6 +374,17 @@ class MigrationLint:
     description: str
     verdict: Severity
     findings: list[Finding]
+
+
+def _without_not_exists(sql: str) -> str:
+    """``sql`` with every ``NOT EXISTS (...)`` taken out."""
+    while found := re.search(r"(?i)\bNOT\s+EXISTS\s*\(", sql):
+        depth, end = 1, found.end()
+        while end < len(sql) and depth:
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            end += 1
+        sql = sql[: found.start()] + sql[end:]
+    return sql
 
 
 def _new_column(before: Table, after: Table, column: str) -> bool:
@@ -677,6 +691,12 @@ class _Linter:
                 raise_=raised,
                 **fields,
             )
+        elif raised and what in ("added", "changed") and self.reads_other_tables(change, now):
+            # On a table new to sync: no older client is concerned, yet whether a
+            # replica takes a row depends on what it holds of the other table then.
+            text = MESSAGES["trigger-reads-others"]
+            others = ", ".join(self.reads_other_tables(change, now))
+            self.add("constraint-tightened", change, text, raise_=raised, others=others, **fields)
         elif replicated and unraised and (what == "dropped" or not raised):
             what = "is gone" if what == "dropped" else "no longer raises"
             text = MESSAGES["trigger-unraised"]
@@ -719,6 +739,20 @@ class _Linter:
                 )
                 return
             self.add(f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], **fields)
+
+    def reads_other_tables(self, change: Change, sql: str) -> list[str]:
+        """The replicated tables other than its own a trigger on a replicated table reads,
+        except inside ``NOT EXISTS (...)``: a guard waiting for a row to arrive (a parent)
+        refuses until it does, and the refused op is retried then, so replicas agree."""
+        if change.table not in self.after.replicated_tables:
+            return []
+        text = _without_not_exists(without_literals(sql))
+        read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(text)}
+        return sorted(
+            name
+            for name in self.after.replicated_tables
+            if name.lower() in read and name.lower() != change.table.lower()
+        )
 
     def collation(self, change: Change) -> None:
         """A changed COLLATE: breaking where a key, UNIQUE or CHECK compares with the column."""

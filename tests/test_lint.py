@@ -1716,3 +1716,29 @@ def test_not_null_default_null_is_no_default(tmp_path: Path) -> None:
     )
     result = last(tmp_path, BASE, step)
     assert ("add-not-null-without-default", "recipes", "cuisine") in hits(result), result.findings
+
+
+@pytest.mark.parametrize(
+    ("condition", "breaking"),
+    [
+        # refused because a row of another table arrived: for good, on replicas that had it
+        ("EXISTS (SELECT 1 FROM cooks WHERE cook_id = NEW.cook_id AND name = 'banned')", True),
+        ("(SELECT count(*) FROM cooks) > 10", True),
+        # refused until the parent arrives, then retried: replicas agree in the end
+        ("NOT EXISTS (SELECT 1 FROM cooks WHERE cook_id = NEW.cook_id)", False),
+    ],
+)
+def test_a_raising_trigger_on_a_new_table_reading_another_depends_on_arrival_order(
+    tmp_path: Path, condition: str, breaking: bool
+) -> None:
+    step = (
+        "CREATE TABLE shifts (shift_id TEXT PRIMARY KEY, cook_id TEXT);"
+        f" CREATE TRIGGER guard BEFORE INSERT ON shifts WHEN {condition}"
+        " BEGIN SELECT RAISE(ABORT, 'no'); END;"
+    )
+    result = last(tmp_path, BASE, step)
+    assert (result.verdict == "breaking") is breaking, result.findings
+    if breaking:
+        assert "another order" in result.findings[-1].message or any(
+            "another order" in f.message for f in result.findings
+        )
