@@ -73,6 +73,12 @@ def _pending_note(a: Replica, table: str, row_id: Any) -> str:
     model = a.models[table]
     have = set(a.oplog.pending_values(table, row_id)) | {model.key}
     missing = sorted(model.required - have)
+    refused = any(change.row_id == row_id for change, _ in a.oplog.refused_parked([table]))
+    if refused or not missing:  # values arrived, and SQLite refused the row they make
+        return (
+            f" (held back: v{a.schema_version} refuses the row its values make:"
+            " a UNIQUE, CHECK or trigger; its ops are kept and retried)"
+        )
     return (
         f" (held back: v{a.schema_version} requires {', '.join(missing)},"
         " and no value it accepts arrived)"

@@ -65,3 +65,21 @@ def test_ops_for_a_table_not_replicated_yet_are_parked_with_a_warning_not_broken
     ALTER TABLE sets_new RENAME TO sets;"""
     found = cells(migrations_folder(tmp_path, v1, v2))
     assert found[1, 2] == "partial" and "broken" not in found.values()
+
+
+def test_a_row_held_back_by_a_refusal_says_so_not_a_missing_column(tmp_path: Path) -> None:
+    """Every value arrived; SQLite refused the row they make (a UNIQUE clash)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE badges (badge_id TEXT PRIMARY KEY NOT NULL, label TEXT NOT NULL UNIQUE);",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("badges", {"badge_id": "r1", "label": "gold"})
+    b.insert("badges", {"badge_id": "r2", "label": "gold"})
+    a.receive(b.export_changes())
+    [problem] = compare_rows(a, b, both_ways=False)
+    assert "row 'r2'" in problem and "refuses the row its values make" in problem
+    assert "requires" not in problem
+    a.close()
+    b.close()
