@@ -118,6 +118,7 @@ from nexus_core.db.schema import (
     Column,
     Schema,
     Table,
+    is_internal_table,
     null_default,
     snapshot,
     sql_tokens,
@@ -276,6 +277,9 @@ MESSAGES: dict[str, str] = {
     "trigger-reads-others": "trigger {name} on {t} {what} and can RAISE({raise_}) on what"
     " {others} holds: whether a replica takes a row of {t} depends on the rows of {others}"
     " it has when that row arrives, so replicas that receive them in another order disagree",
+    "trigger-dangling": "trigger {name} on {t} names {d}, which v{n} does not have (a table"
+    " renamed away and dropped makes SQLite rewrite the triggers that named it): every write"
+    " that fires it fails with 'no such table' at v{n}, rows arriving by sync too",
     "trigger-unraised": "trigger {name} on {t}, which could RAISE({raise_}), {what}: v{n} clients"
     " may write what {old} clients' trigger still refuses, so those edits never reach them",
     "trigger": "trigger {name} on {t} {what}: it writes no replicated table, so sync never sees it",
@@ -1628,6 +1632,41 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
     return findings
 
 
+def _missing_names(schema: Schema) -> dict[str, list[str]]:
+    """Per trigger, the tables its body reads or writes that ``schema`` lacks."""
+    known = {n.lower() for n in (*schema.tables, *schema.views, *schema.virtual, *schema.shadow)}
+    found = {}
+    for name, sql in schema.triggers.items():
+        body = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[-1]
+        named = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
+        named |= {_name(m.group(1)).lower() for m in _WRITES.finditer(body)}
+        named -= {_name(m.group(1)).lower() for m in _CTE.finditer(body)} | _FUNCTIONS
+        missing = sorted(n for n in named if n not in known and not is_internal_table(n))
+        if missing:
+            found[name] = missing
+    return found
+
+
+def dangling_triggers(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
+    """A trigger left naming a table the schema no longer has.
+
+    ``ALTER TABLE t RENAME TO t_old`` makes SQLite rewrite other tables'
+    triggers to name ``t_old``; once the rebuild drops ``t_old``, every write
+    that fires such a trigger fails (``no such table``), received rows too.
+    """
+    broken_before = _missing_names(before)
+    findings = []
+    for name, missing in sorted(_missing_names(after).items()):
+        if broken_before.get(name) == missing:
+            continue
+        table = trigger_table(after.triggers[name])
+        message = MESSAGES["trigger-dangling"].format(
+            name=name, t=table, d=", ".join(missing), n=migration.version
+        )
+        findings.append(Finding("constraint-tightened", table, None, message, "breaking"))
+    return findings
+
+
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
     schemas = _snapshots(migrations)
@@ -1639,6 +1678,7 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
         findings += swapped_names(migration, before, after)
         findings += rebuilt_values(migration, before, after)
         findings += unfilled_search_indexes(migration, before, after)
+        findings += dangling_triggers(migration, before, after)
         verdict: Severity = max(
             (f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default="safe"
         )

@@ -1742,3 +1742,21 @@ def test_a_raising_trigger_on_a_new_table_reading_another_depends_on_arrival_ord
         assert "another order" in result.findings[-1].message or any(
             "another order" in f.message for f in result.findings
         )
+
+
+def test_a_trigger_left_naming_a_table_renamed_away_and_dropped_is_breaking(
+    tmp_path: Path,
+) -> None:
+    setup = BASE + (
+        "CREATE TABLE titles_seen (title TEXT);"
+        " CREATE TRIGGER seen AFTER INSERT ON cooks BEGIN"
+        " INSERT INTO titles_seen SELECT title FROM recipes WHERE recipe_id = NEW.cook_id; END;"
+    )
+    away = "ALTER TABLE recipes RENAME TO recipes_old;" + COPY_BACK.format(
+        columns=SAME_COLUMNS, source="recipes_old"
+    )
+    result = last(tmp_path / "a", setup, away)
+    assert ("constraint-tightened", "cooks", None) in hits(result)
+    assert any("recipes_old" in f.message for f in result.findings if f.table == "cooks")
+    # The usual rebuild (new table renamed in) leaves the trigger naming recipes.
+    assert last(tmp_path / "b", setup, rebuild(SAME_COLUMNS)).verdict == "safe"
