@@ -380,6 +380,13 @@ class MigrationLint:
     findings: list[Finding]
 
 
+def _columns_named(columns: Sequence[str], sql: str) -> list[str]:
+    """The ``columns`` an expression names (string literals and function names aside:
+    ``length(code)`` does not name a column ``length``)."""
+    text = without_literals(sql)
+    return [c for c in columns if re.search(rf"(?i)\b{re.escape(c)}\b(?!\s*\()", text)]
+
+
 def _without_not_exists(sql: str) -> str:
     """``sql`` with every ``NOT EXISTS (...)`` taken out."""
     while found := re.search(r"(?i)\bNOT\s+EXISTS\s*\(", sql):
@@ -528,8 +535,7 @@ class _Linter:
         table = self.after.tables.get(change.table)
         if table is None:
             return False
-        text = without_literals(change.detail)
-        used = [c for c in table.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", text)]
+        used = _columns_named(table.column_names, change.detail)
         return bool(used) and all((change.table, c) in added for c in used)
 
     def generated_changed(self, change: Change) -> None:
@@ -685,6 +691,8 @@ class _Linter:
         )
         fields = {"name": name, "what": what}
         raised, unraised = _raises(now), _raises(was)
+        if replicated and raised and what in ("added", "changed") and self.on_new_only(change, now):
+            raised = None  # it only compares columns older clients never write (like a CHECK)
         if replicated and raised and what in ("added", "changed"):
             text = MESSAGES["trigger-raises"]
             self.add(
@@ -743,6 +751,12 @@ class _Linter:
                 )
                 return
             self.add(f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], **fields)
+
+    def on_new_only(self, change: Change, sql: str) -> bool:
+        """Whether a trigger compares only columns of its table new in this step."""
+        before, after = self.before.tables[change.table], self.after.tables[change.table]
+        used = _columns_named(after.column_names, sql)
+        return bool(used) and all(before.column(c) is None for c in used)
 
     def reads_other_tables(self, change: Change, sql: str) -> list[str]:
         """The replicated tables other than its own a trigger on a replicated table reads,

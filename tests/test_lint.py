@@ -1761,3 +1761,37 @@ def test_a_trigger_left_naming_a_table_renamed_away_and_dropped_is_breaking(
     # Tables it names that stay: nothing dangles.
     kept = last(tmp_path / "b", setup, "ALTER TABLE recipes ADD COLUMN cuisine TEXT;")
     assert kept.verdict == "additive", kept.findings
+
+
+def test_a_collation_written_as_a_string_is_that_collation(tmp_path: Path) -> None:
+    """Laravel writes ``collate 'nocase'``; SQLite takes it as COLLATE NOCASE."""
+    laravel = (
+        "CREATE TABLE members (id INTEGER PRIMARY KEY, email TEXT NOT NULL collate 'nocase');"
+        " CREATE UNIQUE INDEX members_email ON members (email);"
+    )
+    again = (
+        "CREATE TABLE m2 (id INTEGER PRIMARY KEY, email TEXT NOT NULL COLLATE NOCASE);"
+        " INSERT INTO m2 (id, email) SELECT id, email FROM members; DROP TABLE members;"
+        " ALTER TABLE m2 RENAME TO members; CREATE UNIQUE INDEX members_email ON members (email);"
+    )
+    assert last(tmp_path / "a", laravel, again).verdict == "safe"
+    key = "CREATE TABLE coupons (code TEXT PRIMARY KEY collate 'nocase', pct INTEGER);"
+    assert {f.rule for f in last(tmp_path / "b", key).findings} == {"not-replicable"}
+
+
+def test_a_function_named_like_an_old_column_is_not_that_column(tmp_path: Path) -> None:
+    """``length(code)`` reads the new column code, not an old column named length."""
+    setup = "CREATE TABLE trails (id INTEGER PRIMARY KEY, name TEXT, length REAL);"
+    step = "ALTER TABLE trails ADD COLUMN code TEXT CHECK (code IS NULL OR length(code) = 4);"
+    assert last(tmp_path, setup, step).verdict == "additive"
+
+
+def test_a_raising_trigger_on_new_columns_only_is_like_their_check(tmp_path: Path) -> None:
+    guard = (
+        "CREATE TRIGGER stars BEFORE INSERT ON recipes WHEN NEW.{c} NOT BETWEEN 1 AND 5"
+        " BEGIN SELECT RAISE(ABORT, 'stars are 1..5'); END;"
+    )
+    new = "ALTER TABLE recipes ADD COLUMN stars INTEGER;" + guard.format(c="stars")
+    assert last(tmp_path / "a", BASE, new).verdict == "additive"
+    old = "ALTER TABLE recipes ADD COLUMN stars INTEGER;" + guard.format(c="servings")
+    assert last(tmp_path / "b", BASE, old).verdict == "breaking"

@@ -376,11 +376,16 @@ def _segment_collation(segment: list[str], found: dict[str, str]) -> None:
             return
         for index, word in enumerate(words[1:-1], start=1):
             if word == "COLLATE":  # the key compares under it (what sync cares about)
-                found[_unquote(segment[index - 1])] = _unquote(segment[index + 1]).upper()
+                found[_unquote(segment[index - 1])] = _collation(segment[index + 1])
         return
     for index, word in enumerate(words[:-1]):
         if word == "COLLATE":
-            found[_unquote(segment[0])] = _unquote(segment[index + 1]).upper()
+            found[_unquote(segment[0])] = _collation(segment[index + 1])
+
+
+def _collation(token: str) -> str:
+    """A collation's name; SQLite also takes it as a string (Laravel's ``collate 'nocase'``)."""
+    return (token[1:-1] if token[:1] in "'\"`[" and len(token) >= 2 else token).upper()
 
 
 def _index_columns(columns: list[str | None], sql: str | None, table: Table) -> tuple[str, ...]:
