@@ -22,6 +22,8 @@ class Execution:
     discarded: int = 0
     tables_written: set[str] = field(default_factory=set)
     received: dict[str, list[ReceiveResult]] = field(default_factory=dict)
+    # Row ids each replica inserted, per table: what its ``own_refs`` point at.
+    minted: dict[tuple[str, str], list[Value]] = field(default_factory=dict)
 
     def record(self, receiver: Replica, result: ReceiveResult) -> None:
         self.received.setdefault(receiver.peer_id, []).append(result)
@@ -49,12 +51,16 @@ def _keys(replica: Replica, table: str) -> list[Value]:
     return [row[0] for row in replica.conn.execute(sql)]
 
 
-def _values(replica: Replica, step: Mapping[str, Any]) -> dict[str, Value]:
+def _values(replica: Replica, step: Mapping[str, Any], execution: Execution) -> dict[str, Value]:
     table = replica.schema.tables[step["table"]]
     values = {name: decode_value(raw, f"step value {name}") for name, raw in step["values"].items()}
     targets = references(table, replica.schema)
+    own = set(step.get("own_refs", ()))
     for column, pick in step.get("refs", {}).items():
         keys = _keys(replica, targets[column]) if column in targets else []
+        if column in own:  # only rows this replica made (see strategies.own_references)
+            minted = set(execution.minted.get((step["replica"], targets[column]), ()))
+            keys = [k for k in keys if k in minted]
         if keys:
             values[column] = keys[pick % len(keys)]
     return values
@@ -121,9 +127,10 @@ def run_step(
     table = step["table"]
     try:
         if step["op"] == "insert":
-            values = _values(replica, step)
+            values = _values(replica, step, execution)
             values[replica.models[table].key] = step["key"]
             replica.insert(table, values)
+            execution.minted.setdefault((step["replica"], table), []).append(step["key"])
         else:
             keys = _keys(replica, table)
             if "key" in step:  # a row named by its key (a replica's own)
@@ -133,7 +140,7 @@ def run_step(
                 return
             row_id = keys[step.get("row", 0) % len(keys)]
             if step["op"] == "update":
-                replica.update(table, row_id, _values(replica, step))
+                replica.update(table, row_id, _values(replica, step, execution))
             else:
                 replica.delete(table, row_id)
     except SyncError:

@@ -181,6 +181,18 @@ def unique_references(table: Table, schema: Schema) -> set[str]:
     return found
 
 
+def own_references(table: Table, schema: Schema, contested: Contested) -> list[str]:
+    """Reference columns a replica points only at rows it made itself.
+
+    Where a UNIQUE covers nothing but references (a tag once per photo), two
+    replicas linking the same rows collide by the data alone, at any version:
+    like the values of a free UNIQUE column, each keeps to its own. Unless the
+    other version holds a UNIQUE this one lacks (``contested``): there the
+    collision is the point.
+    """
+    return [] if table.name in contested else sorted(unique_references(table, schema))
+
+
 def references(table: Table, schema: Schema) -> dict[str, str]:
     """Columns that point at another replicated table: {column: that table}.
 
@@ -335,10 +347,17 @@ def rows_for(
             "key": key,
             "values": fields[0],
             "refs": fields[1],
+            **_own(table, schema, contested),
         },
         keys_for(table, replica),
         _fields(table, schema, replica, for_insert=True, contested=contested),
     )
+
+
+def _own(table: Table, schema: Schema, contested: Contested) -> dict[str, list[str]]:
+    """A step's ``own_refs`` (see :func:`own_references`), left out when there are none."""
+    own = own_references(table, schema, contested)
+    return {"own_refs": own} if own else {}
 
 
 def updates_for(
@@ -352,6 +371,7 @@ def updates_for(
             "row": row,
             "values": fields[0],
             "refs": fields[1],
+            **_own(table, schema, contested),
         },
         st.integers(0, 7),
         _fields(table, schema, replica, for_insert=False, contested=contested),
@@ -431,6 +451,7 @@ def full_rows(
             "key": key,
             "values": fields,
             "refs": dict.fromkeys(refs, 0),
+            **_own(table, schema, contested),
         }
 
     def insert(

@@ -7,17 +7,21 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from folders import migrations_folder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.execute import Execution, run_step
 from harness.strategies import (
     keys_for,
+    own_references,
     references,
     rows_for,
     traffic,
     unique_columns,
     values_for,
 )
+from nexus_core import open_replica
 from nexus_core.db.schema import Column, Schema, snapshot
 from nexus_core.merge import value_problem
 
@@ -89,3 +93,53 @@ def test_integer_keys_are_disjoint_per_replica() -> None:
 def test_traffic_is_plain_json_data(steps: list[dict[str, Any]]) -> None:
     assert json.loads(json.dumps(steps)) == steps
     assert all(step["op"] in ("insert", "update", "delete", "sync") for step in steps)
+
+
+def test_links_under_a_unique_of_references_point_at_the_replicas_own_rows(
+    tmp_path: Path,
+) -> None:
+    """A tag once per photo: two replicas linking the same photo and tag collide by
+    the data alone, at any version. Each links its own photos (as it draws its own
+    values for a free UNIQUE column); both have the other's photos after a sync."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE photo (id TEXT PRIMARY KEY, path TEXT NOT NULL);"
+        " CREATE TABLE tag (id INTEGER PRIMARY KEY, label TEXT);"
+        " CREATE TABLE photo_tag (id INTEGER PRIMARY KEY,"
+        " photo_id TEXT NOT NULL REFERENCES photo (id),"
+        " tag_id INTEGER NOT NULL REFERENCES tag (id));"
+        " CREATE UNIQUE INDEX photo_tag_pair ON photo_tag (photo_id, tag_id);",
+    )
+    replicas = {
+        name: open_replica(tmp_path / f"{name}.db", migrations=folder, peer_id=f"replica-{name}")
+        for name in "ab"
+    }
+    schema = replicas["a"].schema
+    assert own_references(schema.tables["photo_tag"], schema, {}) == ["photo_id"]
+    execution = Execution()
+    steps: list[dict[str, Any]] = [
+        {"replica": "a", "op": "insert", "table": "photo", "key": "a-1", "values": {"path": "x"}},
+        {"replica": "b", "op": "insert", "table": "photo", "key": "b-1", "values": {"path": "y"}},
+        {"replica": "a", "op": "insert", "table": "tag", "key": 1, "values": {}},
+        {"op": "sync"},
+    ]
+    for name, key in (("a", 100), ("b", 200)):  # both pick the first photo and tag there are
+        steps.append(
+            {
+                "replica": name,
+                "op": "insert",
+                "table": "photo_tag",
+                "key": key,
+                "values": {},
+                "refs": {"photo_id": 0, "tag_id": 0},
+                "own_refs": ["photo_id"],
+            }
+        )
+    steps.append({"op": "sync"})
+    for step in steps:
+        run_step(replicas, step, execution)
+    links = {row["id"]: row["photo_id"] for row in replicas["a"].rows("photo_tag")}
+    assert links == {100: "a-1", 200: "b-1"}
+    assert sum(r.rejected for results in execution.received.values() for r in results) == 0
+    for replica in replicas.values():
+        replica.close()
