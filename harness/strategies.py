@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 
 from harness.checks import allowed
 from harness.schemadiff import unique_keys
+from nexus_core.db.migrations import without_literals
 from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table
 
 REPLICAS = ("a", "b")
@@ -324,6 +326,12 @@ def _fields(
     values = st.fixed_dictionaries(required, optional=optional)
     if not for_insert:
         values = values.filter(bool)
+        groups = checked_together(table)
+        if groups:
+            named = {c: optional[c] for group in groups for c in group if c in optional}
+            values = st.tuples(values, st.fixed_dictionaries(named)).map(
+                lambda drawn: _together(groups, *drawn)
+            )
     picks = {c: st.integers(0, 7) for c in refs}
     # Where the other version holds a UNIQUE this one lacks, always point at
     # existing rows too, so two rows can collide on the whole constrained set.
@@ -333,6 +341,37 @@ def _fields(
         else st.fixed_dictionaries({}, optional=picks)
     )
     return st.tuples(values, ref_picks)
+
+
+def checked_together(table: Table) -> list[frozenset[str]]:
+    """Columns one CHECK compares with each other (``CHECK (check_out > check_in)``).
+
+    An update sets all of them or none: set one at a time by two replicas at
+    once, the column-by-column merge can make a row neither wrote, which the
+    CHECK refuses at every version alike, a conflict of the data, not of the
+    migrations (as two replicas writing one UNIQUE value would be).
+    """
+    groups = []
+    for check in table.checks:
+        text = without_literals(check)
+        named = frozenset(
+            c.name
+            for c in table.columns
+            if re.search(rf"(?i)\b{re.escape(c.name)}\b(?!\s*\()", text)
+        )
+        if len(named) > 1:
+            groups.append(named)
+    return groups
+
+
+def _together(
+    groups: Sequence[frozenset[str]], chosen: dict[str, Any], more: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``chosen`` with every column of a group it touches (values from ``more``)."""
+    for group in groups:
+        if group & chosen.keys():
+            chosen.update((c, more[c]) for c in group if c not in chosen and c in more)
+    return chosen
 
 
 def rows_for(
