@@ -280,6 +280,9 @@ MESSAGES: dict[str, str] = {
     "trigger-dangling": "trigger {name} on {t} names {d}, which v{n} does not have (a table"
     " renamed away and dropped makes SQLite rewrite the triggers that named it): every write"
     " that fires it fails with 'no such table' at v{n}, rows arriving by sync too",
+    "trigger-local-refuses": "trigger {name} on {t} {what} and its insert into a local table"
+    " can fail the write that fires it ({why}): v{n} clients refuse rows {old} clients"
+    " may write, received ones too",
     "trigger-unraised": "trigger {name} on {t}, which could RAISE({raise_}), {what}: v{n} clients"
     " may write what {old} clients' trigger still refuses, so those edits never reach them",
     "trigger": "trigger {name} on {t} {what}: it writes no replicated table, so sync never sees it",
@@ -327,6 +330,10 @@ _STRFTIME_NOW = re.compile(r"(?i)\bstrftime\s*\(\s*'(?:[^']|'')*'\s*\)")
 # A name as SQL writes it (bare or quoted), and one maybe qualified by its schema.
 _NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
 _QUALIFIED = rf"(?:(?:main|temp|\"main\"|\"temp\"|\[main\]|`main`)\s*\.\s*)?{_NAME}"
+_TRIGGER_INSERT = re.compile(
+    rf"(?is)^\s*INSERT\s+(?:OR\s+(IGNORE|REPLACE)\s+|OR\s+\w+\s+)?INTO\s+{_QUALIFIED}"
+    r"\s*(\([^)]*\))?"
+)
 _WRITES = re.compile(
     r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
     rf"\s+{_QUALIFIED}"
@@ -385,6 +392,14 @@ def _columns_named(columns: Sequence[str], sql: str) -> list[str]:
     ``length(code)`` does not name a column ``length``)."""
     text = without_literals(sql)
     return [c for c in columns if re.search(rf"(?i)\b{re.escape(c)}\b(?!\s*\()", text)]
+
+
+def _not_null_guard(column: str) -> re.Pattern[str]:
+    """``NEW.column IS NOT NULL`` (the column quoted or not)."""
+    name = re.escape(column)
+    return re.compile(
+        rf'(?i)\bNEW\s*\.\s*(?:{name}|"{name}"|`{name}`|\[{name}\])\s+IS\s+NOT\s+NULL'
+    )
 
 
 def _without_not_exists(sql: str) -> str:
@@ -750,7 +765,78 @@ class _Linter:
                     **fields,
                 )
                 return
+            refusals = self.local_refusals(change, now) if what != "dropped" else []
+            if refusals:
+                text, why = MESSAGES["trigger-local-refuses"], "; ".join(refusals)
+                self.add(
+                    "constraint-tightened", change, text, self.old(change.table), why=why, **fields
+                )
+                return
             self.add(f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], **fields)
+
+    def local_refusals(self, change: Change, sql: str) -> list[str]:
+        """How a trigger's INSERT into a local table can fail the write that fires it.
+
+        A NOT NULL column it leaves out fails every time; a UNIQUE (or key) over
+        the columns it fills from the row is a UNIQUE on the replicated table in
+        disguise (a slot per venue and kick-off): older clients write rows this
+        version refuses. ``OR IGNORE``, ``OR REPLACE`` and ``ON CONFLICT`` handle it.
+        """
+        if change.table not in self.after.replicated_tables:
+            return []
+        found = []
+        head, _, body = re.split(r"(?i)\b(BEGIN)\b", without_literals(sql), maxsplit=1)
+        for statement in body.split(";"):
+            insert = _TRIGGER_INSERT.match(statement)
+            if insert is None or insert.group(1) or re.search(r"(?i)\bON\s+CONFLICT\b", statement):
+                continue
+            named = _name(insert.group(2)).lower()
+            target = next((t for n, t in self.after.tables.items() if n.lower() == named), None)
+            if target is None or target.name in self.after.replicated_tables:
+                continue  # replicated targets have their own rule
+            listed = insert.group(3)
+            filled = (
+                {_name(c.strip()).lower() for c in listed.strip("()").split(",")}
+                if listed
+                else {c.lower() for c in target.column_names}
+            )
+            for column in target.columns:
+                if column.required and column.name.lower() not in filled:
+                    found.append(f"it leaves {target.name}.{column.name} (NOT NULL) out")
+            found += self.nulls_into(change, target, statement[insert.end() :], listed, head)
+            if change.table in self.before.replicated_tables:
+                keys = [tuple(target.primary_key)] if target.primary_key else []
+                keys += [cols for cols, _, _ in unique_keys(self.after, target.name)]
+                for key in keys:
+                    if key and all(c.lower() in filled for c in key):
+                        found.append(f"{target.name} holds ({', '.join(key)}) UNIQUE")
+                        break
+        return found
+
+    def nulls_into(
+        self, change: Change, target: Table, rest: str, listed: str | None, when: str
+    ) -> list[str]:
+        """``NEW.x`` inserted into a NOT NULL column, where x of the trigger's table may be
+        NULL (unless ``when``, the trigger's head, says ``NEW.x IS NOT NULL``)."""
+        values = re.match(r"(?is)\s*VALUES\s*\((.*)\)\s*$", rest)
+        table = self.after.tables[change.table]
+        if values is None:
+            return []
+        names = (
+            [_name(c.strip()) for c in listed.strip("()").split(",")]
+            if listed
+            else target.column_names
+        )
+        found = []
+        items = _select_items(values.group(1))
+        for name, item in zip(names, items, strict=False):
+            into, ref = target.column(name), re.fullmatch(rf"(?i)NEW\s*\.\s*{_NAME}", item)
+            source = table.column(_name(ref.group(1))) if ref else None
+            if into is None or not into.notnull or source is None or source.notnull or source.pk:
+                continue
+            if not _not_null_guard(source.name).search(when):  # the WHEN leaves NULL out
+                found.append(f"NEW.{source.name} may be NULL, {target.name}.{name} is NOT NULL")
+        return found
 
     def on_new_only(self, change: Change, sql: str) -> bool:
         """Whether a trigger compares only columns of its table new in this step."""

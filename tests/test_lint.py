@@ -1795,3 +1795,38 @@ def test_a_raising_trigger_on_new_columns_only_is_like_their_check(tmp_path: Pat
     assert last(tmp_path / "a", BASE, new).verdict == "additive"
     old = "ALTER TABLE recipes ADD COLUMN stars INTEGER;" + guard.format(c="servings")
     assert last(tmp_path / "b", BASE, old).verdict == "breaking"
+
+
+@pytest.mark.parametrize(
+    ("trigger", "breaking"),
+    [
+        # a slot per (cook, title): a UNIQUE on recipes in disguise
+        ("INSERT INTO slots VALUES (NEW.recipe_id, NEW.title)", True),
+        ("INSERT OR IGNORE INTO slots VALUES (NEW.recipe_id, NEW.title)", False),
+        ("INSERT INTO slots VALUES (NEW.recipe_id, NEW.title) ON CONFLICT DO NOTHING", False),
+        # a NOT NULL column left out, or filled from a column that may be NULL
+        ("INSERT INTO log (recipe_id) VALUES (NEW.recipe_id)", True),
+        ("INSERT INTO log (recipe_id, notes) VALUES (NEW.recipe_id, NEW.notes)", True),
+        ("INSERT INTO log (recipe_id, notes) VALUES (NEW.recipe_id, NEW.title)", False),
+    ],
+)
+def test_a_trigger_insert_into_a_local_table_that_can_fail_is_tightened(
+    tmp_path: Path, trigger: str, breaking: bool
+) -> None:
+    setup = BASE + (
+        "CREATE TABLE slots (recipe_id TEXT NOT NULL, title TEXT NOT NULL,"
+        " PRIMARY KEY (recipe_id, title));"
+        " CREATE TABLE log (recipe_id TEXT NOT NULL, notes TEXT NOT NULL, at TEXT);"
+    )
+    step = f"CREATE TRIGGER keep AFTER INSERT ON recipes BEGIN {trigger}; END;"
+    result = last(tmp_path, setup, step)
+    assert (result.verdict == "breaking") is breaking, result.findings
+
+
+def test_a_when_that_leaves_null_out_guards_the_insert(tmp_path: Path) -> None:
+    setup = BASE + "CREATE TABLE log (recipe_id TEXT NOT NULL, notes TEXT NOT NULL);"
+    step = (
+        "CREATE TRIGGER keep AFTER INSERT ON recipes WHEN NEW.notes IS NOT NULL"
+        " BEGIN INSERT INTO log VALUES (NEW.recipe_id, NEW.notes); END;"
+    )
+    assert last(tmp_path, setup, step).verdict == "safe"
