@@ -83,5 +83,9 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*=\s*(\d+)", expr)
         if found:
             length = int(found.group(1))
-        json = json or bool(re.search(rf"(?i)\bjson_valid\s*\(\s*{name}\s*\)", expr))
+        # json_valid(col), or a JSON function over the column alone, which fails
+        # ("malformed JSON") on anything else: json_type(col) = 'object'.
+        json = json or bool(
+            re.search(rf"(?i)\bjson_(?:valid|type|array_length)\s*\(\s*{name}\s*\)", expr)
+        )
     return Allowed(low=low, high=high, length=length, json=json)

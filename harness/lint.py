@@ -387,6 +387,25 @@ class MigrationLint:
     findings: list[Finding]
 
 
+def _left_out(where: str | None, column: Column) -> bool:
+    """Whether a partial index's ``where`` is false for a row holding ``column``'s
+    default (other columns it names make the answer unknown: no)."""
+    if not where:
+        return False
+    conn = sqlite3.connect(":memory:")
+    try:
+        quoted = '"' + column.name.replace('"', '""') + '"'
+        row = conn.execute(
+            f"SELECT CASE WHEN ({where}) THEN 1 ELSE 0 END"
+            f" FROM (SELECT {column.default} AS {quoted})"
+        ).fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return bool(row == (0,))
+
+
 def _columns_named(columns: Sequence[str], sql: str) -> list[str]:
     """The ``columns`` an expression names (string literals and function names aside:
     ``length(code)`` does not name a column ``length``)."""
@@ -402,27 +421,18 @@ def _not_null_guard(column: str) -> re.Pattern[str]:
     )
 
 
-def _without_not_exists(sql: str) -> str:
-    """``sql`` with every ``NOT EXISTS (...)`` taken out."""
-    while found := re.search(r"(?i)\bNOT\s+EXISTS\s*\(", sql):
-        depth, end = 1, found.end()
-        while end < len(sql) and depth:
-            depth += {"(": 1, ")": -1}.get(sql[end], 0)
-            end += 1
-        sql = sql[: found.start()] + sql[end:]
-    return sql
-
-
-def _new_column(before: Table, after: Table, column: str) -> bool:
+def _new_column(before: Table, after: Table, column: str, where: str | None = None) -> bool:
     """Whether ``column`` of ``after`` holds nothing older clients write: it is new
-    in the step, with no default but NULL, and, if generated, computed from such
-    columns only."""
+    in the step, with no default but NULL (or one a partial UNIQUE's ``where``
+    leaves out), and, if generated, computed from such columns only."""
     lower = column.lower()
     if before.column(column) is not None or lower in {g.lower() for g in before.generated}:
         return False
     declared = after.column(column)
     if declared is not None and not null_default(declared.default):
-        return False  # every row older clients send gets that one value: they collide
+        # Every row older clients send gets that one value: they collide, unless
+        # the index leaves that value out (``WHERE phone <> ''``).
+        return _left_out(where, declared)
     expression = next((sql for name, sql in after.computed if name.lower() == lower), None)
     if expression is None:
         return lower not in {g.lower() for g in after.generated}
@@ -540,7 +550,16 @@ class _Linter:
             return True
         key = self.unique_of(change)
         after = self.after.tables[change.table]
-        return key is not None and all(_new_column(before, after, column) for column in key[0])
+        index = next(
+            (
+                index
+                for index in self.after.indexes.values()
+                if index.table == change.table and index.unique and unique_key(index) == key
+            ),
+            None,
+        )
+        where = index.where if index is not None else None
+        return key is not None and all(_new_column(before, after, c, where) for c in key[0])
 
     def on_new_columns(self, change: Change, added: set[tuple[str, str | None]]) -> bool:
         """Whether a CHECK added reads only columns new in this step: older clients
@@ -845,13 +864,14 @@ class _Linter:
         return bool(used) and all(before.column(c) is None for c in used)
 
     def reads_other_tables(self, change: Change, sql: str) -> list[str]:
-        """The replicated tables other than its own a trigger on a replicated table reads,
-        except inside ``NOT EXISTS (...)``: a guard waiting for a row to arrive (a parent)
-        refuses until it does, and the refused op is retried then, so replicas agree."""
+        """The replicated tables other than its own a trigger on a replicated table reads.
+
+        A ``NOT EXISTS`` guard waiting for a parent too: a replica that holds the
+        parent's delete when the row arrives refuses it for good, while one that got
+        the row first keeps it."""
         if change.table not in self.after.replicated_tables:
             return []
-        text = _without_not_exists(without_literals(sql))
-        read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(text)}
+        read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(without_literals(sql))}
         return sorted(
             name
             for name in self.after.replicated_tables
@@ -1373,7 +1393,9 @@ _INSERT_SELECT = re.compile(
     rf"{_QUALIFIED}\s*(\([^)]*\))?\s*SELECT\s+(.*)$"
 )
 _COLUMN_REF = re.compile(rf"(?is)^(?:{_NAME}\s*\.\s*)?{_NAME}$|^\*$|^{_NAME}\s*\.\s*\*$")
-_CAST = re.compile(rf"(?is)^CAST\s*\(\s*(?:{_NAME}\s*\.\s*)?{_NAME}\s+AS\s+([^)]*)\)$")
+_CAST = re.compile(
+    rf"(?is)^CAST\s*\(\s*(?:{_NAME}\s*\.\s*)?{_NAME}\s+AS\s+([^()]*(?:\([^()]*\))?\s*)\)$"
+)
 _ALIAS = re.compile(rf"(?is)^(.*?)\s+(?:AS\s+)?{_NAME}$")
 
 
@@ -1418,7 +1440,8 @@ def _same_as_copy(
     table keeps is a backfill older clients never send.
     """
     aliased = _ALIAS.match(item)
-    text = aliased.group(1).strip() if aliased and _ref(aliased.group(1).strip()) else item
+    inner = aliased.group(1).strip() if aliased else ""
+    text = inner if inner and (_ref(inner) or _CAST.match(inner)) else item
     old = column is not None and column.name.lower() in existed
     own = column.name.lower() if column else ""
     taken = _ref(text)
@@ -1709,7 +1732,7 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
             continue
         quoted = re.escape(index)
         filled = re.compile(
-            rf"(?is)^\s*INSERT\s+INTO\s+[\"`\[]?{quoted}\b[\"`\]]?\s*(?:\(.*\)\s*)?"
+            rf"(?is)^\s*INSERT\s+INTO\s+(?:main\s*\.\s*)?[\"`\[]?{quoted}\b[\"`\]]?\s*(?:\(.*\)\s*)?"
             r"(?:VALUES\s*\(\s*'rebuild'|SELECT\b)"
         )
         if any(filled.match(other) for other in migration.code):

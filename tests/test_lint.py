@@ -1724,8 +1724,9 @@ def test_not_null_default_null_is_no_default(tmp_path: Path) -> None:
         # refused because a row of another table arrived: for good, on replicas that had it
         ("EXISTS (SELECT 1 FROM cooks WHERE cook_id = NEW.cook_id AND name = 'banned')", True),
         ("(SELECT count(*) FROM cooks) > 10", True),
-        # refused until the parent arrives, then retried: replicas agree in the end
-        ("NOT EXISTS (SELECT 1 FROM cooks WHERE cook_id = NEW.cook_id)", False),
+        # refused until the parent arrives, then retried; but refused for good where
+        # the parent's delete came first, while a replica that got the row keeps it
+        ("NOT EXISTS (SELECT 1 FROM cooks WHERE cook_id = NEW.cook_id)", True),
     ],
 )
 def test_a_raising_trigger_on_a_new_table_reading_another_depends_on_arrival_order(
@@ -1829,4 +1830,39 @@ def test_a_when_that_leaves_null_out_guards_the_insert(tmp_path: Path) -> None:
         "CREATE TRIGGER keep AFTER INSERT ON recipes WHEN NEW.notes IS NOT NULL"
         " BEGIN INSERT INTO log VALUES (NEW.recipe_id, NEW.notes); END;"
     )
+    assert last(tmp_path, setup, step).verdict == "safe"
+
+
+@pytest.mark.parametrize(
+    ("item", "column"),
+    [
+        ("CAST(title AS VARCHAR(100))", "title VARCHAR(50) NOT NULL"),  # size arguments
+        ("CAST(servings AS INT(11))", "servings INTEGER"),
+        ("CAST(title AS TEXT) AS anon_1", "title TEXT NOT NULL"),  # Alembic's alias
+    ],
+)
+def test_casts_as_alembic_writes_them_are_copies(tmp_path: Path, item: str, column: str) -> None:
+    name = column.split()[0]
+    columns = re.sub(rf"\\b{name} \\w+( NOT NULL)?", column, SAME_COLUMNS, count=1)
+    select = "recipe_id, title, servings, notes, rating".replace(name, item, 1)
+    result = last(tmp_path, BASE + rebuild(columns), rebuild(columns, select))
+    assert result.verdict == "safe", result.findings
+
+
+def test_a_partial_unique_leaving_a_new_columns_default_out_is_additive(tmp_path: Path) -> None:
+    step = (
+        "ALTER TABLE cooks ADD COLUMN phone TEXT NOT NULL DEFAULT '';"
+        " CREATE UNIQUE INDEX ux_phone ON cooks (phone) WHERE phone <> '';"
+    )
+    assert last(tmp_path, BASE, step).verdict == "additive"
+
+
+def test_a_search_index_filled_through_main_is_filled(tmp_path: Path) -> None:
+    fill = "INSERT INTO main.recipes_fts(recipes_fts) VALUES ('rebuild');"
+    assert last(tmp_path, BASE, FTS + fill).verdict == "safe"
+
+
+def test_a_json_type_check_guards_a_json_index(tmp_path: Path) -> None:
+    setup = BASE.replace("notes     TEXT", "notes     TEXT CHECK (json_type(notes) = 'object')")
+    step = "CREATE INDEX by_author ON recipes (notes ->> '$.by');"
     assert last(tmp_path, setup, step).verdict == "safe"
