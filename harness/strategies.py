@@ -27,7 +27,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.checks import allowed
-from harness.schemadiff import unique_keys
+from harness.schemadiff import trigger_table, unique_keys
 from nexus_core.db.migrations import without_literals
 from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table
 
@@ -164,10 +164,25 @@ def unique_columns(table: Table, schema: Schema) -> set[str]:
     for index in schema.indexes.values():
         if index.table != table.name or not index.unique or index.origin == "pk":
             continue
-        free = [c for c in index.columns if c not in refs and c != table.row_key]
+        columns = [c for name in index.columns for c in _written_as(table, name)]
+        free = [c for c in columns if c not in refs and c != table.row_key]
         if free:
             found.add(free[0])
     return found
+
+
+def _written_as(table: Table, column: str) -> list[str]:
+    """The columns a write sets to give ``column`` its value: itself, or for a
+    generated column the columns its expression reads (``lower(email)``: email)."""
+    expression = next((sql for name, sql in table.computed if name == column), None)
+    if expression is None:
+        return [column]
+    return [c.name for c in table.columns if _names(c.name, expression)]
+
+
+def _names(column: str, sql: str) -> bool:
+    """Whether ``sql`` names ``column`` (not a function of that name, not in a literal)."""
+    return bool(re.search(rf"(?i)\b{re.escape(column)}\b(?!\s*\()", without_literals(sql)))
 
 
 def unique_references(table: Table, schema: Schema) -> set[str]:
@@ -326,7 +341,7 @@ def _fields(
     values = st.fixed_dictionaries(required, optional=optional)
     if not for_insert:
         values = values.filter(bool)
-        groups = checked_together(table)
+        groups = checked_together(table, schema)
         if groups:
             named = {c: optional[c] for group in groups for c in group if c in optional}
             values = st.tuples(values, st.fixed_dictionaries(named)).map(
@@ -343,22 +358,24 @@ def _fields(
     return st.tuples(values, ref_picks)
 
 
-def checked_together(table: Table) -> list[frozenset[str]]:
-    """Columns one CHECK compares with each other (``CHECK (check_out > check_in)``).
+def checked_together(table: Table, schema: Schema) -> list[frozenset[str]]:
+    """Columns one CHECK, or one trigger that can RAISE, compares with each other
+    (``CHECK (check_out > check_in)``, ``WHEN NEW.ends_at <= NEW.starts_at``).
 
     An update sets all of them or none: set one at a time by two replicas at
     once, the column-by-column merge can make a row neither wrote, which the
     CHECK refuses at every version alike, a conflict of the data, not of the
     migrations (as two replicas writing one UNIQUE value would be).
     """
+    guards = [
+        sql
+        for sql in schema.triggers.values()
+        if trigger_table(sql).lower() == table.name.lower()
+        and re.search(r"(?i)\bRAISE\s*\(", without_literals(sql))
+    ]
     groups = []
-    for check in table.checks:
-        text = without_literals(check)
-        named = frozenset(
-            c.name
-            for c in table.columns
-            if re.search(rf"(?i)\b{re.escape(c.name)}\b(?!\s*\()", text)
-        )
+    for guard in [*table.checks, *guards]:
+        named = frozenset(c.name for c in table.columns if _names(c.name, guard))
         if len(named) > 1:
             groups.append(named)
     return groups

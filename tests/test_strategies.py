@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from harness.execute import Execution, run_step
 from harness.strategies import (
+    checked_together,
     keys_for,
     own_references,
     references,
@@ -167,3 +168,26 @@ def test_an_update_sets_the_columns_one_check_compares_together(data: st.DataObj
     step = data.draw(updates_for(schema.tables["bookings"], schema, "a"))
     touched = {"check_in", "check_out"} & step["values"].keys()
     assert touched in (set(), {"check_in", "check_out"})
+
+
+def test_columns_a_raising_trigger_compares_are_set_together() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(
+        "CREATE TABLE spans (id TEXT PRIMARY KEY, starts_at INTEGER, ends_at INTEGER, note TEXT);"
+        " CREATE TRIGGER span BEFORE UPDATE ON spans WHEN NEW.ends_at <= NEW.starts_at"
+        " BEGIN SELECT RAISE(ABORT, 'ends before it starts'); END;"
+    )
+    schema = snapshot(conn)
+    assert checked_together(schema.tables["spans"], schema) == [frozenset({"starts_at", "ends_at"})]
+
+
+def test_a_unique_over_a_generated_column_keeps_the_column_it_reads_apart() -> None:
+    """Two replicas writing email '' would collide on lower(email) by the data alone."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(
+        "CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT,"
+        " email_key TEXT GENERATED ALWAYS AS (lower(email)) VIRTUAL);"
+        " CREATE UNIQUE INDEX accounts_email_key ON accounts (email_key);"
+    )
+    schema = snapshot(conn)
+    assert unique_columns(schema.tables["accounts"], schema) == {"email"}
