@@ -275,7 +275,11 @@ def _store_table(replica: Replica, table: _Table) -> bool:
             ),
         )
         for shape, run in table.runs():
-            conn.executemany(table.insert_sql(shape), [values for *_, values in run])
+            cursor = conn.executemany(table.insert_sql(shape), [values for *_, values in run])
+            if cursor.rowcount != len(run):  # a trigger's RAISE(IGNORE) skipped a row
+                conn.execute("ROLLBACK TO nexus_fast_lane")
+                conn.execute("RELEASE nexus_fast_lane")
+                return False
         replica.oplog.add_change_rows(
             (
                 origin,

@@ -477,23 +477,22 @@ class Merger:
         self, model: TableModel, row_id: Value, ops: list[Op], state: RowState
     ) -> list[Refusal]:
         deletes = [op for op in ops if op.kind == "delete"]
-        if deletes:
-            if state.deleted is None:
-                sql = f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?"
-                try:
-                    self.conn.execute(sql, (row_id,))
-                except sqlite3.Error as exc:
-                    # A trigger refused it (a RAISE, a CHECK on a table it keeps):
-                    # the delete is kept and retried, like any refused op.
-                    refusal_only(self.conn, exc)
-                    return [(op, f"{model.table.name} row {row_id!r}: {exc}") for op in deletes]
+        refused: list[Refusal] = []
+        if deletes and state.deleted is None:
+            why = self._delete(model, row_id)
+            if why is None:
                 state.deleted = min(op.hlc for op in deletes)
                 state.pending = None
-            return []
+                return []
+            # A trigger refused it (a RAISE, a CHECK on a table it keeps): the delete
+            # is kept and retried like any refused op, and the row's other ops of
+            # this message still merge, as they would have arriving on their own.
+            refused = [(op, f"{model.table.name} row {row_id!r}: {why}") for op in deletes]
         if state.deleted is not None:
             return []  # a delete is final
-        candidates = [op for op in ops if op.column_name != model.key]
-        refused: list[Refusal] = []
+        candidates = [op for op in ops if op.column_name != model.key and op.kind != "delete"]
+        if deletes and not candidates:
+            return refused
         columns: set[str] | None = None
         while True:
             winners = _winners(state, candidates, columns)
@@ -508,6 +507,19 @@ class Merger:
             gone = {id(op) for op, _ in round_refused}
             candidates = [op for op in candidates if id(op) not in gone]
             columns = {str(op.column_name) for op, _ in round_refused}
+
+    def _delete(self, model: TableModel, row_id: Value) -> str | None:
+        """DELETE the row; why not, when a trigger refuses it (``RAISE(IGNORE)`` too)."""
+        sql = f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?"
+        held = f"SELECT 1 FROM {model.quoted} WHERE {model.quoted_key} = ?"
+        try:
+            cursor = self.conn.execute(sql, (row_id,))
+        except sqlite3.Error as exc:
+            refusal_only(self.conn, exc)
+            return str(exc)
+        if not cursor.rowcount and self.conn.execute(held, (row_id,)).fetchone():
+            return "a trigger ignored the delete (RAISE(IGNORE))"
+        return None
 
     def _write(
         self, model: TableModel, row_id: Value, state: RowState, winners: Mapping[str, Op]
@@ -579,7 +591,15 @@ class Merger:
             return refused
         # The row exists after all (written outside the engine): update it instead.
         state.pending = None
-        return self._update(model, row_id, state, winners)[1]
+        updated, refused = self._update(model, row_id, state, winners)
+        if updated:
+            return refused
+        # Neither the INSERT nor the UPDATE wrote anything: a trigger's RAISE(IGNORE)
+        # skipped them. Refused like any other refusal: kept and retried.
+        for column in winners:
+            _restore(state, column, previous)
+        why = f"{model.table.name} row {row_id!r}: a trigger ignored the write (RAISE(IGNORE))"
+        return [(op, why) for op in winners.values()]
 
     def _insert(self, model: TableModel, values: Mapping[str, Value]) -> bool:
         names = tuple(values)

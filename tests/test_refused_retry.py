@@ -458,3 +458,78 @@ def test_an_edit_an_unfilled_search_index_refuses_is_one_refused_op(tmp_path: Pa
     finally:
         a.close()
         b.close()
+
+
+LOCKERS = (
+    "CREATE TABLE lockers (id TEXT PRIMARY KEY NOT NULL, note TEXT,"
+    " locked INTEGER NOT NULL DEFAULT 0);"
+    " CREATE TRIGGER keep_locked BEFORE DELETE ON lockers WHEN OLD.locked = 1"
+    " BEGIN SELECT RAISE({how}); END;"
+)
+
+
+@pytest.mark.parametrize("how", ["ABORT, 'locked'", "IGNORE"])
+def test_a_refused_delete_keeps_the_rows_other_ops_and_wins_once_allowed(
+    tmp_path: Path, how: str
+) -> None:
+    """The note edit that came with a refused delete still merges (it was dropped),
+    and the delete, kept, wins once the row is unlocked (with IGNORE it was taken
+    for done: tombstoned here, the row still there)."""
+    folder = migrations_folder(tmp_path, LOCKERS.format(how=how))
+    a, b, d = (open_replica(tmp_path / f"{n}.db", migrations=folder, peer_id=n) for n in "abd")
+    try:
+        locker = a.insert("lockers", {"note": "n0"})
+        sync(a, d)
+        sync(d, b)
+        d.update("lockers", locker, {"locked": 1})
+        sync(d, b)  # b: locked
+        a.update("lockers", locker, {"note": "n2"})
+        a.delete("lockers", locker)
+        sync(a, b)  # the edit and the delete in one message: the delete is refused
+        assert b.rows("lockers") == [{"id": locker, "note": "n2", "locked": 1}]
+        assert [op.kind for op in b.oplog.parked_ops()] == ["delete"]
+        d.update("lockers", locker, {"locked": 0})
+        sync(d, b)  # unlocked, and a write: the kept delete is retried
+        assert b.rows("lockers") == []
+        assert b.oplog.parked_ops() == []
+    finally:
+        for replica in (a, b, d):
+            replica.close()
+
+
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_a_write_a_trigger_ignores_is_refused_not_taken_for_done(
+    tmp_path: Path, fast_lane: bool
+) -> None:
+    """RAISE(IGNORE) skips a write silently: it was recorded as applied, its clock
+    the column's winner, so once the trigger let it through it never came back."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE notes (id TEXT PRIMARY KEY NOT NULL, body TEXT);"
+        " CREATE TABLE frozen (id TEXT PRIMARY KEY);"
+        " CREATE TRIGGER ice_upd BEFORE UPDATE ON notes"
+        " WHEN EXISTS (SELECT 1 FROM frozen WHERE id = NEW.id) BEGIN SELECT RAISE(IGNORE); END;"
+        " CREATE TRIGGER ice_ins BEFORE INSERT ON notes"
+        " WHEN EXISTS (SELECT 1 FROM frozen WHERE id = NEW.id) BEGIN SELECT RAISE(IGNORE); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    b.fast_lane = fast_lane
+    try:
+        old = a.insert("notes", {"body": "n0"})
+        sync(a, b)
+        b.conn.execute("INSERT INTO frozen VALUES (?), ('fresh')", (old,))
+        a.update("notes", old, {"body": "n2"})
+        a.insert("notes", {"id": "fresh", "body": "new"})
+        result = sync(a, b)
+        assert result.rejected == 2
+        assert b.rows("notes") == [{"id": old, "body": "n0"}]
+        b.conn.execute("DELETE FROM frozen")
+        b.insert("notes", {"id": "poke", "body": "x"})  # a write: the kept ops are retried
+        sync(a, b)
+        assert a.rows("notes") == b.rows("notes")
+        bodies = {row["id"]: row["body"] for row in b.rows("notes")}
+        assert bodies == {old: "n2", "fresh": "new", "poke": "x"}
+    finally:
+        a.close()
+        b.close()
