@@ -508,6 +508,21 @@ class Merger:
             candidates = [op for op in candidates if id(op) not in gone]
             columns = {str(op.column_name) for op, _ in round_refused}
 
+    def _kept_op(
+        self, model: TableModel, row_id: Value, column: str, value: Value, state: RowState
+    ) -> Op:
+        """The op that brought a value a pending row kept: its clock names its change,
+        which spells the column as its writer did (parked and retried by that name)."""
+        hlc = state.clocks[column]
+        origin = Timestamp.parse(hlc).peer
+        change = self.oplog.change(origin, hlc)
+        spelled = (
+            next((c for c in change.cols if c.lower() == column.lower()), column)
+            if change
+            else column
+        )
+        return Op(hlc, origin, 0, "set", model.table.name, row_id, spelled, value)
+
     def _delete(self, model: TableModel, row_id: Value) -> str | None:
         """DELETE the row; why not, when a trigger refuses it (``RAISE(IGNORE)`` too)."""
         sql = f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?"
@@ -646,18 +661,11 @@ class Merger:
                 refusal_only(self.conn, exc)
                 # A value the row kept while pending is refused like one just arrived:
                 # its op is parked for retry and its clock no longer counts as applied.
-                op = winners.get(column) or _kept_op(model, row_id, column, value, state)
+                op = winners.get(column) or self._kept_op(model, row_id, column, value, state)
                 refused.append((op, f"{model.table.name}.{column}: {exc}"))
                 if column not in winners:
                     state.clocks.pop(column, None)
         return refused
-
-
-def _kept_op(model: TableModel, row_id: Value, column: str, value: Value, state: RowState) -> Op:
-    """The op that brought a value a pending row kept: its clock names its change."""
-    hlc = state.clocks[column]
-    origin = Timestamp.parse(hlc).peer
-    return Op(hlc, origin, 0, "set", model.table.name, row_id, column, value)
 
 
 def _winners(state: RowState, ops: list[Op], columns: set[str] | None) -> dict[str, Op]:

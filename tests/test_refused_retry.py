@@ -533,3 +533,35 @@ def test_a_write_a_trigger_ignores_is_refused_not_taken_for_done(
     finally:
         a.close()
         b.close()
+
+
+def test_a_kept_value_is_parked_under_its_writers_spelling(tmp_path: Path) -> None:
+    """v1 spells the column Code, v2 code: the kept value was parked as code, which the
+    stored change does not hold, so the retry never found it."""
+    rebuild = (
+        "CREATE TABLE b2 (id TEXT PRIMARY KEY, code TEXT UNIQUE, holder TEXT,"
+        " title TEXT NOT NULL); INSERT INTO b2 (id, code, holder, title)"
+        " SELECT id, Code, holder, 'untitled' FROM badges; DROP TABLE badges;"
+        " ALTER TABLE b2 RENAME TO badges;"
+    )
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE badges (id TEXT PRIMARY KEY, Code TEXT UNIQUE, holder TEXT);",
+        rebuild,
+    )
+    w = open_replica(tmp_path / "w.db", migrations=folder, peer_id="w", target_version=1)
+    v = open_replica(tmp_path / "v.db", migrations=folder, peer_id="v")
+    try:
+        r1 = w.insert("badges", {"Code": "K", "holder": "ann"})
+        sync(w, v)  # r1 waits at v for its title
+        r2 = v.insert("badges", {"code": "K", "holder": "bob", "title": "t2"})
+        w.upgrade()
+        w.update("badges", r1, {"title": "t1"})
+        sync(w, v)  # r1 goes in at v; its kept code K is refused (r2 holds it)
+        assert [op.column_name for op in v.oplog.parked_ops()] == ["Code"]
+        v.update("badges", r2, {"code": "K2"})
+        sync(w, v)
+        assert w.rows("badges") == v.rows("badges")
+    finally:
+        w.close()
+        v.close()
