@@ -635,15 +635,22 @@ class Merger:
         except sqlite3.Error as exc:
             refusal_only(self.conn, exc)
             # The row cannot exist with these values: refuse the ops that brought
-            # them and keep everything else waiting, as for a missing column.
+            # them and keep everything else waiting, as for a missing column. A
+            # value of the base the row kept from an earlier message is refused
+            # too (parked, retried once something moves), or nothing would ever
+            # try the row again (an upgrade that lets it in, say).
+            kept = [c for c in base if c != model.key and c not in winners and c in state.clocks]
+            blamed = [op for column, op in winners.items() if column in base]
+            blamed += [self._kept_op(model, row_id, c, values[c], state) for c in kept]
+            for column in kept:
+                state.clocks.pop(column, None)
             state.pending = encode_cols(
                 {
                     c: v
                     for c, v in values.items()
-                    if c != model.key and not (c in base and c in winners)
+                    if c != model.key and not (c in base and (c in winners or c in kept))
                 }
             )
-            blamed = [op for column, op in winners.items() if column in base]
             # No op brought a value of the row's base: the key itself is refused
             # (a UNIQUE over an expression of it); refuse every op the row came with.
             return [

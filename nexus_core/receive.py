@@ -80,6 +80,8 @@ class _Batch:
     skipped: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     received_as: dict[int, Op] = field(default_factory=dict)  # by id of the op as spelled here
+    # Parked entries of values pending rows kept from earlier messages, refused in this one.
+    kept: set[tuple[str, str, str]] = field(default_factory=set)
     latest: dict[str, str] = field(default_factory=dict)  # the latest clock stored, per origin
 
     def to_apply(self, table: str, row_id: Value, ops: list[Op]) -> None:
@@ -244,6 +246,8 @@ def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
             # Counted applied when it arrived, unless it is a value a pending row
             # kept from an earlier message, refused now that the row goes in.
             result.applied -= id(op) in arrived
+            if id(op) not in arrived:
+                batch.kept.add(_parking(op, "")[:3])
             _refuse(result, batch, [op], f"{VALUE_REFUSAL}{reason}")
             received = batch.received_as.get(id(op), op)
             batch.parked.append(_parking(received, f"{VALUE_REFUSAL}{reason}"))
@@ -404,6 +408,7 @@ def _retry_refused(replica: Replica, batch: _Batch, result: ReceiveResult) -> No
     if not parked:
         return
     fresh = {entry[:3] for entry in batch.parked if entry[3].startswith(VALUE_REFUSAL)}
+    fresh -= batch.kept  # counted applied when they arrived, earlier: placed again, replayed
     done = _replay(replica, parked)
     done.placed += _settle(replica, done, tables)
     for entry, was in done.placed:

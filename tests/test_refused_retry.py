@@ -565,3 +565,62 @@ def test_a_kept_value_is_parked_under_its_writers_spelling(tmp_path: Path) -> No
     finally:
         w.close()
         v.close()
+
+
+BADGES_V1 = "CREATE TABLE badges (id TEXT PRIMARY KEY, code TEXT UNIQUE, holder TEXT);"
+NEEDS_TITLE = (
+    "CREATE TABLE b2 (id TEXT PRIMARY KEY, code TEXT UNIQUE, holder TEXT, title TEXT NOT NULL);"
+    " INSERT INTO b2 (id, code, holder, title) SELECT id, code, holder, 'untitled' FROM badges;"
+    " DROP TABLE badges; ALTER TABLE b2 RENAME TO badges;"
+)
+
+
+def test_a_kept_value_refused_and_placed_in_one_receive_counts_once(tmp_path: Path) -> None:
+    """Counted applied when it arrived; refused as its row goes in, placed again in the
+    same receive: replayed, not applied a second time (applied > received before)."""
+    folder = migrations_folder(tmp_path, BADGES_V1, NEEDS_TITLE)
+    w = open_replica(tmp_path / "w.db", migrations=folder, peer_id="w", target_version=1)
+    v = open_replica(tmp_path / "v.db", migrations=folder, peer_id="v")
+    try:
+        r1 = w.insert("badges", {"code": "K", "holder": "ann"})
+        sync(w, v)  # r1 waits at v for its title, keeping code K
+        r2 = v.insert("badges", {"code": "K", "holder": "bob", "title": "t2"})
+        w.upgrade()
+        sync(w, v)
+        w.update("badges", r1, {"title": "t1"})
+        w.update("badges", r2, {"code": "K2"})
+        result = v.receive(w.export_changes(peer="v"))
+        assert (result.received, result.applied, result.rejected, result.replayed) == (2, 2, 1, 1)
+        assert w.rows("badges") == v.rows("badges")
+    finally:
+        w.close()
+        v.close()
+
+
+def test_a_pending_row_an_upgrade_lets_in_whose_value_is_taken_is_retried(
+    tmp_path: Path,
+) -> None:
+    """Its required code was taken here: nothing was refused or parked, and no
+    receive tried the row again once the code was free."""
+    v1 = BADGES_V1.replace("code TEXT UNIQUE", "code TEXT NOT NULL UNIQUE")
+    v2 = NEEDS_TITLE.replace("code TEXT UNIQUE", "code TEXT NOT NULL UNIQUE")
+    v3 = v2.replace("title TEXT NOT NULL", "title TEXT NOT NULL DEFAULT 'untitled'").replace(
+        "'untitled' FROM", "title FROM"
+    )
+    folder = migrations_folder(tmp_path, v1, v2, v3)
+    w = open_replica(tmp_path / "w.db", migrations=folder, peer_id="w", target_version=1)
+    v = open_replica(tmp_path / "v.db", migrations=folder, peer_id="v", target_version=2)
+    try:
+        w.insert("badges", {"code": "K", "holder": "ann"})
+        sync(w, v)  # pending at v2: no title
+        r2 = v.insert("badges", {"code": "K", "holder": "bob", "title": "t2"})
+        v.upgrade()  # v3 gives the title a default, but K is r2's
+        assert [op.column_name for op in v.oplog.parked_ops()] == ["code"]
+        v.update("badges", r2, {"code": "K2"})
+        w.upgrade()
+        sync(w, v)
+        assert w.rows("badges") == v.rows("badges")
+        assert v.pending_rows() == []
+    finally:
+        w.close()
+        v.close()
