@@ -120,6 +120,7 @@ from nexus_core.db.schema import (
     Table,
     is_internal_table,
     null_default,
+    quote_identifier,
     snapshot,
     sql_tokens,
     trigger_key,
@@ -387,23 +388,44 @@ class MigrationLint:
     findings: list[Finding]
 
 
+def _on_defaults(expression: str, columns: Sequence[Column]) -> tuple[bool, Any]:
+    """(known, value) of ``expression`` over a row holding only these columns'
+    defaults, stored as SQLite stores them (``BOOLEAN DEFAULT '0'`` holds 0).
+    Not known when SQLite cannot evaluate it alone (it names another column)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        definitions = ", ".join(
+            f"{quote_identifier(c.name)} {c.type}"
+            + (f" DEFAULT {c.default}" if c.default is not None else "")
+            for c in columns
+        )
+        conn.execute(f"CREATE TABLE t ({definitions})")
+        conn.execute("INSERT INTO t DEFAULT VALUES")
+        row = conn.execute(f"SELECT ({expression}) FROM t").fetchone()
+    except sqlite3.Error:
+        return False, None
+    finally:
+        conn.close()
+    return True, row[0]
+
+
 def _left_out(where: str | None, column: Column) -> bool:
     """Whether a partial index's ``where`` is false for a row holding ``column``'s
     default (other columns it names make the answer unknown: no)."""
     if not where:
         return False
-    conn = sqlite3.connect(":memory:")
-    try:
-        quoted = '"' + column.name.replace('"', '""') + '"'
-        row = conn.execute(
-            f"SELECT CASE WHEN ({where}) THEN 1 ELSE 0 END"
-            f" FROM (SELECT {column.default} AS {quoted})"
-        ).fetchone()
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
-    return bool(row == (0,))
+    known, value = _on_defaults(where, [column])
+    return known and not value
+
+
+def _defaults_pass(check: str, columns: Sequence[Column | None]) -> bool:
+    """Whether a row holding these columns' defaults passes ``check`` (yes when
+    SQLite cannot tell)."""
+    given = [c for c in columns if c is not None]
+    if not given:
+        return True
+    known, value = _on_defaults(check, given)
+    return not known or value is None or bool(value)
 
 
 def _columns_named(columns: Sequence[str], sql: str) -> list[str]:
@@ -564,13 +586,16 @@ class _Linter:
     def on_new_columns(self, change: Change, added: set[tuple[str, str | None]]) -> bool:
         """Whether a CHECK added reads only columns new in this step: older clients
         never write them, and their rows arrive with NULL or the default there."""
-        if (change.table, change.column) in added:
-            return True
         table = self.after.tables.get(change.table)
         if table is None:
-            return False
+            return (change.table, change.column) in added
         used = _columns_named(table.column_names, change.detail)
-        return bool(used) and all((change.table, c) in added for c in used)
+        if (change.table, change.column) not in added and not (
+            used and all((change.table, c) in added for c in used)
+        ):
+            return False
+        # Their rows get the defaults there: a CHECK those fail refuses every one.
+        return _defaults_pass(change.detail, [table.column(c) for c in used])
 
     def generated_changed(self, change: Change) -> None:
         """A generated column computed another way: local, unless a UNIQUE, a CHECK or a

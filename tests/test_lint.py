@@ -1866,3 +1866,21 @@ def test_a_json_type_check_guards_a_json_index(tmp_path: Path) -> None:
     setup = BASE.replace("notes     TEXT", "notes     TEXT CHECK (json_type(notes) = 'object')")
     step = "CREATE INDEX by_author ON recipes (notes ->> '$.by');"
     assert last(tmp_path, setup, step).verdict == "safe"
+
+
+@pytest.mark.parametrize(
+    ("column", "breaking"),
+    [
+        ("fuel TEXT NOT NULL DEFAULT 'unknown' CHECK (fuel IN ('petrol', 'diesel'))", True),
+        ("fuel TEXT NOT NULL DEFAULT 'petrol' CHECK (fuel IN ('petrol', 'diesel'))", False),
+        ("fuel TEXT CHECK (fuel IN ('petrol', 'diesel'))", False),  # NULL passes a CHECK
+        # Alembic: the default '0' is stored as 0 in a BOOLEAN (NUMERIC) column
+        ("is_admin BOOLEAN DEFAULT '0' NOT NULL CHECK (is_admin IN (0, 1))", False),
+    ],
+)
+def test_a_check_on_a_new_column_its_default_fails_is_breaking(
+    tmp_path: Path, column: str, breaking: bool
+) -> None:
+    """Every row older clients send gets the default there, which the CHECK refuses."""
+    result = last(tmp_path, BASE, f"ALTER TABLE cooks ADD COLUMN {column};")
+    assert (result.verdict == "breaking") is breaking, result.findings
