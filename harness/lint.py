@@ -428,6 +428,12 @@ def _defaults_pass(check: str, columns: Sequence[Column | None]) -> bool:
     return not known or value is None or bool(value)
 
 
+def _fires_on_insert_only(sql: str) -> bool:
+    """Whether a trigger fires on INSERT alone (not on UPDATE or DELETE)."""
+    head = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[0]
+    return bool(re.search(r"(?i)\bINSERT\s+ON\b", head))
+
+
 def _columns_named(columns: Sequence[str], sql: str) -> list[str]:
     """The ``columns`` an expression names (string literals and function names aside:
     ``length(code)`` does not name a column ``length``)."""
@@ -750,8 +756,16 @@ class _Linter:
         )
         fields = {"name": name, "what": what}
         raised, unraised = _raises(now), _raises(was)
-        if replicated and raised and what in ("added", "changed") and self.on_new_only(change, now):
-            raised = None  # it only compares columns older clients never write (like a CHECK)
+        if (
+            replicated
+            and raised
+            and what in ("added", "changed")
+            and _fires_on_insert_only(now)
+            and self.on_new_only(change, now)
+        ):
+            # It only compares columns older clients never write, as rows go in (like
+            # a CHECK). Not on UPDATE: their parked values replay as updates.
+            raised = None
         if replicated and raised and what in ("added", "changed"):
             text = MESSAGES["trigger-raises"]
             self.add(

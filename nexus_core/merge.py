@@ -244,7 +244,9 @@ class TableModel:
         coerced = frozenset(c.name for c in table.columns if c.affinity in ("REAL", "NUMERIC"))
         numeric = frozenset(c.name for c in table.columns if c.affinity == "NUMERIC")
         model = cls(table, key, columns, required, coerced=coerced, numeric=numeric)
-        if re.search(r"(?i)\bON\s+CONFLICT\b", without_literals(table.sql)):
+        # ON CONFLICT ABORT is what SQLite does anyway: no outer OR needed for it.
+        conflict = r"(?i)\bON\s+CONFLICT\s+(?:REPLACE|IGNORE|FAIL|ROLLBACK)\b"
+        if re.search(conflict, without_literals(table.sql)):
             model.abort = " OR ABORT"
         model.held_types = {name: held_types(column) for name, column in columns.items()}
         for column in columns:

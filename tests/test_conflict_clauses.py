@@ -93,3 +93,24 @@ def test_a_triggers_own_or_ignore_still_acts_on_tables_without_conflict_clauses(
     assert a.rows("cards") == b.rows("cards")
     a.close()
     b.close()
+
+
+def test_on_conflict_abort_is_no_reason_to_override_a_triggers_or_ignore(tmp_path: Path) -> None:
+    """``NOT NULL ON CONFLICT ABORT`` is SQLite's default behaviour: the table is written
+    without an outer OR, so its trigger's OR IGNORE still acts."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE cards (card_id TEXT PRIMARY KEY NOT NULL,"
+        " lane TEXT NOT NULL ON CONFLICT ABORT);"
+        " CREATE TABLE lanes_seen (lane TEXT PRIMARY KEY);"
+        " CREATE TRIGGER seen AFTER INSERT ON cards"
+        " BEGIN INSERT OR IGNORE INTO lanes_seen VALUES (NEW.lane); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert_many("cards", [{"card_id": "c1", "lane": "todo"}, {"card_id": "c2", "lane": "todo"}])
+    b.insert("cards", {"card_id": "c3", "lane": "todo"})
+    assert sync(a, b).rejected == 0
+    assert a.rows("cards") == b.rows("cards") and len(a.rows("cards")) == 3
+    a.close()
+    b.close()

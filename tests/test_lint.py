@@ -1884,3 +1884,17 @@ def test_a_check_on_a_new_column_its_default_fails_is_breaking(
     """Every row older clients send gets the default there, which the CHECK refuses."""
     result = last(tmp_path, BASE, f"ALTER TABLE cooks ADD COLUMN {column};")
     assert (result.verdict == "breaking") is breaking, result.findings
+
+
+def test_a_raising_update_trigger_on_new_columns_refuses_replayed_values(
+    tmp_path: Path,
+) -> None:
+    """Older clients' parked values of the new columns replay as updates, which an
+    UPDATE trigger can refuse though the row went in with them."""
+    step = (
+        "ALTER TABLE recipes ADD COLUMN lo INTEGER NOT NULL DEFAULT 0;"
+        " ALTER TABLE recipes ADD COLUMN hi INTEGER;"
+        " CREATE TRIGGER bounds BEFORE UPDATE ON recipes WHEN NEW.hi < NEW.lo"
+        " BEGIN SELECT RAISE(ABORT, 'hi below lo'); END;"
+    )
+    assert last(tmp_path, BASE, step).verdict == "breaking"
