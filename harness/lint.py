@@ -122,6 +122,7 @@ from nexus_core.db.schema import (
     null_default,
     quote_identifier,
     snapshot,
+    sql_key,
     sql_tokens,
     trigger_key,
     type_affinity,
@@ -273,6 +274,9 @@ MESSAGES: dict[str, str] = {
     " arriving by sync too",
     "index-fails": "index {d} on {t} reads {c} as JSON: v{n} clients refuse ops whose {c} is"
     " text that is not JSON (SQLite fails the index), which {old} clients may write",
+    "json-fails": "{what} on {t} reads {c} as JSON: at v{n} SQLite fails (on write; on read"
+    " for a virtual column; at upgrade for a stored one) where {c} holds text that is not"
+    " JSON, which {old} clients may write",
     "trigger-raises": "trigger {name} on {t} {what} and can RAISE({raise_}): v{n} clients refuse"
     " writes {old} clients may still make, so those edits never arrive",
     "trigger-reads-others": "trigger {name} on {t} {what} and can RAISE({raise_}) on what"
@@ -428,6 +432,16 @@ def _defaults_pass(check: str, columns: Sequence[Column | None]) -> bool:
     return not known or value is None or bool(value)
 
 
+def _when(sql: str) -> str | None:
+    """A trigger's WHEN condition, in canonical form (None without one)."""
+    head = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[0]
+    found = re.search(r"(?is)\bWHEN\b(.*)$", head)
+    if found is None:
+        return None
+    # Literals were blanked to find the words: take the same span of the real text.
+    return sql_key(sql[found.start(1) : found.end(1)])
+
+
 def _fires_on_insert_only(sql: str) -> bool:
     """Whether a trigger fires on INSERT alone (not on UPDATE or DELETE)."""
     head = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[0]
@@ -566,6 +580,7 @@ class _Linter:
             elif change.kind != "foreign-key-added":
                 self.column_or_table(change)
         self.not_replicable(changes)
+        self.json_reads_elsewhere()
         return sorted(
             self.findings,
             key=lambda f: (-SEVERITY_RANK[f.severity], f.table, f.column or "", f.rule, f.message),
@@ -667,8 +682,21 @@ class _Linter:
         table, before = self.after.tables.get(change.table), self.before.tables.get(change.table)
         if index is None or table is None or before is None:
             return False
-        read = _json_reads(index.compared) | _json_reads(index.where or "")
-        risky = sorted(
+        risky = self.not_json(change.table, _json_reads(index.compared + (index.where or "")))
+        if not risky:
+            return False
+        where = Change(change.table, risky[0], change.kind, change.detail)
+        text = MESSAGES["index-fails"]
+        self.add("constraint-tightened", where, text, self.old(change.table, risky[0]))
+        return True
+
+    def not_json(self, t: str, read: AbstractSet[str]) -> list[str]:
+        """Old columns of ``t`` in ``read`` that older clients may fill with text that is
+        not JSON (neither declared JSON nor checked with a JSON function)."""
+        table, before = self.after.tables.get(t), self.before.tables.get(t)
+        if table is None or before is None:
+            return []
+        return sorted(
             c.name
             for c in before.columns
             if c.name.lower() in read
@@ -676,12 +704,46 @@ class _Linter:
             and not allowed(c.name, table.checks).json
             and not allowed(c.name, before.checks).json
         )
-        if not risky:
-            return False
-        where = Change(change.table, risky[0], change.kind, change.detail)
-        text = MESSAGES["index-fails"]
-        self.add("constraint-tightened", where, text, self.old(change.table, risky[0]))
-        return True
+
+    def json_reads_elsewhere(self) -> None:
+        """A trigger or a generated column new in the step reading an old column as JSON:
+        SQLite fails the write (``malformed JSON``) where older clients wrote other text,
+        and a stored generated column fails the migration itself on such rows."""
+        for name, sql in self.after.triggers.items():
+            if self.before.triggers.get(name) == sql:
+                continue
+            t = next((n for n in self.before.tables if n.lower() == trigger_table(sql).lower()), "")
+            read = _json_reads(without_literals(sql))
+            if _fires_on_insert_only(sql):
+                # A received row goes in with its required columns alone when its full
+                # insert fails, the rest by UPDATE: only those reach an INSERT trigger.
+                model = self.after.tables.get(t)
+                read &= {c.name.lower() for c in model.columns if c.required} if model else set()
+            risky = self.not_json(t, read)
+            if risky and t in self.before.replicated_tables:
+                change = Change(t, risky[0], "trigger-added", name)
+                self.add(
+                    "constraint-tightened",
+                    change,
+                    MESSAGES["json-fails"],
+                    self.old(t),
+                    what=f"trigger {name}",
+                )
+        for t, table in self.after.tables.items():
+            before = self.before.tables.get(t)
+            if before is None or t not in self.before.replicated_tables:
+                continue
+            for column, expression in set(table.computed) - set(before.computed):
+                risky = self.not_json(t, _json_reads(expression))
+                if risky:
+                    change = Change(t, risky[0], "generated-added", column)
+                    self.add(
+                        "constraint-tightened",
+                        change,
+                        MESSAGES["json-fails"],
+                        self.old(t),
+                        what=f"generated column {column}",
+                    )
 
     def unique_index(self, name: str) -> bool:
         """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
@@ -760,7 +822,7 @@ class _Linter:
             replicated
             and raised
             and what in ("added", "changed")
-            and _fires_on_insert_only(now)
+            and (_fires_on_insert_only(now) or self.checked_on_insert(change.table, now))
             and self.on_new_only(change, now)
         ):
             # It only compares columns older clients never write, as rows go in (like
@@ -862,13 +924,26 @@ class _Linter:
                 if column.required and column.name.lower() not in filled:
                     found.append(f"it leaves {target.name}.{column.name} (NOT NULL) out")
             found += self.nulls_into(change, target, statement[insert.end() :], listed, head)
-            if change.table in self.before.replicated_tables:
-                keys = [tuple(target.primary_key)] if target.primary_key else []
-                keys += [cols for cols, _, _ in unique_keys(self.after, target.name)]
-                for key in keys:
-                    if key and all(c.lower() in filled for c in key):
-                        found.append(f"{target.name} holds ({', '.join(key)}) UNIQUE")
-                        break
+            if change.table not in self.before.replicated_tables:
+                continue  # no older client writes the table: each version refuses alike
+            checked = [c for c in target.checks if _columns_named(sorted(filled), c)]
+            if checked:
+                found.append(f"{target.name} has CHECK ({checked[0]})")
+            guards = [
+                name
+                for name, guard in self.after.triggers.items()
+                if trigger_table(guard).lower() == target.name.lower()
+                and _raises(guard)
+                and _fires_on_insert_only(guard)
+            ]
+            if guards:
+                found.append(f"trigger {guards[0]} on {target.name} can RAISE")
+            keys = [tuple(target.primary_key)] if target.primary_key else []
+            keys += [cols for cols, _, _ in unique_keys(self.after, target.name)]
+            for key in keys:
+                if key and all(c.lower() in filled for c in key):
+                    found.append(f"{target.name} holds ({', '.join(key)}) UNIQUE")
+                    break
         return found
 
     def nulls_into(
@@ -895,6 +970,19 @@ class _Linter:
             if not _not_null_guard(source.name).search(when):  # the WHEN leaves NULL out
                 found.append(f"NEW.{source.name} may be NULL, {target.name}.{name} is NOT NULL")
         return found
+
+    def checked_on_insert(self, table: str, sql: str) -> bool:
+        """Whether another trigger on ``table`` refuses on INSERT what this one refuses
+        (the same WHEN): every value a newer client wrote passed it, so the older
+        clients' parked copies of those values, replayed as updates, pass it too."""
+        when = _when(sql)
+        return bool(when) and any(
+            trigger_table(other).lower() == table.lower()
+            and _fires_on_insert_only(other)
+            and _raises(other)
+            and _when(other) == when
+            for other in self.after.triggers.values()
+        )
 
     def on_new_only(self, change: Change, sql: str) -> bool:
         """Whether a trigger compares only columns of its table new in this step."""
@@ -1500,16 +1588,23 @@ def _same_as_copy(
 
 # A JSON function that fails on text that is not JSON, and the column it reads.
 _JSON_CALL = re.compile(
-    r'(?i)\bjson_(?!valid\b|quote\b)\w+\s*\(\s*("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)'
+    r'(?i)\bjson_(?!valid\b|quote\b)\w+\s*\(\s*(?:(?:NEW|OLD)\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)'
+)
+_JSON_VALID = re.compile(
+    r'(?i)\bjson_valid\s*\(\s*(?:(?:NEW|OLD)\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)'
 )
 # The same through SQLite's JSON operators: ``meta ->> '$.tier'``.
 _JSON_ARROW = re.compile(r'("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s*->>?')
 
 
 def _json_reads(sql: str) -> set[str]:
-    """The columns an expression reads as JSON (lower case): it fails on other text."""
+    """The columns an expression reads as JSON (lower case): it fails on other text.
+
+    Not those it checks with ``json_valid`` first (``CASE WHEN json_valid(info)
+    THEN json_extract(info, '$.isbn') END``)."""
     found = {_name(m.group(1)).lower() for m in _JSON_CALL.finditer(sql)}
-    return found | {_name(m.group(1)).lower() for m in _JSON_ARROW.finditer(sql)}
+    found |= {_name(m.group(1)).lower() for m in _JSON_ARROW.finditer(sql)}
+    return found - {_name(m.group(1)).lower() for m in _JSON_VALID.finditer(sql)}
 
 
 _LITERAL_WORDS = frozenset({"null", "true", "false", "current_time", "current_date"})

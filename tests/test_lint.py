@@ -1898,3 +1898,85 @@ def test_a_raising_update_trigger_on_new_columns_refuses_replayed_values(
         " BEGIN SELECT RAISE(ABORT, 'hi below lo'); END;"
     )
     assert last(tmp_path, BASE, step).verdict == "breaking"
+
+
+@pytest.mark.parametrize(
+    ("extra", "breaking"),
+    [
+        ("CREATE TABLE audit (title TEXT CHECK (length(title) <= 4));", True),
+        (
+            "CREATE TABLE audit (title TEXT); CREATE TRIGGER cap BEFORE INSERT ON audit"
+            " WHEN (SELECT count(*) FROM audit) >= 3 BEGIN SELECT RAISE(ABORT, 'full'); END;",
+            True,
+        ),
+        (  # a guard on deleting from it: an insert never fires it
+            "CREATE TABLE audit (title TEXT); CREATE TRIGGER keep BEFORE DELETE ON audit"
+            " BEGIN SELECT RAISE(ABORT, 'append only'); END;",
+            False,
+        ),
+    ],
+)
+def test_a_local_table_a_trigger_feeds_can_refuse_through_a_check_or_raise(
+    tmp_path: Path, extra: str, breaking: bool
+) -> None:
+    step = extra + (
+        " CREATE TRIGGER feed AFTER INSERT ON recipes"
+        " BEGIN INSERT INTO audit (title) VALUES (NEW.title); END;"
+    )
+    assert (last(tmp_path, BASE, step).verdict == "breaking") is breaking
+
+
+@pytest.mark.parametrize(
+    ("step", "breaking"),
+    [
+        # a stored generated column fails the upgrade on old rows, and writes after it
+        (
+            "ALTER TABLE recipes ADD COLUMN author TEXT"
+            " GENERATED ALWAYS AS (json_extract(notes, '$.by')) VIRTUAL;",
+            True,
+        ),
+        (
+            "ALTER TABLE recipes ADD COLUMN author TEXT GENERATED ALWAYS AS"
+            " (CASE WHEN json_valid(notes) THEN json_extract(notes, '$.by') END) VIRTUAL;",
+            False,
+        ),
+        # a trigger's WHEN reading a required column as JSON fails received rows
+        (
+            "CREATE TABLE seen (t TEXT); CREATE TRIGGER s AFTER INSERT ON recipes"
+            " WHEN json_extract(NEW.title, '$.x') IS NOT NULL"
+            " BEGIN INSERT INTO seen VALUES (NEW.title); END;",
+            True,
+        ),
+        # an optional one reaches an INSERT trigger of a received row only as NULL
+        (
+            "CREATE TABLE seen (t TEXT); CREATE TRIGGER s AFTER INSERT ON recipes"
+            " WHEN json_extract(NEW.notes, '$.x') IS NOT NULL"
+            " BEGIN INSERT INTO seen VALUES (NEW.notes); END;",
+            False,
+        ),
+    ],
+)
+def test_json_reads_in_triggers_and_generated_columns(
+    tmp_path: Path, step: str, breaking: bool
+) -> None:
+    result = last(tmp_path, BASE, step)
+    assert (result.verdict == "breaking") is breaking, result.findings
+
+
+def test_an_update_guard_matching_an_insert_guard_on_new_columns_is_like_a_check(
+    tmp_path: Path,
+) -> None:
+    guard = (
+        "CREATE TRIGGER g_{n} BEFORE {event} ON recipes WHEN NEW.stars NOT BETWEEN 1 AND 5"
+        " BEGIN SELECT RAISE(ABORT, 'stars'); END;"
+    )
+    both = (
+        "ALTER TABLE recipes ADD COLUMN stars INTEGER;"
+        + guard.format(n="i", event="INSERT")
+        + guard.format(n="u", event="UPDATE OF stars")
+    )
+    assert last(tmp_path / "a", BASE, both).verdict == "additive"
+    only_update = "ALTER TABLE recipes ADD COLUMN stars INTEGER;" + guard.format(
+        n="u", event="UPDATE OF stars"
+    )
+    assert last(tmp_path / "b", BASE, only_update).verdict == "breaking"
