@@ -234,6 +234,8 @@ MESSAGES: dict[str, str] = {
     " it: each version refuses rows the other accepts, so those edits never arrive",
     "generated-local": "{t}.{c} is computed another way at v{n} ({d}): each replica computes"
     " it from synced columns, and no UNIQUE, CHECK or RAISE compares it",
+    "strict-default": "{t} became STRICT and cannot store {c}'s default {d} ({why}): every"
+    " row created without {c} fails at v{n}, those {old} clients create too",
     "strict-any": "{t}.{c} is declared ANY and {t} changed STRICT mode: a plain table stores"
     " number-like text there as a number ('0012' as 12), a STRICT one keeps it as given, so"
     " {old} and v{n} clients hold the same edit as different values",
@@ -446,6 +448,25 @@ def _fires_on_insert_only(sql: str) -> bool:
     """Whether a trigger fires on INSERT alone (not on UPDATE or DELETE)."""
     head = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[0]
     return bool(re.search(r"(?i)\bINSERT\s+ON\b", head))
+
+
+def _strict_refuses_default(table: str, column: Column) -> str | None:
+    """Why a STRICT table cannot store ``column``'s default (``INTEGER DEFAULT
+    CURRENT_TIMESTAMP``: text), or None."""
+    if column.default is None:
+        return None
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(
+            f"CREATE TABLE {quote_identifier(table)} ({quote_identifier(column.name)} {column.type}"
+            f" DEFAULT {column.default}) STRICT"
+        )
+        conn.execute(f"INSERT INTO {quote_identifier(table)} DEFAULT VALUES")
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        conn.close()
+    return None
 
 
 def _columns_named(columns: Sequence[str], sql: str) -> list[str]:
@@ -1107,6 +1128,14 @@ class _Linter:
             # declared type; STRICT only adds a check on BLOB columns (STRICT takes
             # nothing but blobs there, a non-STRICT BLOB column takes any value).
             table = self.after.tables[t] if kind == "strict-added" else self.before.tables[t]
+            refusing = False
+            for column in table.columns if kind == "strict-added" else ():
+                why = _strict_refuses_default(t, column)
+                if why is not None:
+                    moved = Change(t, column.name, kind, column.default or "")
+                    text = MESSAGES["strict-default"]
+                    self.add("constraint-tightened", moved, text, self.old(t), why=why)
+                    refusing = True
             for column in table.columns:
                 if column.type.upper() == "ANY" and not column.pk:
                     # ANY is NUMERIC in a plain table ('0012' stored as 12) and keeps
@@ -1116,7 +1145,7 @@ class _Linter:
             if any(column.type.upper() == "BLOB" for column in table.columns):
                 rule = "constraint-tightened" if kind == "strict-added" else "constraint-loosened"
                 self.add(rule, change, MESSAGES[kind], self.old(t))
-            else:
+            elif not refusing:
                 self.add("strict-changed", change, MESSAGES["strict-same"], self.old(t))
         elif kind == "notnull-dropped":
             self.add("constraint-loosened", change, MESSAGES["not-null-dropped"], self.old(t, c))

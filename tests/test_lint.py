@@ -1980,3 +1980,17 @@ def test_an_update_guard_matching_an_insert_guard_on_new_columns_is_like_a_check
         n="u", event="UPDATE OF stars"
     )
     assert last(tmp_path / "b", BASE, only_update).verdict == "breaking"
+
+
+def test_a_table_made_strict_that_cannot_store_a_default_is_breaking(tmp_path: Path) -> None:
+    setup = "CREATE TABLE visits (id TEXT PRIMARY KEY, at INTEGER DEFAULT CURRENT_TIMESTAMP);"
+    strict = (
+        "CREATE TABLE v2 (id TEXT PRIMARY KEY, at INTEGER DEFAULT CURRENT_TIMESTAMP) STRICT;"
+        " INSERT INTO v2 SELECT id, CAST(strftime('%s', at) AS INTEGER) FROM visits;"
+        " DROP TABLE visits; ALTER TABLE v2 RENAME TO visits;"
+    )
+    result = last(tmp_path / "a", setup, strict)
+    assert any("cannot store" in f.message for f in result.findings), result.findings
+    fine = setup.replace("INTEGER DEFAULT CURRENT_TIMESTAMP", "INTEGER DEFAULT 0")
+    again = strict.replace("INTEGER DEFAULT CURRENT_TIMESTAMP", "INTEGER DEFAULT 0")
+    assert not any("cannot store" in f.message for f in last(tmp_path / "b", fine, again).findings)
