@@ -90,16 +90,18 @@ def edit_after_upgrade(a: Replica, b: Replica, execution: Execution) -> list[str
     problems = []
     for what in ("rewrite", "delete"):
         for table in sorted(set(a.models) & set(b.models)):
-            key = b.models[table].key
+            model = b.models[table]
             held = set(_keys(a, table))
             for row in b.rows(table):
-                if row[key] not in held:
+                if row[model.key] not in held:
                     continue
+                # Every column a write can set (rows() also lists generated ones).
+                values = {c: v for c, v in row.items() if c != model.key and c in model.columns}
                 try:
                     if what == "rewrite":
-                        b.update(table, row[key], {c: v for c, v in row.items() if c != key})
+                        b.update(table, row[model.key], values)
                     else:
-                        b.delete(table, row[key])
+                        b.delete(table, row[model.key])
                 except SyncError:
                     execution.discarded += 1  # B's own schema refuses it: not A's doing
         results = sync_pair(a, b, execution)
