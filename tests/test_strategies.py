@@ -11,7 +11,7 @@ from folders import migrations_folder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.execute import Execution, run_step
+from harness.execute import Execution, edit_after_upgrade, run_step
 from harness.strategies import (
     checked_together,
     keys_for,
@@ -23,7 +23,7 @@ from harness.strategies import (
     updates_for,
     values_for,
 )
-from nexus_core import open_replica
+from nexus_core import open_replica, sync
 from nexus_core.db.schema import Column, Schema, snapshot
 from nexus_core.merge import value_problem
 
@@ -196,9 +196,6 @@ def test_a_unique_over_a_generated_column_keeps_the_column_it_reads_apart() -> N
 def test_edits_after_an_upgrade_rewrite_rows_with_generated_columns_too(tmp_path: Path) -> None:
     """rows() lists generated columns, which no write can set: left in, every rewrite
     of such a table was refused at B and skipped, so A was never asked to take one."""
-    from harness.execute import edit_after_upgrade
-    from nexus_core import sync
-
     folder = migrations_folder(
         tmp_path,
         "CREATE TABLE people (id TEXT PRIMARY KEY, email TEXT,"
