@@ -102,9 +102,12 @@ from harness.errors import HarnessError
 from harness.schemadiff import (
     Change,
     UniqueKey,
+    columns_named,
     diff_schemas,
+    raises,
     stored_default,
     trigger_table,
+    triggers_on,
     unique_constraints,
     unique_key,
     unique_keys,
@@ -118,9 +121,10 @@ from nexus_core.db.schema import (
     Column,
     Schema,
     Table,
+    find_named,
     is_internal_table,
     null_default,
-    quote_identifier,
+    on_defaults,
     snapshot,
     sql_key,
     sql_tokens,
@@ -321,7 +325,6 @@ _WHAT = {
 }
 # Collations under which some distinct BINARY values compare equal, with such a pair.
 _EXAMPLE_PAIRS = {"NOCASE": "('Alice', 'alice')", "RTRIM": "('Alice', 'Alice ')"}
-_RAISE = re.compile(r"(?i)\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK|IGNORE)\b")
 # A default each replica computes differently: the clock, randomness, connection state.
 _NONDETERMINISTIC = re.compile(
     r"(?i)\b(?:random|randomblob|current_timestamp|current_time|current_date|changes"
@@ -347,15 +350,6 @@ _WRITES = re.compile(
 )
 
 
-def _raises(sql: str) -> str | None:
-    """``ABORT``, ``FAIL``, ``ROLLBACK`` or ``IGNORE`` when a trigger's SQL can RAISE one.
-
-    ``IGNORE`` refuses too, silently: the write (a received row) is skipped.
-    """
-    found = _RAISE.search(without_literals(sql))
-    return found.group(1).upper() if found else None
-
-
 def _nondeterministic(default: str) -> bool:
     """Whether a column default is computed anew by each replica (clock, randomness)."""
     return bool(
@@ -365,12 +359,17 @@ def _nondeterministic(default: str) -> bool:
     )
 
 
+def _trigger_parts(sql: str) -> tuple[str, str]:
+    """A trigger's head (up to its first BEGIN: events, table, WHEN) and body, with
+    string literals blanked (so a word inside one is not SQL)."""
+    text = without_literals(sql)
+    begin = re.search(r"(?i)\bBEGIN\b", text)
+    return (text, "") if begin is None else (text[: begin.start()], text[begin.end() :])
+
+
 def _written_tables(sql: str) -> set[str]:
     """Tables a trigger's body (after its first BEGIN) inserts into, updates or deletes from."""
-    body = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)
-    if len(body) < 2:
-        return set()
-    return {_name(m.group(1)) for m in _WRITES.finditer(body[1])}
+    return {_name(m.group(1)) for m in _WRITES.finditer(_trigger_parts(sql)[1])}
 
 
 @dataclass(frozen=True)
@@ -398,21 +397,11 @@ def _on_defaults(expression: str, columns: Sequence[Column]) -> tuple[bool, Any]
     """(known, value) of ``expression`` over a row holding only these columns'
     defaults, stored as SQLite stores them (``BOOLEAN DEFAULT '0'`` holds 0).
     Not known when SQLite cannot evaluate it alone (it names another column)."""
-    conn = sqlite3.connect(":memory:")
     try:
-        definitions = ", ".join(
-            f"{quote_identifier(c.name)} {c.type}"
-            + (f" DEFAULT {c.default}" if c.default is not None else "")
-            for c in columns
-        )
-        conn.execute(f"CREATE TABLE t ({definitions})")
-        conn.execute("INSERT INTO t DEFAULT VALUES")
-        row = conn.execute(f"SELECT ({expression}) FROM t").fetchone()
+        (value,) = on_defaults(columns, f"({expression})")
     except sqlite3.Error:
         return False, None
-    finally:
-        conn.close()
-    return True, row[0]
+    return True, value
 
 
 def _left_out(where: str | None, column: Column) -> bool:
@@ -436,8 +425,7 @@ def _defaults_pass(check: str, columns: Sequence[Column | None]) -> bool:
 
 def _when(sql: str) -> str | None:
     """A trigger's WHEN condition, in canonical form (None without one)."""
-    head = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[0]
-    found = re.search(r"(?is)\bWHEN\b(.*)$", head)
+    found = re.search(r"(?is)\bWHEN\b(.*)$", _trigger_parts(sql)[0])
     if found is None:
         return None
     # Literals were blanked to find the words: take the same span of the real text.
@@ -446,8 +434,7 @@ def _when(sql: str) -> str | None:
 
 def _fires_on_insert_only(sql: str) -> bool:
     """Whether a trigger fires on INSERT alone (not on UPDATE or DELETE)."""
-    head = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[0]
-    return bool(re.search(r"(?i)\bINSERT\s+ON\b", head))
+    return bool(re.search(r"(?i)\bINSERT\s+ON\b", _trigger_parts(sql)[0]))
 
 
 def _strict_refuses_default(table: str, column: Column) -> str | None:
@@ -455,25 +442,11 @@ def _strict_refuses_default(table: str, column: Column) -> str | None:
     CURRENT_TIMESTAMP``: text), or None."""
     if column.default is None:
         return None
-    conn = sqlite3.connect(":memory:")
     try:
-        conn.execute(
-            f"CREATE TABLE {quote_identifier(table)} ({quote_identifier(column.name)} {column.type}"
-            f" DEFAULT {column.default}) STRICT"
-        )
-        conn.execute(f"INSERT INTO {quote_identifier(table)} DEFAULT VALUES")
+        on_defaults([column], "1", table=table, strict=True)
     except sqlite3.Error as exc:
         return str(exc)
-    finally:
-        conn.close()
     return None
-
-
-def _columns_named(columns: Sequence[str], sql: str) -> list[str]:
-    """The ``columns`` an expression names (string literals and function names aside:
-    ``length(code)`` does not name a column ``length``)."""
-    text = without_literals(sql)
-    return [c for c in columns if re.search(rf"(?i)\b{re.escape(c)}\b(?!\s*\()", text)]
 
 
 def _not_null_guard(column: str) -> re.Pattern[str]:
@@ -499,8 +472,7 @@ def _new_column(before: Table, after: Table, column: str, where: str | None = No
     expression = next((sql for name, sql in after.computed if name.lower() == lower), None)
     if expression is None:
         return lower not in {g.lower() for g in after.generated}
-    read = [c for c in before.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", expression)]
-    return not read
+    return not columns_named(before.column_names, expression)
 
 
 def _has(schema: Schema, table: str, column: str | None) -> bool:
@@ -631,7 +603,7 @@ class _Linter:
         table = self.after.tables.get(change.table)
         if table is None:
             return (change.table, change.column) in added
-        used = _columns_named(table.column_names, change.detail)
+        used = columns_named(table.column_names, change.detail)
         if (change.table, change.column) not in added and not (
             used and all((change.table, c) in added for c in used)
         ):
@@ -668,9 +640,8 @@ class _Linter:
                 where = without_literals(index.where or "")
                 if index.table == t and index.unique and mentions.search(where):
                     found.append(f"the condition of UNIQUE index {index.name}")
-            for name, sql in schema.triggers.items():
-                on_table = trigger_table(sql).lower() == t.lower()
-                if on_table and _raises(sql) and mentions.search(without_literals(sql)):
+            for name, sql in triggers_on(schema, t).items():
+                if raises(sql) and mentions.search(without_literals(sql)):
                     found.append(f"trigger {name} (it can RAISE)")
         return list(dict.fromkeys(found))
 
@@ -733,7 +704,8 @@ class _Linter:
         for name, sql in self.after.triggers.items():
             if self.before.triggers.get(name) == sql:
                 continue
-            t = next((n for n in self.before.tables if n.lower() == trigger_table(sql).lower()), "")
+            on = find_named(self.before.tables, trigger_table(sql))
+            t = on.name if on is not None else ""
             read = _json_reads(without_literals(sql))
             if _fires_on_insert_only(sql):
                 # A received row goes in with its required columns alone when its full
@@ -831,14 +803,14 @@ class _Linter:
         was = self.before.triggers.get(name, "")
         now = self.after.triggers.get(name, "")
         # ``ON Appointments`` is table appointments: SQLite keeps the name as written.
-        spelled = {t.lower(): t for t in (*self.before.tables, *self.after.tables)}
-        change = replace(change, table=spelled.get(change.table.lower(), change.table))
+        on = find_named({**self.after.tables, **self.before.tables}, change.table)
+        change = replace(change, table=on.name if on is not None else change.table)
         replicated = (
             change.table in self.before.replicated_tables
             and change.table in self.after.replicated_tables
         )
         fields = {"name": name, "what": what}
-        raised, unraised = _raises(now), _raises(was)
+        raised, unraised = raises(now), raises(was)
         if (
             replicated
             and raised
@@ -859,12 +831,22 @@ class _Linter:
                 raise_=raised,
                 **fields,
             )
-        elif raised and what in ("added", "changed") and self.reads_other_tables(change, now):
+        elif (
+            raised
+            and what in ("added", "changed")
+            and (others := self.reads_other_tables(change, now))
+        ):
             # On a table new to sync: no older client is concerned, yet whether a
             # replica takes a row depends on what it holds of the other table then.
             text = MESSAGES["trigger-reads-others"]
-            others = ", ".join(self.reads_other_tables(change, now))
-            self.add("constraint-tightened", change, text, raise_=raised, others=others, **fields)
+            self.add(
+                "constraint-tightened",
+                change,
+                text,
+                raise_=raised,
+                others=", ".join(others),
+                **fields,
+            )
         elif replicated and unraised and (what == "dropped" or not raised):
             what = "is gone" if what == "dropped" else "no longer raises"
             text = MESSAGES["trigger-unraised"]
@@ -926,13 +908,12 @@ class _Linter:
         if change.table not in self.after.replicated_tables:
             return []
         found = []
-        head, _, body = re.split(r"(?i)\b(BEGIN)\b", without_literals(sql), maxsplit=1)
+        head, body = _trigger_parts(sql)
         for statement in body.split(";"):
             insert = _TRIGGER_INSERT.match(statement)
             if insert is None or insert.group(1) or re.search(r"(?i)\bON\s+CONFLICT\b", statement):
                 continue
-            named = _name(insert.group(2)).lower()
-            target = next((t for n, t in self.after.tables.items() if n.lower() == named), None)
+            target = find_named(self.after.tables, _name(insert.group(2)))
             if target is None or target.name in self.after.replicated_tables:
                 continue  # replicated targets have their own rule
             listed = insert.group(3)
@@ -947,15 +928,13 @@ class _Linter:
             found += self.nulls_into(change, target, statement[insert.end() :], listed, head)
             if change.table not in self.before.replicated_tables:
                 continue  # no older client writes the table: each version refuses alike
-            checked = [c for c in target.checks if _columns_named(sorted(filled), c)]
+            checked = [c for c in target.checks if columns_named(sorted(filled), c)]
             if checked:
                 found.append(f"{target.name} has CHECK ({checked[0]})")
             guards = [
                 name
-                for name, guard in self.after.triggers.items()
-                if trigger_table(guard).lower() == target.name.lower()
-                and _raises(guard)
-                and _fires_on_insert_only(guard)
+                for name, guard in triggers_on(self.after, target.name).items()
+                if raises(guard) and _fires_on_insert_only(guard)
             ]
             if guards:
                 found.append(f"trigger {guards[0]} on {target.name} can RAISE")
@@ -998,17 +977,14 @@ class _Linter:
         clients' parked copies of those values, replayed as updates, pass it too."""
         when = _when(sql)
         return bool(when) and any(
-            trigger_table(other).lower() == table.lower()
-            and _fires_on_insert_only(other)
-            and _raises(other)
-            and _when(other) == when
-            for other in self.after.triggers.values()
+            _fires_on_insert_only(other) and raises(other) and _when(other) == when
+            for other in triggers_on(self.after, table).values()
         )
 
     def on_new_only(self, change: Change, sql: str) -> bool:
         """Whether a trigger compares only columns of its table new in this step."""
         before, after = self.before.tables[change.table], self.after.tables[change.table]
-        used = _columns_named(after.column_names, sql)
+        used = columns_named(after.column_names, sql)
         return bool(used) and all(before.column(c) is None for c in used)
 
     def reads_other_tables(self, change: Change, sql: str) -> list[str]:
@@ -1269,10 +1245,10 @@ def _derived_into(
     named = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
     named |= {table for view in named for table in views.get(view, set())}  # through views
     sources = named & set(replicated)
-    target = next((n for n in after.replicated_tables if n.lower() == final.lower()), None)
+    target = find_named(after.replicated_tables, final)
     if target is None or not sources or final.lower() in sources:
         return None
-    return target
+    return target.name
 
 
 def _seeded_apart(
@@ -1287,8 +1263,7 @@ def _seeded_apart(
     """
     if match.group(2).split()[0].upper() not in ("INSERT", "REPLACE"):
         return None
-    final = _final_name(_name(match.group(3)), later).lower()
-    table = next((t for n, t in after.replicated_tables.items() if n.lower() == final), None)
+    table = find_named(after.replicated_tables, _final_name(_name(match.group(3)), later))
     if table is None:
         return None
     listed = re.match(r"\s*\(([^)]*)\)", match.group(4))
@@ -1397,14 +1372,14 @@ def _wiped(code: str, replicated: Mapping[str, str], after: Schema) -> tuple[str
     dropped = _DROP_TABLE.match(code)
     if dropped:
         name = _name(dropped.group(1)).lower()
-        again = any(t.lower() == name for t in after.replicated_tables)
+        again = find_named(after.replicated_tables, name) is not None
         if name in replicated and again:
             return replicated[name], "DROP TABLE, made again empty"
         return None
     column = _DROP_COLUMN.match(code)
     if column:
         name = _name(column.group(1)).lower()
-        table = next((t for n, t in after.replicated_tables.items() if n.lower() == name), None)
+        table = find_named(after.replicated_tables, name)
         kept = {c.name.lower() for c in table.columns} if table is not None else set()
         if name in replicated and _name(column.group(2)).lower() in kept:
             return replicated[name], f"DROP COLUMN {_name(column.group(2))}, added again empty"
@@ -1902,10 +1877,8 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
             continue
         kept = [
             name
-            for name, sql in after.triggers.items()
-            if trigger_table(sql).lower() == table
-            and re.search(rf"(?i)\b{quoted}\b", sql)
-            and "'delete'" in sql.lower()
+            for name, sql in triggers_on(after, table).items()
+            if re.search(rf"(?i)\b{quoted}\b", sql) and "'delete'" in sql.lower()
         ]
         if not kept:
             continue  # nothing deletes from it: a stale index is local, not a failure
@@ -1923,7 +1896,7 @@ def _missing_names(schema: Schema) -> dict[str, list[str]]:
     known = {n.lower() for n in (*schema.tables, *schema.views, *schema.virtual, *schema.shadow)}
     found = {}
     for name, sql in schema.triggers.items():
-        body = re.split(r"(?i)\bBEGIN\b", without_literals(sql), maxsplit=1)[-1]
+        body = _trigger_parts(sql)[1]
         named = {_name(m.group(1)).lower() for m in _SOURCES.finditer(body)}
         named |= {_name(m.group(1)).lower() for m in _WRITES.finditer(body)}
         named -= {_name(m.group(1)).lower() for m in _CTE.finditer(body)} | _FUNCTIONS

@@ -26,17 +26,18 @@ import functools
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
-from contextlib import closing
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from nexus_core.db.migrations import without_literals
 from nexus_core.db.schema import (
     Column,
     ForeignKey,
     Index,
     Schema,
     Table,
+    on_defaults,
     sql_key,
     trigger_key,
 )
@@ -98,14 +99,18 @@ def stored_default(column: Column) -> tuple[str, object]:
 @functools.lru_cache(maxsize=1024)
 def _stored_constant(declared: str, constant: str) -> tuple[str, object]:
     """``constant`` as a column declared ``declared`` stores it: (type, value)."""
-    with closing(sqlite3.connect(":memory:")) as conn:
-        try:
-            conn.execute(f"CREATE TABLE t (x {declared})")
-            conn.execute(f"INSERT INTO t VALUES ({constant})")
-        except sqlite3.Error:
-            return ("text", constant)  # a type SQLite cannot read: compare as written
-        found = conn.execute("SELECT typeof(x), x FROM t").fetchone()
-    return (str(found[0]), found[1])
+    try:
+        kind, value = on_defaults([Column("x", declared, False, constant, 0)], "typeof(x), x")
+    except sqlite3.Error:
+        return ("text", constant)  # a type SQLite cannot read: compare as written
+    return (str(kind), value)
+
+
+def columns_named(columns: Sequence[str], sql: str) -> list[str]:
+    """The ``columns`` an expression names (string literals and function names aside:
+    ``length(code)`` does not name a column ``length``)."""
+    text = without_literals(sql)
+    return [c for c in columns if re.search(rf"(?i)\b{re.escape(c)}\b(?!\s*\()", text)]
 
 
 def collation_of(column: Column) -> str:
@@ -442,3 +447,21 @@ def trigger_table(sql: str) -> str:
         r'(?i)\bON\s+(?:(?:main|temp|"main"|"temp")\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)', sql
     )
     return match.group(1).strip('"`[]') if match else ""
+
+
+def triggers_on(schema: Schema, table: str) -> dict[str, str]:
+    """The triggers of ``schema`` on ``table`` (named in any case): {name: sql}."""
+    lowered = table.lower()
+    return {n: sql for n, sql in schema.triggers.items() if trigger_table(sql).lower() == lowered}
+
+
+_RAISE = re.compile(r"(?i)\bRAISE\s*\(\s*(ABORT|FAIL|ROLLBACK|IGNORE)\b")
+
+
+def raises(sql: str) -> str | None:
+    """``ABORT``, ``FAIL``, ``ROLLBACK`` or ``IGNORE`` when a trigger's SQL can RAISE one.
+
+    ``IGNORE`` refuses too, silently: the write (a received row) is skipped.
+    """
+    found = _RAISE.search(without_literals(sql))
+    return found.group(1).upper() if found else None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -27,8 +26,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.checks import allowed
-from harness.schemadiff import trigger_table, unique_keys
-from nexus_core.db.migrations import without_literals
+from harness.schemadiff import columns_named, raises, triggers_on, unique_keys
 from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table
 
 REPLICAS = ("a", "b")
@@ -177,12 +175,7 @@ def _written_as(table: Table, column: str) -> list[str]:
     expression = next((sql for name, sql in table.computed if name == column), None)
     if expression is None:
         return [column]
-    return [c.name for c in table.columns if _names(c.name, expression)]
-
-
-def _names(column: str, sql: str) -> bool:
-    """Whether ``sql`` names ``column`` (not a function of that name, not in a literal)."""
-    return bool(re.search(rf"(?i)\b{re.escape(column)}\b(?!\s*\()", without_literals(sql)))
+    return columns_named(table.column_names, expression)
 
 
 def unique_references(table: Table, schema: Schema) -> set[str]:
@@ -367,15 +360,10 @@ def checked_together(table: Table, schema: Schema) -> list[frozenset[str]]:
     CHECK refuses at every version alike, a conflict of the data, not of the
     migrations (as two replicas writing one UNIQUE value would be).
     """
-    guards = [
-        sql
-        for sql in schema.triggers.values()
-        if trigger_table(sql).lower() == table.name.lower()
-        and re.search(r"(?i)\bRAISE\s*\(", without_literals(sql))
-    ]
+    guards = [sql for sql in triggers_on(schema, table.name).values() if raises(sql)]
     groups = []
     for guard in [*table.checks, *guards]:
-        named = frozenset(c.name for c in table.columns if _names(c.name, guard))
+        named = frozenset(columns_named(table.column_names, guard))
         if len(named) > 1:
             groups.append(named)
     return groups

@@ -274,31 +274,34 @@ def _store_table(replica: Replica, table: _Table) -> bool:
                 strict=True,
             ),
         )
-        for shape, run in table.runs():
-            cursor = conn.executemany(table.insert_sql(shape), [values for *_, values in run])
-            if cursor.rowcount != len(run):  # a trigger's RAISE(IGNORE) skipped a row
-                conn.execute("ROLLBACK TO nexus_fast_lane")
-                conn.execute("RELEASE nexus_fast_lane")
-                return False
-        replica.oplog.add_change_rows(
-            (
-                origin,
-                hlc,
-                ops[0].schema_version,
-                "set",
-                ops[0].table_name,
-                row_id,
-                _cols(shape, values),
-            )
-            for (origin, hlc, ops, shape, values), row_id in zip(table.rows, row_ids, strict=True)
+        # A run that inserted fewer rows than it has: a trigger's RAISE(IGNORE) skipped one.
+        failed = any(
+            conn.executemany(table.insert_sql(shape), [values for *_, values in run]).rowcount
+            != len(run)
+            for shape, run in table.runs()
         )
+        if not failed:
+            replica.oplog.add_change_rows(
+                (
+                    origin,
+                    hlc,
+                    ops[0].schema_version,
+                    "set",
+                    ops[0].table_name,
+                    row_id,
+                    _cols(shape, values),
+                )
+                for (origin, hlc, ops, shape, values), row_id in zip(
+                    table.rows, row_ids, strict=True
+                )
+            )
     except sqlite3.Error as exc:
         ended_by_trigger(conn, exc)
+        failed = True
+    if failed:
         conn.execute("ROLLBACK TO nexus_fast_lane")
-        conn.execute("RELEASE nexus_fast_lane")
-        return False
     conn.execute("RELEASE nexus_fast_lane")
-    return True
+    return not failed
 
 
 def _cols(shape: _Shape, values: list[Value]) -> str:

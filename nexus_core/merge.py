@@ -30,7 +30,14 @@ from operator import itemgetter
 from typing import Any
 
 from nexus_core.db.migrations import without_literals
-from nexus_core.db.schema import Column, Schema, Table, is_internal_table
+from nexus_core.db.schema import (
+    Column,
+    Schema,
+    Table,
+    find_named,
+    is_internal_table,
+    on_defaults,
+)
 from nexus_core.errors import SyncError
 from nexus_core.hlc import Timestamp
 from nexus_core.oplog import OpLog, RowState, encode_cols
@@ -105,15 +112,10 @@ def default_type(declared: str, default: str | None) -> type | None:
     """
     if default is None:
         return None
-    conn = sqlite3.connect(":memory:")
     try:
-        conn.execute(f"CREATE TABLE t (c {declared} DEFAULT {default}, x)")
-        conn.execute("INSERT INTO t (x) VALUES (1)")
-        value = conn.execute("SELECT c FROM t").fetchone()[0]
+        (value,) = on_defaults([Column("c", declared, False, default, 0)], '"c"')
     except sqlite3.Error:
-        return None  # a default SQLite cannot store alone (it names another column)
-    finally:
-        conn.close()
+        return None  # a default SQLite cannot store alone
     return type(value) if value is not None else None
 
 
@@ -293,11 +295,7 @@ def holds(model: TableModel, column: str, value: Value) -> bool:
 
 def find_model(models: Mapping[str, TableModel], table: str) -> TableModel | None:
     """The model of ``table``, matched as SQLite matches names (case-insensitively)."""
-    model = models.get(table)
-    if model is None:
-        lowered = table.lower()
-        model = next((m for name, m in models.items() if name.lower() == lowered), None)
-    return model
+    return find_named(models, table)
 
 
 def find_column(model: TableModel, column: str) -> str | None:
@@ -510,12 +508,13 @@ class Merger:
             candidates = [op for op in candidates if id(op) not in gone]
             columns = {str(op.column_name) for op, _ in round_refused}
 
-    def _kept_op(
+    def _refuse_kept(
         self, model: TableModel, row_id: Value, column: str, value: Value, state: RowState
     ) -> Op:
-        """The op that brought a value a pending row kept: its clock names its change,
-        which spells the column as its writer did (parked and retried by that name)."""
-        hlc = state.clocks[column]
+        """The op that brought a value a pending row kept, now refused: its clock no
+        longer counts as applied. The clock names its change, which spells the column
+        as its writer did (parked and retried by that name)."""
+        hlc = state.clocks.pop(column)
         origin = Timestamp.parse(hlc).peer
         change = self.oplog.change(origin, hlc)
         spelled = (
@@ -643,9 +642,7 @@ class Merger:
             # try the row again (an upgrade that lets it in, say).
             kept = [c for c in base if c != model.key and c not in winners and c in state.clocks]
             blamed = [op for column, op in winners.items() if column in base]
-            blamed += [self._kept_op(model, row_id, c, values[c], state) for c in kept]
-            for column in kept:
-                state.clocks.pop(column, None)
+            blamed += [self._refuse_kept(model, row_id, c, values[c], state) for c in kept]
             state.pending = encode_cols(
                 {
                     c: v
@@ -670,10 +667,8 @@ class Merger:
                 refusal_only(self.conn, exc)
                 # A value the row kept while pending is refused like one just arrived:
                 # its op is parked for retry and its clock no longer counts as applied.
-                op = winners.get(column) or self._kept_op(model, row_id, column, value, state)
+                op = winners.get(column) or self._refuse_kept(model, row_id, column, value, state)
                 refused.append((op, f"{model.table.name}.{column}: {exc}"))
-                if column not in winners:
-                    state.clocks.pop(column, None)
         return refused
 
 

@@ -243,10 +243,9 @@ def _merge(replica: Replica, batch: _Batch, result: ReceiveResult) -> None:
         refused = replica.merger.apply(table, rows)
         arrived = {id(op) for ops in rows.values() for op in ops} if refused else set()
         for op, reason in refused:
-            # Counted applied when it arrived, unless it is a value a pending row
-            # kept from an earlier message, refused now that the row goes in.
-            result.applied -= id(op) in arrived
-            if id(op) not in arrived:
+            if id(op) in arrived:
+                result.applied -= 1  # counted applied when it arrived
+            else:  # a value a pending row kept from an earlier message, refused now
                 batch.kept.add(_parking(op, "")[:3])
             _refuse(result, batch, [op], f"{VALUE_REFUSAL}{reason}")
             received = batch.received_as.get(id(op), op)

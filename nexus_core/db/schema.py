@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -61,6 +63,39 @@ def type_affinity(declared: str) -> str:
 def null_default(default: str | None) -> bool:
     """Whether a column's default (as ``PRAGMA table_info`` gives it) is none or NULL."""
     return default is None or default.strip("() \t\n").upper() == "NULL"
+
+
+T = TypeVar("T")
+
+
+def find_named(items: Mapping[str, T], name: str) -> T | None:
+    """The item of ``items`` (keyed by table name) that ``name`` names, matched as
+    SQLite matches names: ignoring case."""
+    found = items.get(name)
+    if found is None:
+        lowered = name.lower()
+        found = next((item for key, item in items.items() if key.lower() == lowered), None)
+    return found
+
+
+def on_defaults(
+    columns: Sequence[Column], select: str, *, table: str = "t", strict: bool = False
+) -> tuple[Any, ...]:
+    """The row ``SELECT select`` gives over a scratch table of ``columns`` holding
+    nothing but their defaults, stored as SQLite stores them (declared type and
+    affinity, STRICT if asked: ``BOOLEAN DEFAULT '0'`` holds 0). Raises
+    ``sqlite3.Error`` where SQLite cannot (a default a STRICT column refuses, an
+    expression naming another column)."""
+    definitions = ", ".join(
+        f"{quote_identifier(c.name)} {c.type}"
+        + (f" DEFAULT {c.default}" if c.default is not None else "")
+        for c in columns
+    )
+    name = quote_identifier(table)
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute(f"CREATE TABLE {name} ({definitions}){' STRICT' if strict else ''}")
+        conn.execute(f"INSERT INTO {name} DEFAULT VALUES")
+        return tuple(conn.execute(f"SELECT {select} FROM {name}").fetchone())
 
 
 @dataclass(frozen=True)
