@@ -91,6 +91,7 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -159,6 +160,7 @@ RULES: dict[str, Severity] = {
     "data-rewrite": "breaking",
     "trigger-writes-replicated": "breaking",
     "nondeterministic-default": "breaking",
+    "add-column-fails": "breaking",
     "generated-column-changed": "breaking",
     "strict-changed": "safe",
     "change-generated": "safe",
@@ -305,6 +307,9 @@ MESSAGES: dict[str, str] = {
     " a trigger's writes bypass the oplog and it also fires when a replica applies a peer's"
     " ops, so copies of those rows diverge, between {old} and v{n} clients (which run"
     " different triggers) and even between replicas of one version",
+    "add-column-fails": "ALTER TABLE {t} ADD COLUMN {c} with the default {d} fails on every"
+    " replica whose {t} holds a row (SQLite: {why}): those clients cannot upgrade to v{n}; give"
+    " the column a constant default, or add it by rebuilding {t}",
     "nondeterministic-default": "{t}.{c} is added with the default {d}, which each replica"
     " computes for itself when it upgrades: the rows it already holds get different values on"
     " every replica, and no op carries them, so {old} and v{n} clients diverge",
@@ -345,7 +350,9 @@ _TRIGGER_INSERT = re.compile(
     r"\s*(\([^)]*\))?"
 )
 _WRITES = re.compile(
-    r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)"
+    # Not an upsert's ``DO UPDATE SET``: SET is a keyword, never an unquoted table name.
+    r"(?i)\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?(?!\s+SET\b)"
+    r"|DELETE\s+FROM)"
     rf"\s+{_QUALIFIED}"
 )
 
@@ -1906,6 +1913,50 @@ def _missing_names(schema: Schema) -> dict[str, list[str]]:
     return found
 
 
+_ADD_COLUMN = re.compile(rf"(?is)^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+ADD\s+(?:COLUMN\s+)?{_NAME}")
+
+
+def _refused_on_rows(column: Column) -> str | None:
+    """Why SQLite refuses ``ADD COLUMN`` of ``column`` to a table holding rows, or None.
+
+    It takes only a constant default there (a literal, maybe signed or cast):
+    ``DEFAULT (json_array())`` or ``DEFAULT CURRENT_TIMESTAMP`` pass on an
+    empty table, which is all a schema snapshot has, and fail on any other.
+    Tried on a scratch table with one row, so SQLite itself decides."""
+    if column.default is None:
+        return None
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        try:
+            conn.execute(f"ALTER TABLE t ADD COLUMN c {column.type} DEFAULT ({column.default})")
+        except sqlite3.Error as exc:
+            return str(exc) if "non-constant" in str(exc) else None
+    return None
+
+
+def failing_added_columns(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
+    """``ALTER TABLE ... ADD COLUMN`` of a table that existed, with a default SQLite
+    takes only while the table is empty: the upgrade fails where it holds rows."""
+    findings = []
+    for code in migration.code:
+        match = _ADD_COLUMN.match(code)
+        if not match:
+            continue
+        old, table = find_named(before.tables, _name(match.group(1))), None
+        if old is not None:
+            table = find_named(after.tables, old.name)
+        column = table.column(_name(match.group(2))) if table is not None else None
+        why = _refused_on_rows(column) if column is not None else None
+        if table is None or column is None or why is None:
+            continue
+        message = MESSAGES["add-column-fails"].format(
+            t=table.name, c=column.name, d=column.default, why=why, n=migration.version
+        )
+        findings.append(Finding("add-column-fails", table.name, column.name, message, "breaking"))
+    return findings
+
+
 def dangling_triggers(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
     """A trigger left naming a table the schema no longer has.
 
@@ -1938,6 +1989,7 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
         findings += rebuilt_values(migration, before, after)
         findings += unfilled_search_indexes(migration, before, after)
         findings += dangling_triggers(migration, before, after)
+        findings += failing_added_columns(migration, before, after)
         verdict: Severity = max(
             (f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default="safe"
         )

@@ -316,8 +316,20 @@ def _diff_constraints(
             where = _rename_identifier(where, old, new) if where else where
         return tuple(sorted(renames.get(c, c) for c in columns)), where, compared
 
-    old_uniques = {renamed(k): text for k, text in unique_constraints(before, old_table).items()}
-    new_uniques = unique_constraints(after, new_table)
+    # Columns compared case-blind, as SQLite names them (UNIQUE (Code) is UNIQUE (code)),
+    # and each key's columns kept as the schema spells them, for the changes.
+    spelled: dict[UniqueKey, tuple[str, ...]] = {}
+
+    def folded(key: UniqueKey) -> UniqueKey:
+        columns, where, compared = key
+        key_folded = tuple(sorted(c.lower() for c in columns)), where, compared
+        spelled.setdefault(key_folded, columns)
+        return key_folded
+
+    new_uniques = {folded(k): text for k, text in unique_constraints(after, new_table).items()}
+    old_uniques = {
+        folded(renamed(k)): text for k, text in unique_constraints(before, old_table).items()
+    }
     added = sorted(new_uniques.keys() - old_uniques.keys(), key=new_uniques.__getitem__)
     dropped = sorted(old_uniques.keys() - new_uniques.keys(), key=old_uniques.__getitem__)
     # The same columns and WHERE, compared another way (a collation, an
@@ -329,13 +341,13 @@ def _diff_constraints(
         added.remove(same[0])
         dropped.remove(gone)
         detail = f"{old_uniques[gone]} -> {new_uniques[same[0]]}"
-        changes.append(Change(new_table, single(gone[0]), "unique-changed", detail))
+        changes.append(Change(new_table, single(spelled[gone]), "unique-changed", detail))
     for kind, uniques, texts in (
         ("unique-added", added, new_uniques),
         ("unique-dropped", dropped, old_uniques),
     ):
         for unique in uniques:
-            changes.append(Change(new_table, single(unique[0]), kind, texts[unique]))
+            changes.append(Change(new_table, single(spelled[unique]), kind, texts[unique]))
 
 
 def _index_shape(

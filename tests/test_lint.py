@@ -67,6 +67,12 @@ def hits(result: MigrationLint) -> set[tuple[str, str, str | None]]:
 
 RULE_CASES = [
     pytest.param(
+        "ALTER TABLE recipes ADD COLUMN tags TEXT DEFAULT (json_array());",
+        ("add-column-fails", "recipes", "tags"),
+        "breaking",
+        id="add-column-fails",
+    ),
+    pytest.param(
         "ALTER TABLE recipes ADD COLUMN cuisine TEXT;",
         ("add-column", "recipes", "cuisine"),
         "additive",
@@ -1994,3 +2000,87 @@ def test_a_table_made_strict_that_cannot_store_a_default_is_breaking(tmp_path: P
     fine = setup.replace("INTEGER DEFAULT CURRENT_TIMESTAMP", "INTEGER DEFAULT 0")
     again = strict.replace("INTEGER DEFAULT CURRENT_TIMESTAMP", "INTEGER DEFAULT 0")
     assert not any("cannot store" in f.message for f in last(tmp_path / "b", fine, again).findings)
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [
+        ("servings BETWEEN 1 AND 12", "servings >= 1 AND servings <= 12"),
+        ("notes IN ('low', 'high')", "notes IN ('high', 'low', 'low')"),
+        ("servings IN (0, 1)", "servings IN (FALSE, TRUE)"),
+    ],
+)
+def test_a_check_spelled_another_way_sqlite_defines_alike_is_no_change(
+    tmp_path: Path, was: str, now: str
+) -> None:
+    columns = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK ({})")
+    first = BASE.replace("servings  INTEGER", f"servings INTEGER CHECK ({was})")
+    result = last(tmp_path, first, rebuild(columns.format(now)))
+    assert result.verdict == "safe", result.findings
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [
+        ("servings BETWEEN 1 AND 12", "servings >= 1 AND servings < 12"),
+        ("NOT servings BETWEEN 1 AND 12", "NOT servings >= 1 AND servings <= 12"),
+        ("notes IN ('low', 'high')", "notes IN ('low', 'mid')"),
+        ("servings IN (0, 1)", "servings IN (TRUE, 2)"),
+    ],
+)
+def test_a_check_that_accepts_other_values_is_still_a_change(
+    tmp_path: Path, was: str, now: str
+) -> None:
+    columns = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK ({})")
+    first = BASE.replace("servings  INTEGER", f"servings INTEGER CHECK ({was})")
+    result = last(tmp_path, first, rebuild(columns.format(now)))
+    assert "constraint-tightened" in {rule for rule, _, _ in hits(result)}, result.findings
+
+
+def test_an_upserts_do_update_set_names_no_table(tmp_path: Path) -> None:
+    step = """
+CREATE TABLE cook_counts (name TEXT NOT NULL UNIQUE, n INTEGER NOT NULL DEFAULT 0);
+CREATE TRIGGER count_cooks AFTER INSERT ON cooks WHEN NEW.name IS NOT NULL BEGIN
+    INSERT INTO cook_counts (name, n) VALUES (NEW.name, 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+"""
+    result = last(tmp_path, BASE, step)
+    assert result.verdict == "additive", result.findings  # cook_counts is not replicable
+
+
+def test_an_insert_list_naming_a_column_in_another_case_copies_it(tmp_path: Path) -> None:
+    step = """
+CREATE TABLE cooks_new (cook_id TEXT PRIMARY KEY NOT NULL, name TEXT);
+INSERT INTO cooks_new (cook_id, NAME) SELECT cook_id, name FROM cooks;
+DROP TABLE cooks;
+ALTER TABLE cooks_new RENAME TO cooks;
+"""
+    result = last(tmp_path, BASE, step)
+    assert result.verdict == "safe", result.findings
+
+
+@pytest.mark.parametrize(
+    ("default", "fails"),
+    [
+        ("(json_array())", True),
+        ("(3 + 2)", True),
+        ("(upper('a'))", True),
+        ("CURRENT_TIMESTAMP", True),
+        ("(5)", False),
+        ("-1", False),
+        ("'[]'", False),
+        ("NULL", False),
+    ],
+)
+def test_add_column_with_a_default_sqlite_takes_only_on_an_empty_table(
+    tmp_path: Path, default: str, fails: bool
+) -> None:
+    result = last(tmp_path, BASE, f"ALTER TABLE recipes ADD COLUMN extra TEXT DEFAULT {default};")
+    assert (("add-column-fails", "recipes", "extra") in hits(result)) == fails, result.findings
+    rebuilt = last(
+        tmp_path / "rebuilt",
+        BASE,
+        rebuild(f"{SAME_COLUMNS}, extra TEXT DEFAULT {default}", "*, NULL"),
+    )
+    assert "add-column-fails" not in {f.rule for f in rebuilt.findings}

@@ -155,10 +155,12 @@ class Table:
         return tuple(c.name for c in self.columns)
 
     def column(self, name: str) -> Column | None:
+        """The column called ``name``, in any case (SQLite's names are case-blind)."""
         for column in self.columns:
             if column.name == name:
                 return column
-        return None
+        lower = name.lower()
+        return next((c for c in self.columns if c.name.lower() == lower), None)
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -263,13 +265,104 @@ def sql_key(sql: str | None) -> str | None:
         if token.startswith("'"):
             words.append(token)
             continue
+        if token[:1] not in '"`[' and token.lower() in ("true", "false"):
+            words.append("1" if token.lower() == "true" else "0")  # SQLite's own spelling
+            continue
         name = _unquote(token) if token[:1] in '"`[' else token
         words.append(name.lower() if re.fullmatch(r"\w+", name) else token.lower())
-    text = " ".join(words)
+    text = " ".join(_between_spelled_out(_in_lists_sorted(words)))
     text = text.replace("< >", "!=").replace("! =", "!=").replace("= =", "=")
     while text.startswith("( ") and text.endswith(" )") and _wrapped(text):
         text = text[2:-2]
     return text
+
+
+def _operand_end(words: Sequence[str], start: int) -> int | None:
+    """Where a plain operand starting at ``start`` ends (exclusive), or None.
+
+    A plain operand is a name, a literal or a number, maybe signed or written
+    ``a.b`` (a decimal, a qualified name): nothing that calls or nests."""
+    index = start
+    if index < len(words) and words[index] in ("-", "+"):
+        index += 1
+    if index >= len(words) or not re.fullmatch(r"\w+|'.*'", words[index], re.DOTALL):
+        return None
+    index += 1
+    if words[index : index + 1] == ["."] and re.fullmatch(
+        r"\w+", "".join(words[index + 1 : index + 2])
+    ):
+        index += 2
+    if words[index : index + 1] == ["("]:
+        return None  # a function call
+    return index
+
+
+def _in_lists_sorted(words: list[str]) -> list[str]:
+    """``x IN (2, 1, 2)`` as ``x IN (1, 2)``: a list of plain operands is a set."""
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        out.append(word)
+        index += 1
+        if word != "in" or words[index : index + 1] != ["("]:
+            continue
+        items: set[tuple[str, ...]] = set()
+        at = index + 1
+        while (end := _operand_end(words, at)) is not None and words[end : end + 1] in (
+            [","],
+            [")"],
+        ):
+            items.add(tuple(words[at:end]))
+            at = end + 1
+            if words[end] == ")":
+                out.append("(")
+                for number, item in enumerate(sorted(items)):
+                    out += [","] * (number > 0) + list(item)
+                out.append(")")
+                index = at
+                break
+    return out
+
+
+_BEFORE_BETWEEN = frozenset({"(", ",", "and", "or", "when", "where"})
+_AFTER_BETWEEN = frozenset({")", ",", "and", "or", "then"})
+
+
+def _between_spelled_out(words: list[str]) -> list[str]:
+    """``x BETWEEN a AND b`` as ``x >= a AND x <= b``, what SQLite defines it as.
+
+    Only where the rewrite cannot change how the rest parses: plain operands,
+    not after NOT or inside a larger comparison. One BETWEEN that does not
+    qualify leaves them all as written."""
+    found = [i for i, word in enumerate(words) if word == "between"]
+    if not found:
+        return words
+    rewrites: list[tuple[int, int, list[str]]] = []
+    for at in found:
+        start = next(
+            (
+                start
+                for start in range(at - 1, max(at - 5, -1), -1)
+                if _operand_end(words, start) == at
+                and (start == 0 or words[start - 1] in _BEFORE_BETWEEN)
+            ),
+            -1,
+        )
+        low_end = _operand_end(words, at + 1)
+        if start < 0 or low_end is None or words[low_end : low_end + 1] != ["and"]:
+            return words
+        high_end = _operand_end(words, low_end + 1)
+        if high_end is None or (high_end < len(words) and words[high_end] not in _AFTER_BETWEEN):
+            return words
+        subject, low, high = words[start:at], words[at + 1 : low_end], words[low_end + 1 : high_end]
+        rewrites.append(
+            (start, high_end, [*subject, ">", "=", *low, "and", *subject, "<", "=", *high])
+        )
+    out = list(words)
+    for start, end, replacement in reversed(rewrites):
+        out[start:end] = replacement
+    return out
 
 
 def trigger_key(sql: str | None) -> str | None:
