@@ -353,6 +353,40 @@ class OpLog:
             )
         }
 
+    def respell(self, old: str, new: str, columns: Mapping[str, str]) -> None:
+        """Move the row states of table ``old`` to ``new``, its clocks and pending
+        values from the columns ``columns`` maps to their new spelling.
+
+        Row states are keyed by the names as this replica's schema spells them;
+        a migration may change only their case (``Cards`` -> ``cards``, through a
+        temporary name), which SQLite and sync see as the same table or column.
+        """
+        if old != new:
+            self.conn.execute(
+                "UPDATE _nexus_rows SET table_name = ? WHERE table_name = ?", (new, old)
+            )
+        if not columns:
+            return
+
+        def moved(values: Mapping[str, Any]) -> dict[str, Any]:
+            return {columns.get(column, column): value for column, value in values.items()}
+
+        rows = self.conn.execute(
+            "SELECT row_id, clocks, pending FROM _nexus_rows WHERE table_name = ?", (new,)
+        ).fetchall()
+        self.conn.executemany(
+            "UPDATE _nexus_rows SET clocks = ?, pending = ? WHERE table_name = ? AND row_id = ?",
+            (
+                (
+                    dumps(moved(read_clocks(clocks))),
+                    None if pending is None else dumps(moved(json.loads(pending))),
+                    new,
+                    row_id,
+                )
+                for row_id, clocks, pending in rows
+            ),
+        )
+
     def row_state(self, table: str, row_id: Value) -> RowState:
         return self.row_states(table, [row_id]).get(row_id, RowState())
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import sqlite3
@@ -62,6 +63,7 @@ log = logging.getLogger("nexus_core.sync")
 
 LARGE_VERSION_GAP = 3
 REPLAYED_AT = "parked_replayed_at_version"  # meta key: the schema version of the last replay
+SPELLING = "replicated_names"  # meta key: the table and column names row states are kept under
 
 
 class Replica:
@@ -156,6 +158,45 @@ class Replica:
         self.models: dict[str, TableModel] = table_models(self.schema)
         self.schema_version = get_current_version(self.conn)
         self.merger = Merger(self.conn, self.oplog, self.models)
+        self._respell()
+
+    def _respell(self) -> None:
+        """Keep row states under the names as the schema now spells them.
+
+        A migration may change only the case of a replicated table or column
+        (SQLite, and sync, see the same one): its row states, clocks and pending
+        values move to the new spelling, or they are not found and an older op
+        would win over a newer write, or undo a delete.
+        """
+        names = {name: list(model.columns) for name, model in self.models.items()}
+        text = dumps(names)
+        recorded = self.oplog.meta(SPELLING)
+        if recorded == text:
+            return
+        outer = not self.conn.in_transaction
+        if outer:
+            self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            by_lower = {name.lower(): name for name in names}
+            for old, old_columns in json.loads(recorded or "{}").items():
+                new = by_lower.get(old.lower())
+                if new is None:
+                    continue
+                spelled = {column.lower(): column for column in names[new]}
+                columns = {
+                    column: spelled[column.lower()]
+                    for column in old_columns
+                    if spelled.get(column.lower(), column) != column
+                }
+                if old != new or columns:
+                    self.oplog.respell(old, new, columns)
+            self.oplog.set_meta(SPELLING, text)
+        except BaseException:
+            if outer:
+                self.conn.execute("ROLLBACK")
+            raise
+        if outer:
+            self.conn.execute("COMMIT")
 
     @property
     def peer_id(self) -> str:
