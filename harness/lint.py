@@ -287,9 +287,9 @@ MESSAGES: dict[str, str] = {
     " JSON, which {old} clients may write",
     "trigger-raises": "trigger {name} on {t} {what} and can RAISE({raise_}): v{n} clients refuse"
     " writes {old} clients may still make, so those edits never arrive",
-    "trigger-reads-others": "trigger {name} on {t} {what} and can RAISE({raise_}) on what"
-    " {others} holds: whether a replica takes a row of {t} depends on the rows of {others}"
-    " it has when that row arrives, so replicas that receive them in another order disagree",
+    "trigger-reads-others": "trigger {name} on {t} {what} and can RAISE({raise_}) by {others}:"
+    " whether a replica takes a write of {t} depends on what it holds, or the time, when that"
+    " write arrives, so replicas that receive writes in another order, or later, disagree",
     "trigger-dangling": "trigger {name} on {t} names {d}, which v{n} does not have (a table"
     " renamed away and dropped makes SQLite rewrite the triggers that named it): every write"
     " that fires it fails with 'no such table' at v{n}, rows arriving by sync too",
@@ -824,6 +824,8 @@ class _Linter:
             and what in ("added", "changed")
             and (_fires_on_insert_only(now) or self.checked_on_insert(change.table, now))
             and self.on_new_only(change, now)
+            and not self.reads_other_tables(change, now)
+            and not self.reads_clock(now)
         ):
             # It only compares columns older clients never write, as rows go in (like
             # a CHECK). Not on UPDATE: their parked values replay as updates.
@@ -841,10 +843,11 @@ class _Linter:
         elif (
             raised
             and what in ("added", "changed")
-            and (others := self.reads_other_tables(change, now))
+            and change.table in self.after.replicated_tables
+            and (others := self.reads_other_tables(change, now) + self.reads_clock(now))
         ):
             # On a table new to sync: no older client is concerned, yet whether a
-            # replica takes a row depends on what it holds of the other table then.
+            # replica takes a row depends on what it holds then, or when it arrives.
             text = MESSAGES["trigger-reads-others"]
             self.add(
                 "constraint-tightened",
@@ -995,19 +998,35 @@ class _Linter:
         return bool(used) and all(before.column(c) is None for c in used)
 
     def reads_other_tables(self, change: Change, sql: str) -> list[str]:
-        """The replicated tables other than its own a trigger on a replicated table reads.
+        """The replicated tables other than its own a trigger on a replicated table
+        reads, directly or through views.
 
         A ``NOT EXISTS`` guard waiting for a parent too: a replica that holds the
         parent's delete when the row arrives refuses it for good, while one that got
-        the row first keeps it."""
+        the row first keeps it. (Its own table, or a row's old values, are what a
+        UNIQUE or a lock compares too: writes made at once on one version, not a
+        migration, decide there.)"""
         if change.table not in self.after.replicated_tables:
             return []
         read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(without_literals(sql))}
+        views = {name.lower(): view for name, view in self.after.views.items()}
+        seen: set[str] = set()
+        while read & views.keys() - seen:  # what the views it reads read, in turn
+            for view in read & views.keys() - seen:
+                seen.add(view)
+                read |= {_name(m.group(1)).lower() for m in _SOURCES.finditer(views[view])}
         return sorted(
             name
             for name in self.after.replicated_tables
             if name.lower() in read and name.lower() != change.table.lower()
         )
+
+    @staticmethod
+    def reads_clock(sql: str) -> list[str]:
+        """``["the clock"]`` when a trigger decides by the time (``datetime('now')``):
+        a write in time where it is made is late where it arrives later, from a
+        device that was offline, and refused there for good."""
+        return ["the clock"] if _nondeterministic(sql) else []
 
     def collation(self, change: Change) -> None:
         """A changed COLLATE: breaking where a key, UNIQUE or CHECK compares with the column."""

@@ -2084,3 +2084,51 @@ def test_add_column_with_a_default_sqlite_takes_only_on_an_empty_table(
         rebuild(f"{SAME_COLUMNS}, extra TEXT DEFAULT {default}", "*, NULL"),
     )
     assert "add-column-fails" not in {f.rule for f in rebuilt.findings}
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        # Not in the past: a row made offline arrives after its time.
+        "BEFORE INSERT ON visits WHEN NEW.starts_at < datetime('now')",
+        # Not in the future, by the local date: a device west of the writer is behind.
+        "BEFORE INSERT ON visits WHEN date(NEW.starts_at) > date('now', 'localtime')",
+        # Editable for a day: an edit made in time arrives late.
+        "BEFORE UPDATE OF note ON visits WHEN OLD.starts_at < datetime('now', '-1 day')",
+    ],
+)
+def test_a_raising_trigger_on_a_new_table_deciding_by_the_clock_is_breaking(
+    tmp_path: Path, trigger: str
+) -> None:
+    step = f"""
+CREATE TABLE visits (visit_id TEXT PRIMARY KEY, starts_at TEXT NOT NULL, note TEXT);
+CREATE TRIGGER visits_guard {trigger} BEGIN SELECT RAISE(ABORT, 'no'); END;
+"""
+    result = last(tmp_path, BASE, step)
+    assert ("constraint-tightened", "visits", None) in hits(result), result.findings
+    assert any("the clock" in f.message for f in result.findings)
+
+
+def test_a_raising_trigger_reading_another_table_through_a_view_is_breaking(
+    tmp_path: Path,
+) -> None:
+    step = """
+CREATE VIEW rated AS SELECT recipe_id FROM recipes WHERE rating > 0;
+CREATE TABLE reviews (review_id TEXT PRIMARY KEY, recipe_id TEXT NOT NULL);
+CREATE TRIGGER reviews_rated BEFORE INSERT ON reviews
+WHEN NOT EXISTS (SELECT 1 FROM rated WHERE recipe_id = NEW.recipe_id)
+BEGIN SELECT RAISE(ABORT, 'rate it first'); END;
+"""
+    result = last(tmp_path, BASE, step)
+    finding = next(f for f in result.findings if f.rule == "constraint-tightened")
+    assert finding.table == "reviews" and "recipes" in finding.message
+
+
+def test_a_lock_on_a_new_table_by_a_rows_old_value_is_like_a_unique(tmp_path: Path) -> None:
+    # Writes made at once at one version decide it, as for a UNIQUE: not the migration.
+    step = """
+CREATE TABLE bills (bill_id TEXT PRIMARY KEY, amount INTEGER NOT NULL, sent INTEGER NOT NULL);
+CREATE TRIGGER bills_locked BEFORE UPDATE OF amount ON bills WHEN OLD.sent = 1
+BEGIN SELECT RAISE(ABORT, 'sent bills are locked'); END;
+"""
+    assert last(tmp_path, BASE, step).verdict == "additive"
