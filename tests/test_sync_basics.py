@@ -572,3 +572,25 @@ def test_an_edit_after_a_merge_by_another_connection_wins(tmp_path: Path) -> Non
     sync(a, b)
     assert a.rows("tasks") == b.rows("tasks")
     assert b.rows("tasks")[0]["content"] == "edited on A, after seeing B's edit"
+
+
+def test_ops_on_a_table_that_is_a_search_index_here_wait_for_the_upgrade(tmp_path: Path) -> None:
+    """v1 ships an FTS table; v2 drops it and makes a replicated table of that name."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE games (game_id TEXT PRIMARY KEY, white TEXT);"
+        "CREATE VIRTUAL TABLE openings USING fts5(eco, name);"
+        "INSERT INTO openings (eco, name) VALUES ('C60', 'Ruy Lopez');",
+        "DROP TABLE openings;"
+        "CREATE TABLE openings (opening_id TEXT PRIMARY KEY, eco TEXT NOT NULL, name TEXT);",
+    )
+    old = open_replica(tmp_path / "old.db", migrations=folder, target_version=1, peer_id="old")
+    new = open_replica(tmp_path / "new.db", migrations=folder, peer_id="new")
+    new.insert("openings", {"opening_id": "d06", "eco": "D06", "name": "Queen's Gambit"})
+    result = sync(old, new)
+    assert (result.rejected, old.stats["skipped_unknown"]) == (0, 3)
+    assert old.conn.execute("SELECT count(*) FROM openings").fetchone() == (1,)  # its own row
+    old.upgrade()
+    assert old.rows("openings") == new.rows("openings")
+    old.close()
+    new.close()
