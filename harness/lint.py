@@ -134,6 +134,8 @@ from nexus_core.db.schema import (
 )
 from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
+from nexus_core.merge import default_type, held_types
+from nexus_core.wire import quote_identifier
 
 Severity = Literal["safe", "additive", "breaking"]
 SEVERITY_RANK: dict[str, int] = {"safe": 0, "additive": 1, "breaking": 2}
@@ -215,6 +217,12 @@ MESSAGES: dict[str, str] = {
     " still write there",
     "not-null-dropped": "v{n} clients may write NULL in {t}.{c}; {old} clients refuse such ops"
     " (NOT NULL there), so those edits never reach them",
+    "default-type-lost": "{t}.{c}: a row {old} clients create without it carries their default"
+    " {d}, a {what} value v{n} clients refuse (a column holds the type of value its default"
+    " stores: INTEGER DEFAULT CURRENT_TIMESTAMP holds text), so those rows never arrive whole",
+    "default-type-gained": "{t}.{c}: a row v{n} clients create without it carries the default"
+    " {d}, a {what} value {old} clients refuse (a column holds the type of value its default"
+    " stores: INTEGER DEFAULT CURRENT_TIMESTAMP holds text), so those rows never reach them whole",
     "default-changed": "{t}.{c} default {d}: rows created without a value start differently at"
     " {old} and v{n}; ops carry explicit values, so peers still converge",
     "primary-key-change": "{t} primary key {d}: the oplog's row_id means different things at"
@@ -581,10 +589,49 @@ class _Linter:
                 self.column_or_table(change)
         self.not_replicable(changes)
         self.json_reads_elsewhere()
+        self.travelling_defaults()
         return sorted(
             self.findings,
             key=lambda f: (-SEVERITY_RANK[f.severity], f.table, f.column or "", f.rule, f.message),
         )
+
+    def travelling_defaults(self) -> None:
+        """A default whose value one version's column does not hold.
+
+        A local insert captures every column, defaults included, so a default
+        travels as a value. A column also holds the type of value its own
+        default stores (``INTEGER DEFAULT CURRENT_TIMESTAMP`` holds text); once
+        the default, or the type (``BOOLEAN DEFAULT 'f'`` made ``INTEGER``),
+        changes, the other version may refuse it. A type change says so itself."""
+        typed = {
+            (f.table, (f.column or "").lower()) for f in self.findings if f.rule == "type-change"
+        }
+        for name, table in self.after.replicated_tables.items():
+            before = self.before.replicated_tables.get(name)
+            if before is None:
+                continue
+            for now in table.columns:
+                was = before.column(now.name)
+                if was is None or now.pk or (name, now.name.lower()) in typed:
+                    continue
+                lost = default_type(was.type, was.default)
+                gained = default_type(now.type, now.default)
+                old = self.old(name, now.name)
+                if lost is not None and lost not in held_types(now):
+                    change = Change(name, now.name, "default-changed", str(was.default))
+                    what = _TYPE_WORDS.get(lost, lost.__name__)
+                    self.add(
+                        "constraint-tightened",
+                        change,
+                        MESSAGES["default-type-lost"],
+                        old,
+                        what=what,
+                    )
+                elif gained is not None and gained not in held_types(was):
+                    change = Change(name, now.name, "default-changed", str(now.default))
+                    what = _TYPE_WORDS.get(gained, gained.__name__)
+                    text = MESSAGES["default-type-gained"]
+                    self.add("constraint-loosened", change, text, old, what=what)
 
     def only_new_columns(self, change: Change) -> bool:
         """Whether a UNIQUE added covers only columns new in this step (or a new table)."""
@@ -699,7 +746,7 @@ class _Linter:
             c.name
             for c in before.columns
             if c.name.lower() in read
-            and "JSON" not in c.type.upper()  # declared JSON: clients write documents there
+            and not ("JSON" in c.type.upper() and _json_default(c))  # declared JSON: documents
             and not allowed(c.name, table.checks).json
             and not allowed(c.name, before.checks).json
         )
@@ -1229,6 +1276,7 @@ _RENAME_COLUMN = re.compile(
 )
 # Table-valued functions a SELECT may read rows from: not tables, so not a copy.
 _FUNCTIONS = frozenset({"json_each", "json_tree", "generate_series"})
+_TYPE_WORDS = {str: "text", int: "integer", float: "real", bytes: "blob"}
 
 
 def _name(token: str) -> str:
@@ -1618,13 +1666,27 @@ def _same_as_copy(
 
 # A JSON function that fails on text that is not JSON, and the column it reads.
 _JSON_CALL = re.compile(
-    r'(?i)\bjson_(?!valid\b|quote\b)\w+\s*\(\s*(?:(?:NEW|OLD)\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)'
+    r"(?i)\bjson_(?!valid\b|quote\b)\w+\s*\("
+    # through functions that pass the column on: json_extract(COALESCE(custom, '{}'), ...)
+    r"(?:\s*(?!json_valid\b)\w+\s*\()*"
+    r'\s*(?:(?:NEW|OLD)\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+\b)(?!\s*\()'
 )
 _JSON_VALID = re.compile(
     r'(?i)\bjson_valid\s*\(\s*(?:(?:NEW|OLD)\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)'
 )
 # The same through SQLite's JSON operators: ``meta ->> '$.tier'``.
 _JSON_ARROW = re.compile(r'("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+)\s*->>?')
+
+
+def _json_default(column: Column) -> bool:
+    """Whether ``column``'s default, if any, is JSON (``DEFAULT ''`` is not)."""
+    if column.default is None or null_default(column.default):
+        return True
+    try:
+        (valid,) = on_defaults([column], f"json_valid({quote_identifier(column.name)})")
+    except sqlite3.Error:
+        return False
+    return bool(valid)
 
 
 def _json_reads(sql: str) -> set[str]:

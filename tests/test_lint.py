@@ -2132,3 +2132,63 @@ CREATE TRIGGER bills_locked BEFORE UPDATE OF amount ON bills WHEN OLD.sent = 1
 BEGIN SELECT RAISE(ABORT, 'sent bills are locked'); END;
 """
     assert last(tmp_path, BASE, step).verdict == "additive"
+
+
+@pytest.mark.parametrize(
+    ("was", "now", "rule"),
+    [
+        # The old default stored text (an INTEGER column then holds text); the new one does not.
+        (
+            "INTEGER DEFAULT CURRENT_TIMESTAMP",
+            "INTEGER DEFAULT (unixepoch())",
+            "constraint-tightened",
+        ),
+        ("INTEGER DEFAULT 0", "INTEGER DEFAULT CURRENT_TIMESTAMP", "constraint-loosened"),
+        # Rails' boolean: BOOLEAN (NUMERIC) holds 'f'; INTEGER does not.
+        ("BOOLEAN NOT NULL DEFAULT 'f'", "INTEGER NOT NULL DEFAULT 0", "constraint-tightened"),
+    ],
+)
+def test_a_default_one_version_cannot_hold_travels_as_a_value(
+    tmp_path: Path, was: str, now: str, rule: str
+) -> None:
+    first = BASE + f"CREATE TABLE stamps (stamp_id TEXT PRIMARY KEY, at {was});"
+    step = f"""
+CREATE TABLE stamps_new (stamp_id TEXT PRIMARY KEY, at {now});
+INSERT INTO stamps_new (stamp_id, at) SELECT stamp_id, at FROM stamps;
+DROP TABLE stamps;
+ALTER TABLE stamps_new RENAME TO stamps;
+"""
+    result = last(tmp_path, first, step)
+    assert (rule, "stamps", "at") in hits(result), result.findings
+
+
+def test_a_default_both_versions_hold_is_additive(tmp_path: Path) -> None:
+    first = BASE + "CREATE TABLE stamps (stamp_id TEXT PRIMARY KEY, at BOOLEAN DEFAULT FALSE);"
+    step = """
+CREATE TABLE stamps_new (stamp_id TEXT PRIMARY KEY, at INTEGER DEFAULT 1);
+INSERT INTO stamps_new (stamp_id, at) SELECT stamp_id, at FROM stamps;
+DROP TABLE stamps;
+ALTER TABLE stamps_new RENAME TO stamps;
+"""
+    assert last(tmp_path, first, step).verdict == "additive"
+
+
+@pytest.mark.parametrize(
+    ("column", "index"),
+    [
+        ("custom TEXT", "json_extract(COALESCE(custom, '{}'), '$.tier')"),
+        ("custom JSON NOT NULL DEFAULT ''", "custom ->> '$.tier'"),
+    ],
+)
+def test_a_json_index_over_text_older_clients_may_write_is_breaking(
+    tmp_path: Path, column: str, index: str
+) -> None:
+    first = BASE + f"CREATE TABLE accounts (account_id TEXT PRIMARY KEY, {column});"
+    result = last(tmp_path, first, f"CREATE INDEX accounts_tier ON accounts ({index});")
+    assert ("constraint-tightened", "accounts", "custom") in hits(result), result.findings
+
+
+def test_a_json_column_with_a_json_default_is_trusted(tmp_path: Path) -> None:
+    first = BASE + "CREATE TABLE accounts (account_id TEXT PRIMARY KEY, custom JSON DEFAULT '{}');"
+    step = "CREATE INDEX accounts_tier ON accounts (custom ->> '$.tier');"
+    assert last(tmp_path, first, step).verdict == "safe"
