@@ -103,6 +103,7 @@ from harness.errors import HarnessError
 from harness.schemadiff import (
     Change,
     UniqueKey,
+    collation_of,
     columns_named,
     diff_schemas,
     raises,
@@ -298,6 +299,9 @@ MESSAGES: dict[str, str] = {
     "trigger-reads-others": "trigger {name} on {t} {what} and can RAISE({raise_}) by {others}:"
     " whether a replica takes a write of {t} depends on what it holds, or the time, when that"
     " write arrives, so replicas that receive writes in another order, or later, disagree",
+    "lookup-changed": "trigger {name} on {t} can RAISE by what {d} holds, and v{n} changes"
+    " that (its rows, or how its columns compare): v{n} and {old} clients refuse different"
+    " writes of {t}, so some edits never arrive",
     "trigger-dangling": "trigger {name} on {t} names {d}, which v{n} does not have (a table"
     " renamed away and dropped makes SQLite rewrite the triggers that named it): every write"
     " that fires it fails with 'no such table' at v{n}, rows arriving by sync too",
@@ -590,10 +594,40 @@ class _Linter:
         self.not_replicable(changes)
         self.json_reads_elsewhere()
         self.travelling_defaults()
+        self.changed_targets()
         return sorted(
             self.findings,
             key=lambda f: (-SEVERITY_RANK[f.severity], f.table, f.column or "", f.rule, f.message),
         )
+
+    def changed_targets(self) -> None:
+        """A trigger both versions have, on a table both replicate, inserting into a
+        local table the migration changes so that the insert fails on other rows
+        (a UNIQUE made NOCASE, a CHECK added): the write that fires it is refused
+        by one version and taken by the other."""
+        for name, sql in sorted(self.after.triggers.items()):
+            if trigger_key(self.before.triggers.get(name)) != trigger_key(sql):
+                continue  # new, changed or gone: the trigger rules say what it does
+            on = find_named(self.after.replicated_tables, trigger_table(sql))
+            if on is None or on.name not in self.before.replicated_tables:
+                continue
+            targets = {
+                _name(m.group(2)).lower()
+                for statement in _trigger_parts(sql)[1].split(";")
+                if (m := _TRIGGER_INSERT.match(statement))
+            }
+            moved = sorted(
+                t
+                for t in targets
+                if _refusal_profile(self.before, t) != _refusal_profile(self.after, t)
+            )
+            change = Change(on.name, None, "trigger-changed", name)
+            refusals = self.local_refusals(change, sql) if moved else []
+            if refusals:
+                what = f"is as it was, but v{self.version} changes {', '.join(moved)}"
+                text, why = MESSAGES["trigger-local-refuses"], "; ".join(refusals)
+                fields = {"name": name, "what": what, "why": why}
+                self.add("constraint-tightened", change, text, self.old(on.name), **fields)
 
     def travelling_defaults(self) -> None:
         """A default whose value one version's column does not hold.
@@ -1241,19 +1275,116 @@ class _Linter:
             self.add("replication-stopped", change, text, self.old(name), what=reason)
 
 
-def _snapshots(migrations: Sequence[Migration]) -> list[Schema]:
-    """The schema at every version 0..latest, built once, step by step, in memory."""
+Contents = dict[str, tuple[Any, ...]]
+"""What each local table or view a trigger names holds at one version (lower-case names)."""
+
+
+def _snapshots(migrations: Sequence[Migration]) -> tuple[list[Schema], list[Contents]]:
+    """The schema at every version 0..latest, built once, step by step, in memory, and
+    what the local tables and views its triggers name hold (:func:`_local_contents`)."""
     conn: sqlite3.Connection = expected_schema_conn(migrations, 0)
     try:
         schemas = [snapshot(conn)]
+        contents = [_local_contents(conn, schemas[0])]
         for migration in migrations:
             migrate(conn, migrations, target=migration.version)
             schemas.append(snapshot(conn))
-        return schemas
+            contents.append(_local_contents(conn, schemas[-1]))
+        return schemas, contents
     except NexusError as exc:
         raise HarnessError(f"cannot build the schemas to lint: {exc}") from exc
     finally:
         conn.close()
+
+
+def _refusal_profile(schema: Schema, name: str) -> tuple[Any, ...] | None:
+    """What decides which inserts a local table refuses: its required columns,
+    CHECKs, keys and UNIQUEs (with their columns' collations) and RAISE triggers."""
+    table = find_named(schema.tables, name)
+    if table is None:
+        return None
+    collations = {c.name.lower(): collation_of(c) for c in table.columns}
+    keys = [tuple(table.primary_key), *(cols for cols, _, _ in unique_keys(schema, table.name))]
+    return (
+        sorted(c.name.lower() for c in table.columns if c.required),
+        sorted(sql_key(check) or "" for check in table.checks),
+        sorted([(c.lower(), collations.get(c.lower(), "")) for c in key] for key in keys if key),
+        sorted(
+            trigger_key(guard) or ""
+            for guard in triggers_on(schema, table.name).values()
+            if raises(guard)
+        ),
+    )
+
+
+def _local_contents(conn: sqlite3.Connection, schema: Schema) -> Contents:
+    """The rows (and, for a table, the columns' affinity and collation) of each local
+    table and view a trigger names: the seed data a guard compares writes with.
+
+    Only what migrations put there: the lint's databases hold nothing else."""
+    named = {
+        _name(m.group(1)).lower()
+        for sql in schema.triggers.values()
+        for m in _SOURCES.finditer(without_literals(sql))
+    }
+    local = {
+        name: table
+        for name, table in schema.tables.items()
+        if name not in schema.replicated_tables and not is_internal_table(name)
+    }
+    found: Contents = {}
+    for name in sorted({*local, *schema.views}):
+        if name.lower() not in named:
+            continue
+        try:
+            rows = conn.execute(f"SELECT * FROM {quote_identifier(name)}").fetchall()
+        except sqlite3.Error:
+            continue  # a view over something gone: the schema says so elsewhere
+        table = local.get(name)
+        shape = (
+            tuple((c.name.lower(), c.affinity, collation_of(c)) for c in table.columns)
+            if table
+            else ()
+        )
+        found[name.lower()] = (shape, tuple(sorted(map(repr, rows))))
+    return found
+
+
+def changed_lookups(
+    migration: Migration,
+    before: Schema,
+    after: Schema,
+    held: tuple[Contents, Contents],
+) -> list[Finding]:
+    """A RAISE trigger both versions have on a table both replicate, comparing writes
+    with a local table or view (units a row may name, a size limit) that the
+    migration changes: rows, or how its columns compare (a collation).
+
+    Each version then refuses other values: older clients' rows naming a unit v{n}
+    dropped are refused there for good; v{n}'s rows naming a new one, by them.
+    """
+    was, now = held
+    findings = []
+    for name, sql in sorted(after.triggers.items()):
+        if name not in before.triggers or not raises(sql):
+            continue
+        table = find_named(after.replicated_tables, trigger_table(sql))
+        if table is None or table.name not in before.replicated_tables:
+            continue
+        read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(without_literals(sql))}
+        changed = sorted(n for n in read if n in was and n in now and was[n] != now[n])
+        changed += sorted(n for n in read if (n in was) != (n in now))
+        if not changed:
+            continue
+        message = MESSAGES["lookup-changed"].format(
+            name=name,
+            t=table.name,
+            d=", ".join(dict.fromkeys(changed)),
+            n=migration.version,
+            old=versions_before(migration.version),
+        )
+        findings.append(Finding("constraint-tightened", table.name, None, message, "breaking"))
+    return findings
 
 
 def versions_before(n: int) -> str:
@@ -2060,11 +2191,13 @@ def dangling_triggers(migration: Migration, before: Schema, after: Schema) -> li
 
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
-    schemas = _snapshots(migrations)
+    schemas, contents = _snapshots(migrations)
     results = []
     for migration in migrations:
         findings = _Linter(schemas, migration.version).run()
         before, after = schemas[migration.version - 1], schemas[migration.version]
+        held = contents[migration.version - 1], contents[migration.version]
+        findings += changed_lookups(migration, before, after, held)
         findings += data_rewrites(migration, before, after)
         findings += swapped_names(migration, before, after)
         findings += rebuilt_values(migration, before, after)

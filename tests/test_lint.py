@@ -2192,3 +2192,97 @@ def test_a_json_column_with_a_json_default_is_trusted(tmp_path: Path) -> None:
     first = BASE + "CREATE TABLE accounts (account_id TEXT PRIMARY KEY, custom JSON DEFAULT '{}');"
     step = "CREATE INDEX accounts_tier ON accounts (custom ->> '$.tier');"
     assert last(tmp_path, first, step).verdict == "safe"
+
+
+UNITS_GUARD = """
+CREATE TRIGGER items_unit BEFORE INSERT ON items
+WHEN NOT EXISTS (SELECT 1 FROM units WHERE code = NEW.unit)
+BEGIN SELECT RAISE(ABORT, 'unknown unit'); END;
+"""
+UNITS = f"""
+CREATE TABLE units (code TEXT NOT NULL UNIQUE);
+INSERT INTO units (code) VALUES ('kg'), ('oz');
+CREATE TABLE items (item_id TEXT PRIMARY KEY, unit TEXT NOT NULL);
+{UNITS_GUARD}
+"""
+
+
+def units_rebuilt(code: str) -> str:
+    """Rebuild units as ``code``, the guard dropped and made again around it."""
+    return (
+        f"DROP TRIGGER items_unit; CREATE TABLE units_new ({code});"
+        " INSERT INTO units_new SELECT code FROM units; DROP TABLE units;"
+        f" ALTER TABLE units_new RENAME TO units; {UNITS_GUARD}"
+    )
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "DELETE FROM units WHERE code = 'oz';",
+        "INSERT INTO units (code) VALUES ('lb');",
+        "UPDATE units SET code = 'KG' WHERE code = 'kg';",
+        units_rebuilt("code TEXT NOT NULL UNIQUE COLLATE NOCASE"),  # compared another way
+    ],
+)
+def test_a_lookup_a_raising_trigger_reads_changed_is_breaking(tmp_path: Path, step: str) -> None:
+    result = last(tmp_path, UNITS, step)
+    finding = next(f for f in result.findings if f.rule == "constraint-tightened")
+    assert finding.table == "items" and "units" in finding.message
+
+
+def test_a_lookup_through_a_view_redefined_is_breaking(tmp_path: Path) -> None:
+    first = """
+CREATE VIEW states (name) AS VALUES ('open'), ('triage'), ('closed');
+CREATE TABLE tickets (ticket_id TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TRIGGER tickets_state BEFORE INSERT ON tickets
+WHEN NEW.state NOT IN (SELECT name FROM states)
+BEGIN SELECT RAISE(ABORT, 'unknown state'); END;
+"""
+    step = "DROP VIEW states; CREATE VIEW states (name) AS VALUES ('open'), ('closed');"
+    assert last(tmp_path, first, step).verdict == "breaking"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "CREATE TABLE settings (name TEXT, value TEXT); INSERT INTO settings VALUES ('a', 'b');",
+        "ALTER TABLE items ADD COLUMN note TEXT;",
+        units_rebuilt("code TEXT NOT NULL UNIQUE"),  # as it was
+    ],
+)
+def test_a_lookup_left_as_it_was_changes_nothing(tmp_path: Path, step: str) -> None:
+    assert last(tmp_path, UNITS, step).verdict in ("safe", "additive")
+
+
+HANDLES_FEED = """
+CREATE TRIGGER cooks_handle AFTER INSERT ON cooks WHEN NEW.name IS NOT NULL
+BEGIN INSERT INTO handles (handle, cook_id) VALUES (NEW.name, NEW.cook_id); END;
+"""
+HANDLES = f"""
+CREATE TABLE handles (handle TEXT NOT NULL UNIQUE, cook_id TEXT NOT NULL);
+{HANDLES_FEED}
+"""
+
+
+def handles_rebuilt(columns: str) -> str:
+    return (
+        f"DROP TRIGGER cooks_handle; CREATE TABLE handles_new ({columns});"
+        " INSERT INTO handles_new (handle, cook_id) SELECT handle, cook_id FROM handles;"
+        " DROP TABLE handles;"
+        f" ALTER TABLE handles_new RENAME TO handles; {HANDLES_FEED}"
+    )
+
+
+def test_a_local_table_a_trigger_feeds_made_to_refuse_other_rows_is_breaking(
+    tmp_path: Path,
+) -> None:
+    step = handles_rebuilt("handle TEXT NOT NULL UNIQUE COLLATE NOCASE, cook_id TEXT NOT NULL")
+    result = last(tmp_path, BASE, HANDLES, step)
+    finding = next(f for f in result.findings if f.rule == "constraint-tightened")
+    assert finding.table == "cooks" and "handles" in finding.message
+
+
+def test_a_local_table_a_trigger_feeds_given_a_nullable_column_is_safe(tmp_path: Path) -> None:
+    step = handles_rebuilt("handle TEXT NOT NULL UNIQUE, cook_id TEXT NOT NULL, note TEXT")
+    assert last(tmp_path, BASE, HANDLES, step).verdict != "breaking"
