@@ -444,11 +444,31 @@ def _defaults_pass(check: str, columns: Sequence[Column | None]) -> bool:
 
 def _when(sql: str) -> str | None:
     """A trigger's WHEN condition, in canonical form (None without one)."""
+    return sql_key(_when_text(sql))
+
+
+def _when_text(sql: str) -> str | None:
+    """A trigger's WHEN condition as written (None without one)."""
     found = re.search(r"(?is)\bWHEN\b(.*)$", _trigger_parts(sql)[0])
     if found is None:
         return None
     # Literals were blanked to find the words: take the same span of the real text.
-    return sql_key(sql[found.start(1) : found.end(1)])
+    return sql[found.start(1) : found.end(1)]
+
+
+def _raises_on_defaults(table: Table, sql: str) -> bool:
+    """Whether a trigger's WHEN holds for a row of nothing but ``table``'s defaults
+    (``WHEN length(NEW.currency) <> 3`` and ``DEFAULT ''``): the rows older clients
+    write get those defaults for the columns they lack, and are refused."""
+    when = _when_text(sql)
+    if when is None:
+        return False
+    condition = re.sub(r"(?i)\bNEW\s*\.\s*", "", when)
+    try:
+        (holds,) = on_defaults(table.columns, f"({condition})")
+    except sqlite3.Error:
+        return False
+    return bool(holds)
 
 
 def _fires_on_insert_only(sql: str) -> bool:
@@ -907,6 +927,7 @@ class _Linter:
             and self.on_new_only(change, now)
             and not self.reads_other_tables(change, now)
             and not self.reads_clock(now)
+            and not _raises_on_defaults(self.after.tables[change.table], now)
         ):
             # It only compares columns older clients never write, as rows go in (like
             # a CHECK). Not on UPDATE: their parked values replay as updates.

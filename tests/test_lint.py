@@ -1802,6 +1802,11 @@ def test_a_raising_trigger_on_new_columns_only_is_like_their_check(tmp_path: Pat
     assert last(tmp_path / "a", BASE, new).verdict == "additive"
     old = "ALTER TABLE recipes ADD COLUMN stars INTEGER;" + guard.format(c="servings")
     assert last(tmp_path / "b", BASE, old).verdict == "breaking"
+    # Unless the new column's own default trips it: older clients' rows get that default.
+    refused = "ALTER TABLE recipes ADD COLUMN stars INTEGER DEFAULT 0;" + guard.format(c="stars")
+    assert last(tmp_path / "c", BASE, refused).verdict == "breaking"
+    taken = "ALTER TABLE recipes ADD COLUMN stars INTEGER DEFAULT 3;" + guard.format(c="stars")
+    assert last(tmp_path / "d", BASE, taken).verdict == "additive"
 
 
 @pytest.mark.parametrize(
