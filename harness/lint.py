@@ -33,6 +33,10 @@ Severities:
 - trigger-writes-replicated (breaking): a trigger added, changed or dropped
   that writes a replicated table. Its writes bypass the oplog, and versions
   with and without it diverge.
+- add-column-fails (breaking): ``ALTER TABLE ... ADD COLUMN`` with a default
+  SQLite takes only while the table is empty (any expression that is not a
+  literal: ``DEFAULT (json_array())``, ``CURRENT_TIMESTAMP``); the schemas,
+  built empty, cannot show it, and every replica holding rows fails to upgrade.
 - nondeterministic-default (breaking): a column added (by a rebuild) with a
   default each replica computes for itself (``CURRENT_TIMESTAMP``,
   ``random()``): the rows a replica holds when it upgrades get their own values.
