@@ -341,11 +341,10 @@ def classify_target(
                 # version may replicate it, and relays forward it meanwhile
                 reason = found.unreplicated_reason
                 return Verdict.UNKNOWN_TABLE, f"table not replicated here: {table} ({reason})"
-        if find_named(schema.virtual, table) is not None:  # kept: a later version may
-            # make a replicated table of that name (an FTS index turned user data)
+        if schema.local_table(table):  # kept, never written here: a later version may
+            # make a replicated table of that name (an FTS index turned user data, or a
+            # table named like one of its shadow tables, openings_config)
             return Verdict.UNKNOWN_TABLE, f"table not replicated here: {table} (a virtual table)"
-        if schema.local_table(table):  # a shadow table: the virtual table's own storage
-            return Verdict.REJECT, f"{table} is a virtual table here, each replica's own"
         return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {table}"
     if kind == "delete":
         if column is not None:

@@ -145,6 +145,11 @@ def read_clocks(text: str) -> dict[str, str]:
     return clocks  # type: ignore[no-any-return]
 
 
+def _respelled(values: Mapping[str, Any], spelled: Mapping[str, str]) -> dict[str, Any]:
+    """``values`` by column, each column spelled as ``spelled`` has it (by lower case)."""
+    return {spelled.get(column.lower(), column): value for column, value in values.items()}
+
+
 def _expanded(clocks: str) -> str:
     """SQL for the clocks JSON ``clocks`` names, as an object whatever its form."""
     return (
@@ -353,39 +358,52 @@ class OpLog:
             )
         }
 
-    def respell(self, old: str, new: str, columns: Mapping[str, str]) -> None:
-        """Move the row states of table ``old`` to ``new``, its clocks and pending
-        values from the columns ``columns`` maps to their new spelling.
+    def respell(self, names: Mapping[str, Sequence[str]]) -> None:
+        """Keep row states under ``names`` ({table: columns}) as the schema spells them.
 
         Row states are keyed by the names as this replica's schema spells them;
         a migration may change only their case (``Cards`` -> ``cards``, through a
         temporary name), which SQLite and sync see as the same table or column.
+        What the file holds decides, not what was last recorded: a file from an
+        older engine, or migrated by another tool, is put right too. A row with
+        states under two spellings (one written before the other was moved) gets
+        one: each column's later clock, the earlier tombstone.
         """
-        if old != new:
-            self.conn.execute(
-                "UPDATE _nexus_rows SET table_name = ? WHERE table_name = ?", (new, old)
-            )
-        if not columns:
-            return
-
-        def moved(values: Mapping[str, Any]) -> dict[str, Any]:
-            return {columns.get(column, column): value for column, value in values.items()}
-
-        rows = self.conn.execute(
-            "SELECT row_id, clocks, pending FROM _nexus_rows WHERE table_name = ?", (new,)
-        ).fetchall()
-        self.conn.executemany(
-            "UPDATE _nexus_rows SET clocks = ?, pending = ? WHERE table_name = ? AND row_id = ?",
-            (
-                (
-                    dumps(moved(read_clocks(clocks))),
-                    None if pending is None else dumps(moved(json.loads(pending))),
-                    new,
-                    row_id,
-                )
-                for row_id, clocks, pending in rows
-            ),
-        )
+        tables = {name.lower(): name for name in names}
+        for (stored,) in self.conn.execute(
+            "SELECT DISTINCT table_name FROM _nexus_rows"
+        ).fetchall():
+            new = tables.get(str(stored).lower())
+            if new is None:
+                continue
+            spelled = {column.lower(): column for column in names[new]}
+            rows = self.conn.execute(
+                "SELECT row_id, clocks, deleted, pending FROM _nexus_rows WHERE table_name = ?",
+                (stored,),
+            ).fetchall()
+            changed = []
+            for row_id, text, deleted, pending in rows:
+                clocks = read_clocks(text)
+                respelled = _respelled(clocks, spelled)
+                if stored != new or respelled.keys() != clocks.keys() or pending is not None:
+                    changed.append((row_id, respelled, deleted, pending))
+            if not changed:
+                continue
+            held = self.row_states(new, [row[0] for row in changed]) if stored != new else {}
+            if stored != new:
+                self.conn.execute("DELETE FROM _nexus_rows WHERE table_name = ?", (stored,))
+            merged = []
+            for row_id, clocks, deleted, pending in changed:
+                kept = None if pending is None else _respelled(json.loads(pending), spelled)
+                other = held.get(row_id)
+                if other is not None:  # written under the new spelling meanwhile
+                    for column, clock in _respelled(other.clocks, spelled).items():
+                        clocks[column] = max(clock, clocks.get(column, clock))
+                    deleted = min((d for d in (deleted, other.deleted) if d), default=None)
+                    if other.pending is not None:
+                        kept = {**(kept or {}), **_respelled(other.pending, spelled)}
+                merged.append((new, row_id, RowState(clocks, deleted, kept, True)))
+            self.save_row_states(merged)
 
     def row_state(self, table: str, row_id: Value) -> RowState:
         return self.row_states(table, [row_id]).get(row_id, RowState())

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sqlite3
@@ -37,6 +36,7 @@ from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp
 from nexus_core.merge import (
     Merger,
     TableModel,
+    find_model,
     holds,
     in_range,
     range_check,
@@ -138,6 +138,17 @@ class Replica:
         self.stats["rejected"] += refused
         return replayed
 
+    def _current(self) -> None:
+        """Before a local write or read: take up the schema another connection migrated
+        the file to (``nexus migrate`` beside the open app), as a receive does.
+
+        Writing by the old one would park nothing and store row states under
+        names the file may no longer spell that way."""
+        if self._depth or self.conn.in_transaction or self._cookie() == self._schema_cookie:
+            return
+        with self._receiving("the file's new schema could not be taken up"):
+            self.stats["replayed"] += self._catch_up()
+
     def _replay_owed(self) -> bool:
         """Whether parked ops wait for a replay at this version (it moved since the last)."""
         return self.oplog.has_parked() and self.oplog.meta(REPLAYED_AT) != str(self.schema_version)
@@ -161,35 +172,24 @@ class Replica:
         self._respell()
 
     def _respell(self) -> None:
-        """Keep row states under the names as the schema now spells them.
+        """Keep row states under the names as the schema now spells them
+        (:meth:`OpLog.respell`), whenever those names may have changed.
 
         A migration may change only the case of a replicated table or column
-        (SQLite, and sync, see the same one): its row states, clocks and pending
-        values move to the new spelling, or they are not found and an older op
-        would win over a newer write, or undo a delete.
+        (SQLite, and sync, see the same one): row states left under the old
+        spelling are not found, and an older op would win over a newer write,
+        or undo a delete. The names last put right are recorded; only other
+        names make it look again.
         """
         names = {name: list(model.columns) for name, model in self.models.items()}
         text = dumps(names)
-        recorded = self.oplog.meta(SPELLING)
-        if recorded == text:
+        if self.oplog.meta(SPELLING) == text:
             return
         outer = not self.conn.in_transaction
         if outer:
             self.conn.execute("BEGIN IMMEDIATE")
         try:
-            by_lower = {name.lower(): name for name in names}
-            for old, old_columns in json.loads(recorded or "{}").items():
-                new = by_lower.get(old.lower())
-                if new is None:
-                    continue
-                spelled = {column.lower(): column for column in names[new]}
-                columns = {
-                    column: spelled[column.lower()]
-                    for column in old_columns
-                    if spelled.get(column.lower(), column) != column
-                }
-                if old != new or columns:
-                    self.oplog.respell(old, new, columns)
+            self.oplog.respell(names)
             self.oplog.set_meta(SPELLING, text)
         except BaseException:
             if outer:
@@ -212,7 +212,10 @@ class Replica:
         return self.schema.unreplicated_tables
 
     def _model(self, table: str) -> TableModel:
-        model = self.models.get(table)
+        """The table's model, named in any case (as SQLite names it): callers keep their
+        bookkeeping under ``model.table.name``, the schema's own spelling."""
+        self._current()
+        model = find_model(self.models, table)
         if model is None:
             found = self.schema.tables.get(table)
             if found is not None:
@@ -371,6 +374,7 @@ class Replica:
         included, so a peer of the same version ends up with identical data.
         """
         model = self._model(table)
+        table = model.table.name
         prepared: list[dict[str, Value]] = []
         for values in rows:
             row = self._checked(model, values)
@@ -455,6 +459,7 @@ class Replica:
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
         """Change columns of one row; one change, an op per column."""
         model = self._model(table)
+        table = model.table.name
         self._check_row_id(model, row_id)
         if model.key in values:
             raise SyncError(f"{table}.{model.key} is the row id and cannot change")
@@ -477,6 +482,7 @@ class Replica:
     def delete(self, table: str, row_id: Value) -> None:
         """Delete a row; its tombstone travels as a delete op."""
         model = self._model(table)
+        table = model.table.name
         self._check_row_id(model, row_id)
         with self._writing(), self.transaction():
             cursor = self.conn.execute(
@@ -506,6 +512,7 @@ class Replica:
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of ``table`` with every column this schema has, by row id."""
         model = self._model(table)
+        table = model.table.name
         try:
             cursor = self.conn.execute(f"SELECT * FROM {model.quoted} ORDER BY {model.quoted_key}")
             names = [d[0] for d in cursor.description]

@@ -520,8 +520,10 @@ def test_full_text_index_is_local_and_loose_keys_are_not_replicated(tmp_path: Pa
     assert b.conn.execute(search).fetchall() == [("lemon tart",)]
     hostile = Op("001a214e38e20-0000-z", "z", 1, "set", "recipes_fts_data", 1, "block", "x")
     outcome = b.receive(encode_message(PeerInfo("z", 1), [hostile], {}))
-    assert (outcome.rejected, b.oplog.parked_ops()) == (1, [])
-    assert "virtual table here" in outcome.reasons[0]
+    # Kept for a later version that may have such a table, never written here.
+    assert (outcome.rejected, outcome.skipped_unknown, len(b.oplog.parked_ops())) == (0, 1, 1)
+    b.replay_parked()
+    assert b.oplog.parked_ops() != []
     assert b.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert b.conn.execute(search).fetchall() == [("lemon tart",)]
     a.close()

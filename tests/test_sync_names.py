@@ -6,7 +6,7 @@ from pathlib import Path
 
 from nexus_core import open_replica, sync
 from nexus_core.db.connection import connect
-from nexus_core.db.migrations import load_migrations
+from nexus_core.db.migrations import load_migrations, migrate
 from nexus_core.replica import Replica
 
 
@@ -112,3 +112,80 @@ def test_a_table_recased_through_a_temporary_name_keeps_its_tombstones(tmp_path:
     assert a.rows("cards") == [] and a.oplog.tombstoned("cards", card)
     a.close()
     b.close()
+
+
+CARDS = (
+    "CREATE TABLE Cards (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL);",
+    "ALTER TABLE Cards RENAME TO cards_tmp; ALTER TABLE cards_tmp RENAME TO cards;",
+)
+
+
+def _state_tables(path: Path) -> list[tuple[str, str]]:
+    conn = connect(path)
+    try:
+        return conn.execute("SELECT table_name, row_id FROM _nexus_rows ORDER BY 1, 2").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_file_migrated_before_any_spelling_was_recorded_is_put_right(tmp_path: Path) -> None:
+    """A file from an engine that recorded no spelling, migrated by another tool: what
+    the file holds decides."""
+    migrations = _recased(tmp_path, *CARDS)
+    wall = _Wall(1_000_000)
+    a = _opened(tmp_path / "a.db", migrations, wall)
+    card = a.insert("Cards", {"title": "spec"})
+    a.delete("Cards", card)
+    a.close()
+    conn = connect(tmp_path / "a.db")
+    conn.execute("DELETE FROM _nexus_meta WHERE key = 'replicated_names'")
+    conn.commit()
+    migrate(conn, load_migrations(migrations))  # what `nexus migrate` does
+    conn.close()
+    assert _state_tables(tmp_path / "a.db") == [("Cards", card)]
+    a = _opened(tmp_path / "a.db", migrations, wall, None)
+    assert _state_tables(tmp_path / "a.db") == [("cards", card)]
+    assert a.oplog.tombstoned("cards", card)
+    a.close()
+
+
+def test_row_states_under_both_spellings_become_one(tmp_path: Path) -> None:
+    migrations = _recased(tmp_path, *CARDS)
+    wall = _Wall(1_000_000)
+    a = _opened(tmp_path / "a.db", migrations, wall)
+    card = a.insert("Cards", {"title": "spec"})
+    a.close()
+    conn = connect(tmp_path / "a.db")
+    migrate(conn, load_migrations(migrations))
+    # A state written under the new spelling before the old one was moved (a receive
+    # that failed and rolled the move back, say): a later clock for title, a tombstone.
+    conn.execute(
+        "INSERT INTO _nexus_rows (table_name, row_id, clocks, deleted)"
+        " VALUES ('cards', ?, '{\"title\": \"zzzz\"}', 'zzzz')",
+        (card,),
+    )
+    conn.execute("DELETE FROM _nexus_meta WHERE key = 'replicated_names'")
+    conn.commit()
+    conn.close()
+    a = _opened(tmp_path / "a.db", migrations, wall, None)
+    assert _state_tables(tmp_path / "a.db") == [("cards", card)]
+    state = a.oplog.row_state("cards", card)
+    assert state.clocks["title"] == "zzzz" and state.deleted == "zzzz"
+    a.close()
+
+
+def test_a_replica_open_while_another_connection_migrates_writes_by_the_new_schema(
+    tmp_path: Path,
+) -> None:
+    migrations = _recased(tmp_path, *CARDS)
+    wall = _Wall(1_000_000)
+    app = _opened(tmp_path / "a.db", migrations, wall)
+    card = app.insert("Cards", {"title": "spec"})
+    other = _opened(tmp_path / "a.db", migrations, wall)
+    other.upgrade()  # `nexus migrate` beside the open app
+    other.close()
+    app.delete("Cards", card)  # the app still names it as it did: SQLite's names are case-blind
+    assert app.schema_version == 2
+    assert _state_tables(tmp_path / "a.db") == [("cards", card)]
+    assert app.oplog.tombstoned("cards", card)
+    app.close()
