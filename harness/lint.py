@@ -348,8 +348,9 @@ _WHAT = {
 _EXAMPLE_PAIRS = {"NOCASE": "('Alice', 'alice')", "RTRIM": "('Alice', 'Alice ')"}
 # A default each replica computes differently: the clock, randomness, connection state.
 _NONDETERMINISTIC = re.compile(
-    r"(?i)\b(?:random|randomblob|current_timestamp|current_time|current_date|changes"
-    r"|total_changes|last_insert_rowid)\b|\b(?:date|time|datetime|julianday|unixepoch)"
+    r"(?i)\b(?:current_timestamp|current_time|current_date)\b"
+    r"|\b(?:random|randomblob|changes|total_changes|last_insert_rowid)\s*\("
+    r"|\b(?:date|time|datetime|julianday|unixepoch)"
     r"\s*\(\s*\)"
 )
 # 'now' reads the clock; 'localtime' and 'utc' read the device's time zone.
@@ -452,22 +453,39 @@ def _when(sql: str) -> str | None:
 
 
 def _when_text(sql: str) -> str | None:
-    """A trigger's WHEN condition as written (None without one)."""
-    found = re.search(r"(?is)\bWHEN\b(.*)$", _trigger_parts(sql)[0])
-    if found is None:
-        return None
-    # Literals were blanked to find the words: take the same span of the real text.
-    return sql[found.start(1) : found.end(1)]
+    """A trigger's WHEN condition as written (None without one): from its first
+    WHEN to its first BEGIN, read by tokens (a word in a string is no keyword)."""
+    start = None
+    for offset, token in sql_tokens(sql):
+        word = token.upper()
+        if word == "BEGIN":
+            return sql[start:offset] if start is not None else None
+        if word == "WHEN" and start is None:
+            start = offset + len(token)
+    return None
+
+
+def _raising_statements(sql: str) -> list[str]:
+    """The statements of a trigger's body that RAISE, as written."""
+    begin = next((o for o, t in sql_tokens(sql) if t.upper() == "BEGIN"), len(sql))
+    return [s for s in sql[begin:].split(";") if re.search(r"(?i)\bRAISE\s*\(", s)]
+
+
+def _raise_conditions(sql: str) -> str:
+    """What decides whether a trigger RAISEs, as written: its WHEN and the body's
+    statements that RAISE (``SELECT RAISE(ABORT, '...') WHERE ...``)."""
+    return " AND ".join([_when_text(sql) or "", *_raising_statements(sql)])
 
 
 def _raises_on_defaults(table: Table, sql: str) -> bool:
-    """Whether a trigger's WHEN holds for a row of nothing but ``table``'s defaults
+    """Whether a trigger RAISEs for a row of nothing but ``table``'s defaults
     (``WHEN length(NEW.currency) <> 3`` and ``DEFAULT ''``): the rows older clients
-    write get those defaults for the columns they lack, and are refused."""
-    when = _when_text(sql)
-    if when is None:
-        return False
-    condition = re.sub(r"(?i)\bNEW\s*\.\s*", "", when)
+    write get those defaults for the columns they lack, and are refused. Its WHEN
+    and the WHERE of a ``SELECT RAISE(...) WHERE ...`` in its body both count."""
+    wheres = [re.search(r"(?is)\bWHERE\b(.*)$", s) for s in _raising_statements(sql)]
+    body = " OR ".join(f"({w.group(1)})" if w else "1" for w in wheres) or "0"
+    condition = f"({_when_text(sql) or '1'}) AND ({body})"
+    condition = re.sub(r"(?i)\bNEW\s*\.\s*", "", condition)
     try:
         (holds,) = on_defaults(table.columns, f"({condition})")
     except sqlite3.Error:
@@ -647,6 +665,8 @@ class _Linter:
             )
             change = Change(on.name, None, "trigger-changed", name)
             refusals = self.local_refusals(change, sql) if moved else []
+            was = self.local_refusals(change, self.before.triggers[name], self.before)
+            refusals = [r for r in refusals if r not in was]  # what only v{n} refuses
             if refusals:
                 what = f"is as it was, but v{self.version} changes {', '.join(moved)}"
                 text, why = MESSAGES["trigger-local-refuses"], "; ".join(refusals)
@@ -1013,7 +1033,7 @@ class _Linter:
                 return
             self.add(f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], **fields)
 
-    def local_refusals(self, change: Change, sql: str) -> list[str]:
+    def local_refusals(self, change: Change, sql: str, schema: Schema | None = None) -> list[str]:
         """How a trigger's INSERT into a local table can fail the write that fires it.
 
         A NOT NULL column it leaves out fails every time; a UNIQUE (or key) over
@@ -1021,6 +1041,7 @@ class _Linter:
         disguise (a slot per venue and kick-off): older clients write rows this
         version refuses. ``OR IGNORE``, ``OR REPLACE`` and ``ON CONFLICT`` handle it.
         """
+        schema = schema or self.after
         if change.table not in self.after.replicated_tables:
             return []
         found = []
@@ -1029,8 +1050,8 @@ class _Linter:
             insert = _TRIGGER_INSERT.match(statement)
             if insert is None or insert.group(1) or re.search(r"(?i)\bON\s+CONFLICT\b", statement):
                 continue
-            target = find_named(self.after.tables, _name(insert.group(2)))
-            if target is None or target.name in self.after.replicated_tables:
+            target = find_named(schema.tables, _name(insert.group(2)))
+            if target is None or target.name in schema.replicated_tables:
                 continue  # replicated targets have their own rule
             listed = insert.group(3)
             filled = (
@@ -1049,16 +1070,17 @@ class _Linter:
                 found.append(f"{target.name} has CHECK ({checked[0]})")
             guards = [
                 name
-                for name, guard in triggers_on(self.after, target.name).items()
+                for name, guard in triggers_on(schema, target.name).items()
                 if raises(guard) and _fires_on_insert_only(guard)
             ]
             if guards:
                 found.append(f"trigger {guards[0]} on {target.name} can RAISE")
             keys = [tuple(target.primary_key)] if target.primary_key else []
-            keys += [cols for cols, _, _ in unique_keys(self.after, target.name)]
+            keys += [cols for cols, _, _ in unique_keys(schema, target.name)]
             for key in keys:
                 if key and all(c.lower() in filled for c in key):
-                    found.append(f"{target.name} holds ({', '.join(key)}) UNIQUE")
+                    compared = [f"{c}{_collated(target, c)}" for c in key]
+                    found.append(f"{target.name} holds ({', '.join(compared)}) UNIQUE")
                     break
         return found
 
@@ -1120,7 +1142,8 @@ class _Linter:
         while read & views.keys() - seen:  # what the views it reads read, in turn
             for view in read & views.keys() - seen:
                 seen.add(view)
-                read |= {_name(m.group(1)).lower() for m in _SOURCES.finditer(views[view])}
+                text = without_literals(views[view])
+                read |= {_name(m.group(1)).lower() for m in _SOURCES.finditer(text)}
         return sorted(
             name
             for name in self.after.replicated_tables
@@ -1129,10 +1152,11 @@ class _Linter:
 
     @staticmethod
     def reads_clock(sql: str) -> list[str]:
-        """``["the clock"]`` when a trigger decides by the time (``datetime('now')``):
-        a write in time where it is made is late where it arrives later, from a
-        device that was offline, and refused there for good."""
-        return ["the clock"] if _nondeterministic(sql) else []
+        """``["the clock"]`` when a trigger decides by the time whether to RAISE
+        (``datetime('now')`` in its WHEN, or in the statement that raises): a write
+        in time where it is made is late where it arrives later, from a device that
+        was offline, and refused there for good. (Stamping a log is no decision.)"""
+        return ["the clock"] if _nondeterministic(_raise_conditions(sql)) else []
 
     def collation(self, change: Change) -> None:
         """A changed COLLATE: breaking where a key, UNIQUE or CHECK compares with the column."""
@@ -1322,6 +1346,13 @@ def _snapshots(migrations: Sequence[Migration]) -> tuple[list[Schema], list[Cont
         conn.close()
 
 
+def _collated(table: Table, name: str) -> str:
+    """`` COLLATE X`` when ``table`` compares its column ``name`` other than BINARY."""
+    column = table.column(name)
+    collation = collation_of(column) if column is not None else "BINARY"
+    return "" if collation == "BINARY" else f" COLLATE {collation}"
+
+
 def _refusal_profile(schema: Schema, name: str) -> tuple[Any, ...] | None:
     """What decides which inserts a local table refuses: its required columns,
     CHECKs, keys and UNIQUEs (with their columns' collations) and RAISE triggers."""
@@ -1362,17 +1393,30 @@ def _local_contents(conn: sqlite3.Connection, schema: Schema) -> Contents:
         if name.lower() not in named:
             continue
         try:
-            rows = conn.execute(f"SELECT * FROM {quote_identifier(name)}").fetchall()
+            cursor = conn.execute(f"SELECT * FROM {quote_identifier(name)}")
+            rows = cursor.fetchall()
         except sqlite3.Error:
             continue  # a view over something gone: the schema says so elsewhere
         table = local.get(name)
-        shape = (
-            tuple((c.name.lower(), c.affinity, collation_of(c)) for c in table.columns)
-            if table
-            else ()
+        compared = (
+            {c.name.lower(): (c.affinity, collation_of(c)) for c in table.columns} if table else {}
         )
-        found[name.lower()] = (shape, tuple(sorted(map(repr, rows))))
+        columns = tuple(
+            (d[0].lower(), *compared.get(d[0].lower(), ("", ""))) for d in cursor.description
+        )
+        found[name.lower()] = (columns, tuple(rows))
     return found
+
+
+def _as_read(held: tuple[Any, ...], words: AbstractSet[str]) -> tuple[Any, ...]:
+    """A local table's or view's contents as a trigger naming ``words`` sees them: the
+    columns it names (all when it names none), how they compare, and their rows."""
+    columns, rows = held
+    kept = [i for i, c in enumerate(columns) if c[0] in words] or list(range(len(columns)))
+    return (
+        tuple(columns[i] for i in kept),
+        sorted({repr(tuple(row[i] for i in kept)) for row in rows}),
+    )
 
 
 def changed_lookups(
@@ -1396,8 +1440,14 @@ def changed_lookups(
         table = find_named(after.replicated_tables, trigger_table(sql))
         if table is None or table.name not in before.replicated_tables:
             continue
-        read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(without_literals(sql))}
-        changed = sorted(n for n in read if n in was and n in now and was[n] != now[n])
+        text = without_literals(sql)
+        read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(text)}
+        words = {w.lower() for w in re.findall(r"\w+", text)}
+        changed = sorted(
+            n
+            for n in read
+            if n in was and n in now and _as_read(was[n], words) != _as_read(now[n], words)
+        )
         changed += sorted(n for n in read if (n in was) != (n in now))
         if not changed:
             continue
@@ -1822,9 +1872,10 @@ def _same_as_copy(
 
 # A JSON function that fails on text that is not JSON, and the column it reads.
 _JSON_CALL = re.compile(
-    r"(?i)\bjson_(?!valid\b|quote\b)\w+\s*\("
+    # Not those that take any value: json_array('x') and json_object('k', 'x') are fine.
+    r"(?i)\bjson_(?!valid\b|quote\b|array\b|object\b|group_array\b|group_object\b)\w+\s*\("
     # through functions that pass the column on: json_extract(COALESCE(custom, '{}'), ...)
-    r"(?:\s*(?!json_valid\b)\w+\s*\()*"
+    r"(?:\s*(?!json_(?:valid|array|object|quote)\b)\w+\s*\()*"
     r'\s*(?:(?:NEW|OLD)\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+\b)(?!\s*\()'
 )
 _JSON_VALID = re.compile(
@@ -1865,6 +1916,8 @@ def _ref(text: str) -> str | None:
         return None
     named = next((g for g in reversed(found.groups()) if g), "*")
     name = _name(named).lower()
+    if named[:1] in '"`[':
+        return name  # quoted: a column, even one named "true"
     if name in _LITERAL_WORDS or name == "current_timestamp" or name[:1].isdigit():
         return None
     return name
@@ -1914,7 +1967,7 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         items = _select_items(match.group(4))
         if items == ["*"] and source is None and not old_table.generated:
             # By position: a new table declaring the columns in another order swaps them.
-            items = list(old_table.column_names)
+            items = [quote_identifier(c) for c in old_table.column_names]
         if len(items) != len(columns):
             continue
         filled = [
@@ -2176,9 +2229,15 @@ def failing_added_columns(migration: Migration, before: Schema, after: Schema) -
     """``ALTER TABLE ... ADD COLUMN`` of a table that existed, with a default SQLite
     takes only while the table is empty: the upgrade fails where it holds rows."""
     findings = []
+    emptied: set[str] = set()  # tables the step dropped or emptied first: no rows there
     for code in migration.code:
+        gone = re.match(
+            rf"(?is)^\s*(?:DROP\s+TABLE(?:\s+IF\s+EXISTS)?|DELETE\s+FROM)\s+{_QUALIFIED}\s*$", code
+        )
+        if gone:
+            emptied.add(_name(gone.group(1)).lower())
         match = _ADD_COLUMN.match(code)
-        if not match:
+        if not match or _name(match.group(1)).lower() in emptied:
             continue
         old, table = find_named(before.tables, _name(match.group(1))), None
         if old is not None:

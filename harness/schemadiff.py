@@ -279,12 +279,13 @@ def _diff_constraints(
         names = list(columns)
         return names[0] if len(names) == 1 else None
 
+    names = {*was.column_names, *now.column_names}
     old_checks = {}
     for check in was.checks:
         for old, new in renames.items():
             check = _rename_identifier(check, old, new)
-        old_checks[sql_key(check)] = check
-    new_checks = {sql_key(check): check for check in now.checks}  # spelling aside
+        old_checks[sql_key(check, names)] = check
+    new_checks = {sql_key(check, names): check for check in now.checks}  # spelling aside
     for kind, checks in (
         ("check-added", {new_checks[k] for k in new_checks.keys() - old_checks.keys()}),
         ("check-dropped", {old_checks[k] for k in old_checks.keys() - new_checks.keys()}),

@@ -2291,3 +2291,16 @@ def test_a_local_table_a_trigger_feeds_made_to_refuse_other_rows_is_breaking(
 def test_a_local_table_a_trigger_feeds_given_a_nullable_column_is_safe(tmp_path: Path) -> None:
     step = handles_rebuilt("handle TEXT NOT NULL UNIQUE, cook_id TEXT NOT NULL, note TEXT")
     assert last(tmp_path, BASE, HANDLES, step).verdict != "breaking"
+
+
+REVIEWED = Path(__file__).parent / "reviewed"
+
+
+@pytest.mark.parametrize(
+    "folder", sorted(p.name for p in REVIEWED.iterdir() if p.is_dir()), ids=str
+)
+def test_reviewed_histories(folder: str) -> None:
+    """Minimal histories from reviews (tests/reviewed/README.md): brk_* break, safe_* do not."""
+    results = lint_migrations(load_migrations(REVIEWED / folder))
+    breaking = [r.version for r in results if r.verdict == "breaking"]
+    assert bool(breaking) == folder.startswith("brk_"), [r.findings for r in results]

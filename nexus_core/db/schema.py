@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -250,26 +250,42 @@ def normalise_sql(sql: str | None) -> str | None:
     return re.sub(r"\s*([(),])\s*", r"\1", text)
 
 
-def sql_key(sql: str | None) -> str | None:
+def sql_key(sql: str | None, names: Collection[str] | None = None) -> str | None:
     """A canonical form of an SQL fragment, for telling whether two spell one thing.
 
     Keywords and identifiers are case-blind and may be quoted or not; string
     literals are kept as they are. So ``species IN ('dog')`` and ``"Species"
     in ('dog')`` have one key, ``<>`` and ``!=`` (``==`` and ``=``) too, and
     parentheses around the whole fragment do not count.
+
+    With ``names``, the columns the fragment may name: a double-quoted word
+    that names none of them is the string SQLite takes it for (``"Open"`` is
+    ``'Open'``, not ``open``), and ``TRUE`` and ``FALSE`` (no column of that
+    name) are 1 and 0, but after ``IS``, where SQLite tests truth with them.
     """
     if sql is None:
         return None
+    known = None if names is None else {name.lower() for name in names}
     words: list[str] = []
     for _, token in sql_tokens(sql):
         if token.startswith("'"):
             words.append(token)
             continue
-        if token[:1] not in '"`[' and token.lower() in ("true", "false"):
-            words.append("1" if token.lower() == "true" else "0")  # SQLite's own spelling
+        lower = token.lower()
+        if known is not None and token[:1] == '"' and _unquote(token).lower() not in known:
+            words.append("'" + _unquote(token).replace('""', '"').replace("'", "''") + "'")
+            continue
+        if (
+            known is not None
+            and lower in ("true", "false")
+            and lower not in known
+            and words[-1:] != ["is"]
+            and words[-2:] != ["is", "not"]
+        ):
+            words.append("1" if lower == "true" else "0")  # SQLite's own spelling
             continue
         name = _unquote(token) if token[:1] in '"`[' else token
-        words.append(name.lower() if re.fullmatch(r"\w+", name) else token.lower())
+        words.append(name.lower() if re.fullmatch(r"\w+", name) else lower)
     text = " ".join(_between_spelled_out(_in_lists_sorted(words)))
     text = text.replace("< >", "!=").replace("! =", "!=").replace("= =", "=")
     while text.startswith("( ") and text.endswith(" )") and _wrapped(text):

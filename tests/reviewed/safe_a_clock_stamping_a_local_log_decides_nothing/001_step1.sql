@@ -1,0 +1,2 @@
+-- Description: Invoices
+CREATE TABLE invoices (id TEXT PRIMARY KEY NOT NULL);

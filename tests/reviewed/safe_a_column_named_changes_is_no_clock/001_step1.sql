@@ -1,0 +1,2 @@
+-- Description: Documents
+CREATE TABLE docs (id TEXT PRIMARY KEY NOT NULL);

@@ -1,0 +1,2 @@
+-- Description: A label fixed
+UPDATE units SET label = 'kilogram' WHERE code = 'kg';

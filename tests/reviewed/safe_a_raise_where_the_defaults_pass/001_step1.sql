@@ -1,0 +1,2 @@
+-- Description: Orders
+CREATE TABLE orders (id TEXT PRIMARY KEY NOT NULL);

@@ -1,0 +1,2 @@
+-- Description: A local cache
+CREATE TABLE cache (path TEXT NOT NULL UNIQUE, data BLOB);
