@@ -93,6 +93,23 @@ class HybridClock:
             self._wall, self._counter = self._wall + 1, 0
         return f"{self._wall:013x}-{self._counter:04x}-{self.peer}"
 
+    def tick_texts(self, count: int) -> list[str]:
+        """``count`` new timestamps as text, in order: ``tick_text`` called ``count``
+        times, reading the wall clock once (a batch of local writes)."""
+        now = self._now_ms()
+        wall, counter = (now, -1) if now > self._wall else (self._wall, self._counter)
+        stamps = []
+        peer = self.peer
+        for _ in range(count):
+            if counter < MAX_COUNTER:
+                counter += 1
+            else:  # overflow: borrow the next millisecond
+                wall, counter = wall + 1, 0
+            stamps.append(f"{wall:013x}-{counter:04x}-{peer}")
+        if count:
+            self._wall, self._counter = wall, counter
+        return stamps
+
     def check(self, remote: Timestamp) -> str | None:
         """Why ``remote`` must be refused (too far in the future), or None."""
         limit = self._now_ms() + self.max_drift_ms

@@ -191,3 +191,20 @@ def test_default_wall_clock_is_real_time() -> None:
     now: Callable[[], int] = clock._now_ms
     stamp = clock.tick()
     assert abs(stamp.wall_ms - now()) < 60_000
+
+
+@given(
+    st.integers(-5, 5),
+    st.integers(0, MAX_COUNTER),
+    st.integers(0, 300),
+    st.sampled_from([0, 1, MAX_COUNTER - 2]),
+)
+def test_a_batch_of_ticks_is_ticks_one_by_one(
+    offset: int, counter: int, count: int, skip: int
+) -> None:
+    """tick_texts(n) reads the wall once: what n tick_text() calls give while it stands."""
+    last = Timestamp(NOW, min(counter + skip, MAX_COUNTER), "p")
+    one = HybridClock("p", now_ms=lambda: NOW + offset, last=last)
+    batch = HybridClock("p", now_ms=lambda: NOW + offset, last=last)
+    assert batch.tick_texts(count) == [one.tick_text() for _ in range(count)]
+    assert batch.tick_text() == one.tick_text()  # and it goes on from the same place
