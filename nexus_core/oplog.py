@@ -150,6 +150,22 @@ def _respelled(values: Mapping[str, Any], spelled: Mapping[str, str]) -> dict[st
     return {spelled.get(column.lower(), column): value for column, value in values.items()}
 
 
+def _respelled_clocks(clocks: Mapping[str, str], spelled: Mapping[str, str]) -> dict[str, str]:
+    """Clocks by column, each column spelled as ``spelled`` has it; two spellings of
+    one column keep the later clock."""
+    found: dict[str, str] = {}
+    for column, clock in clocks.items():
+        name = spelled.get(column.lower(), column)
+        found[name] = max(clock, found.get(name, clock))
+    return found
+
+
+def _moved_columns(was: Sequence[str], now: Sequence[str]) -> bool:
+    """Whether a column of ``was`` is in ``now`` spelled otherwise (case only)."""
+    spelled = {column.lower(): column for column in now}
+    return any(spelled.get(column.lower(), column) != column for column in was)
+
+
 def _expanded(clocks: str) -> str:
     """SQL for the clocks JSON ``clocks`` names, as an object whatever its form."""
     return (
@@ -358,52 +374,73 @@ class OpLog:
             )
         }
 
-    def respell(self, names: Mapping[str, Sequence[str]]) -> None:
+    def respell(
+        self,
+        names: Mapping[str, Sequence[str]],
+        recorded: Mapping[str, Sequence[str]] | None,
+    ) -> None:
         """Keep row states under ``names`` ({table: columns}) as the schema spells them.
 
         Row states are keyed by the names as this replica's schema spells them;
         a migration may change only their case (``Cards`` -> ``cards``, through a
         temporary name), which SQLite and sync see as the same table or column.
-        What the file holds decides, not what was last recorded: a file from an
-        older engine, or migrated by another tool, is put right too. A row with
-        states under two spellings (one written before the other was moved) gets
-        one: each column's later clock, the earlier tombstone.
+        ``recorded`` is what they were last put under: only tables whose spelling,
+        or a column's, moved since are read. Without it (a file from an older
+        engine) every table the row states name is. A row with states under two
+        spellings (one written before the other was moved) gets one: each
+        column's later clock, the earlier tombstone, pending values only while
+        neither side has the row in the table.
         """
         tables = {name.lower(): name for name in names}
-        for (stored,) in self.conn.execute(
-            "SELECT DISTINCT table_name FROM _nexus_rows"
+        if recorded is None:
+            stored = [
+                str(t) for (t,) in self.conn.execute("SELECT DISTINCT table_name FROM _nexus_rows")
+            ]
+        else:
+            stored = [
+                old
+                for old, columns in recorded.items()
+                if (new := tables.get(old.lower())) is not None
+                and (old != new or _moved_columns(columns, names[new]))
+            ]
+        for old in stored:
+            new = tables.get(old.lower())
+            if new is not None:
+                self._respell_table(old, new, {c.lower(): c for c in names[new]})
+
+    def _respell_table(self, stored: str, new: str, spelled: Mapping[str, str]) -> None:
+        """:meth:`respell` for the row states kept under ``stored``, now ``new``."""
+        changed = []
+        for row_id, text, deleted, pending in self.conn.execute(
+            "SELECT row_id, clocks, deleted, pending FROM _nexus_rows WHERE table_name = ?",
+            (stored,),
         ).fetchall():
-            new = tables.get(str(stored).lower())
-            if new is None:
-                continue
-            spelled = {column.lower(): column for column in names[new]}
-            rows = self.conn.execute(
-                "SELECT row_id, clocks, deleted, pending FROM _nexus_rows WHERE table_name = ?",
-                (stored,),
-            ).fetchall()
-            changed = []
-            for row_id, text, deleted, pending in rows:
-                clocks = read_clocks(text)
-                respelled = _respelled(clocks, spelled)
-                if stored != new or respelled.keys() != clocks.keys() or pending is not None:
-                    changed.append((row_id, respelled, deleted, pending))
-            if not changed:
-                continue
-            held = self.row_states(new, [row[0] for row in changed]) if stored != new else {}
-            if stored != new:
-                self.conn.execute("DELETE FROM _nexus_rows WHERE table_name = ?", (stored,))
-            merged = []
-            for row_id, clocks, deleted, pending in changed:
+            clocks = read_clocks(text)
+            respelled = _respelled_clocks(clocks, spelled)
+            if stored != new or respelled.keys() != clocks.keys() or pending is not None:
                 kept = None if pending is None else _respelled(json.loads(pending), spelled)
-                other = held.get(row_id)
-                if other is not None:  # written under the new spelling meanwhile
-                    for column, clock in _respelled(other.clocks, spelled).items():
-                        clocks[column] = max(clock, clocks.get(column, clock))
-                    deleted = min((d for d in (deleted, other.deleted) if d), default=None)
-                    if other.pending is not None:
-                        kept = {**(kept or {}), **_respelled(other.pending, spelled)}
-                merged.append((new, row_id, RowState(clocks, deleted, kept, True)))
-            self.save_row_states(merged)
+                changed.append((row_id, RowState(respelled, deleted, kept, True)))
+        if not changed:
+            return
+        held = self.row_states(new, [row_id for row_id, _ in changed]) if stored != new else {}
+        if stored != new:
+            self.conn.execute("DELETE FROM _nexus_rows WHERE table_name = ?", (stored,))
+        merged = []
+        for row_id, state in changed:
+            other = held.get(row_id)
+            if other is not None:  # written under the new spelling meanwhile
+                clocks = _respelled_clocks(other.clocks, spelled)
+                for column, clock in state.clocks.items():
+                    clocks[column] = max(clock, clocks.get(column, clock))
+                deleted = min((d for d in (state.deleted, other.deleted) if d), default=None)
+                kept = (
+                    {**state.pending, **_respelled(other.pending, spelled)}
+                    if state.pending is not None and other.pending is not None and not deleted
+                    else None
+                )
+                state = RowState(clocks, deleted, kept, True)
+            merged.append((new, row_id, state))
+        self.save_row_states(merged)
 
     def row_state(self, table: str, row_id: Value) -> RowState:
         return self.row_states(table, [row_id]).get(row_id, RowState())

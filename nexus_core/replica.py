@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import sqlite3
@@ -83,6 +84,8 @@ class Replica:
         self.migrations = list(migrations)
         self.oplog = OpLog(conn)
         self._depth = 0
+        self._names_checked = False  # row states known to be under the schema's names
+        self._replay_checked = False
         # Whole new rows of a message are inserted in bulk (nexus_core.fastlane);
         # off, every op takes the careful path (the tests compare the two).
         self.fast_lane = True
@@ -112,6 +115,13 @@ class Replica:
             **({"now_ms": now_ms} if now_ms is not None else {}),
         )
         self._load_schema()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._names_kept()
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
         # Migrated since parked ops were last replayed (by open_replica, `nexus
         # migrate` or anything else that ran the migrations): replay them now,
         # as upgrade() does, or what they carry would wait for the next upgrade.
@@ -123,31 +133,45 @@ class Replica:
 
     # -- schema --------------------------------------------------------------
     def _catch_up(self) -> int:
-        """Reload the schema if another connection migrated the file (inside a transaction).
+        """Inside a receive's transaction: reload the schema if another connection
+        migrated the file, put row states under its names, and replay parked ops
+        a version change owes. Returns how many parked ops it could then place.
 
         A replica kept open while ``nexus migrate`` (or another process) moved
         its file on would otherwise merge by its old schema and park what the
-        file now has. Returns how many parked ops it could then place.
+        file now has.
         """
-        if self._cookie() == self._schema_cookie:
+        if self._cookie() != self._schema_cookie:
+            self._load_schema()
+        self._names_kept()
+        if self._replay_checked:
             return 0
-        self._load_schema()
+        self._replay_checked = True
         if not self._replay_owed():
             return 0
         replayed, refused = self._replay()
         self.stats["rejected"] += refused
         return replayed
 
-    def _current(self) -> None:
-        """Before a local write or read: take up the schema another connection migrated
-        the file to (``nexus migrate`` beside the open app), as a receive does.
-
-        Writing by the old one would park nothing and store row states under
-        names the file may no longer spell that way."""
-        if self._depth or self.conn.in_transaction or self._cookie() == self._schema_cookie:
+    def _current(self, *, write: bool) -> None:
+        """Before a local write or read outside a transaction: take up the schema
+        another connection migrated the file to (``nexus migrate`` beside the open
+        app). A write also puts row states under its names first (a transaction of
+        its own); a read takes no lock, and parked ops wait for the next receive.
+        """
+        if self._depth or self.conn.in_transaction:
             return
-        with self._receiving("the file's new schema could not be taken up"):
-            self.stats["replayed"] += self._catch_up()
+        if self._cookie() != self._schema_cookie:
+            self._load_schema()
+        if write and not self._names_checked:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._names_kept()
+            except BaseException:
+                self._names_checked = False
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def _replay_owed(self) -> bool:
         """Whether parked ops wait for a replay at this version (it moved since the last)."""
@@ -164,39 +188,35 @@ class Replica:
         return int(self.conn.execute("PRAGMA schema_version").fetchone()[0])
 
     def _load_schema(self) -> None:
+        """Read the schema; row states are put under its names by :meth:`_names_kept`."""
         self._schema_cookie = self._cookie()
         self.schema: Schema = snapshot(self.conn)
         self.models: dict[str, TableModel] = table_models(self.schema)
         self.schema_version = get_current_version(self.conn)
         self.merger = Merger(self.conn, self.oplog, self.models)
-        self._respell()
+        self._names_checked = False
+        self._replay_checked = False  # whether a replay this version owes was looked for
 
-    def _respell(self) -> None:
-        """Keep row states under the names as the schema now spells them
-        (:meth:`OpLog.respell`), whenever those names may have changed.
+    def _names_kept(self) -> None:
+        """Inside a write transaction: keep row states under the names as the schema
+        now spells them (:meth:`OpLog.respell`), when those names may have changed.
 
         A migration may change only the case of a replicated table or column
         (SQLite, and sync, see the same one): row states left under the old
         spelling are not found, and an older op would win over a newer write,
-        or undo a delete. The names last put right are recorded; only other
-        names make it look again.
+        or undo a delete. The names last put right are recorded (sorted, so two
+        files alike record alike); only other names make it look again, and
+        then only at the tables whose spelling moved.
         """
-        names = {name: list(model.columns) for name, model in self.models.items()}
-        text = dumps(names)
-        if self.oplog.meta(SPELLING) == text:
+        if self._names_checked:
             return
-        outer = not self.conn.in_transaction
-        if outer:
-            self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self.oplog.respell(names)
+        names = {name: list(self.models[name].columns) for name in sorted(self.models)}
+        text = dumps(names)
+        recorded = self.oplog.meta(SPELLING)
+        if recorded != text:
+            self.oplog.respell(names, None if recorded is None else json.loads(recorded))
             self.oplog.set_meta(SPELLING, text)
-        except BaseException:
-            if outer:
-                self.conn.execute("ROLLBACK")
-            raise
-        if outer:
-            self.conn.execute("COMMIT")
+        self._names_checked = True
 
     @property
     def peer_id(self) -> str:
@@ -211,10 +231,10 @@ class Replica:
         """App tables without a single-column primary key: never synced."""
         return self.schema.unreplicated_tables
 
-    def _model(self, table: str) -> TableModel:
+    def _model(self, table: str, *, write: bool = True) -> TableModel:
         """The table's model, named in any case (as SQLite names it): callers keep their
         bookkeeping under ``model.table.name``, the schema's own spelling."""
-        self._current()
+        self._current(write=write)
         model = find_model(self.models, table)
         if model is None:
             found = self.schema.tables.get(table)
@@ -234,13 +254,19 @@ class Replica:
         outer = self._depth == 0
         savepoint = f"nexus_write_{self._depth}"
         self.conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
-        if outer:
-            self._observe_other_writers()
         self._depth += 1
         try:
+            if outer:
+                # Holding the write lock: the schema cannot move under the block now.
+                if self._cookie() != self._schema_cookie:
+                    self._load_schema()
+                self._names_kept()
+                self._observe_other_writers()
             yield self
         except BaseException:
             self._depth -= 1
+            if outer:
+                self._names_checked = False  # what the block's transaction did is undone
             if self.conn.in_transaction:
                 if outer:
                     self.conn.execute("ROLLBACK")
@@ -517,7 +543,7 @@ class Replica:
     # -- reading -------------------------------------------------------------
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of ``table`` with every column this schema has, by row id."""
-        model = self._model(table)
+        model = self._model(table, write=False)
         table = model.table.name
         try:
             cursor = self.conn.execute(f"SELECT * FROM {model.quoted} ORDER BY {model.quoted_key}")
@@ -588,7 +614,8 @@ class Replica:
             yield
             self.conn.execute("COMMIT")
         except BaseException as exc:
-            self._schema_cookie = -1  # what _catch_up did is undone: look again next time
+            # What _catch_up did is undone: look again next time.
+            self._names_checked = self._replay_checked = False
             if self.conn.in_transaction:  # a trigger's RAISE(ROLLBACK) may have ended it
                 self.conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error | ValueError | TypeError | OverflowError):
@@ -633,7 +660,7 @@ class Replica:
             # Each migration commits on its own: those before the failing one stay
             # applied, and this replica works at the version the file is now at.
             self._load_schema()
-            self.replay_parked()
+            self.replay_parked()  # (its transaction keeps the names first)
             raise
         self._load_schema()
         self.replay_parked()
@@ -642,6 +669,7 @@ class Replica:
     def replay_parked(self) -> int:
         """Merge parked ops whose table and column this schema now has."""
         with self._receiving("parked ops could not be replayed"):
+            self._names_kept()
             replayed, refused = self._replay()
         self.stats["replayed"] += replayed
         self.stats["rejected"] += refused
