@@ -511,10 +511,12 @@ def _strict_refuses_default(table: str, column: Column) -> str | None:
 
 
 def _not_null_guard(column: str) -> re.Pattern[str]:
-    """``NEW.column IS NOT NULL`` (the column quoted or not)."""
+    """``NEW.column IS NOT NULL`` (the column quoted or not), or SQLite's postfix
+    spellings of it: ``NEW.column NOT NULL``, ``NEW.column NOTNULL``."""
     name = re.escape(column)
     return re.compile(
-        rf'(?i)\bNEW\s*\.\s*(?:{name}|"{name}"|`{name}`|\[{name}\])\s+IS\s+NOT\s+NULL'
+        rf'(?i)\bNEW\s*\.\s*(?:{name}|"{name}"|`{name}`|\[{name}\])'
+        r"\s+(?:IS\s+NOT\s+NULL|NOT\s+NULL|NOTNULL)\b"
     )
 
 
@@ -1046,7 +1048,11 @@ class _Linter:
             return []
         found = []
         head, body = _trigger_parts(sql)
+        deletes: dict[str, str] = {}  # what the trigger deletes from a table before inserting
         for statement in body.split(";"):
+            deleting = re.match(rf"(?is)^\s*DELETE\s+FROM\s+{_QUALIFIED}(.*)$", statement)
+            if deleting:
+                deletes[_name(deleting.group(1)).lower()] = deleting.group(2)
             insert = _TRIGGER_INSERT.match(statement)
             if insert is None or insert.group(1) or re.search(r"(?i)\bON\s+CONFLICT\b", statement):
                 continue
@@ -1077,7 +1083,12 @@ class _Linter:
                 found.append(f"trigger {guards[0]} on {target.name} can RAISE")
             keys = [tuple(target.primary_key)] if target.primary_key else []
             keys += [cols for cols, _, _ in unique_keys(schema, target.name)]
-            for key in keys:
+            # NOT EXISTS, or a delete first by the key's columns, keeps the insert off a key.
+            guarded = re.search(r"(?i)\bNOT\s+EXISTS\b", statement)
+            cleared = deletes.get(target.name.lower())
+            for key in [] if guarded else keys:
+                if cleared is not None and columns_named(list(key), cleared) == list(key):
+                    continue
                 if key and all(c.lower() in filled for c in key):
                     compared = [f"{c}{_collated(target, c)}" for c in key]
                     found.append(f"{target.name} holds ({', '.join(compared)}) UNIQUE")
@@ -2168,7 +2179,7 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
         quoted = re.escape(index)
         filled = re.compile(
             rf"(?is)^\s*INSERT\s+INTO\s+(?:main\s*\.\s*)?[\"`\[]?{quoted}\b[\"`\]]?\s*(?:\(.*\)\s*)?"
-            r"(?:VALUES\s*\(\s*'rebuild'|SELECT\b)"
+            r"(?:VALUES\s*\(\s*['\"]rebuild['\"]|SELECT\b)"
         )
         if any(filled.match(other) for other in migration.code):
             continue

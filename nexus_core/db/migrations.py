@@ -425,7 +425,8 @@ def _drop_temporary_objects(conn: sqlite3.Connection) -> None:
     one of its name), and a fresh install would differ from a step-by-step one."""
     for kind, name in conn.execute(
         "SELECT type, name FROM sqlite_temp_master WHERE type IN ('table', 'view', 'trigger')"
-        " ORDER BY type = 'table'"
+        # SQLite's own (temp.sqlite_sequence, left by an AUTOINCREMENT table) cannot go.
+        " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type = 'table'"
     ).fetchall():
         quoted = '"' + name.replace('"', '""') + '"'
         conn.execute(f"DROP {kind.upper()} IF EXISTS temp.{quoted}")

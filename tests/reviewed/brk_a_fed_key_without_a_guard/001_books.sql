@@ -1,0 +1,2 @@
+-- Description: books
+CREATE TABLE books (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL);
