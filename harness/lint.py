@@ -452,23 +452,28 @@ def _when(sql: str) -> str | None:
     return sql_key(_when_text(sql))
 
 
-def _when_text(sql: str) -> str | None:
-    """A trigger's WHEN condition as written (None without one): from its first
-    WHEN to its first BEGIN, read by tokens (a word in a string is no keyword)."""
-    start = None
+def _as_written(sql: str) -> tuple[str | None, str]:
+    """A trigger's WHEN condition (None without one) and its body, as written: split
+    at its first WHEN and first BEGIN, read by tokens (a word in a string is no
+    keyword). :func:`_trigger_parts` blanks the literals instead."""
+    when = None
     for offset, token in sql_tokens(sql):
         word = token.upper()
         if word == "BEGIN":
-            return sql[start:offset] if start is not None else None
-        if word == "WHEN" and start is None:
-            start = offset + len(token)
-    return None
+            return (sql[when:offset] if when is not None else None), sql[offset:]
+        if word == "WHEN" and when is None:
+            when = offset + len(token)
+    return None, ""
+
+
+def _when_text(sql: str) -> str | None:
+    """A trigger's WHEN condition as written (None without one)."""
+    return _as_written(sql)[0]
 
 
 def _raising_statements(sql: str) -> list[str]:
     """The statements of a trigger's body that RAISE, as written."""
-    begin = next((o for o, t in sql_tokens(sql) if t.upper() == "BEGIN"), len(sql))
-    return [s for s in sql[begin:].split(";") if re.search(r"(?i)\bRAISE\s*\(", s)]
+    return [s for s in _as_written(sql)[1].split(";") if re.search(r"(?i)\bRAISE\s*\(", s)]
 
 
 def _raise_conditions(sql: str) -> str:
@@ -667,8 +672,9 @@ class _Linter:
             )
             change = Change(on.name, None, "trigger-changed", name)
             refusals = self.local_refusals(change, sql) if moved else []
-            was = self.local_refusals(change, self.before.triggers[name], self.before)
-            refusals = [r for r in refusals if r not in was]  # what only v{n} refuses
+            if refusals:  # what only v{n} refuses
+                was = self.local_refusals(change, self.before.triggers[name], self.before)
+                refusals = [r for r in refusals if r not in was]
             if refusals:
                 what = f"is as it was, but v{self.version} changes {', '.join(moved)}"
                 text, why = MESSAGES["trigger-local-refuses"], "; ".join(refusals)
@@ -1456,16 +1462,15 @@ def changed_lookups(
         words = {w.lower() for w in re.findall(r"\w+", text)}
         changed = sorted(
             n
-            for n in read
-            if n in was and n in now and _as_read(was[n], words) != _as_read(now[n], words)
+            for n in read & (was.keys() | now.keys())
+            if n not in was or n not in now or _as_read(was[n], words) != _as_read(now[n], words)
         )
-        changed += sorted(n for n in read if (n in was) != (n in now))
         if not changed:
             continue
         message = MESSAGES["lookup-changed"].format(
             name=name,
             t=table.name,
-            d=", ".join(dict.fromkeys(changed)),
+            d=", ".join(changed),
             n=migration.version,
             old=versions_before(migration.version),
         )

@@ -83,19 +83,12 @@ class HybridClock:
         return Timestamp(self._wall, self._counter, self.peer)
 
     def tick_text(self) -> str:
-        """A new timestamp as text (``str(self.tick())``); local writes take many."""
-        now = self._now_ms()
-        if now > self._wall:
-            self._wall, self._counter = now, 0
-        elif self._counter < MAX_COUNTER:
-            self._counter += 1
-        else:  # overflow: borrow the next millisecond
-            self._wall, self._counter = self._wall + 1, 0
-        return f"{self._wall:013x}-{self._counter:04x}-{self.peer}"
+        """A new timestamp as text (``str(self.tick())``)."""
+        return self.tick_texts(1)[0]
 
     def tick_texts(self, count: int) -> list[str]:
-        """``count`` new timestamps as text, in order: ``tick_text`` called ``count``
-        times, reading the wall clock once (a batch of local writes)."""
+        """``count`` new timestamps as text, in order, reading the wall clock once (a
+        batch of local writes): later than every one this clock has issued or seen."""
         now = self._now_ms()
         wall, counter = (now, -1) if now > self._wall else (self._wall, self._counter)
         stamps = []

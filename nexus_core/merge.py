@@ -344,7 +344,8 @@ def classify_target(
         if schema.local_table(table):  # kept, never written here: a later version may
             # make a replicated table of that name (an FTS index turned user data, or a
             # table named like one of its shadow tables, openings_config)
-            return Verdict.UNKNOWN_TABLE, f"table not replicated here: {table} (a virtual table)"
+            reason = "each replica's own: a virtual table or its storage"
+            return Verdict.UNKNOWN_TABLE, f"table not replicated here: {table} ({reason})"
         return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {table}"
     if kind == "delete":
         if column is not None:

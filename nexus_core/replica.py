@@ -115,13 +115,8 @@ class Replica:
             **({"now_ms": now_ms} if now_ms is not None else {}),
         )
         self._load_schema()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._receiving("row states could not be put under the schema's names"):
             self._names_kept()
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
         # Migrated since parked ops were last replayed (by open_replica, `nexus
         # migrate` or anything else that ran the migrations): replay them now,
         # as upgrade() does, or what they carry would wait for the next upgrade.
@@ -141,8 +136,7 @@ class Replica:
         its file on would otherwise merge by its old schema and park what the
         file now has.
         """
-        if self._cookie() != self._schema_cookie:
-            self._load_schema()
+        self._reload_if_moved()
         self._names_kept()
         if self._replay_checked:
             return 0
@@ -161,17 +155,15 @@ class Replica:
         """
         if self._depth or self.conn.in_transaction:
             return
+        self._reload_if_moved()
+        if write and not self._names_checked:
+            with self._receiving("row states could not be put under the schema's names"):
+                self._names_kept()
+
+    def _reload_if_moved(self) -> None:
+        """Read the schema again if it changed since it was read (SQLite's cookie)."""
         if self._cookie() != self._schema_cookie:
             self._load_schema()
-        if write and not self._names_checked:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._names_kept()
-            except BaseException:
-                self._names_checked = False
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
 
     def _replay_owed(self) -> bool:
         """Whether parked ops wait for a replay at this version (it moved since the last)."""
@@ -258,8 +250,7 @@ class Replica:
         try:
             if outer:
                 # Holding the write lock: the schema cannot move under the block now.
-                if self._cookie() != self._schema_cookie:
-                    self._load_schema()
+                self._reload_if_moved()
                 self._names_kept()
                 self._observe_other_writers()
             yield self
@@ -451,16 +442,16 @@ class Replica:
             ]  # (a default read back may be a blob in any column)
             whole = not unknown and every_row_sets == set(order)
             in_order = itemgetter(*order) if len(order) > 1 else None
-            if whole and not special and list(shapes) == [tuple(order)]:
-                # Every row gives every column, in the table's order, as stored: each
-                # checked row (a copy of the caller's) is its change's columns already.
-                changes = [(row[model.key], row) for row in prepared]
-                self._record_new_rows(table, tuple(order), changes)
-                return keys
+            # Rows giving every column in the table's order, none to turn into what a
+            # read returns: each checked row (a copy of the caller's) is its change's
+            # columns already (``special`` would turn the row id too: REAL 2 -> 2.0).
+            as_given = whole and not special and list(shapes) == [tuple(order)]
             for row in prepared:
                 if unknown:
                     row = row | dict(zip(unknown, filled.get(row[model.key], ()), strict=False))
-                if whole and in_order is not None:  # every row sets every column
+                if as_given:
+                    cols = row
+                elif whole and in_order is not None:  # every row sets every column
                     cols = dict(zip(order, in_order(row), strict=True))
                 else:
                     cols = {column: row.get(column) for column in order}
