@@ -102,6 +102,7 @@ from typing import Any, Literal
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from harness.checkeval import same_rows_accepted
 from harness.checks import allowed
 from harness.errors import HarnessError
 from harness.schemadiff import (
@@ -905,7 +906,7 @@ class _Linter:
     def checks(self, changes: list[Change]) -> None:
         """CHECKs added and dropped; both on the same table and column is ONE changed CHECK."""
         groups: dict[tuple[str, str | None], dict[str, list[str]]] = {}
-        for change in changes:
+        for change in self.respelled_checks_aside(changes):
             group = groups.setdefault((change.table, change.column), {})
             group.setdefault(change.kind, []).append(change.detail)
         for (table, column), group in sorted(
@@ -925,6 +926,22 @@ class _Linter:
             elif not self.gone_with_its_columns(table, was):
                 change = Change(table, column, "check-dropped", was)
                 self.add("constraint-loosened", change, MESSAGES["check-dropped"], old)
+
+    def respelled_checks_aside(self, changes: list[Change]) -> list[Change]:
+        """The CHECK changes but a table's CHECKs written again another way: SQLite
+        refuses exactly the same rows with the new ones (``checkeval``)."""
+        tables: dict[str, dict[str, list[str]]] = {}
+        for change in changes:
+            tables.setdefault(change.table, {}).setdefault(change.kind, []).append(change.detail)
+        respelled = {
+            name
+            for name, kinds in tables.items()
+            if (table := self.after.table(name)) is not None
+            and same_rows_accepted(
+                table, kinds.get("check-dropped", []), kinds.get("check-added", [])
+            )
+        }
+        return [change for change in changes if change.table not in respelled]
 
     def gone_with_its_columns(self, table: str, check: str) -> bool:
         """Whether a dropped CHECK only read columns the migration dropped too (the

@@ -243,6 +243,10 @@ def sync_command(db_a: Path, db_b: Path, migrations_dir: Path | None) -> None:
             b.peer_id: f"{db_b} (v{b.schema_version})",
         }
         result = sync(a, b)
+        unsynced = {
+            db: [f"{t} ({r.schema.tables[t].unreplicated_reason})" for t in r.unreplicated_tables]
+            for db, r in ((db_a, a), (db_b, b))
+        }
     for label, received in result.messages:
         sender, receiver = label.split(" -> ")
         if not received.received:
@@ -254,6 +258,9 @@ def sync_command(db_a: Path, db_b: Path, migrations_dir: Path | None) -> None:
         )
         for reason in received.reasons:
             click.echo(f"  refused: {reason}")
+    for db, tables in unsynced.items():
+        if tables:  # reported, not silently left behind (their rows stay on each file)
+            click.echo(f"not replicated in {db}: {', '.join(tables)}")
     click.echo(
         f"done in {result.rounds} round(s): {result.applied} applied,"
         f" {result.skipped_unknown} skipped, {result.rejected} refused"

@@ -33,10 +33,11 @@ from nexus_core.db.migrations import (
 )
 from nexus_core.db.schema import Schema, snapshot
 from nexus_core.errors import NexusError, SyncError
-from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp
+from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, PEER_ID, HybridClock, Timestamp
 from nexus_core.merge import (
     Merger,
     TableModel,
+    find_column,
     find_model,
     holds,
     in_range,
@@ -96,6 +97,8 @@ class Replica:
         self.stats: dict[str, int] = dict.fromkeys(
             ("applied", "skipped_unknown", "rejected", "duplicates", "replayed", "sent"), 0
         )
+        if peer_id is not None and not (isinstance(peer_id, str) and PEER_ID.match(peer_id)):
+            raise SyncError(f"invalid peer id {peer_id!r}: 1 to 64 letters, digits, _ or -")
         conn.execute("BEGIN IMMEDIATE")
         ensure_bookkeeping(conn)
         stored = self.oplog.meta("peer_id")
@@ -292,16 +295,20 @@ class Replica:
         if numbers_fit is not None and numbers_fit(values):
             return dict(values)
         checked: dict[str, Value] = {}
-        for name, value in values.items():
-            if name not in model.columns:
-                raise SyncError(f"no column {model.table.name}.{name} at v{self.schema_version}")
+        for given, value in values.items():
+            name = find_column(model, given)  # as SQLite, in any case; kept as the table spells it
+            if name is None:
+                raise SyncError(f"no column {model.table.name}.{given} at v{self.schema_version}")
+            if name in checked:
+                raise SyncError(f"column {model.table.name}.{name} given twice")
             if type(value) is bool:
                 value = int(value)
             if not holds(model, name, value):
                 problem = value_problem(model.columns[name], value)
                 raise SyncError(f"invalid value: {model.table.name}.{problem}")
             checked[name] = value
-        if bool not in signature[1]:  # booleans were changed: not the values given
+        # Not when booleans were changed or names respelled: not the values given.
+        if bool not in signature[1] and list(checked) == list(values):
             model.held_writes[signature] = range_check(
                 [c for c, v in checked.items() if type(v) is int],
                 [c for c, v in checked.items() if type(v) is float],
@@ -484,11 +491,11 @@ class Replica:
         model = self._model(table)
         table = model.table.name
         self._check_row_id(model, row_id)
-        if model.key in values:
-            raise SyncError(f"{table}.{model.key} is the row id and cannot change")
         if not values:
             return
         values = self._checked(model, values)
+        if model.key in values:
+            raise SyncError(f"{table}.{model.key} is the row id and cannot change")
         with self._writing(), self.transaction():
             cursor = self.conn.execute(
                 model.update_many_sql(tuple(values)), [*values.values(), row_id]
@@ -545,6 +552,10 @@ class Replica:
 
     def ops(self, since: str | None = None) -> list[Op]:
         """The oplog, oldest first, optionally only ops after clock ``since``."""
+        if since is not None:
+            if not isinstance(since, str):
+                raise SyncError(f"ops(since=...) takes a clock, not {type(since).__name__}")
+            Timestamp.parse(since)  # a ClockError (a SyncError) names what is wrong
         return [op for change in self.oplog.changes_after(since) for op in change.ops()]
 
     def pending_rows(self) -> list[tuple[str, Value]]:
@@ -667,13 +678,24 @@ class Replica:
         return replayed
 
     def close(self) -> None:
+        """Close the file; any later use of this replica is a SyncError (closing again is not)."""
+        if isinstance(self.conn, _Closed):
+            return
         self.conn.close()
+        self.conn = self.oplog.conn = _Closed()  # type: ignore[assignment]
 
     def __enter__(self) -> Replica:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Closed:
+    """The connection of a closed replica: using it is a SyncError, not sqlite3's own."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise SyncError("this replica is closed")
 
 
 def open_replica(
@@ -703,6 +725,9 @@ def open_replica(
             if current == 0 and known:
                 raise SyncError(f"{path} is at v0: no migration of this app ever ran on it")
         return Replica(conn, known, peer_id=peer_id, max_clock_drift_ms=max_clock_drift_ms)
+    except sqlite3.Error as exc:  # the file busy beyond the timeout, or damaged
+        conn.close()
+        raise SyncError(f"{path}: cannot open as a replica ({exc})") from exc
     except BaseException:
         conn.close()
         raise

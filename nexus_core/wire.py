@@ -390,11 +390,14 @@ def _unwrap_blobs(ops: list[Op]) -> list[Op] | None:
 
 def _envelope(payload: Mapping[str, Any]) -> tuple[PeerInfo, dict[str, str]]:
     """The checked sender and version vector of a decoded message."""
-    if payload.get("format") != FORMAT or payload.get("protocol") != PROTOCOL:
-        raise WireError(f"not a {FORMAT} protocol {PROTOCOL} message")
+    protocol = payload.get("protocol")
+    if payload.get("format") != FORMAT or type(protocol) is not int or protocol != PROTOCOL:
+        raise WireError(f"not a {FORMAT} protocol {PROTOCOL} message")  # (true == 1.0 == 1)
     peer_raw = _field(payload, "peer", dict, "message")
     capabilities = _field(peer_raw, "capabilities", list, "peer")
-    if len(capabilities) > 64 or not all(isinstance(c, str) and len(c) <= 64 for c in capabilities):
+    if len(capabilities) > 64 or not all(
+        isinstance(c, str) and len(c) <= 64 and _is_utf8(c) for c in capabilities
+    ):
         raise WireError("peer: capabilities must be a short list of short strings")
     version = _field(peer_raw, "schema_version", int, "peer")
     if not 0 <= version <= INT64[1]:

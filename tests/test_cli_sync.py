@@ -63,6 +63,28 @@ def test_sync_and_ops_refuse_bad_input_in_one_line(tmp_path: Path) -> None:
         assert result.stderr.strip().count("\n") == 0 and "Error:" in result.stderr
         assert "Traceback" not in result.output
     assert not missing.exists()
+    for since in ("yesterday", "0018BCFE56800-0003-X"):
+        result = CliRunner().invoke(main, ["ops", str(old), "--since", since])
+        assert result.exit_code == 2 and "not a clock value" in result.stderr
     not_sqlite = tmp_path / "notes.txt"
     not_sqlite.write_text("hello, this is not a database at all, not even close to one")
     assert CliRunner().invoke(main, ["ops", str(not_sqlite)]).exit_code == 2
+
+
+def test_sync_names_the_tables_it_leaves_behind(tmp_path: Path) -> None:
+    """A table without a single-column key is reported, not silently left out."""
+    migrations = tmp_path / "m"
+    migrations.mkdir()
+    (migrations / "001_shop.sql").write_text(
+        "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT);\n"
+        "CREATE TABLE item_tags (item_id TEXT, tag TEXT, PRIMARY KEY (item_id, tag));"
+    )
+    files = [tmp_path / "a.db", tmp_path / "b.db"]
+    for path in files:
+        open_replica(path, migrations=migrations).close()
+    result = CliRunner().invoke(main, ["sync", *map(str, files), "--migrations", str(migrations)])
+    assert result.exit_code == 0, result.output
+    for path in files:
+        assert f"not replicated in {path}: item_tags (has no single-column primary key)" in (
+            result.output
+        )

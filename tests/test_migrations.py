@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nexus_core import get_current_version, get_migration_history, initialize_database
+from nexus_core import (
+    apply_migrations,
+    get_current_version,
+    get_migration_history,
+    initialize_database,
+    open_replica,
+)
 from nexus_core.cli import main
 from nexus_core.db.connection import connect
 from nexus_core.db.dump import canonical_schema_dump, data_dump
@@ -25,7 +31,7 @@ from nexus_core.db.migrations import (
     migrate,
 )
 from nexus_core.db.verify import verify_database
-from nexus_core.errors import MigrationError, MigrationSetError
+from nexus_core.errors import MigrationError, MigrationSetError, NexusError
 
 PROJECT_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 SEED_SCHEMA_VERSION_DDL = """CREATE TABLE schema_version (
@@ -482,3 +488,161 @@ def test_a_file_wrapped_in_its_own_transaction_still_migrates(tmp_path: Path) ->
     conn.execute("INSERT INTO items (id) VALUES ('x')")
     assert conn.execute("SELECT n FROM items").fetchone() == (1,)
     conn.close()
+
+
+# --- databases another tool made, and misuse: a NexusError, never sqlite3's own --------
+
+
+def foreign_version_table(db: Path, ddl: str, *rows: tuple[object, ...]) -> None:
+    other = sqlite3.connect(db)
+    other.execute(ddl)
+    other.executemany("INSERT INTO schema_version VALUES (?, ?, ?)", rows)
+    other.commit()
+    other.close()
+
+
+def test_a_schema_version_holding_text_versions_is_a_clear_error(tmp_path: Path) -> None:
+    """Another tool's ``'1.1'`` (Flyway): the library and the CLI say so, no traceback."""
+    db = tmp_path / "flyway.db"
+    ddl = SEED_SCHEMA_VERSION_DDL.replace("version INTEGER", "version TEXT")
+    foreign_version_table(db, ddl, ("1.1", "2024-01-01", "init"))
+    conn = sqlite3.connect(db)
+    for read in (get_current_version, get_migration_history):
+        with pytest.raises(MigrationError, match=r"holds version '1\.1', not a whole number"):
+            read(conn)
+    conn.close()
+    for command in (["version", str(db)], ["history", str(db)], ["migrate", str(db)]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "Traceback" not in result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_schema_version_of_another_shape_is_a_migration_error(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    foreign_version_table(db, "CREATE TABLE schema_version (v INTEGER, at TEXT, what TEXT)")
+    with pytest.raises(MigrationError, match="no such column: version"):
+        initialize_database(db)
+    conn = sqlite3.connect(db)
+    with pytest.raises(MigrationError, match="no such column: version"):
+        get_current_version(conn)
+    conn.close()
+
+
+def test_a_text_version_of_digits_is_read_as_its_number(tmp_path: Path) -> None:
+    db = tmp_path / "text.db"
+    ddl = SEED_SCHEMA_VERSION_DDL.replace("version INTEGER", "version TEXT")
+    foreign_version_table(db, ddl, ("2", "2024-01-01", "b"), ("1", "2024-01-01", "a"))
+    conn = sqlite3.connect(db)
+    assert get_current_version(conn) == 2
+    assert [v for v, _, _ in get_migration_history(conn)] == [1, 2]
+    conn.close()
+
+
+DOWN_CASES = {
+    "a ROLLBACK": (
+        "ALTER TABLE notes DROP COLUMN body;\nCREATE TABLE junk (x);\nROLLBACK;\n"
+        "CREATE TABLE later (x);",
+        "ended the runner's transaction",
+    ),
+    "a write to schema_version": (
+        "ALTER TABLE notes DROP COLUMN body;\nDELETE FROM schema_version WHERE version = 1;",
+        "writes schema_version",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DOWN_CASES), ids=str)
+def test_a_down_migration_is_refused_what_an_up_one_is_and_changes_nothing(
+    tmp_path: Path, case: str
+) -> None:
+    down, message = DOWN_CASES[case]
+    directory = write_migrations(
+        tmp_path / "m",
+        {
+            "001_notes.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
+            "002_body.sql": "ALTER TABLE notes ADD COLUMN body TEXT;",
+            "002_body.down.sql": down,
+        },
+    )
+    db = tmp_path / "n.db"
+    build(db, directory)
+    before = sha(db)
+    result = CliRunner().invoke(
+        main, ["migrate", str(db), "--migrations", str(directory), "--to", "1"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "002_body.down.sql (v2)" in result.stderr and message in result.stderr
+    assert sha(db) == before
+
+
+def test_a_failing_initialize_leaves_the_file_exactly_as_it_was(tmp_path: Path) -> None:
+    """Not even switched to WAL: that happens once the file is migrated."""
+    directory = write_migrations(
+        tmp_path / "m",
+        {
+            "001_notes.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
+            "002_broken.sql": "INSERT INTO nope VALUES (1);",
+        },
+    )
+    db = tmp_path / "n.db"
+    with connect(db, wal=False) as conn:
+        migrate(conn, load_migrations(directory), target=1)
+    conn.close()
+    before = sha(db)
+    with pytest.raises(MigrationError, match="no such table: nope"):
+        initialize_database(db, directory)
+    assert sha(db) == before
+    (directory / "002_broken.sql").write_text("CREATE TABLE tags (id INTEGER PRIMARY KEY);")
+    conn = initialize_database(db, directory)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    conn.close()
+
+
+@pytest.mark.parametrize("pending", [True, False], ids=["pending", "up to date"])
+def test_a_transaction_the_caller_left_open_is_committed_first(
+    tmp_path: Path, pending: bool
+) -> None:
+    """Python's sqlite3 opens a transaction before an INSERT: migrating commits it,
+    whether there is anything to apply or only checksums to record."""
+    db = tmp_path / "other.db"
+    foreign_version_table(db, SEED_SCHEMA_VERSION_DDL)
+    directory = write_migrations(
+        tmp_path / "m",
+        {
+            "001_notes.sql": "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
+            "002_tags.sql": "CREATE TABLE tags (id INTEGER PRIMARY KEY);",
+        },
+    )
+    conn = sqlite3.connect(db)
+    conn.executescript((directory / "001_notes.sql").read_text())
+    conn.execute("INSERT INTO schema_version VALUES (1, '2024-01-01', 'notes')")
+    if not pending:
+        conn.executescript((directory / "002_tags.sql").read_text())
+        conn.execute("INSERT INTO schema_version VALUES (2, '2024-01-01', 'tags')")
+    conn.execute("INSERT INTO notes VALUES (7)")
+    assert conn.in_transaction
+    apply_migrations(conn, directory)
+    conn.rollback()
+    assert conn.execute("SELECT id FROM notes").fetchall() == [(7,)]
+    assert get_current_version(conn) == 2
+    conn.close()
+
+
+def test_a_file_locked_beyond_the_timeout_is_a_nexus_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting to write (a migration pending; a replica's bookkeeping)."""
+    monkeypatch.setattr("nexus_core.db.connection.BUSY_TIMEOUT_MS", 100)
+    db, replica = tmp_path / "n.db", tmp_path / "replica.db"
+    build(db, target=4)
+    open_replica(replica).close()  # up to date: only the bookkeeping's write is left
+    for path, open_it in ((db, initialize_database), (replica, open_replica)):
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(NexusError, match="locked"):
+                open_it(path)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()

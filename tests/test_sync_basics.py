@@ -596,3 +596,63 @@ def test_ops_on_a_table_that_is_a_search_index_here_wait_for_the_upgrade(tmp_pat
     assert old.rows("openings") == new.rows("openings")
     old.close()
     new.close()
+
+
+# --- misuse: a SyncError that says what is wrong, never sqlite3's own ----------------
+
+
+def test_a_closed_replica_says_so(tmp_path: Path, generic_dir: Path) -> None:
+    replica = open_generic(tmp_path, generic_dir, "a")
+    message = replica.export_changes()
+    replica.close()
+    replica.close()  # closing again is fine (a with-block after an explicit close)
+    for use in (
+        lambda: replica.rows("notes"),
+        lambda: replica.insert("notes", {"body": "x"}),
+        lambda: replica.receive(message),
+        lambda: replica.export_changes(),
+        lambda: replica.upgrade(),
+    ):
+        with pytest.raises(SyncError, match="this replica is closed"):
+            use()
+
+
+def test_an_invalid_peer_id_is_refused_before_anything_is_written(
+    tmp_path: Path, generic_dir: Path
+) -> None:
+    path = tmp_path / "phone.db"
+    with pytest.raises(SyncError, match="invalid peer id 'bad id'"):
+        open_replica(path, migrations=generic_dir, peer_id="bad id")
+    with open_replica(path, migrations=generic_dir, peer_id="good") as replica:
+        assert replica.peer_id == "good"
+
+
+def test_ops_since_takes_a_clock_only(tmp_path: Path, generic_dir: Path) -> None:
+    with open_generic(tmp_path, generic_dir, "a") as replica:
+        replica.insert("notes", {"body": "x"})
+        clock = replica.ops()[-1].hlc
+        assert replica.ops(clock) == []
+        for since in ("yesterday", clock.upper(), 5):
+            with pytest.raises(SyncError):
+                replica.ops(since)  # type: ignore[arg-type]
+
+
+def test_local_writes_name_columns_in_any_case_as_sqlite_does(
+    tmp_path: Path, generic_dir: Path
+) -> None:
+    with (
+        open_generic(tmp_path, generic_dir, "a") as a,
+        open_generic(tmp_path, generic_dir, "b") as b,
+    ):
+        row = a.insert("NOTES", {"BODY": "x", "Score": 1.5})
+        a.update("notes", row, {"N": 3})
+        with pytest.raises(SyncError, match="given twice"):
+            a.update("notes", row, {"n": 4, "N": 5})
+        with pytest.raises(SyncError, match="row id and cannot change"):
+            a.update("notes", row, {"ID": 99})
+        sync(a, b)
+        assert b.rows("notes") == a.rows("notes")
+        assert [(r["id"], r["body"], r["score"], r["n"]) for r in b.rows("notes")] == [
+            (row, "x", 1.5, 3)
+        ]
+        assert {op.column_name for op in a.ops()} <= {"id", "body", "score", "data", "n"}

@@ -123,6 +123,12 @@ STRUCTURAL = {
     "overflowing float": raw_value("1e999"),
     "wrong format": json.dumps(message(format="other")),
     "wrong protocol": json.dumps(message(protocol=2)),
+    "protocol true": json.dumps(message(protocol=True)),
+    "protocol 1.0": json.dumps(message(protocol=1.0)),
+    "protocol text": json.dumps(message(protocol="1")),
+    "capability lone surrogate": json.dumps(
+        message(peer={**PEER.to_json(), "capabilities": ["relay", "\ud800"]})
+    ),
     "no peer": json.dumps({k: v for k, v in message().items() if k != "peer"}),
     "no ops": json.dumps({k: v for k, v in message().items() if k != "ops"}),
     "ops not a list": json.dumps(message(ops={"0": 1})),

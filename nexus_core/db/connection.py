@@ -19,7 +19,7 @@ def _check_path(path: Path) -> None:
         raise DatabaseError(f"{path}: is a directory, not a database file")
 
 
-def _execute_while_locked(conn: sqlite3.Connection, sql: str) -> None:
+def execute_while_locked(conn: sqlite3.Connection, sql: str) -> None:
     """Run a setup statement, retrying while another connection holds the file's lock.
 
     When several processes open one new file at once, SQLite can report
@@ -59,13 +59,13 @@ def connect(
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Reading the schema makes SQLite check the header before anything is written.
-        _execute_while_locked(conn, "SELECT count(*) FROM sqlite_master")
+        execute_while_locked(conn, "SELECT count(*) FROM sqlite_master")
         if scratch:
             conn.execute("PRAGMA journal_mode = MEMORY")
             conn.execute("PRAGMA synchronous = OFF")
         else:
             if wal and str(path) != ":memory:":
-                _execute_while_locked(conn, "PRAGMA journal_mode = WAL")
+                execute_while_locked(conn, "PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         conn.close()

@@ -20,11 +20,12 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nexus_core.db.connection import connect
+from nexus_core.db.connection import connect, execute_while_locked
 from nexus_core.db.schema import COMMENT_OR_QUOTED, without_comments
 from nexus_core.errors import MigrationError, MigrationSetError
 
@@ -273,22 +274,45 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     return row is not None
 
 
+@contextmanager
+def _runner_errors(doing: str) -> Iterator[None]:
+    """SQLite's errors while ``doing`` something as MigrationError (none leaves bare)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise MigrationError(f"{doing}: {exc}") from exc
+
+
+def _version_number(value: object) -> int:
+    """A ``schema_version.version`` as a number; another tool's ``'1.1'`` is an error."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise MigrationError(
+        f"schema_version holds version {value!r}, not a whole number:"
+        " was this database migrated by another tool?"
+    )
+
+
 def get_current_version(conn: sqlite3.Connection) -> int:
     """The highest applied version, 0 for a database without migrations."""
-    if not _has_table(conn, "schema_version"):
-        return 0
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    with _runner_errors("cannot read schema_version"):
+        if not _has_table(conn, "schema_version"):
+            return 0
+        (latest,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    # (Text sorts after numbers in SQLite: another tool's '1.1' is the maximum.)
+    return 0 if latest is None else _version_number(latest)
 
 
 def get_migration_history(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
     """``(version, applied_at, description)`` for every applied migration, oldest first."""
-    if not _has_table(conn, "schema_version"):
-        return []
-    rows = conn.execute(
-        "SELECT version, applied_at, description FROM schema_version ORDER BY version"
-    ).fetchall()
-    return [(int(v), str(a), str(d)) for v, a, d in rows]
+    with _runner_errors("cannot read schema_version"):
+        if not _has_table(conn, "schema_version"):
+            return []
+        rows = conn.execute("SELECT version, applied_at, description FROM schema_version")
+        history = [(_version_number(v), str(a), str(d)) for v, a, d in rows]
+    return sorted(history)
 
 
 def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
@@ -345,6 +369,9 @@ def _run_in_transaction(
     conn: sqlite3.Connection, step: Callable[[], bool], label: str, *, check_fk: bool = True
 ) -> bool:
     """Run ``step`` inside BEGIN IMMEDIATE with foreign keys off; commit or roll back.
+
+    A transaction the caller left open on ``conn`` (Python's sqlite3 opens one
+    before an INSERT) is committed first, as a migration needs its own.
 
     ``PRAGMA foreign_keys`` cannot change inside a transaction, so it is switched
     off around it (table rebuilds need that) and, with ``check_fk``, the
@@ -432,6 +459,34 @@ def _drop_temporary_objects(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP {kind.upper()} IF EXISTS temp.{quoted}")
 
 
+def _run_sql(conn: sqlite3.Connection, sql: str, label: str) -> None:
+    """A migration's statements (up or down) in the runner's transaction.
+
+    Refused, so that the rollback undoes them: writing the engine's or the
+    runner's tables, ending the runner's transaction, changing their objects.
+    The migration's TEMP objects are dropped after it.
+    """
+    engine = _engine_objects(conn)
+    for statement in migration_statements(sql):
+        # Without its comments: ADD COLUMN copies the rest of the statement into
+        # the table's SQL, and a trailing "-- note" there breaks it for good.
+        code = sql_code(statement)
+        written = _ENGINE_WRITE.search(without_literals(code))
+        if written:
+            raise MigrationError(f"{label}: writes {written.group(1)}: {_owner(written.group(1))}")
+        conn.execute(code)
+        if not conn.in_transaction:  # a ROLLBACK (or COMMIT) of the runner's own
+            raise MigrationError(
+                f"{label}: ended the runner's transaction ({' '.join(code.split())[:40]}):"
+                " each migration runs in one transaction of the runner's; leave out"
+                " ROLLBACK, COMMIT and END"
+            )
+    _drop_temporary_objects(conn)
+    touched = sorted(engine.items() ^ _engine_objects(conn).items())
+    if touched:
+        raise MigrationError(f"{label}: touches {touched[0][0]}: {_owner(touched[0][0])}")
+
+
 def _apply_one(
     conn: sqlite3.Connection,
     migration: Migration,
@@ -446,32 +501,7 @@ def _apply_one(
             return False  # another process applied it while we waited for the lock
         if hooks and hooks.pre:
             hooks.pre(conn)
-        engine = _engine_objects(conn)
-        for statement in migration_statements(migration.sql):
-            # Without its comments: ADD COLUMN copies the rest of the statement into
-            # the table's SQL, and a trailing "-- note" there breaks it for good.
-            code = sql_code(statement)
-            written = _ENGINE_WRITE.search(without_literals(code))
-            if written:
-                raise MigrationError(
-                    f"{migration.path.name} (v{migration.version}): writes {written.group(1)}:"
-                    f" {_owner(written.group(1))}"
-                )
-            conn.execute(code)
-            if not conn.in_transaction:  # a ROLLBACK (or COMMIT) of the runner's own
-                raise MigrationError(
-                    f"{migration.path.name} (v{migration.version}): ended the runner's"
-                    f" transaction ({' '.join(code.split())[:40]}): each"
-                    " migration runs in one transaction of the runner's; leave out"
-                    " ROLLBACK, COMMIT and END"
-                )
-        _drop_temporary_objects(conn)
-        touched = sorted(engine.items() ^ _engine_objects(conn).items())
-        if touched:
-            raise MigrationError(
-                f"{migration.path.name} (v{migration.version}): touches {touched[0][0]}:"
-                f" {_owner(touched[0][0])}"
-            )
+        _run_sql(conn, migration.sql, f"{migration.path.name} (v{migration.version})")
         if hooks and hooks.post:
             hooks.post(conn)
         conn.execute(
@@ -495,8 +525,8 @@ def _revert_one(conn: sqlite3.Connection, migration: Migration, check_fk: bool) 
     def step() -> bool:
         if get_current_version(conn) != migration.version:
             return False
-        for statement in migration_statements(down_sql):
-            conn.execute(statement)
+        down = migration.path.with_name(migration.path.name.removesuffix(".sql") + ".down.sql")
+        _run_sql(conn, down_sql, f"{down.name} (v{migration.version})")
         conn.execute("DELETE FROM schema_version WHERE version = ?", (migration.version,))
         if _has_table(conn, CHECKSUM_TABLE):  # absent in a database another client made
             conn.execute(f"DELETE FROM {CHECKSUM_TABLE} WHERE version = ?", (migration.version,))
@@ -521,12 +551,15 @@ def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) 
     )
     rows = [(m.version, m.checksum) for m in missing if m.version not in known]
     if rows:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(CHECKSUM_DDL)
-        conn.executemany(
-            f"INSERT OR IGNORE INTO {CHECKSUM_TABLE} (version, checksum) VALUES (?, ?)", rows
-        )
-        conn.execute("COMMIT")
+
+        def step() -> bool:
+            conn.execute(CHECKSUM_DDL)
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {CHECKSUM_TABLE} (version, checksum) VALUES (?, ?)", rows
+            )
+            return True
+
+        _run_in_transaction(conn, step, "recording checksums", check_fk=False)
 
 
 def migrate(
@@ -549,6 +582,18 @@ def migrate(
     must not fail on that.
     """
     known = list(migrations) if migrations is not None else load_migrations()
+    with _runner_errors("cannot migrate"):  # (each step names its own failure)
+        return _migrate(conn, known, target, hooks, backup_path, check_foreign_keys)
+
+
+def _migrate(
+    conn: sqlite3.Connection,
+    known: Sequence[Migration],
+    target: int | None,
+    hooks: Mapping[int, MigrationHooks] | None,
+    backup_path: Callable[[int], Path] | None,
+    check_foreign_keys: bool,
+) -> MigrationResult:
     latest = known[-1].version if known else 0
     goal = latest if target is None else target
     if goal < 0 or goal > latest:
@@ -623,11 +668,18 @@ def initialize_database(
     *,
     hooks: Mapping[int, MigrationHooks] | None = None,
 ) -> sqlite3.Connection:
-    """Open ``path`` (WAL), migrate it to the latest version and return the connection."""
+    """Open ``path``, migrate it to the latest version and return the connection (WAL).
+
+    The file goes to WAL only once migrated: a migration that fails leaves it
+    exactly as it was.
+    """
     known = migration_list(migrations)
-    conn = connect(path)
+    conn = connect(path, wal=False)
     try:
         migrate(conn, known, hooks=hooks)
+        if str(path) != ":memory:":
+            with _runner_errors(f"{path}: cannot switch to WAL"):
+                execute_while_locked(conn, "PRAGMA journal_mode = WAL")
     except BaseException:
         conn.close()
         raise
