@@ -1676,18 +1676,20 @@ def _final_name(table: str, later: Sequence[str]) -> str:
 
 
 def _wiped(code: str, replicated: Mapping[str, str], after: Schema) -> tuple[str, str] | None:
-    """A replicated table dropped and made again, or a column dropped and added
-    again: (the table, what) when the migration may empty each replica's own.
+    """A replicated table dropped (or renamed away) and made again, or a column
+    dropped and added again: (the table, what) when the migration may empty each
+    replica's own.
 
     A dropped table is emptied only if its rows are not copied back into it;
     the caller asks :func:`_copied_back` once the whole migration is read.
     """
-    dropped = _DROP_TABLE.match(code)
+    dropped = _DROP_TABLE.match(code) or _RENAME_TABLE.match(code)
     if dropped:
         name = _name(dropped.group(1)).lower()
         again = find_named(after.replicated_tables, name) is not None
-        if name in replicated and again:
-            return replicated[name], "DROP TABLE, made again empty"
+        if name in replicated and again:  # (renamed away: its rows leave with it)
+            verb = "DROP TABLE" if dropped.re is _DROP_TABLE else "RENAME TABLE away"
+            return replicated[name], f"{verb}, made again empty"
         return None
     column = _DROP_COLUMN.match(code)
     if column:

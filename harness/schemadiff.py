@@ -39,6 +39,7 @@ from nexus_core.db.schema import (
     Table,
     on_defaults,
     sql_key,
+    sql_tokens,
     trigger_key,
 )
 
@@ -433,10 +434,44 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     triggers_owner.update(
         {n: trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
     )
-    old_triggers = {name: trigger_key(sql) for name, sql in before.triggers.items()}
-    new_triggers = {name: trigger_key(sql) for name, sql in after.triggers.items()}
+    old_triggers = {name: trigger_behaviour(sql) for name, sql in before.triggers.items()}
+    new_triggers = {name: trigger_behaviour(sql) for name, sql in after.triggers.items()}
+    # A trigger made again under another name, doing the same, is no change.
+    for name in sorted(old_triggers.keys() - new_triggers.keys()):
+        twin = next(
+            (
+                other
+                for other in sorted(new_triggers.keys() - old_triggers.keys())
+                if new_triggers[other] == old_triggers[name]
+            ),
+            None,
+        )
+        if twin is not None:
+            del old_triggers[name], new_triggers[twin]
     _diff_named("trigger", old_triggers, new_triggers, triggers_owner, changes)
     return sorted(changes, key=lambda c: (c.table, c.column or "", c.kind, c.detail))
+
+
+def trigger_behaviour(sql: str) -> str | None:
+    """What a trigger does, in canonical form (:func:`trigger_key`), without what
+    does not change it: its own name, and the message its ``RAISE`` gives."""
+    key = trigger_key(sql)
+    if key is None:
+        return None
+    tokens = [token for _, token in sql_tokens(key)]
+    if "trigger" in tokens:
+        at = tokens.index("trigger") + 1
+        at += 3 if tokens[at : at + 3] == ["if", "not", "exists"] else 0
+        del tokens[at : at + (3 if tokens[at + 1 : at + 2] == ["."] else 1)]
+    for at in range(len(tokens) - 5):
+        if (
+            tokens[at : at + 2] == ["raise", "("]
+            and tokens[at + 3] == ","
+            and tokens[at + 4].startswith("'")
+            and tokens[at + 5] == ")"
+        ):
+            tokens[at + 4] = "'?'"
+    return " ".join(tokens)
 
 
 def _keys(definitions: Mapping[str, str]) -> dict[str, str | None]:
