@@ -207,7 +207,10 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
     """Columns that point at another replicated table: {column: that table}.
 
     A declared foreign key counts, and so does a column that plainly carries
-    another table's key name (``list_id`` beside a table keyed by ``list_id``).
+    another table's key name (``list_id`` beside a table keyed by ``list_id``),
+    or that table's name (``donor_id`` beside a table ``donors`` keyed by
+    ``id``, of the same type): SQLite apps often leave the REFERENCES out, and
+    a trigger or a cascade may still follow the link.
     """
     replicated = schema.replicated_tables
     found: dict[str, str] = {}
@@ -216,9 +219,32 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
             found[fk.column] = fk.other_table
     keys = {t.row_key: name for name, t in replicated.items() if name != table.name}
     for column in table.columns:
-        if column.name not in found and column.name != table.row_key and column.name in keys:
+        if column.name in found or column.name == table.row_key:
+            continue
+        if column.name in keys:
             found[column.name] = keys[column.name]
+        elif (named := _table_named_by(column, table, replicated)) is not None:
+            found[column.name] = named
     return found
+
+
+def _table_named_by(column: Column, table: Table, replicated: Mapping[str, Table]) -> str | None:
+    """The table a ``<name>_id`` column names (``donor_id``: donor, donors; ``category_id``:
+    categories), when its key has the column's type."""
+    stem = column.name.lower().removesuffix("_id")
+    if stem == column.name.lower() or not stem:
+        return None
+    names = {stem, f"{stem}s", f"{stem}es", f"{stem[:-1]}ies" if stem.endswith("y") else stem}
+    for name, other in replicated.items():
+        key = other.column(other.row_key or "")
+        if (
+            name.lower() in names
+            and name != table.name
+            and key is not None
+            and (not column.type or key.affinity == column.affinity)
+        ):
+            return name
+    return None
 
 
 Contested = Mapping[str, frozenset[str]]

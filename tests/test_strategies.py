@@ -44,6 +44,23 @@ def test_references_come_from_foreign_keys_and_key_names() -> None:
     assert references(SCHEMA.tables["patients"], SCHEMA) == {}
 
 
+def test_references_come_from_table_names_too_when_the_key_type_matches() -> None:
+    """``donor_id`` beside ``donors (id)``: SQLite apps often leave REFERENCES out."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(
+        "CREATE TABLE donors (id TEXT PRIMARY KEY);"
+        "CREATE TABLE categories (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE boxes (id INTEGER PRIMARY KEY);"
+        "CREATE TABLE donations (id TEXT PRIMARY KEY, donor_id TEXT, category_id INTEGER,"
+        " box_id TEXT, shelf_id INTEGER, id_card TEXT);"
+    )
+    schema = snapshot(conn)
+    assert references(schema.tables["donations"], schema) == {
+        "donor_id": "donors",
+        "category_id": "categories",
+    }  # box_id: TEXT against an INTEGER key; shelf_id: no such table
+
+
 def test_unique_columns_skip_references_and_keys() -> None:
     assert unique_columns(SCHEMA.tables["patients"], SCHEMA) == {"email"}
     assert unique_columns(SCHEMA.tables["appointments"], SCHEMA) == {"starts_at"}
@@ -211,3 +228,25 @@ def test_edits_after_an_upgrade_rewrite_rows_with_generated_columns_too(tmp_path
     assert sum(r.applied for results in execution.received.values() for r in results) == 2
     a.close()
     b.close()
+
+
+def test_a_cascade_trigger_over_an_undeclared_link_breaks_cells(tmp_path: Path) -> None:
+    """The traffic follows ``donor_id`` to ``donors`` without a REFERENCES, so a
+    trigger deleting a donor's donations outside the oplog shows in the matrix."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "001_init.sql").write_text(
+        "CREATE TABLE donors (id TEXT PRIMARY KEY, name TEXT);\n"
+        "CREATE TABLE donations (id TEXT PRIMARY KEY, donor_id TEXT);"
+    )
+    (directory / "002_cascade.sql").write_text(
+        "CREATE TRIGGER donors_cascade AFTER DELETE ON donors\n"
+        "BEGIN DELETE FROM donations WHERE donor_id = OLD.id; END;"
+    )
+    config = MatrixConfig(
+        migrations=directory, examples=10, seed=1, jobs=1, relay=False, replay_dir=tmp_path
+    )
+    broken = {(c.local, c.peer) for c in run_matrix(config).cells if c.observed == "broken"}
+    assert (1, 1) not in broken and broken, broken
