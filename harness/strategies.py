@@ -299,8 +299,9 @@ def _column_values(
     to collide where the other version holds the column UNIQUE."""
     unique = column.name in unique_columns(table, schema)
     if column.name in contested.get(table.name, frozenset()):
-        if unique:  # UNIQUE here too: the other version compares it loosely
+        if column.name in single_unique(table, schema):  # the other version compares it loosely
             return loose_variants(column, replica, table.checks, spelling=pair)
+        # (UNIQUE here only with other columns, which tell the rows apart here.)
         return colliding_values(column, table.checks, pinned=pair is not None)
     if unique:
         return replica_values_for(column, replica, case_variants=True, checks=table.checks)
@@ -331,9 +332,48 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
             free = [c for c in columns if c in mine & their_unique]
             if compared and free:
                 extra.add(free[0])
+        extra |= _narrower_keys(table, own, other)
         if extra:
             found[name] = frozenset(extra)
     return found
+
+
+def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
+    """The columns of each UNIQUE the other version holds over plain columns that no
+    UNIQUE here implies (none here on a subset of its columns): ``(trip, seq)``
+    there, ``(trip, seq, day)`` here. Rows agreeing on all of them are one
+    row too many there."""
+    refs = references(table, own)
+    mine = [
+        ({c.lower() for c in columns}, where)
+        for columns, where, compared in unique_keys(own, table.name)
+        if not compared
+    ]
+    mine.append(({(table.row_key or "").lower()}, None))
+    found: set[str] = set()
+    for columns, where, compared in unique_keys(other, table.name):
+        theirs = {c.lower() for c in columns}
+        if compared or any(key <= theirs and key_where in (None, where) for key, key_where in mine):
+            continue
+        found.update(
+            c.name
+            for c in table.columns
+            if c.name.lower() in theirs and c.name not in refs and c.name != table.row_key
+        )
+    return found
+
+
+def single_unique(table: Table, schema: Schema) -> set[str]:
+    """Columns a UNIQUE of their own covers here (not only with others)."""
+    return {
+        index.columns[0]
+        for index in schema.indexes.values()
+        if index.table == table.name
+        and index.unique
+        and index.origin != "pk"
+        and len(index.columns) == 1
+        and not index.where
+    }
 
 
 def _collation(column: Column) -> str:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from harness.execute import Execution, edit_after_upgrade, run_step
 from harness.strategies import (
     checked_together,
+    contested_columns,
     keys_for,
     own_references,
     references,
@@ -250,3 +251,42 @@ def test_a_cascade_trigger_over_an_undeclared_link_breaks_cells(tmp_path: Path) 
     )
     broken = {(c.local, c.peer) for c in run_matrix(config).cells if c.observed == "broken"}
     assert (1, 1) not in broken and broken, broken
+
+
+def _schema(sql: str) -> Schema:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(sql)
+    return snapshot(conn)
+
+
+STOPS = "CREATE TABLE stops (id INTEGER PRIMARY KEY, trip TEXT, seq INTEGER, day TEXT);"
+
+
+def test_a_unique_over_fewer_columns_there_is_contested_here() -> None:
+    """``(trip, seq)`` there, ``(trip, seq, day)`` here: rows agreeing on trip and seq
+    are one too many there; a key here on a subset of its columns implies it."""
+    wide = _schema(STOPS + "CREATE UNIQUE INDEX once ON stops (trip, seq, day);")
+    narrow = _schema(STOPS + "CREATE UNIQUE INDEX once ON stops (seq, trip);")
+    single = _schema(STOPS + "CREATE UNIQUE INDEX once ON stops (trip);")
+    assert contested_columns(wide, narrow) == {"stops": frozenset({"trip", "seq"})}
+    # UNIQUE (trip) here implies it: trip stays this replica's own.
+    assert "trip" not in contested_columns(single, narrow).get("stops", set())
+    assert contested_columns(narrow, narrow) == {}
+
+
+def test_a_unique_narrowed_to_fewer_columns_breaks_both_directions(tmp_path: Path) -> None:
+    from harness.matrix import MatrixConfig, run_matrix
+
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    (directory / "001_stops.sql").write_text(
+        STOPS + "\nCREATE UNIQUE INDEX once ON stops (trip, seq, day);"
+    )
+    (directory / "002_narrower.sql").write_text(
+        "DROP INDEX once;\nCREATE UNIQUE INDEX once ON stops (trip, seq);"
+    )
+    config = MatrixConfig(
+        migrations=directory, examples=10, seed=1, jobs=1, relay=False, replay_dir=tmp_path
+    )
+    broken = {(c.local, c.peer) for c in run_matrix(config).cells if c.observed == "broken"}
+    assert broken == {(1, 2), (2, 1)}
