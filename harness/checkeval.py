@@ -13,9 +13,11 @@ literals, and differ only in ``AND``, ``OR``, ``NOT``, comparisons,
 disagree are at or around their literals, so both sides are evaluated by
 SQLite, as a CHECK is (a NULL passes), over every combination of values
 built from those literals (each number, a half and a unit either side of it,
-its negation and its text; each string, in other cases and one character
-longer or shorter; strings as long as each small number; and a few plain
-values of every type), stored with the table's own column types. They are
+and the negations of those; its text, ``5`` and ``5.0``; each string, in
+other cases and one character longer or shorter; strings as long as each
+number around a literal; the 64-bit extremes and a few plain values of every
+type), stored with the table's own column types. CHECKs over columns that no
+CHECK relates are compared group by group (fewer combinations). They are
 the same CHECK only if SQLite answers alike for every row. Anything else
 (other functions or literals, too many columns to combine, SQL that does
 not run here) is a change, as before.
@@ -38,14 +40,27 @@ _NUMBER = re.compile(
     r"(?<![\w.])(?:0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?!\w)"
 )
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]")
-MAX_ROWS = 60_000  # combinations evaluated at most; more columns than that allows: a change
-_PLAIN: tuple[object, ...] = (None, 0, 1, -1, 2, 0.5, -0.5, "", " ", "a", "A", "abc", "ABC", b"")
+MAX_ROWS = 200_000  # combinations evaluated at most; more than that: a change
+INT64 = (-(2**63), 2**63 - 1)
+MAX_LENGTH = 100_000  # strings as long as a number around a literal, up to this
+_PLAIN: tuple[object, ...] = (
+    *(None, 0, 1, -1, 2, -2, 0.5, -0.5, 1.5, *INT64),
+    *("", " ", "0", "1.0", "a", "A", "abc", "ABC", "a b", "é", "É", b"", b"\x00"),
+)
 
 
 def same_rows_accepted(table: Table, was: Sequence[str], now: Sequence[str]) -> bool:
     """Whether CHECKs ``was`` and ``now`` (on ``table``'s columns) refuse exactly the same rows."""
     if not was or not now:
         return False  # a CHECK added or dropped, not written again
+    groups = _apart(table, [*was, *now])
+    if len(groups) > 1:  # CHECKs over columns no CHECK relates: each group alone
+        return all(
+            same_rows_accepted(
+                table, [c for c in was if c in group], [c for c in now if c in group]
+            )
+            for group in groups
+        )
     old, new = _parts(table, was), _parts(table, now)
     if old is None or new is None or old[:3] != new[:3]:
         return False
@@ -94,9 +109,27 @@ def _parts(
     return frozenset(columns), frozenset(words), frozenset(literals), joined
 
 
+def _apart(table: Table, checks: Sequence[str]) -> list[set[str]]:
+    """The checks in groups that read no column in common (each a set of checks)."""
+    groups: list[tuple[set[str], set[str]]] = []  # (columns, checks)
+    for check in dict.fromkeys(checks):
+        parts = _parts(table, [check])
+        columns = set(parts[0]) if parts is not None else {""}  # unreadable: all together
+        joined = [g for g in groups if g[0] & columns or "" in g[0] or "" in columns]
+        merged = (columns, {check})
+        for group in joined:
+            groups.remove(group)
+            merged[0].update(group[0])
+            merged[1].update(group[1])
+        groups.append(merged)
+    return [found for _, found in groups]
+
+
 def _number(text: str) -> int | float:
     if text[:2].lower() == "0x":
         return int(text, 16)
+    if text.isdigit():
+        return int(text)  # exactly, however large (9007199254740993 is not ...992)
     value = float(text)
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
@@ -111,15 +144,18 @@ def _values(literals: Iterable[object]) -> list[object]:
     found: list[object] = list(_PLAIN)
     for literal in sorted(literals, key=repr):
         if isinstance(literal, int | float):
-            found += [literal, literal - 1, literal + 1, literal - 0.5, literal + 0.5, -literal]
-            found.append(str(literal))
-            if isinstance(literal, int) and 0 <= literal <= 64:
+            near = [literal - 1, literal - 0.5, literal, literal + 0.5, literal + 1]
+            found += [*near, *(-value for value in near)]
+            found += [str(literal), str(float(literal)), f"{literal} "]  # as text: '5', '5.0'
+            if isinstance(literal, int) and 0 <= literal <= MAX_LENGTH:
                 found += ["x" * max(literal - 1, 0), "x" * literal, "x" * (literal + 1)]
         elif isinstance(literal, str):
             found += [literal, literal.upper(), literal.lower(), literal + "x", "x" + literal]
-            found += [literal[:-1], literal[1:]]
+            found += [literal[:-1], literal[1:], f"{literal} "]
     unique: dict[tuple[type, object], object] = {}
     for value in found:
+        if type(value) is int and not INT64[0] <= value <= INT64[1]:
+            continue  # SQLite holds no such integer (as a REAL it is around already)
         unique.setdefault((type(value), value), value)
     return list(unique.values())
 
@@ -154,7 +190,7 @@ def _agree(
             f" (CASE WHEN NOT ({was}) THEN 0 ELSE 1 END)"
             f" IS NOT (CASE WHEN NOT ({now}) THEN 0 ELSE 1 END)"
         ).fetchone()[0]
-    except (sqlite3.Error, OverflowError):
+    except (sqlite3.Error, OverflowError, ValueError):
         return False
     finally:
         conn.close()
