@@ -1743,7 +1743,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     """
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
-    codes = [without_literals(code) for code in migration.code]
+    codes = [without_literals(strings_as_names(code)) for code in migration.code]
     views = _view_sources(codes, before, after)
     existing = {t.lower(): t for t in before.tables}
     kept_triggers = {trigger_key(sql) for sql in after.triggers.values()}
@@ -2111,9 +2111,37 @@ def _top_level_words(select: str) -> list[str]:
     return words
 
 
+# Where SQLite takes a 'string' for a name (ALTER TABLE 'visits' RENAME TO 'archive').
+_STRING_NAME = re.compile(
+    r"(?i)\b(TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|RENAME(?:\s+COLUMN)?|DROP(?:\s+COLUMN)?"
+    r"|TO|INTO|FROM|JOIN|UPDATE)(\s+)'((?:[^']|'')*)'"
+)
+
+
+def strings_as_names(code: str) -> str:
+    """``code`` with the single-quoted names SQLite accepts after TABLE, TO, INTO,
+    FROM, JOIN, UPDATE, RENAME and DROP double-quoted, as identifiers are."""
+
+    def quoted(found: re.Match[str]) -> str:
+        name = found.group(3).replace("''", "'").replace('"', '""')
+        return f'{found.group(1)}{found.group(2)}"{name}"'
+
+    return _STRING_NAME.sub(quoted, code)
+
+
 def _filters(select: str) -> bool:
-    """Whether a SELECT (after its keyword) leaves rows out: a WHERE or LIMIT of its own."""
-    return any(w.upper() in ("WHERE", "LIMIT") for w in _top_level_words(select))
+    """Whether a SELECT (after its keyword) leaves rows out: a WHERE or LIMIT of its own.
+
+    Not ``WHERE true`` (or ``1``) before an upsert's ``ON CONFLICT``, which SQLite
+    needs there to read the clause apart from a join's ``ON``."""
+    words = [w.upper() for w in _top_level_words(select)]
+    for at, word in enumerate(words):
+        if word == "LIMIT" or (
+            word == "WHERE"
+            and words[at + 1 : at + 4] not in (["TRUE", "ON", "CONFLICT"], ["1", "ON", "CONFLICT"])
+        ):
+            return True
+    return False
 
 
 def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[Finding]:

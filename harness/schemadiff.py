@@ -26,7 +26,7 @@ import functools
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -434,8 +434,14 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     triggers_owner.update(
         {n: trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
     )
-    old_triggers = {name: trigger_behaviour(sql) for name, sql in before.triggers.items()}
-    new_triggers = {name: trigger_behaviour(sql) for name, sql in after.triggers.items()}
+    # A double-quoted word naming nothing in either schema is a string ("Done").
+    tables = [*before.tables.values(), *after.tables.values()]
+    names = {column.name for table in tables for column in table.columns} | {"new", "old"}
+    for schema in (before, after):
+        for kind in (schema.tables, schema.views, schema.virtual, schema.triggers, schema.indexes):
+            names.update(kind)
+    old_triggers = {name: trigger_behaviour(sql, names) for name, sql in before.triggers.items()}
+    new_triggers = {name: trigger_behaviour(sql, names) for name, sql in after.triggers.items()}
     # A trigger made again under another name, doing the same, is no change.
     for name in sorted(old_triggers.keys() - new_triggers.keys()):
         twin = next(
@@ -452,10 +458,10 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     return sorted(changes, key=lambda c: (c.table, c.column or "", c.kind, c.detail))
 
 
-def trigger_behaviour(sql: str) -> str | None:
+def trigger_behaviour(sql: str, names: Collection[str] | None = None) -> str | None:
     """What a trigger does, in canonical form (:func:`trigger_key`), without what
     does not change it: its own name, and the message its ``RAISE`` gives."""
-    key = trigger_key(sql)
+    key = trigger_key(sql, names)
     if key is None:
         return None
     tokens = [token for _, token in sql_tokens(key)]
@@ -467,8 +473,9 @@ def trigger_behaviour(sql: str) -> str | None:
         if (
             tokens[at : at + 2] == ["raise", "("]
             and tokens[at + 3] == ","
-            and tokens[at + 4].startswith("'")
-            and tokens[at + 5] == ")"
+            and (
+                tokens[at + 5] == ")"  # one token: a string, however quoted
+            )
         ):
             tokens[at + 4] = "'?'"
     return " ".join(tokens)

@@ -381,10 +381,11 @@ def _between_spelled_out(words: list[str]) -> list[str]:
     return out
 
 
-def trigger_key(sql: str | None) -> str | None:
+def trigger_key(sql: str | None, names: Collection[str] | None = None) -> str | None:
     """:func:`sql_key` for a CREATE TRIGGER, where ``FOR EACH ROW`` (the only kind
-    SQLite has) and parentheses around the whole WHEN condition say nothing."""
-    key = sql_key(normalise_sql(sql))
+    SQLite has) and parentheses around the whole WHEN condition say nothing.
+    ``names``: the columns it may name (see :func:`sql_key`)."""
+    key = sql_key(normalise_sql(sql), names)
     if key is None:
         return None
     tokens = [token for _, token in sql_tokens(key)]
