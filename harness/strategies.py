@@ -305,6 +305,10 @@ def _column_values(
         return colliding_values(column, table.checks, pinned=pair is not None)
     if unique:
         return replica_values_for(column, replica, case_variants=True, checks=table.checks)
+    if column.name in unique_references(table, schema):
+        # A link a UNIQUE of links covers, given as a value rather than picked from
+        # existing rows: each replica's own too, or two would collide by the data.
+        return replica_values_for(column, replica, checks=table.checks)
     return values_for(column, table.checks)
 
 
