@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -164,8 +164,8 @@ def unique_columns(table: Table, schema: Schema) -> set[str]:
             continue
         columns = [c for name in index.columns for c in _written_as(table, name)]
         free = [c for c in columns if c not in refs and c != table.row_key]
-        if free:
-            found.add(free[0])
+        if free:  # the same one however the index orders its columns
+            found.add(min(free, key=str.lower))
     return found
 
 
@@ -187,7 +187,7 @@ def unique_references(table: Table, schema: Schema) -> set[str]:
         if index.table != table.name or not index.unique or index.origin == "pk":
             continue
         if all(c in refs or c == table.row_key for c in index.columns):
-            found.update(c for c in index.columns[:1] if c in refs)
+            found.update(sorted((c for c in index.columns if c in refs), key=str.lower)[:1])
     return found
 
 
@@ -207,10 +207,7 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
     """Columns that point at another replicated table: {column: that table}.
 
     A declared foreign key counts, and so does a column that plainly carries
-    another table's key name (``list_id`` beside a table keyed by ``list_id``),
-    or that table's name (``donor_id`` beside a table ``donors`` keyed by
-    ``id``, of the same type): SQLite apps often leave the REFERENCES out, and
-    a trigger or a cascade may still follow the link.
+    another table's key name (``list_id`` beside a table keyed by ``list_id``).
     """
     replicated = schema.replicated_tables
     found: dict[str, str] = {}
@@ -219,32 +216,9 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
             found[fk.column] = fk.other_table
     keys = {t.row_key: name for name, t in replicated.items() if name != table.name}
     for column in table.columns:
-        if column.name in found or column.name == table.row_key:
-            continue
-        if column.name in keys:
+        if column.name not in found and column.name != table.row_key and column.name in keys:
             found[column.name] = keys[column.name]
-        elif (named := _table_named_by(column, table, replicated)) is not None:
-            found[column.name] = named
     return found
-
-
-def _table_named_by(column: Column, table: Table, replicated: Mapping[str, Table]) -> str | None:
-    """The table a ``<name>_id`` column names (``donor_id``: donor, donors; ``category_id``:
-    categories), when its key has the column's type."""
-    stem = column.name.lower().removesuffix("_id")
-    if stem == column.name.lower() or not stem:
-        return None
-    names = {stem, f"{stem}s", f"{stem}es", f"{stem[:-1]}ies" if stem.endswith("y") else stem}
-    for name, other in replicated.items():
-        key = other.column(other.row_key or "")
-        if (
-            name.lower() in names
-            and name != table.name
-            and key is not None
-            and (not column.type or key.affinity == column.affinity)
-        ):
-            return name
-    return None
 
 
 Contested = Mapping[str, frozenset[str]]
@@ -321,9 +295,10 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
         theirs = other.tables.get(name)
         if theirs is None:
             continue
-        mine, their_unique = unique_columns(table, own), unique_columns(theirs, other)
+        mine = _lower(unique_columns(table, own))
+        their_unique = _lower(unique_columns(theirs, other))
         extra = their_unique - mine
-        extra |= unique_references(theirs, other) - unique_references(table, own)
+        extra |= _lower(unique_references(theirs, other)) - _lower(unique_references(table, own))
         for column in mine & their_unique:
             here, there = table.column(column), theirs.column(column)
             if here is None or there is None:
@@ -333,13 +308,20 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
         # A UNIQUE the other version compares through an expression or another
         # collation (``lower(email)``, ``email COLLATE NOCASE``) than any here.
         for columns, _, compared in unique_keys(other, name) - unique_keys(own, name):
-            free = [c for c in columns if c in mine & their_unique]
+            free = [c for c in columns if c.lower() in mine & their_unique]
             if compared and free:
                 extra.add(free[0])
-        extra |= _narrower_keys(table, own, other)
-        if extra:
-            found[name] = frozenset(extra)
+        extra = {c.lower() for c in extra} | _lower(_narrower_keys(table, own, other))
+        # Named as here (SQLite's names are case-blind), and only columns this version
+        # has: a UNIQUE on a column new there is the new version's own business.
+        named = frozenset(c.name for c in table.columns if c.name.lower() in extra)
+        if named:
+            found[name] = named
     return found
+
+
+def _lower(names: Iterable[str]) -> set[str]:
+    return {name.lower() for name in names}
 
 
 def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
@@ -348,16 +330,14 @@ def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
     there, ``(trip, seq, day)`` here. Rows agreeing on all of them are one
     row too many there."""
     refs = references(table, own)
-    mine = [
-        ({c.lower() for c in columns}, where)
-        for columns, where, compared in unique_keys(own, table.name)
-        if not compared
-    ]
-    mine.append(({(table.row_key or "").lower()}, None))
+    # Any UNIQUE here over a subset of its columns implies it, whatever its WHERE or
+    # comparison (a respelled condition is no narrower key).
+    mine = [_lower(columns) for columns, _, _ in unique_keys(own, table.name)]
+    mine.append({(table.row_key or "").lower()})
     found: set[str] = set()
-    for columns, where, compared in unique_keys(other, table.name):
-        theirs = {c.lower() for c in columns}
-        if compared or any(key <= theirs and key_where in (None, where) for key, key_where in mine):
+    for columns, _, compared in unique_keys(other, table.name):
+        theirs = _lower(columns)
+        if compared or any(key <= theirs for key in mine):
             continue
         found.update(
             c.name

@@ -45,23 +45,6 @@ def test_references_come_from_foreign_keys_and_key_names() -> None:
     assert references(SCHEMA.tables["patients"], SCHEMA) == {}
 
 
-def test_references_come_from_table_names_too_when_the_key_type_matches() -> None:
-    """``donor_id`` beside ``donors (id)``: SQLite apps often leave REFERENCES out."""
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(
-        "CREATE TABLE donors (id TEXT PRIMARY KEY);"
-        "CREATE TABLE categories (id INTEGER PRIMARY KEY);"
-        "CREATE TABLE boxes (id INTEGER PRIMARY KEY);"
-        "CREATE TABLE donations (id TEXT PRIMARY KEY, donor_id TEXT, category_id INTEGER,"
-        " box_id TEXT, shelf_id INTEGER, id_card TEXT);"
-    )
-    schema = snapshot(conn)
-    assert references(schema.tables["donations"], schema) == {
-        "donor_id": "donors",
-        "category_id": "categories",
-    }  # box_id: TEXT against an INTEGER key; shelf_id: no such table
-
-
 def test_unique_columns_skip_references_and_keys() -> None:
     assert unique_columns(SCHEMA.tables["patients"], SCHEMA) == {"email"}
     assert unique_columns(SCHEMA.tables["appointments"], SCHEMA) == {"starts_at"}
@@ -231,28 +214,6 @@ def test_edits_after_an_upgrade_rewrite_rows_with_generated_columns_too(tmp_path
     b.close()
 
 
-def test_a_cascade_trigger_over_an_undeclared_link_breaks_cells(tmp_path: Path) -> None:
-    """The traffic follows ``donor_id`` to ``donors`` without a REFERENCES, so a
-    trigger deleting a donor's donations outside the oplog shows in the matrix."""
-    from harness.matrix import MatrixConfig, run_matrix
-
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-    (directory / "001_init.sql").write_text(
-        "CREATE TABLE donors (id TEXT PRIMARY KEY, name TEXT);\n"
-        "CREATE TABLE donations (id TEXT PRIMARY KEY, donor_id TEXT);"
-    )
-    (directory / "002_cascade.sql").write_text(
-        "CREATE TRIGGER donors_cascade AFTER DELETE ON donors\n"
-        "BEGIN DELETE FROM donations WHERE donor_id = OLD.id; END;"
-    )
-    config = MatrixConfig(
-        migrations=directory, examples=10, seed=1, jobs=1, relay=False, replay_dir=tmp_path
-    )
-    broken = {(c.local, c.peer) for c in run_matrix(config).cells if c.observed == "broken"}
-    assert (1, 1) not in broken and broken, broken
-
-
 def _schema(sql: str) -> Schema:
     conn = sqlite3.connect(":memory:")
     conn.executescript(sql)
@@ -307,8 +268,38 @@ def test_links_a_unique_covers_given_as_values_are_each_replicas_own(data: st.Da
     """Two replicas writing ``('', '')`` as a membership's links collide by the data
     alone, at one version (a matrix once called such a diagonal cell broken)."""
     table = MEMBERSHIPS.tables["memberships"]
-    drawn = {
-        replica: data.draw(rows_for(table, MEMBERSHIPS, replica))["values"].get("person_id")
-        for replica in ("a", "b")
-    }
-    assert drawn["a"] is None or drawn["a"] != drawn["b"], drawn
+    drawn = {}
+    for replica in ("a", "b"):
+        values = data.draw(rows_for(table, MEMBERSHIPS, replica))["values"]
+        drawn[replica] = (values.get("person_id"), values.get("group_id"))
+    assert None in drawn["a"] or None in drawn["b"] or drawn["a"] != drawn["b"], drawn
+
+
+JUNCTION = (
+    "CREATE TABLE students (id INTEGER PRIMARY KEY); CREATE TABLE courses (id INTEGER PRIMARY KEY);"
+    "CREATE TABLE enrollments (id INTEGER PRIMARY KEY,"
+    " student_id INTEGER REFERENCES students(id), course_id INTEGER REFERENCES courses(id),"
+    " seat TEXT, note TEXT);"
+)
+
+
+def test_a_unique_spelled_again_contests_nothing() -> None:
+    """The same UNIQUE in another column order or case, one on a column only the other
+    version has, a partial one with its condition respelled: no rows made to collide
+    (they collided by the data alone, as two replicas linked the same pair)."""
+    base = _schema(JUNCTION + "CREATE UNIQUE INDEX u ON enrollments (student_id, course_id);")
+    for other in (
+        JUNCTION + "CREATE UNIQUE INDEX u ON enrollments (course_id, student_id);",
+        JUNCTION.replace("student_id INTEGER", "Student_Id INTEGER")
+        + "CREATE UNIQUE INDEX u ON enrollments (Student_Id, course_id);",
+        JUNCTION.replace("note TEXT", "note TEXT, code TEXT UNIQUE")
+        + "CREATE UNIQUE INDEX u ON enrollments (student_id, course_id);",
+    ):
+        assert contested_columns(base, _schema(other)) == {}, other
+    live = "CREATE UNIQUE INDEX s ON enrollments (seat) WHERE note IS NULL;"
+    assert (
+        contested_columns(
+            _schema(JUNCTION + live), _schema(JUNCTION + live.replace("IS NULL", "ISNULL"))
+        )
+        == {}
+    )
