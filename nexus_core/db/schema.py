@@ -284,6 +284,9 @@ def sql_key(sql: str | None, names: Collection[str] | None = None) -> str | None
         ):
             words.append("1" if lower == "true" else "0")  # SQLite's own spelling
             continue
+        if lower in ("isnull", "notnull"):  # SQLite's one-word spellings
+            words.extend(["is", "null"] if lower == "isnull" else ["is", "not", "null"])
+            continue
         name = _unquote(token) if token[:1] in '"`[' else token
         words.append(name.lower() if re.fullmatch(r"\w+", name) else lower)
     text = " ".join(_between_spelled_out(_in_lists_sorted(words)))
