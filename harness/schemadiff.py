@@ -470,13 +470,8 @@ def trigger_behaviour(sql: str, names: Collection[str] | None = None) -> str | N
         at += 3 if tokens[at : at + 3] == ["if", "not", "exists"] else 0
         del tokens[at : at + (3 if tokens[at + 1 : at + 2] == ["."] else 1)]
     for at in range(len(tokens) - 5):
-        if (
-            tokens[at : at + 2] == ["raise", "("]
-            and tokens[at + 3] == ","
-            and (
-                tokens[at + 5] == ")"  # one token: a string, however quoted
-            )
-        ):
+        # RAISE(kind, message): the message is one token, a string however quoted.
+        if tokens[at : at + 2] == ["raise", "("] and tokens[at + 3 : at + 6 : 2] == [",", ")"]:
             tokens[at + 4] = "'?'"
     return " ".join(tokens)
 

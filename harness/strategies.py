@@ -311,7 +311,7 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
             free = [c for c in columns if c.lower() in mine & their_unique]
             if compared and free:
                 extra.add(free[0])
-        extra = {c.lower() for c in extra} | _lower(_narrower_keys(table, own, other))
+        extra = _lower(extra) | _narrower_keys(table, own, other)
         # Named as here (SQLite's names are case-blind), and only columns this version
         # has: a UNIQUE on a column new there is the new version's own business.
         named = frozenset(c.name for c in table.columns if c.name.lower() in extra)
@@ -325,11 +325,11 @@ def _lower(names: Iterable[str]) -> set[str]:
 
 
 def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
-    """The columns of each UNIQUE the other version holds over plain columns that no
-    UNIQUE here implies (none here on a subset of its columns): ``(trip, seq)``
-    there, ``(trip, seq, day)`` here. Rows agreeing on all of them are one
-    row too many there."""
-    refs = references(table, own)
+    """The columns (lower case) of each UNIQUE the other version holds over plain
+    columns that no UNIQUE here implies (none here on a subset of its columns):
+    ``(trip, seq)`` there, ``(trip, seq, day)`` here. Rows agreeing on all of
+    them are one row too many there."""
+    refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
     # Any UNIQUE here over a subset of its columns implies it, whatever its WHERE or
     # comparison (a respelled condition is no narrower key).
     mine = [_lower(columns) for columns, _, _ in unique_keys(own, table.name)]
@@ -337,13 +337,8 @@ def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
     found: set[str] = set()
     for columns, _, compared in unique_keys(other, table.name):
         theirs = _lower(columns)
-        if compared or any(key <= theirs for key in mine):
-            continue
-        found.update(
-            c.name
-            for c in table.columns
-            if c.name.lower() in theirs and c.name not in refs and c.name != table.row_key
-        )
+        if not compared and not any(key <= theirs for key in mine):
+            found |= theirs - refs
     return found
 
 

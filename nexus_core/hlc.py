@@ -31,6 +31,13 @@ class ClockError(SyncError):
     """A timestamp is malformed or too far ahead of this machine's clock."""
 
 
+def check_peer_id(peer: object) -> str:
+    """``peer`` if it is a valid peer id, else a ClockError saying what one is."""
+    if not isinstance(peer, str) or not PEER_ID.match(peer):
+        raise ClockError(f"invalid peer id {peer!r:.80}: use 1-64 letters, digits, - or _")
+    return peer
+
+
 def _wall_now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -69,9 +76,7 @@ class HybridClock:
         max_drift_ms: int = DEFAULT_MAX_DRIFT_MS,
         last: Timestamp | None = None,
     ) -> None:
-        if not PEER_ID.match(peer):
-            raise ClockError(f"invalid peer id {peer!r:.80}: use 1-64 letters, digits, - or _")
-        self.peer = peer
+        self.peer = check_peer_id(peer)
         self._now_ms = now_ms
         self.max_drift_ms = max_drift_ms
         self._wall = last.wall_ms if last else 0

@@ -33,7 +33,7 @@ from nexus_core.db.migrations import (
 )
 from nexus_core.db.schema import Schema, snapshot
 from nexus_core.errors import NexusError, SyncError
-from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, PEER_ID, HybridClock, Timestamp
+from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp, check_peer_id
 from nexus_core.merge import (
     Merger,
     TableModel,
@@ -97,8 +97,8 @@ class Replica:
         self.stats: dict[str, int] = dict.fromkeys(
             ("applied", "skipped_unknown", "rejected", "duplicates", "replayed", "sent"), 0
         )
-        if peer_id is not None and not (isinstance(peer_id, str) and PEER_ID.match(peer_id)):
-            raise SyncError(f"invalid peer id {peer_id!r}: 1 to 64 letters, digits, _ or -")
+        if peer_id is not None:
+            check_peer_id(peer_id)  # before anything is stored
         conn.execute("BEGIN IMMEDIATE")
         ensure_bookkeeping(conn)
         stored = self.oplog.meta("peer_id")

@@ -38,6 +38,12 @@ def execute_while_locked(conn: sqlite3.Connection, sql: str) -> None:
             time.sleep(0.005)
 
 
+def use_wal(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Switch the file at ``path`` to WAL (an in-memory database has no journal file)."""
+    if str(path) != ":memory:":
+        execute_while_locked(conn, "PRAGMA journal_mode = WAL")
+
+
 def connect(
     path: str | Path, *, create: bool = True, wal: bool = True, scratch: bool = False
 ) -> sqlite3.Connection:
@@ -64,8 +70,8 @@ def connect(
             conn.execute("PRAGMA journal_mode = MEMORY")
             conn.execute("PRAGMA synchronous = OFF")
         else:
-            if wal and str(path) != ":memory:":
-                execute_while_locked(conn, "PRAGMA journal_mode = WAL")
+            if wal:
+                use_wal(conn, path)
             conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         conn.close()

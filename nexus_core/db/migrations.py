@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nexus_core.db.connection import connect, execute_while_locked
+from nexus_core.db.connection import connect, use_wal
 from nexus_core.db.schema import COMMENT_OR_QUOTED, without_comments
 from nexus_core.errors import MigrationError, MigrationSetError
 
@@ -677,9 +677,8 @@ def initialize_database(
     conn = connect(path, wal=False)
     try:
         migrate(conn, known, hooks=hooks)
-        if str(path) != ":memory:":
-            with _runner_errors(f"{path}: cannot switch to WAL"):
-                execute_while_locked(conn, "PRAGMA journal_mode = WAL")
+        with _runner_errors(f"{path}: cannot switch to WAL"):
+            use_wal(conn, path)
     except BaseException:
         conn.close()
         raise
