@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.errors import Flaky
 
 from harness.execute import Execution, edit_after_upgrade, run_traffic, sync_pair
 from harness.expected import UNDOCUMENTED, status_matches
@@ -208,9 +209,18 @@ def run_cell(
     try:
         with seed_only():
             check()
-    except _Broken:
+    except (_Broken, Flaky) as exc:
+        if not failure:  # (hypothesis's own Flaky, from something other than a broken example)
+            raise
         steps, observation = failure[-1]
         result.reasons = list(observation.reasons)
+        if isinstance(exc, Flaky):
+            # Run again, the example passed: the outcome depends on something the traffic
+            # does not fix (the wall clock, random()), as a default of CURRENT_TIMESTAMP does.
+            result.reasons.append(
+                "the same traffic did not always break it when run again: the outcome"
+                " depends on something outside the traffic (the clock, random())"
+            )
         result.reasons.append(f"minimal example: {len(steps)} step(s)")
         if replay_dir is not None:
             result.replay_file = str(

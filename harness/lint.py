@@ -731,7 +731,9 @@ class _Linter:
             (
                 index
                 for index in self.after.indexes.values()
-                if index.table == change.table and index.unique and unique_key(index) == key
+                if index.table == change.table
+                and index.unique
+                and unique_key(index, self.after) == key
             ),
             None,
         )
@@ -882,7 +884,7 @@ class _Linter:
     def unique_index(self, name: str) -> bool:
         """Whether index ``name`` is UNIQUE on either side (then it is a constraint, not local)."""
         return any(
-            unique_key(index) in unique_keys(schema, index.table)
+            unique_key(index, schema) in unique_keys(schema, index.table)
             for schema in (self.before, self.after)
             if (index := schema.indexes.get(name)) is not None and index.unique
         )
@@ -1647,7 +1649,8 @@ def _through_view(
 
 def _follow_copies(code: str, replicated: Mapping[str, str], copies: dict[str, str]) -> None:
     """Note tables that hold a replicated table's old rows: renamed away from it
-    (``ALTER TABLE t RENAME TO t_old``) or made from it (``CREATE TABLE x AS SELECT``)."""
+    (``ALTER TABLE t RENAME TO t_old``) or filled from it (``CREATE TABLE x AS
+    SELECT``, ``INSERT INTO backup SELECT``)."""
     renamed = _RENAME_TABLE.match(code)
     if renamed:
         old = _name(renamed.group(1)).lower()
@@ -1655,15 +1658,15 @@ def _follow_copies(code: str, replicated: Mapping[str, str], copies: dict[str, s
         if source is not None:
             copies[_name(renamed.group(2)).lower()] = source
         return
-    made = _COPY_AS.match(code)
-    if made:
-        read = [_name(m.group(1)).lower() for m in _SOURCES.finditer(made.group(2))]
+    target = _staged_target(code)
+    if target is not None and target not in replicated:
+        read = [_name(m.group(1)).lower() for m in _SOURCES.finditer(code)]
         source = next(
             (replicated.get(t) or copies.get(t) for t in read if t in replicated or t in copies),
             None,
         )
         if source is not None:
-            copies[_name(made.group(1)).lower()] = source
+            copies[target] = source
 
 
 def _final_name(table: str, later: Sequence[str]) -> str:
@@ -1870,7 +1873,7 @@ def _select_items(text: str) -> list[str]:
 # Affinities whose CAST changes no value such a column holds (see merge.value_problem:
 # INTEGER holds integers, REAL numbers, TEXT text). CAST AS NUMERIC reads a date's
 # year as a number; CAST AS BLOB turns text into bytes.
-_NO_OP_CASTS = frozenset({"INTEGER", "REAL", "TEXT"})
+_NO_OP_CASTS: dict[str, type] = {"INTEGER": int, "REAL": float, "TEXT": str}
 
 
 def _same_as_copy(
@@ -1898,7 +1901,14 @@ def _same_as_copy(
         source = _name(cast.group(2)).lower()
         same = source == own or (not old and source not in kept)
         affinity = type_affinity(cast.group(3))
-        return same and affinity == column.affinity and affinity in _NO_OP_CASTS
+        # (An INTEGER column DEFAULT CURRENT_TIMESTAMP holds text, which the cast rewrites.)
+        stored = default_type(column.type, column.default)
+        return (
+            same
+            and affinity == column.affinity
+            and affinity in _NO_OP_CASTS
+            and stored in (None, _NO_OP_CASTS[affinity])
+        )
     if column is None or old:
         return False
     # The column's own default, spelled as it is or otherwise (``False`` for ``0``).
@@ -1908,7 +1918,8 @@ def _same_as_copy(
 # A JSON function that fails on text that is not JSON, and the column it reads.
 _JSON_CALL = re.compile(
     # Not those that take any value: json_array('x') and json_object('k', 'x') are fine.
-    r"(?i)\bjson_(?!valid\b|quote\b|array\b|object\b|group_array\b|group_object\b)\w+\s*\("
+    # json() itself fails on text that is not JSON too.
+    r"(?i)\bjson(?:_(?!valid\b|quote\b|array\b|object\b|group_array\b|group_object\b)\w+)?\s*\("
     # through functions that pass the column on: json_extract(COALESCE(custom, '{}'), ...)
     r"(?:\s*(?!json_(?:valid|array|object|quote)\b)\w+\s*\()*"
     r'\s*(?:(?:NEW|OLD)\s*\.\s*)?("[^"]+"|`[^`]+`|\[[^\]]+\]|\w+\b)(?!\s*\()'
@@ -2018,6 +2029,31 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
                 if c.name.lower() in existed and c.name.lower() not in named
             ]
         found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
+    fills = _staging_fills(statements, replicated, after)
+    for index, name in sorted(fills.items()):
+        staged = _staged_copy(statements, index)
+        if staged is None:
+            continue
+        target, columns, items, select, defined = staged
+        alone = sum(_staged_target(statements[i]) == target for i in fills) == 1
+        if alone and _filters(select):  # (filled in parts, the parts may make the whole)
+            filtered.add(name)
+        old_table = before.tables[name]
+        source = _copy_source(select, views, defined, old_table.row_key)
+        if source is not None:
+            indirect.setdefault(name, source)
+        if items == ["*"] and _reads_old_rows(select, name, statements[:index]):
+            items = [quote_identifier(c) for c in old_table.column_names]  # by position
+        table = after.tables[name]
+        existed = frozenset(c.name.lower() for c in old_table.columns)
+        kept = existed & {c.name.lower() for c in table.columns}
+        filled = [
+            column.name
+            for item, named in zip(items, columns, strict=False)
+            if (column := table.column(named)) is not None
+            and not _same_as_copy(item, column, existed, kept)
+        ]
+        found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
     findings = []
     old = versions_before(migration.version)
     for name, filled in sorted(found.items()):
@@ -2037,6 +2073,127 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     return findings
+
+
+_SELECT_BODY = re.compile(r"(?is)^\s*(WITH\b.*?\)\s*)?SELECT\s+(.*)$")
+
+
+def _staged_target(code: str) -> str | None:
+    """The table an ``INSERT ... SELECT`` or a ``CREATE TABLE ... AS SELECT`` fills
+    (lower case), or None."""
+    insert, made = _INSERT_SELECT.match(code), _COPY_AS.match(code)
+    if insert is not None:
+        return _name(insert.group(2)).lower()
+    if made is not None and _SELECT_BODY.match(made.group(2)):
+        return _name(made.group(1)).lower()
+    return None
+
+
+def _staging_fills(
+    statements: Sequence[str], replicated: Mapping[str, str], after: Schema
+) -> dict[int, str]:
+    """The statements (by index) that fill a staging table whose rows the migration
+    then copies, perhaps through others, into a replicated table: {index: that table}.
+
+    A rebuild may carry its rows through a staging copy (``CREATE TABLE keep AS
+    SELECT ... FROM visits_old``, then ``INSERT INTO visits SELECT * FROM keep``):
+    what the copy into ``keep`` leaves out or changes, the rebuilt table loses
+    too. Read backwards, so a staging name made again counts from where it is
+    made (an earlier table by that name is another one).
+    """
+    feeds: dict[str, str] = {}  # a staging table (lower case) -> the table it feeds
+    fills: dict[int, str] = {}
+    for index in range(len(statements) - 1, -1, -1):
+        code = statements[index]
+        target = _staged_target(code)
+        if target is not None:
+            final = _final_name(target, statements[index + 1 :]).lower()
+            name = replicated.get(final) or feeds.get(target)
+            if name is not None and name in after.replicated_tables:
+                if final not in replicated:  # (a copy into the table itself is a rebuild's)
+                    fills[index] = name
+                for source in _SOURCES.finditer(code):
+                    read = _name(source.group(1)).lower()
+                    if read not in replicated and read != target:
+                        feeds.setdefault(read, name)
+        made = _CREATE_TABLE.match(code)
+        if made is not None:
+            feeds.pop(_name(made.group(1)).lower(), None)
+    return fills
+
+
+def _staged_copy(
+    statements: Sequence[str], index: int
+) -> tuple[str, list[str], list[str], str, set[str]] | None:
+    """A staging fill of :func:`_staging_fills`: (the staging table, the names its
+    SELECT items take there, the items, the SELECT after its keyword, the names
+    its WITH defines). A ``CREATE TABLE ... AS`` names an item by its alias or
+    column (the item is then what the alias names); an ``INSERT`` by its column
+    list, else by the columns the migration declared the table with."""
+    code = statements[index]
+    insert, made = _INSERT_SELECT.match(code), _COPY_AS.match(code)
+    if insert is not None:
+        target, ctes, select = _name(insert.group(2)), insert.group(1), insert.group(4)
+    elif made is not None and (body := _SELECT_BODY.match(made.group(2))) is not None:
+        target, ctes, select = _name(made.group(1)), body.group(1), body.group(2)
+    else:
+        return None
+    queries = {
+        _name(m.group(1)).lower()
+        for m in _CTE.finditer(re.sub(r"(?is)^\s*WITH\s+", "", ctes or ""))
+    }
+    items = _select_items(select)
+    if insert is not None and insert.group(3):
+        columns = [_name(c.strip()) for c in insert.group(3).strip("() \n\t").split(",")]
+    elif insert is not None:
+        columns = _declared_columns(target, statements[:index])
+    else:
+        columns, inner = [], []
+        for item in items:
+            aliased = _ALIAS.match(item)
+            if aliased is not None and _ref(item) is None:
+                columns.append(_name(aliased.group(2)))
+                inner.append(aliased.group(1).strip())
+            else:
+                columns.append(_ref(item) or "")
+                inner.append(item)
+        items = inner
+    return target.lower(), columns, items, select, queries
+
+
+def _reads_old_rows(select: str, table: str, earlier: Sequence[str]) -> bool:
+    """Whether a SELECT reads ``table`` alone, under its name or one an ``earlier``
+    statement renamed it to (``visits_old``)."""
+    read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(select)}
+    names = {table.lower()}
+    for code in earlier:
+        renamed = _RENAME_TABLE.match(code)
+        if renamed and _name(renamed.group(1)).lower() in names:
+            names.add(_name(renamed.group(2)).lower())
+    return len(read) == 1 and read <= names
+
+
+def _declared_columns(table: str, earlier: Sequence[str]) -> list[str]:
+    """The columns, in order, of the last ``CREATE TABLE table (...)`` among
+    ``earlier`` statements (empty when there is none SQLite can make alone)."""
+    for code in reversed(earlier):
+        made = _CREATE_TABLE.match(code)
+        if made is None or _name(made.group(1)).lower() != table.lower():
+            continue
+        if _COPY_AS.match(code):
+            return []
+        try:
+            with closing(sqlite3.connect(":memory:")) as conn:
+                conn.execute(code)
+                return [
+                    row[1]
+                    for row in conn.execute(
+                        f"PRAGMA table_info({quote_identifier(_name(made.group(1)))})"
+                    )
+                ]
+        except sqlite3.Error:
+            return []
+    return []
 
 
 def _copy_source(
@@ -2132,13 +2289,16 @@ def strings_as_names(code: str) -> str:
 def _filters(select: str) -> bool:
     """Whether a SELECT (after its keyword) leaves rows out: a WHERE or LIMIT of its own.
 
-    Not ``WHERE true`` (or ``1``) before an upsert's ``ON CONFLICT``, which SQLite
-    needs there to read the clause apart from a join's ``ON``."""
+    Not ``WHERE true`` (or ``1``) alone, which keeps every row (SQLite needs one
+    before an upsert's ``ON CONFLICT`` to read the clause apart from a join's
+    ``ON``)."""
     words = [w.upper() for w in _top_level_words(select)]
     for at, word in enumerate(words):
-        if word == "LIMIT" or (
-            word == "WHERE"
-            and words[at + 1 : at + 4] not in (["TRUE", "ON", "CONFLICT"], ["1", "ON", "CONFLICT"])
+        if word == "LIMIT":
+            return True
+        if word == "WHERE" and not (
+            words[at + 1 : at + 2] in (["TRUE"], ["1"])
+            and words[at + 2 : at + 3] in ([], [";"], ["ON"], ["ORDER"], ["GROUP"], ["LIMIT"])
         ):
             return True
     return False
@@ -2336,11 +2496,27 @@ def dangling_triggers(migration: Migration, before: Schema, after: Schema) -> li
     return findings
 
 
+_INNER_WITH = re.compile(
+    r"(?is)^(?P<head>\s*(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO\s+"
+    rf"{_QUALIFIED}\s*(?:\([^)]*\))?\s*)(?P<with>WITH\b.*?\))\s*(?P<select>SELECT\b.*)$"
+)
+
+
+def _with_first(migration: Migration) -> Migration:
+    """``migration`` with an ``INSERT INTO t (...) WITH ... SELECT`` written as
+    ``WITH ... INSERT INTO t (...) SELECT``, the one spelling the rules read
+    (SQLite takes both)."""
+    statements = [_INNER_WITH.sub(r"\g<with> \g<head>\g<select>", code) for code in migration.code]
+    if statements == migration.code:
+        return migration
+    return replace(migration, sql=";\n".join(statements) + ";")
+
+
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
     schemas, contents = _snapshots(migrations)
     results = []
-    for migration in migrations:
+    for migration in map(_with_first, migrations):
         findings = _Linter(schemas, migration.version).run()
         before, after = schemas[migration.version - 1], schemas[migration.version]
         held = contents[migration.version - 1], contents[migration.version]

@@ -162,17 +162,48 @@ def unique_keys(schema: Schema, table: str) -> set[UniqueKey]:
 def unique_constraints(schema: Schema, table: str) -> dict[UniqueKey, str]:
     """:func:`unique_keys`, each with how the schema spells it (``email WHERE ...``)."""
     return {
-        unique_key(index): unique_text(index)
+        unique_key(index, schema): unique_text(index)
         for index in sorted(schema.indexes.values(), key=lambda i: i.name)
         if index.table == table and index.unique and index.origin != "pk"
     }
 
 
-def unique_key(index: Index) -> UniqueKey:
-    """What a UNIQUE index refuses, spelling aside: its columns in any order, its
-    WHERE and terms in canonical form (:func:`sql_key`)."""
-    terms = sorted(sql_key(t) or "" for t in index.compared.split(", ")) if index.compared else []
-    return tuple(sorted(index.columns)), sql_key(index.where), ", ".join(terms)
+def unique_key(index: Index, schema: Schema) -> UniqueKey:
+    """What a UNIQUE index of ``schema`` refuses, spelling aside: its columns in any
+    order, its WHERE and terms in canonical form (:func:`sql_key`, with the table's
+    column names: ``deleted = FALSE`` is ``deleted = 0``)."""
+    table = schema.tables.get(index.table)
+    names = table.column_names if table is not None else None
+    terms = (
+        sorted(sql_key(t, names) or "" for t in index.compared.split(", "))
+        if index.compared
+        else []
+    )
+    return (
+        tuple(sorted(index.columns)),
+        _conjuncts_sorted(sql_key(index.where, names)),
+        ", ".join(terms),
+    )
+
+
+def _conjuncts_sorted(key: str | None) -> str | None:
+    """A condition's key (:func:`sql_key`) with its top-level ``AND`` terms in one
+    order: ``kind IS NOT NULL AND archived = 0`` is ``archived = 0 AND kind IS NOT
+    NULL``. Left as it is where an ``OR``, a ``BETWEEN`` or a ``CASE`` stands
+    at the top level (the terms would not be whole there)."""
+    if key is None:
+        return None
+    terms: list[list[str]] = [[]]
+    depth = 0
+    for word in key.split(" "):
+        depth += (word == "(") - (word == ")")
+        if depth == 0 and word in ("or", "between", "case"):
+            return key
+        if depth == 0 and word == "and":
+            terms.append([])
+        else:
+            terms[-1].append(word)
+    return " and ".join(sorted(" ".join(term) for term in terms))
 
 
 def unique_text(index: Index) -> str:

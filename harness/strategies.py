@@ -377,9 +377,9 @@ def _fields(
         else:
             optional[column.name] = strategy
     values = st.fixed_dictionaries(required, optional=optional)
+    groups = [] if for_insert else written_together(table, schema)
     if not for_insert:
         values = values.filter(bool)
-        groups = checked_together(table, schema)
         if groups:
             named = {c: optional[c] for group in groups for c in group if c in optional}
             values = st.tuples(values, st.fixed_dictionaries(named)).map(
@@ -393,7 +393,44 @@ def _fields(
         if table.name in contested
         else st.fixed_dictionaries({}, optional=picks)
     )
-    return st.tuples(values, ref_picks)
+    fields = st.tuples(values, ref_picks)
+    linked = [group for group in groups if group & picks.keys()]
+    if linked:  # a link of a group picks a row whenever the group is set, and the other way
+        more_values = {c: optional[c] for group in linked for c in group if c in optional}
+        more_picks = {c: picks[c] for group in linked for c in group if c in picks}
+        fields = st.tuples(
+            fields, st.fixed_dictionaries(more_values), st.fixed_dictionaries(more_picks)
+        ).map(lambda drawn: _linked_together(linked, *drawn))
+    return fields
+
+
+def written_together(table: Table, schema: Schema) -> list[frozenset[str]]:
+    """Columns an update sets all of or none of: those :func:`checked_together`,
+    and those one UNIQUE covers with others, its condition's columns included
+    (``UNIQUE (category_id, name)``, ``UNIQUE (email) WHERE deleted = 0``).
+
+    Set one at a time by two replicas, the merge could make two rows neither
+    replica wrote agree on them (one's category, the other's name), which every
+    version refuses alike: a conflict of the data, not of the migrations.
+    Groups that share a column are one (``UNIQUE (room_id, check_in)`` beside
+    ``CHECK (check_out > check_in)``).
+    """
+    groups = checked_together(table, schema)
+    for index in schema.indexes.values():
+        if index.table != table.name or not index.unique or index.origin == "pk":
+            continue
+        read = [*index.columns, *columns_named(table.column_names, index.where or "")]
+        named = frozenset(
+            c for name in read for c in _written_as(table, name) if c != table.row_key
+        )
+        if len(named) > 1:
+            groups.append(named)
+    merged: list[frozenset[str]] = []  # groups that share a column are one
+    for group in groups:
+        touching = [m for m in merged if m & group]
+        merged = [m for m in merged if not m & group]
+        merged.append(group.union(*touching))
+    return merged
 
 
 def checked_together(table: Table, schema: Schema) -> list[frozenset[str]]:
@@ -420,8 +457,27 @@ def _together(
     """``chosen`` with every column of a group it touches (values from ``more``)."""
     for group in groups:
         if group & chosen.keys():
-            chosen.update((c, more[c]) for c in group if c not in chosen and c in more)
+            _fill(group, chosen, more)
     return chosen
+
+
+def _fill(group: frozenset[str], chosen: dict[str, Any], more: Mapping[str, Any]) -> None:
+    chosen.update((c, more[c]) for c in group if c not in chosen and c in more)
+
+
+def _linked_together(
+    groups: Sequence[frozenset[str]],
+    chosen: tuple[dict[str, Any], dict[str, int]],
+    more_values: Mapping[str, Any],
+    more_picks: Mapping[str, int],
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """``chosen`` (values, link picks) with every value and pick of a group it touches."""
+    values, picks = chosen
+    for group in groups:
+        if group & (values.keys() | picks.keys()):
+            _fill(group, values, more_values)
+            _fill(group, picks, more_picks)
+    return values, picks
 
 
 def rows_for(

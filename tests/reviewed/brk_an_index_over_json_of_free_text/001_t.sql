@@ -1,0 +1,2 @@
+-- Description: t with free text meta
+CREATE TABLE t (id TEXT PRIMARY KEY, meta TEXT);

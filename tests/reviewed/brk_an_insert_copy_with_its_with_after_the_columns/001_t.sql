@@ -1,0 +1,2 @@
+-- Description: t
+CREATE TABLE t (id TEXT PRIMARY KEY, name TEXT);

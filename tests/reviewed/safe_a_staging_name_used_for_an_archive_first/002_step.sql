@@ -1,0 +1,9 @@
+-- Description: step 2
+CREATE TABLE tmp AS SELECT * FROM visits WHERE vet IS NULL;
+CREATE TABLE orphan_visits_archive AS SELECT * FROM tmp;
+DROP TABLE tmp;
+CREATE TABLE tmp AS SELECT * FROM visits;
+DROP TABLE visits;
+CREATE TABLE visits (id INTEGER PRIMARY KEY, pet TEXT NOT NULL DEFAULT '', vet TEXT);
+INSERT INTO visits SELECT * FROM tmp;
+DROP TABLE tmp;

@@ -1,0 +1,7 @@
+-- Description: step 2
+CREATE TABLE keep AS SELECT * FROM visits WHERE 0;
+INSERT INTO keep SELECT * FROM visits;
+DROP TABLE visits;
+CREATE TABLE visits (id INTEGER PRIMARY KEY, pet TEXT NOT NULL DEFAULT '', vet TEXT);
+INSERT INTO visits SELECT * FROM keep;
+DROP TABLE keep;
