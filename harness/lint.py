@@ -1705,7 +1705,10 @@ def _wiped(code: str, replicated: Mapping[str, str], after: Schema) -> tuple[str
 
 
 def _copied_back(
-    table: str, codes: Sequence[str], copies: Mapping[str, str], views: Mapping[str, set[str]]
+    table: str,
+    codes: Sequence[str],
+    copies: Mapping[str, AbstractSet[str]],
+    views: Mapping[str, set[str]],
 ) -> bool:
     """Whether the migration fills ``table`` (under its final name) with its own old
     rows: an ``INSERT ... SELECT`` from it, or from a copy of it (``CREATE TABLE x
@@ -1715,7 +1718,9 @@ def _copied_back(
     (A table read only into an archive that stays aside, then made again, is emptied.)
     """
     name = table.lower()
-    holders = {name} | {held for held, source in copies.items() if source.lower() == name}
+    holders = {name} | {
+        held for held, sources in copies.items() if name in {s.lower() for s in sources}
+    }
     for index, code in enumerate(codes):
         renamed = _RENAME_TABLE.match(code)
         if renamed and _name(renamed.group(1)).lower() in holders:
@@ -1751,6 +1756,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     existing = {t.lower(): t for t in before.tables}
     kept_triggers = {trigger_key(sql) for sql in after.triggers.values()}
     copies: dict[str, str] = {}  # a table holding a replicated table's rows -> that table
+    every_copy: dict[str, set[str]] = {}  # the same, every table a name has held rows of
     edited: dict[str, list[tuple[str, str]]] = {}  # such a copy -> (table, edit) made to it
     instead = _instead_of_writes(migration.code, before, after)
     created: set[str] = set()  # tables (re)created so far in the migration
@@ -1773,6 +1779,8 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
         if wiped is not None:
             wipes.append(wiped)
         _follow_copies(code, replicated, copies)
+        for held, source in copies.items():  # (a name may hold two tables' rows in turn)
+            every_copy.setdefault(held, set()).add(source)
         match = _REWRITE.match(code)
         if match and match.group(2).split()[0].upper() in ("INSERT", "REPLACE"):
             final = _final_name(_name(match.group(3)), codes[index + 1 :]).lower()
@@ -1825,7 +1833,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
             verb = "INSERT"
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
     for table, what in wipes:
-        if what.startswith("DROP COLUMN") or not _copied_back(table, codes, copies, views):
+        if what.startswith("DROP COLUMN") or not _copied_back(table, codes, every_copy, views):
             found.setdefault(table, []).append(what)
     findings = []
     n = migration.version
@@ -1984,6 +1992,42 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
     filtered: set[str] = set()
     indirect: dict[str, str] = {}  # tables copied through a subquery, join or view
     views = set(_view_sources(statements, before, after))
+    # A staging table filled once: (its column, what of the old rows fills it), read
+    # where it is copied on. Staging copies are judged as the last copy is.
+    staged: dict[tuple[str, str], list[tuple[str, str]]] = {}  # by (staging, table fed)
+    fills = _staging_fills(statements, replicated, after)
+    for index, fed in sorted(fills.items()):
+        fill = _staged_copy(statements, index)
+        if fill is None:
+            continue
+        old_table = before.tables[fed]
+        alone = (
+            sum(fills[i] == fed and _staged_target(statements[i]) == fill.target for i in fills)
+            == 1
+        )
+        if (alone and _filters(fill.select)) or fill.dedupes(old_table.row_key):
+            filtered.add(fed)  # (filled in parts, the parts may make the whole)
+        source = _copy_source(fill.select, views, fill.defined, old_table.row_key)
+        if source is not None:
+            indirect.setdefault(fed, source)
+        named_as, items = fill.columns, _through_staging(fill.items, fill.select, staged, fed)
+        if items == ["*"] and _reads_old_rows(fill.select, fed, statements[:index]):
+            items = [quote_identifier(c) for c in old_table.column_names]  # by position
+            named_as = list(old_table.column_names) if named_as == ["*"] else named_as
+        items = fill.stored(named_as, items, old_table)
+        if alone and len(items) == len(named_as) and all(named_as):
+            staged[fill.target, fed] = list(zip(named_as, items, strict=True))
+            continue
+        table = after.tables[fed]
+        existed = frozenset(c.name.lower() for c in old_table.columns)
+        kept = existed & {c.name.lower() for c in table.columns}
+        filled = [
+            column.name
+            for item, named in zip(items, named_as, strict=False)
+            if (column := table.column(named)) is not None
+            and not _same_as_copy(item, column, existed, kept)
+        ]
+        found.setdefault(fed, []).extend(c for c in filled if c not in found.get(fed, []))
     for index, code in enumerate(statements):
         match = _INSERT_SELECT.match(code)
         if not match:
@@ -2011,7 +2055,10 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         if source is not None:
             indirect.setdefault(name, source)
         items = _select_items(match.group(4))
-        if items == ["*"] and source is None and not old_table.generated:
+        through = _through_staging(items, match.group(4), staged, name)
+        if through != items:
+            items = through
+        elif items == ["*"] and source is None and not old_table.generated:
             # By position: a new table declaring the columns in another order swaps them.
             items = [quote_identifier(c) for c in old_table.column_names]
         if len(items) != len(columns):
@@ -2028,31 +2075,6 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
                 for c in table.columns
                 if c.name.lower() in existed and c.name.lower() not in named
             ]
-        found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
-    fills = _staging_fills(statements, replicated, after)
-    for index, name in sorted(fills.items()):
-        staged = _staged_copy(statements, index)
-        if staged is None:
-            continue
-        target, columns, items, select, defined = staged
-        alone = sum(_staged_target(statements[i]) == target for i in fills) == 1
-        if alone and _filters(select):  # (filled in parts, the parts may make the whole)
-            filtered.add(name)
-        old_table = before.tables[name]
-        source = _copy_source(select, views, defined, old_table.row_key)
-        if source is not None:
-            indirect.setdefault(name, source)
-        if items == ["*"] and _reads_old_rows(select, name, statements[:index]):
-            items = [quote_identifier(c) for c in old_table.column_names]  # by position
-        table = after.tables[name]
-        existed = frozenset(c.name.lower() for c in old_table.columns)
-        kept = existed & {c.name.lower() for c in table.columns}
-        filled = [
-            column.name
-            for item, named in zip(items, columns, strict=False)
-            if (column := table.column(named)) is not None
-            and not _same_as_copy(item, column, existed, kept)
-        ]
         found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
     findings = []
     old = versions_before(migration.version)
@@ -2122,13 +2144,68 @@ def _staging_fills(
     return fills
 
 
-def _staged_copy(
-    statements: Sequence[str], index: int
-) -> tuple[str, list[str], list[str], str, set[str]] | None:
-    """A staging fill of :func:`_staging_fills`: (the staging table, the names its
-    SELECT items take there, the items, the SELECT after its keyword, the names
-    its WITH defines). A ``CREATE TABLE ... AS`` names an item by its alias or
-    column (the item is then what the alias names); an ``INSERT`` by its column
+@dataclass(frozen=True)
+class _Declared:
+    """A table as a ``CREATE TABLE`` of the migration declares it."""
+
+    columns: list[tuple[str, str]]  # (name, declared type), in order
+    unique: list[frozenset[str]]  # the columns (lower case) of each UNIQUE and PRIMARY KEY
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """A statement filling a staging table (:func:`_staging_fills`) from a SELECT."""
+
+    target: str  # the staging table, lower case
+    columns: list[str]  # the names its SELECT items take there ("*" for a star)
+    items: list[str]  # the items, an alias's own expression for a CREATE TABLE ... AS
+    select: str  # the SELECT after its keyword
+    defined: set[str]  # the names its WITH defines
+    declared: _Declared | None  # the table as declared, for an INSERT
+    conflict: bool  # OR IGNORE, OR REPLACE: rows a UNIQUE there refuses are left out
+
+    def stored(self, columns: Sequence[str], items: Sequence[str], old: Table) -> list[str]:
+        """``items`` as the declared columns store them: a column of ``old`` copied
+        into one of another affinity is converted (``'007'`` into INTEGER is 7)."""
+        if self.declared is None:
+            return list(items)
+        types = {name.lower(): declared for name, declared in self.declared.columns}
+        out = []
+        for column, item in zip(columns, items, strict=False):
+            declared = types.get(column.lower(), "")
+            aliased = _ALIAS.match(item)
+            inner = aliased.group(1).strip() if aliased and _ref(aliased.group(1)) else item
+            copied = old.column(_ref(inner) or "")
+            affinity = type_affinity(declared)
+            if copied is None or affinity in ("BLOB", copied.affinity):  # stored as it is
+                out.append(item)
+            else:
+                out.append(f"CAST({inner} AS {declared})")
+        return out
+
+    def dedupes(self, row_key: str | None) -> bool:
+        """Whether a UNIQUE of the declared table drops rows (OR IGNORE, OR REPLACE)
+        the old table keeps apart: any but one on the column the old key fills."""
+        if not self.conflict or self.declared is None:
+            return False
+        columns = self.columns if self.columns != ["*"] else []
+        columns = columns or [name for name, _ in self.declared.columns]
+        keyed = {
+            column.lower()
+            for column, item in zip(columns, self.items, strict=False)
+            if row_key is not None and _ref(item) == row_key.lower()
+        }
+        return any(unique != keyed for unique in self.declared.unique)
+
+
+_CONFLICT = re.compile(
+    r"(?is)^\s*(?:WITH\b.*?\)\s*)?(?:INSERT\s+OR\s+(?:IGNORE|REPLACE)|REPLACE)\b"
+)
+
+
+def _staged_copy(statements: Sequence[str], index: int) -> _Fill | None:
+    """The fill of a staging table ``statements[index]`` makes. A ``CREATE TABLE
+    ... AS`` names an item by its alias or column; an ``INSERT`` by its column
     list, else by the columns the migration declared the table with."""
     code = statements[index]
     insert, made = _INSERT_SELECT.match(code), _COPY_AS.match(code)
@@ -2138,15 +2215,16 @@ def _staged_copy(
         target, ctes, select = _name(made.group(1)), body.group(1), body.group(2)
     else:
         return None
-    queries = {
+    defined = {
         _name(m.group(1)).lower()
         for m in _CTE.finditer(re.sub(r"(?is)^\s*WITH\s+", "", ctes or ""))
     }
     items = _select_items(select)
+    declared = _declared(target, statements[:index]) if insert is not None else None
     if insert is not None and insert.group(3):
         columns = [_name(c.strip()) for c in insert.group(3).strip("() \n\t").split(",")]
     elif insert is not None:
-        columns = _declared_columns(target, statements[:index])
+        columns = [name for name, _ in declared.columns] if declared is not None else []
     else:
         columns, inner = [], []
         for item in items:
@@ -2158,7 +2236,31 @@ def _staged_copy(
                 columns.append(_ref(item) or "")
                 inner.append(item)
         items = inner
-    return target.lower(), columns, items, select, queries
+    conflict = _CONFLICT.match(code) is not None
+    return _Fill(target.lower(), columns, items, select, defined, declared, conflict)
+
+
+def _through_staging(
+    items: list[str],
+    select: str,
+    staged: Mapping[tuple[str, str], Sequence[tuple[str, str]]],
+    fed: str,
+) -> list[str]:
+    """A SELECT's ``items`` with the columns of the staging table it reads alone
+    replaced by what of ``fed``'s old rows filled them (see :func:`rebuilt_values`)."""
+    read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(select)}
+    held = staged.get((next(iter(read)), fed)) if len(read) == 1 else None
+    if held is None:
+        return items
+    if items == ["*"]:
+        return [term for _, term in held]
+    terms = {column.lower(): term for column, term in held}
+    out = []
+    for item in items:
+        aliased = _ALIAS.match(item)
+        inner = aliased.group(1).strip() if aliased and _ref(aliased.group(1)) else item
+        out.append(terms.get(_ref(inner) or "", item))
+    return out
 
 
 def _reads_old_rows(select: str, table: str, earlier: Sequence[str]) -> bool:
@@ -2173,27 +2275,33 @@ def _reads_old_rows(select: str, table: str, earlier: Sequence[str]) -> bool:
     return len(read) == 1 and read <= names
 
 
-def _declared_columns(table: str, earlier: Sequence[str]) -> list[str]:
-    """The columns, in order, of the last ``CREATE TABLE table (...)`` among
-    ``earlier`` statements (empty when there is none SQLite can make alone)."""
+def _declared(table: str, earlier: Sequence[str]) -> _Declared | None:
+    """The last ``CREATE TABLE table (...)`` among ``earlier`` statements, as SQLite
+    makes it alone (None when there is none, or it is made from a SELECT)."""
     for code in reversed(earlier):
         made = _CREATE_TABLE.match(code)
         if made is None or _name(made.group(1)).lower() != table.lower():
             continue
         if _COPY_AS.match(code):
-            return []
+            return None
+        name = quote_identifier(_name(made.group(1)))
         try:
             with closing(sqlite3.connect(":memory:")) as conn:
                 conn.execute(code)
-                return [
-                    row[1]
-                    for row in conn.execute(
-                        f"PRAGMA table_info({quote_identifier(_name(made.group(1)))})"
-                    )
-                ]
+                info = conn.execute(f"PRAGMA table_info({name})").fetchall()
+                unique = (
+                    [frozenset(str(row[1]).lower() for row in info if row[5])]
+                    if any(row[5] for row in info)
+                    else []
+                )
+                for index in conn.execute(f"PRAGMA index_list({name})").fetchall():
+                    if index[2]:
+                        named = conn.execute(f"PRAGMA index_info({quote_identifier(index[1])})")
+                        unique.append(frozenset(str(row[2]).lower() for row in named))
         except sqlite3.Error:
-            return []
-    return []
+            return None
+        return _Declared([(str(row[1]), str(row[2])) for row in info], list(dict.fromkeys(unique)))
+    return None
 
 
 def _copy_source(

@@ -1,0 +1,11 @@
+-- Description: step 2
+CREATE TABLE keep AS SELECT * FROM visits WHERE vet IS NOT NULL;
+DROP TABLE visits;
+CREATE TABLE visits (id INTEGER PRIMARY KEY, pet TEXT NOT NULL DEFAULT '', vet TEXT);
+INSERT INTO visits SELECT * FROM keep;
+DROP TABLE keep;
+CREATE TABLE keep AS SELECT id, name, species FROM pets;
+DROP TABLE pets;
+CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, species TEXT);
+INSERT INTO pets SELECT * FROM keep;
+DROP TABLE keep;
