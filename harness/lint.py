@@ -1787,7 +1787,8 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
             if final in replicated:  # rows copied back: edits made to them on the way count
                 for source in {_name(m.group(1)).lower() for m in _SOURCES.finditer(code)}:
                     for table, what in edited.pop(source, []):
-                        found.setdefault(table, []).append(what)
+                        if table.lower() == replicated[final].lower():  # (not another's rows)
+                            found.setdefault(table, []).append(what)
         if match and _name(match.group(3)).lower() not in replicated:
             verb = match.group(2).split()[0].upper()
             final = _final_name(_name(match.group(3)), codes[index + 1 :])
@@ -1831,6 +1832,8 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
             if recreated and copied_from and not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest):
                 continue  # the table made again, filled from its old copy: a rebuild
             verb = "INSERT"
+        if verb.startswith("UPDATE") and _sets_new_defaults(migration.code[index], before, after):
+            continue  # (what every row holds already: ``ADD COLUMN ... DEFAULT 1`` then ``= 1``)
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
     for table, what in wipes:
         if what.startswith("DROP COLUMN") or not _copied_back(table, codes, every_copy, views):
@@ -1872,6 +1875,8 @@ def _select_items(text: str) -> list[str]:
             text = text[:offset]
             break
     items.append(text[start:].strip())
+    if len(items) == 1 and re.fullmatch(rf"(?s){_NAME}\s*\.\s*\*", items[0]):
+        items = ["*"]  # ``t.*``, all a SELECT of one table lists, is ``*``
     return [
         re.sub(r"(?is)^(?:DISTINCT|ALL)\s+", "", item, count=1) if n == 0 else item
         for n, item in enumerate(items)
@@ -1977,6 +1982,45 @@ def _ref(text: str) -> str | None:
     return name
 
 
+_UPDATE_SET = re.compile(rf"(?is)^\s*UPDATE(?:\s+OR\s+\w+)?\s+{_QUALIFIED}\s+SET\s+(.*)$")
+
+
+def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
+    """Whether an UPDATE sets only columns new in the migration, each to its own
+    default: the value every row holds already, and the one peers give rows that
+    older clients send without the column."""
+    match = _UPDATE_SET.match(code)
+    if match is None:
+        return False
+    old, new = (
+        find_named(before.tables, _name(match.group(1))),
+        find_named(after.tables, _name(match.group(1))),
+    )
+    if old is None or new is None:
+        return False
+    text = match.group(2)
+    assignments: list[str] = []
+    depth = start = 0
+    for offset, token in sql_tokens(text):
+        depth += (token == "(") - (token == ")")
+        if depth == 0 and token == ",":
+            assignments.append(text[start:offset])
+            start = offset + 1
+        elif depth == 0 and token.upper() in ("WHERE", "FROM", "RETURNING", "ORDER", "LIMIT"):
+            break
+    else:
+        offset = len(text)
+    assignments.append(text[start:offset])
+    for assignment in assignments:
+        named, _, value = assignment.partition("=")
+        column = new.column(_name(named.strip()))
+        if column is None or old.column(column.name) is not None or column.default is None:
+            return False
+        if stored_default(replace(column, default=value.strip())) != stored_default(column):
+            return False
+    return True
+
+
 def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
     """A rebuild's ``INSERT ... SELECT`` that fills a replicated table's columns with
     expressions (a constant, ``COALESCE``, ``lower()``) instead of copies.
@@ -1995,19 +2039,35 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
     # A staging table filled once: (its column, what of the old rows fills it), read
     # where it is copied on. Staging copies are judged as the last copy is.
     staged: dict[tuple[str, str], list[tuple[str, str]]] = {}  # by (staging, table fed)
-    fills = _staging_fills(statements, replicated, after)
+    fills, seeded = _staging_fills(statements, replicated, after)
+    for fed in seeded.values():
+        indirect.setdefault(fed, "rows the migration writes into its staging copy")
+    made_as: dict[str, list[str]] = {}  # a staging table made by a SELECT: its columns
+    read = {i: _staged_copy(statements, i) for i in fills}
+    # A copy that keeps no row (``WHERE 0``) only makes the staging table's shape.
+    live = {
+        i: fill
+        for i, fill in read.items()
+        if fill is not None and _rows_kept(fill.select) is not False
+    }
     for index, fed in sorted(fills.items()):
-        fill = _staged_copy(statements, index)
+        fill = read[index]
         if fill is None:
             continue
+        if not fill.columns and fill.target in made_as:  # an INSERT by position
+            fill = replace(fill, columns=made_as[fill.target])
         old_table = before.tables[fed]
-        alone = (
-            sum(fills[i] == fed and _staged_target(statements[i]) == fill.target for i in fills)
-            == 1
-        )
+        if index not in live:  # it only makes the table: its columns, for INSERTs by position
+            star = fill.columns == ["*"] and _reads_old_rows(fill.select, fed, statements[:index])
+            made_as[fill.target] = list(old_table.column_names) if star else fill.columns
+            continue
+        alone = sum(fills[i] == fed and f.target == fill.target for i, f in live.items()) == 1
         if (alone and _filters(fill.select)) or fill.dedupes(old_table.row_key):
             filtered.add(fed)  # (filled in parts, the parts may make the whole)
         source = _copy_source(fill.select, views, fill.defined, old_table.row_key)
+        ours = _old_names(fed, statements[:index]) | {f.target for f in live.values()}
+        if source is None and _read_tables(fill.select) - ours - fill.defined:
+            source = "rows of another table"  # merged into the staging copy
         if source is not None:
             indirect.setdefault(fed, source)
         named_as, items = fill.columns, _through_staging(fill.items, fill.select, staged, fed)
@@ -2015,10 +2075,17 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
             items = [quote_identifier(c) for c in old_table.column_names]  # by position
             named_as = list(old_table.column_names) if named_as == ["*"] else named_as
         items = fill.stored(named_as, items, old_table)
+        if fill.made:
+            made_as[fill.target] = list(named_as)
         if alone and len(items) == len(named_as) and all(named_as):
+            if fill.declared is not None:  # read on in the declared order; left out: NULL
+                terms = {c.lower(): term for c, term in zip(named_as, items, strict=True)}
+                named_as = [c for c, _ in fill.declared.columns]
+                items = [terms.get(c.lower(), "NULL") for c in named_as]
             staged[fill.target, fed] = list(zip(named_as, items, strict=True))
             continue
-        table = after.tables[fed]
+        table = find_named(after.tables, fed)
+        assert table is not None  # (fills are of tables replicated after)
         existed = frozenset(c.name.lower() for c in old_table.columns)
         kept = existed & {c.name.lower() for c in table.columns}
         filled = [
@@ -2034,9 +2101,10 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
             continue
         final = _final_name(_name(match.group(2)), statements[index + 1 :])
         name = replicated.get(final.lower())
-        if name is None or name not in after.replicated_tables:
+        found_table = find_named(after.replicated_tables, name or "")
+        if name is None or found_table is None:
             continue
-        table = after.tables[name]
+        table = found_table  # (perhaps renamed in case only: ``Visits`` made ``visits``)
         listed = match.group(3)
         columns = (
             [_name(c.strip()) for c in listed.strip("() \n\t").split(",")]
@@ -2113,9 +2181,10 @@ def _staged_target(code: str) -> str | None:
 
 def _staging_fills(
     statements: Sequence[str], replicated: Mapping[str, str], after: Schema
-) -> dict[int, str]:
+) -> tuple[dict[int, str], dict[int, str]]:
     """The statements (by index) that fill a staging table whose rows the migration
-    then copies, perhaps through others, into a replicated table: {index: that table}.
+    then copies, perhaps through others, into a replicated table: {index: that table};
+    and those that write rows into such a table (``VALUES``, ``DEFAULT VALUES``).
 
     A rebuild may carry its rows through a staging copy (``CREATE TABLE keep AS
     SELECT ... FROM visits_old``, then ``INSERT INTO visits SELECT * FROM keep``):
@@ -2125,23 +2194,34 @@ def _staging_fills(
     """
     feeds: dict[str, str] = {}  # a staging table (lower case) -> the table it feeds
     fills: dict[int, str] = {}
+    seeded: dict[int, str] = {}  # rows written into a staging table, not copied
     for index in range(len(statements) - 1, -1, -1):
         code = statements[index]
         target = _staged_target(code)
         if target is not None:
             final = _final_name(target, statements[index + 1 :]).lower()
             name = replicated.get(final) or feeds.get(target)
-            if name is not None and name in after.replicated_tables:
+            if name is not None and find_named(after.replicated_tables, name) is not None:
                 if final not in replicated:  # (a copy into the table itself is a rebuild's)
                     fills[index] = name
                 for source in _SOURCES.finditer(code):
                     read = _name(source.group(1)).lower()
                     if read not in replicated and read != target:
-                        feeds.setdefault(read, name)
+                        feeds[read] = name  # (the nearest copy on reads it)
+        written = _REWRITE.match(code)
+        verb = written.group(2).split()[0].upper() if written is not None else ""
+        into = _name(written.group(3)).lower() if written is not None else ""
+        if target is None and verb in ("INSERT", "REPLACE") and into in feeds:
+            seeded[index] = feeds[into]  # VALUES, DEFAULT VALUES
         made = _CREATE_TABLE.match(code)
         if made is not None:
             feeds.pop(_name(made.group(1)).lower(), None)
-    return fills
+    return fills, seeded
+
+
+# Affinities that store a value another of them holds alike, or back (3 in a REAL
+# column is 3.0, back in an INTEGER one 3): a staging column of one keeps the others'.
+_NUMERIC = frozenset({"INTEGER", "NUMERIC", "REAL"})
 
 
 @dataclass(frozen=True)
@@ -2150,6 +2230,7 @@ class _Declared:
 
     columns: list[tuple[str, str]]  # (name, declared type), in order
     unique: list[frozenset[str]]  # the columns (lower case) of each UNIQUE and PRIMARY KEY
+    resolves: bool  # a conflict clause of its own (UNIQUE ON CONFLICT IGNORE)
 
 
 @dataclass(frozen=True)
@@ -2163,6 +2244,7 @@ class _Fill:
     defined: set[str]  # the names its WITH defines
     declared: _Declared | None  # the table as declared, for an INSERT
     conflict: bool  # OR IGNORE, OR REPLACE: rows a UNIQUE there refuses are left out
+    made: bool  # a CREATE TABLE ... AS (not an INSERT)
 
     def stored(self, columns: Sequence[str], items: Sequence[str], old: Table) -> list[str]:
         """``items`` as the declared columns store them: a column of ``old`` copied
@@ -2177,7 +2259,8 @@ class _Fill:
             inner = aliased.group(1).strip() if aliased and _ref(aliased.group(1)) else item
             copied = old.column(_ref(inner) or "")
             affinity = type_affinity(declared)
-            if copied is None or affinity in ("BLOB", copied.affinity):  # stored as it is
+            numeric = {affinity, copied.affinity} <= _NUMERIC if copied is not None else False
+            if copied is None or numeric or affinity in ("BLOB", copied.affinity):  # as it is
                 out.append(item)
             else:
                 out.append(f"CAST({inner} AS {declared})")
@@ -2186,7 +2269,7 @@ class _Fill:
     def dedupes(self, row_key: str | None) -> bool:
         """Whether a UNIQUE of the declared table drops rows (OR IGNORE, OR REPLACE)
         the old table keeps apart: any but one on the column the old key fills."""
-        if not self.conflict or self.declared is None:
+        if self.declared is None or not (self.conflict or self.declared.resolves):
             return False
         columns = self.columns if self.columns != ["*"] else []
         columns = columns or [name for name, _ in self.declared.columns]
@@ -2201,6 +2284,9 @@ class _Fill:
 _CONFLICT = re.compile(
     r"(?is)^\s*(?:WITH\b.*?\)\s*)?(?:INSERT\s+OR\s+(?:IGNORE|REPLACE)|REPLACE)\b"
 )
+
+
+_UPSERT = re.compile(r"(?is)\bON\s+CONFLICT\b[^;]*\bDO\b")
 
 
 def _staged_copy(statements: Sequence[str], index: int) -> _Fill | None:
@@ -2236,8 +2322,10 @@ def _staged_copy(statements: Sequence[str], index: int) -> _Fill | None:
                 columns.append(_ref(item) or "")
                 inner.append(item)
         items = inner
-    conflict = _CONFLICT.match(code) is not None
-    return _Fill(target.lower(), columns, items, select, defined, declared, conflict)
+    conflict = _CONFLICT.match(code) is not None or _UPSERT.search(code) is not None
+    return _Fill(
+        target.lower(), columns, items, select, defined, declared, conflict, insert is None
+    )
 
 
 def _through_staging(
@@ -2266,13 +2354,23 @@ def _through_staging(
 def _reads_old_rows(select: str, table: str, earlier: Sequence[str]) -> bool:
     """Whether a SELECT reads ``table`` alone, under its name or one an ``earlier``
     statement renamed it to (``visits_old``)."""
-    read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(select)}
+    read = _read_tables(select)
+    return len(read) == 1 and read <= _old_names(table, earlier)
+
+
+def _read_tables(select: str) -> set[str]:
+    """The tables (lower case) a SELECT reads FROM or JOINs."""
+    return {_name(m.group(1)).lower() for m in _SOURCES.finditer(select)}
+
+
+def _old_names(table: str, earlier: Sequence[str]) -> set[str]:
+    """``table`` (lower case) and the names ``earlier`` statements renamed it to."""
     names = {table.lower()}
     for code in earlier:
         renamed = _RENAME_TABLE.match(code)
         if renamed and _name(renamed.group(1)).lower() in names:
             names.add(_name(renamed.group(2)).lower())
-    return len(read) == 1 and read <= names
+    return names
 
 
 def _declared(table: str, earlier: Sequence[str]) -> _Declared | None:
@@ -2300,7 +2398,9 @@ def _declared(table: str, earlier: Sequence[str]) -> _Declared | None:
                         unique.append(frozenset(str(row[2]).lower() for row in named))
         except sqlite3.Error:
             return None
-        return _Declared([(str(row[1]), str(row[2])) for row in info], list(dict.fromkeys(unique)))
+        resolves = re.search(r"(?i)\bON\s+CONFLICT\s+(?:IGNORE|REPLACE)\b", code) is not None
+        columns = [(str(row[1]), str(row[2])) for row in info]
+        return _Declared(columns, list(dict.fromkeys(unique)), resolves)
     return None
 
 
@@ -2330,8 +2430,12 @@ def _copy_source(
     tail = clause[ends[0]].upper() if ends else None
     clause_tail = clause[ends[0] :] if ends else []
     clause = clause[: ends[0]] if ends else clause
-    if tail == "GROUP" and not _names_key(clause_tail[2:], key):  # after GROUP BY
-        return "rows merged by GROUP BY"
+    grouped = [n for n, w in enumerate(clause_tail) if w.upper() == "GROUP"]
+    if grouped:  # the terms after GROUP BY, up to the next clause
+        terms = clause_tail[grouped[0] + 2 :]
+        stop = [n for n, w in enumerate(terms) if w.upper() in _CLAUSE_ENDS]
+        if not _names_key(terms[: stop[0]] if stop else terms, key):
+            return "rows merged by GROUP BY"
     if tail in ("UNION", "EXCEPT", "INTERSECT"):
         return "a compound SELECT"
     if "(" in clause or any(w.upper() == "JOIN" for w in clause):
@@ -2351,8 +2455,8 @@ def _copy_source(
 
 
 def _names_key(words: Sequence[str], key: str | None) -> bool:
-    """Whether ``words`` name the row key (``id`` or ``t.id``)."""
-    return key is not None and key.lower() in {_name(w).lower() for w in words}
+    """Whether ``words`` name the row key (``id`` or ``t.id``, or ``*``)."""
+    return key is not None and ("*" in words or key.lower() in {_name(w).lower() for w in words})
 
 
 _CLAUSE_ENDS = frozenset(
@@ -2394,22 +2498,56 @@ def strings_as_names(code: str) -> str:
     return _STRING_NAME.sub(quoted, code)
 
 
-def _filters(select: str) -> bool:
-    """Whether a SELECT (after its keyword) leaves rows out: a WHERE or LIMIT of its own.
+def _rows_kept(select: str) -> bool | None:
+    """Whether a SELECT (after its keyword) keeps every row of what it reads (True),
+    none (False: ``WHERE 0``, ``LIMIT 0``, the idiom that clones a table empty),
+    or some, by its own WHERE or LIMIT (None).
 
-    Not ``WHERE true`` (or ``1``) alone, which keeps every row (SQLite needs one
-    before an upsert's ``ON CONFLICT`` to read the clause apart from a join's
-    ``ON``)."""
-    words = [w.upper() for w in _top_level_words(select)]
-    for at, word in enumerate(words):
-        if word == "LIMIT":
-            return True
-        if word == "WHERE" and not (
-            words[at + 1 : at + 2] in (["TRUE"], ["1"])
-            and words[at + 2 : at + 3] in ([], [";"], ["ON"], ["ORDER"], ["GROUP"], ["LIMIT"])
-        ):
-            return True
-    return False
+    A WHERE that names no column (``1``, ``true``, ``1 = 1``) is what SQLite
+    makes of it (a ``WHERE true`` SQLite needs before an upsert's ``ON
+    CONFLICT`` keeps every row)."""
+    depth = 0
+    where: int | None = None
+    for offset, token in sql_tokens(select):
+        word = token.upper()
+        depth += (token == "(") - (token == ")")
+        if depth or word not in (*_CLAUSE_ENDS, "ON", ";"):
+            continue
+        if where is not None:
+            kept = _constant_truth(select[where:offset])
+            if kept is not True:
+                return kept
+            where = None
+        if word == "WHERE":
+            where = offset + len(token)
+        elif word == "LIMIT":  # (a negative limit is none)
+            if _constant_truth(f"({select[offset + 5 :]}) < 0"):
+                return True if where is None else _constant_truth(select[where:offset])
+            return False if _constant_truth(f"({select[offset + 5 :]}) = 0") else None
+    if where is not None:
+        return _constant_truth(select[where:])
+    return True
+
+
+_CONSTANT_WORDS = frozenset({"TRUE", "FALSE", "NULL", "AND", "OR", "NOT", "IS", "IN", "BETWEEN"})
+
+
+def _constant_truth(condition: str) -> bool | None:
+    """What SQLite makes of a condition of literals alone (None when it names anything)."""
+    for _, token in sql_tokens(condition):
+        if (token[0].isalpha() or token[0] in '_"`[') and token.upper() not in _CONSTANT_WORDS:
+            return None
+    try:
+        with closing(sqlite3.connect(":memory:")) as conn:
+            (value,) = conn.execute(f"SELECT CASE WHEN ({condition}) THEN 1 ELSE 0 END").fetchone()
+    except (sqlite3.Error, sqlite3.Warning, ValueError):
+        return None
+    return bool(value)
+
+
+def _filters(select: str) -> bool:
+    """Whether a SELECT (after its keyword) leaves rows out by a WHERE or LIMIT of its own."""
+    return _rows_kept(select) is not True
 
 
 def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
@@ -2479,8 +2617,9 @@ _CONTENT_OPTION = re.compile(rf"(?is)(?:^|,)\s*content\s*=\s*('[^']*'|{_NAME})\s
 
 
 def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
-    """An external-content full-text index over a replicated table, made without
-    being filled (``INSERT INTO fts(fts) VALUES ('rebuild')``) while triggers keep it.
+    """An external-content (or contentless) full-text index over a replicated table,
+    made without being filled (``INSERT INTO fts(fts) VALUES ('rebuild')``, or for a
+    contentless one an ``INSERT ... SELECT``) while triggers keep it.
 
     The rows the table held before are not in the index; the triggers' ``'delete'``
     of such a row fails (``database disk image is malformed``), so every update or
@@ -2494,9 +2633,21 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
         if made is None or content is None:
             continue
         index, table = _name(made.group(1)), _name(content.group(1).strip("'")).lower()
+        quoted = re.escape(index)
+        if not table:  # contentless (``content=''``): the table whose triggers feed it
+            table = next(
+                (
+                    name
+                    for name in replicated
+                    if any(
+                        re.search(rf"(?i)\b{quoted}\b", sql) and "'delete'" in sql.lower()
+                        for sql in triggers_on(after, replicated[name]).values()
+                    )
+                ),
+                "",
+            )
         if table not in replicated:
             continue
-        quoted = re.escape(index)
         filled = re.compile(
             rf"(?is)^\s*INSERT\s+INTO\s+(?:main\s*\.\s*)?[\"`\[]?{quoted}\b[\"`\]]?\s*(?:\(.*\)\s*)?"
             r"(?:VALUES\s*\(\s*['\"]rebuild['\"]|SELECT\b)"

@@ -1,0 +1,2 @@
+-- Description: t
+CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT);

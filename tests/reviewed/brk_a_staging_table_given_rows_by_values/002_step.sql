@@ -1,0 +1,8 @@
+-- Description: step 2
+CREATE TABLE keep (id INTEGER, pet TEXT NOT NULL DEFAULT 'unknown', vet TEXT);
+INSERT INTO keep SELECT * FROM visits;
+INSERT INTO keep DEFAULT VALUES;
+DROP TABLE visits;
+CREATE TABLE visits (id INTEGER PRIMARY KEY, pet TEXT NOT NULL DEFAULT '', vet TEXT);
+INSERT INTO visits SELECT * FROM keep;
+DROP TABLE keep;
