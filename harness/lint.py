@@ -2016,6 +2016,8 @@ def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
         column = new.column(_name(named.strip()))
         if column is None or old.column(column.name) is not None or column.default is None:
             return False
+        if not _literals_only(value):  # (CURRENT_TIMESTAMP: each row, each device its own)
+            return False
         if stored_default(replace(column, default=value.strip())) != stored_default(column):
             return False
     return True
@@ -2532,11 +2534,19 @@ def _rows_kept(select: str) -> bool | None:
 _CONSTANT_WORDS = frozenset({"TRUE", "FALSE", "NULL", "AND", "OR", "NOT", "IS", "IN", "BETWEEN"})
 
 
+def _literals_only(sql: str) -> bool:
+    """Whether an expression is made of literals and operators alone (no column,
+    function or keyword such as CURRENT_TIMESTAMP)."""
+    return all(
+        not (token[0].isalpha() or token[0] in '_"`[') or token.upper() in _CONSTANT_WORDS
+        for _, token in sql_tokens(sql)
+    )
+
+
 def _constant_truth(condition: str) -> bool | None:
     """What SQLite makes of a condition of literals alone (None when it names anything)."""
-    for _, token in sql_tokens(condition):
-        if (token[0].isalpha() or token[0] in '_"`[') and token.upper() not in _CONSTANT_WORDS:
-            return None
+    if not _literals_only(condition):
+        return None
     try:
         with closing(sqlite3.connect(":memory:")) as conn:
             (value,) = conn.execute(f"SELECT CASE WHEN ({condition}) THEN 1 ELSE 0 END").fetchone()
