@@ -1987,8 +1987,9 @@ _UPDATE_SET = re.compile(rf"(?is)^\s*UPDATE(?:\s+OR\s+\w+)?\s+{_QUALIFIED}\s+SET
 
 def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
     """Whether an UPDATE sets only columns new in the migration, each to its own
-    default: the value every row holds already, and the one peers give rows that
-    older clients send without the column."""
+    default written as literals: the value every row holds already, and the one
+    peers give rows that older clients send without the column. Not where the
+    table has triggers: an UPDATE fires them (a ``updated_at`` stamp)."""
     match = _UPDATE_SET.match(code)
     if match is None:
         return False
@@ -1998,6 +1999,8 @@ def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
     )
     if old is None or new is None:
         return False
+    if triggers_on(before, old.name) or triggers_on(after, new.name):
+        return False  # (an UPDATE trigger writes or refuses even what changes nothing)
     text = match.group(2)
     assignments: list[str] = []
     depth = start = 0
@@ -2062,6 +2065,8 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
         if index not in live:  # it only makes the table: its columns, for INSERTs by position
             star = fill.columns == ["*"] and _reads_old_rows(fill.select, fed, statements[:index])
             made_as[fill.target] = list(old_table.column_names) if star else fill.columns
+            if not any(fills[i] == fed and f.target == fill.target for i, f in live.items()):
+                filtered.add(fed)  # nothing fills it after: the rows are gone
             continue
         alone = sum(fills[i] == fed and f.target == fill.target for i, f in live.items()) == 1
         if (alone and _filters(fill.select)) or fill.dedupes(old_table.row_key):
@@ -2507,14 +2512,26 @@ def _rows_kept(select: str) -> bool | None:
 
     A WHERE that names no column (``1``, ``true``, ``1 = 1``) is what SQLite
     makes of it (a ``WHERE true`` SQLite needs before an upsert's ``ON
-    CONFLICT`` keeps every row)."""
+    CONFLICT`` keeps every row). A compound SELECT (``WHERE 0 UNION ALL ...``)
+    is judged as one elsewhere: None here."""
+    top: list[tuple[int, str]] = []  # the SELECT's own words (offset, upper case)
     depth = 0
-    where: int | None = None
     for offset, token in sql_tokens(select):
-        word = token.upper()
         depth += (token == "(") - (token == ")")
-        if depth or word not in (*_CLAUSE_ENDS, "ON", ";"):
+        if depth == 0:
+            top.append((offset, token.upper()))
+    words = [word for _, word in top]
+    if {"UNION", "EXCEPT", "INTERSECT"} & set(words):
+        return None
+    for at, word in enumerate(words):
+        if word == "ON" and words[at + 1 : at + 2] == ["CONFLICT"]:  # an upsert's, not ours
+            select, top = select[: top[at][0]], top[:at]
+            break
+    where: int | None = None
+    for offset, word in top:
+        if word not in (*_CLAUSE_ENDS, "ON", ";"):
             continue
+        token = word
         if where is not None:
             kept = _constant_truth(select[where:offset])
             if kept is not True:
@@ -2623,7 +2640,7 @@ _EXTERNAL_FTS = re.compile(
     rf"(?is)^\s*CREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_QUALIFIED}"
     r"\s+USING\s+fts[345]\s*\((.*)\)\s*$"
 )
-_CONTENT_OPTION = re.compile(rf"(?is)(?:^|,)\s*content\s*=\s*('[^']*'|{_NAME})\s*(?:,|$)")
+_CONTENT_OPTION = re.compile(rf"(?is)(?:^|,)\s*content\s*=\s*('[^']*'|\"\"|{_NAME})\s*(?:,|$)")
 
 
 def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
@@ -2642,7 +2659,9 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
         content = _CONTENT_OPTION.search(made.group(2)) if made else None
         if made is None or content is None:
             continue
-        index, table = _name(made.group(1)), _name(content.group(1).strip("'")).lower()
+        option = content.group(1)
+        index = _name(made.group(1))
+        table = "" if option in ('""', "''") else _name(option.strip("'")).lower()
         quoted = re.escape(index)
         if not table:  # contentless (``content=''``): the table whose triggers feed it
             table = next(
@@ -2771,11 +2790,25 @@ _INNER_WITH = re.compile(
 )
 
 
+def _with_moved_first(code: str) -> str:
+    """One statement (comments gone) with its inner WITH moved first, found on a
+    copy whose string literals are blanked (``') SELECT'`` ends no WITH)."""
+    masked = list(code)
+    for offset, token in sql_tokens(code):
+        if token[0] == "'":
+            masked[offset + 1 : offset + len(token) - 1] = "_" * (len(token) - 2)
+    found = _INNER_WITH.match("".join(masked))
+    if found is None:
+        return code
+    head, with_, select = (code[found.start(g) : found.end(g)] for g in ("head", "with", "select"))
+    return f"{with_} {head}{select}"
+
+
 def _with_first(migration: Migration) -> Migration:
     """``migration`` with an ``INSERT INTO t (...) WITH ... SELECT`` written as
     ``WITH ... INSERT INTO t (...) SELECT``, the one spelling the rules read
     (SQLite takes both)."""
-    statements = [_INNER_WITH.sub(r"\g<with> \g<head>\g<select>", code) for code in migration.code]
+    statements = [_with_moved_first(code) for code in migration.code]
     if statements == migration.code:
         return migration
     return replace(migration, sql=";\n".join(statements) + ";")

@@ -195,7 +195,7 @@ def _conjuncts_sorted(key: str | None) -> str | None:
         return None
     terms: list[list[str]] = [[]]
     depth = 0
-    for word in key.split(" "):
+    for _, word in sql_tokens(key):  # (a string literal stays one word: ``'on and off'``)
         depth += (word == "(") - (word == ")")
         if depth == 0 and word in ("or", "between", "case"):
             return key

@@ -2312,3 +2312,39 @@ def test_reviewed_histories(folder: str) -> None:
     results = lint_migrations(load_migrations(REVIEWED / folder))
     breaking = [r.version for r in results if r.verdict == "breaking"]
     assert bool(breaking) == folder.startswith("brk_"), [r.findings for r in results]
+
+
+BACKFILLED = "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, updated_at TEXT);"
+
+
+@pytest.mark.parametrize(
+    ("step", "verdict"),
+    [
+        (
+            "ALTER TABLE t ADD COLUMN flag INTEGER NOT NULL DEFAULT 1; UPDATE t SET flag = 1;",
+            "additive",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN flag INTEGER NOT NULL DEFAULT 1; UPDATE t SET flag = 0;",
+            "breaking",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN flag INTEGER DEFAULT 1; UPDATE t SET flag = 1, name = name;",
+            "breaking",
+        ),
+    ],
+)
+def test_a_new_column_backfilled_with_its_own_default_changes_nothing(
+    tmp_path: Path, step: str, verdict: str
+) -> None:
+    assert last(tmp_path, BACKFILLED, step).verdict == verdict
+
+
+def test_a_backfill_that_fires_an_update_trigger_is_a_rewrite(tmp_path: Path) -> None:
+    """The UPDATE fires the table's trigger: each device stamps its own upgrade time."""
+    touch = (
+        "CREATE TRIGGER t_touch AFTER UPDATE ON t BEGIN"
+        " UPDATE t SET updated_at = CURRENT_TIMESTAMP WHERE id = new.id; END;"
+    )
+    step = "ALTER TABLE t ADD COLUMN flag INTEGER NOT NULL DEFAULT 1; UPDATE t SET flag = 1;"
+    assert ("data-rewrite", "t", None) in hits(last(tmp_path, BACKFILLED + touch, step))

@@ -1,0 +1,2 @@
+-- Description: step 1
+CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);
