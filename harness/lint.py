@@ -2643,6 +2643,19 @@ _EXTERNAL_FTS = re.compile(
 _CONTENT_OPTION = re.compile(rf"(?is)(?:^|,)\s*content\s*=\s*('[^']*'|\"\"|{_NAME})\s*(?:,|$)")
 
 
+def _fills_all(found: re.Match[str] | None, code: str, table: str) -> bool:
+    """Whether a statement ``found`` to fill a search index fills it with every row
+    of ``table`` (``'rebuild'``, or a SELECT of that table alone, keeping all)."""
+    if found is None:
+        return False
+    if not found.group(0).rstrip().upper().endswith("SELECT"):
+        return True  # the 'rebuild' command
+    select = code[found.end() :]
+    if re.match(r"""(?i)\s*['"]rebuild['"]\s*;?\s*$""", select):
+        return True  # the command as a SELECT: INSERT INTO fts(fts) SELECT 'rebuild'
+    return _read_tables(select) == {table.lower()} and _rows_kept(select) is True
+
+
 def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
     """An external-content (or contentless) full-text index over a replicated table,
     made without being filled (``INSERT INTO fts(fts) VALUES ('rebuild')``, or for a
@@ -2681,7 +2694,7 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
             rf"(?is)^\s*INSERT\s+INTO\s+(?:main\s*\.\s*)?[\"`\[]?{quoted}\b[\"`\]]?\s*(?:\(.*\)\s*)?"
             r"(?:VALUES\s*\(\s*['\"]rebuild['\"]|SELECT\b)"
         )
-        if any(filled.match(other) for other in migration.code):
+        if any(_fills_all(filled.match(other), other, table) for other in migration.code):
             continue
         kept = [
             name

@@ -1,0 +1,2 @@
+-- Description: step 1
+CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
