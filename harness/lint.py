@@ -836,8 +836,8 @@ class _Linter:
             for c in before.columns
             if c.name.lower() in read
             and not ("JSON" in c.type.upper() and _json_default(c))  # declared JSON: documents
-            and not allowed(c.name, table.checks).json
-            and not allowed(c.name, before.checks).json
+            and not _holds_json(table, c.name)
+            and not _holds_json(before, c.name)
         )
 
     def json_reads_elsewhere(self) -> None:
@@ -1953,6 +1953,34 @@ def _json_default(column: Column) -> bool:
     except sqlite3.Error:
         return False
     return bool(valid)
+
+
+# Text that is not JSON, which a JSON function fails on ("malformed JSON").
+_NOT_JSON = ("", "x", "not json", "{")
+
+
+def _holds_json(table: Table, column: str) -> bool:
+    """Whether the table's CHECKs refuse every text in ``column`` that is not JSON,
+    tried by SQLite on a row holding such text there and NULL elsewhere
+    (``CHECK (json_valid(doc) OR doc = '')`` lets ``''`` through)."""
+    if not allowed(column, table.checks).json:
+        return False
+    names = ", ".join(quote_identifier(name) for name in table.column_names)
+    checks = "".join(f", CHECK ({check})" for check in table.checks)
+    try:
+        with closing(sqlite3.connect(":memory:")) as conn:
+            conn.execute(f"CREATE TABLE probe ({names}{checks})")
+            for text in _NOT_JSON:
+                try:
+                    conn.execute(
+                        f"INSERT INTO probe ({quote_identifier(column)}) VALUES (?)", (text,)
+                    )
+                except sqlite3.IntegrityError:
+                    continue
+                return False
+    except sqlite3.Error:
+        return True  # (a CHECK SQLite cannot try alone: as its words say)
+    return True
 
 
 def _json_reads(sql: str) -> set[str]:

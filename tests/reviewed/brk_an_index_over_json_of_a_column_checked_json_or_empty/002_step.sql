@@ -1,0 +1,2 @@
+-- Description: step 2
+CREATE INDEX i ON d(json(doc));
