@@ -2239,10 +2239,8 @@ def _staging_fills(
             if name is not None and find_named(after.replicated_tables, name) is not None:
                 if final not in replicated:  # (a copy into the table itself is a rebuild's)
                     fills[index] = name
-                for source in _SOURCES.finditer(code):
-                    read = _name(source.group(1)).lower()
-                    if read not in replicated and read != target:
-                        feeds[read] = name  # (the nearest copy on reads it)
+                for read in _read_tables(code) - {target} - replicated.keys():
+                    feeds[read] = name  # (the nearest copy on reads it)
         written = _REWRITE.match(code)
         verb = written.group(2).split()[0].upper() if written is not None else ""
         into = _name(written.group(3)).lower() if written is not None else ""
@@ -2290,8 +2288,7 @@ class _Fill:
         out = []
         for column, item in zip(columns, items, strict=False):
             declared = types.get(column.lower(), "")
-            aliased = _ALIAS.match(item)
-            inner = aliased.group(1).strip() if aliased and _ref(aliased.group(1)) else item
+            inner = _unaliased(item)
             copied = old.column(_ref(inner) or "")
             affinity = type_affinity(declared)
             numeric = {affinity, copied.affinity} <= _NUMERIC if copied is not None else False
@@ -2371,19 +2368,20 @@ def _through_staging(
 ) -> list[str]:
     """A SELECT's ``items`` with the columns of the staging table it reads alone
     replaced by what of ``fed``'s old rows filled them (see :func:`rebuilt_values`)."""
-    read = {_name(m.group(1)).lower() for m in _SOURCES.finditer(select)}
+    read = _read_tables(select)
     held = staged.get((next(iter(read)), fed)) if len(read) == 1 else None
     if held is None:
         return items
     if items == ["*"]:
         return [term for _, term in held]
     terms = {column.lower(): term for column, term in held}
-    out = []
-    for item in items:
-        aliased = _ALIAS.match(item)
-        inner = aliased.group(1).strip() if aliased and _ref(aliased.group(1)) else item
-        out.append(terms.get(_ref(inner) or "", item))
-    return out
+    return [terms.get(_ref(_unaliased(item)) or "", item) for item in items]
+
+
+def _unaliased(item: str) -> str:
+    """A SELECT item naming a column under an alias (``pet AS p``) as the column."""
+    aliased = _ALIAS.match(item)
+    return aliased.group(1).strip() if aliased and _ref(aliased.group(1)) else item
 
 
 def _reads_old_rows(select: str, table: str, earlier: Sequence[str]) -> bool:
@@ -2559,17 +2557,16 @@ def _rows_kept(select: str) -> bool | None:
     for offset, word in top:
         if word not in (*_CLAUSE_ENDS, "ON", ";"):
             continue
-        token = word
         if where is not None:
             kept = _constant_truth(select[where:offset])
             if kept is not True:
                 return kept
             where = None
         if word == "WHERE":
-            where = offset + len(token)
-        elif word == "LIMIT":  # (a negative limit is none)
+            where = offset + len(word)
+        elif word == "LIMIT":  # (any WHERE before it kept every row; a negative limit is none)
             if _constant_truth(f"({select[offset + 5 :]}) < 0"):
-                return True if where is None else _constant_truth(select[where:offset])
+                return True
             return False if _constant_truth(f"({select[offset + 5 :]}) = 0") else None
     if where is not None:
         return _constant_truth(select[where:])

@@ -163,9 +163,18 @@ def unique_constraints(schema: Schema, table: str) -> dict[UniqueKey, str]:
     """:func:`unique_keys`, each with how the schema spells it (``email WHERE ...``)."""
     return {
         unique_key(index, schema): unique_text(index)
-        for index in sorted(schema.indexes.values(), key=lambda i: i.name)
-        if index.table == table and index.unique and index.origin != "pk"
+        for index in sorted(unique_indexes(schema, table), key=lambda i: i.name)
     }
+
+
+def unique_indexes(schema: Schema, table: str) -> list[Index]:
+    """The UNIQUE constraints and indexes of ``table``, its key's aside, in the
+    schema's order."""
+    return [
+        index
+        for index in schema.indexes.values()
+        if index.table == table and index.unique and index.origin != "pk"
+    ]
 
 
 def unique_key(index: Index, schema: Schema) -> UniqueKey:

@@ -26,7 +26,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.checks import allowed
-from harness.schemadiff import columns_named, raises, triggers_on, unique_keys
+from harness.schemadiff import columns_named, raises, triggers_on, unique_indexes, unique_keys
 from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table
 
 REPLICAS = ("a", "b")
@@ -159,9 +159,7 @@ def unique_columns(table: Table, schema: Schema) -> set[str]:
     """
     refs = references(table, schema)
     found: set[str] = set()
-    for index in schema.indexes.values():
-        if index.table != table.name or not index.unique or index.origin == "pk":
-            continue
+    for index in unique_indexes(schema, table.name):
         columns = [c for name in index.columns for c in _written_as(table, name)]
         free = [c for c in columns if c not in refs and c != table.row_key]
         if free:  # the same one however the index orders its columns
@@ -183,9 +181,7 @@ def unique_references(table: Table, schema: Schema) -> set[str]:
     (one open loan per book): rows collide there by pointing at the same row."""
     refs = references(table, schema)
     found: set[str] = set()
-    for index in schema.indexes.values():
-        if index.table != table.name or not index.unique or index.origin == "pk":
-            continue
+    for index in unique_indexes(schema, table.name):
         if all(c in refs or c == table.row_key for c in index.columns):
             found.update(sorted((c for c in index.columns if c in refs), key=str.lower)[:1])
     return found
@@ -346,12 +342,8 @@ def single_unique(table: Table, schema: Schema) -> set[str]:
     """Columns a UNIQUE of their own covers here (not only with others)."""
     return {
         index.columns[0]
-        for index in schema.indexes.values()
-        if index.table == table.name
-        and index.unique
-        and index.origin != "pk"
-        and len(index.columns) == 1
-        and not index.where
+        for index in unique_indexes(schema, table.name)
+        if len(index.columns) == 1 and not index.where
     }
 
 
@@ -416,9 +408,7 @@ def written_together(table: Table, schema: Schema) -> list[frozenset[str]]:
     ``CHECK (check_out > check_in)``).
     """
     groups = checked_together(table, schema)
-    for index in schema.indexes.values():
-        if index.table != table.name or not index.unique or index.origin == "pk":
-            continue
+    for index in unique_indexes(schema, table.name):
         read = [*index.columns, *columns_named(table.column_names, index.where or "")]
         named = frozenset(
             c for name in read for c in _written_as(table, name) if c != table.row_key
