@@ -145,3 +145,40 @@ def test_a_value_a_default_stores_reaches_peers_of_that_version(tmp_path: Path) 
         a.insert("visits", {"patient": "Bo", "seats": "two"})
     a.close()
     b.close()
+
+
+def test_an_any_column_of_a_strict_table_keeps_every_value_as_given(tmp_path: Path) -> None:
+    """``ANY`` is NUMERIC in a plain table but has no affinity in a STRICT one:
+    1.0 stays a REAL, '0012' stays text and a blob is taken. The writer must send
+    what it stored, or a peer of the same version stores another type for good."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_kv.sql").write_text(
+        "CREATE TABLE kv (k TEXT PRIMARY KEY NOT NULL, v ANY) STRICT;"
+        " CREATE TABLE loose (k TEXT PRIMARY KEY NOT NULL, v ANY);",
+        encoding="utf-8",
+    )
+    values = [1.0, -0.0, 2.5, 7, "0012", "text", b"\x00\x01", None]
+    query = "SELECT k, quote(v), typeof(v) FROM {} ORDER BY k"
+    with (
+        open_replica(tmp_path / "a.db", migrations=folder, peer_id="a") as a,
+        open_replica(tmp_path / "b.db", migrations=folder, peer_id="b") as b,
+    ):
+        a.insert_many("kv", [{"k": f"i{n}", "v": v} for n, v in enumerate(values)])
+        for n, v in enumerate(values):  # the same values by update
+            a.insert("kv", {"k": f"u{n}", "v": "x"})
+            a.update("kv", f"u{n}", {"v": v})
+        for n, v in enumerate(values[:5]):  # numbers only: a plain ANY is NUMERIC
+            a.insert("loose", {"k": f"i{n}", "v": v})
+        assert sync(a, b).rejected == 0
+        strict = a.conn.execute(query.format("kv")).fetchall()
+        kinds = [row[2] for row in strict if row[0].startswith("i")]
+        assert kinds == ["real", "real", "real", "integer", "text", "text", "blob", "null"]
+        assert [row[1:] for row in strict if row[0].startswith("u")] == [
+            row[1:] for row in strict if row[0].startswith("i")
+        ]
+        assert b.conn.execute(query.format("kv")).fetchall() == strict
+        loose = a.conn.execute(query.format("loose")).fetchall()
+        assert [row[2] for row in loose] == ["integer", "integer", "real", "integer", "integer"]
+        assert b.conn.execute(query.format("loose")).fetchall() == loose
+        assert a.rows("kv") == b.rows("kv")

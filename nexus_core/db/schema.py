@@ -8,6 +8,7 @@ tables and ``sqlite_*``) are left out: a schema here is the app's schema.
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
 import sqlite3
@@ -106,9 +107,14 @@ class Column:
     default: str | None
     pk: int
     collation: str | None = None
+    strict: bool = False  # a column of a STRICT table
 
     @property
     def affinity(self) -> str:
+        """SQLite's affinity; ``ANY`` in a STRICT table has none (BLOB): it keeps
+        every value as given, where elsewhere ``ANY`` is NUMERIC."""
+        if self.strict and self.type == "ANY":
+            return "BLOB"
         return type_affinity(self.type)
 
     @property
@@ -123,6 +129,10 @@ class ForeignKey:
     column: str
     other_table: str
     other_column: str | None
+    # What deleting the referenced row does here ("CASCADE", "SET NULL", ...);
+    # "" for a key of several columns. Not compared: lint and verify compare
+    # which keys exist, as before.
+    on_delete: str = field(default="NO ACTION", compare=False)
 
 
 @dataclass(frozen=True)
@@ -628,6 +638,14 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
     )
 
 
+def _on_delete(conn: sqlite3.Connection, table: str) -> dict[tuple[str, str], str]:
+    """The ON DELETE action of each single-column foreign key of ``table``, by
+    (column, referenced table)."""
+    rows = conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table)})").fetchall()
+    width = collections.Counter(row[0] for row in rows)
+    return {(row[3], row[2]): str(row[6]).upper() for row in rows if width[row[0]] == 1}
+
+
 def _read_schema(conn: sqlite3.Connection) -> Schema:
     db = sqlite_utils.Database(conn)
     master = {
@@ -645,6 +663,7 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
         table = db.table(name)
         sql = master.get(("table", name)) or ""
         collations = column_collations(sql)
+        strict = bool(re.search(r"(?is)\)[^()]*\bSTRICT\b[^()]*$", sql))
         columns = tuple(
             Column(
                 c.name,
@@ -653,11 +672,19 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
                 c.default_value,
                 c.is_pk,
                 collations.get(c.name),
+                strict,
             )
             for c in table.columns
         )
+        actions = _on_delete(conn, name)
         keys = tuple(
-            ForeignKey(str(fk.column), fk.other_table, fk.other_column) for fk in table.foreign_keys
+            ForeignKey(
+                str(fk.column),
+                fk.other_table,
+                fk.other_column,
+                actions.get((str(fk.column), fk.other_table), ""),
+            )
+            for fk in table.foreign_keys
         )
         schema.tables[name] = Table(
             name,
@@ -666,7 +693,7 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
             check_constraints(sql),
             sql,
             without_rowid=bool(re.search(r"(?i)\bWITHOUT\s+ROWID\b", sql)),
-            strict=bool(re.search(r"(?is)\)[^()]*\bSTRICT\b[^()]*$", sql)),
+            strict=strict,
             generated=tuple(
                 str(row[1])
                 for row in conn.execute(f"PRAGMA table_xinfo({quote_identifier(name)})")
