@@ -31,7 +31,7 @@ from nexus_core.db.migrations import (
     migration_list,
     utc_now,
 )
-from nexus_core.db.schema import Schema, snapshot
+from nexus_core.db.schema import ForeignKey, Schema, snapshot
 from nexus_core.errors import NexusError, SyncError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp, check_peer_id
 from nexus_core.merge import (
@@ -248,7 +248,10 @@ class Replica:
         """
         outer = self._depth == 0
         savepoint = f"nexus_write_{self._depth}"
-        self.conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
+        if outer:
+            self._begin()
+        else:
+            self.conn.execute(f"SAVEPOINT {savepoint}")
         self._depth += 1
         try:
             if outer:
@@ -271,6 +274,14 @@ class Replica:
         self._depth -= 1
         self.conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
 
+    def _begin(self) -> None:
+        """Take the write lock; another connection holding it past the busy
+        timeout is a SyncError that says so (nothing was done yet)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise SyncError(f"could not start a write transaction: {exc}") from exc
+
     def _observe_other_writers(self) -> None:
         """Move the clock past what another connection stored in the file (``nexus
         sync`` run beside an open app, say), so a local edit made after seeing a
@@ -290,6 +301,11 @@ class Replica:
         Rows written in bulk mostly share their columns and value types: once a
         combination is seen to hold, only its numbers' ranges are checked.
         """
+        if not isinstance(values, Mapping):
+            raise SyncError(
+                f"a write to {model.table.name} takes a mapping of column to value,"
+                f" not {type(values).__name__}"
+            )
         signature = (tuple(values), tuple(map(type, values.values())))
         numbers_fit = model.held_writes.get(signature)
         if numbers_fit is not None and numbers_fit(values):
@@ -497,32 +513,81 @@ class Replica:
         if model.key in values:
             raise SyncError(f"{table}.{model.key} is the row id and cannot change")
         with self._writing(), self.transaction():
-            cursor = self.conn.execute(
-                model.update_many_sql(tuple(values)), [*values.values(), row_id]
-            )
-            if not cursor.rowcount:
-                raise SyncError(f"no {table} row {row_id!r} to update")
-            texts = [c for c, v in values.items() if c in model.numeric and type(v) is str]
-            if texts:
-                stored = self._read_back(model, [row_id], texts)[row_id]
-                values = values | dict(zip(texts, stored, strict=True))
-            cols = {c: encode_value(stored_value(model.columns[c], v)) for c, v in values.items()}
-            self._record_local(table, [self._change("set", table, row_id, cols)])
+            self._update_row(model, row_id, values)
+
+    def _update_row(self, model: TableModel, row_id: Value, values: dict[str, Value]) -> None:
+        """Inside a write transaction: one change of checked ``values``."""
+        table = model.table.name
+        cursor = self.conn.execute(model.update_many_sql(tuple(values)), [*values.values(), row_id])
+        if not cursor.rowcount:
+            raise SyncError(f"no {table} row {row_id!r} to update")
+        texts = [c for c, v in values.items() if c in model.numeric and type(v) is str]
+        if texts:
+            stored = self._read_back(model, [row_id], texts)[row_id]
+            values = values | dict(zip(texts, stored, strict=True))
+        cols = {c: encode_value(stored_value(model.columns[c], v)) for c, v in values.items()}
+        self._record_local(table, [self._change("set", table, row_id, cols)])
 
     def delete(self, table: str, row_id: Value) -> None:
-        """Delete a row; its tombstone travels as a delete op."""
+        """Delete a row; its tombstone travels as a delete op.
+
+        The ``ON DELETE CASCADE`` and ``SET NULL`` actions of replicated tables'
+        foreign keys are carried out here, as writes of their own (a delete or
+        an update of each row they reach), so every peer gets them as ops:
+        SQLite's own enforcement stays off, since sync may deliver a child
+        before its parent.
+        """
         model = self._model(table)
-        table = model.table.name
         self._check_row_id(model, row_id)
         with self._writing(), self.transaction():
-            cursor = self.conn.execute(
-                f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?", (row_id,)
-            )
-            if not cursor.rowcount:
-                raise SyncError(f"no {table} row {row_id!r} to delete")
-            change = self._change("delete", table, row_id, {})
-            self.oplog.tombstone(table, row_id, change.hlc)
-            self._record_local(table, [change])
+            self._delete_row(model, row_id, set())
+
+    def _delete_row(self, model: TableModel, row_id: Value, done: set[tuple[str, Value]]) -> None:
+        table = model.table.name
+        done.add((table.lower(), row_id))
+        referencing = self._referencing(table)
+        held: dict[str, Value] = {"": row_id, model.key.lower(): row_id}
+        names = sorted({(fk.other_column or "").lower() for _, fk in referencing} - set(held))
+        if names:  # keys naming another (UNIQUE) column: its value before the delete
+            names = [n for n in names if model.table.column(n)]
+            found = self._read_back(model, [row_id], names).get(row_id, ())
+            held.update(zip(names, found, strict=False))
+        cursor = self.conn.execute(
+            f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?", (row_id,)
+        )
+        if not cursor.rowcount:
+            raise SyncError(f"no {table} row {row_id!r} to delete")
+        change = self._change("delete", table, row_id, {})
+        self.oplog.tombstone(table, row_id, change.hlc)
+        self._record_local(table, [change])
+        for child, fk in referencing:
+            value = held.get((fk.other_column or "").lower())
+            if value is None:
+                continue
+            rows = self.conn.execute(
+                f"SELECT {child.quoted_key} FROM {child.quoted}"
+                f" WHERE {quote_identifier(fk.column)} = ? ORDER BY 1",
+                (value,),
+            ).fetchall()
+            for (child_id,) in rows:
+                if (child.table.name.lower(), child_id) in done:
+                    continue
+                if fk.on_delete == "CASCADE":
+                    self._delete_row(child, child_id, done)
+                else:
+                    column = find_column(child, fk.column) or fk.column
+                    self._update_row(child, child_id, self._checked(child, {column: None}))
+
+    def _referencing(self, table: str) -> list[tuple[TableModel, ForeignKey]]:
+        """Replicated tables' foreign keys onto ``table`` that act when a row of it
+        goes (``ON DELETE CASCADE`` or ``SET NULL``), in table order."""
+        lowered = table.lower()
+        return [
+            (child, fk)
+            for _, child in sorted(self.models.items())
+            for fk in child.table.foreign_keys
+            if fk.other_table.lower() == lowered and fk.on_delete in ("CASCADE", "SET NULL")
+        ]
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -576,7 +641,7 @@ class Replica:
         newer peer's ops intact.
         """
         if since is None and peer is not None:
-            since = self.oplog.peer_vector(peer)
+            since = self.oplog.peer_vector(check_peer_id(peer))
         if since is not None and not (
             isinstance(since, Mapping)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in since.items())
@@ -585,6 +650,9 @@ class Replica:
                 "export_changes(since=...) takes a version vector ({origin: clock}),"
                 f" such as replica.version_vector(), not {type(since).__name__}"
             )
+        for origin, clock in (since or {}).items():
+            check_peer_id(origin)
+            Timestamp.parse(clock)  # a malformed clock would compare as any text does
         changes = self.oplog.changes_since(since)
         ops = [op for change in changes for op in change.wire_ops()]
         self.stats["sent"] += len(ops)
@@ -611,8 +679,8 @@ class Replica:
         """
         if self._depth:
             raise SyncError("receive() cannot run inside a local write transaction")
+        self._begin()
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
             yield
             self.conn.execute("COMMIT")
         except BaseException as exc:
@@ -652,6 +720,8 @@ class Replica:
         """Apply pending migrations, then replay the parked ops that now fit."""
         if self._depth:
             raise SyncError("upgrade() cannot run inside a local write transaction")
+        if target_version is not None and (type(target_version) is not int or target_version < 0):
+            raise SyncError(f"upgrade() takes a version number, not {target_version!r:.40}")
         if target_version is not None and target_version < self.schema_version:
             raise SyncError(f"upgrade() only goes up: at v{self.schema_version}")
         try:

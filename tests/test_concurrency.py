@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from nexus_core import open_replica
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import (
     CHECKSUM_TABLE,
@@ -24,6 +26,7 @@ from nexus_core.db.migrations import (
     load_migrations,
 )
 from nexus_core.db.verify import verify_database
+from nexus_core.errors import SyncError
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 4
@@ -185,3 +188,24 @@ def test_a_second_connection_in_one_process_keeps_the_first_ones_lock(tmp_path: 
     assert not locked_for_another_process(db)
     holder.execute("ROLLBACK")
     holder.close()
+
+
+def test_a_write_refused_the_lock_says_so(tmp_path: Path) -> None:
+    """Another connection holding the write lock past the busy timeout: the error
+    names the step that failed, and the write can be tried again."""
+    replica = open_replica(tmp_path / "a.db", peer_id="a")
+    replica.conn.execute("PRAGMA busy_timeout = 0")
+    holder = sqlite3.connect(tmp_path / "a.db", timeout=0, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    locked = r"^could not start a write transaction: database is locked"
+    with pytest.raises(SyncError, match=locked):
+        replica.insert("lists", {"name": "Groceries"})
+    with pytest.raises(SyncError, match=locked), replica.transaction():
+        pass
+    with pytest.raises(SyncError, match=locked):
+        replica.receive(replica.export_changes())
+    holder.execute("ROLLBACK")
+    holder.close()
+    row = replica.insert("lists", {"name": "Groceries"})
+    assert [r["name"] for r in replica.rows("lists") if r["list_id"] == row] == ["Groceries"]
+    replica.close()

@@ -301,6 +301,38 @@ def test_export_since_anything_but_a_vector_is_a_nexus_error(tmp_path: Path, sin
         a.export_changes(since)
 
 
+@pytest.mark.parametrize(
+    ("since", "peer", "said"),
+    [
+        ({"a": "not a clock"}, None, "not a clock value"),
+        ({"bad origin": "001a215fac197-0000-a"}, None, "invalid peer id"),
+        (None, "not a peer id", "invalid peer id"),
+    ],
+)
+def test_export_since_a_malformed_vector_or_peer_is_a_nexus_error(
+    tmp_path: Path, since: Any, peer: str | None, said: str
+) -> None:
+    """A malformed clock compares as any text does: it would leave ops out unsaid."""
+    a = open_replica(tmp_path / "a.db", peer_id="a")
+    with pytest.raises(NexusError, match=said):
+        a.export_changes(since, peer=peer)
+
+
+def test_arguments_of_the_wrong_kind_are_nexus_errors(tmp_path: Path, generic_dir: Path) -> None:
+    a = open_generic(tmp_path, generic_dir, "a")
+    with pytest.raises(NexusError, match="takes a mapping of column to value, not list"):
+        a.insert("tags", [("name", "x")])  # type: ignore[arg-type]
+    row = a.insert("tags", {"name": "x"})
+    with pytest.raises(NexusError, match="takes a mapping of column to value, not tuple"):
+        a.update("tags", row, ("color", "blue"))  # type: ignore[arg-type]
+    with pytest.raises(NexusError, match="takes a mapping of column to value, not str"):
+        a.insert_many("tags", {"name": "y"})  # type: ignore[arg-type]
+    for target in ("1", 1.0, True, -1):
+        with pytest.raises(NexusError, match="upgrade\\(\\) takes a version number"):
+            a.upgrade(target)  # type: ignore[arg-type]
+    assert a.rows("tags") == [{"name": "x", "color": "red", "weight": None}]
+
+
 @pytest.mark.parametrize("delete_side", ["a", "b"])
 @pytest.mark.parametrize("deliver_delete_first", [True, False])
 def test_delete_wins_over_concurrent_update(
@@ -656,3 +688,70 @@ def test_local_writes_name_columns_in_any_case_as_sqlite_does(
             (row, "x", 1.5, 3)
         ]
         assert {op.column_name for op in a.ops()} <= {"id", "body", "score", "data", "n"}
+
+
+CASCADES = """
+CREATE TABLE owners (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, email TEXT UNIQUE);
+CREATE TABLE pets (id TEXT PRIMARY KEY NOT NULL, name TEXT,
+                   owner_id TEXT REFERENCES owners (id) ON DELETE CASCADE);
+CREATE TABLE visits (id INTEGER PRIMARY KEY, pet_id TEXT REFERENCES pets ON DELETE CASCADE);
+CREATE TABLE mails (id INTEGER PRIMARY KEY, body TEXT,
+                    owner_email TEXT REFERENCES owners (email) ON DELETE SET NULL);
+CREATE TABLE notes (id INTEGER PRIMARY KEY, owner_id TEXT REFERENCES owners (id));
+CREATE TABLE nodes (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES nodes ON DELETE CASCADE);
+"""
+
+
+def test_a_local_delete_carries_out_on_delete_actions_as_ops(tmp_path: Path) -> None:
+    """SQLite's foreign keys stay off (a child may arrive before its parent), so the
+    engine does what ON DELETE CASCADE and SET NULL say, as writes peers receive."""
+    folder = migrations_folder(tmp_path, CASCADES)
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    owner = a.insert("owners", {"name": "Ann", "email": "ann@example.com"})
+    kept = a.insert("owners", {"name": "Bo", "email": "bo@example.com"})
+    pet = a.insert("pets", {"name": "Rex", "owner_id": owner})
+    other = a.insert("pets", {"name": "Tom", "owner_id": kept})
+    a.insert("visits", {"id": 1, "pet_id": pet})
+    a.insert("visits", {"id": 2, "pet_id": other})
+    a.insert("mails", {"id": 1, "body": "hi", "owner_email": "ann@example.com"})
+    a.insert("notes", {"id": 1, "owner_id": owner})  # no action: left as it is
+    a.insert_many("nodes", [{"id": 1}, {"id": 2, "parent": 1}, {"id": 3, "parent": 2}])
+    a.update("nodes", 1, {"parent": 3})  # a cycle ends too
+    a.insert("nodes", {"id": 4})
+    sync(a, b)
+    b.delete("owners", owner)
+    b.delete("nodes", 2)
+    assert [p["id"] for p in b.rows("pets")] == [other]
+    assert [v["id"] for v in b.rows("visits")] == [2]
+    assert b.rows("mails") == [{"id": 1, "body": "hi", "owner_email": None}]
+    assert b.rows("notes") == [{"id": 1, "owner_id": owner}]
+    assert [n["id"] for n in b.rows("nodes")] == [4]
+    deleted = {(op.table_name, op.row_id) for op in b.ops() if op.kind == "delete"}
+    assert deleted == {("owners", owner), ("pets", pet), ("visits", 1)} | {
+        ("nodes", n) for n in (1, 2, 3)
+    }
+    sync(a, b)
+    for table in ("owners", "pets", "visits", "mails", "notes", "nodes"):
+        assert a.rows(table) == b.rows(table), table
+    a.close()
+    b.close()
+
+
+def test_a_cascade_that_cannot_be_carried_out_leaves_everything(tmp_path: Path) -> None:
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY);"
+        " CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL"
+        " REFERENCES owners ON DELETE SET NULL);",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    a.insert("owners", {"id": 1})
+    a.insert("pets", {"id": 7, "owner_id": 1})
+    before = len(a.ops())
+    with pytest.raises(SyncError, match=r"pets\.owner_id"):
+        a.delete("owners", 1)
+    assert a.rows("owners") == [{"id": 1}]
+    assert a.rows("pets") == [{"id": 7, "owner_id": 1}]
+    assert len(a.ops()) == before
+    a.close()
