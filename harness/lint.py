@@ -1759,6 +1759,7 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
     every_copy: dict[str, set[str]] = {}  # the same, every table a name has held rows of
     edited: dict[str, list[tuple[str, str]]] = {}  # such a copy -> (table, edit) made to it
     instead = _instead_of_writes(migration.code, before, after)
+    copies_back, _ = _copies_back(migration.code, before, after)
     created: set[str] = set()  # tables (re)created so far in the migration
     wipes: list[tuple[str, str]] = []  # (table, what) a DROP may empty
     for index, code in enumerate(codes):
@@ -1834,6 +1835,8 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
             verb = "INSERT"
         if verb.startswith("UPDATE") and _sets_new_defaults(migration.code[index], before, after):
             continue  # (what every row holds already: ``ADD COLUMN ... DEFAULT 1`` then ``= 1``)
+        if verb.startswith("UPDATE") and index in copies_back:
+            continue  # (a column made again in place, its values copied back whole)
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
     for table, what in wipes:
         if what.startswith("DROP COLUMN") or not _copied_back(table, codes, every_copy, views):
@@ -2013,6 +2016,69 @@ def _ref(text: str) -> str | None:
 _UPDATE_SET = re.compile(rf"(?is)^\s*UPDATE(?:\s+OR\s+\w+)?\s+{_QUALIFIED}\s+SET\s+(.*)$")
 
 
+def _assignments(text: str) -> tuple[list[str], str | None]:
+    """The ``column = value`` terms of an UPDATE (the text after SET), and the
+    clause that ends them (``WHERE``, ``FROM``, ...), if any."""
+    assignments: list[str] = []
+    depth = start = 0
+    for offset, token in sql_tokens(text):
+        depth += (token == "(") - (token == ")")
+        if depth == 0 and token == ",":
+            assignments.append(text[start:offset])
+            start = offset + 1
+        elif depth == 0 and token.upper() in ("WHERE", "FROM", "RETURNING", "ORDER", "LIMIT"):
+            assignments.append(text[start:offset])
+            return assignments, token.upper()
+    assignments.append(text[start:])
+    return assignments, None
+
+
+def _copies_back(codes: Sequence[str], before: Schema, after: Schema) -> tuple[set[int], set[str]]:
+    """Columns made again in place: ``RENAME COLUMN note TO note_old``, ``ADD
+    COLUMN note``, ``UPDATE t SET note = note_old`` (every row, nothing else),
+    ``DROP COLUMN note_old``. The column keeps every value (a new type is the
+    schema diff's to judge), so neither that UPDATE (its index in ``codes``) nor
+    the rename (``table.column`` in lower case) moved anything. Not on a table
+    with triggers, which the UPDATE fires."""
+    renamed: dict[tuple[str, str], str] = {}  # (table, column) -> its name now
+    added: set[tuple[str, str]] = set()
+    copies: dict[int, set[tuple[str, str]]] = {}  # UPDATE -> (table, column) copied back
+    dropped: set[tuple[str, str]] = set()  # (table, staging column) dropped after its copy
+    for index, code in enumerate(codes):
+        if match := _RENAME_COLUMN.match(code):
+            table, old, new = (_name(match.group(i)).lower() for i in (1, 2, 3))
+            renamed[table, old] = new
+        elif match := _ADD_COLUMN.match(code):
+            table, column = _name(match.group(1)).lower(), _name(match.group(2)).lower()
+            if (table, column) in renamed:
+                added.add((table, column))
+        elif match := _DROP_COLUMN.match(code):
+            dropped.add((_name(match.group(1)).lower(), _name(match.group(2)).lower()))
+        elif match := _UPDATE_SET.match(code):
+            table = _name(match.group(1)).lower()
+            assignments, clause = _assignments(match.group(2))
+            pairs = [a.partition("=") for a in assignments]
+            copied = {
+                (table, _name(named.strip()).lower())
+                for named, _, value in pairs
+                if (table, _name(named.strip()).lower()) in added
+                and renamed.get((table, _name(named.strip()).lower()))
+                == _name(value.strip()).lower()
+            }
+            if clause is None and len(copied) == len(pairs):
+                copies[index] = copied
+    updates: set[int] = set()
+    columns: set[str] = set()
+    for index, copied in copies.items():
+        table = next(iter(copied))[0]
+        if triggers_on(before, table) or triggers_on(after, table):
+            continue
+        if all((t, renamed[t, c]) in dropped for t, c in copied):
+            updates.add(index)
+            columns.update(f"{t}.{c}" for t, c in copied)
+    return updates, columns
+
+
 def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
     """Whether an UPDATE sets only columns new in the migration, each to its own
     default written as literals: the value every row holds already, and the one
@@ -2029,19 +2095,7 @@ def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
         return False
     if triggers_on(before, old.name) or triggers_on(after, new.name):
         return False  # (an UPDATE trigger writes or refuses even what changes nothing)
-    text = match.group(2)
-    assignments: list[str] = []
-    depth = start = 0
-    for offset, token in sql_tokens(text):
-        depth += (token == "(") - (token == ")")
-        if depth == 0 and token == ",":
-            assignments.append(text[start:offset])
-            start = offset + 1
-        elif depth == 0 and token.upper() in ("WHERE", "FROM", "RETURNING", "ORDER", "LIMIT"):
-            break
-    else:
-        offset = len(text)
-    assignments.append(text[start:offset])
+    assignments, _ = _assignments(match.group(2))
     for assignment in assignments:
         named, _, value = assignment.partition("=")
         column = new.column(_name(named.strip()))
@@ -2611,6 +2665,7 @@ def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[F
     no schema diff can see. Renames only in case are not renames.
     """
     tables = {name.lower(): name for name in before.replicated_tables}
+    _, made_again = _copies_back(migration.code, before, after)
     current: dict[str, str] = {}  # table's current name (lower) -> its name before
     moves: dict[str, dict[str, str]] = {}  # table before -> {column before: now}
     for code in migration.code:
@@ -2636,7 +2691,9 @@ def swapped_names(migration: Migration, before: Schema, after: Schema) -> list[F
         swapped = {  # renamed away, yet its name is still there: the values moved
             was: now
             for was, now in columns.items()
-            if was.lower() != now.lower() and was.lower() in kept
+            if was.lower() != now.lower()
+            and was.lower() in kept
+            and f"{origin.lower()}.{was.lower()}" not in made_again
         }
         if swapped:
             what = ", ".join(f"{was} -> {now}" for was, now in sorted(swapped.items()))

@@ -2348,3 +2348,65 @@ def test_a_backfill_that_fires_an_update_trigger_is_a_rewrite(tmp_path: Path) ->
     )
     step = "ALTER TABLE t ADD COLUMN flag INTEGER NOT NULL DEFAULT 1; UPDATE t SET flag = 1;"
     assert ("data-rewrite", "t", None) in hits(last(tmp_path, BACKFILLED + touch, step))
+
+
+DANCE = (
+    "ALTER TABLE recipes RENAME COLUMN notes TO notes_old;"
+    " ALTER TABLE recipes ADD COLUMN notes {type};"
+)
+
+
+@pytest.mark.parametrize(
+    ("copy", "expected"),
+    [
+        ("UPDATE recipes SET notes = notes_old; ALTER TABLE recipes DROP COLUMN notes_old;", set()),
+        (  # two columns made again at once
+            "ALTER TABLE recipes RENAME COLUMN title TO title_old;"
+            " ALTER TABLE recipes ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+            " UPDATE recipes SET notes = notes_old, title = title_old;"
+            " ALTER TABLE recipes DROP COLUMN notes_old;"
+            " ALTER TABLE recipes DROP COLUMN title_old;",
+            {("default-changed", "recipes", "title")},
+        ),
+        (
+            "UPDATE recipes SET notes = trim(notes_old);"
+            " ALTER TABLE recipes DROP COLUMN notes_old;",
+            {("data-rewrite", "recipes", None), ("rename-column", "recipes", None)},
+        ),
+        (
+            "UPDATE recipes SET notes = notes_old WHERE rating > 2;"
+            " ALTER TABLE recipes DROP COLUMN notes_old;",
+            {("data-rewrite", "recipes", None), ("rename-column", "recipes", None)},
+        ),
+        (  # the staging column kept: each replica fills it with what it held at upgrade
+            "UPDATE recipes SET notes = notes_old;",
+            {("data-rewrite", "recipes", None), ("rename-column", "recipes", None)},
+        ),
+        (  # another column's values copied in
+            "UPDATE recipes SET notes = title; ALTER TABLE recipes DROP COLUMN notes_old;",
+            {("data-rewrite", "recipes", None), ("rename-column", "recipes", None)},
+        ),
+    ],
+)
+def test_a_column_made_again_in_place_keeps_its_values(
+    tmp_path: Path, copy: str, expected: set[tuple[str, str, str | None]]
+) -> None:
+    """Rename away, add again, copy back whole, drop the old: no value moved."""
+    result = last(tmp_path, BASE, DANCE.format(type="TEXT") + " " + copy)
+    assert {h for h in hits(result) if h[0] != "add-column"} == expected
+
+
+def test_a_column_made_again_with_another_type_is_a_type_change(tmp_path: Path) -> None:
+    copy = " UPDATE recipes SET notes = notes_old; ALTER TABLE recipes DROP COLUMN notes_old;"
+    result = last(tmp_path, BASE, DANCE.format(type="INTEGER") + copy)
+    assert hits(result) == {("type-change", "recipes", "notes")}
+
+
+def test_a_copy_back_that_fires_an_update_trigger_is_a_rewrite(tmp_path: Path) -> None:
+    touch = (
+        "CREATE TRIGGER recipes_touch AFTER UPDATE ON recipes BEGIN"
+        " UPDATE recipes SET rating = rating + 1 WHERE recipe_id = new.recipe_id; END;"
+    )
+    copy = " UPDATE recipes SET notes = notes_old; ALTER TABLE recipes DROP COLUMN notes_old;"
+    result = last(tmp_path, BASE + touch, DANCE.format(type="TEXT") + copy)
+    assert ("data-rewrite", "recipes", None) in hits(result)
