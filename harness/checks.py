@@ -4,13 +4,13 @@ Traffic should mostly pass a table's CHECKs, or a table whose column is an
 enum (``kind IN ('temp', 'co2')``) would never get a row and a breaking change
 to it would go unseen. Only the shapes apps commonly write are understood:
 ``col IN (literals)``, ``col BETWEEN a AND b``, ``col >= n`` style bounds,
-``length(col) = n`` and ``json_valid(col)``.
+``length(col) = n``, ``json_valid(col)`` and ``col LIKE`` or ``GLOB`` a pattern.
 Anything else simply gives no hint.
 
 >>> allowed("kind", ["kind IN('temp','co2')"])
-Allowed(choices=('temp', 'co2'), low=None, high=None, length=None, json=False)
+Allowed(choices=('temp', 'co2'), low=None, high=None, length=None, json=False, pattern=None)
 >>> allowed("minutes", ["minutes BETWEEN 5 AND 240"])
-Allowed(choices=(), low=5, high=240, length=None, json=False)
+Allowed(choices=(), low=5, high=240, length=None, json=False, pattern=None)
 >>> allowed("doc", ["json_valid(doc) AND length(doc) < 4000"]).json
 True
 """
@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from harness.patterns import Pattern
 
 NUMBER = r"-?\d+(?:\.\d+)?"
 LITERAL = re.compile(rf"'((?:[^']|'')*)'|({NUMBER})")
@@ -34,6 +36,7 @@ class Allowed:
     high: int | float | None = None
     length: int | None = None  # an exact text length, from length(col) = N
     json: bool = False  # json_valid(col): text holding JSON
+    pattern: Pattern | None = None  # col LIKE '...' or col GLOB '...'
 
     @property
     def known(self) -> bool:
@@ -43,6 +46,7 @@ class Allowed:
             or self.high is not None
             or (self.length is not None)
             or self.json
+            or self.pattern is not None
         )
 
 
@@ -79,7 +83,14 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
                 high = value - 1 if op == "<" and isinstance(value, int) else value
     length = None
     json = False
+    pattern = None
     for expr in checks:
+        shaped = re.search(
+            rf"(?i)(\bNOT\s+)?{name}\s+(LIKE|GLOB)\s+'((?:[^']|'')*)'(\s+ESCAPE\b)?", expr
+        )
+        if shaped and pattern is None and not shaped.group(1) and not shaped.group(4):
+            text = shaped.group(3).replace("''", "'")
+            pattern = Pattern(text, glob=shaped.group(2).upper() == "GLOB")
         found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*=\s*(\d+)", expr)
         if found:
             length = int(found.group(1))
@@ -88,4 +99,4 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         json = json or bool(
             re.search(rf"(?i)\bjson_(?:valid|type|array_length)\s*\(\s*{name}\s*\)", expr)
         )
-    return Allowed(low=low, high=high, length=length, json=json)
+    return Allowed(low=low, high=high, length=length, json=json, pattern=pattern)

@@ -55,6 +55,11 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
             fitting = st.sampled_from(hint.choices)
         elif hint.json:
             fitting = json_documents()
+        elif hint.pattern is not None:
+            shape = hint.pattern
+            fitting = st.tuples(st.text(LETTERS, max_size=4), st.integers(0, KEY_SPACE)).map(
+                lambda drawn: shape.fill(*drawn)
+            )
         elif hint.length is not None:
             fitting = st.text(LETTERS, min_size=hint.length, max_size=hint.length)
         elif (
@@ -132,6 +137,9 @@ def replica_values_for(
         high = int(hint.high if hint.high is not None else low + 2 * KEY_SPACE)
         middle = (low + high) // 2  # a takes the lower half of the range, b the upper
         return st.integers(low, middle) if offset == 1 else st.integers(middle + 1, high)
+    if not numeric and hint.pattern is not None:  # the replica's token (or choice) in it
+        shape = hint.pattern
+        return numbers.map(lambda n: shape.fill(f"{replica}-{n}", n * len(REPLICAS) + offset - 1))
     if not numeric and hint.length:  # a fixed length: the first letter tells the replicas apart
         rest = st.text(LETTERS, min_size=hint.length - 1, max_size=hint.length - 1)
         return rest.map(lambda tail: LETTERS[offset - 1] + tail)
@@ -232,6 +240,8 @@ def colliding_values(
     elif column.affinity in ("INTEGER", "REAL", "NUMERIC"):
         low = int(hint.low) if hint.low is not None else 1
         pair = [low, low + 1]
+    elif hint.pattern is not None:
+        pair = [hint.pattern.fill("same", 0), hint.pattern.fill("twin", 1)]
     else:
         pair = ["same", "twin"]
     return st.just(pair[0]) if pinned else st.sampled_from(pair)
@@ -252,6 +262,9 @@ def loose_variants(
         return replica_values_for(column, replica, case_variants=True, checks=checks)
     word = f"{replica}-0"
     spellings = [word, word.upper(), f"{word} "]
+    shape = allowed(column.name, checks).pattern
+    if shape is not None and shape.open_ended:
+        spellings = [shape.fill(spelled) for spelled in spellings]
     if spelling is None:
         return st.sampled_from(spellings)
     return st.just(spellings[spelling])

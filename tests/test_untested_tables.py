@@ -9,10 +9,11 @@ from click.testing import CliRunner
 from harness.checks import allowed
 from harness.cli import main
 from harness.matrix import MatrixConfig, run_matrix
+from harness.patterns import Pattern
 
 SCHEMA = """
 CREATE TABLE codes (code_id TEXT PRIMARY KEY NOT NULL,
-                    code TEXT NOT NULL CHECK (length(code) = 3 AND code GLOB '[A-Z][A-Z][0-9]'));
+                    code TEXT NOT NULL CHECK (instr(code, '-') = 4));
 CREATE TABLE sensors (sensor_id TEXT PRIMARY KEY NOT NULL,
                       kind TEXT NOT NULL CHECK (kind IN ('temp', 'co2')),
                       level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 3));
@@ -30,7 +31,7 @@ def test_check_hints_let_enum_and_range_tables_get_rows_and_flag_the_rest(tmp_pa
     config = MatrixConfig(migrations=_migrations(tmp_path), examples=10, jobs=1, relay=False)
     [cell] = run_matrix(config).cells
     assert cell.observed == "full"
-    assert cell.untested_tables == ["codes"]  # the GLOB is beyond the hints; sensors got rows
+    assert cell.untested_tables == ["codes"]  # instr() is beyond the hints; sensors got rows
     result = CliRunner().invoke(
         main,
         [
@@ -55,3 +56,42 @@ def test_check_hints() -> None:
     assert (hint.low, hint.high) == (0, 9)
     assert not allowed("other", ["kind IN('temp')"]).known
     assert not allowed("kind", ["subkind IN('x')"]).known
+    assert allowed("e", ["e LIKE '%@%'"]).pattern == Pattern("%@%", glob=False)
+    assert allowed("e", ["e GLOB 'a''b*'"]).pattern == Pattern("a'b*", glob=True)
+    assert not allowed("e", ["e NOT LIKE '%@%'"]).known
+    assert not allowed("e", ["e LIKE '%!%%' ESCAPE '!'"]).known
+
+
+SHAPED = """
+CREATE TABLE members (member_id TEXT PRIMARY KEY NOT NULL,
+                      email TEXT NOT NULL CHECK (email LIKE '%_@_%.__%'),
+                      code TEXT NOT NULL CHECK (length(code) = 4 AND code GLOB '[A-Z][A-Z][0-9]?'),
+                      tag TEXT CHECK (tag GLOB 'tag-*'));
+"""
+
+
+def test_like_and_glob_checks_let_their_tables_get_rows(tmp_path: Path) -> None:
+    """Text is built from the pattern (the replica's token where it takes any run)."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_init.sql").write_text(SHAPED, encoding="utf-8")
+    config = MatrixConfig(migrations=folder, examples=10, jobs=1, relay=False)
+    [cell] = run_matrix(config).cells
+    assert (cell.observed, cell.untested_tables) == ("full", [])
+
+
+def test_a_unique_added_over_a_like_or_glob_column_is_caught(tmp_path: Path) -> None:
+    """Before, no row entered such a table, and the break went unseen (cells full)."""
+    for check in ("email LIKE '%_@_%'", "email GLOB '[A-Z][A-Z][0-9][0-9]'"):
+        folder = tmp_path / check[6:10] / "migrations"
+        folder.mkdir(parents=True)
+        (folder / "001_init.sql").write_text(
+            f"CREATE TABLE members (id TEXT PRIMARY KEY, email TEXT NOT NULL CHECK ({check}));",
+            encoding="utf-8",
+        )
+        (folder / "002_unique.sql").write_text(
+            "CREATE UNIQUE INDEX ux_members_email ON members (email);", encoding="utf-8"
+        )
+        config = MatrixConfig(migrations=folder, examples=12, seed=1, jobs=1, relay=False)
+        broken = {(c.local, c.peer) for c in run_matrix(config).cells if c.observed == "broken"}
+        assert broken == {(1, 2), (2, 1)}, check
