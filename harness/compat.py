@@ -11,7 +11,7 @@ import sqlite3
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from harness.crosscheck import lint_matrix_disagreements
+from harness.crosscheck import documented_breaks, lint_matrix_disagreements
 from harness.lint import lint_migrations, lint_to_json
 from harness.matrix import MatrixConfig, MatrixResult, Progress, run_matrix
 
@@ -46,7 +46,12 @@ def compatibility_report(config: MatrixConfig, progress: Progress | None = None)
     lint = lint_to_json(lint_migrations(result.migration_set.migrations))
     report = result.to_json()
     report["lint"] = lint["lint"]
-    report["lint_ok"] = lint["ok"]
+    accepted = documented_breaks(
+        lint["lint"], ((c["local"], c["peer"], c["expected"]) for c in report["cells"])
+    )
+    report["lint_documented_breaks"] = accepted
+    breaking = [e["version"] for e in lint["lint"] if e["verdict"] == "breaking"]
+    report["lint_ok"] = all(version in accepted for version in breaking)
     report["matrix_ok"] = result.ok
     report["ok"] = result.ok and report["lint_ok"]  # what a release gate needs: both
     report["disagreements"] = lint_matrix_disagreements(lint["lint"], report["cells"])

@@ -12,7 +12,27 @@ from typing import Any
 
 from harness.cells import cell_id
 
-__all__ = ["lint_matrix_disagreements"]
+__all__ = ["documented_breaks", "lint_matrix_disagreements"]
+
+
+def documented_breaks(
+    lint: Iterable[Mapping[str, Any]], documented: Iterable[tuple[int, int, str]]
+) -> list[int]:
+    """Breaking migrations the documented matrix accepts: some cell across the
+    version (one side before it, the other at or after it) is documented ``No
+    sync`` (``broken``). ``documented``: (local, peer, expected status).
+
+    A break already released cannot be undone (released files are frozen);
+    documenting it is how a team says it knows, so it stops failing the gate.
+    """
+    broken = [(min(a, b), max(a, b)) for a, b, status in documented if status == "broken"]
+    return [
+        entry["version"]
+        for entry in lint
+        if entry["verdict"] == "breaking"
+        and any(low < entry["version"] <= high for low, high in broken)
+    ]
+
 
 _PARKED_RULES = frozenset({"drop-table", "drop-column", "rename-column", "rename-table"})
 
@@ -49,7 +69,8 @@ def lint_matrix_disagreements(
 
     For a migration ``v`` the cells that cross it are those between a client at
     ``v-1`` or older and a client at ``v`` or newer (either side local). A
-    ``breaking`` verdict disagrees when none of those cells is ``broken``. A
+    ``breaking`` verdict disagrees when none of those cells is ``broken`` (of
+    those that cross no other breaking migration). A
     ``safe`` or ``additive`` verdict disagrees when one of them is ``broken``
     and no migration in that cell's range is linted ``breaking`` (which would
     explain it instead).
@@ -67,6 +88,10 @@ def lint_matrix_disagreements(
         if not crossing:
             continue
         if verdict == "breaking":
+            # Cells across another breaking migration too prove nothing about this
+            # one: they may be broken by the other (the cells next to it cross it alone).
+            alone = [cell for cell in crossing if _range(cell) & breaking == {version}]
+            crossing = alone or crossing
             if any(cell["observed"] == "broken" for cell in crossing):
                 continue
             matrix = "partial" if any(c["observed"] == "partial" for c in crossing) else "full"

@@ -125,7 +125,13 @@ def _summary(report: Report) -> dict[str, Any]:
         "failed": failed,
         "passed": len(cells) - len(failed),
         "observed": {s: sum(c["observed"] == s for c in cells) for s in STATUS_LABELS},
-        "breaking": [f"v{entry['version']}" for entry in lint if entry["verdict"] == "breaking"],
+        "breaking": [
+            f"v{entry['version']}"
+            for entry in lint
+            if entry["verdict"] == "breaking"
+            and entry["version"] not in (report.get("lint_documented_breaks") or ())
+        ],
+        "documented_breaks": [f"v{v}" for v in report.get("lint_documented_breaks") or ()],
         "relay_ok": sum(bool(entry.get("ok")) for entry in relay),
         "relay_total": len(relay),
     }
@@ -190,8 +196,14 @@ def render_markdown(report: Report) -> str:
     if "lint" in report:
         breaking = summary["breaking"]
         listed = f" ({', '.join(breaking)})" if breaking else ""
+        accepted = summary["documented_breaks"]
         out.append(
             f"- Lint: {len(breaking)} breaking {_plural(len(breaking), 'migration')}{listed}"
+            + (
+                f"; {', '.join(accepted)} breaking and documented as No sync (accepted)"
+                if accepted
+                else ""
+            )
         )
     if "relay" in report:
         out.append(f"- Relay: {summary['relay_ok']} of {summary['relay_total']} ok")
@@ -440,7 +452,8 @@ def _suite(parent: ET.Element, name: str, cases: list[tuple[str, str, str | None
 def render_junit(report: Report) -> str:
     """The report as JUnit XML: one testcase ``v{A}-v{B}`` per cell, failures for cells not ok.
 
-    Breaking lint verdicts and failed relay checks are failures in their own suites.
+    Breaking lint verdicts (but those the documented matrix accepts as No sync)
+    and failed relay checks are failures in their own suites.
     """
     root = ET.Element("testsuites", name="nexus-compat")
     cases = []
@@ -452,8 +465,9 @@ def render_junit(report: Report) -> str:
     _suite(root, "nexus-compat matrix", cases)
     if "lint" in report:
         lint_cases = []
+        accepted = report.get("lint_documented_breaks") or ()
         for entry in sorted(report["lint"], key=lambda item: int(item["version"])):
-            breaking = entry["verdict"] == "breaking"
+            breaking = entry["verdict"] == "breaking" and entry["version"] not in accepted
             message = f"breaking migration: {_rules_line(entry)}" if breaking else None
             detail = "\n".join(
                 f"{f.get('rule')}: {f.get('message', '')}" for f in entry.get("findings") or []

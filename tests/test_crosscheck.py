@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from harness.crosscheck import lint_matrix_disagreements
+from harness.crosscheck import documented_breaks, lint_matrix_disagreements
 
 
 def cell(local: int, peer: int, observed: str) -> dict[str, Any]:
@@ -100,3 +100,22 @@ def test_a_table_no_row_reached_is_named_not_explained_away() -> None:
         )
     [found] = lint_matrix_disagreements(lint, cells)
     assert found["explanation"].startswith("the matrix wrote no row to notes")
+
+
+def test_a_later_breaking_migration_does_not_hide_an_earlier_ones_disagreement() -> None:
+    """v2 drops a column (the matrix sees partial across it); v3 tightens a CHECK and
+    breaks every cell across it, v1-v3 too: that proves nothing about v2."""
+    lint = [lint_entry(2, "breaking", "drop-column"), lint_entry(3, "breaking", "check-added")]
+    across_v3 = {(a, 3) for a in (1, 2)} | {(3, a) for a in (1, 2)}
+    [found] = lint_matrix_disagreements(lint, matrix([1, 2, 3], broken=across_v3))
+    assert (found["version"], found["matrix"]) == (2, "partial")
+    assert found["cells"] == ["v1-v2", "v2-v1"]
+
+
+def test_a_break_is_documented_by_a_no_sync_cell_across_it() -> None:
+    lint = [lint_entry(2, "breaking", "drop-column"), lint_entry(3, "breaking", "check-added")]
+    lint.append(lint_entry(4, "additive", "add-column"))
+    assert documented_breaks(lint, [(1, 2, "broken"), (3, 3, "broken")]) == [2]
+    assert documented_breaks(lint, [(4, 2, "broken")]) == [3]  # v2 is not across (2, 4)
+    assert documented_breaks(lint, [(1, 4, "broken")]) == [2, 3]
+    assert documented_breaks(lint, [(1, 2, "partial"), (2, 3, "compatible")]) == []

@@ -256,3 +256,28 @@ def test_replays_go_where_the_option_says(pytester: pytest.Pytester) -> None:
     assert [p.name for p in (pytester.path / "reports" / "replays").iterdir()] == [
         "replay-v1-v2.json"
     ]
+
+
+def test_a_break_documented_as_no_sync_is_accepted(pytester: pytest.Pytester) -> None:
+    """A breaking migration already released cannot be undone: documenting the
+    cells across it as No sync accepts it, in the cells and in its lint."""
+    copy_example(pytester, "breaking_project")
+    (pytester.path / "compat.md").write_text(
+        "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+        "| v1 | v1 | ✅ Full sync | |\n| v2 | v2 | ✅ Full sync | |\n"
+        "| v1 | v2 | ❌ No sync | v2 dropped region, which v1 requires |\n"
+        "| v2 | v1 | ⚠️ Partial sync | |\n",
+        encoding="utf-8",
+    )
+    result = pytester.runpytest(
+        *BASE,
+        "--nexus-migrations",
+        "migrations",
+        "--nexus-expected",
+        "compat.md",
+        *SMALL,
+        "-v",
+        "compat_check.py",
+    )
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines([literal("compat_check.py::test_migration_lint[lint-v2] PASSED*")])
