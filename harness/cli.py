@@ -7,13 +7,17 @@ as documented (lint: a breaking migration); 2 bad input, one line on stderr.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import hypothesis.configuration
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,7 +32,7 @@ from rich.table import Table
 from harness.cells import CellResult, run_example
 from harness.compat import compatibility_report
 from harness.errors import HarnessError
-from harness.files import check_writable, write_json
+from harness.files import check_writable, check_writable_folder, write_json
 from harness.lint import lint_migrations, lint_to_json, render_lint_table
 from harness.matrix import (
     DEFAULT_EXAMPLES,
@@ -92,10 +96,21 @@ class HarnessGroup(NexusGroup):
     """Also turns :class:`HarnessError` into one ``Error:`` line and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # A SIGTERM (CI cancelling a job) unwinds like Ctrl-C: workers stopped,
+        # scratch files removed, exit 143; by default it would orphan the workers.
+        main = threading.current_thread() is threading.main_thread()  # (where signals go)
+        previous = signal.signal(signal.SIGTERM, _terminated) if main else None
         try:
             return super().invoke(ctx)
         except HarnessError as exc:
             raise BadInput(str(exc)) from exc
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 class _Reporter:
@@ -223,6 +238,25 @@ def main() -> None:
 
     Exit codes: 0 as documented, 1 a cell (or lint) failed, 2 bad input.
     """
+    _hypothesis_home()
+
+
+def _hypothesis_home() -> None:
+    """Hypothesis keeps a cache (its unicode tables) under ``./.hypothesis``; a
+    command run in the user's project keeps it in the user's cache folder
+    instead, unless they named one (``HYPOTHESIS_STORAGE_DIRECTORY``)."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    home = getattr(hypothesis.configuration, "set_hypothesis_home_dir", None)
+    if not callable(home):  # (absent from a hypothesis without it: its default stays)
+        return
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = cache / "nexus-compat" / "hypothesis"
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # no home, or a read-only one: hypothesis's default
+        return
+    home(folder)
 
 
 @main.command(name="build")
@@ -302,6 +336,7 @@ def matrix_command(json_file: Path | None, **options: Any) -> None:
     """Run random traffic between every ordered pair of versions; compare with the docs."""
     if json_file is not None:
         check_writable(json_file)
+    check_writable_folder(options["replay_dir"])
     config = _config(**options)
     with _reporter_for(config) as reporter:
         result = run_matrix(config, reporter)
@@ -333,6 +368,7 @@ def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
     for path in (out_dir / REPORT_FILES[0], junit):
         if path is not None:
             check_writable(path)
+    check_writable_folder(out_dir / "replays")
     config = _config(**options, replay_dir=out_dir / "replays")
     with _reporter_for(config) as reporter:
         report = compatibility_report(config, reporter)
@@ -343,9 +379,11 @@ def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
     summary = (
         "every cell as documented" if not failed else f"{len(failed)} cell(s) not as documented"
     )
-    click.echo(
-        f"{summary}; lint: {'nothing breaking' if report['lint_ok'] else 'breaking migration(s)'}"
-    )
+    accepted = ", ".join(f"v{v}" for v in report["lint_documented_breaks"])
+    lint = "nothing breaking" if report["lint_ok"] else "breaking migration(s)"
+    if report["lint_ok"] and accepted:
+        lint = f"breaking {accepted} documented as No sync (accepted)"
+    click.echo(f"{summary}; lint: {lint}")
     if not report["ok"]:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
 
@@ -362,9 +400,25 @@ def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HarnessError(f"{replay_file}: not a replay file ({exc})") from exc
     recorded = saved.get("migrations")
+    if migrations is None and recorded and not Path(recorded).is_dir():
+        raise HarnessError(
+            f"{replay_file}: its migrations directory {recorded} is not here;"
+            " name yours with --migrations DIR"
+        )
     migration_set = load_set(migrations or (Path(recorded) if recorded else None))
     migration_set.check_version(local)
     migration_set.check_version(peer)
+    for number, step in enumerate(steps, start=1):
+        problem = _step_problem(step)
+        if problem:
+            raise HarnessError(f"{replay_file}: not a replay file (step {number}: {problem})")
+    checksum = saved.get("migrations_checksum")
+    if checksum and checksum != migration_set.checksum:
+        err.print(
+            f"warning: the migrations in {migration_set.directory} changed since {replay_file}"
+            " was saved; this replays the example against them as they are now",
+            markup=False,
+        )
     if show_steps:
         for number, step in enumerate(steps, start=1):
             click.echo(f"{number:>3}. {json.dumps(step, sort_keys=True, ensure_ascii=False)}")
@@ -378,6 +432,23 @@ def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool)
         click.echo(f"  - {reason}")
     if observation.status == "broken":
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+def _step_problem(step: object) -> str | None:
+    """What makes a saved step unreadable (None for a well-formed one)."""
+    if not isinstance(step, dict):
+        return "not an object"
+    if step.get("op") not in ("insert", "update", "delete", "sync"):
+        return "op is not insert, update, delete or sync"
+    if step["op"] == "sync":
+        return None
+    if step.get("replica") not in ("a", "b") or not isinstance(step.get("table"), str):
+        return "needs a replica (a or b) and a table"
+    if step["op"] != "delete" and not isinstance(step.get("values"), dict):
+        return "needs values (an object)"
+    if step["op"] == "insert" and "key" not in step:
+        return "an insert needs a key"
+    return None
 
 
 @main.command(name="bench")

@@ -34,11 +34,24 @@ def check_writable(path: Path) -> None:
     (a probe in its nearest existing folder, removed at once): checked before a
     long run, so a read-only place fails in a second, not after the run."""
     check_output_file(path)
+    _probe(path, path)
+
+
+def check_writable_folder(folder: Path) -> None:
+    """A folder files can be written into (made if missing), checked as
+    :func:`check_writable` checks a file: ``folder: ...`` on failure."""
+    if folder.exists() and not folder.is_dir():
+        raise HarnessError(f"{folder}: cannot be written, it is not a directory")
+    check_output_file(folder / "probe")
+    _probe(folder, folder / "probe")
+
+
+def _probe(named: Path, path: Path) -> None:
     folder = next((p for p in path.parents if p.exists()), Path.cwd())
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".nexus-probe.", suffix=".tmp")
     except OSError as exc:
-        raise HarnessError(f"{path}: cannot be written ({exc.strerror})") from None
+        raise HarnessError(f"{named}: cannot be written ({exc.strerror})") from None
     os.close(fd)
     os.unlink(probe)
 

@@ -12,7 +12,7 @@ import os
 import re
 import signal
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,10 +176,6 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
         if progress is not None:
             progress(kind, item)
 
-    if config.replay_dir is not None:  # the folder holds this run's replays only
-        for stale in config.replay_dir.glob("replay-v*-v*.json"):
-            if re.fullmatch(r"replay-v\d+-v\d+\.json", stale.name):
-                stale.unlink()
     templates = Templates(migration_set)
     try:
         built = templates.build_all()  # a migration that fails stops the run before any cell
@@ -200,6 +196,8 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
         templates.cleanup()
         _TEMPLATES.pop(str(directory.resolve()), None)
     result.cells = [cells[p] for p in cell_pairs]
+    if config.replay_dir is not None:
+        _remove_stale_replays(config.replay_dir, result.cells)
     for cell in result.cells:  # where to edit the document, if it is the document that is wrong
         row = expectations.get((cell.local, cell.peer))
         if not cell.ok and row is not None and row.line:
@@ -208,9 +206,20 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
     return result
 
 
+def _remove_stale_replays(folder: Path, cells: Sequence[CellResult]) -> None:
+    """After a whole run: the folder holds this run's replays only. (Not before
+    it: an interrupted run leaves the last report's replays where it said.)"""
+    kept = {Path(cell.replay_file).name for cell in cells if cell.replay_file}
+    for stale in folder.glob("replay-v*-v*.json"):
+        if re.fullmatch(r"replay-v\d+-v\d+\.json", stale.name) and stale.name not in kept:
+            stale.unlink()
+
+
 def _ignore_interrupts() -> None:
-    """In a worker: Ctrl-C is the main process's to handle (it stops the workers)."""
+    """In a worker: Ctrl-C is the main process's to handle (it stops the workers),
+    and a SIGTERM (how it stops them) ends the worker at once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:

@@ -84,7 +84,9 @@ def compat_script() -> str:
     return found
 
 
-def run_script(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_script(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [compat_script(), *map(str, args)],
         cwd=cwd,
@@ -92,6 +94,7 @@ def run_script(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=120,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -572,6 +575,31 @@ def test_replay_refuses_a_missing_file_and_an_unknown_version(tmp_path: Path) ->
     assert_refused(invoke("replay", path, "--migrations", SAFE), "no version 7")
 
 
+@pytest.mark.parametrize(
+    "steps",
+    [[1], [{"op": "drop"}], [{"op": "insert", "replica": "c", "table": "t"}], [{"op": "update"}]],
+)
+def test_replay_refuses_malformed_steps(steps: list[Any], tmp_path: Path) -> None:
+    """Not a crash of the engine judged as a broken cell: bad input, exit 2."""
+    path = tmp_path / "replay.json"
+    path.write_text(json.dumps({"local": 1, "peer": 2, "steps": steps}), encoding="utf-8")
+    assert_refused(invoke("replay", path, "--migrations", SAFE), "replay.json", "step 1")
+
+
+def test_replay_says_where_the_migrations_went_or_that_they_changed(tmp_path: Path) -> None:
+    """A replay saved on CI names a folder a laptop lacks; edited migrations replay with a
+    warning."""
+    path = tmp_path / "replay.json"
+    saved = {"local": 1, "peer": 2, "steps": [], "migrations": str(tmp_path / "ci" / "migs")}
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    assert_refused(invoke("replay", path), "replay.json", "--migrations DIR")
+    saved |= {"migrations": str(SAFE), "migrations_checksum": "0" * 64}
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    result = invoke("replay", path)
+    assert result.exit_code == 0, result.output
+    assert "changed since" in result.stderr
+
+
 def test_replay_of_a_passing_example_exits_zero(tmp_path: Path) -> None:
     path = tmp_path / "replay.json"
     path.write_text(json.dumps({"local": 1, "peer": 2, "steps": []}), encoding="utf-8")
@@ -622,3 +650,58 @@ def test_report_fails_on_a_breaking_migration_even_when_every_cell_is_as_documen
     report = json.loads((tmp_path / "out" / "compatibility.json").read_text())
     assert report["matrix_ok"] is True and report["lint_ok"] is False and report["ok"] is False
     assert "every cell as documented; lint: breaking migration(s)" in result.output
+
+
+def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: Path) -> None:
+    """A breaking migration already released cannot be undone: with the cells
+    across it documented ``No sync`` (and observed so), the report passes."""
+    statuses = {(1, 2): "❌ No sync", (1, 3): "❌ No sync", (2, 1): "⚠️ Partial sync"}
+    statuses[3, 1] = "⚠️ Partial sync"
+    rows = [
+        f"| v{a} | v{b} | {statuses.get((a, b), '✅ Full sync')} | |"
+        for a in (1, 2, 3)
+        for b in (1, 2, 3)
+    ]
+    documented = tmp_path / "compat.md"
+    documented.write_text(
+        "\n".join(["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|", *rows]),
+        encoding="utf-8",
+    )
+    out_dir, junit = tmp_path / "out", tmp_path / "junit.xml"
+    args = ("report", "--migrations", BREAKING, *SMALL, "--out", out_dir, "--junit", junit)
+    result = invoke(*args, "--expected", documented)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out_dir / "compatibility.json").read_text())
+    assert report["lint_documented_breaks"] == [2]
+    assert report["lint_ok"] is True and report["ok"] is True
+    assert "lint: breaking v2 documented as No sync (accepted)" in result.output
+    assert "v2 breaking and documented as No sync (accepted)" in (
+        out_dir / "compatibility.md"
+    ).read_text(encoding="utf-8")
+    assert ET.parse(junit).getroot().get("failures") == "0"
+    assert invoke("report", "--migrations", BREAKING, *SMALL, "--out", out_dir).exit_code == 1
+
+
+def test_a_replay_dir_that_cannot_be_written_is_refused_before_any_cell(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder", encoding="utf-8")
+    json_file = tmp_path / "m.json"
+    result = invoke(
+        "matrix", "--migrations", SAFE, *SMALL, "--json", json_file, "--replay-dir", taken
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"Error: {taken}: cannot be written, it is not a directory"
+    assert "cell v1-v1" not in result.output and not json_file.exists()
+
+
+def test_a_matrix_run_leaves_nothing_in_the_current_folder(tmp_path: Path) -> None:
+    """Hypothesis's cache goes to the user's cache folder, not ./.hypothesis."""
+    work, cache = tmp_path / "project", tmp_path / "cache"
+    work.mkdir()
+    environment = {"XDG_CACHE_HOME": str(cache)}
+    environment.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    args = ("matrix", "--migrations", SAFE, *SMALL, "--replay-dir", tmp_path / "replays")
+    completed = run_script(*args, cwd=work, env=environment)
+    assert completed.returncode == 0, completed.stderr
+    assert os.listdir(work) == []
+    assert (cache / "nexus-compat" / "hypothesis").is_dir()

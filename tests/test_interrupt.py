@@ -9,12 +9,20 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "histories" / "multi_step_safe"
 
 
-def test_ctrl_c_stops_the_workers_too(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("how", "code"), [("ctrl-c", 130), ("sigterm", 143)])
+def test_ctrl_c_stops_the_workers_too(tmp_path: Path, how: str, code: int) -> None:
+    """A SIGTERM (a CI job cancelled) is sent to the main process alone: it must
+    stop its workers itself. An earlier run's replays stay where its report says."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    earlier = tmp_path / "replays" / "replay-v1-v2.json"
+    earlier.parent.mkdir()
+    earlier.write_text("{}", encoding="utf-8")
     command = [
         sys.executable, "-m", "harness.cli", "matrix",
         "--migrations", str(HISTORY / "migrations"),
@@ -33,10 +41,18 @@ def test_ctrl_c_stops_the_workers_too(tmp_path: Path) -> None:
     while not any(p.name.startswith("nexus-cell-") for p in scratch.rglob("*")):
         assert run.poll() is None and time.monotonic() < deadline, "no cell ever started"
         time.sleep(0.2)
-    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
+    if how == "ctrl-c":
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
+    else:
+        os.kill(run.pid, signal.SIGTERM)
     _, stderr = run.communicate(timeout=120)
-    assert run.returncode == 130, stderr
-    assert "Interrupted." in stderr
+    assert run.returncode == code, stderr
+    if how == "ctrl-c":
+        assert "Interrupted." in stderr
     assert "Traceback" not in stderr
     assert not (tmp_path / "m.json").exists()
+    assert earlier.read_text(encoding="utf-8") == "{}"
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):  # no worker left in the run's process group
+        os.killpg(run.pid, 0)
     assert list(scratch.iterdir()) == []  # the templates and every cell's files are gone

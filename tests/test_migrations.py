@@ -115,6 +115,9 @@ def test_loader_refuses_a_missing_or_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(MigrationSetError, match="no migration files"):
         load_migrations(tmp_path / "empty")
+    (tmp_path / "001_init.sql").write_text("CREATE TABLE t (id);", encoding="utf-8")
+    with pytest.raises(MigrationSetError, match="is a file, not a migrations directory"):
+        load_migrations(tmp_path / "001_init.sql")
 
 
 def test_description_comes_from_the_comment_or_the_file_name(tmp_path: Path) -> None:

@@ -131,6 +131,8 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     file without its up file.
     """
     root = Path(directory) if directory is not None else default_migrations_dir()
+    if root.exists() and not root.is_dir():
+        raise MigrationSetError(f"{root}: is a file, not a migrations directory")
     if not root.is_dir():
         raise MigrationSetError(f"{root}: migrations directory not found")
     ups: dict[int, Path] = {}
