@@ -15,6 +15,7 @@ import logging
 import random
 import sqlite3
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -251,6 +252,7 @@ class Replica:
         if outer:
             self._begin()
         else:
+            self._still_open()
             self.conn.execute(f"SAVEPOINT {savepoint}")
         self._depth += 1
         try:
@@ -272,7 +274,20 @@ class Replica:
                     self.conn.execute(f"RELEASE {savepoint}")
             raise
         self._depth -= 1
+        if outer and not self.conn.in_transaction:
+            self._names_checked = False
+        self._still_open()
         self.conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
+
+    def _still_open(self) -> None:
+        """Inside a block: a trigger's ``RAISE(ROLLBACK)`` ended SQLite's
+        transaction, undoing every write of the block. Writes after it would
+        commit one by one; the block fails as a whole instead."""
+        if not self.conn.in_transaction:
+            raise SyncError(
+                "a trigger's RAISE(ROLLBACK) ended the transaction: every write of the"
+                " transaction() block was undone"
+            )
 
     def _begin(self) -> None:
         """Take the write lock; another connection holding it past the busy
@@ -540,43 +555,77 @@ class Replica:
         model = self._model(table)
         self._check_row_id(model, row_id)
         with self._writing(), self.transaction():
-            self._delete_row(model, row_id, set())
+            self._delete_row(model, row_id)
 
-    def _delete_row(self, model: TableModel, row_id: Value, done: set[tuple[str, Value]]) -> None:
-        table = model.table.name
-        done.add((table.lower(), row_id))
-        referencing = self._referencing(table)
-        held: dict[str, Value] = {"": row_id, model.key.lower(): row_id}
-        names = sorted({(fk.other_column or "").lower() for _, fk in referencing} - set(held))
-        if names:  # keys naming another (UNIQUE) column: its value before the delete
-            names = [n for n in names if model.table.column(n)]
-            found = self._read_back(model, [row_id], names).get(row_id, ())
-            held.update(zip(names, found, strict=False))
-        cursor = self.conn.execute(
-            f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?", (row_id,)
-        )
-        if not cursor.rowcount:
-            raise SyncError(f"no {table} row {row_id!r} to delete")
-        change = self._change("delete", table, row_id, {})
-        self.oplog.tombstone(table, row_id, change.hlc)
-        self._record_local(table, [change])
-        for child, fk in referencing:
-            value = held.get((fk.other_column or "").lower())
-            if value is None:
+    def _delete_row(self, model: TableModel, row_id: Value) -> None:
+        """Inside a write transaction: delete the row, then what its foreign keys'
+        actions reach, breadth first (a chain of any length, cycles once)."""
+        work: deque[tuple[TableModel, Value]] = deque([(model, row_id)])
+        done: set[tuple[str, Value]] = set()
+        while work:
+            model, row_id = work.popleft()
+            table = model.table.name
+            if (table.lower(), row_id) in done:
                 continue
-            rows = self.conn.execute(
-                f"SELECT {child.quoted_key} FROM {child.quoted}"
-                f" WHERE {quote_identifier(fk.column)} = ? ORDER BY 1",
-                (value,),
-            ).fetchall()
-            for (child_id,) in rows:
-                if (child.table.name.lower(), child_id) in done:
+            done.add((table.lower(), row_id))
+            referencing = self._referencing(table)
+            held: dict[str, Value] = {"": row_id, model.key.lower(): row_id}
+            names = sorted({(fk.other_column or "").lower() for _, fk in referencing} - set(held))
+            if names:  # keys naming another (UNIQUE) column: its value before the delete
+                names = [n for n in names if model.table.column(n)]
+                found = self._read_back(model, [row_id], names).get(row_id, ())
+                held.update(zip(names, found, strict=False))
+            cursor = self.conn.execute(
+                f"DELETE FROM {model.quoted} WHERE {model.quoted_key} = ?", (row_id,)
+            )
+            if not cursor.rowcount:
+                kept = self.conn.execute(
+                    f"SELECT 1 FROM {model.quoted} WHERE {model.quoted_key} = ?", (row_id,)
+                ).fetchone()
+                if kept:
+                    raise SyncError(f"a trigger kept {table} row {row_id!r} (RAISE(IGNORE))")
+                if len(done) > 1:  # a trigger of the cascade deleted it already
                     continue
-                if fk.on_delete == "CASCADE":
-                    self._delete_row(child, child_id, done)
-                else:
-                    column = find_column(child, fk.column) or fk.column
-                    self._update_row(child, child_id, self._checked(child, {column: None}))
+                raise SyncError(f"no {table} row {row_id!r} to delete")
+            change = self._change("delete", table, row_id, {})
+            self.oplog.tombstone(table, row_id, change.hlc)
+            self._record_local(table, [change])
+            for child, fk in referencing:
+                value = held.get((fk.other_column or "").lower())
+                if value is None:
+                    continue
+                for child_id in self._children(child, fk.column, value):
+                    if fk.on_delete == "CASCADE":
+                        work.append((child, child_id))
+                    elif (child.table.name.lower(), child_id) not in done:
+                        column = find_column(child, fk.column) or fk.column
+                        self._update_row(child, child_id, self._checked(child, {column: None}))
+
+    def _children(self, child: TableModel, column: str, value: Value) -> list[Value]:
+        """Row ids of ``child`` whose ``column`` holds ``value``, as the oplog names
+        them: the row state's name where SQLite stored the key otherwise (``'0042'``
+        in a NUMERIC key is 42, an integer in a REAL key a float)."""
+        found = self.conn.execute(
+            f"SELECT c.{child.quoted_key}, s.row_id FROM {child.quoted} AS c"
+            " LEFT JOIN _nexus_rows AS s ON s.table_name = ? AND s.row_id = c."
+            f"{child.quoted_key} WHERE c.{quote_identifier(column)} = ? ORDER BY 1",
+            (child.table.name, value),
+        ).fetchall()
+        named: list[Value] = []
+        for stored, name in found:
+            if name is None:  # stored otherwise: find its row state under the key's affinity
+                row = self.conn.execute(
+                    f"SELECT s.row_id FROM _nexus_rows AS s JOIN {child.quoted} AS c"
+                    f" ON c.{child.quoted_key} = s.row_id WHERE s.table_name = ?"
+                    f" AND c.{child.quoted_key} = ? ORDER BY 1 LIMIT 1",
+                    (child.table.name, stored),
+                ).fetchone()
+                name = row[0] if row else stored
+            if type(name) is float and name.is_integer() and abs(name) < 2**63:
+                name = int(name)  # (no row state: written outside the engine)
+            if row_id_problem(name) is None:
+                named.append(name)
+        return named
 
     def _referencing(self, table: str) -> list[tuple[TableModel, ForeignKey]]:
         """Replicated tables' foreign keys onto ``table`` that act when a row of it

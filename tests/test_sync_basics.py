@@ -755,3 +755,100 @@ def test_a_cascade_that_cannot_be_carried_out_leaves_everything(tmp_path: Path) 
     assert a.rows("pets") == [{"id": 7, "owner_id": 1}]
     assert len(a.ops()) == before
     a.close()
+
+
+def test_a_cascade_names_rows_as_the_oplog_does(tmp_path: Path) -> None:
+    """SQLite stores an integer in a REAL key as a float and '0042' in a NUMERIC key
+    as 42; the cascade's ops must name those rows as every other op does, or the
+    message cannot be sent (a float row id) or names another row."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE rooms (id INTEGER PRIMARY KEY, name TEXT);"
+        " CREATE TABLE bookings (id REAL PRIMARY KEY,"
+        " room_id INTEGER REFERENCES rooms ON DELETE CASCADE);"
+        " CREATE TABLE products (sku NUMERIC PRIMARY KEY,"
+        " room_id INTEGER REFERENCES rooms ON DELETE CASCADE);",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("rooms", {"id": 1, "name": "red"})
+    booking = a.insert("bookings", {"room_id": 1})
+    a.insert("products", {"sku": "0042", "room_id": 1})
+    sync(a, b)
+    b.update("products", "0042", {"room_id": 1})  # concurrent with the delete below
+    a.delete("rooms", 1)
+    deleted = {(op.table_name, op.row_id) for op in a.ops() if op.kind == "delete"}
+    assert deleted == {("rooms", 1), ("bookings", booking), ("products", "0042")}
+    sync(a, b)
+    for table in ("rooms", "bookings", "products"):
+        assert a.rows(table) == b.rows(table) == [], table
+    a.close()
+    b.close()
+
+
+def test_a_cascade_down_a_long_chain_needs_no_recursion(tmp_path: Path) -> None:
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE steps (id INTEGER PRIMARY KEY,"
+        " after INTEGER REFERENCES steps ON DELETE CASCADE);",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    a.insert_many("steps", [{"id": 0}, *({"id": n, "after": n - 1} for n in range(1, 1500))])
+    a.delete("steps", 0)
+    assert a.rows("steps") == []
+    a.close()
+
+
+def test_a_trigger_that_keeps_a_child_or_ends_the_transaction_fails_the_delete(
+    tmp_path: Path,
+) -> None:
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY);"
+        " CREATE TABLE pets (id INTEGER PRIMARY KEY, kind TEXT,"
+        " owner_id INTEGER REFERENCES owners ON DELETE CASCADE);"
+        " CREATE TRIGGER keep BEFORE DELETE ON pets WHEN old.kind = 'kept'"
+        " BEGIN SELECT RAISE(IGNORE); END;"
+        " CREATE TRIGGER lock BEFORE DELETE ON pets WHEN old.kind = 'locked'"
+        " BEGIN SELECT RAISE(ROLLBACK, 'pet is locked'); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    a.insert_many("owners", [{"id": 1}, {"id": 2}])
+    a.insert_many("pets", [{"id": 1, "kind": "kept", "owner_id": 1}])
+    a.insert("pets", {"id": 2, "kind": "locked", "owner_id": 2})
+    with pytest.raises(SyncError, match=r"a trigger kept pets row 1 \(RAISE\(IGNORE\)\)"):
+        a.delete("owners", 1)
+    # RAISE(ROLLBACK) undoes the whole block: later writes in it must not commit alone.
+    ended = r"RAISE\(ROLLBACK\) ended the transaction"
+    with pytest.raises(SyncError, match=ended), a.transaction():
+        a.insert("owners", {"id": 3})
+        with pytest.raises(SyncError, match="pet is locked"):
+            a.delete("owners", 2)
+        a.insert("owners", {"id": 4})
+    assert [o["id"] for o in a.rows("owners")] == [1, 2]
+    assert [p["id"] for p in a.rows("pets")] == [1, 2]
+    a.insert("owners", {"id": 5})  # the replica goes on
+    assert [o["id"] for o in a.rows("owners")] == [1, 2, 5]
+    a.close()
+
+
+def test_tables_with_mobile_platform_collations_open_and_sync(tmp_path: Path) -> None:
+    """Room writes COLLATE LOCALIZED or UNICODE, GRDB COLLATE swift...Compare; both
+    register them on their own connections. Stand-ins keep such schemas usable."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE `groups` (`id` INTEGER PRIMARY KEY NOT NULL,"
+        " `title` TEXT NOT NULL COLLATE LOCALIZED, `code` TEXT COLLATE UNICODE);"
+        ' CREATE TABLE "author" ("id" TEXT PRIMARY KEY NOT NULL,'
+        ' "name" TEXT NOT NULL UNIQUE COLLATE swiftLocalizedCaseInsensitiveCompare);',
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("groups", {"id": 1, "title": "Zoë", "code": "x"})
+    a.insert("author", {"id": "a1", "name": "Émile"})
+    with pytest.raises(SyncError, match="UNIQUE"):
+        a.insert("author", {"id": "a2", "name": "émile"})  # equal, ignoring case
+    sync(a, b)
+    assert a.rows("groups") == b.rows("groups") and a.rows("author") == b.rows("author")
+    a.close()
+    b.close()
