@@ -30,6 +30,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 
+from nexus_core.db.connection import memory
 from nexus_core.db.schema import Table, quote_identifier, sql_tokens
 
 # Words the two sides may use differently: logic and comparisons only.
@@ -181,7 +182,7 @@ def _agree(
     """Whether ``was`` and ``now`` pass and fail alike on every combination of ``pools``."""
     declared = ", ".join(_declared(table, name) for name in columns)
     marks = ", ".join("?" * len(columns))
-    conn = sqlite3.connect(":memory:")
+    conn = memory()
     try:
         conn.execute(f"CREATE TABLE rows_ ({declared})")
         conn.executemany(f"INSERT INTO rows_ VALUES ({marks})", itertools.product(*pools))

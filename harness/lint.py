@@ -119,6 +119,7 @@ from harness.schemadiff import (
     unique_key,
     unique_keys,
 )
+from nexus_core.db.connection import memory
 from nexus_core.db.migrations import (
     Migration,
     migrate,
@@ -1971,7 +1972,7 @@ def _holds_json(table: Table, column: str) -> bool:
     names = ", ".join(quote_identifier(name) for name in table.column_names)
     checks = "".join(f", CHECK ({check})" for check in table.checks)
     try:
-        with closing(sqlite3.connect(":memory:")) as conn:
+        with closing(memory()) as conn:
             conn.execute(f"CREATE TABLE probe ({names}{checks})")
             for text in _NOT_JSON:
                 try:
@@ -2471,7 +2472,7 @@ def _declared(table: str, earlier: Sequence[str]) -> _Declared | None:
             return None
         name = quote_identifier(_name(made.group(1)))
         try:
-            with closing(sqlite3.connect(":memory:")) as conn:
+            with closing(memory()) as conn:
                 conn.execute(code)
                 info = conn.execute(f"PRAGMA table_info({name})").fetchall()
                 unique = (
@@ -2644,7 +2645,7 @@ def _constant_truth(condition: str) -> bool | None:
     if not _literals_only(condition):
         return None
     try:
-        with closing(sqlite3.connect(":memory:")) as conn:
+        with closing(memory()) as conn:
             (value,) = conn.execute(f"SELECT CASE WHEN ({condition}) THEN 1 ELSE 0 END").fetchone()
     except (sqlite3.Error, sqlite3.Warning, ValueError):
         return None
@@ -2821,7 +2822,7 @@ def _refused_on_rows(column: Column) -> str | None:
     Tried on a scratch table with one row, so SQLite itself decides."""
     if column.default is None:
         return None
-    with closing(sqlite3.connect(":memory:")) as conn:
+    with closing(memory()) as conn:
         conn.execute("CREATE TABLE t (x)")
         conn.execute("INSERT INTO t VALUES (1)")
         try:

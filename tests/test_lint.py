@@ -2410,3 +2410,16 @@ def test_a_copy_back_that_fires_an_update_trigger_is_a_rewrite(tmp_path: Path) -
     copy = " UPDATE recipes SET notes = notes_old; ALTER TABLE recipes DROP COLUMN notes_old;"
     result = last(tmp_path, BASE + touch, DANCE.format(type="TEXT") + copy)
     assert ("data-rewrite", "recipes", None) in hits(result)
+
+
+def test_a_history_with_mobile_platform_collations_is_linted(tmp_path: Path) -> None:
+    """Room's LOCALIZED and GRDB's Swift collations: SQLite alone cannot create such
+    tables, so the lint used to stop (exit 2) on the whole history."""
+    first = (
+        "CREATE TABLE `groups` (`id` INTEGER PRIMARY KEY NOT NULL,"
+        " `title` TEXT NOT NULL COLLATE LOCALIZED);"
+        ' CREATE TABLE "author" ("id" TEXT PRIMARY KEY NOT NULL,'
+        ' "name" TEXT NOT NULL COLLATE swiftLocalizedCaseInsensitiveCompare);'
+    )
+    result = last(tmp_path, first, 'CREATE UNIQUE INDEX "author_name" ON "author" ("name");')
+    assert ("constraint-tightened", "author", "name") in hits(result)

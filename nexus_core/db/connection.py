@@ -12,6 +12,43 @@ MIN_PAGE_SIZE = 512  # a non-empty database file holds at least one whole page
 BUSY_TIMEOUT_MS = 30_000
 
 
+def _by_code_point(a: str, b: str) -> int:
+    return (a > b) - (a < b)
+
+
+def _ignoring_case(a: str, b: str) -> int:
+    return _by_code_point(a.casefold(), b.casefold())
+
+
+# Collations mobile frameworks register on their own connections (Android's
+# LOCALIZED and UNICODE, which Room writes for @ColumnInfo(collate = ...); GRDB's
+# Swift comparisons): without them SQLite cannot even create such a table, so
+# stand-ins keep the history checkable. Equality is what sync and the lint care
+# about (which values a UNIQUE takes as one); locale-aware ordering is not
+# reproduced.
+PLATFORM_COLLATIONS = {
+    "LOCALIZED": _by_code_point,
+    "UNICODE": _by_code_point,
+    "unicodeCompare": _by_code_point,
+    "swiftLocalizedCompare": _by_code_point,
+    "swiftCaseInsensitiveCompare": _ignoring_case,
+    "swiftLocalizedCaseInsensitiveCompare": _ignoring_case,
+    "swiftLocalizedStandardCompare": _ignoring_case,
+}
+
+
+def platform_collations(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """Register the stand-ins of :data:`PLATFORM_COLLATIONS` on ``conn``."""
+    for name, compare in PLATFORM_COLLATIONS.items():
+        conn.create_collation(name, compare)
+    return conn
+
+
+def memory() -> sqlite3.Connection:
+    """A scratch in-memory database that knows the platform collations."""
+    return platform_collations(sqlite3.connect(":memory:"))
+
+
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise DatabaseError(f"{path}: no such database file")
@@ -62,6 +99,7 @@ def connect(
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"{path}: cannot open as SQLite ({exc})") from exc
+    platform_collations(conn)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Reading the schema makes SQLite check the header before anything is written.

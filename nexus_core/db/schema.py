@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from nexus_core.db.connection import memory
+
 INTERNAL_PREFIXES = ("sqlite_", "_nexus_")
 INTERNAL_TABLES = frozenset({"schema_version"})
 MAX_IDENTIFIER = 128
@@ -93,7 +95,7 @@ def on_defaults(
         for c in columns
     )
     name = quote_identifier(table)
-    with closing(sqlite3.connect(":memory:")) as conn:
+    with closing(memory()) as conn:
         conn.execute(f"CREATE TABLE {name} ({definitions}){' STRICT' if strict else ''}")
         conn.execute(f"INSERT INTO {name} DEFAULT VALUES")
         return tuple(conn.execute(f"SELECT {select} FROM {name}").fetchone())
