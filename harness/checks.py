@@ -86,7 +86,8 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
     pattern = None
     for expr in checks:
         shaped = re.search(
-            rf"(?i)(\bNOT\s+)?{name}\s+(LIKE|GLOB)\s+'((?:[^']|'')*)'(\s+ESCAPE\b)?", expr
+            rf"(?i)(\bNOT\s*\(?\s*)?{name}\s+(LIKE|GLOB)\s+'((?:[^']|'')*)'(\s+ESCAPE\b)?",
+            expr,
         )
         if shaped and pattern is None and not shaped.group(1) and not shaped.group(4):
             text = shaped.group(3).replace("''", "'")

@@ -12,12 +12,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import hypothesis.configuration
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -210,6 +212,7 @@ def _print_untested(result: MatrixResult) -> None:
             f"warning: no generated row was accepted by {', '.join(untested)} in some cells;"
             " changes to those tables went untested (see each cell's untested_tables)",
             markup=False,
+            soft_wrap=True,
         )
 
 
@@ -238,25 +241,31 @@ def main() -> None:
 
     Exit codes: 0 as documented, 1 a cell (or lint) failed, 2 bad input.
     """
-    _hypothesis_home()
 
 
-def _hypothesis_home() -> None:
-    """Hypothesis keeps a cache (its unicode tables) under ``./.hypothesis``; a
-    command run in the user's project keeps it in the user's cache folder
-    instead, unless they named one (``HYPOTHESIS_STORAGE_DIRECTORY``)."""
-    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        return
+@contextmanager
+def _hypothesis_home() -> Iterator[None]:
+    """While a command generates traffic: hypothesis keeps its cache (unicode
+    tables) in the user's cache folder, not ``./.hypothesis`` in their project,
+    unless they named one (``HYPOTHESIS_STORAGE_DIRECTORY``). Restored after,
+    for a caller running the command in its own process (tests)."""
     home = getattr(hypothesis.configuration, "set_hypothesis_home_dir", None)
-    if not callable(home):  # (absent from a hypothesis without it: its default stays)
-        return
-    try:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        folder = cache / "nexus-compat" / "hypothesis"
-        folder.mkdir(parents=True, exist_ok=True)
-    except (OSError, RuntimeError):  # no home, or a read-only one: hypothesis's default
+    folder = None
+    if callable(home) and not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        try:
+            cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+            folder = cache / "nexus-compat" / "hypothesis"
+            folder.mkdir(parents=True, exist_ok=True)
+        except (OSError, RuntimeError):  # no home, or a read-only one: the default
+            folder = None
+    if folder is None or not callable(home):
+        yield
         return
     home(folder)
+    try:
+        yield
+    finally:
+        home(None)  # hypothesis's default again: ./.hypothesis
 
 
 @main.command(name="build")
@@ -332,13 +341,15 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
     show_default=True,
     help="Where minimal failing examples are saved.",
 )
-def matrix_command(json_file: Path | None, **options: Any) -> None:
+@click.pass_context
+def matrix_command(ctx: click.Context, /, json_file: Path | None, **options: Any) -> None:
     """Run random traffic between every ordered pair of versions; compare with the docs."""
     if json_file is not None:
         check_writable(json_file)
-    check_writable_folder(options["replay_dir"])
+    if ctx.get_parameter_source("replay_dir") is not ParameterSource.DEFAULT:
+        check_writable_folder(options["replay_dir"])  # (the default only once one is needed)
     config = _config(**options)
-    with _reporter_for(config) as reporter:
+    with _hypothesis_home(), _reporter_for(config) as reporter:
         result = run_matrix(config, reporter)
     out.print(_grid(result))
     out.print(f"documented matrix: {result.expected_source}")
@@ -370,7 +381,7 @@ def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
             check_writable(path)
     check_writable_folder(out_dir / "replays")
     config = _config(**options, replay_dir=out_dir / "replays")
-    with _reporter_for(config) as reporter:
+    with _hypothesis_home(), _reporter_for(config) as reporter:
         report = compatibility_report(config, reporter)
     written = write_report(report, out_dir, junit=junit)
     for path in written:
@@ -418,13 +429,15 @@ def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool)
             f"warning: the migrations in {migration_set.directory} changed since {replay_file}"
             " was saved; this replays the example against them as they are now",
             markup=False,
+            soft_wrap=True,  # one line, whatever the terminal's width: paths stay whole
         )
     if show_steps:
         for number, step in enumerate(steps, start=1):
             click.echo(f"{number:>3}. {json.dumps(step, sort_keys=True, ensure_ascii=False)}")
     templates = Templates(migration_set)
     try:
-        observation = run_example(templates, local, peer, steps, templates.workdir)
+        with _hypothesis_home():
+            observation = run_example(templates, local, peer, steps, templates.workdir)
     finally:
         templates.cleanup()
     click.echo(f"cell v{local}-v{peer}: {observation.status} ({len(steps)} step(s))")

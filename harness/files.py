@@ -34,20 +34,25 @@ def check_writable(path: Path) -> None:
     (a probe in its nearest existing folder, removed at once): checked before a
     long run, so a read-only place fails in a second, not after the run."""
     check_output_file(path)
-    _probe(path, path)
+    _probe(path, path.parent)
 
 
 def check_writable_folder(folder: Path) -> None:
     """A folder files can be written into (made if missing), checked as
     :func:`check_writable` checks a file: ``folder: ...`` on failure."""
-    if folder.exists() and not folder.is_dir():
-        raise HarnessError(f"{folder}: cannot be written, it is not a directory")
-    check_output_file(folder / "probe")
-    _probe(folder, folder / "probe")
+    for place in (folder, *folder.parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "it" if place == folder else str(place)
+                raise HarnessError(f"{folder}: cannot be written, {what} is not a directory")
+            break
+    _probe(folder, folder)
 
 
 def _probe(named: Path, path: Path) -> None:
-    folder = next((p for p in path.parents if p.exists()), Path.cwd())
+    """A file made and removed at once in ``path``'s nearest existing folder
+    (``path`` itself for a folder that exists)."""
+    folder = next((p for p in (path, *path.parents) if p.is_dir()), Path.cwd())
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".nexus-probe.", suffix=".tmp")
     except OSError as exc:

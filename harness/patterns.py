@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 ANY_CHAR = tuple(string.ascii_lowercase + string.digits)
+# What a negated class ([^a-z0-9]) picks from: more than the fillers, so it keeps some.
+OTHER_CHARS = tuple(string.ascii_letters + string.digits + "-_.+#@")
 Slot = str | tuple[str, ...] | None  # a literal character, one of these, any run
 
 
@@ -38,7 +40,7 @@ def _glob_class(body: str) -> tuple[str, ...]:
             chars.append(body[index])
             index += 1
     if negated:
-        return tuple(c for c in ANY_CHAR if c not in chars)
+        return tuple(c for c in OTHER_CHARS if c not in chars)
     return tuple(dict.fromkeys(chars))
 
 
@@ -59,14 +61,31 @@ class Pattern:
                 found.append(None)
             elif char == ("?" if self.glob else "_"):
                 found.append(ANY_CHAR)
-            elif self.glob and char == "[" and "]" in self.text[index + 2 :]:
-                end = self.text.index("]", index + 2)
+            elif self.glob and char == "[" and self._class_end(index) is not None:
+                end = self._class_end(index)
+                assert end is not None
                 found.append(_glob_class(self.text[index + 1 : end]) or ANY_CHAR)
                 index = end
             else:
                 found.append(char)
             index += 1
         return tuple(found)
+
+    def _class_end(self, start: int) -> int | None:
+        """Where the GLOB class opened at ``start`` closes: a ``]`` first in it
+        (after a ``^``) is one of its characters."""
+        first = start + 1 + (self.text[start + 1 : start + 2] == "^")
+        end = self.text.find("]", first + 1)
+        return None if end < 0 else end
+
+    @property
+    def capacity(self) -> int:
+        """How many texts the single-character slots can spell (at most 10**9)."""
+        count = 1
+        for slot in self.slots:
+            if isinstance(slot, tuple):
+                count = min(count * len(slot), 10**9)
+        return count
 
     @property
     def open_ended(self) -> bool:

@@ -137,9 +137,13 @@ def replica_values_for(
         high = int(hint.high if hint.high is not None else low + 2 * KEY_SPACE)
         middle = (low + high) // 2  # a takes the lower half of the range, b the upper
         return st.integers(low, middle) if offset == 1 else st.integers(middle + 1, high)
-    if not numeric and hint.pattern is not None:  # the replica's token (or choice) in it
-        shape = hint.pattern
-        return numbers.map(lambda n: shape.fill(f"{replica}-{n}", n * len(REPLICAS) + offset - 1))
+    if not numeric and hint.pattern is not None and hint.pattern.open_ended:
+        shape = hint.pattern  # the replica's token where the pattern takes any run
+        return numbers.map(lambda n: shape.fill(f"{replica}-{n}"))
+    if not numeric and hint.pattern is not None and hint.pattern.capacity >= len(REPLICAS):
+        shape = hint.pattern  # a fixed shape: each replica its own share of the choices
+        share = shape.capacity // len(REPLICAS)
+        return numbers.map(lambda n: shape.fill("", (offset - 1) * share + n % share))
     if not numeric and hint.length:  # a fixed length: the first letter tells the replicas apart
         rest = st.text(LETTERS, min_size=hint.length - 1, max_size=hint.length - 1)
         return rest.map(lambda tail: LETTERS[offset - 1] + tail)

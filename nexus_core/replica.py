@@ -605,19 +605,22 @@ class Replica:
         """Row ids of ``child`` whose ``column`` holds ``value``, as the oplog names
         them: the row state's name where SQLite stored the key otherwise (``'0042'``
         in a NUMERIC key is 42, an integer in a REAL key a float)."""
+        # ``+c.key``: compared as stored, no affinity, so the row-state index serves
+        # (an integer key stored as a REAL still equals its integer name).
         found = self.conn.execute(
             f"SELECT c.{child.quoted_key}, s.row_id FROM {child.quoted} AS c"
-            " LEFT JOIN _nexus_rows AS s ON s.table_name = ? AND s.row_id = c."
-            f"{child.quoted_key} WHERE c.{quote_identifier(column)} = ? ORDER BY 1",
+            " LEFT JOIN _nexus_rows AS s ON s.table_name = ? AND s.row_id = +c."
+            f"{child.quoted_key} AND s.deleted IS NULL"
+            f" WHERE c.{quote_identifier(column)} = ? ORDER BY 1",
             (child.table.name, value),
         ).fetchall()
         named: list[Value] = []
         for stored, name in found:
-            if name is None:  # stored otherwise: find its row state under the key's affinity
+            if name is None:  # stored otherwise ('0042' as 42): match under the key's affinity
                 row = self.conn.execute(
                     f"SELECT s.row_id FROM _nexus_rows AS s JOIN {child.quoted} AS c"
                     f" ON c.{child.quoted_key} = s.row_id WHERE s.table_name = ?"
-                    f" AND c.{child.quoted_key} = ? ORDER BY 1 LIMIT 1",
+                    f" AND s.deleted IS NULL AND c.{child.quoted_key} = ? ORDER BY 1 LIMIT 1",
                     (child.table.name, stored),
                 ).fetchone()
                 name = row[0] if row else stored

@@ -215,7 +215,7 @@ def _tiny(tmp_path: Path) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("where", ["json", "junit", "out"])
+@pytest.mark.parametrize("where", ["json", "junit", "out", "replay-dir"])
 def test_an_unwritable_output_fails_before_the_run_and_writes_nothing(
     tmp_path: Path, where: str
 ) -> None:
@@ -224,6 +224,9 @@ def test_an_unwritable_output_fails_before_the_run_and_writes_nothing(
     unwritable = "/proc/nexus-test/report.json"
     if where == "json":
         args = ["matrix", "--migrations", str(_tiny(tmp_path)), *SMALL, "--json", unwritable]
+    elif where == "replay-dir":
+        args = ["matrix", "--migrations", str(_tiny(tmp_path)), *SMALL]
+        args += ["--replay-dir", "/proc/nexus-test/replays"]
     else:
         target = ["--junit", unwritable] if where == "junit" else []
         out = Path("/proc/nexus-test") if where == "out" else out

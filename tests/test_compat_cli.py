@@ -705,3 +705,20 @@ def test_a_matrix_run_leaves_nothing_in_the_current_folder(tmp_path: Path) -> No
     assert completed.returncode == 0, completed.stderr
     assert os.listdir(work) == []
     assert (cache / "nexus-compat" / "hypothesis").is_dir()
+
+
+def test_the_default_replay_dir_is_needed_only_for_a_failing_cell(tmp_path: Path) -> None:
+    """Run from a checkout where reports/ cannot be made (here: a file): a green
+    matrix writes no replay, so it must not fail on the default folder."""
+    (tmp_path / "reports").write_text("not a folder", encoding="utf-8")
+    result = invoke("matrix", "--migrations", SAFE, *SMALL)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_command_run_in_process_leaves_hypothesis_where_it_was(tmp_path: Path) -> None:
+    """The cache folder is the command's own: the caller's tests keep ./.hypothesis."""
+    from hypothesis.configuration import storage_directory
+
+    before = storage_directory("examples", intent_to_write=False).path
+    assert invoke("matrix", "--migrations", SAFE, *SMALL).exit_code == 0
+    assert storage_directory("examples", intent_to_write=False).path == before

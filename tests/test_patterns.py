@@ -10,6 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.patterns import Pattern
+from harness.strategies import replica_values_for
+from nexus_core.db.schema import Column
 
 PATTERNS = [
     ("%_@_%", False),
@@ -24,6 +26,10 @@ PATTERNS = [
     ("[^0-9]*", True),
     ("[abc-]x", True),
     ("#[0-9a-f][0-9a-f][0-9a-f]", True),
+    ("[^]]x", True),
+    ("[]a]y", True),
+    ("[^a-z0-9]*", True),
+    ("[A-E][1-5]", True),
 ]
 
 
@@ -53,3 +59,18 @@ def test_other_tokens_or_choices_give_other_texts(text: str, glob: bool) -> None
     else:
         capacity = math.prod(len(slot) for slot in pattern.slots if isinstance(slot, tuple))
         assert len({pattern.fill("", n) for n in range(20)}) == min(20, capacity)
+
+
+SEAT = Column("seat", "TEXT", True, None, 0)
+SEATS = ["seat GLOB '[A-E][1-5]'"]
+
+
+@given(a=replica_values_for(SEAT, "a", checks=SEATS), b=replica_values_for(SEAT, "b", checks=SEATS))
+def test_two_replicas_never_share_a_value_of_a_fixed_pattern(
+    conn: sqlite3.Connection, a: str, b: str
+) -> None:
+    """25 texts for [A-E][1-5]: each replica takes its own share, whatever it draws."""
+    assert a != b
+    assert conn.execute(
+        "SELECT ? GLOB '[A-E][1-5]' AND ? GLOB '[A-E][1-5]'", (a, b)
+    ).fetchone() == (1,)

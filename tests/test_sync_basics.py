@@ -774,11 +774,17 @@ def test_a_cascade_names_rows_as_the_oplog_does(tmp_path: Path) -> None:
     a.insert("rooms", {"id": 1, "name": "red"})
     booking = a.insert("bookings", {"room_id": 1})
     a.insert("products", {"sku": "0042", "room_id": 1})
+    a.insert("products", {"sku": 7})
+    a.delete("products", 7)
+    a.insert("products", {"sku": "007", "room_id": 1})  # stored as 7, as the deleted row was
     sync(a, b)
     b.update("products", "0042", {"room_id": 1})  # concurrent with the delete below
     a.delete("rooms", 1)
     deleted = {(op.table_name, op.row_id) for op in a.ops() if op.kind == "delete"}
-    assert deleted == {("rooms", 1), ("bookings", booking), ("products", "0042")}
+    assert deleted == {("rooms", 1), ("bookings", booking), ("products", "0042")} | {
+        ("products", 7),
+        ("products", "007"),
+    }
     sync(a, b)
     for table in ("rooms", "bookings", "products"):
         assert a.rows(table) == b.rows(table) == [], table
@@ -852,3 +858,16 @@ def test_tables_with_mobile_platform_collations_open_and_sync(tmp_path: Path) ->
     assert a.rows("groups") == b.rows("groups") and a.rows("author") == b.rows("author")
     a.close()
     b.close()
+
+
+def test_a_key_under_a_case_blind_platform_collation_is_not_replicated(tmp_path: Path) -> None:
+    """As under NOCASE: 'Alice' and 'alice' would be one row of two row ids."""
+    folder = migrations_folder(
+        tmp_path,
+        'CREATE TABLE "author" ("name" TEXT PRIMARY KEY COLLATE swiftCaseInsensitiveCompare);',
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    assert a.unreplicated_tables == ["author"]
+    with pytest.raises(SyncError, match="COLLATE SWIFTCASEINSENSITIVECOMPARE"):
+        a.insert("author", {"name": "Alice"})
+    a.close()

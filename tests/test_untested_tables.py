@@ -59,6 +59,7 @@ def test_check_hints() -> None:
     assert allowed("e", ["e LIKE '%@%'"]).pattern == Pattern("%@%", glob=False)
     assert allowed("e", ["e GLOB 'a''b*'"]).pattern == Pattern("a'b*", glob=True)
     assert not allowed("e", ["e NOT LIKE '%@%'"]).known
+    assert not allowed("e", ["NOT (e LIKE '% %')"]).known
     assert not allowed("e", ["e LIKE '%!%%' ESCAPE '!'"]).known
 
 

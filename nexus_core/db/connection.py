@@ -24,8 +24,8 @@ def _ignoring_case(a: str, b: str) -> int:
 # LOCALIZED and UNICODE, which Room writes for @ColumnInfo(collate = ...); GRDB's
 # Swift comparisons): without them SQLite cannot even create such a table, so
 # stand-ins keep the history checkable. Equality is what sync and the lint care
-# about (which values a UNIQUE takes as one); locale-aware ordering is not
-# reproduced.
+# about most (which values a UNIQUE takes as one); locale-aware ordering is not
+# reproduced (nor Unicode normalisation: a precomposed and a combining 'é' differ).
 PLATFORM_COLLATIONS = {
     "LOCALIZED": _by_code_point,
     "UNICODE": _by_code_point,
@@ -35,6 +35,13 @@ PLATFORM_COLLATIONS = {
     "swiftLocalizedCaseInsensitiveCompare": _ignoring_case,
     "swiftLocalizedStandardCompare": _ignoring_case,
 }
+
+
+# Those of them under which distinct texts compare equal ('Alice' and 'alice'):
+# loose, as NOCASE is (a key compared so would make one row of several row ids).
+CASE_BLIND_COLLATIONS = frozenset(
+    name.upper() for name, compare in PLATFORM_COLLATIONS.items() if compare is _ignoring_case
+)
 
 
 def platform_collations(conn: sqlite3.Connection) -> sqlite3.Connection:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from nexus_core.db.connection import memory
+from nexus_core.db.connection import CASE_BLIND_COLLATIONS, memory
 
 INTERNAL_PREFIXES = ("sqlite_", "_nexus_")
 INTERNAL_TABLES = frozenset({"schema_version"})
@@ -27,7 +27,7 @@ MAX_IDENTIFIER = 128
 PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept "name\n"
 # Collations under which distinct values compare equal: a key under one names
 # one row by several row ids (see Table.unreplicated_reason).
-LOOSE_COLLATIONS = frozenset({"NOCASE", "RTRIM"})
+LOOSE_COLLATIONS = frozenset({"NOCASE", "RTRIM"}) | CASE_BLIND_COLLATIONS
 
 
 def is_plain_name(name: object) -> bool:
