@@ -389,17 +389,32 @@ def classify(op: Op, schema: Schema, models: Mapping[str, TableModel]) -> tuple[
 Refusal = tuple[Op, str]
 
 
-def ended_by_trigger(conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
-    """Raise if the error ended the transaction (a trigger's ``RAISE(ROLLBACK)``).
+class RolledBack(SyncError):
+    """A trigger's ``RAISE(ROLLBACK)`` ended the transaction while ``row``
+    (table, row id) was written (None where the write was of many rows)."""
+
+    def __init__(self, message: str, row: tuple[str, Value] | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+def ended_by_trigger(
+    conn: sqlite3.Connection, exc: sqlite3.Error, row: tuple[str, Value] | None = None
+) -> None:
+    """Raise :class:`RolledBack` if the error ended the transaction (a trigger's
+    ``RAISE(ROLLBACK)``).
 
     Without its transaction, every later statement would commit on its own:
-    the message must fail as a whole instead.
+    the message fails as a whole instead (``receive`` then tries it again
+    with that row's ops refused).
     """
     if not conn.in_transaction:
-        raise SyncError(f"a trigger rolled the transaction back: {exc}") from exc
+        raise RolledBack(f"a trigger rolled the transaction back: {exc}", row) from exc
 
 
-def refusal_only(conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
+def refusal_only(
+    conn: sqlite3.Connection, exc: sqlite3.Error, row: tuple[str, Value] | None = None
+) -> None:
     """Re-raise ``exc`` unless SQLite refused the values written, for one op to take.
 
     A refusal is a constraint (``IntegrityError``: NOT NULL, UNIQUE, CHECK, a
@@ -410,7 +425,7 @@ def refusal_only(conn: sqlite3.Connection, exc: sqlite3.Error) -> None:
     A busy, locked, full or read-only database is not: the message fails as a
     whole. So does a trigger's ``RAISE(ROLLBACK)``.
     """
-    ended_by_trigger(conn, exc)
+    ended_by_trigger(conn, exc, row)
     if isinstance(exc, sqlite3.IntegrityError):
         return
     if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_ERROR:
@@ -534,7 +549,7 @@ class Merger:
         try:
             cursor = self.conn.execute(sql, (row_id,))
         except sqlite3.Error as exc:
-            refusal_only(self.conn, exc)
+            refusal_only(self.conn, exc, (model.table.name, row_id))
             return str(exc)
         if not cursor.rowcount and self.conn.execute(held, (row_id,)).fetchone():
             return "a trigger ignored the delete (RAISE(IGNORE))"
@@ -561,7 +576,7 @@ class Merger:
                 model.update_many_sql(columns), [*(op.new_value for op in winners.values()), row_id]
             )
         except sqlite3.Error as exc:
-            refusal_only(self.conn, exc)
+            refusal_only(self.conn, exc, (model.table.name, row_id))
             return True, self._update_one_by_one(model, row_id, state, winners)
         if not cursor.rowcount:
             return False, []
@@ -577,7 +592,7 @@ class Merger:
             try:
                 self.conn.execute(model.update_sql[column], (op.new_value, row_id))
             except sqlite3.Error as exc:
-                refusal_only(self.conn, exc)
+                refusal_only(self.conn, exc, (model.table.name, row_id))
                 refused.append((op, f"{model.table.name}.{column}: {exc}"))
                 continue
             state.clocks[column] = op.hlc
@@ -603,7 +618,7 @@ class Merger:
                 state.pending = None
                 return []
         except sqlite3.Error as exc:
-            refusal_only(self.conn, exc)
+            refusal_only(self.conn, exc, (model.table.name, row_id))
             refused = self._insert_one_by_one(model, row_id, state, values, winners)
             for op, _ in refused:
                 _restore(state, op.column_name, previous)
@@ -637,7 +652,7 @@ class Merger:
         try:
             self._insert(model, base)
         except sqlite3.Error as exc:
-            refusal_only(self.conn, exc)
+            refusal_only(self.conn, exc, (model.table.name, row_id))
             # The row cannot exist with these values: refuse the ops that brought
             # them and keep everything else waiting, as for a missing column. A
             # value of the base the row kept from an earlier message is refused
@@ -667,7 +682,7 @@ class Merger:
             try:
                 self.conn.execute(model.update_sql[column], (value, row_id))
             except sqlite3.Error as exc:
-                refusal_only(self.conn, exc)
+                refusal_only(self.conn, exc, (model.table.name, row_id))
                 # A value the row kept while pending is refused like one just arrived:
                 # its op is parked for retry and its clock no longer counts as applied.
                 op = winners.get(column) or self._refuse_kept(model, row_id, column, value, state)

@@ -126,8 +126,9 @@ def receive_ops(
     if changes is None:
         changes = group_changes(ops)
     batch = _Batch()
+    vetoed = replica.vetoed  # rows a RAISE(ROLLBACK) refused in an earlier try of this message
     none_ahead = no_clock_ahead(replica, changes)
-    if replica.fast_lane:
+    if replica.fast_lane and not vetoed:
         taken = take_new_rows(replica, changes, held_vector, none_ahead=none_ahead)
         result.applied += taken.ops
         batch.latest = taken.latest
@@ -190,6 +191,12 @@ def receive_ops(
                 batch.parked.append((origin, hlc, column or WHOLE_CHANGE, reason))
                 batch.skipped[reason] += 1
                 result.skipped_unknown += 1
+        if to_apply and (to_apply[0].table_name.lower(), first.row_id) in vetoed:
+            reason = f"{VALUE_REFUSAL}a trigger rolled the transaction back (RAISE(ROLLBACK))"
+            _refuse(result, batch, to_apply, reason)
+            parked = [_parking(batch.received_as.get(id(op), op), reason) for op in to_apply]
+            batch.parked.extend(parked)
+            to_apply = []
         if to_apply:
             batch.to_apply(to_apply[0].table_name, first.row_id, to_apply)
             result.applied += len(to_apply)
@@ -306,6 +313,8 @@ def _replay(replica: Replica, parked: list[tuple[Change, dict[str, str]]]) -> _R
     only where it changed. An op refused for its value is refused again
     quietly: ``newly_refused`` counts only ops parked for another reason.
     """
+    if replica.vetoed:  # (their trigger would roll this message back again)
+        parked = [p for p in parked if (p[0].table_name.lower(), p[0].row_id) not in replica.vetoed]
     batch = _Batch()
     done = _Replay()
     unpark: list[tuple[str, str, str]] = []

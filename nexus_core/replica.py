@@ -37,6 +37,7 @@ from nexus_core.errors import NexusError, SyncError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp, check_peer_id
 from nexus_core.merge import (
     Merger,
+    RolledBack,
     TableModel,
     find_column,
     find_model,
@@ -65,6 +66,9 @@ from nexus_core.wire import (
 log = logging.getLogger("nexus_core.sync")
 
 LARGE_VERSION_GAP = 3
+# Rows a message may have refused by a trigger's RAISE(ROLLBACK), each costing one
+# more try of the whole message; past that, the message fails (it did before).
+MAX_VETOED = 100
 REPLAYED_AT = "parked_replayed_at_version"  # meta key: the schema version of the last replay
 SPELLING = "replicated_names"  # meta key: the table and column names row states are kept under
 
@@ -91,6 +95,10 @@ class Replica:
         # Whole new rows of a message are inserted in bulk (nexus_core.fastlane);
         # off, every op takes the careful path (the tests compare the two).
         self.fast_lane = True
+        # Rows (table in lower case, row id) whose ops a trigger's RAISE(ROLLBACK)
+        # refused in an earlier try of the message being received: refused and
+        # parked on the next try, not written.
+        self.vetoed: frozenset[tuple[str, Value]] = frozenset()
         # Tables written since refused ops were last retried (None: not retried
         # yet since opening, so all of them); see receive._retry_refused.
         self.retry_tables: set[str] | None = None
@@ -713,12 +721,29 @@ class Replica:
     def receive(self, text: str | bytes) -> ReceiveResult:
         """Check and merge one message. A message that fails as a whole changes nothing."""
         message = decode_message(text)
-        with self._receiving("message could not be merged"):
-            replayed = self._catch_up()
-            result = self._receive(
-                message.peer, message.ops, message.version_vector, message.changes
-            )
-            result.replayed += replayed
+        changes: Changes | None = message.changes
+        vetoed: set[tuple[str, Value]] = set()
+        while True:
+            self.vetoed = frozenset(vetoed)
+            try:
+                with self._receiving("message could not be merged"):
+                    replayed = self._catch_up()
+                    result = self._receive(
+                        message.peer, message.ops, message.version_vector, changes
+                    )
+                    result.replayed += replayed
+                break
+            except RolledBack as exc:
+                # A trigger's RAISE(ROLLBACK) undid the whole message: try it again
+                # with that row's ops refused and parked (found by the careful path,
+                # which writes a row at a time, when the fast lane cannot say which).
+                row = ("", None) if exc.row is None else (exc.row[0].lower(), exc.row[1])
+                if row in vetoed or len(vetoed) >= MAX_VETOED:
+                    raise
+                vetoed.add(row)
+                changes = None  # (consumed by the try: grouped again)
+            finally:
+                self.vetoed = frozenset()
         for key in ("applied", "skipped_unknown", "rejected", "duplicates", "replayed"):
             self.stats[key] += getattr(result, key)
         return result

@@ -871,3 +871,57 @@ def test_a_key_under_a_case_blind_platform_collation_is_not_replicated(tmp_path:
     with pytest.raises(SyncError, match="COLLATE SWIFTCASEINSENSITIVECOMPARE"):
         a.insert("author", {"name": "Alice"})
     a.close()
+
+
+def test_an_op_a_rollback_trigger_refuses_is_refused_alone(tmp_path: Path) -> None:
+    """RAISE(ROLLBACK) ends the whole transaction: the message is tried again with
+    that row's ops refused and parked, so the rest of it still arrives, and the
+    refused op applies once the guard lets it pass."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE accounts (acct_id TEXT PRIMARY KEY NOT NULL, owner TEXT NOT NULL,"
+        " balance INTEGER NOT NULL DEFAULT 0, locked INTEGER NOT NULL DEFAULT 0);"
+        " CREATE TRIGGER guard BEFORE UPDATE OF balance ON accounts WHEN OLD.locked = 1"
+        " BEGIN SELECT RAISE(ROLLBACK, 'account locked'); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    account = a.insert("accounts", {"owner": "ann", "balance": 10})
+    sync(a, b)
+    b.update("accounts", account, {"locked": 1})
+    a.update("accounts", account, {"balance": 20})
+    other = a.insert("accounts", {"owner": "bo"})
+    result = b.receive(a.export_changes())
+    assert result.rejected == 1
+    assert {r["acct_id"] for r in b.rows("accounts")} == {account, other}
+    assert [r["balance"] for r in b.rows("accounts") if r["acct_id"] == account] == [10]
+    reasons = [why for _, columns in b.oplog.parked() for why in columns.values()]
+    assert any("RAISE(ROLLBACK)" in why for why in reasons)
+    sync(a, b)  # both ways, again: the refused op stays parked, nothing raises
+    b.update("accounts", account, {"locked": 0})
+    sync(a, b)
+    assert a.rows("accounts") == b.rows("accounts")
+    assert [r["balance"] for r in b.rows("accounts") if r["acct_id"] == account] == [20]
+    a.close()
+    b.close()
+
+
+def test_new_rows_a_rollback_trigger_refuses_leave_the_others_in(tmp_path: Path) -> None:
+    """New rows go in through the fast lane, which cannot say which row a trigger
+    rolled back: the careful path finds it on the next try."""
+    folder = migrations_folder(tmp_path, "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT);")
+    guard = migrations_folder(
+        tmp_path / "guarded",
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT);"
+        " CREATE TRIGGER no_eve BEFORE INSERT ON people WHEN NEW.name = 'eve'"
+        " BEGIN SELECT RAISE(ROLLBACK, 'not eve'); END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=guard, peer_id="b")
+    a.insert_many(
+        "people", [{"id": n, "name": name} for n, name in enumerate(["ann", "eve", "bo"])]
+    )
+    result = b.receive(a.export_changes())
+    assert (result.rejected, sorted(r["name"] for r in b.rows("people"))) == (2, ["ann", "bo"])
+    a.close()
+    b.close()
