@@ -254,14 +254,14 @@ def schema_gap(templates: Templates, local: int, peer: int) -> str:
             " so the cell is full (document it as Full sync)"
         )
     parts = []
-    if only_theirs:
-        parts.append(f"v{local} lacks {', '.join(only_theirs)} (v{peer} has them)")
-    if only_mine:
-        parts.append(f"v{peer} lacks {', '.join(only_mine)} (v{local} has them)")
-    return (
-        "; ".join(parts) + ": ops on them are skipped and parked, so the cell is partial"
-        " (document it as Partial sync)"
-    )
+    for lacking, having, names in ((local, peer, only_theirs), (peer, local, only_mine)):
+        if names:
+            them = "them" if len(names) > 1 else "it"
+            parts.append(
+                f"v{lacking} lacks {', '.join(names)} (v{having} has {them}) and skips and"
+                f" parks ops on {them}"
+            )
+    return "; ".join(parts) + ", so the cell is partial (document it as Partial sync)"
 
 
 def _outermost(names: set[str]) -> list[str]:

@@ -13,7 +13,9 @@ import pytest
 from folders import migrations_folder
 from histories import FOLDERS, HISTORIES, ROWS
 
+from harness.cells import schema_gap
 from harness.matrix import MatrixConfig, MatrixResult, run_matrix
+from harness.versions import Templates, load_set
 
 # From the README's table (tests/histories.py): the cells each breaking history breaks.
 MUST_BREAK = {name: set(row.broken) for name, row in ROWS.items() if row.broken}
@@ -106,7 +108,7 @@ def test_a_wrong_document_is_caught(tmp_path: Path) -> None:
     )
     assert wrong[1, 2].reasons[1] == f"documented at {source}:{line}"
     assert wrong[1, 2].reasons[2] == (
-        "v1 lacks events.reminder_minutes (v2 has them): ops on them are skipped and parked,"
+        "v1 lacks events.reminder_minutes (v2 has it) and skips and parks ops on it,"
         " so the cell is partial (document it as Partial sync)"
     )
 
@@ -154,3 +156,17 @@ def test_a_unique_column_with_a_default_never_collides_by_the_data(tmp_path: Pat
         (2, 1): "partial",
         (2, 2): "full",
     }
+
+
+def test_the_schema_gap_is_said_from_each_side() -> None:
+    """In v2-v1 it is v1 that lacks the column (and skips its ops), not v2."""
+    templates = Templates(load_set(HISTORIES / "wrong_document" / "migrations"))
+    try:
+        templates.build_all()
+        assert schema_gap(templates, 2, 1) == (
+            "v1 lacks events.reminder_minutes (v2 has it) and skips and parks ops on it,"
+            " so the cell is partial (document it as Partial sync)"
+        )
+        assert schema_gap(templates, 1, 2) == schema_gap(templates, 2, 1)
+    finally:
+        templates.cleanup()
