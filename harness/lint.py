@@ -201,6 +201,8 @@ MESSAGES: dict[str, str] = {
     " each side parks the other's rows; what {old} clients write is never shown at v{n}",
     "add-column": "{old} clients skip ops on {t}.{c} (partial sync) and park them until they"
     " upgrade; rows they create get {fill} there at v{n}",
+    "add-column-unreplicated": "{t}.{c} added; before v{n}, {t} is not replicated ({why}), so"
+    " {old} clients send no ops on it",
     "add-not-null-without-default": "v{n} clients cannot insert rows created by {old} clients:"
     " {t}.{c} is NOT NULL without a default and {old} clients never send it",
     "default-dropped": "v{n} clients cannot insert rows created by {old} clients: {t}.{c} lost"
@@ -1258,7 +1260,10 @@ class _Linter:
             else:
                 default = column.default if column else None
                 fill = "NULL" if default is None else f"the default {default}"
-                self.add("add-column", change, MESSAGES["add-column"], self.old(t), fill=fill)
+                held = find_named(self.before.tables, t)
+                why = held.unreplicated_reason if held is not None else None
+                text = MESSAGES["add-column-unreplicated" if why else "add-column"]
+                self.add("add-column", change, text, self.old(t), fill=fill, why=why or "")
         elif kind == "column-dropped":
             column = self.before.tables[t].column(c)
             text = MESSAGES["drop-column"]

@@ -2423,3 +2423,19 @@ def test_a_history_with_mobile_platform_collations_is_linted(tmp_path: Path) -> 
     )
     result = last(tmp_path, first, 'CREATE UNIQUE INDEX "author_name" ON "author" ("name");')
     assert ("constraint-tightened", "author", "name") in hits(result)
+
+
+def test_a_column_added_to_a_table_not_replicated_before_says_so(tmp_path: Path) -> None:
+    """No older client sends ops on such a table: none are skipped, none get NULL."""
+    rebuild = (
+        "CREATE TABLE log_new (id INTEGER PRIMARY KEY, at TEXT, what TEXT);"
+        " INSERT INTO log_new (at, what) SELECT at, what FROM log;"
+        " DROP TABLE log; ALTER TABLE log_new RENAME TO log;"
+    )
+    result = last(tmp_path, "CREATE TABLE log (at TEXT, what TEXT);", rebuild)
+    [found] = [f for f in result.findings if f.rule == "add-column"]
+    assert found.message == (
+        "log.id added; before v2, log is not replicated (has no single-column primary key),"
+        " so v1 clients send no ops on it"
+    )
+    assert result.verdict == "breaking"  # (primary-key-change), as before
