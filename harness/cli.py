@@ -250,15 +250,8 @@ def _hypothesis_home() -> Iterator[None]:
     unless they named one (``HYPOTHESIS_STORAGE_DIRECTORY``). Restored after,
     for a caller running the command in its own process (tests)."""
     home = getattr(hypothesis.configuration, "set_hypothesis_home_dir", None)
-    folder = None
-    if callable(home) and not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
-        try:
-            cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-            folder = cache / "nexus-compat" / "hypothesis"
-            folder.mkdir(parents=True, exist_ok=True)
-        except (OSError, RuntimeError):  # no home, or a read-only one: the default
-            folder = None
-    if folder is None or not callable(home):
+    named = bool(os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"))
+    if named or not callable(home) or (folder := _user_cache("hypothesis")) is None:
         yield
         return
     home(folder)
@@ -266,6 +259,18 @@ def _hypothesis_home() -> Iterator[None]:
         yield
     finally:
         home(None)  # hypothesis's default again: ./.hypothesis
+
+
+def _user_cache(name: str) -> Path | None:
+    """``name`` in the user's cache folder, made if missing; None without one (no
+    home, or a read-only one)."""
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = cache / "nexus-compat" / name
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):
+        return None
+    return folder
 
 
 @main.command(name="build")

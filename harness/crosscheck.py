@@ -16,23 +16,24 @@ __all__ = ["documented_breaks", "lint_matrix_disagreements"]
 
 
 def documented_breaks(
-    lint: Iterable[Mapping[str, Any]], documented: Iterable[tuple[int, int, str]]
+    breaking: Iterable[int], documented: Iterable[tuple[int, int, str]]
 ) -> list[int]:
-    """Breaking migrations the documented matrix accepts: some cell across the
-    version (one side before it, the other at or after it) and across no other
-    breaking migration is documented ``No sync`` (``broken``). ``documented``:
-    (local, peer, expected status).
+    """The ``breaking`` migrations (versions the lint calls breaking) that the
+    documented matrix accepts: some cell across the version (one side before
+    it, the other at or after it) and across no other breaking migration is
+    documented ``No sync`` (``broken``). ``documented``: (local, peer, expected
+    status).
 
     A break already released cannot be undone (released files are frozen);
     documenting it is how a team says it knows, so it stops failing the gate.
     """
-    breaking = {int(entry["version"]) for entry in lint if entry["verdict"] == "breaking"}
+    versions = set(breaking)
     broken = [(min(a, b), max(a, b)) for a, b, status in documented if status == "broken"]
     # A cell across another breaking migration too may be documented for that one.
     return [
         version
-        for version in sorted(breaking)
-        if any({v for v in breaking if low < v <= high} == {version} for low, high in broken)
+        for version in sorted(versions)
+        if any({v for v in versions if low < v <= high} == {version} for low, high in broken)
     ]
 
 

@@ -2063,15 +2063,16 @@ def _copies_back(codes: Sequence[str], before: Schema, after: Schema) -> tuple[s
         elif match := _UPDATE_SET.match(code):
             table = _name(match.group(1)).lower()
             assignments, clause = _assignments(match.group(2))
-            pairs = [a.partition("=") for a in assignments]
+            sets = [
+                (_name(named.strip()).lower(), _name(value.strip()).lower())
+                for named, _, value in (a.partition("=") for a in assignments)
+            ]
             copied = {
-                (table, _name(named.strip()).lower())
-                for named, _, value in pairs
-                if (table, _name(named.strip()).lower()) in added
-                and renamed.get((table, _name(named.strip()).lower()))
-                == _name(value.strip()).lower()
+                (table, column)
+                for column, value in sets
+                if (table, column) in added and renamed.get((table, column)) == value
             }
-            if clause is None and len(copied) == len(pairs):
+            if clause is None and len(copied) == len(sets):
                 copies[index] = copied
     updates: set[int] = set()
     columns: set[str] = set()

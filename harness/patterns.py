@@ -25,7 +25,7 @@ Slot = str | tuple[str, ...] | None  # a literal character, one of these, any ru
 
 
 def _glob_class(body: str) -> tuple[str, ...]:
-    """The characters a GLOB ``[...]`` class takes (``[^...]``: of letters and digits)."""
+    """The characters a GLOB ``[...]`` class takes (``[^...]``: of :data:`OTHER_CHARS`)."""
     negated = body.startswith("^")
     if negated:
         body = body[1:]
@@ -61,9 +61,7 @@ class Pattern:
                 found.append(None)
             elif char == ("?" if self.glob else "_"):
                 found.append(ANY_CHAR)
-            elif self.glob and char == "[" and self._class_end(index) is not None:
-                end = self._class_end(index)
-                assert end is not None
+            elif self.glob and char == "[" and (end := self._class_end(index)) is not None:
                 found.append(_glob_class(self.text[index + 1 : end]) or ANY_CHAR)
                 index = end
             else:

@@ -119,6 +119,7 @@ def _summary(report: Report) -> dict[str, Any]:
     failed = [cell_id(cell["local"], cell["peer"]) for cell in cells if not cell.get("ok")]
     lint = report.get("lint") or []
     relay = report.get("relay") or []
+    accepted = report.get("lint_documented_breaks") or []
     summary = {
         "ok": bool(report.get("ok")),
         "total": len(cells),
@@ -128,10 +129,9 @@ def _summary(report: Report) -> dict[str, Any]:
         "breaking": [
             f"v{entry['version']}"
             for entry in lint
-            if entry["verdict"] == "breaking"
-            and entry["version"] not in (report.get("lint_documented_breaks") or ())
+            if entry["verdict"] == "breaking" and entry["version"] not in accepted
         ],
-        "documented_breaks": [f"v{v}" for v in report.get("lint_documented_breaks") or ()],
+        "documented_breaks": [f"v{v}" for v in accepted],
         "relay_ok": sum(bool(entry.get("ok")) for entry in relay),
         "relay_total": len(relay),
     }

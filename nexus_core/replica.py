@@ -570,13 +570,16 @@ class Replica:
         actions reach, breadth first (a chain of any length, cycles once)."""
         work: deque[tuple[TableModel, Value]] = deque([(model, row_id)])
         done: set[tuple[str, Value]] = set()
+        keys_onto: dict[str, list[tuple[TableModel, ForeignKey]]] = {}  # by table, once
         while work:
             model, row_id = work.popleft()
             table = model.table.name
             if (table.lower(), row_id) in done:
                 continue
             done.add((table.lower(), row_id))
-            referencing = self._referencing(table)
+            if table not in keys_onto:
+                keys_onto[table] = self._referencing(table)
+            referencing = keys_onto[table]
             held: dict[str, Value] = {"": row_id, model.key.lower(): row_id}
             names = sorted({(fk.other_column or "").lower() for _, fk in referencing} - set(held))
             if names:  # keys naming another (UNIQUE) column: its value before the delete

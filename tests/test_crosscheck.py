@@ -113,11 +113,10 @@ def test_a_later_breaking_migration_does_not_hide_an_earlier_ones_disagreement()
 
 
 def test_a_break_is_documented_by_a_no_sync_cell_across_it() -> None:
-    lint = [lint_entry(2, "breaking", "drop-column"), lint_entry(3, "breaking", "check-added")]
-    lint.append(lint_entry(4, "additive", "add-column"))
-    assert documented_breaks(lint, [(1, 2, "broken"), (3, 3, "broken")]) == [2]
-    assert documented_breaks(lint, [(4, 2, "broken")]) == [3]  # v2 is not across (2, 4)
+    breaking = [2, 3]  # (v4, additive, is not)
+    assert documented_breaks(breaking, [(1, 2, "broken"), (3, 3, "broken")]) == [2]
+    assert documented_breaks(breaking, [(4, 2, "broken")]) == [3]  # v2 is not across (2, 4)
     # Across both: it may be documented for either, so it accepts neither.
-    assert documented_breaks(lint, [(1, 4, "broken"), (3, 1, "broken")]) == []
-    assert documented_breaks(lint, [(2, 1, "broken"), (3, 2, "broken")]) == [2, 3]
-    assert documented_breaks(lint, [(1, 2, "partial"), (2, 3, "compatible")]) == []
+    assert documented_breaks(breaking, [(1, 4, "broken"), (3, 1, "broken")]) == []
+    assert documented_breaks(breaking, [(2, 1, "broken"), (3, 2, "broken")]) == [2, 3]
+    assert documented_breaks(breaking, [(1, 2, "partial"), (2, 3, "compatible")]) == []

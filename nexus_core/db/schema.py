@@ -8,7 +8,6 @@ tables and ``sqlite_*``) are left out: a schema here is the app's schema.
 
 from __future__ import annotations
 
-import collections
 import functools
 import re
 import sqlite3
@@ -640,14 +639,6 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
     )
 
 
-def _on_delete(conn: sqlite3.Connection, table: str) -> dict[tuple[str, str], str]:
-    """The ON DELETE action of each single-column foreign key of ``table``, by
-    (column, referenced table)."""
-    rows = conn.execute(f"PRAGMA foreign_key_list({quote_identifier(table)})").fetchall()
-    width = collections.Counter(row[0] for row in rows)
-    return {(row[3], row[2]): str(row[6]).upper() for row in rows if width[row[0]] == 1}
-
-
 def _read_schema(conn: sqlite3.Connection) -> Schema:
     db = sqlite_utils.Database(conn)
     master = {
@@ -678,13 +669,12 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
             )
             for c in table.columns
         )
-        actions = _on_delete(conn, name)
         keys = tuple(
             ForeignKey(
                 str(fk.column),
                 fk.other_table,
                 fk.other_column,
-                actions.get((str(fk.column), fk.other_table), ""),
+                "" if fk.is_compound else fk.on_delete,
             )
             for fk in table.foreign_keys
         )
