@@ -382,6 +382,28 @@ def test_foreign_key_dropped_is_additive(tmp_path: Path) -> None:
     assert "does not enforce foreign keys" in result.findings[0].message
 
 
+def test_a_key_of_several_columns_is_named_by_its_columns(tmp_path: Path) -> None:
+    rooms = "CREATE TABLE rooms (b TEXT, n TEXT, m TEXT, PRIMARY KEY (b, n), UNIQUE (b, m));\n"
+    stays = "CREATE TABLE stays (id INTEGER PRIMARY KEY, b TEXT, n TEXT, m TEXT);\n"
+
+    def key(columns: str) -> str:
+        return stays.replace(");", f", FOREIGN KEY (b, {columns}) REFERENCES rooms (b, {columns}));")
+
+    def swap(schema: str) -> str:
+        return schema.replace("stays", "stays_new") + (
+            "INSERT INTO stays_new SELECT * FROM stays;\nDROP TABLE stays;\n"
+            "ALTER TABLE stays_new RENAME TO stays;\n"
+        )
+
+    added, moved = lint_steps(tmp_path, rooms + stays, swap(key("n")), swap(key("m")))[1:]
+    assert hits(added) == {("foreign-key-added", "stays", "b, n")}
+    assert "stays.b, n now REFERENCES rooms(b, n)" in added.findings[0].message
+    assert hits(moved) == {
+        ("foreign-key-dropped", "stays", "b, n"),
+        ("foreign-key-added", "stays", "b, m"),
+    }
+
+
 def test_changed_check_is_one_tightened_finding(tmp_path: Path) -> None:
     loose = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 0)")
     strict = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK (servings > 1)")

@@ -127,6 +127,7 @@ class Column:
 
 @dataclass(frozen=True)
 class ForeignKey:
+    # A key of several columns names them all, joined by ", " ("building, number").
     column: str
     other_table: str
     other_column: str | None
@@ -671,9 +672,9 @@ def _read_schema(conn: sqlite3.Connection) -> Schema:
         )
         keys = tuple(
             ForeignKey(
-                str(fk.column),
+                ", ".join(fk.columns),
                 fk.other_table,
-                fk.other_column,
+                ", ".join(c for c in fk.other_columns if c) or None,
                 "" if fk.is_compound else fk.on_delete,
             )
             for fk in table.foreign_keys
