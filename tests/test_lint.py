@@ -387,7 +387,8 @@ def test_a_key_of_several_columns_is_named_by_its_columns(tmp_path: Path) -> Non
     stays = "CREATE TABLE stays (id INTEGER PRIMARY KEY, b TEXT, n TEXT, m TEXT);\n"
 
     def key(columns: str) -> str:
-        return stays.replace(");", f", FOREIGN KEY (b, {columns}) REFERENCES rooms (b, {columns}));")
+        link = f"FOREIGN KEY (b, {columns}) REFERENCES rooms (b, {columns})"
+        return stays.replace(");", f", {link});")
 
     def swap(schema: str) -> str:
         return schema.replace("stays", "stays_new") + (
