@@ -209,6 +209,9 @@ MESSAGES: dict[str, str] = {
     " its default while NOT NULL, and {old} clients never send it",
     "drop-column": "{old} clients still write {t}.{c}, which v{n} no longer has: their edits are"
     " parked, never shown",
+    "now-generated": "{t}.{c} is computed at v{n} (a generated column), so v{n} clients send"
+    " no ops on it: {old} clients never get its values for v{n} clients' rows, and the edits"
+    " {old} clients still write there are parked at v{n}, never shown",
     "drop-required": "; and {old} clients cannot insert rows created at v{n}: {t}.{c} is NOT NULL"
     " without a default there and v{n} never sends it",
     "rename-column": "{t}.{was} became {t}.{c}: {old} clients write {was}, v{n} clients write {c},"
@@ -1266,7 +1269,8 @@ class _Linter:
                 self.add("add-column", change, text, self.old(t), fill=fill, why=why or "")
         elif kind == "column-dropped":
             column = self.before.tables[t].column(c)
-            text = MESSAGES["drop-column"]
+            now_generated = {g.lower() for g in self.after.tables[t].generated}
+            text = MESSAGES["now-generated" if c.lower() in now_generated else "drop-column"]
             if column is not None and column.required:
                 text += MESSAGES["drop-required"]
             self.add("drop-column", change, text, self.old(t, c))

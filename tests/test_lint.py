@@ -878,6 +878,21 @@ def test_a_generated_column_made_stored_is_breaking(tmp_path: Path) -> None:
     assert result.verdict == "breaking"
 
 
+def test_a_plain_column_made_generated_says_so(tmp_path: Path) -> None:
+    generated = SAME_COLUMNS.replace("notes TEXT", "notes TEXT AS (title || '!') STORED")
+    select = "recipe_id, title, servings, rating"
+    columns = "recipe_id, title, servings, rating"
+    step = rebuild(generated, select).replace(
+        "recipes_new SELECT", f"recipes_new ({columns}) SELECT"
+    )
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {("drop-column", "recipes", "notes")}
+    assert result.verdict == "breaking"
+    assert result.findings[0].message.startswith(
+        "recipes.notes is computed at v2 (a generated column), so v2 clients send no ops on it"
+    )
+
+
 def test_seed_rows_in_an_existing_table_are_a_data_rewrite(tmp_path: Path) -> None:
     seed = "INSERT INTO cooks (cook_id, name) VALUES ('c1', 'Ann'), ('c2', 'Bo');"
     result = last(tmp_path / "a", BASE, seed)
