@@ -102,6 +102,16 @@ def _consistent(ops: Sequence[Op]) -> bool:
     return True
 
 
+def _same_value(a: object, b: object) -> bool:
+    """Equal and of one type: 1, 1.0 and True are equal in Python, not in SQLite."""
+    return type(a) is type(b) and a == b
+
+
+def _same(a: Op, b: Op) -> bool:
+    """Two copies of one op (a message may repeat an op; it may not change it)."""
+    return a is b or (a == b and _same_value(a.new_value, b.new_value))
+
+
 def _folded(column: str | None) -> str | None:
     """A column name as SQLite compares it (names on the wire are plain ASCII)."""
     return None if column is None else column.lower()
@@ -136,14 +146,19 @@ def receive_ops(
     for (origin, hlc), change_ops in changes.items():
         first = change_ops[0]
         unique: dict[str | None, Op] = {}
+        copies_differ = False
         for op in change_ops:
-            unique.setdefault(op.column_name, op)
-        result.duplicates += len(change_ops) - len(unique)
+            kept = unique.setdefault(op.column_name, op)
+            copies_differ = copies_differ or not _same(kept, op)
         fresh = list(unique.values())
+        if copies_differ:
+            fresh = list(change_ops)  # every copy refused: none is the real one
+        else:
+            result.duplicates += len(change_ops) - len(unique)
         if not _consistent(fresh):
             _refuse(result, batch, fresh, f"ops sharing clock {hlc} disagree on their row")
             continue
-        if len({_folded(op.column_name) for op in fresh}) != len(fresh):
+        if copies_differ or len({_folded(op.column_name) for op in fresh}) != len(fresh):
             # 'email' and 'EMAIL' name one column here: which value wins would depend
             # on the order a replica reads them in (a relay replays parked ops sorted).
             _refuse(result, batch, fresh, f"ops sharing clock {hlc} set one column twice")
@@ -157,9 +172,22 @@ def receive_ops(
             ):
                 _refuse(result, batch, fresh, f"clock {hlc} already names another row")
                 continue
-            held = set(map(_folded, existing.cols)) if existing.kind == "set" else {None}
-            result.duplicates += sum(_folded(op.column_name) in held for op in fresh)
+            held = {_folded(c): v for c, v in existing.cols.items()}
+            if existing.kind != "set":
+                held = {None: None}
+            again = [op for op in fresh if _folded(op.column_name) in held]
             fresh = [op for op in fresh if _folded(op.column_name) not in held]
+            # A copy of a held op with another value: whichever copy a replica met
+            # first would stay there for good (neither side re-sends a held clock).
+            other = [
+                op
+                for op in again
+                if op.column_name is not None
+                and not _same_value(held[_folded(op.column_name)], encode_value(op.new_value))
+            ]
+            result.duplicates += len(again) - len(other)
+            if other:
+                _refuse(result, batch, other, f"clock {hlc} already holds another value there")
             if not fresh:
                 continue
         drift = None if none_ahead else replica.clock.check(Timestamp.parse(hlc))

@@ -500,8 +500,42 @@ def test_a_change_setting_one_column_twice_in_two_spellings_is_refused(
     assert (result.rejected, result.applied) == (2, 0)
     assert app_tables_checksum(receiver) == before
     assert receiver.oplog.parked_ops() == []
-    # Held once in one spelling, the other spelling of the same clock is a duplicate.
+    # Held once in one spelling, the other spelling of the same clock and value is a
+    # duplicate; with another value it is refused.
     assert receiver.receive(encode_message(PER_OP_SENDER, [lower], {})).applied == 1
-    again = receiver.receive(encode_message(PER_OP_SENDER, [upper], {}))
-    assert (again.applied, again.duplicates) == (0, 1)
+    same = msgspec.structs.replace(lower, column_name="CONTENT")
+    again = receiver.receive(encode_message(PER_OP_SENDER, [same], {}))
+    assert (again.applied, again.duplicates, again.rejected) == (0, 1, 0)
+    other = receiver.receive(encode_message(PER_OP_SENDER, [upper], {}))
+    assert (other.applied, other.duplicates, other.rejected) == (0, 0, 1)
     assert [t["content"] for t in receiver.rows("tasks") if t["task_id"] == "T1"] == ["lower"]
+
+
+@pytest.mark.parametrize("other", ["two", 1, 1.0, b"one", None], ids=repr)
+def test_copies_of_one_op_with_other_values_are_refused(
+    peers: tuple[Replica, Replica, str], other: Any
+) -> None:
+    """One clock, one column, two values: the copy a replica met first would stay
+    there for good (neither side re-sends a clock it holds), so replicas split."""
+    receiver, _, _ = peers
+    first = op("tasks", "T1", "content", "one")
+    second = msgspec.structs.replace(first, new_value=other)
+    before = app_tables_checksum(receiver)
+    result = receiver.receive(encode_message(PER_OP_SENDER, [first, second], {}))
+    assert (result.applied, result.rejected) == (0, 2)
+    assert app_tables_checksum(receiver) == before
+    # Held, then a later message sends the clock again with another value.
+    assert receiver.receive(encode_message(PER_OP_SENDER, [first], {})).applied == 1
+    again = receiver.receive(encode_message(PER_OP_SENDER, [second], {}))
+    assert (again.applied, again.rejected, again.duplicates) == (0, 1, 0)
+    assert receiver.receive(encode_message(PER_OP_SENDER, [first], {})).duplicates == 1
+    assert [t["content"] for t in receiver.rows("tasks") if t["task_id"] == "T1"] == ["one"]
+
+
+def test_exact_copies_of_one_op_are_duplicates(peers: tuple[Replica, Replica, str]) -> None:
+    receiver, _, _ = peers
+    first = op("scores", 1, "ratio", 1.0)
+    result = receiver.receive(encode_message(PER_OP_SENDER, [first, first], {}))
+    assert (result.applied, result.rejected, result.duplicates) == (1, 0, 1)
+    again = receiver.receive(encode_message(PER_OP_SENDER, [first], {}))
+    assert (again.applied, again.rejected, again.duplicates) == (0, 0, 1)
