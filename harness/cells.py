@@ -22,6 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Flaky
 
+from harness.errors import HarnessError
 from harness.execute import Execution, edit_after_upgrade, run_traffic, sync_pair
 from harness.expected import UNDOCUMENTED, status_matches
 from harness.files import write_json
@@ -223,9 +224,15 @@ def run_cell(
             )
         result.reasons.append(f"minimal example: {len(steps)} step(s)")
         if replay_dir is not None:
-            result.replay_file = str(
-                save_replay(replay_dir, templates, local, peer, steps, observation)
-            )
+            try:
+                saved = save_replay(replay_dir, templates, local, peer, steps, observation)
+            except (OSError, HarnessError) as exc:  # a read-only checkout: the cell still counts
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                result.reasons.append(
+                    f"no replay file written: {replay_dir}: {why} (--replay-dir DIR picks a folder)"
+                )
+            else:
+                result.replay_file = str(saved)
     result.untested_tables = sorted(replicated - written)
     result.ok = status_matches(expected, result.observed)
     documented = (

@@ -715,6 +715,18 @@ def test_the_default_replay_dir_is_needed_only_for_a_failing_cell(tmp_path: Path
     assert result.exit_code == 0, result.output
 
 
+def test_a_broken_cell_still_counts_where_its_replay_cannot_be_written(tmp_path: Path) -> None:
+    """A read-only checkout (here reports/ is a file): the cell is reported broken
+    (exit 1, the grid printed), its replay is not written, and the reason says so."""
+    (tmp_path / "reports").write_text("not a folder", encoding="utf-8")
+    result = invoke("matrix", "--migrations", BREAKING, *SMALL, "--json", tmp_path / "m.json")
+    assert result.exit_code == 1, result.output
+    assert "cell v1-v2: expected compatible, observed broken" in result.stdout
+    cell = next(c for c in load_json(tmp_path / "m.json")["cells"] if c["observed"] == "broken")
+    assert "replay_file" not in cell or not cell["replay_file"]
+    assert any(r.startswith("no replay file written: reports/replays: ") for r in cell["reasons"])
+
+
 def test_a_command_run_in_process_leaves_hypothesis_where_it_was(tmp_path: Path) -> None:
     """The cache folder is the command's own: the caller's tests keep ./.hypothesis."""
     from hypothesis.configuration import storage_directory
