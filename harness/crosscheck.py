@@ -58,6 +58,11 @@ _RULE_EXPLANATIONS: dict[str, str] = {
         "outside the old CHECK, a duplicate); clients in the field will, and older "
         "clients refuse those"
     ),
+    "nondeterministic-default": (
+        "the default is read from the clock or random() as each replica fills its rows,"
+        " so replicas that fill them at different moments hold different values; the"
+        " matrix's traffic does not wait for the clock to move"
+    ),
     "constraint-tightened": (
         "the generated values happened to satisfy the tighter constraint; data from "
         "older clients in the field may not"
@@ -191,6 +196,9 @@ def _breaking_explanation(matrix: str, rules: Sequence[str], untested: Sequence[
             "place: sync still runs, but data written by one side is invisible to the other"
         )
     else:
-        parts.append("the matrix saw partial sync: the clients skipped ops but never diverged")
+        parts.append(
+            "the matrix saw partial sync: the clients skipped ops, and no divergence showed"
+            " in the generated traffic"
+        )
     parts.extend(_RULE_EXPLANATIONS[rule] for rule in rules if rule in _RULE_EXPLANATIONS)
     return "; ".join(parts)

@@ -281,13 +281,12 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
             changes.append(Change(name, now.name, "collation-changed", detail))
         # A row key is never NULL on the wire (it is the op's row_id); SQLite
         # also reports NOT NULL on keys of STRICT and WITHOUT ROWID tables.
-        if was.notnull != now.notnull and not (was.pk and now.pk):
+        if was.notnull != now.notnull and not (was.pk or now.pk):
             kind = "notnull-added" if now.notnull else "notnull-dropped"
             changes.append(Change(name, now.name, kind))
         if stored_default(was) != stored_default(now):
-            changes.append(
-                Change(name, now.name, "default-changed", f"{was.default} -> {now.default}")
-            )
+            detail = f"{was.default or 'no default'} -> {now.default or 'no default'}"
+            changes.append(Change(name, now.name, "default-changed", detail))
     was_computed = {c.lower(): e for c, e in before.computed}
     for column, expression in after.computed:
         old_expression = was_computed.get(column.lower())
@@ -372,8 +371,14 @@ def _diff_constraints(
     old_uniques = {
         folded(renamed(k)): text for k, text in unique_constraints(before, old_table).items()
     }
-    added = sorted(new_uniques.keys() - old_uniques.keys(), key=new_uniques.__getitem__)
-    dropped = sorted(old_uniques.keys() - new_uniques.keys(), key=old_uniques.__getitem__)
+    # A primary key is unique too: UNIQUE (uuid) that became the key (or the old
+    # key, now a UNIQUE) is no unique change; the key change is its own finding.
+    new_key = folded((now.primary_key, None, ""))
+    old_key = folded(renamed((was.primary_key, None, "")))
+    added = sorted(new_uniques.keys() - old_uniques.keys() - {old_key}, key=new_uniques.__getitem__)
+    dropped = sorted(
+        old_uniques.keys() - new_uniques.keys() - {new_key}, key=old_uniques.__getitem__
+    )
     # The same columns and WHERE, compared another way (a collation, an
     # expression): one change, neither a plain addition nor a plain drop.
     for gone in list(dropped):

@@ -120,3 +120,13 @@ def test_a_break_is_documented_by_a_no_sync_cell_across_it() -> None:
     assert documented_breaks(breaking, [(1, 4, "broken"), (3, 1, "broken")]) == []
     assert documented_breaks(breaking, [(2, 1, "broken"), (3, 2, "broken")]) == [2, 3]
     assert documented_breaks(breaking, [(1, 2, "partial"), (2, 3, "compatible")]) == []
+
+
+def test_a_clock_default_partial_in_the_matrix_does_not_claim_no_divergence() -> None:
+    """A default read from the clock diverges in the field; the matrix's traffic does
+    not wait for the clock, so its partial cells must not read as "never diverged"."""
+    lint = [lint_entry(2, "breaking", "nondeterministic-default")]
+    [found] = lint_matrix_disagreements(lint, matrix([1, 2]))
+    assert found["matrix"] == "partial"
+    assert "never diverged" not in found["explanation"]
+    assert "read from the clock or random()" in found["explanation"]

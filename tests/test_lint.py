@@ -893,6 +893,36 @@ def test_a_plain_column_made_generated_says_so(tmp_path: Path) -> None:
     )
 
 
+def test_a_unique_column_made_the_key_is_a_key_change_alone(tmp_path: Path) -> None:
+    """The key is unique and never NULL: UNIQUE NOT NULL badge becoming the key
+    loosens nothing (it said v2 may write NULL or a repeated badge)."""
+    v1 = "CREATE TABLE members (id INTEGER PRIMARY KEY, badge TEXT NOT NULL UNIQUE, name TEXT);"
+    v2 = (
+        "CREATE TABLE m2 (badge TEXT PRIMARY KEY, id INTEGER, name TEXT);"
+        " INSERT INTO m2 SELECT badge, id, name FROM members; DROP TABLE members;"
+        " ALTER TABLE m2 RENAME TO members;"
+    )
+    result = last(tmp_path / "to", v1, v2)
+    assert {rule for rule, _, _ in hits(result)} == {"primary-key-change"}
+    back = last(
+        tmp_path / "back",
+        v2.replace(" m2 ", " members ").split(";")[0] + ";",
+        (
+            "CREATE TABLE m2 (id INTEGER PRIMARY KEY, badge TEXT NOT NULL UNIQUE, name TEXT);"
+            " INSERT INTO m2 SELECT id, badge, name FROM members; DROP TABLE members;"
+            " ALTER TABLE m2 RENAME TO members;"
+        ),
+    )
+    assert {rule for rule, _, _ in hits(back)} == {"primary-key-change"}
+
+
+def test_a_default_dropped_reads_no_default(tmp_path: Path) -> None:
+    result = last(tmp_path, BASE, rebuild(SAME_COLUMNS.replace(" DEFAULT 0", "")))
+    assert [f.message.split(":")[0] for f in result.findings] == [
+        "recipes.rating default 0 -> no default"
+    ]
+
+
 def test_seed_rows_in_an_existing_table_are_a_data_rewrite(tmp_path: Path) -> None:
     seed = "INSERT INTO cooks (cook_id, name) VALUES ('c1', 'Ann'), ('c2', 'Bo');"
     result = last(tmp_path / "a", BASE, seed)
