@@ -307,6 +307,11 @@ MESSAGES: dict[str, str] = {
     " JSON, which {old} clients may write",
     "trigger-raises": "trigger {name} on {t} {what} and can RAISE({raise_}): v{n} clients refuse"
     " writes {old} clients may still make, so those edits never arrive",
+    "trigger-raises-on-insert": "trigger {name} on {t} {what} and can RAISE({raise_}) on"
+    " INSERT: v{n} clients refuse rows {old} clients may still create. A received row it"
+    " refuses goes in without the values it objects to, and those arrive as updates, which"
+    " it does not check: v{n} ends up holding rows it forbids (or, where the row cannot go in"
+    " without them, NOT NULL, the row never arrives)",
     "trigger-reads-others": "trigger {name} on {t} {what} and can RAISE({raise_}) by {others}:"
     " whether a replica takes a write of {t} depends on what it holds, or the time, when that"
     " write arrives, so replicas that receive writes in another order, or later, disagree",
@@ -990,7 +995,9 @@ class _Linter:
             # a CHECK). Not on UPDATE: their parked values replay as updates.
             raised = None
         if replicated and raised and what in ("added", "changed"):
-            text = MESSAGES["trigger-raises"]
+            text = MESSAGES[
+                "trigger-raises-on-insert" if _fires_on_insert_only(now) else "trigger-raises"
+            ]
             self.add(
                 "constraint-tightened",
                 change,

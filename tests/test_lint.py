@@ -562,6 +562,20 @@ def test_trigger_that_raises_is_breaking(tmp_path: Path, kind: str) -> None:
     assert f"can RAISE({kind.upper()})" in result.findings[0].message
 
 
+def test_an_insert_trigger_that_raises_says_received_values_come_as_updates(
+    tmp_path: Path,
+) -> None:
+    """A received row it refuses goes in without the values, which then arrive as
+    updates the trigger does not check (what the engine does; SYNC.md's limits)."""
+    step = (
+        "CREATE TRIGGER guard BEFORE INSERT ON recipes WHEN NEW.servings < 0"
+        " BEGIN SELECT RAISE(ABORT, 'no'); END;"
+    )
+    result = last(tmp_path, BASE, step)
+    assert hits(result) == {("constraint-tightened", "recipes", None)}
+    assert "arrive as updates, which it does not check" in result.findings[0].message
+
+
 def test_trigger_writing_a_replicated_table_is_breaking(tmp_path: Path) -> None:
     """A trigger's writes bypass the oplog: versions with and without it diverge."""
     trigger = (

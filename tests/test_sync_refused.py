@@ -53,3 +53,28 @@ def test_a_refused_value_is_forwarded_and_applied_after_upgrade(
     assert relay.oplog.parked_ops() == []
     for replica in (writer, relay, reader):
         replica.close()
+
+
+def test_a_guard_on_inserts_alone_lets_received_values_in_as_updates(tmp_path: Path) -> None:
+    """What SYNC.md's limits say of a trigger that checks only INSERTs: a received row
+    it refuses goes in without the value, which then arrives as an update it does not
+    check, so replicas converge; a guard on a required column refuses the row."""
+    guard = (
+        "CREATE TRIGGER pages_guard BEFORE INSERT ON filings WHEN NEW.pages < 0"
+        " BEGIN SELECT RAISE(ABORT, 'pages must be >= 0'); END;"
+    )
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE filings (id INTEGER PRIMARY KEY, case_no TEXT NOT NULL, pages INTEGER);",
+        guard
+        + guard.replace("pages_guard", "case_guard").replace("NEW.pages < 0", "NEW.case_no = ''"),
+    )
+    old = open_replica(tmp_path / "a.db", migrations=folder, target_version=1)
+    new = open_replica(tmp_path / "b.db", migrations=folder)
+    old.insert("filings", {"id": 1, "case_no": "C-9", "pages": -3})
+    old.insert("filings", {"id": 2, "case_no": "", "pages": 4})
+    sync(old, new)
+    assert new.rows("filings") == [{"id": 1, "case_no": "C-9", "pages": -3}]
+    assert new.stats["rejected"] == 1  # row 2: its required case_no is refused
+    old.close()
+    new.close()
