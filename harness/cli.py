@@ -236,6 +236,7 @@ def _print_failures(result: MatrixResult) -> None:
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nexus-core", prog_name="nexus-compat")
 def main() -> None:
     """Check that clients at every schema version keep syncing.
 

@@ -111,6 +111,7 @@ def _database_to_migrate(db: Path) -> Iterator[sqlite3.Connection]:
 
 
 @click.group(cls=NexusGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nexus-core", prog_name="nexus")
 def main() -> None:
     """Migrate, inspect, verify and sync nexus-core SQLite databases.
 

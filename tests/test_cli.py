@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -320,6 +321,8 @@ def test_every_command_has_help_text() -> None:
         result = run(name, "--help")
         assert result.exit_code == 0
         assert "Usage:" in result.stdout
+    version = run("--version")
+    assert version.exit_code == 0 and re.fullmatch(r"nexus, version \S+\n", version.stdout)
 
 
 def _console_script() -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -626,6 +627,8 @@ def test_every_command_has_help_text() -> None:
         assert result.stdout.startswith("Usage: ")
     top = invoke("--help")
     assert top.exit_code == 0
+    version = invoke("--version")
+    assert version.exit_code == 0 and re.fullmatch(r"nexus-compat, version \S+\n", version.stdout)
     for name in TESTED_COMMANDS:
         assert name in top.stdout
 
