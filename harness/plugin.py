@@ -107,13 +107,19 @@ def _path_option(config: pytest.Config, name: str) -> Path | None:
     return path if path.is_absolute() else Path(str(config.rootpath)) / path
 
 
+def _source(config: pytest.Config, name: str) -> str:
+    """Where a path option came from, for its error: the option or the ini key."""
+    given = config.getoption(f"--nexus-{name}") or not config.getini(f"nexus_{name}")
+    return f"--nexus-{name}" if given else f"nexus_{name} (ini)"
+
+
 def _migration_set(config: pytest.Config) -> MigrationSet:
     cached: MigrationSet | None = getattr(config, "_nexus_migration_set", None)
     if cached is None:
         try:
             cached = load_set(_path_option(config, "migrations"))
         except NexusError as exc:  # one line, as the CLI says it
-            raise pytest.UsageError(f"--nexus-migrations: {exc}") from None
+            raise pytest.UsageError(f"{_source(config, 'migrations')}: {exc}") from None
         config._nexus_migration_set = cached  # type: ignore[attr-defined]
     return cached
 
@@ -126,7 +132,7 @@ def _expectations(config: pytest.Config) -> tuple[dict[tuple[int, int], Expected
         try:
             cached = load_expectations(_migration_set(config), _path_option(config, "expected"))
         except HarnessError as exc:
-            raise pytest.UsageError(f"--nexus-expected: {exc}") from None
+            raise pytest.UsageError(f"{_source(config, 'expected')}: {exc}") from None
         config._nexus_expectations = cached  # type: ignore[attr-defined]
     return cached
 

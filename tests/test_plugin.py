@@ -171,6 +171,16 @@ def test_a_bad_migrations_dir_is_an_error_not_a_pass(pytester: pytest.Pytester) 
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
+def test_a_bad_migrations_dir_from_the_ini_names_the_ini_key(pytester: pytest.Pytester) -> None:
+    copy_example(pytester, "safe_project")
+    pytester.makeini("[pytest]\nnexus_migrations = nowhere\n")
+    result = pytester.runpytest(*BASE, "compat_check.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: nexus_migrations (ini): *nowhere*migrations directory not found*"]
+    )
+
+
 def test_cells_run_on_xdist_workers(pytester: pytest.Pytester) -> None:
     result = run_project(pytester, "safe_project", "-n", "2", "-m", "matrix")
     result.assert_outcomes(passed=len(CELLS) + 2)
