@@ -214,6 +214,8 @@ def run_cell(
         if not failure:  # (hypothesis's own Flaky, from something other than a broken example)
             raise
         steps, observation = failure[-1]
+        if not isinstance(exc, Flaky):
+            steps, observation = cut_steps(templates, local, peer, steps, observation, workdir)
         result.reasons = list(observation.reasons)
         if isinstance(exc, Flaky):
             # Run again, the example passed: the outcome depends on something the traffic
@@ -286,6 +288,34 @@ def _replicated_names(schema: Schema) -> set[str]:
     return names
 
 
+def cut_steps(
+    templates: Templates,
+    local: int,
+    peer: int,
+    steps: Sequence[Mapping[str, Any]],
+    observation: Observation,
+    workdir: Path,
+) -> tuple[list[dict[str, Any]], Observation]:
+    """Drop each step the break does not need, last to first.
+
+    Hypothesis shrinks what it drew, but the traffic opens with a fixed part (a
+    row per table on each side, a sync, an update of every column) it cannot
+    drop: with many tables, most of a "minimal" example. A step goes when the
+    example without it still breaks with the same first reason (a break of
+    another kind is not this one).
+    """
+    kept = [dict(step) for step in steps]
+    first = observation.reasons[:1]
+    for index in reversed(range(len(kept))):
+        trial = kept[:index] + kept[index + 1 :]
+        if not trial:
+            continue
+        seen = run_example(templates, local, peer, trial, workdir)
+        if seen.status == "broken" and seen.reasons[:1] == first:
+            kept, observation = trial, seen
+    return kept, observation
+
+
 def save_replay(
     directory: Path,
     templates: Templates,
@@ -310,4 +340,12 @@ def save_replay(
     return path
 
 
-__all__ = ["CellResult", "cell_id", "example_settings", "run_cell", "run_example", "save_replay"]
+__all__ = [
+    "CellResult",
+    "cell_id",
+    "cut_steps",
+    "example_settings",
+    "run_cell",
+    "run_example",
+    "save_replay",
+]

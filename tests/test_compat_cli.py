@@ -413,6 +413,8 @@ def test_matrix_fails_a_breaking_history_and_the_replay_reproduces_it(tmp_path: 
 
     saved = load_json(replay_file)
     assert (saved["local"], saved["peer"], saved["observed"]) == (1, 2, "broken")
+    # The traffic's fixed opening is cut away: a row inserted at v2 is the whole break.
+    assert [(s["op"], s["replica"]) for s in saved["steps"]] == [("insert", "b")]
     replayed = invoke("replay", replay_file)
     assert replayed.exit_code == 1, replayed.output
     assert replayed.stdout.startswith("cell v1-v2: broken")
