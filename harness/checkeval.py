@@ -52,26 +52,35 @@ _PLAIN: tuple[object, ...] = (
 
 def same_rows_accepted(table: Table, was: Sequence[str], now: Sequence[str]) -> bool:
     """Whether CHECKs ``was`` and ``now`` (on ``table``'s columns) refuse exactly the same rows."""
+    return compare_checks(table, was, now) == (False, False)
+
+
+def compare_checks(
+    table: Table, was: Sequence[str], now: Sequence[str]
+) -> tuple[bool, bool] | None:
+    """Whether ``now`` refuses a row ``was`` accepts, and whether it accepts a row
+    ``was`` refuses; None where the two cannot be compared this way."""
     if not was or not now:
-        return False  # a CHECK added or dropped, not written again
+        return None  # a CHECK added or dropped, not written again
     groups = _apart(table, [*was, *now])
     if len(groups) > 1:  # CHECKs over columns no CHECK relates: each group alone
-        return all(
-            same_rows_accepted(
-                table, [c for c in was if c in group], [c for c in now if c in group]
-            )
+        found = [
+            compare_checks(table, [c for c in was if c in group], [c for c in now if c in group])
             for group in groups
-        )
+        ]
+        if any(f is None for f in found):
+            return None
+        return any(f[0] for f in found if f), any(f[1] for f in found if f)
     old, new = _parts(table, was), _parts(table, now)
     if old is None or new is None or old[:3] != new[:3]:
-        return False
+        return None
     columns, _, literals, _ = old
     if not columns or _has_generated(table, columns):
-        return False
+        return None
     pools = [_values(literals) for _ in columns]
     if _product_size(pools) > MAX_ROWS:
-        return False
-    return _agree(table, sorted(columns), pools, old[3], new[3])
+        return None
+    return _differences(table, sorted(columns), pools, old[3], new[3])
 
 
 def _parts(
@@ -176,23 +185,24 @@ def _product_size(pools: Sequence[Sequence[object]]) -> int:
     return size
 
 
-def _agree(
+def _differences(
     table: Table, columns: Sequence[str], pools: Sequence[Sequence[object]], was: str, now: str
-) -> bool:
-    """Whether ``was`` and ``now`` pass and fail alike on every combination of ``pools``."""
+) -> tuple[bool, bool] | None:
+    """Over every combination of ``pools``: whether ``now`` fails a row ``was``
+    passes, and whether it passes a row ``was`` fails (None: SQLite could not say)."""
     declared = ", ".join(_declared(table, name) for name in columns)
     marks = ", ".join("?" * len(columns))
+    passes = "CASE WHEN NOT ({}) THEN 0 ELSE 1 END"
     conn = memory()
     try:
         conn.execute(f"CREATE TABLE rows_ ({declared})")
         conn.executemany(f"INSERT INTO rows_ VALUES ({marks})", itertools.product(*pools))
-        differing = conn.execute(
-            "SELECT count(*) FROM rows_ WHERE"
-            f" (CASE WHEN NOT ({was}) THEN 0 ELSE 1 END)"
-            f" IS NOT (CASE WHEN NOT ({now}) THEN 0 ELSE 1 END)"
-        ).fetchone()[0]
+        narrower, wider = conn.execute(
+            f"SELECT count(*) FILTER (WHERE old > new), count(*) FILTER (WHERE new > old)"
+            f" FROM (SELECT {passes.format(was)} AS old, {passes.format(now)} AS new FROM rows_)"
+        ).fetchone()
     except (sqlite3.Error, OverflowError, ValueError):
-        return False
+        return None
     finally:
         conn.close()
-    return bool(differing == 0)
+    return bool(narrower), bool(wider)

@@ -102,7 +102,7 @@ from typing import Any, Literal
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from harness.checkeval import same_rows_accepted
+from harness.checkeval import compare_checks, same_rows_accepted
 from harness.checks import allowed
 from harness.errors import HarnessError
 from harness.schemadiff import (
@@ -244,6 +244,11 @@ MESSAGES: dict[str, str] = {
     "check-changed": "{t} CHECK ({was}) became CHECK ({d}): v{n} clients refuse values {old}"
     " clients may still write and {old} clients refuse values v{n} clients may write, so"
     " those edits never arrive",
+    "check-narrowed": "{t} CHECK ({was}) became CHECK ({d}), which accepts less: v{n} clients"
+    " refuse values {old} clients may still write, so those edits never arrive",
+    "check-widened": "{t} CHECK ({was}) became CHECK ({d}), which accepts more: v{n} clients"
+    " may write values {old} clients refuse (their CHECK is still the narrower one), so those"
+    " edits never reach them",
     "check-dropped": "v{n} clients may write values in {t} that CHECK ({d}) refuses; {old}"
     " clients refuse such ops (the CHECK is still there), so those edits never reach them",
     "unique-changed": "{t} UNIQUE ({was}) became UNIQUE ({now}): values one side holds as"
@@ -930,7 +935,13 @@ class _Linter:
             old = self.old(table)
             if was and now:
                 change = Change(table, column, "check-changed", now)
-                self.add("constraint-tightened", change, MESSAGES["check-changed"], old, was=was)
+                held = self.after.table(table)
+                found = held and compare_checks(held, group["check-dropped"], group["check-added"])
+                if found == (False, True):  # wider: only older clients refuse
+                    self.add("constraint-loosened", change, MESSAGES["check-widened"], old, was=was)
+                    continue
+                text = MESSAGES["check-narrowed" if found == (True, False) else "check-changed"]
+                self.add("constraint-tightened", change, text, old, was=was)
             elif now:
                 change = Change(table, column, "check-added", now)
                 what = _WHAT["check-added"].format(d=now)

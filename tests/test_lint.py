@@ -2127,9 +2127,29 @@ def test_a_check_spelled_another_way_is_a_change_only_if_it_accepts_other_values
     columns = SAME_COLUMNS.replace("servings INTEGER", "servings INTEGER CHECK ({})")
     first = BASE.replace("servings  INTEGER", f"servings INTEGER CHECK ({was})")
     result = last(tmp_path, first, rebuild(columns.format(now)))
-    tightened = "constraint-tightened" in {rule for rule, _, _ in hits(result)}
-    assert tightened == changed, result.findings
-    assert changed or result.verdict == "safe"
+    rules = {rule for rule, _, _ in hits(result)}
+    assert bool(rules & {"constraint-tightened", "constraint-loosened"}) == changed, rules
+    assert result.verdict == ("breaking" if changed else "safe")
+
+
+@pytest.mark.parametrize(
+    ("was", "now", "rule", "says"),
+    [
+        ("servings > 0", "servings >= 0", "constraint-loosened", "which accepts more"),
+        ("servings >= 0", "servings > 0", "constraint-tightened", "which accepts less"),
+        ("servings IN (0, 1)", "servings IN (TRUE, 2)", "constraint-tightened", "and v1 clients"),
+    ],
+)
+def test_a_changed_check_says_which_side_refuses(
+    tmp_path: Path, was: str, now: str, rule: str, says: str
+) -> None:
+    """A CHECK that only widened is refused by older clients alone (a loosening)."""
+    columns = SAME_COLUMNS.replace("servings INTEGER", f"servings INTEGER CHECK ({now})")
+    first = BASE.replace("servings  INTEGER", f"servings INTEGER CHECK ({was})")
+    result = last(tmp_path, first, rebuild(columns))
+    assert hits(result) == {(rule, "recipes", "servings")}
+    assert says in result.findings[0].message
+    assert result.verdict == "breaking"
 
 
 def test_an_upserts_do_update_set_names_no_table(tmp_path: Path) -> None:
