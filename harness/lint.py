@@ -35,7 +35,8 @@ Severities:
   with and without it diverge.
 - add-column-fails (breaking): ``ALTER TABLE ... ADD COLUMN`` with a default
   SQLite takes only while the table is empty (any expression that is not a
-  literal: ``DEFAULT (json_array())``, ``CURRENT_TIMESTAMP``); the schemas,
+  literal: ``DEFAULT (json_array())``, ``CURRENT_TIMESTAMP``), or ``NOT NULL``
+  with no default (beside add-not-null-without-default); the schemas,
   built empty, cannot show it, and every replica holding rows fails to upgrade.
 - nondeterministic-default (breaking): a column added (by a rebuild) with a
   default each replica computes for itself (``CURRENT_TIMESTAMP``,
@@ -340,6 +341,9 @@ MESSAGES: dict[str, str] = {
     " a trigger's writes bypass the oplog and it also fires when a replica applies a peer's"
     " ops, so copies of those rows diverge, between {old} and v{n} clients (which run"
     " different triggers) and even between replicas of one version",
+    "add-column-fails-null": "ALTER TABLE {t} ADD COLUMN {c} NOT NULL without a default fails"
+    " on every replica whose {t} holds a row (SQLite: {why}): those clients cannot upgrade to"
+    " v{n}; give the column a default, or add it by rebuilding {t}",
     "add-column-fails": "ALTER TABLE {t} ADD COLUMN {c} with the default {d} fails on every"
     " replica whose {t} holds a row (SQLite: {why}): those clients cannot upgrade to v{n}; give"
     " the column a constant default, or add it by rebuilding {t}",
@@ -2848,8 +2852,8 @@ def _refused_on_rows(column: Column) -> str | None:
     ``DEFAULT (json_array())`` or ``DEFAULT CURRENT_TIMESTAMP`` pass on an
     empty table, which is all a schema snapshot has, and fail on any other.
     Tried on a scratch table with one row, so SQLite itself decides."""
-    if column.default is None:
-        return None
+    if null_default(column.default):
+        return "Cannot add a NOT NULL column with default value NULL" if column.notnull else None
     with closing(memory()) as conn:
         conn.execute("CREATE TABLE t (x)")
         conn.execute("INSERT INTO t VALUES (1)")
@@ -2881,7 +2885,10 @@ def failing_added_columns(migration: Migration, before: Schema, after: Schema) -
         why = _refused_on_rows(column) if column is not None else None
         if table is None or column is None or why is None:
             continue
-        message = MESSAGES["add-column-fails"].format(
+        text = MESSAGES[
+            "add-column-fails-null" if null_default(column.default) else "add-column-fails"
+        ]
+        message = text.format(
             t=table.name, c=column.name, d=column.default, why=why, n=migration.version
         )
         findings.append(Finding("add-column-fails", table.name, column.name, message, "breaking"))

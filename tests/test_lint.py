@@ -2175,6 +2175,21 @@ ALTER TABLE cooks_new RENAME TO cooks;
     assert result.verdict == "safe", result.findings
 
 
+@pytest.mark.parametrize("default", ["", " DEFAULT NULL"])
+def test_add_column_not_null_without_a_default_fails_where_rows_are(
+    tmp_path: Path, default: str
+) -> None:
+    """SQLite takes it on an empty table (all a schema snapshot has), not on one with rows."""
+    step = f"ALTER TABLE recipes ADD COLUMN extra TEXT NOT NULL{default};"
+    result = last(tmp_path, BASE, step)
+    assert {("add-not-null-without-default", "recipes", "extra")} < hits(result)
+    [fails] = [f for f in result.findings if f.rule == "add-column-fails"]
+    assert fails.message.startswith(
+        "ALTER TABLE recipes ADD COLUMN extra NOT NULL without a default fails on every replica"
+        " whose recipes holds a row (SQLite: Cannot add a NOT NULL column with default value NULL)"
+    )
+
+
 @pytest.mark.parametrize(
     ("default", "fails"),
     [
