@@ -22,11 +22,22 @@ def check_output_file(path: Path) -> None:
     """
     if path.is_dir():
         raise HarnessError(f"{path}: is a directory; give the path of a file to write")
+    if _is_database(path):
+        raise HarnessError(f"{path}: is an SQLite database, not overwritten; give another path")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise HarnessError(f"{path}: cannot be written, {parent} is not a directory")
             break
+
+
+def _is_database(path: Path) -> bool:
+    """Whether ``path`` is an SQLite file (a report written over one loses it)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def check_writable(path: Path) -> None:

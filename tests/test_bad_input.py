@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,25 @@ def test_an_output_file_that_is_a_directory_is_bad_input(tmp_path: Path, args: l
     assert list(directory.iterdir()) == []
     assert not list(tmp_path.glob(".existing.*"))
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "option", [["lint", "--json"], ["matrix", *SMALL, "--json"], ["report", *SMALL, "--junit"]]
+)
+def test_an_output_file_that_is_a_database_is_not_overwritten(
+    tmp_path: Path, option: list[str]
+) -> None:
+    """`--json app.db` by mistake: the database is the user's, not a report's."""
+    database = tmp_path / "app.db"
+    sqlite3.connect(database).execute("CREATE TABLE t (x)").connection.close()
+    before = database.read_bytes()
+    command, *rest = option
+    args = [command, "--migrations", str(INDEX_ONLY), *rest, str(database)]
+    if command == "report":
+        args += ["--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(compat_main, args)
+    assert_refused(result, f"{database}: is an SQLite database, not overwritten")
+    assert database.read_bytes() == before
 
 
 def test_an_output_file_under_a_file_is_bad_input(tmp_path: Path) -> None:
