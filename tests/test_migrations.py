@@ -542,6 +542,20 @@ def test_a_text_version_of_digits_is_read_as_its_number(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_text_versions_are_compared_as_numbers(tmp_path: Path) -> None:
+    """'10' is after '9', and the runner's own integer rows after another client's
+    text (SQLite's MAX ranks text above numbers and '9' above '10': a migration
+    ran again on every open)."""
+    db = tmp_path / "text.db"
+    untyped = SEED_SCHEMA_VERSION_DDL.replace("version INTEGER PRIMARY KEY", "version")
+    foreign_version_table(db, untyped, *[(str(v), "2024-01-01", f"v{v}") for v in range(1, 11)])
+    conn = sqlite3.connect(db)
+    assert get_current_version(conn) == 10
+    conn.execute("INSERT INTO schema_version VALUES (11, '2024-01-02', 'v11')")
+    assert get_current_version(conn) == 11
+    conn.close()
+
+
 DOWN_CASES = {
     "a ROLLBACK": (
         "ALTER TABLE notes DROP COLUMN body;\nCREATE TABLE junk (x);\nROLLBACK;\n"

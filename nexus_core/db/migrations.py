@@ -302,9 +302,10 @@ def get_current_version(conn: sqlite3.Connection) -> int:
     with _runner_errors("cannot read schema_version"):
         if not _has_table(conn, "schema_version"):
             return 0
-        (latest,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    # (Text sorts after numbers in SQLite: another tool's '1.1' is the maximum.)
-    return 0 if latest is None else _version_number(latest)
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version")]
+    # Compared as numbers here: SQLite's MAX ranks text above any number and '9'
+    # above '10' (another client's text digits), and another tool's '1.1' is an error.
+    return max(map(_version_number, versions), default=0)
 
 
 def get_migration_history(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
