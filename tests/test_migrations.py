@@ -663,3 +663,32 @@ def test_a_file_locked_beyond_the_timeout_is_a_nexus_error(
         finally:
             holder.execute("ROLLBACK")
             holder.close()
+
+
+def test_a_migration_s_connection_settings_end_with_it(tmp_path: Path) -> None:
+    """PRAGMA legacy_alter_table and ATTACH outlive a rollback: kept, they changed the
+    next migration of the same run only, so a fresh install (one run) and a client
+    upgraded release by release built different views at one version."""
+    other = tmp_path / "other.db"
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {
+            "001_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY, n TEXT);"
+            " CREATE VIEW va AS SELECT id, n FROM a; PRAGMA legacy_alter_table = ON;"
+            f" ATTACH DATABASE '{other}' AS o; CREATE TABLE IF NOT EXISTS o.t (x);"
+            " INSERT INTO o.t VALUES (1);",
+            "002_b.sql": "ALTER TABLE a RENAME TO a_old;"
+            " CREATE TABLE a (id INTEGER PRIMARY KEY, n TEXT, extra TEXT);"
+            " INSERT INTO a (id, n) SELECT id, n FROM a_old; DROP TABLE a_old;",
+        },
+    )
+    views = []
+    for name, steps in (("fresh", [None]), ("stepwise", [1, None])):
+        conn = sqlite3.connect(tmp_path / f"{name}.db", isolation_level=None)
+        for target in steps:
+            migrate(conn, load_migrations(folder), target=target)
+        assert conn.execute("PRAGMA legacy_alter_table").fetchone() == (0,)
+        assert "o" not in [row[1] for row in conn.execute("PRAGMA database_list")]
+        views.append(conn.execute("SELECT sql FROM sqlite_master WHERE type = 'view'").fetchall())
+        conn.close()
+    assert views[0] == views[1]

@@ -462,6 +462,39 @@ def _drop_temporary_objects(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP {kind.upper()} IF EXISTS temp.{quoted}")
 
 
+# Connection settings a migration may change (``PRAGMA legacy_alter_table = ON``)
+# that outlive it: not undone by a rollback, and read back as they were set.
+_SETTINGS = (
+    "automatic_index",
+    "defer_foreign_keys",
+    "ignore_check_constraints",
+    "legacy_alter_table",
+    "query_only",
+    "recursive_triggers",
+    "reverse_unordered_selects",
+    "trusted_schema",
+    "writable_schema",
+)
+
+
+@contextmanager
+def _own_settings(conn: sqlite3.Connection) -> Iterator[None]:
+    """The connection as it was before a migration, after it: its settings, and no
+    database it attached. Kept, they would carry into the next migration of the
+    same run only, so a fresh install and a client upgraded release by release
+    would run the same file differently (a rebuild under legacy_alter_table)."""
+    settings = {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _SETTINGS}
+    attached = {"main", "temp", *(row[1] for row in conn.execute("PRAGMA database_list"))}
+    try:
+        yield
+    finally:
+        for name, value in settings.items():
+            conn.execute(f"PRAGMA {name} = {int(value)}")
+        for row in conn.execute("PRAGMA database_list").fetchall():
+            if row[1] not in attached:
+                conn.execute(f'DETACH DATABASE "{row[1].replace(chr(34), chr(34) * 2)}"')
+
+
 def _run_sql(conn: sqlite3.Connection, sql: str, label: str) -> None:
     """A migration's statements (up or down) in the runner's transaction.
 
@@ -517,9 +550,12 @@ def _apply_one(
         )
         return True
 
-    return _run_in_transaction(
-        conn, step, f"{migration.path.name} (v{migration.version})", check_fk=check_fk
-    )
+    # Restored after the transaction: a database the migration attached and wrote
+    # cannot be detached before its commit.
+    with _own_settings(conn):
+        return _run_in_transaction(
+            conn, step, f"{migration.path.name} (v{migration.version})", check_fk=check_fk
+        )
 
 
 def _revert_one(conn: sqlite3.Connection, migration: Migration, check_fk: bool) -> bool:
@@ -535,9 +571,10 @@ def _revert_one(conn: sqlite3.Connection, migration: Migration, check_fk: bool) 
             conn.execute(f"DELETE FROM {CHECKSUM_TABLE} WHERE version = ?", (migration.version,))
         return True
 
-    return _run_in_transaction(
-        conn, step, f"down migration of v{migration.version}", check_fk=check_fk
-    )
+    with _own_settings(conn):
+        return _run_in_transaction(
+            conn, step, f"down migration of v{migration.version}", check_fk=check_fk
+        )
 
 
 def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
