@@ -286,14 +286,14 @@ def build_command(
     """Write a database at VERSION to OUT.db (it must not exist yet)."""
     if not out_db.parent.is_dir():  # a mistyped path, not folders to make
         raise HarnessError(f"{out_db}: no folder {out_db.parent}; create it first")
+    if out_db.exists() and not out_db.is_dir():
+        raise HarnessError(f"{out_db}: already exists; choose another path")
     check_writable(out_db)
     migration_set = load_set(migrations)
     if not with_data:
         path = build_database(migration_set, version, out_db)
         click.echo(f"built v{version} at {path}")
         return
-    if out_db.exists():
-        raise HarnessError(f"{out_db}: already exists; choose another path")
     # Migrated once, filled, then moved into place: OUT.db never holds half a build.
     partial = build_database(
         migration_set, version, out_db.with_name(out_db.name + ".filling"), overwrite=True
