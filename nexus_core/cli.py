@@ -147,9 +147,10 @@ def migrate_command(
         except NexusError as exc:
             now = get_current_version(conn)
             if existed and now != before:  # each migration commits on its own
+                done = "applied" if now > before else "reverted"
                 raise NexusError(
                     f"{exc} (the database is now at v{now}: the migrations before it"
-                    f" were applied; it was at v{before})"
+                    f" were {done}; it was at v{before})"
                 ) from exc
             raise
     click.echo(result.summary())

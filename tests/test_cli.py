@@ -274,6 +274,26 @@ def test_a_failure_after_applied_migrations_says_where_the_database_is(tmp_path:
     assert run("version", db).stdout == "2\n"
 
 
+def test_a_failing_down_file_is_named_and_the_versions_left_said_reverted(tmp_path: Path) -> None:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    for name, text in {
+        "001_t.sql": "CREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT);",
+        "001_t.down.sql": "DROP TABLE t;",
+        "002_ix.sql": "CREATE INDEX ix_n ON t (n);",
+        "002_ix.down.sql": "DROP INDEX ix_nn;",
+        "003_u.sql": "ALTER TABLE t ADD COLUMN u TEXT;",
+        "003_u.down.sql": "ALTER TABLE t DROP COLUMN u;",
+    }.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    db = tmp_path / "nexus.db"
+    build(db, directory)
+    result = run("migrate", db, "--migrations", directory, "--to", "0")
+    assert_refused(result, "002_ix.down.sql (v2): no such index: ix_nn")
+    assert "now at v2: the migrations before it were reverted; it was at v3" in result.stderr
+    assert run("version", db).stdout == "2\n"
+
+
 def test_failing_sql_on_a_new_file_leaves_no_file(tmp_path: Path) -> None:
     directory = _with_failing_sql(tmp_path)
     db = tmp_path / "new.db"

@@ -338,8 +338,9 @@ def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> 
             if ran is not None and ran != migration.description:
                 raise MigrationError(
                     f"{migration.path.name}: this database ran another v{migration.version}"
-                    f" ({ran!r}, not {migration.description!r}): is it another app's"
-                    " database, or the wrong --migrations folder?"
+                    f" ({ran!r}, not {migration.description!r}): was the file edited after"
+                    " it ran (add a new migration instead), or is it another app's database,"
+                    " or the wrong --migrations folder?"
                 )
             raise MigrationError(
                 f"{migration.path.name}: applied migration v{migration.version} was edited"
@@ -561,20 +562,20 @@ def _apply_one(
 def _revert_one(conn: sqlite3.Connection, migration: Migration, check_fk: bool) -> bool:
     down_sql = migration.down_sql or ""
 
+    down = migration.path.with_name(migration.path.name.removesuffix(".sql") + ".down.sql")
+    label = f"{down.name} (v{migration.version})"
+
     def step() -> bool:
         if get_current_version(conn) != migration.version:
             return False
-        down = migration.path.with_name(migration.path.name.removesuffix(".sql") + ".down.sql")
-        _run_sql(conn, down_sql, f"{down.name} (v{migration.version})")
+        _run_sql(conn, down_sql, label)
         conn.execute("DELETE FROM schema_version WHERE version = ?", (migration.version,))
         if _has_table(conn, CHECKSUM_TABLE):  # absent in a database another client made
             conn.execute(f"DELETE FROM {CHECKSUM_TABLE} WHERE version = ?", (migration.version,))
         return True
 
     with _own_settings(conn):
-        return _run_in_transaction(
-            conn, step, f"down migration of v{migration.version}", check_fk=check_fk
-        )
+        return _run_in_transaction(conn, step, label, check_fk=check_fk)
 
 
 def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
