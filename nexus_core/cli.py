@@ -142,7 +142,10 @@ def migrate_command(
                 conn,
                 migrations,
                 target=target,
-                backup_path=(lambda version: backup_name(db, version)) if backup else None,
+                # (a database this command creates has nothing to back up)
+                backup_path=(lambda version: backup_name(db, version))
+                if backup and existed
+                else None,
             )
         except NexusError as exc:
             now = get_current_version(conn)

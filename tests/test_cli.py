@@ -91,6 +91,17 @@ def test_migrate_with_backup_prints_the_backup_path(tmp_path: Path) -> None:
     assert run("version", backup).stdout == "3\n"
 
 
+def test_backup_of_a_database_the_command_creates_is_not_made(tmp_path: Path) -> None:
+    """Nothing to back up; and a failing run removes the new file, leaving no backup."""
+    assert run("migrate", tmp_path / "new.db", "--backup", "--to", "1").stdout == (
+        "v0 -> v1, 1 applied\n"
+    )
+    (tmp_path / "bad").mkdir()
+    failing = _with_failing_sql(tmp_path / "bad")
+    assert run("migrate", tmp_path / "bad.db", "--migrations", failing, "--backup").exit_code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "new.db"]
+
+
 def test_migrate_with_another_migrations_directory(tmp_path: Path) -> None:
     directory = tmp_path / "m"
     directory.mkdir()
