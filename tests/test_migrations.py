@@ -692,3 +692,18 @@ def test_a_migration_s_connection_settings_end_with_it(tmp_path: Path) -> None:
         views.append(conn.execute("SELECT sql FROM sqlite_master WHERE type = 'view'").fetchall())
         conn.close()
     assert views[0] == views[1]
+
+
+def test_a_locked_database_is_not_blamed_on_the_migration(tmp_path: Path) -> None:
+    folder = write_migrations(tmp_path / "m", {"001_a.sql": "CREATE TABLE a (id INTEGER);"})
+    db = tmp_path / "locked.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    conn = sqlite3.connect(db, timeout=0, isolation_level=None)
+    with pytest.raises(MigrationError, match=r"write lock: try again later\)$"):
+        migrate(conn, load_migrations(folder))
+    holder.execute("ROLLBACK")
+    migrate(conn, load_migrations(folder))
+    assert get_current_version(conn) == 1
+    conn.close()
+    holder.close()

@@ -408,10 +408,20 @@ def _run_in_transaction(
                 conn.execute("ROLLBACK")
             raise
     except sqlite3.Error as exc:
-        raise MigrationError(f"{label}: {exc}") from exc
+        raise MigrationError(f"{label}: {exc}{_why_not_written(exc)}") from exc
     finally:
         if restore_fk:
             conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _why_not_written(exc: sqlite3.Error) -> str:
+    """What a lock or a read-only file means here: not the migration's fault."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return " (another connection holds the database's write lock: try again later)"
+    if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+        return " (the database file, or its folder, cannot be written)"
+    return ""
 
 
 def _ensure_bookkeeping(conn: sqlite3.Connection) -> None:
