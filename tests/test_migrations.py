@@ -364,6 +364,20 @@ def test_backup_is_a_valid_copy_named_after_the_old_version(tmp_path: Path) -> N
     copy.close()
 
 
+def test_a_backup_never_overwrites_a_file(tmp_path: Path) -> None:
+    db, kept = tmp_path / "nexus.db", tmp_path / "earlier.backup"
+    kept.write_text("an earlier backup", encoding="utf-8")
+    conn = connect(db)
+    migrate(conn, load_migrations(), target=1)
+    with pytest.raises(
+        MigrationError, match=r"earlier\.backup already exists; nothing was migrated"
+    ):
+        migrate(conn, load_migrations(), backup_path=lambda v: kept)
+    assert get_current_version(conn) == 1
+    conn.close()
+    assert kept.read_text(encoding="utf-8") == "an earlier backup"
+
+
 def test_no_backup_when_there_is_nothing_to_do(tmp_path: Path) -> None:
     db = tmp_path / "nexus.db"
     build(db)

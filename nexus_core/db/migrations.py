@@ -697,13 +697,18 @@ def apply_migrations(
 
 
 def backup_database(conn: sqlite3.Connection, destination: Path) -> Path:
-    """Copy ``conn`` to ``destination`` with SQLite's online backup API."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    target = sqlite3.connect(str(destination))
+    """Copy ``conn`` to ``destination`` (a new file) with SQLite's online backup API."""
+    if destination.exists():  # an earlier backup, or a file that is not one at all
+        raise MigrationError(f"backup: {destination} already exists; nothing was migrated")
     try:
-        conn.backup(target)
-    finally:
-        target.close()
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(str(destination))
+        try:
+            conn.backup(target)
+        finally:
+            target.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise MigrationError(f"backup: {destination}: {exc}; nothing was migrated") from exc
     return destination
 
 
