@@ -14,11 +14,14 @@ free. Exit codes: 0 success, 1 a failed check (``verify``), 2 bad input.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import sqlite3
+import sys
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ from nexus_core.sync import sync
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a job stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # as a shell reports a writer whose reader went away (SIGPIPE)
 
 DB_ARGUMENT = click.Path(path_type=Path)
 MIGRATIONS_HELP = (
@@ -76,11 +80,20 @@ class NexusGroup(click.Group):
             raise BadInput(str(exc)) from exc
         except sqlite3.Error as exc:
             raise BadInput(f"SQLite error: {exc}") from exc
+        except BrokenPipeError:  # `nexus history DB | head -1`: the reader has gone
+            _quiet_stdout()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
         except OSError as exc:
             raise BadInput(f"{exc.filename or 'file'}: {exc.strerror or exc}") from exc
         except KeyboardInterrupt:  # not exit 1: that says a check failed
             click.echo("Interrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so Python's own flush at exit finds no broken pipe."""
+    with suppress(OSError, ValueError, io.UnsupportedOperation):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @contextmanager

@@ -385,3 +385,23 @@ def test_the_console_script_in_a_real_subprocess(tmp_path: Path) -> None:
         f"Error: {tmp_path / 'missing.db'}: no such database file"
     ]
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path: Path) -> None:
+    """`nexus history DB | head -0`: exit 141 as a shell reports SIGPIPE, nothing on stderr
+    (it was "Error: file: Broken pipe", exit 2)."""
+    db = tmp_path / "nexus.db"
+    build(db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    with os.fdopen(write, "wb") as closed:
+        done = subprocess.run(
+            [*_console_script(), "history", str(db)],
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert (done.returncode, done.stderr) == (141, "")
