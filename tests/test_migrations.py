@@ -546,6 +546,18 @@ def test_a_schema_version_of_another_shape_is_a_migration_error(tmp_path: Path) 
     conn.close()
 
 
+def test_verify_refuses_a_schema_version_of_another_tool_as_migrate_does(tmp_path: Path) -> None:
+    """Flyway 4's table has a version column but none of the others: verify said ok."""
+    db = tmp_path / "flyway.db"
+    ddl = "CREATE TABLE schema_version (installed_rank INTEGER, version TEXT, script TEXT)"
+    foreign_version_table(db, ddl, (1, "1", "V1__init.sql"))
+    for command in (["verify", str(db)], ["migrate", str(db)], ["history", str(db)]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "no such column: applied_at" in result.stderr
+        assert "was the database migrated by another tool?" in result.stderr
+
+
 def test_a_text_version_of_digits_is_read_as_its_number(tmp_path: Path) -> None:
     db = tmp_path / "text.db"
     ddl = SEED_SCHEMA_VERSION_DDL.replace("version INTEGER", "version TEXT")

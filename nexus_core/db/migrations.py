@@ -282,7 +282,13 @@ def _runner_errors(doing: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise MigrationError(f"{doing}: {exc}") from exc
+        hint = ""
+        if "no such column" in str(exc):
+            hint = (
+                " (nexus-core's schema_version has version, applied_at and description:"
+                " was the database migrated by another tool?)"
+            )
+        raise MigrationError(f"{doing}: {exc}{hint}") from exc
 
 
 def _version_number(value: object) -> int:

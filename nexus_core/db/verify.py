@@ -6,7 +6,13 @@ import sqlite3
 from collections.abc import Sequence
 
 from nexus_core.db.connection import connect
-from nexus_core.db.migrations import Migration, check_applied, get_current_version, migrate
+from nexus_core.db.migrations import (
+    Migration,
+    check_applied,
+    get_current_version,
+    get_migration_history,
+    migrate,
+)
 from nexus_core.db.schema import schema_differences, snapshot
 
 
@@ -20,6 +26,7 @@ def expected_schema_conn(migrations: Sequence[Migration], version: int) -> sqlit
 def verify_database(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
     """Differences between ``conn`` and a fresh build at its version; empty when it matches."""
     check_applied(conn, migrations)
+    get_migration_history(conn)  # a schema_version of another tool's shape is refused here too
     version = get_current_version(conn)
     fresh = expected_schema_conn(migrations, version)
     try:
