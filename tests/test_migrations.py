@@ -733,3 +733,26 @@ def test_a_locked_database_is_not_blamed_on_the_migration(tmp_path: Path) -> Non
     assert get_current_version(conn) == 1
     conn.close()
     holder.close()
+
+
+def test_a_failure_on_a_database_another_tool_made_says_so(tmp_path: Path) -> None:
+    """Tables but no schema_version (a PRAGMA user_version runner): v0 to nexus-core,
+    so a failing early migration names that, not only its own symptom."""
+    folder = write_migrations(
+        tmp_path / "m",
+        {
+            "001_base.sql": "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT);",
+            "002_qty.sql": "ALTER TABLE items ADD COLUMN qty INTEGER;",
+        },
+    )
+    conn = sqlite3.connect(tmp_path / "other.db", isolation_level=None)
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER)")
+    conn.execute("PRAGMA user_version = 2")
+    with pytest.raises(MigrationError) as caught:
+        migrate(conn, load_migrations(folder))
+    assert str(caught.value) == (
+        "002_qty.sql (v2): duplicate column name: qty (it was at v0 but already held tables"
+        " (items, PRAGMA user_version = 2): was it made by another tool? nexus-core numbers"
+        " its migrations from an empty database)"
+    )
+    conn.close()

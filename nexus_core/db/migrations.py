@@ -594,6 +594,29 @@ def _revert_one(conn: sqlite3.Connection, migration: Migration, check_fk: bool) 
         return _run_in_transaction(conn, step, label, check_fk=check_fk)
 
 
+def _tables_found_at_v0(conn: sqlite3.Connection) -> str:
+    """Tables a database without ``schema_version`` already holds, said for an error:
+    another tool made it (a ``PRAGMA user_version`` runner, say), so the first
+    migrations may meet what they create."""
+    names = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        )
+        if not name.lower().startswith(("sqlite_", "_nexus_"))
+        and name.lower() not in ("schema_version", CHECKSUM_TABLE)
+    ]
+    if not names:
+        return ""
+    (user_version,) = conn.execute("PRAGMA user_version").fetchone()
+    marked = f", PRAGMA user_version = {user_version}" if user_version else ""
+    return (
+        f"it was at v0 but already held tables ({', '.join(names[:3])}"
+        f"{', ...' if len(names) > 3 else ''}{marked}): was it made by another tool?"
+        " nexus-core numbers its migrations from an empty database"
+    )
+
+
 def _adopt_checksums(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
     """Record checksums for versions applied by a client that did not track them."""
     current = get_current_version(conn)
@@ -681,10 +704,17 @@ def _migrate(
             if _revert_one(conn, migration, check_foreign_keys):
                 result.reverted.append(migration.version)
     else:
+        found = _tables_found_at_v0(conn) if start == 0 else ""
         for migration in known:
-            if start < migration.version <= goal and _apply_one(
-                conn, migration, known, (hooks or {}).get(migration.version), check_foreign_keys
-            ):
+            try:
+                applied = start < migration.version <= goal and _apply_one(
+                    conn, migration, known, (hooks or {}).get(migration.version), check_foreign_keys
+                )
+            except MigrationError as exc:
+                if not found:
+                    raise
+                raise MigrationError(f"{exc} ({found})") from exc
+            if applied:
                 result.applied.append(migration.version)
     _adopt_checksums(conn, known)
     result.to_version = get_current_version(conn)
