@@ -390,7 +390,7 @@ def _fields(
     if not for_insert:
         values = values.filter(bool)
         if groups:
-            named = {c: optional[c] for group in groups for c in group if c in optional}
+            named = {c: optional[c] for group in groups for c in sorted(group) if c in optional}
             values = st.tuples(values, st.fixed_dictionaries(named)).map(
                 lambda drawn: _together(groups, *drawn)
             )
@@ -405,8 +405,10 @@ def _fields(
     fields = st.tuples(values, ref_picks)
     linked = [group for group in groups if group & picks.keys()]
     if linked:  # a link of a group picks a row whenever the group is set, and the other way
-        more_values = {c: optional[c] for group in linked for c in group if c in optional}
-        more_picks = {c: picks[c] for group in linked for c in group if c in picks}
+        # (in sorted order: a set's order follows Python's hash seed, and the traffic
+        # a seed draws must not)
+        more_values = {c: optional[c] for group in linked for c in sorted(group) if c in optional}
+        more_picks = {c: picks[c] for group in linked for c in sorted(group) if c in picks}
         fields = st.tuples(
             fields, st.fixed_dictionaries(more_values), st.fixed_dictionaries(more_picks)
         ).map(lambda drawn: _linked_together(linked, *drawn))
@@ -469,7 +471,7 @@ def _together(
 
 
 def _fill(group: frozenset[str], chosen: dict[str, Any], more: Mapping[str, Any]) -> None:
-    chosen.update((c, more[c]) for c in group if c not in chosen and c in more)
+    chosen.update((c, more[c]) for c in sorted(group) if c not in chosen and c in more)
 
 
 def _linked_together(
