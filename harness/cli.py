@@ -449,7 +449,16 @@ def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool)
     click.echo(f"cell v{local}-v{peer}: {observation.status} ({len(steps)} step(s))")
     for reason in observation.reasons:
         click.echo(f"  - {reason}")
-    if observation.status == "broken":
+    discarded = observation.counts.get("discarded_steps", 0)
+    if discarded:
+        # A step its replica's schema refuses does nothing: against edited migrations
+        # the example may no longer test what broke, so a pass proves nothing.
+        click.echo(
+            f"  - {discarded} step(s) could not run against these migrations (a table,"
+            " column or value their schema refuses): the example no longer tests what it"
+            " did; run the matrix again"
+        )
+    if observation.status == "broken" or discarded:
         raise click.exceptions.Exit(EXIT_CHECK_FAILED)
 
 

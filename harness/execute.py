@@ -127,6 +127,9 @@ def run_step(
         return
     replica = replicas[step["replica"]]
     table = step["table"]
+    if table not in replica.models:  # a replayed step, after the table was renamed away
+        execution.discarded += 1
+        return
     try:
         if step["op"] == "insert":
             values = _values(replica, step, execution)

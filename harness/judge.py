@@ -154,7 +154,7 @@ def judge(
     a: Replica, b: Replica, execution: Execution, log: list[logging.LogRecord]
 ) -> Observation:
     """The status of one example, judged at A."""
-    counts = execution.totals(a)
+    counts = {**execution.totals(a), "discarded_steps": execution.discarded}
     reasons: list[str] = []
     if counts["ops_rejected"]:
         refused = "; ".join(_refusals(execution.reasons(a)))

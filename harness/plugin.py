@@ -137,13 +137,18 @@ def _expectations(config: pytest.Config) -> tuple[dict[tuple[int, int], Expected
     return cached
 
 
+# Hypothesis's own default profile, as it is before any conftest registers one
+# named "default" (nexus-core's own does, with 100 examples: a choice to honour).
+_HYPOTHESIS_DEFAULT = settings.get_profile("default")
+
+
 def _examples(config: pytest.Config) -> int:
     """``--nexus-examples``, else a hypothesis profile's, else the CLI's default (25)."""
     chosen: int | None = config.getoption("--nexus-examples")
     if chosen is not None:
         return chosen
     profile = settings.default
-    if profile is None or profile is settings.get_profile("default"):
+    if profile is None or profile is _HYPOTHESIS_DEFAULT:
         return DEFAULT_EXAMPLES  # no profile loaded: hypothesis's 100 is not a choice
     return int(profile.max_examples)
 

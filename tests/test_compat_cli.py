@@ -720,6 +720,25 @@ def test_the_default_replay_dir_is_needed_only_for_a_failing_cell(tmp_path: Path
     assert result.exit_code == 0, result.output
 
 
+def test_a_replay_whose_steps_no_longer_run_says_so_and_fails(tmp_path: Path) -> None:
+    """Migrations edited after the replay was saved (the table renamed): its steps do
+    nothing, so passing would prove nothing (it said partial, exit 0, or a crash)."""
+    replays = tmp_path / "replays"
+    args = ("matrix", "--migrations", BREAKING, *SMALL, "--replay-dir", replays)
+    assert invoke(*args).exit_code == 1
+    edited = tmp_path / "edited"
+    shutil.copytree(BREAKING, edited)
+    step = edited / "002_drop_source_url.sql"
+    step.write_text(
+        step.read_text(encoding="utf-8") + "ALTER TABLE recipes RENAME TO dishes;\n",
+        encoding="utf-8",
+    )
+    result = invoke("replay", replays / "replay-v1-v2.json", "--migrations", edited)
+    assert result.exit_code == 1, result.output
+    assert "crash" not in result.stdout
+    assert "step(s) could not run against these migrations" in result.stdout
+
+
 def test_a_broken_cell_still_counts_where_its_replay_cannot_be_written(tmp_path: Path) -> None:
     """A read-only checkout (here reports/ is a file): the cell is reported broken
     (exit 1, the grid printed), its replay is not written, and the reason says so."""

@@ -7,13 +7,14 @@ each cell must come out as it does. Cell (A, B) is judged at A's replica.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from folders import migrations_folder
 from histories import FOLDERS, HISTORIES, ROWS
 
-from harness.cells import schema_gap
+from harness.cells import CellResult, run_example, schema_gap
 from harness.matrix import MatrixConfig, MatrixResult, run_matrix
 from harness.versions import Templates, load_set
 
@@ -58,16 +59,33 @@ def test_breaking_history_is_flagged(name: str, tmp_path: Path) -> None:
     # Exactly the README's cells: the others must not be called broken either.
     assert broken == MUST_BREAK[name], f"{name}: expected {MUST_BREAK[name]} broken, got {broken}"
     assert not result.ok
-    for cell in result.cells:
-        if cell.observed == "broken":
-            assert not cell.ok
-            assert any(f"v{cell.local}" in r or f"v{cell.peer}" in r for r in cell.reasons)
-            assert cell.replay_file is not None
-            saved = json.loads(Path(cell.replay_file).read_text())
-            assert (saved["local"], saved["peer"]) == (cell.local, cell.peer)
-            assert saved["steps"], "a replay needs the minimal traffic"
-            if any(f"upgrade of A (v{cell.local})" in r for r in cell.reasons):
-                assert cell.heals_on_upgrade is False  # an upgrade that fails heals nothing
+    templates = Templates(load_set(HISTORIES / name / "migrations"))
+    try:
+        for cell in result.cells:
+            if cell.observed == "broken":
+                _check_broken_cell(cell, templates, tmp_path)
+    finally:
+        templates.cleanup()
+
+
+def _check_broken_cell(cell: CellResult, templates: Templates, tmp_path: Path) -> None:
+    assert not cell.ok
+    assert any(f"v{cell.local}" in r or f"v{cell.peer}" in r for r in cell.reasons)
+    assert cell.replay_file is not None
+    saved = json.loads(Path(cell.replay_file).read_text())
+    assert (saved["local"], saved["peer"]) == (cell.local, cell.peer)
+    # The saved example breaks again, the same way (with no steps at all where the
+    # migrations' own rows break it).
+    again = run_example(templates, cell.local, cell.peer, saved["steps"], tmp_path)
+
+    def kind(reasons: list[str]) -> list[str]:  # numbers aside: some reasons hold the time
+        return [re.sub(r"\d+", "#", reason) for reason in reasons[:1]]
+
+    assert again.status == "broken" and kind(again.reasons) == kind(saved["reasons"])
+    if not saved["steps"]:
+        assert "minimal example: no traffic at all" in " ".join(cell.reasons)
+    if any(f"upgrade of A (v{cell.local})" in r for r in cell.reasons):
+        assert cell.heals_on_upgrade is False  # an upgrade that fails heals nothing
 
 
 @pytest.mark.parametrize("name", sorted(PARTIAL_ONLY))

@@ -187,6 +187,25 @@ def test_cells_run_on_xdist_workers(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*2 workers*"])
 
 
+@pytest.mark.parametrize(("conftest", "examples"), [("", 25), ("default", 7), ("mine", 9)])
+def test_cells_take_the_loaded_profile_s_examples(
+    pytester: pytest.Pytester, conftest: str, examples: int
+) -> None:
+    """A profile the project loads counts, one it names "default" too (nexus-core's
+    own suite does: it ran 25); hypothesis's own default (100) is no choice: 25."""
+    copy_example(pytester, "safe_project")
+    if conftest:
+        pytester.makeconftest(
+            "from hypothesis import settings\n"
+            f"settings.register_profile({conftest!r}, max_examples={examples})\n"
+            f"settings.load_profile({conftest!r})\n"
+        )
+    result = pytester.runpytest_subprocess(
+        *BASE, "--nexus-migrations", "migrations", "--collect-only", "compat_check.py"
+    )
+    result.stdout.fnmatch_lines([f"nexus: migrations *, {examples} examples per cell, seed 0"])
+
+
 def test_the_header_names_what_the_cells_check(pytester: pytest.Pytester) -> None:
     result = run_project(pytester, "safe_project", "--collect-only")
     result.stdout.fnmatch_lines(
