@@ -174,6 +174,7 @@ RULES: dict[str, Severity] = {
     "generated-column-changed": "breaking",
     "strict-changed": "safe",
     "change-generated": "safe",
+    "add-generated-column": "safe",
     "default-changed": "additive",
     "not-replicable": "additive",
     "replication-stopped": "breaking",
@@ -264,6 +265,8 @@ MESSAGES: dict[str, str] = {
     " BLOB columns, which {old} clients refuse",
     "generated-guarded": "{t}.{c} is computed another way at v{n} ({d}) and {guard} compares"
     " it: each version refuses rows the other accepts, so those edits never arrive",
+    "generated-added": "{t}.{c} added as a generated column: each replica computes it from"
+    " its own row, and sync never sends it",
     "generated-local": "{t}.{c} is computed another way at v{n} ({d}): each replica computes"
     " it from synced columns, and no UNIQUE, CHECK or RAISE compares it",
     "strict-default": "{t} became STRICT and cannot store {c}'s default {d} ({why}): every"
@@ -1321,6 +1324,8 @@ class _Linter:
             self.collation(change)
         elif kind == "generated-changed":
             self.generated_changed(change)
+        elif kind == "generated-added":
+            self.add("add-generated-column", change, MESSAGES[kind], self.old(t))
         elif kind == "generated-now-stored":
             self.add("generated-column-changed", change, MESSAGES[kind], self.old(t))
         elif kind in ("strict-added", "strict-dropped"):

@@ -67,6 +67,12 @@ def hits(result: MigrationLint) -> set[tuple[str, str, str | None]]:
 
 RULE_CASES = [
     pytest.param(
+        "ALTER TABLE recipes ADD COLUMN half REAL GENERATED ALWAYS AS (rating / 2.0);",
+        ("add-generated-column", "recipes", "half"),
+        "safe",
+        id="add-generated-column",
+    ),
+    pytest.param(
         "ALTER TABLE recipes ADD COLUMN tags TEXT DEFAULT (json_array());",
         ("add-column-fails", "recipes", "tags"),
         "breaking",
