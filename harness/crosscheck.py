@@ -64,8 +64,9 @@ _RULE_EXPLANATIONS: dict[str, str] = {
         " matrix's traffic does not wait for the clock to move"
     ),
     "constraint-tightened": (
-        "the generated values happened to satisfy the tighter constraint; data from "
-        "older clients in the field may not"
+        "the generated values happened to satisfy the tighter constraint (or a trigger"
+        " that checks only INSERTs let them in as updates, which it does not check); data"
+        " from older clients in the field may not"
     ),
 }
 
