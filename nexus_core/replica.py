@@ -17,7 +17,7 @@ import sqlite3
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -228,10 +228,6 @@ class Replica:
 
     @property
     def peer_info(self) -> PeerInfo:
-        """This replica as its peers see it, at the version its file is at now
-        (another connection may have migrated it since the last read)."""
-        with suppress(sqlite3.ProgrammingError):  # closed: the version last read
-            self._current(write=False)
         return PeerInfo(self.peer_id, self.schema_version, CAPABILITIES)
 
     @property
