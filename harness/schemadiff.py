@@ -338,12 +338,16 @@ def _diff_constraints(
             used = [c for c in now.column_names if re.search(rf"(?i)\b{re.escape(c)}\b", check)]
             changes.append(Change(new_table, single(used), kind, check))
 
+    def each(names: str, renamed: Mapping[str, str]) -> str:
+        """A key's columns through the renames (a key of several names them all)."""
+        return ", ".join(renamed.get(name, name) for name in names.split(", "))
+
     def moved(key: ForeignKey) -> ForeignKey:
         other = table_renames.get(key.other_table, key.other_table)
         other_col = key.other_column
         if other_col is not None:
-            other_col = column_renames.get(other, {}).get(other_col, other_col)
-        return ForeignKey(renames.get(key.column, key.column), other, other_col)
+            other_col = each(other_col, column_renames.get(other, {}))
+        return ForeignKey(each(key.column, renames), other, other_col)
 
     old_keys = {moved(k) for k in was.foreign_keys}
     new_keys = set(now.foreign_keys)

@@ -103,7 +103,11 @@ def _consistent(ops: Sequence[Op]) -> bool:
 
 
 def _same_value(a: object, b: object) -> bool:
-    """Equal and of one type: 1, 1.0 and True are equal in Python, not in SQLite."""
+    """Equal, and both numbers or of one type: ``5`` and ``5.0`` are one number (an
+    encoder may drop the ``.0``), text ``'5'`` or a blob is not."""
+    numbers = (int, float)
+    if type(a) in numbers and type(b) in numbers:
+        return a == b
     return type(a) is type(b) and a == b
 
 

@@ -737,6 +737,16 @@ def test_a_replay_whose_steps_no_longer_run_says_so_and_fails(tmp_path: Path) ->
     assert result.exit_code == 1, result.output
     assert "crash" not in result.stdout
     assert "step(s) could not run against these migrations" in result.stdout
+    # Against the migrations it was saved with, a step that does nothing is no news
+    # (an update of a row that is not there: it did nothing then either).
+    saved = load_json(replays / "replay-v1-v2.json")
+    saved["steps"] = [
+        {"op": "update", "replica": "a", "table": "recipes", "key": "x", "values": {}}
+    ]
+    saved["observed"] = "full"
+    (replays / "noop.json").write_text(json.dumps(saved), encoding="utf-8")
+    quiet = invoke("replay", replays / "noop.json")
+    assert "could not run" not in quiet.stdout, quiet.output
 
 
 def test_a_broken_cell_still_counts_where_its_replay_cannot_be_written(tmp_path: Path) -> None:

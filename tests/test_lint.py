@@ -409,6 +409,8 @@ def test_a_key_of_several_columns_is_named_by_its_columns(tmp_path: Path) -> Non
         ("foreign-key-dropped", "stays", "b, n"),
         ("foreign-key-added", "stays", "b, m"),
     }
+    renamed = lint_steps(tmp_path / "renamed", rooms + key("n"), "ALTER TABLE stays RENAME n TO k;")
+    assert hits(renamed[1]) == {("rename-column", "stays", "k")}  # the key follows the rename
 
 
 def test_changed_check_is_one_tightened_finding(tmp_path: Path) -> None:

@@ -701,6 +701,7 @@ def test_a_migration_s_connection_settings_end_with_it(tmp_path: Path) -> None:
         {
             "001_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY, n TEXT);"
             " CREATE VIEW va AS SELECT id, n FROM a; PRAGMA legacy_alter_table = ON;"
+            " PRAGMA case_sensitive_like = ON;"
             f" ATTACH DATABASE '{other}' AS o; CREATE TABLE IF NOT EXISTS o.t (x);"
             " INSERT INTO o.t VALUES (1);",
             "002_b.sql": "ALTER TABLE a RENAME TO a_old;"
@@ -714,6 +715,7 @@ def test_a_migration_s_connection_settings_end_with_it(tmp_path: Path) -> None:
         for target in steps:
             migrate(conn, load_migrations(folder), target=target)
         assert conn.execute("PRAGMA legacy_alter_table").fetchone() == (0,)
+        assert conn.execute("SELECT 'a' LIKE 'A'").fetchone() == (1,)  # case-blind again
         assert "o" not in [row[1] for row in conn.execute("PRAGMA database_list")]
         views.append(conn.execute("SELECT sql FROM sqlite_master WHERE type = 'view'").fetchall())
         conn.close()

@@ -500,7 +500,10 @@ def _own_settings(conn: sqlite3.Connection) -> Iterator[None]:
     database it attached. Kept, they would carry into the next migration of the
     same run only, so a fresh install and a client upgraded release by release
     would run the same file differently (a rebuild under legacy_alter_table)."""
-    settings = {name: conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _SETTINGS}
+    read = {name: conn.execute(f"PRAGMA {name}").fetchone() for name in _SETTINGS}
+    settings = {name: row[0] for name, row in read.items() if row is not None}  # (older SQLite)
+    # case_sensitive_like cannot be read back, only seen: LIKE ignores case while it is off.
+    settings["case_sensitive_like"] = 1 - conn.execute("SELECT 'a' LIKE 'A'").fetchone()[0]
     attached = {"main", "temp", *(row[1] for row in conn.execute("PRAGMA database_list"))}
     try:
         yield
