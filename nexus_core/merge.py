@@ -362,7 +362,8 @@ def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tup
     """The part of :func:`classify` that checks the op's row id and value (canonical names).
 
     A value this schema cannot hold is ``REFUSE`` (another version may hold
-    it: the op is kept); a key op naming another row is ``REJECT`` (malformed).
+    it: the op is kept), as is a key op naming another row (another version's
+    key may be another column).
     """
     if check_key and not holds(model, model.key, op.row_id):
         key_problem = value_problem(model.columns[model.key], op.row_id)
@@ -373,7 +374,10 @@ def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tup
             problem = value_problem(model.columns[op.column_name], op.new_value)
             return Verdict.REFUSE, f"value for {op.table_name}.{problem}"
         if op.column_name == model.key and op.new_value != op.row_id:
-            return Verdict.REJECT, f"{op.table_name}: {KEY_OP_MISMATCH}"
+            # Kept like a value this schema cannot hold: at another version the
+            # column may not be the key (a table whose key changed), and a relay
+            # here must pass the op on to peers there.
+            return Verdict.REFUSE, f"{op.table_name}.{op.column_name}: {KEY_OP_MISMATCH}"
     return Verdict.APPLY, ""
 
 

@@ -311,3 +311,26 @@ def test_an_upgrade_failing_part_way_leaves_the_replica_at_the_version_reached(
     old.insert("notes", {"body": "mine", "topic": "home"})  # a v2 column, written at v2
     new.close()
     old.close()
+
+
+def test_an_old_relay_passes_on_an_op_on_what_is_its_key_but_not_theirs(tmp_path: Path) -> None:
+    """v2 keys shoot_days by date; at v1, id is the key. A v2 op setting id (a plain
+    column there) is refused by the v1 relay, which must keep and forward it: it
+    was dropped, and two v2 clients held different ids for good."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE shoot_days (id TEXT PRIMARY KEY NOT NULL, shoot_date TEXT NOT NULL,"
+        " call_time TEXT);",
+        "CREATE TABLE s2 (shoot_date TEXT PRIMARY KEY NOT NULL, id TEXT, call_time TEXT);"
+        " INSERT INTO s2 SELECT shoot_date, id, call_time FROM shoot_days;"
+        " DROP TABLE shoot_days; ALTER TABLE s2 RENAME TO shoot_days;",
+    )
+    writer = open_replica(tmp_path / "w.db", migrations=folder, peer_id="writer")
+    relay = open_replica(tmp_path / "r.db", migrations=folder, target_version=1, peer_id="relay")
+    reader = open_replica(tmp_path / "x.db", migrations=folder, peer_id="reader")
+    writer.insert("shoot_days", {"shoot_date": "2025-03-01", "id": "a-1", "call_time": "06:00"})
+    assert sync(writer, relay).rejected == 1  # refused at v1, where id is the key
+    sync(relay, reader)
+    assert reader.rows("shoot_days") == writer.rows("shoot_days")
+    for replica in (writer, relay, reader):
+        replica.close()
