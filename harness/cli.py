@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -392,17 +392,25 @@ def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
     written = write_report(report, out_dir, junit=junit)
     for path in written:
         click.echo(f"wrote {path}")
+    click.echo(report_summary(report))
+    if not report["ok"]:
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+def report_summary(report: Mapping[str, Any]) -> str:
+    """The report's one line: cells, relay checks, lint."""
     failed = [c for c in report["cells"] if not c["ok"]]
     summary = (
         "every cell as documented" if not failed else f"{len(failed)} cell(s) not as documented"
     )
+    relays = [r for r in report.get("relay") or [] if not r["ok"]]
+    if relays:  # a relay check is no cell of the document: nothing there can accept it
+        summary += f"; {len(relays)} relay check(s) failed"
     accepted = ", ".join(f"v{v}" for v in report["lint_documented_breaks"])
     lint = "nothing breaking" if report["lint_ok"] else "breaking migration(s)"
     if report["lint_ok"] and accepted:
         lint = f"breaking {accepted} documented as No sync (accepted)"
-    click.echo(f"{summary}; lint: {lint}")
-    if not report["ok"]:
-        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+    return f"{summary}; lint: {lint}"
 
 
 @main.command(name="replay")

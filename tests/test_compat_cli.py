@@ -768,3 +768,20 @@ def test_a_command_run_in_process_leaves_hypothesis_where_it_was(tmp_path: Path)
     before = storage_directory("examples", intent_to_write=False).path
     assert invoke("matrix", "--migrations", SAFE, *SMALL).exit_code == 0
     assert storage_directory("examples", intent_to_write=False).path == before
+
+
+def test_the_report_line_names_failed_relay_checks() -> None:
+    """Relay checks are in no document: when only they fail, the line must not read as
+    all well beside an exit code of 1."""
+    from harness.cli import report_summary
+
+    report = {
+        "cells": [{"ok": True}],
+        "relay": [{"ok": True}, {"ok": False}],
+        "lint_ok": True,
+        "lint_documented_breaks": [2],
+    }
+    assert report_summary(report) == (
+        "every cell as documented; 1 relay check(s) failed;"
+        " lint: breaking v2 documented as No sync (accepted)"
+    )
