@@ -94,7 +94,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -1778,7 +1778,12 @@ def _copied_back(
     return False
 
 
-def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
+def data_rewrites(
+    migration: Migration,
+    before: Schema,
+    after: Schema,
+    clients: Callable[[str], str] | None = None,
+) -> list[Finding]:
     """UPDATE, DELETE and seeding INSERT statements on replicated tables that existed before.
 
     A schema diff cannot see them, yet they change each replica's own rows at
@@ -1880,9 +1885,9 @@ def data_rewrites(migration: Migration, before: Schema, after: Schema) -> list[F
             found.setdefault(table, []).append(what)
     findings = []
     n = migration.version
-    old = versions_before(n)
     for table, verbs in sorted(found.items()):
         what = " and ".join(dict.fromkeys(verbs))
+        old = clients(table) if clients else versions_before(n)
         message = MESSAGES["data-rewrite"].format(t=table, what=what, old=old, n=n)
         findings.append(Finding("data-rewrite", table, None, message, RULES["data-rewrite"]))
     return findings
@@ -2146,7 +2151,12 @@ def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
     return True
 
 
-def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[Finding]:
+def rebuilt_values(
+    migration: Migration,
+    before: Schema,
+    after: Schema,
+    clients: Callable[[str], str] | None = None,
+) -> list[Finding]:
     """A rebuild's ``INSERT ... SELECT`` that fills a replicated table's columns with
     expressions (a constant, ``COALESCE``, ``lower()``) instead of copies.
 
@@ -2272,8 +2282,8 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
             ]
         found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
     findings = []
-    old = versions_before(migration.version)
     for name, filled in sorted(found.items()):
+        old = clients(name) if clients else versions_before(migration.version)
         if filled:
             message = MESSAGES["rebuild-fill"].format(
                 t=name, what=", ".join(filled), old=old, n=migration.version
@@ -2282,10 +2292,12 @@ def rebuilt_values(migration: Migration, before: Schema, after: Schema) -> list[
     for name, source in sorted(indirect.items()):
         if found.get(name):
             continue  # already said: it fills columns with expressions
+        old = clients(name) if clients else versions_before(migration.version)
         what = f"a rebuild copy that reads {source}, not the old table alone"
         message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     for name in sorted(filtered):
+        old = clients(name) if clients else versions_before(migration.version)
         what = "a rebuild copy that leaves rows out (WHERE, LIMIT)"
         message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
@@ -2959,9 +2971,10 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
         before, after = schemas[migration.version - 1], schemas[migration.version]
         held = contents[migration.version - 1], contents[migration.version]
         findings += changed_lookups(migration, before, after, held)
-        findings += data_rewrites(migration, before, after)
+        clients = functools.partial(_clients, schemas, migration.version, column=None)
+        findings += data_rewrites(migration, before, after, clients)
         findings += swapped_names(migration, before, after)
-        findings += rebuilt_values(migration, before, after)
+        findings += rebuilt_values(migration, before, after, clients)
         findings += unfilled_search_indexes(migration, before, after)
         findings += dangling_triggers(migration, before, after)
         findings += failing_added_columns(migration, before, after)

@@ -2564,3 +2564,16 @@ def test_a_column_added_to_a_table_not_replicated_before_says_so(tmp_path: Path)
         " so v1 clients send no ops on it"
     )
     assert result.verdict == "breaking"  # (primary-key-change), as before
+
+
+def test_a_rewrite_names_the_older_versions_that_have_the_table(tmp_path: Path) -> None:
+    """work_orders exists from v2: a rewrite at v4 concerns v2-v3 clients, not v1's."""
+    results = lint_steps(
+        tmp_path,
+        BASE,
+        "CREATE TABLE work_orders (id INTEGER PRIMARY KEY, state TEXT);",
+        "ALTER TABLE work_orders ADD COLUMN note TEXT;",
+        "UPDATE work_orders SET state = upper(state);",
+    )
+    [rewrite] = [f for f in results[3].findings if f.rule == "data-rewrite"]
+    assert "so v2-v3 and v4 clients diverge" in rewrite.message
