@@ -17,11 +17,13 @@ Hooks and fixtures only; the work is in the library.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from hypothesis.errors import InvalidArgument
 
 from harness.cells import CellResult, run_cell
 from harness.crosscheck import documented_breaks
@@ -137,9 +139,18 @@ def _expectations(config: pytest.Config) -> tuple[dict[tuple[int, int], Expected
     return cached
 
 
-# Hypothesis's own default profile, as it is before any conftest registers one
-# named "default" (nexus-core's own does, with 100 examples: a choice to honour).
-_HYPOTHESIS_DEFAULT = settings.get_profile("default")
+def _own_profiles() -> tuple[settings, ...]:
+    """Hypothesis's own profiles, as they are before any conftest registers one of
+    their names (nexus-core's own registers "default", with 100 examples: a choice
+    to honour). Hypothesis loads its "ci" one by itself where CI is set."""
+    found = []
+    for name in ("default", "ci"):
+        with suppress(InvalidArgument):
+            found.append(settings.get_profile(name))
+    return tuple(found)
+
+
+_HYPOTHESIS_PROFILES = _own_profiles()
 
 
 def _examples(config: pytest.Config) -> int:
@@ -148,7 +159,7 @@ def _examples(config: pytest.Config) -> int:
     if chosen is not None:
         return chosen
     profile = settings.default
-    if profile is None or profile is _HYPOTHESIS_DEFAULT:
+    if profile is None or any(profile is own for own in _HYPOTHESIS_PROFILES):
         return DEFAULT_EXAMPLES  # no profile loaded: hypothesis's 100 is not a choice
     return int(profile.max_examples)
 
