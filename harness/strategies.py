@@ -19,15 +19,25 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from types import MappingProxyType
 from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.checks import allowed
+from harness.checks import Allowed, allowed
 from harness.schemadiff import columns_named, raises, triggers_on, unique_indexes, unique_keys
-from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table
+from nexus_core.db.connection import memory
+from nexus_core.db.schema import (
+    LOOSE_COLLATIONS,
+    Column,
+    Schema,
+    Table,
+    find_named,
+    quote_identifier,
+)
 
 REPLICAS = ("a", "b")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -230,6 +240,10 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
 
 
 Contested = Mapping[str, frozenset[str]]
+# Per table and column, values just outside a CHECK the other version holds and
+# this one lacks: what this version writes and the other refuses.
+Outside = Mapping[str, Mapping[str, tuple[Any, ...]]]
+NO_OUTSIDE: Outside = MappingProxyType({})
 
 
 def colliding_values(
@@ -281,9 +295,26 @@ def _column_values(
     replica: str,
     contested: Contested,
     pair: int | None = None,
+    outside: Outside = NO_OUTSIDE,
 ) -> st.SearchStrategy[Any]:
     """Values for one column; ``pair`` (0, 1 or 2) for each of the rows written
-    to collide where the other version holds the column UNIQUE."""
+    to collide where the other version holds the column UNIQUE; often a value
+    ``outside`` a CHECK the other version holds, where there is one."""
+    values = _own_column_values(column, table, schema, replica, contested, pair)
+    beyond = outside.get(table.name, {}).get(column.name, ())
+    # (First: hypothesis leans to its first choice, and these are the values that
+    # matter here; an update of the row later may leave one in place for an upgrade.)
+    return st.one_of(st.sampled_from(beyond), values) if beyond else values
+
+
+def _own_column_values(
+    column: Column,
+    table: Table,
+    schema: Schema,
+    replica: str,
+    contested: Contested,
+    pair: int | None,
+) -> st.SearchStrategy[Any]:
     unique = column.name in unique_columns(table, schema)
     if column.name in contested.get(table.name, frozenset()):
         if column.name in single_unique(table, schema):  # the other version compares it loosely
@@ -297,6 +328,66 @@ def _column_values(
         # existing rows: each replica's own too, or two would collide by the data.
         return replica_values_for(column, replica, checks=table.checks)
     return values_for(column, table.checks)
+
+
+def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """Per table and column, values just outside what a CHECK of the other version
+    allows there, where ``own`` lacks that CHECK: the values that break sync
+    across a tightened (or, seen from the other side, loosened) CHECK. Random
+    values reach them rarely (``qty >= 0``: hypothesis favours small positive
+    numbers); a value ``own`` refuses too is dropped as invalid traffic."""
+    found: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for name, table in own.replicated_tables.items():
+        theirs = find_named(other.tables, name)
+        if theirs is None:
+            continue
+        mine = {" ".join(check.lower().split()) for check in table.checks}
+        extra = [c for c in theirs.checks if " ".join(c.lower().split()) not in mine]
+        for column in table.columns:
+            hint = allowed(column.name, extra) if extra else None
+            beyond = _beyond(hint) if hint is not None and hint.known else ()
+            beyond = _passing(table, column, beyond)  # (a CHECK written again another way)
+            if beyond:
+                found.setdefault(table.name, {})[column.name] = beyond
+    return found
+
+
+def _passing(table: Table, column: Column, values: Iterable[Any]) -> tuple[Any, ...]:
+    """The ``values`` ``table``'s own CHECKs let into ``column`` (its other columns
+    NULL): a value they refuse is only dropped as invalid traffic here."""
+    names = ", ".join(quote_identifier(c.name) for c in table.columns)
+    passing = " AND ".join(f"(CASE WHEN NOT ({c}) THEN 0 ELSE 1 END)" for c in table.checks)
+    kept = []
+    with closing(memory()) as conn:
+        conn.execute(f"CREATE TABLE probe ({names})")
+        insert = f"INSERT INTO probe ({quote_identifier(column.name)}) VALUES (?)"
+        for value in values:
+            conn.execute("DELETE FROM probe")
+            conn.execute(insert, (value,))
+            try:
+                ok = not passing or conn.execute(f"SELECT {passing} FROM probe").fetchone()[0]
+            except sqlite3.Error:  # a CHECK SQLite cannot evaluate here: keep the value
+                ok = True
+            if ok:
+                kept.append(value)
+    return tuple(kept)
+
+
+def _beyond(hint: Allowed) -> tuple[Any, ...]:
+    """Values just outside ``hint``: either side of its bounds, not among its choices."""
+    values: list[Any] = []
+    if hint.choices:
+        numbers = [c for c in hint.choices if isinstance(c, int | float)]
+        values += [max(numbers) + 1, min(numbers) - 1] if numbers else ["(none of these)"]
+    if hint.low is not None:
+        values.append(hint.low - 1 if isinstance(hint.low, int) else hint.low - 0.5)
+    if hint.high is not None:
+        values.append(hint.high + 1 if isinstance(hint.high, int) else hint.high + 0.5)
+    if hint.length is not None:
+        values += ["x" * (hint.length + 1)] + (["x" * (hint.length - 1)] if hint.length else [])
+    if hint.json:
+        values.append("{not json")
+    return tuple(dict.fromkeys(values))
 
 
 def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
@@ -369,7 +460,13 @@ def _collation(column: Column) -> str:
 
 
 def _fields(
-    table: Table, schema: Schema, replica: str, *, for_insert: bool, contested: Contested
+    table: Table,
+    schema: Schema,
+    replica: str,
+    *,
+    for_insert: bool,
+    contested: Contested,
+    outside: Outside = NO_OUTSIDE,
 ) -> st.SearchStrategy[Any]:
     refs = references(table, schema)
     required: dict[str, st.SearchStrategy[Any]] = {}
@@ -380,7 +477,7 @@ def _fields(
     for column in table.columns:
         if column.name == table.row_key:
             continue
-        strategy = _column_values(column, table, schema, replica, contested)
+        strategy = _column_values(column, table, schema, replica, contested, outside=outside)
         if for_insert and (column.required or (column.name in unique and column.default)):
             required[column.name] = strategy
         else:
@@ -490,7 +587,11 @@ def _linked_together(
 
 
 def rows_for(
-    table: Table, schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+    table: Table,
+    schema: Schema,
+    replica: str,
+    contested: Contested = MappingProxyType({}),
+    outside: Outside = NO_OUTSIDE,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Insert steps for ``table`` written by ``replica``."""
     return st.builds(
@@ -504,7 +605,7 @@ def rows_for(
             **_own(table, schema, contested),
         },
         keys_for(table, replica),
-        _fields(table, schema, replica, for_insert=True, contested=contested),
+        _fields(table, schema, replica, for_insert=True, contested=contested, outside=outside),
     )
 
 
@@ -515,7 +616,11 @@ def _own(table: Table, schema: Schema, contested: Contested) -> dict[str, list[s
 
 
 def updates_for(
-    table: Table, schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+    table: Table,
+    schema: Schema,
+    replica: str,
+    contested: Contested = MappingProxyType({}),
+    outside: Outside = NO_OUTSIDE,
 ) -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(
         lambda row, fields: {
@@ -528,7 +633,7 @@ def updates_for(
             **_own(table, schema, contested),
         },
         st.integers(0, 7),
-        _fields(table, schema, replica, for_insert=False, contested=contested),
+        _fields(table, schema, replica, for_insert=False, contested=contested, outside=outside),
     )
 
 
@@ -540,16 +645,19 @@ def deletes_for(table: Table, replica: str) -> st.SearchStrategy[dict[str, Any]]
 
 
 def steps_for(
-    schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+    schema: Schema,
+    replica: str,
+    contested: Contested = MappingProxyType({}),
+    outside: Outside = NO_OUTSIDE,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """One local write by ``replica`` on any replicated table of its schema (none if none)."""
     tables = [schema.tables[name] for name in sorted(schema.replicated_tables)]
     if not tables:  # nothing sync carries: the traffic is syncs alone
         return st.nothing()
-    inserts = st.one_of([rows_for(t, schema, replica, contested) for t in tables])
+    inserts = st.one_of([rows_for(t, schema, replica, contested, outside) for t in tables])
     updatable = [t for t in tables if len(t.columns) > 1]
     changes: list[st.SearchStrategy[dict[str, Any]]] = [
-        updates_for(t, schema, replica, contested) for t in updatable
+        updates_for(t, schema, replica, contested, outside) for t in updatable
     ]
     changes += [deletes_for(t, replica) for t in tables]
     return st.one_of(inserts, inserts, st.one_of(changes))
@@ -572,7 +680,10 @@ def insertion_order(schema: Schema) -> list[str]:
 
 
 def full_rows(
-    schema: Schema, replica: str, contested: Contested = MappingProxyType({})
+    schema: Schema,
+    replica: str,
+    contested: Contested = MappingProxyType({}),
+    outside: Outside = NO_OUTSIDE,
 ) -> st.SearchStrategy[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """One insert per replicated table naming every column, and (apart) an
     update of every column of a row: each column's values, and whatever fires
@@ -593,7 +704,10 @@ def full_rows(
         table: Table, columns: Sequence[Column], pair: int | None = None
     ) -> st.SearchStrategy[dict[str, Any]]:
         return st.fixed_dictionaries(
-            {c.name: _column_values(c, table, schema, replica, contested, pair) for c in columns}
+            {
+                c.name: _column_values(c, table, schema, replica, contested, pair, outside)
+                for c in columns
+            }
         )
 
     def insert_step(table: Table, key: Any, fields: dict[str, Any]) -> dict[str, Any]:
@@ -680,9 +794,10 @@ def traffic(
         contested_columns(schema_a, other),
         contested_columns(other, schema_a),
     )
+    outside_a, outside_b = outside_checks(schema_a, other), outside_checks(other, schema_a)
     step = st.one_of(  # with no replicated table, a replica writes nothing
-        steps_for(schema_a, "a", contested_a),
-        steps_for(other, "b", contested_b),
+        steps_for(schema_a, "a", contested_a, outside_a),
+        steps_for(other, "b", contested_b, outside_b),
         st.just({"op": "sync"}),
     )
     return st.builds(
@@ -694,8 +809,8 @@ def traffic(
             *second[1],
             *rest,
         ],
-        full_rows(schema_a, "a", contested_a),
-        full_rows(other, "b", contested_b),
+        full_rows(schema_a, "a", contested_a, outside_a),
+        full_rows(other, "b", contested_b, outside_b),
         st.lists(step, max_size=max_steps),
     )
 

@@ -364,3 +364,51 @@ def test_groups_that_share_a_column_are_written_as_one() -> None:
     assert written_together(schema.tables["stays"], schema) == [
         frozenset({"room_id", "check_in", "check_out"})
     ]
+
+
+def _schema(sql: str) -> Schema:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(sql)
+    return snapshot(conn)
+
+
+def test_values_outside_a_check_only_the_other_version_holds() -> None:
+    from harness.strategies import outside_checks
+
+    plain = _schema("CREATE TABLE b (id TEXT PRIMARY KEY, qty INTEGER, kind TEXT);")
+    checked = _schema(
+        "CREATE TABLE b (id TEXT PRIMARY KEY, qty INTEGER CHECK (qty >= 0 AND qty <= 5),"
+        " kind TEXT CHECK (kind IN ('a', 'b')));"
+    )
+    wider = _schema(
+        "CREATE TABLE b (id TEXT PRIMARY KEY, qty INTEGER CHECK (qty BETWEEN 0 AND 10), kind TEXT);"
+    )
+    respelled = _schema(
+        "CREATE TABLE b (id TEXT PRIMARY KEY,"
+        " qty INTEGER CHECK (qty >= 0 AND qty <= 10), kind TEXT);"
+    )
+    assert outside_checks(plain, checked) == {"b": {"qty": (-1, 6), "kind": ("(none of these)",)}}
+    beyond = {"b": {"qty": (6,), "kind": ("(none of these)",)}}  # -1: refused here too
+    assert outside_checks(wider, checked) == beyond
+    assert outside_checks(checked, plain) == {}
+    assert outside_checks(wider, respelled) == {}  # the same CHECK written another way
+
+
+def test_a_new_check_breaks_its_cells_in_the_first_examples(tmp_path: Path) -> None:
+    """Random values rarely fall outside ``qty >= 0`` (hypothesis favours small positive
+    numbers): the cells read full or partial on some seeds at 10 examples."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE batches (id TEXT PRIMARY KEY NOT NULL, lot TEXT NOT NULL,"
+        " qty INTEGER DEFAULT 0);",
+        "CREATE TABLE b2 (id TEXT PRIMARY KEY NOT NULL, lot TEXT NOT NULL,"
+        " qty INTEGER DEFAULT 0 CHECK (qty >= 0));"
+        " INSERT INTO b2 SELECT id, lot, qty FROM batches; DROP TABLE batches;"
+        " ALTER TABLE b2 RENAME TO batches;",
+    )
+    for seed_value in (3, 5, 6):
+        config = MatrixConfig(migrations=folder, examples=2, seed=seed_value, jobs=1, relay=False)
+        cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+        assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
