@@ -252,6 +252,11 @@ def run_cell(
         )
         if result.observed in ("full", "partial"):
             result.reasons.append(schema_gap(templates, local, peer))
+        if expected == "broken":  # documented as a break the traffic did not reach
+            result.reasons.append(
+                "a break this run did not reach reads so too: if the documented break is"
+                " real (the lint names it), raise --examples rather than edit the document"
+            )
     elif not result.ok:
         result.reasons.insert(0, f"{documented}, observed {result.observed}")
     return result

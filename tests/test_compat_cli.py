@@ -687,6 +687,31 @@ def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: 
     assert invoke("report", "--migrations", BREAKING, *SMALL, "--out", out_dir).exit_code == 1
 
 
+def test_a_documented_break_not_reached_does_not_only_advise_editing_the_document(
+    tmp_path: Path,
+) -> None:
+    """(2,1) documented No sync but observed partial: the advice to document it as
+    Partial is joined by the other reading, a break the run did not reach."""
+    statuses = {(1, 2): "❌ No sync", (1, 3): "❌ No sync", (2, 1): "❌ No sync"}
+    statuses[3, 1] = "⚠️ Partial sync"
+    rows = [
+        f"| v{a} | v{b} | {statuses.get((a, b), '✅ Full sync')} | |"
+        for a in (1, 2, 3)
+        for b in (1, 2, 3)
+    ]
+    documented = tmp_path / "compat.md"
+    documented.write_text(
+        "\n".join(["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|", *rows]),
+        encoding="utf-8",
+    )
+    out = tmp_path / "m.json"
+    args = ("matrix", "--migrations", BREAKING, *SMALL, "--expected", documented, "--json", out)
+    assert invoke(*args).exit_code == 1
+    cell = next(c for c in load_json(out)["cells"] if (c["local"], c["peer"]) == (2, 1))
+    assert cell["observed"] == "partial"
+    assert any("raise --examples rather than edit the document" in r for r in cell["reasons"])
+
+
 def test_a_replay_dir_that_cannot_be_written_is_refused_before_any_cell(tmp_path: Path) -> None:
     taken = tmp_path / "taken"
     taken.write_text("a file, not a folder", encoding="utf-8")
