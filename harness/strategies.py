@@ -343,7 +343,16 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
             continue
         mine = {" ".join(check.lower().split()) for check in table.checks}
         extra = [c for c in theirs.checks if " ".join(c.lower().split()) not in mine]
-        for column in table.columns:
+        # A column this version guards with a RAISE trigger may refuse them here too
+        # (a rule moved from a trigger to a CHECK): drawn there, they would only be
+        # dropped as invalid traffic and starve the table.
+        guarded = {
+            c.lower()
+            for sql in triggers_on(own, table.name).values()
+            if raises(sql)
+            for c in columns_named(table.column_names, sql)
+        }
+        for column in [c for c in table.columns if c.name.lower() not in guarded]:
             hint = allowed(column.name, extra) if extra else None
             beyond = _beyond(hint) if hint is not None and hint.known else ()
             beyond = _passing(table, column, beyond)  # (a CHECK written again another way)

@@ -758,3 +758,17 @@ def test_a_failure_on_a_database_another_tool_made_says_so(tmp_path: Path) -> No
         " its migrations from an empty database)"
     )
     conn.close()
+
+
+@pytest.mark.parametrize("answer", [1, None])
+def test_a_like_function_of_the_caller_s_survives_the_migrations(
+    tmp_path: Path, answer: int | None
+) -> None:
+    """Restoring case_sensitive_like would replace it (the PRAGMA does): only done
+    when a migration changed it, and a like() answering NULL is no error."""
+    folder = write_migrations(tmp_path / "m", {"001_a.sql": "CREATE TABLE a (id INTEGER);"})
+    conn = sqlite3.connect(tmp_path / "app.db", isolation_level=None)
+    conn.create_function("like", 2, lambda pattern, value: answer)
+    migrate(conn, load_migrations(folder))
+    assert conn.execute("SELECT 'a' LIKE 'b'").fetchone() == (answer,)
+    conn.close()

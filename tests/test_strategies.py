@@ -392,6 +392,13 @@ def test_values_outside_a_check_only_the_other_version_holds() -> None:
     assert outside_checks(wider, checked) == beyond
     assert outside_checks(checked, plain) == {}
     assert outside_checks(wider, respelled) == {}  # the same CHECK written another way
+    # A rule this version keeps in a RAISE trigger refuses them here too: not drawn.
+    guarded = _schema(
+        "CREATE TABLE b (id TEXT PRIMARY KEY, qty INTEGER, kind TEXT);"
+        " CREATE TRIGGER g BEFORE INSERT ON b WHEN NEW.qty < 0"
+        " BEGIN SELECT RAISE(ABORT, 'negative'); END;"
+    )
+    assert outside_checks(guarded, checked) == {"b": {"kind": ("(none of these)",)}}
 
 
 def test_a_new_check_breaks_its_cells_in_the_first_examples(tmp_path: Path) -> None:

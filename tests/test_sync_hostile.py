@@ -394,10 +394,8 @@ VALUE_REFUSALS = {
     "integer row id for a TEXT key",
     "text row id for an INTEGER key",
     "CHECK violation",
-    # At another version the column may not be the key (its key changed): kept and
-    # forwarded, so an old relay passes it on to peers there.
-    "a key op for another row",
-}
+}  # (a key op for another row from a writer at this version is malformed: dropped; from
+# another version, whose key may be another column, it is kept: test_sync_versions)
 
 
 @pytest.mark.parametrize(("bad", "reason"), PER_OP.values(), ids=PER_OP.keys())

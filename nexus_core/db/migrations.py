@@ -494,6 +494,15 @@ _SETTINGS = (
 )
 
 
+def _like_ignores_case(conn: sqlite3.Connection) -> bool | None:
+    """Whether LIKE ignores case now (None: a like() of the caller's says neither)."""
+    try:
+        (found,) = conn.execute("SELECT 'a' LIKE 'A'").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if found not in (0, 1) else bool(found)
+
+
 @contextmanager
 def _own_settings(conn: sqlite3.Connection) -> Iterator[None]:
     """The connection as it was before a migration, after it: its settings, and no
@@ -502,14 +511,18 @@ def _own_settings(conn: sqlite3.Connection) -> Iterator[None]:
     would run the same file differently (a rebuild under legacy_alter_table)."""
     read = {name: conn.execute(f"PRAGMA {name}").fetchone() for name in _SETTINGS}
     settings = {name: row[0] for name, row in read.items() if row is not None}  # (older SQLite)
-    # case_sensitive_like cannot be read back, only seen: LIKE ignores case while it is off.
-    settings["case_sensitive_like"] = 1 - conn.execute("SELECT 'a' LIKE 'A'").fetchone()[0]
+    blind = _like_ignores_case(conn)
     attached = {"main", "temp", *(row[1] for row in conn.execute("PRAGMA database_list"))}
     try:
         yield
     finally:
         for name, value in settings.items():
             conn.execute(f"PRAGMA {name} = {int(value)}")
+        # case_sensitive_like cannot be read back, only seen through LIKE; set it
+        # again only if the migration changed it (the PRAGMA also replaces a like()
+        # function the caller registered).
+        if blind is not None and _like_ignores_case(conn) not in (blind, None):
+            conn.execute(f"PRAGMA case_sensitive_like = {int(not blind)}")
         for row in conn.execute("PRAGMA database_list").fetchall():
             if row[1] not in attached:
                 conn.execute(f'DETACH DATABASE "{row[1].replace(chr(34), chr(34) * 2)}"')
