@@ -657,11 +657,13 @@ def test_report_fails_on_a_breaking_migration_even_when_every_cell_is_as_documen
     assert "every cell as documented; lint: breaking migration(s)" in result.output
 
 
-def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: Path) -> None:
-    """A breaking migration already released cannot be undone: with the cells
-    across it documented ``No sync`` (and observed so), the report passes."""
-    statuses = {(1, 2): "❌ No sync", (1, 3): "❌ No sync", (2, 1): "⚠️ Partial sync"}
-    statuses[3, 1] = "⚠️ Partial sync"
+NO_SYNC = "❌ No sync"
+
+
+def _documented(tmp_path: Path, statuses: dict[tuple[int, int], str]) -> Path:
+    """BREAKING's documented matrix: ``statuses`` where given, v2-v1 and v3-v1
+    partial, the rest full."""
+    statuses = {(2, 1): "⚠️ Partial sync", (3, 1): "⚠️ Partial sync", **statuses}
     rows = [
         f"| v{a} | v{b} | {statuses.get((a, b), '✅ Full sync')} | |"
         for a in (1, 2, 3)
@@ -672,6 +674,13 @@ def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: 
         "\n".join(["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|", *rows]),
         encoding="utf-8",
     )
+    return documented
+
+
+def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: Path) -> None:
+    """A breaking migration already released cannot be undone: with the cells
+    across it documented ``No sync`` (and observed so), the report passes."""
+    documented = _documented(tmp_path, {(1, 2): NO_SYNC, (1, 3): NO_SYNC})
     out_dir, junit = tmp_path / "out", tmp_path / "junit.xml"
     args = ("report", "--migrations", BREAKING, *SMALL, "--out", out_dir, "--junit", junit)
     result = invoke(*args, "--expected", documented)
@@ -692,18 +701,7 @@ def test_a_documented_break_not_reached_does_not_only_advise_editing_the_documen
 ) -> None:
     """(2,1) documented No sync but observed partial: the advice to document it as
     Partial is joined by the other reading, a break the run did not reach."""
-    statuses = {(1, 2): "❌ No sync", (1, 3): "❌ No sync", (2, 1): "❌ No sync"}
-    statuses[3, 1] = "⚠️ Partial sync"
-    rows = [
-        f"| v{a} | v{b} | {statuses.get((a, b), '✅ Full sync')} | |"
-        for a in (1, 2, 3)
-        for b in (1, 2, 3)
-    ]
-    documented = tmp_path / "compat.md"
-    documented.write_text(
-        "\n".join(["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|", *rows]),
-        encoding="utf-8",
-    )
+    documented = _documented(tmp_path, {(1, 2): NO_SYNC, (1, 3): NO_SYNC, (2, 1): NO_SYNC})
     out = tmp_path / "m.json"
     args = ("matrix", "--migrations", BREAKING, *SMALL, "--expected", documented, "--json", out)
     assert invoke(*args).exit_code == 1
