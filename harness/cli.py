@@ -447,6 +447,7 @@ def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool)
             soft_wrap=True,  # one line, whatever the terminal's width: paths stay whole
         )
     if show_steps:
+        click.echo(f"replica a: v{local} (local, judged), replica b: v{peer} (peer)")
         for number, step in enumerate(steps, start=1):
             click.echo(f"{number:>3}. {json.dumps(step, sort_keys=True, ensure_ascii=False)}")
     templates = Templates(migration_set)

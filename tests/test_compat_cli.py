@@ -419,7 +419,8 @@ def test_matrix_fails_a_breaking_history_and_the_replay_reproduces_it(tmp_path: 
     assert replayed.exit_code == 1, replayed.output
     assert replayed.stdout.startswith("cell v1-v2: broken")
     assert "source_url" in replayed.stdout
-    shown = invoke("replay", "--steps", replay_file).stdout.splitlines()
+    header, *shown = invoke("replay", "--steps", replay_file).stdout.splitlines()
+    assert header == "replica a: v1 (local, judged), replica b: v2 (peer)"
     steps = saved["steps"]
     assert [json.loads(line.split(". ", 1)[1]) for line in shown[: len(steps)]] == steps
     assert shown[len(steps)].startswith("cell v1-v2: broken")
