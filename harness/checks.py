@@ -50,6 +50,18 @@ class Allowed:
         )
 
 
+_FLIPPED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+
+def _negations_flipped(name: str, expr: str) -> str:
+    """``NOT (qty < 0)`` as the bound it is, ``qty >= 0`` (a single comparison only)."""
+    return re.sub(
+        rf"(?i)\bNOT\s*\(\s*({name})\s*(>=|>|<=|<)\s*({NUMBER})\s*\)",
+        lambda m: f"{m.group(1)} {_FLIPPED[m.group(2)]} {m.group(3)}",
+        expr,
+    )
+
+
 def _number(text: str) -> int | float:
     return float(text) if "." in text else int(text)
 
@@ -75,6 +87,7 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         between = re.search(rf"(?i){name}\s+BETWEEN\s+({NUMBER})\s+AND\s+({NUMBER})", expr)
         if between:
             low, high = _number(between.group(1)), _number(between.group(2))
+        expr = _negations_flipped(name, expr)
         for op, bound in re.findall(rf"(?i){name}\s*(>=|>|<=|<)\s*({NUMBER})", expr):
             value = _number(bound)
             if op in (">=", ">"):
@@ -100,4 +113,6 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         json = json or bool(
             re.search(rf"(?i)\bjson_(?:valid|type|array_length)\s*\(\s*{name}\s*\)", expr)
         )
+    if low is not None and high is not None and low > high:
+        low = high = None  # bounds of an OR (``qty < 0 OR qty > 9``) read as an AND: unknown
     return Allowed(low=low, high=high, length=length, json=json, pattern=pattern)

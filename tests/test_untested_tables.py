@@ -96,3 +96,13 @@ def test_a_unique_added_over_a_like_or_glob_column_is_caught(tmp_path: Path) -> 
         config = MatrixConfig(migrations=folder, examples=12, seed=1, jobs=1, relay=False)
         broken = {(c.local, c.peer) for c in run_matrix(config).cells if c.observed == "broken"}
         assert broken == {(1, 2), (2, 1)}, check
+
+
+def test_a_negated_comparison_is_read_as_the_bound_it_is() -> None:
+    """``NOT (qty < 0)`` is qty >= 0 (it read as qty <= -1, so the hints drew only
+    values the CHECK refuses); bounds that contradict (an OR read as an AND) are no hint."""
+    negated = allowed("qty", ["NOT (qty < 0)"])
+    assert (negated.low, negated.high) == (0, None)
+    assert (allowed("qty", ["NOT(qty <= 5)"]).low, allowed("qty", ["qty > 0"]).low) == (6, 1)
+    either = allowed("qty", ["qty < 0 OR qty > 9"])
+    assert (either.low, either.high, either.known) == (None, None, False)
