@@ -25,7 +25,7 @@ from hypothesis.errors import Flaky
 
 from harness.errors import HarnessError
 from harness.execute import Execution, edit_after_upgrade, run_traffic, sync_pair
-from harness.expected import UNDOCUMENTED, status_matches
+from harness.expected import BROKEN, UNDOCUMENTED, status_matches
 from harness.files import write_json
 from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
 from harness.stable import seed_only
@@ -252,7 +252,7 @@ def run_cell(
         )
         if result.observed in ("full", "partial"):
             result.reasons.append(schema_gap(templates, local, peer))
-        if expected == "broken":  # documented as a break the traffic did not reach
+        if expected == BROKEN:  # documented as a break the traffic did not reach
             result.reasons.append(
                 "a break this run did not reach reads so too: if the documented break is"
                 " real (the lint names it), raise --examples rather than edit the document"

@@ -29,6 +29,7 @@ import itertools
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 
 from nexus_core.db.connection import memory
 from nexus_core.db.schema import Table, quote_identifier, sql_tokens
@@ -185,6 +186,29 @@ def _product_size(pools: Sequence[Sequence[object]]) -> int:
     return size
 
 
+_PASSES = "CASE WHEN NOT ({}) THEN 0 ELSE 1 END"  # a CHECK passes NULL, as SQLite's does
+
+
+def values_passing(table: Table, column: str, values: Iterable[object]) -> tuple[object, ...]:
+    """The ``values`` ``table``'s CHECKs let into ``column``, its other columns NULL
+    (stored with the table's own types; a CHECK SQLite cannot evaluate here lets
+    every value through)."""
+    values = tuple(values)
+    if not values or not table.checks:
+        return values
+    passing = " AND ".join(_PASSES.format(check) for check in table.checks)
+    declared = ", ".join(_declared(table, c.name) for c in table.columns)
+    with closing(memory()) as conn:
+        try:
+            conn.execute(f"CREATE TABLE rows_ ({declared})")
+            insert = f"INSERT INTO rows_ ({quote_identifier(column)}) VALUES (?)"
+            conn.executemany(insert, ((value,) for value in values))
+            found = conn.execute(f"SELECT {passing} FROM rows_ ORDER BY rowid").fetchall()
+        except (sqlite3.Error, OverflowError, ValueError):
+            return values
+    return tuple(value for value, (ok,) in zip(values, found, strict=True) if ok)
+
+
 def _differences(
     table: Table, columns: Sequence[str], pools: Sequence[Sequence[object]], was: str, now: str
 ) -> tuple[bool, bool] | None:
@@ -192,14 +216,13 @@ def _differences(
     passes, and whether it passes a row ``was`` fails (None: SQLite could not say)."""
     declared = ", ".join(_declared(table, name) for name in columns)
     marks = ", ".join("?" * len(columns))
-    passes = "CASE WHEN NOT ({}) THEN 0 ELSE 1 END"
     conn = memory()
     try:
         conn.execute(f"CREATE TABLE rows_ ({declared})")
         conn.executemany(f"INSERT INTO rows_ VALUES ({marks})", itertools.product(*pools))
         narrower, wider = conn.execute(
             f"SELECT count(*) FILTER (WHERE old > new), count(*) FILTER (WHERE new > old)"
-            f" FROM (SELECT {passes.format(was)} AS old, {passes.format(now)} AS new FROM rows_)"
+            f" FROM (SELECT {_PASSES.format(was)} AS old, {_PASSES.format(now)} AS new FROM rows_)"
         ).fetchone()
     except (sqlite3.Error, OverflowError, ValueError):
         return None

@@ -1782,7 +1782,7 @@ def data_rewrites(
     migration: Migration,
     before: Schema,
     after: Schema,
-    clients: Callable[[str], str] | None = None,
+    clients: Callable[[str], str],
 ) -> list[Finding]:
     """UPDATE, DELETE and seeding INSERT statements on replicated tables that existed before.
 
@@ -1887,8 +1887,7 @@ def data_rewrites(
     n = migration.version
     for table, verbs in sorted(found.items()):
         what = " and ".join(dict.fromkeys(verbs))
-        old = clients(table) if clients else versions_before(n)
-        message = MESSAGES["data-rewrite"].format(t=table, what=what, old=old, n=n)
+        message = MESSAGES["data-rewrite"].format(t=table, what=what, old=clients(table), n=n)
         findings.append(Finding("data-rewrite", table, None, message, RULES["data-rewrite"]))
     return findings
 
@@ -2155,7 +2154,7 @@ def rebuilt_values(
     migration: Migration,
     before: Schema,
     after: Schema,
-    clients: Callable[[str], str] | None = None,
+    clients: Callable[[str], str],
 ) -> list[Finding]:
     """A rebuild's ``INSERT ... SELECT`` that fills a replicated table's columns with
     expressions (a constant, ``COALESCE``, ``lower()``) instead of copies.
@@ -2283,23 +2282,24 @@ def rebuilt_values(
         found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
     findings = []
     for name, filled in sorted(found.items()):
-        old = clients(name) if clients else versions_before(migration.version)
         if filled:
             message = MESSAGES["rebuild-fill"].format(
-                t=name, what=", ".join(filled), old=old, n=migration.version
+                t=name, what=", ".join(filled), old=clients(name), n=migration.version
             )
             findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     for name, source in sorted(indirect.items()):
         if found.get(name):
             continue  # already said: it fills columns with expressions
-        old = clients(name) if clients else versions_before(migration.version)
         what = f"a rebuild copy that reads {source}, not the old table alone"
-        message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
+        message = MESSAGES["data-rewrite"].format(
+            t=name, what=what, old=clients(name), n=migration.version
+        )
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     for name in sorted(filtered):
-        old = clients(name) if clients else versions_before(migration.version)
         what = "a rebuild copy that leaves rows out (WHERE, LIMIT)"
-        message = MESSAGES["data-rewrite"].format(t=name, what=what, old=old, n=migration.version)
+        message = MESSAGES["data-rewrite"].format(
+            t=name, what=what, old=clients(name), n=migration.version
+        )
         findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
     return findings
 

@@ -288,11 +288,11 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
             detail = f"{was.default or 'no default'} -> {now.default or 'no default'}"
             changes.append(Change(name, now.name, "default-changed", detail))
     had = {c.name.lower() for c in before.columns} | {g.lower() for g in before.generated}
+    was_computed = {c.lower(): e for c, e in before.computed}
     for column, expression in after.computed:
         if column.lower() not in had:
             changes.append(Change(name, column, "generated-added", expression))
-    was_computed = {c.lower(): e for c, e in before.computed}
-    for column, expression in after.computed:
+            continue
         old_expression = was_computed.get(column.lower())
         if old_expression is not None and old_expression != expression:
             detail = f"{old_expression} -> {expression}"

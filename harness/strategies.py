@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import closing
 from types import MappingProxyType
 from typing import Any
 
 from hypothesis import strategies as st
 
+from harness.checkeval import values_passing
 from harness.checks import Allowed, allowed
 from harness.schemadiff import columns_named, raises, triggers_on, unique_indexes, unique_keys
-from nexus_core.db.connection import memory
-from nexus_core.db.schema import (
-    LOOSE_COLLATIONS,
-    Column,
-    Schema,
-    Table,
-    find_named,
-    quote_identifier,
-)
+from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table, find_named, sql_key
 
 REPLICAS = ("a", "b")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -341,8 +332,9 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
         theirs = find_named(other.tables, name)
         if theirs is None:
             continue
-        mine = {" ".join(check.lower().split()) for check in table.checks}
-        extra = [c for c in theirs.checks if " ".join(c.lower().split()) not in mine]
+        names = {*table.column_names, *theirs.column_names}
+        mine = {sql_key(check, names) for check in table.checks}
+        extra = [c for c in theirs.checks if sql_key(c, names) not in mine]
         # A column this version guards with a RAISE trigger may refuse them here too
         # (a rule moved from a trigger to a CHECK): drawn there, they would only be
         # dropped as invalid traffic and starve the table.
@@ -355,31 +347,11 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
         for column in [c for c in table.columns if c.name.lower() not in guarded]:
             hint = allowed(column.name, extra) if extra else None
             beyond = _beyond(hint) if hint is not None and hint.known else ()
-            beyond = _passing(table, column, beyond)  # (a CHECK written again another way)
+            # (not those its own CHECKs refuse: a CHECK written again another way)
+            beyond = values_passing(table, column.name, beyond)
             if beyond:
                 found.setdefault(table.name, {})[column.name] = beyond
     return found
-
-
-def _passing(table: Table, column: Column, values: Iterable[Any]) -> tuple[Any, ...]:
-    """The ``values`` ``table``'s own CHECKs let into ``column`` (its other columns
-    NULL): a value they refuse is only dropped as invalid traffic here."""
-    names = ", ".join(quote_identifier(c.name) for c in table.columns)
-    passing = " AND ".join(f"(CASE WHEN NOT ({c}) THEN 0 ELSE 1 END)" for c in table.checks)
-    kept = []
-    with closing(memory()) as conn:
-        conn.execute(f"CREATE TABLE probe ({names})")
-        insert = f"INSERT INTO probe ({quote_identifier(column.name)}) VALUES (?)"
-        for value in values:
-            conn.execute("DELETE FROM probe")
-            conn.execute(insert, (value,))
-            try:
-                ok = not passing or conn.execute(f"SELECT {passing} FROM probe").fetchone()[0]
-            except sqlite3.Error:  # a CHECK SQLite cannot evaluate here: keep the value
-                ok = True
-            if ok:
-                kept.append(value)
-    return tuple(kept)
 
 
 def _beyond(hint: Allowed) -> tuple[Any, ...]:

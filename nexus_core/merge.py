@@ -358,12 +358,15 @@ def classify_target(
 KEY_OP_MISMATCH = "a key op must carry its own row id"
 
 
-def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tuple[Verdict, str]:
+def classify_values(
+    op: Op, model: TableModel, *, check_key: bool = True, writer_here: bool = False
+) -> tuple[Verdict, str]:
     """The part of :func:`classify` that checks the op's row id and value (canonical names).
 
     A value this schema cannot hold is ``REFUSE`` (another version may hold
-    it: the op is kept), as is a key op naming another row (another version's
-    key may be another column).
+    it: the op is kept), as is a key op naming another row, unless its writer
+    runs this very schema (``writer_here``: its key is this one, so the op is
+    malformed, ``REJECT``).
     """
     if check_key and not holds(model, model.key, op.row_id):
         key_problem = value_problem(model.columns[model.key], op.row_id)
@@ -377,7 +380,8 @@ def classify_values(op: Op, model: TableModel, *, check_key: bool = True) -> tup
             # Kept like a value this schema cannot hold: at another version the
             # column may not be the key (a table whose key changed), and a relay
             # here must pass the op on to peers there.
-            return Verdict.REFUSE, f"{op.table_name}.{op.column_name}: {KEY_OP_MISMATCH}"
+            verdict = Verdict.REJECT if writer_here else Verdict.REFUSE
+            return verdict, f"{op.table_name}.{op.column_name}: {KEY_OP_MISMATCH}"
     return Verdict.APPLY, ""
 
 

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 from nexus_core.fastlane import no_clock_ahead, take_new_rows
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import (
-    KEY_OP_MISMATCH,
     Verdict,
     canonical,
     classify,
@@ -263,10 +262,8 @@ def _verdict(
     if model is None or (op.column_name is not None and op.column_name not in model.columns):
         op = canonical(op, replica.models)  # spelled differently here (names are case-blind)
         model = replica.models[op.table_name]
-    checked, reason = classify_values(op, model, check_key=check_key)
-    same_key = op.schema_version == replica.schema_version  # the writer's key is this one
-    if checked is Verdict.REFUSE and reason.endswith(KEY_OP_MISMATCH) and same_key:
-        return Verdict.REJECT, reason  # malformed: dropped, as a forger's should be
+    here = op.schema_version == replica.schema_version
+    checked, reason = classify_values(op, model, check_key=check_key, writer_here=here)
     if checked is Verdict.REFUSE:  # kept and parked (see receive's loop)
         return Verdict.REJECT, f"{VALUE_REFUSAL}{reason}"
     return checked, reason

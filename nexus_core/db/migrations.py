@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nexus_core.db.connection import connect, use_wal
-from nexus_core.db.schema import COMMENT_OR_QUOTED, without_comments
+from nexus_core.db.schema import COMMENT_OR_QUOTED, is_internal_table, without_comments
 from nexus_core.errors import MigrationError, MigrationSetError
 
 SCHEMA_VERSION_DDL = """CREATE TABLE IF NOT EXISTS schema_version (
@@ -422,10 +422,10 @@ def _run_in_transaction(
 
 def _why_not_written(exc: sqlite3.Error) -> str:
     """What a lock or a read-only file means here: not the migration's fault."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return " (another connection holds the database's write lock: try again later)"
-    if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+    if code == sqlite3.SQLITE_READONLY:
         return " (the database file, or its folder, cannot be written)"
     return ""
 
@@ -619,8 +619,7 @@ def _tables_found_at_v0(conn: sqlite3.Connection) -> str:
         for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
         )
-        if not name.lower().startswith(("sqlite_", "_nexus_"))
-        and name.lower() not in ("schema_version", CHECKSUM_TABLE)
+        if not is_internal_table(name)
     ]
     if not names:
         return ""
