@@ -27,7 +27,7 @@ from harness.errors import HarnessError
 from harness.execute import Execution, edit_after_upgrade, run_traffic, sync_pair
 from harness.expected import BROKEN, UNDOCUMENTED, status_matches
 from harness.files import write_json
-from harness.judge import STATUS_ORDER, Observation, judge, judge_heal
+from harness.judge import STATUS_ORDER, Observation, judge, judge_heal, type_differences
 from harness.stable import seed_only
 from harness.strategies import traffic
 from harness.versions import Templates, stepping_clock
@@ -269,6 +269,13 @@ def schema_gap(templates: Templates, local: int, peer: int) -> str:
     only_theirs = _outermost(theirs - mine)
     only_mine = _outermost(mine - theirs)
     if not only_theirs and not only_mine:
+        retyped = type_differences(templates.schema(local), templates.schema(peer))
+        if retyped:
+            return (
+                f"v{local} and v{peer} replicate the same tables and columns, but declare"
+                f" {', '.join(retyped)} as types SQLite stores differently, so the cell is"
+                " partial (document it as Partial sync)"
+            )
         return (
             f"v{local} and v{peer} replicate the same tables and columns: nothing is skipped,"
             " so the cell is full (document it as Full sync)"

@@ -4,15 +4,19 @@ Traffic should mostly pass a table's CHECKs, or a table whose column is an
 enum (``kind IN ('temp', 'co2')``) would never get a row and a breaking change
 to it would go unseen. Only the shapes apps commonly write are understood:
 ``col IN (literals)``, ``col BETWEEN a AND b``, ``col >= n`` style bounds,
-``length(col) = n``, ``json_valid(col)`` and ``col LIKE`` or ``GLOB`` a pattern.
+``length(col) = n`` and its bounds (``length(col) <= n``, ``BETWEEN``),
+``json_valid(col)`` and ``col LIKE`` or ``GLOB`` a pattern.
 Anything else simply gives no hint.
 
->>> allowed("kind", ["kind IN('temp','co2')"])
-Allowed(choices=('temp', 'co2'), low=None, high=None, length=None, json=False, pattern=None)
->>> allowed("minutes", ["minutes BETWEEN 5 AND 240"])
-Allowed(choices=(), low=5, high=240, length=None, json=False, pattern=None)
+>>> allowed("kind", ["kind IN('temp','co2')"]).choices
+('temp', 'co2')
+>>> hint = allowed("minutes", ["minutes BETWEEN 5 AND 240"])
+>>> hint.low, hint.high
+(5, 240)
 >>> allowed("doc", ["json_valid(doc) AND length(doc) < 4000"]).json
 True
+>>> allowed("title", ["length(title) BETWEEN 1 AND 100"]).longest
+100
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class Allowed:
     length: int | None = None  # an exact text length, from length(col) = N
     json: bool = False  # json_valid(col): text holding JSON
     pattern: Pattern | None = None  # col LIKE '...' or col GLOB '...'
+    shortest: int | None = None  # text length bounds: length(col) >= N, <= N, BETWEEN
+    longest: int | None = None
 
     @property
     def known(self) -> bool:
@@ -47,6 +53,8 @@ class Allowed:
             or (self.length is not None)
             or self.json
             or self.pattern is not None
+            or self.shortest is not None
+            or self.longest is not None
         )
 
 
@@ -94,7 +102,7 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
                 low = value + 1 if op == ">" and isinstance(value, int) else value
             else:
                 high = value - 1 if op == "<" and isinstance(value, int) else value
-    length = None
+    length = shortest = longest = None
     json = False
     pattern = None
     for expr in checks:
@@ -108,6 +116,15 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*=\s*(\d+)", expr)
         if found:
             length = int(found.group(1))
+        sized = rf"(?i)length\(\s*{name}\s*\)"
+        between = re.search(rf"{sized}\s*BETWEEN\s+(\d+)\s+AND\s+(\d+)", expr)
+        if between:
+            shortest, longest = int(between.group(1)), int(between.group(2))
+        for op, bound in re.findall(rf"{sized}\s*(>=|>|<=|<)\s*(\d+)", expr):
+            if op in (">=", ">"):
+                shortest = int(bound) + (op == ">")
+            else:
+                longest = int(bound) - (op == "<")
         # json_valid(col), or a JSON function over the column alone, which fails
         # ("malformed JSON") on anything else: json_type(col) = 'object'.
         json = json or bool(
@@ -115,4 +132,14 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         )
     if low is not None and high is not None and low > high:
         low = high = None  # bounds of an OR (``qty < 0 OR qty > 9``) read as an AND: unknown
-    return Allowed(low=low, high=high, length=length, json=json, pattern=pattern)
+    if shortest is not None and longest is not None and shortest > longest:
+        shortest = longest = None  # as for numbers: an OR read as an AND
+    return Allowed(
+        low=low,
+        high=high,
+        length=length,
+        json=json,
+        pattern=pattern,
+        shortest=shortest,
+        longest=longest,
+    )

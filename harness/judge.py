@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.execute import Execution
-from nexus_core.db.schema import Schema
+from nexus_core.db.schema import Schema, stored_alike
 from nexus_core.merge import Verdict, classify
 from nexus_core.replica import Replica
 from nexus_core.wire import Op
@@ -36,13 +36,38 @@ class Observation:
     tables_written: set[str] = field(default_factory=set)
 
 
-def replicated_shape(schema: Schema) -> dict[str, tuple[tuple[str, str], ...]]:
-    """What sync can see of a schema: replicated tables and their typed columns
-    (names compared as SQLite and sync compare them, ignoring case; order aside)."""
-    return {
-        name.lower(): tuple(sorted((c.name.lower(), c.affinity) for c in table.columns))
-        for name, table in sorted(schema.replicated_tables.items())
-    }
+def type_differences(a: Schema, b: Schema) -> list[str]:
+    """Columns both schemas replicate whose types sync sees differently (see
+    :func:`~nexus_core.db.schema.stored_alike`), as ``table.column (A's type, B's type)``."""
+    found = []
+    tables_b = {name.lower(): table for name, table in b.replicated_tables.items()}
+    for name, table in sorted(a.replicated_tables.items()):
+        other = tables_b.get(name.lower())
+        if other is None:
+            continue
+        columns_b = {column.name.lower(): column for column in other.columns}
+        for column in table.columns:
+            theirs = columns_b.get(column.name.lower())
+            if theirs is not None and not stored_alike(
+                column.affinity, theirs.affinity, f"{column.type} {theirs.type}"
+            ):
+                found.append(
+                    f"{name}.{column.name} ({column.type or 'untyped'}, {theirs.type or 'untyped'})"
+                )
+    return found
+
+
+def same_replicated_schema(a: Schema, b: Schema) -> bool:
+    """Whether sync sees one schema in both: the same replicated tables and columns
+    (names compared ignoring case, as sync pairs them) of types it sees alike."""
+
+    def names(schema: Schema) -> dict[str, set[str]]:
+        return {
+            name.lower(): {column.lower() for column in table.column_names}
+            for name, table in schema.replicated_tables.items()
+        }
+
+    return names(a) == names(b) and not type_differences(a, b)
 
 
 def shared_columns(a: Replica, b: Replica) -> list[tuple[str, str, list[tuple[str, str]]]]:
@@ -145,6 +170,25 @@ def check_parking(a: Replica, b: Replica, log: list[logging.LogRecord]) -> list[
     return problems
 
 
+def stopped_tables(a: Replica, b: Replica) -> list[str]:
+    """Tables the older B replicates that A holds but no longer replicates: B's rows
+    there never reach A, which skips their ops though it has the table (partial sync
+    skips only what A lacks). Where A is the older one, its upgrade replicates them
+    and replays what it parked: the heal check judges that."""
+    if a.schema_version <= b.schema_version:
+        return []
+    problems = []
+    theirs = {name.lower() for name in b.models}
+    for name, table in sorted(a.schema.tables.items()):
+        why = table.unreplicated_reason
+        if why is not None and name.lower() in theirs:
+            problems.append(
+                f"v{a.schema_version} holds {name} but no longer replicates it ({why}), where"
+                f" v{b.schema_version} does: B's rows there never reach A"
+            )
+    return problems
+
+
 def _refusals(reasons: list[str]) -> list[str]:
     """The first three refusals, without the engine's own "refused: " (the reason says it)."""
     return [reason.removeprefix("refused: ") for reason in reasons[:3]]
@@ -162,7 +206,7 @@ def judge(
             f"v{a.schema_version} refused {counts['ops_rejected']} op(s) from"
             f" v{b.schema_version}: {refused}"
         )
-    same_schema = replicated_shape(a.schema) == replicated_shape(b.schema)
+    same_schema = same_replicated_schema(a.schema, b.schema)
     missing = compare_rows(a, b, both_ways=same_schema)
     reasons += missing
     refused_by_b = execution.totals(b)["ops_rejected"]
@@ -172,6 +216,7 @@ def judge(
             f" {'; '.join(_refusals(execution.reasons(b)))}"
         )
     reasons += check_parking(a, b, log)
+    reasons += stopped_tables(a, b)
     if reasons:
         return Observation("broken", reasons[:MAX_REASONS], counts)
     if same_schema and not counts["ops_skipped_unknown"]:
@@ -182,6 +227,6 @@ def judge(
 def judge_heal(a: Replica, b: Replica) -> list[str]:
     """After A's upgrade to B's version and one more sync: A holds everything B has."""
     problems = compare_rows(a, b, both_ways=False)
-    if replicated_shape(a.schema) != replicated_shape(b.schema):
+    if not same_replicated_schema(a.schema, b.schema):
         problems.insert(0, f"after upgrade v{a.schema_version} still differs from B's schema")
     return [f"after upgrade: {p}" for p in problems]

@@ -137,6 +137,7 @@ from nexus_core.db.schema import (
     snapshot,
     sql_key,
     sql_tokens,
+    stored_alike,
     trigger_key,
     type_affinity,
 )
@@ -205,6 +206,8 @@ MESSAGES: dict[str, str] = {
     " upgrade; rows they create get {fill} there at v{n}",
     "add-column-unreplicated": "{t}.{c} added; before v{n}, {t} is not replicated ({why}), so"
     " {old} clients send no ops on it",
+    "add-column-stopped": "{t}.{c} added, but from v{n} on {t} is not replicated ({why}):"
+    " nothing on it syncs there (see replication-stopped)",
     "add-not-null-without-default": "v{n} clients cannot insert rows created by {old} clients:"
     " {t}.{c} is NOT NULL without a default and {old} clients never send it",
     "default-dropped": "v{n} clients cannot insert rows created by {old} clients: {t}.{c} lost"
@@ -241,6 +244,10 @@ MESSAGES: dict[str, str] = {
     " {old} and v{n}; ops carry explicit values, so peers still converge",
     "primary-key-change": "{t} primary key {d}: the oplog's row_id means different things at"
     " {old} and v{n}, so their ops address different rows",
+    "primary-key-replicated": "{t} primary key {d}: {t} is replicated from v{n} on, and was not"
+    " ({why}): rows each client held before upgrading were never sent, and keys each client"
+    " gave them on its own (a rebuild numbering rows 1, 2, ...) name different rows on"
+    " different clients, so an edit of one client's row lands on another's",
     "constraint-tightened": "{t} {what}: v{n} clients reject values or rows {old} clients may"
     " still write, so those edits never arrive",
     "check-changed": "{t} CHECK ({was}) became CHECK ({d}): v{n} clients refuse values {old}"
@@ -1263,7 +1270,12 @@ class _Linter:
             "notnull-added": ("not-null-added", self.old(t, c)),
             "primary-key-changed": ("primary-key-change", self.old(t)),
         }
-        if kind in simple:
+        held = find_named(self.before.tables, t)
+        was_local = held.unreplicated_reason if held is not None else None
+        if kind == "primary-key-changed" and was_local:
+            text = MESSAGES["primary-key-replicated"]
+            self.add("primary-key-change", change, text, self.old(t), why=was_local)
+        elif kind in simple:
             rule, old = simple[kind]
             self.add(rule, change, MESSAGES[rule], old)
         elif kind == "table-added":
@@ -1288,10 +1300,12 @@ class _Linter:
             else:
                 default = column.default if column else None
                 fill = "NULL" if default is None else f"the default {default}"
-                held = find_named(self.before.tables, t)
-                why = held.unreplicated_reason if held is not None else None
-                text = MESSAGES["add-column-unreplicated" if why else "add-column"]
-                self.add("add-column", change, text, self.old(t), fill=fill, why=why or "")
+                stopped = self.after.tables[t].unreplicated_reason
+                text = MESSAGES["add-column-unreplicated" if was_local else "add-column"]
+                if stopped and not was_local:
+                    text = MESSAGES["add-column-stopped"]
+                reason = was_local or stopped or ""
+                self.add("add-column", change, text, self.old(t), fill=fill, why=reason)
         elif kind == "column-dropped":
             column = self.before.tables[t].column(c)
             now_generated = {g.lower() for g in self.after.tables[t].generated}
@@ -1309,16 +1323,10 @@ class _Linter:
             was, now = (
                 type_affinity(p.strip().replace("(none)", "")) for p in change.detail.split("->")
             )
-            rule = "type-change" if was != now else "type-renamed"
-            declared = change.detail.upper()
-            if (
-                rule == "type-change"
-                and "BOOL" in declared
-                and {was, now} <= {"INTEGER", "NUMERIC"}
-            ):
-                # BOOLEAN (NUMERIC) <-> INTEGER, as ORMs declare it: clients write 0 and 1.
+            if was != now and stored_alike(was, now, change.detail):  # BOOLEAN <-> INTEGER
                 self.add("type-renamed", change, MESSAGES["type-boolean"], self.old(t, c))
                 return
+            rule = "type-change" if was != now else "type-renamed"
             self.add(rule, change, MESSAGES[rule], self.old(t, c), a=was, b=now)
         elif kind == "collation-changed":
             self.collation(change)

@@ -63,6 +63,10 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
             )
         elif hint.length is not None:
             fitting = st.text(LETTERS, min_size=hint.length, max_size=hint.length)
+        elif hint.shortest is not None or hint.longest is not None:
+            shortest = hint.shortest or 0
+            longest = hint.longest if hint.longest is not None else shortest + MAX_TEXT
+            fitting = st.text(LETTERS, min_size=shortest, max_size=longest)
         elif (
             column.affinity == "REAL" or isinstance(hint.low, float) or isinstance(hint.high, float)
         ):
@@ -366,6 +370,10 @@ def _beyond(hint: Allowed) -> tuple[Any, ...]:
         values.append(hint.high + 1 if isinstance(hint.high, int) else hint.high + 0.5)
     if hint.length is not None:
         values += ["x" * (hint.length + 1)] + (["x" * (hint.length - 1)] if hint.length else [])
+    if hint.longest is not None:
+        values.append("x" * (hint.longest + 1))
+    if hint.shortest:
+        values.append("x" * (hint.shortest - 1))
     if hint.json:
         values.append("{not json")
     return tuple(dict.fromkeys(values))

@@ -337,7 +337,10 @@ class Replica:
         for given, value in values.items():
             name = find_column(model, given)  # as SQLite, in any case; kept as the table spells it
             if name is None:
-                raise SyncError(f"no column {model.table.name}.{given} at v{self.schema_version}")
+                where = f"{model.table.name}.{given}"
+                if given.lower() in {g.lower() for g in model.table.generated}:
+                    raise SyncError(f"column {where} is generated: SQLite computes it")
+                raise SyncError(f"no column {where} at v{self.schema_version}")
             if name in checked:
                 raise SyncError(f"column {model.table.name}.{name} given twice")
             if type(value) is bool:

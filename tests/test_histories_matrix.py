@@ -188,3 +188,56 @@ def test_the_schema_gap_is_said_from_each_side() -> None:
         assert schema_gap(templates, 1, 2) == schema_gap(templates, 2, 1)
     finally:
         templates.cleanup()
+
+
+def _retyped(tmp_path: Path, was: str, now: str) -> Path:
+    """A table whose column ``flag`` is declared ``was`` at v1 and ``now`` at v2 (a rebuild)."""
+    return migrations_folder(
+        tmp_path,
+        f"CREATE TABLE scores (id TEXT PRIMARY KEY, flag {was} NOT NULL DEFAULT 0);",
+        f"CREATE TABLE scores_new (id TEXT PRIMARY KEY, flag {now} NOT NULL DEFAULT 0);"
+        " INSERT INTO scores_new SELECT id, flag FROM scores; DROP TABLE scores;"
+        " ALTER TABLE scores_new RENAME TO scores;",
+    )
+
+
+def test_a_boolean_declared_integer_is_full_as_the_lint_says_safe(tmp_path: Path) -> None:
+    """BOOLEAN (NUMERIC) and INTEGER store the 0 and 1 clients write alike: the lint says
+    type-renamed (safe), so the matrix must not call the pair partial for it (review BJ F1)."""
+    folder = _retyped(tmp_path, "BOOLEAN", "INTEGER")
+    result = run_matrix(MatrixConfig(migrations=folder, examples=6, seed=0, jobs=1, relay=False))
+    assert {cell.observed for cell in result.cells} == {"full"}
+
+
+def test_the_schema_gap_names_a_type_sync_sees_differently(tmp_path: Path) -> None:
+    """Same tables and columns, another affinity: partial, and the advice says why
+    (it said "the cell is full (document it as Full sync)")."""
+    templates = Templates(load_set(_retyped(tmp_path, "INTEGER", "REAL")))
+    try:
+        templates.build_all()
+        assert schema_gap(templates, 1, 2) == (
+            "v1 and v2 replicate the same tables and columns, but declare scores.flag"
+            " (INTEGER, REAL) as types SQLite stores differently, so the cell is partial"
+            " (document it as Partial sync)"
+        )
+    finally:
+        templates.cleanup()
+
+
+def test_a_table_that_stops_replicating_breaks_the_cell_where_it_stopped(tmp_path: Path) -> None:
+    """A column the oplog cannot name takes address out of sync at v2: v1's rows never
+    reach v2, which has the table (partial skips only what A lacks; review BJ F3)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE address (id INTEGER PRIMARY KEY, city TEXT NOT NULL);",
+        'ALTER TABLE address ADD COLUMN "Straße" TEXT;',
+    )
+    result = run_matrix(MatrixConfig(migrations=folder, examples=3, seed=0, jobs=1, relay=False))
+    cells = {(c.local, c.peer): c for c in result.cells}
+    assert {key: cell.observed for key, cell in cells.items()} == {
+        (1, 1): "full",
+        (1, 2): "partial",
+        (2, 1): "broken",
+        (2, 2): "full",
+    }
+    assert any("v2 holds address but no longer replicates it" in r for r in cells[2, 1].reasons)

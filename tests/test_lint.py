@@ -1260,6 +1260,40 @@ def test_a_column_the_oplog_cannot_name_stops_a_table_replicating(tmp_path: Path
     assert found.message.startswith("recipes is no longer replicated at v2")
 
 
+def test_the_column_added_with_a_name_sync_cannot_carry_is_not_said_to_park(
+    tmp_path: Path,
+) -> None:
+    """Its add-column finding said v1 clients "park ops until they upgrade" beside the
+    replication-stopped one: nothing on the table syncs any more (review BJ F5)."""
+    result = last(tmp_path, BASE, 'ALTER TABLE recipes ADD COLUMN "1rm_kg" REAL;')
+    added = next(f for f in result.findings if f.rule == "add-column")
+    assert added.message.startswith(
+        "recipes.1rm_kg added, but from v2 on recipes is not replicated (has a column"
+    )
+    assert "see replication-stopped" in added.message and "park" not in added.message
+
+
+def test_a_keyless_table_given_a_key_says_what_the_locally_numbered_rows_do(
+    tmp_path: Path,
+) -> None:
+    """v1 sends no ops on a keyless table, so "their ops address different rows" was not
+    the mechanism: rows numbered 1, 2, ... on each client collide (review BJ F4)."""
+    log = "CREATE TABLE radio_log (callsign TEXT NOT NULL, note TEXT);"
+    keyed = (
+        "CREATE TABLE radio_log_new (id INTEGER PRIMARY KEY, callsign TEXT NOT NULL, note TEXT);"
+        " INSERT INTO radio_log_new (callsign, note) SELECT callsign, note FROM radio_log;"
+        " DROP TABLE radio_log; ALTER TABLE radio_log_new RENAME TO radio_log;"
+    )
+    result = last(tmp_path, log, keyed)
+    assert result.verdict == "breaking"
+    found = next(f for f in result.findings if f.rule == "primary-key-change")
+    assert found.message.startswith(
+        "radio_log primary key () -> (id): radio_log is replicated from v2 on, and was not"
+        " (has no single-column primary key)"
+    )
+    assert "an edit of one client's row lands on another's" in found.message
+
+
 def test_strict_on_a_table_with_an_any_column_is_a_type_change(tmp_path: Path) -> None:
     """ANY is NUMERIC outside STRICT ('0012' becomes 12) and no affinity inside it."""
     plain = "CREATE TABLE readings (id TEXT PRIMARY KEY NOT NULL, value ANY);"

@@ -419,3 +419,33 @@ def test_a_new_check_breaks_its_cells_in_the_first_examples(tmp_path: Path) -> N
         config = MatrixConfig(migrations=folder, examples=2, seed=seed_value, jobs=1, relay=False)
         cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
         assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
+
+
+def test_values_just_longer_than_the_other_versions_length_check() -> None:
+    """``length(title) <= 100`` where this version allows 200: titles of 101 characters
+    (random text is at most 24 long: such a tightening went unseen, review BJ F2)."""
+    from harness.strategies import outside_checks
+
+    def titles(check: str) -> Schema:
+        return _schema(f"CREATE TABLE p (id TEXT PRIMARY KEY, title TEXT CHECK ({check}));")
+
+    loose, tight = titles("length(title) <= 200"), titles("length(title) BETWEEN 3 AND 100")
+    assert outside_checks(loose, tight) == {"p": {"title": ("x" * 101, "xx")}}
+    assert outside_checks(tight, loose) == {}  # 201 characters: refused here too
+
+
+def test_a_tightened_length_check_breaks_its_cells_on_every_seed(tmp_path: Path) -> None:
+    from harness.matrix import MatrixConfig, run_matrix
+
+    table = "CREATE TABLE patterns (id TEXT PRIMARY KEY, title TEXT CHECK (length(title) <= {}));"
+    folder = migrations_folder(
+        tmp_path,
+        table.format(200),
+        table.format(100).replace("patterns", "p2")
+        + " INSERT INTO p2 SELECT * FROM patterns; DROP TABLE patterns;"
+        " ALTER TABLE p2 RENAME TO patterns;",
+    )
+    for seed_value in (1, 3, 4):
+        config = MatrixConfig(migrations=folder, examples=3, seed=seed_value, jobs=1, relay=False)
+        cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+        assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}

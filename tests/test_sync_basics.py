@@ -925,3 +925,19 @@ def test_new_rows_a_rollback_trigger_refuses_leave_the_others_in(tmp_path: Path)
     assert (result.rejected, sorted(r["name"] for r in b.rows("people"))) == (2, ["ann", "bo"])
     a.close()
     b.close()
+
+
+def test_a_write_to_a_generated_column_says_it_is_generated(tmp_path: Path) -> None:
+    """rows() lists it, so "no column room.price" read as a missing column (review BJ F6)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE room (id TEXT PRIMARY KEY, cents INTEGER,"
+        " price REAL GENERATED ALWAYS AS (cents / 100.0) STORED);",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    a.insert("room", {"id": "r1", "cents": 250})
+    assert a.rows("room") == [{"id": "r1", "cents": 250, "price": 2.5}]
+    with pytest.raises(SyncError, match=r"^column room\.PRICE is generated: SQLite computes it$"):
+        a.update("room", "r1", {"PRICE": 3.0})
+    with pytest.raises(SyncError, match=r"^no column room\.nope at v1$"):
+        a.update("room", "r1", {"nope": 3.0})

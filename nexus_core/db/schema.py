@@ -62,6 +62,16 @@ def type_affinity(declared: str) -> str:
     return "NUMERIC"
 
 
+def stored_alike(affinity: str, other: str, declared: str) -> bool:
+    """Whether sync sees columns of affinities ``affinity`` and ``other`` as one type:
+    the same affinity, or INTEGER and NUMERIC where one is declared BOOLEAN
+    (``declared``: both declared types), as ORMs declare it: clients write 0 and 1
+    there, which both store alike."""
+    return affinity == other or (
+        {affinity, other} == {"INTEGER", "NUMERIC"} and "BOOL" in declared.upper()
+    )
+
+
 def null_default(default: str | None) -> bool:
     """Whether a column's default (as ``PRAGMA table_info`` gives it) is none or NULL."""
     return default is None or default.strip("() \t\n").upper() == "NULL"
