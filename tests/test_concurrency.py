@@ -11,7 +11,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +129,6 @@ def test_processes_and_threads_migrating_one_new_file(tmp_path: Path, make_set: 
     versions = [m.version for m in migrations]
     db = tmp_path / "shared.db"
     assert not db.exists()
-    started = time.monotonic()
     reports = run_workers(db, directory, tmp_path / "go")
 
     assert [r["errors"] for r in reports] == [[]] * PROCESSES
@@ -149,7 +147,6 @@ def test_processes_and_threads_migrating_one_new_file(tmp_path: Path, make_set: 
         assert verify_database(conn, migrations) == []
     finally:
         conn.close()
-    assert time.monotonic() - started < 60
 
 
 def locked_for_another_process(db: Path) -> bool:
