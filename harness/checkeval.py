@@ -6,11 +6,11 @@ BETWEEN 2 AND 8`` for the pair of comparisons, ``NOT (x BETWEEN 1 AND 2)``
 for ``NOT x BETWEEN 1 AND 2``. The lint's canonical key (``sql_key``) knows
 some spellings; this knows the rest by evaluating both sides.
 
-Only CHECKs that differ in their logic alone are compared: the two sides
-must read the same columns, call the same functions and hold the same
-literals, and differ only in ``AND``, ``OR``, ``NOT``, comparisons,
-``BETWEEN``, ``IN``, ``IS`` and parentheses. Then the places where they can
-disagree are at or around their literals, so both sides are evaluated by
+Only CHECKs that differ in their logic and literals alone are compared: the
+two sides must read the same columns and call the same functions, and differ
+only in literals, ``AND``, ``OR``, ``NOT``, comparisons, ``BETWEEN``, ``IN``,
+``IS`` and parentheses. Then the places where they can disagree are at or
+around the literals of either, so both sides are evaluated by
 SQLite, as a CHECK is (a NULL passes), over every combination of values
 built from those literals (each number, a half and a unit either side of it,
 and the negations of those; its text, ``5`` and ``5.0``; each string, in
@@ -18,9 +18,11 @@ other cases and one character longer or shorter; strings as long as each
 number around a literal; the 64-bit extremes and a few plain values of every
 type), stored with the table's own column types. CHECKs over columns that no
 CHECK relates are compared group by group (fewer combinations). They are
-the same CHECK only if SQLite answers alike for every row. Anything else
-(other functions or literals, too many columns to combine, SQL that does
-not run here) is a change, as before.
+the same CHECK only if SQLite answers alike for every row and they hold
+the same literals (with other literals, rows told apart one way only make a
+widened or narrowed CHECK: ``BETWEEN 0 AND 100`` made ``BETWEEN 0 AND 1100``,
+a value added to an ``IN`` list). Anything else (other functions, too many
+columns to combine, SQL that does not run here) is a change, as before.
 """
 
 from __future__ import annotations
@@ -73,15 +75,18 @@ def compare_checks(
             return None
         return any(f[0] for f in found if f), any(f[1] for f in found if f)
     old, new = _parts(table, was), _parts(table, now)
-    if old is None or new is None or old[:3] != new[:3]:
+    if old is None or new is None or old[:2] != new[:2]:
         return None
-    columns, _, literals, _ = old
+    columns, literals = old[0], old[2] | new[2]
     if not columns or _has_generated(table, columns):
         return None
     pools = [_values(literals) for _ in columns]
     if _product_size(pools) > MAX_ROWS:
         return None
-    return _differences(table, sorted(columns), pools, old[3], new[3])
+    told = _differences(table, sorted(columns), pools, old[3], new[3])
+    if old[2] != new[2] and told == (False, False):
+        return None  # other literals, yet no row told apart: not proof of the same CHECK
+    return told
 
 
 def _parts(

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,9 +35,16 @@ from harness.cells import CellResult, run_example
 from harness.compat import compatibility_report
 from harness.errors import HarnessError
 from harness.files import check_writable, check_writable_folder, write_json
-from harness.lint import lint_migrations, lint_to_json, render_lint_table
+from harness.lint import (
+    SEVERITY_RANK,
+    MigrationLint,
+    lint_migrations,
+    lint_to_json,
+    render_lint_table,
+)
 from harness.matrix import (
     DEFAULT_EXAMPLES,
+    PAIRS,
     MatrixConfig,
     MatrixResult,
     load_expectations,
@@ -80,12 +87,21 @@ JOBS = click.option(
     "--jobs", type=click.IntRange(0, 256), default=0, help="Worker processes (0: one per CPU)."
 )
 NO_RELAY = click.option("--no-relay", is_flag=True, help="Skip the relay checks.")
+PAIRS_OPTION = click.option(
+    "--pairs",
+    type=click.Choice(PAIRS),
+    default="all",
+    show_default=True,
+    help="Which pairs of versions to check: all (every ordered pair), latest (every"
+    " version with the newest, both ways) or adjacent (each migration's two versions,"
+    " both ways, and each version with itself). For long histories.",
+)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def run_options(command: F) -> F:
     """The options of every command that runs the matrix (``matrix``, ``report``)."""
-    for option in (NO_RELAY, JOBS, SEED, EXAMPLES, EXPECTED, MIGRATIONS):
+    for option in (PAIRS_OPTION, NO_RELAY, JOBS, SEED, EXAMPLES, EXPECTED, MIGRATIONS):
         command = option(command)
     return command
 
@@ -170,7 +186,8 @@ def _reporter_for(config: MatrixConfig) -> _Reporter:
     """
     migration_set = load_set(config.migrations)
     load_expectations(migration_set, config.expected)
-    total = len(pairs(migration_set)) + (len(relay_pairs(migration_set)) if config.relay else 0)
+    total = len(pairs(migration_set, config.pairs))
+    total += len(relay_pairs(migration_set, config.pairs)) if config.relay else 0
     return _Reporter(total)
 
 
@@ -183,12 +200,20 @@ def _config(**options: Any) -> MatrixConfig:
         jobs=options["jobs"],
         relay=not options.get("no_relay", False),
         replay_dir=options.get("replay_dir"),
+        pairs=options.get("pairs", "all"),
     )
+
+
+COMPACT_FROM = 8  # versions past which the grid shows one letter per cell
 
 
 def _grid(result: MatrixResult) -> Table:
     versions = result.migration_set.versions
-    grid = Table(title="compatibility matrix (rows: local A, columns: peer B)")
+    compact = len(versions) > COMPACT_FROM
+    grid = Table(
+        title=None if compact else "compatibility matrix (rows: local A, columns: peer B)",
+        padding=(0, 0) if compact else (0, 1),
+    )
     grid.add_column("A \\ B", style="bold")
     for version in versions:
         grid.add_column(f"v{version}", justify="center")
@@ -197,11 +222,46 @@ def _grid(result: MatrixResult) -> Table:
     for a in versions:
         row = []
         for b in versions:
-            cell = cells[a, b]
+            cell = cells.get((a, b))
+            if cell is None:  # a pair --pairs left out
+                row.append("[dim]·[/]")
+                continue
+            if compact:  # one letter a cell, so forty versions fit a terminal
+                mark = cell.observed[0].upper() + ("" if cell.ok else "!")
+                row.append(f"[{colours[cell.observed]}]{mark}[/]")
+                continue
             text = f"[{colours[cell.observed]}]{cell.observed}[/]"
             row.append(text + (" ✓" if cell.ok else f" ✗ (doc: {cell.expected})"))
         grid.add_row(f"v{a}", *row)
+    if compact:
+        grid.caption = (
+            "rows: local A, columns: peer B; F full, P partial, B broken;"
+            " ! not as documented; · not run"
+        )
     return grid
+
+
+def lint_summary(results: Sequence[MigrationLint]) -> str:
+    """One closing line: how many migrations of each verdict, the breaking ones named
+    (a long history's table runs to hundreds of lines)."""
+    counts = {
+        verdict: [r.version for r in results if r.verdict == verdict] for verdict in SEVERITY_RANK
+    }
+    parts = [f"{len(counts[v])} {v}" for v in SEVERITY_RANK if counts[v]]
+    line = f"{len(results)} migration(s): {', '.join(parts) or 'none'}"
+    if counts["breaking"]:
+        line += f"; breaking: {', '.join(f'v{v}' for v in counts['breaking'])}"
+    return line
+
+
+def _print_pairs(result: MatrixResult) -> None:
+    """Which pairs ran, where --pairs left some out (the grid shows them as ·)."""
+    if result.pairs != "all":
+        every = len(result.migration_set.versions) ** 2
+        out.print(
+            f"pairs checked: {result.pairs} ({len(result.cells)} of {every} cells;"
+            " --pairs all checks every ordered pair)"
+        )
 
 
 def _print_untested(result: MatrixResult) -> None:
@@ -329,6 +389,7 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
     results = lint_migrations(migration_set.migrations)
     payload = lint_to_json(results)
     out.print(render_lint_table(results))
+    out.print(lint_summary(results), markup=False)
     if json_file is not None:
         write_json(json_file, payload)
     if not payload["ok"]:
@@ -359,6 +420,7 @@ def matrix_command(ctx: click.Context, /, json_file: Path | None, **options: Any
         result = run_matrix(config, reporter)
     out.print(_grid(result))
     out.print(f"documented matrix: {result.expected_source}")
+    _print_pairs(result)
     _print_untested(result)
     _print_failures(result)
     if json_file is not None:

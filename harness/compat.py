@@ -33,6 +33,7 @@ def environment(result: MatrixResult, config: MatrixConfig) -> dict[str, Any]:
         "migrations_dir": str(result.migration_set.directory),
         "migrations_checksum": result.migration_set.checksum,
         "expected_source": result.expected_source,
+        "pairs": config.pairs,
         "seed": config.seed,
         "examples": config.examples,
         "relay_examples": config.relay_examples if config.relay else 0,

@@ -30,7 +30,7 @@ from harness.crosscheck import documented_breaks
 from harness.errors import CellFailure, HarnessError, LintFailure
 from harness.expected import ExpectedCell, expectation_for
 from harness.lint import MigrationLint, lint_migrations
-from harness.matrix import DEFAULT_EXAMPLES, load_expectations, pairs
+from harness.matrix import DEFAULT_EXAMPLES, PAIRS, load_expectations, pairs
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
@@ -61,7 +61,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="folder for failing cells' replay files (ini: nexus_replays; default: the"
         " test's tmp_path, which pytest removes after a few runs)",
     )
+    group.addoption(
+        "--nexus-pairs",
+        default=None,
+        help="which pairs of versions get a test: all (default), latest (every version"
+        " with the newest, both ways) or adjacent (each migration's two versions, both"
+        " ways, and each version with itself); ini: nexus_pairs",
+    )
     parser.addini("nexus_migrations", "migrations directory to test", default=None)
+    parser.addini("nexus_pairs", "which pairs of versions get a test", default=None)
     parser.addini("nexus_expected", "documented matrix file", default=None)
     parser.addini("nexus_replays", "folder for failing cells' replay files", default=None)
 
@@ -74,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     examples = config.getoption("--nexus-examples")
     if examples is not None and examples < 1:
         raise pytest.UsageError(f"--nexus-examples: must be at least 1, not {examples}")
+    _pairs(config)
     # Bad input is a usage error before any collection, one line, as the CLI says it.
     if _named(config):
         _expectations(config)
@@ -90,6 +99,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         f"nexus: migrations {migration_set.directory} (v{versions[0]}-v{versions[-1]}),"
         f" documented matrix: {source}, {_examples(config)} examples per cell,"
         f" seed {config.getoption('--nexus-seed')}"
+        + (f", pairs {_pairs(config)}" if _pairs(config) != "all" else "")
     )
 
 
@@ -113,6 +123,16 @@ def _source(config: pytest.Config, name: str) -> str:
     """Where a path option came from, for its error: the option or the ini key."""
     given = config.getoption(f"--nexus-{name}") or not config.getini(f"nexus_{name}")
     return f"--nexus-{name}" if given else f"nexus_{name} (ini)"
+
+
+def _pairs(config: pytest.Config) -> str:
+    """--nexus-pairs or the nexus_pairs ini key: one of PAIRS."""
+    option = config.getoption("--nexus-pairs")
+    which = str(option or config.getini("nexus_pairs") or "all")
+    if which not in PAIRS:
+        source = "--nexus-pairs" if option else "nexus_pairs (ini)"
+        raise pytest.UsageError(f"{source}: {which!r} is not one of {', '.join(PAIRS)}")
+    return which
 
 
 def _migration_set(config: pytest.Config) -> MigrationSet:
@@ -166,7 +186,7 @@ def _examples(config: pytest.Config) -> int:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "nexus_cell" in metafunc.fixturenames:
-        cells = pairs(_migration_set(metafunc.config))
+        cells = pairs(_migration_set(metafunc.config), _pairs(metafunc.config))
         metafunc.parametrize(
             "nexus_cell",
             [pytest.param((a, b), id=f"v{a}-v{b}", marks=pytest.mark.matrix) for a, b in cells],

@@ -335,6 +335,10 @@ def test_lint_flags_a_breaking_history(tmp_path: Path) -> None:
     assert (finding["table"], finding["column"]) == ("recipes", "source_url")
     assert "v1" in finding["message"]
     assert {f["rule"] for f in payload["lint"][2]["findings"]} == {"add-index"}
+    # One closing line names the breaking ones (a long history's table is hundreds of lines).
+    assert result.stdout.rstrip().splitlines()[-1] == (
+        "3 migration(s): 1 safe, 1 additive, 1 breaking; breaking: v2"
+    )
 
 
 # --- matrix --------------------------------------------------------------------------------
@@ -809,3 +813,49 @@ def test_the_report_line_names_failed_relay_checks() -> None:
         "every cell as documented; 1 relay check(s) failed;"
         " lint: breaking v2 documented as No sync (accepted)"
     )
+
+
+@pytest.mark.parametrize(
+    ("which", "cells", "relays"),
+    [
+        ("latest", [(1, 3), (2, 3), (3, 1), (3, 2), (3, 3)], [(1, 3), (2, 3)]),
+        ("adjacent", [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 2), (3, 3)], [(1, 2), (2, 3)]),
+    ],
+)
+def test_pairs_limits_the_cells_and_relays_a_long_history_runs(
+    which: str, cells: list[tuple[int, int]], relays: list[tuple[int, int]], tmp_path: Path
+) -> None:
+    """40 versions are 1,600 cells and 780 relay checks; --pairs takes fewer (review BK)."""
+    out = tmp_path / "m.json"
+    args = ("--examples", "2", "--jobs", "1")
+    result = invoke("matrix", "--migrations", BREAKING, *args, "--pairs", which, "--json", out)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert [(c["local"], c["peer"]) for c in data["cells"]] == cells
+    assert [(r["relay"], r["peer"]) for r in data["relay"]] == relays
+    assert data["pairs"] == which
+    assert f"pairs checked: {which} ({len(cells)} of 9 cells;" in result.output
+    assert "·" in result.output  # the pairs left out, in the grid
+    assert result.exit_code == (1 if (1, 2) in cells or (1, 3) in cells else 0)
+
+
+def test_pairs_refuses_an_unknown_choice() -> None:
+    result = invoke("matrix", "--migrations", SAFE, *SMALL, "--pairs", "newest")
+    assert result.exit_code == 2
+    assert "'newest' is not one of 'all', 'latest', 'adjacent'" in result.output
+
+
+def test_a_long_history_prints_a_grid_of_one_letter_per_cell(tmp_path: Path) -> None:
+    """Past eight versions the words were cut to "par…" and the headers to "v…" (BK-5)."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "001_t.sql").write_text("CREATE TABLE t (id TEXT PRIMARY KEY, a TEXT);")
+    for n in range(2, 10):
+        (folder / f"{n:03d}_c.sql").write_text(f"ALTER TABLE t ADD COLUMN c{n} TEXT;")
+    result = invoke("matrix", "--migrations", folder, *SMALL, "--pairs", "latest")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(
+        line.split() == ["│v9", "│P", "│P", "│P", "│P", "│P", "│P", "│P", "│P", "│F", "│"]
+        for line in lines
+    ), result.output
+    assert "F full, P partial, B broken;" in " ".join(result.output.split())  # (wrapped)

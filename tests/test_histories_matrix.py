@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from folders import migrations_folder
@@ -241,3 +242,34 @@ def test_a_table_that_stops_replicating_breaks_the_cell_where_it_stopped(tmp_pat
         (2, 2): "full",
     }
     assert any("v2 holds address but no longer replicates it" in r for r in cells[2, 1].reasons)
+
+
+@pytest.mark.parametrize("budget", [0, 2])
+def test_a_spent_shrink_budget_still_reports_each_break_and_its_cut_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    """Past SHRINK_RUNS hypothesis's candidates are not run; its last replay of the
+    example it kept must still break (not read as "did not always break"), and the
+    cut of steps still runs (review BK-1: hundreds of shrink runs per broken cell)."""
+    import harness.cells as cells_module
+
+    runs: list[int] = []
+    real = cells_module.run_example
+
+    def counted(*args: Any) -> Any:
+        runs.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(cells_module, "run_example", counted)
+    monkeypatch.setattr(cells_module, "SHRINK_RUNS", budget)
+    result = _run("type_change", tmp_path)
+    broken = {(c.local, c.peer): c for c in result.cells if c.observed == "broken"}
+    assert set(broken) == MUST_BREAK["type_change"]
+    for cell in broken.values():
+        assert not any("did not always break" in reason for reason in cell.reasons)
+        assert any(reason.startswith("minimal example: ") for reason in cell.reasons)
+    spent = len(runs)
+    runs.clear()
+    monkeypatch.setattr(cells_module, "SHRINK_RUNS", 60)
+    _run("type_change", tmp_path / "again")
+    assert spent < len(runs) if budget == 0 else spent <= len(runs)  # the budget bounds it

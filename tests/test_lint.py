@@ -421,7 +421,7 @@ def test_changed_check_is_one_tightened_finding(tmp_path: Path) -> None:
     assert len(result.findings) == 1
     assert result.verdict == "breaking"
     assert result.findings[0].message.startswith(
-        "recipes CHECK (servings > 0) became CHECK (servings > 1):"
+        "recipes CHECK (servings > 0) became CHECK (servings > 1), which accepts less:"
     )
 
 
@@ -2180,6 +2180,11 @@ def test_a_check_spelled_another_way_is_a_change_only_if_it_accepts_other_values
         ("servings > 0", "servings >= 0", "constraint-loosened", "which accepts more"),
         ("servings >= 0", "servings > 0", "constraint-tightened", "which accepts less"),
         ("servings IN (0, 1)", "servings IN (TRUE, 2)", "constraint-tightened", "and v1 clients"),
+        # Other literals: a widened range or a value added to an IN list (review BL-3).
+        ("servings BETWEEN 0 AND 10", "servings BETWEEN 0 AND 1100", "constraint-loosened", "more"),
+        ("servings IN (0, 1)", "servings IN (0, 1, 2)", "constraint-loosened", "accepts more"),
+        ("servings BETWEEN 0 AND 900", "servings BETWEEN 0 AND 10", "constraint-tightened", "less"),
+        ("servings < 10", "servings > 10", "constraint-tightened", "and v1 clients"),
     ],
 )
 def test_a_changed_check_says_which_side_refuses(

@@ -310,3 +310,22 @@ def test_a_break_documented_as_no_sync_is_accepted(pytester: pytest.Pytester) ->
     )
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines([literal("compat_check.py::test_migration_lint[lint-v2] PASSED*")])
+
+
+def test_nexus_pairs_latest_collects_the_cells_with_the_newest_version(
+    pytester: pytest.Pytester,
+) -> None:
+    """A long history: every version with the newest, both ways (BK: 1,600 cells)."""
+    result = run_project(
+        pytester, "safe_project", "--collect-only", "-q", "--nexus-pairs", "latest"
+    )
+    result.stdout.fnmatch_lines(
+        [literal(f"compat_check.py::test_matrix[{cell}]") for cell in ("v1-v2", "v2-v1", "v2-v2")]
+    )
+    result.stdout.no_fnmatch_line(literal("*test_matrix[v1-v1]*"))
+
+
+def test_nexus_pairs_refuses_an_unknown_choice_in_one_line(pytester: pytest.Pytester) -> None:
+    result = run_project(pytester, "safe_project", "--collect-only", "--nexus-pairs", "some")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--nexus-pairs: 'some' is not one of all, latest, adjacent*"])

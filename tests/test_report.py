@@ -358,3 +358,25 @@ def test_disagreements_are_rendered_in_markdown_and_html() -> None:
         "the older client parks the ops it cannot place"
     ) in text
     assert "the older client parks the ops it cannot place" in render_html(report)
+
+
+def test_headline_names_a_dozen_failed_cells_at_most() -> None:
+    """A 40-version history with one early break fails ~900 cells; the headline stays a
+    line (every failed cell is still listed under "Failed cells"; review BK-4)."""
+    versions = list(range(1, 6))
+    cells = [
+        {**small_report()["cells"][0], "local": a, "peer": b, "ok": False}
+        for a in versions
+        for b in versions
+    ]
+    text = render_markdown({"ok": False, "versions": versions, "cells": cells, "pairs": "all"})
+    headline = text.splitlines()[2]
+    assert headline.startswith("**Result: NOT OK**: 25 of 25 cells not as documented (v1-v1,")
+    assert headline.endswith("v3-v2 and 13 more).")
+    assert "Pairs checked" not in text  # every pair ran
+
+
+def test_markdown_says_which_pairs_ran_when_not_all() -> None:
+    report = {**small_report(), "pairs": "latest"}
+    report["cells"] = [c for c in report["cells"] if 3 in (c["local"], c["peer"])]
+    assert "- Pairs checked: latest (5 of 9 cells)" in render_markdown(report)
