@@ -1885,6 +1885,13 @@ def data_rewrites(
             verb = "INSERT"
         if verb.startswith("UPDATE") and _sets_new_defaults(migration.code[index], before, after):
             continue  # (what every row holds already: ``ADD COLUMN ... DEFAULT 1`` then ``= 1``)
+        if (
+            verb.startswith("UPDATE")
+            and _self_assigned(migration.code[index])
+            and not _triggers_matter(before, _name(match.group(3)))
+            and not _triggers_matter(after, _name(match.group(3)))
+        ):
+            continue  # (``SET title = title``: no row changes)
         if verb.startswith("UPDATE") and index in copies_back:
             continue  # (a column made again in place, its values copied back whole)
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
@@ -2121,12 +2128,41 @@ def _copies_back(codes: Sequence[str], before: Schema, after: Schema) -> tuple[s
     columns: set[str] = set()
     for index, copied in copies.items():
         table = next(iter(copied))[0]
-        if triggers_on(before, table) or triggers_on(after, table):
+        if _triggers_matter(before, table) or _triggers_matter(after, table):
             continue
         if all((t, renamed[t, c]) in dropped for t, c in copied):
             updates.add(index)
             columns.update(f"{t}.{c}" for t, c in copied)
     return updates, columns
+
+
+def _triggers_matter(schema: Schema, table: str) -> bool:
+    """Whether an UPDATE of ``table`` fires a trigger sync could see: one that can
+    RAISE, or writes a replicated table, a view or a table this schema lacks (an
+    ``updated_at`` stamp). One writing only local tables (a full-text index kept
+    by triggers, an audit log) changes nothing any peer holds."""
+    local = {name.lower() for name in schema.tables if name not in schema.replicated_tables}
+    for sql in triggers_on(schema, table).values():
+        written = [name for name in _written_tables(sql) if not schema.local_table(name)]
+        if raises(sql) or any(name.lower() not in local for name in written):
+            return True
+    return False
+
+
+def _self_assigned(code: str) -> bool:
+    """Whether an UPDATE sets each column it names to itself (``SET title = title``):
+    no row changes."""
+    match = _UPDATE_SET.match(code)
+    if match is None:
+        return False
+    assignments, _ = _assignments(match.group(2))
+    pairs = [assignment.partition("=") for assignment in assignments]
+    return all(
+        sign
+        and _name(named.strip()).lower() == _name(value.strip()).lower()
+        and re.fullmatch(r"[\w\"`\[\]]+", value.strip()) is not None
+        for named, sign, value in pairs
+    )
 
 
 def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
@@ -2143,7 +2179,7 @@ def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
     )
     if old is None or new is None:
         return False
-    if triggers_on(before, old.name) or triggers_on(after, new.name):
+    if _triggers_matter(before, old.name) or _triggers_matter(after, new.name):
         return False  # (an UPDATE trigger writes or refuses even what changes nothing)
     assignments, _ = _assignments(match.group(2))
     for assignment in assignments:

@@ -2616,3 +2616,52 @@ def test_a_rewrite_names_the_older_versions_that_have_the_table(tmp_path: Path) 
     )
     [rewrite] = [f for f in results[3].findings if f.rule == "data-rewrite"]
     assert "so v2-v3 and v4 clients diverge" in rewrite.message
+
+
+LOCAL_INDEX_TRIGGER = """
+CREATE VIRTUAL TABLE recipes_fts USING fts5(title, content='recipes', content_rowid='rowid');
+CREATE TRIGGER recipes_au AFTER UPDATE ON recipes BEGIN
+    INSERT INTO recipes_fts (recipes_fts, rowid, title) VALUES ('delete', old.rowid, old.title);
+    INSERT INTO recipes_fts (rowid, title) VALUES (new.rowid, new.title);
+END;
+"""
+STAMP_TRIGGER = """
+CREATE TRIGGER recipes_stamp AFTER UPDATE ON recipes BEGIN
+    UPDATE recipes SET rating = rating + 1 WHERE recipe_id = new.recipe_id;
+END;
+"""
+
+
+@pytest.mark.parametrize(
+    ("triggers", "rewrite"), [(LOCAL_INDEX_TRIGGER, False), (STAMP_TRIGGER, True)]
+)
+def test_a_backfill_to_the_new_columns_default_minds_only_triggers_sync_sees(
+    tmp_path: Path, triggers: str, rewrite: bool
+) -> None:
+    """Rails' add_column + update_all on a searchable table: the UPDATE matches no row,
+    and its triggers keep a local full-text index only (review BL-4). A trigger that
+    writes the replicated table itself still makes it a rewrite."""
+    step = (
+        "ALTER TABLE recipes ADD COLUMN note2 TEXT DEFAULT 'n/a';"
+        " UPDATE recipes SET note2 = 'n/a' WHERE note2 IS NULL;"
+    )
+    result = last(tmp_path, BASE + triggers, step)
+    assert (("data-rewrite", "recipes", None) in hits(result)) == rewrite, result.findings
+    assert result.verdict == ("breaking" if rewrite else "additive")
+
+
+@pytest.mark.parametrize(
+    ("step", "rewrite"),
+    [
+        ("UPDATE recipes SET title = title;", False),
+        ('UPDATE recipes SET "title" = title, notes = [notes];', False),
+        ("UPDATE recipes SET title = upper(title);", True),
+        ("UPDATE recipes SET title = notes;", True),
+    ],
+)
+def test_an_update_setting_columns_to_themselves_changes_no_row(
+    tmp_path: Path, step: str, rewrite: bool
+) -> None:
+    """(review BL-5: it was a data-rewrite, "clients diverge")"""
+    result = last(tmp_path, BASE, step)
+    assert (("data-rewrite", "recipes", None) in hits(result)) == rewrite, result.findings
