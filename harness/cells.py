@@ -170,14 +170,6 @@ def example_settings(examples: int) -> settings:
     )
 
 
-# Examples run while hypothesis shrinks a broken one. Shrinking simplifies every value
-# of the traffic, whose opening writes a row per table: on a wide schema it ran
-# hundreds of examples per broken cell (a minute each), where the cut of steps that
-# follows (cut_steps) finds the minimal steps anyway. A count, not a time: the same
-# seed still gives the same report on any machine.
-SHRINK_RUNS = 60
-
-
 class _Broken(Exception):
     """Raised inside hypothesis so it shrinks a broken example."""
 
@@ -203,28 +195,17 @@ def run_cell(
     )
     written: set[str] = set()
     failure: list[tuple[list[dict[str, Any]], Observation]] = []
-    shrink_runs = 0
 
     @example_settings(examples)
     @seed(seed_value)
     @given(strategy)
     def check(steps: list[dict[str, Any]]) -> None:
-        nonlocal shrink_runs
-        seen: Observation | None = None
-        if failure:  # hypothesis is shrinking a broken example
-            if shrink_runs >= SHRINK_RUNS:  # spent: only the examples seen to break break
-                seen = next((o for broken, o in failure if steps == broken), None)
-                if seen is None:
-                    return
-            shrink_runs += 1
-        observation = seen or run_example(templates, local, peer, steps, workdir)
+        observation = run_example(templates, local, peer, steps, workdir)
         written.update(observation.tables_written)
         if not failure:  # examples hypothesis runs while shrinking are not counted
             result.add(observation)
         if observation.status == "broken":
-            if seen is None:
-                failure.append((steps, observation))
-            # (One raise for both: hypothesis tells failures apart by where they are raised.)
+            failure.append((steps, observation))
             raise _Broken(observation.reasons[0] if observation.reasons else "broken")
 
     try:
@@ -234,10 +215,11 @@ def run_cell(
         if not failure:  # (hypothesis's own Flaky, from something other than a broken example)
             raise
         steps, observation = failure[-1]
-        if not isinstance(exc, Flaky):
+        flaky = isinstance(exc, Flaky)
+        if not flaky:
             steps, observation = cut_steps(templates, local, peer, steps, observation, workdir)
         result.reasons = list(observation.reasons)
-        if isinstance(exc, Flaky):
+        if flaky:
             # Run again, the example passed: the outcome depends on something the traffic
             # does not fix (the wall clock, random()), as a default of CURRENT_TIMESTAMP does.
             result.reasons.append(

@@ -116,11 +116,17 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*=\s*(\d+)", expr)
         if found:
             length = int(found.group(1))
-        sized = rf"(?i)length\(\s*{name}\s*\)"
-        between = re.search(rf"{sized}\s*BETWEEN\s+(\d+)\s+AND\s+(\d+)", expr)
+        sized = rf"(?<![\w.])length\(\s*{name}\s*\)"  # (not octet_length)
+        count = r"(\d+)(?![\w.])"  # a whole number (not 1e2, 2.5)
+        between = re.search(rf"(?i){sized}\s*BETWEEN\s+{count}\s+AND\s+{count}", expr)
         if between:
             shortest, longest = int(between.group(1)), int(between.group(2))
-        for op, bound in re.findall(rf"{sized}\s*(>=|>|<=|<)\s*(\d+)", expr):
+        expr = re.sub(  # NOT (length(x) > 50) is length(x) <= 50
+            rf"(?i)\bNOT\s*\(\s*({sized})\s*(>=|>|<=|<)\s*{count}\s*\)",
+            lambda m: f"{m.group(1)} {_FLIPPED[m.group(2)]} {m.group(3)}",
+            expr,
+        )
+        for op, bound in re.findall(rf"(?i){sized}\s*(>=|>|<=|<)\s*{count}", expr):
             if op in (">=", ">"):
                 shortest = int(bound) + (op == ">")
             else:
@@ -132,8 +138,10 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         )
     if low is not None and high is not None and low > high:
         low = high = None  # bounds of an OR (``qty < 0 OR qty > 9``) read as an AND: unknown
-    if shortest is not None and longest is not None and shortest > longest:
-        shortest = longest = None  # as for numbers: an OR read as an AND
+    if (shortest is not None and longest is not None and shortest > longest) or (
+        longest is not None and longest < 0
+    ):
+        shortest = longest = None  # as for numbers: an OR read as an AND, or no text at all
     return Allowed(
         low=low,
         high=high,

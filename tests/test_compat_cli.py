@@ -859,3 +859,40 @@ def test_a_long_history_prints_a_grid_of_one_letter_per_cell(tmp_path: Path) -> 
         for line in lines
     ), result.output
     assert "F full, P partial, B broken;" in " ".join(result.output.split())  # (wrapped)
+
+
+def test_report_with_pairs_accepts_a_break_documented_on_a_pair_it_did_not_run(
+    tmp_path: Path,
+) -> None:
+    """Breaks at v2 and v3, every pair documented No sync: --pairs latest runs no cell
+    across v2 alone, yet the document accepts v2 (review BN-1: it said NOT OK)."""
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "001_init.sql").write_text(
+        "CREATE TABLE members (id TEXT PRIMARY KEY, email TEXT);"
+        " CREATE TABLE boats (id TEXT PRIMARY KEY, hull TEXT);"
+    )
+    (folder / "002_email.sql").write_text("CREATE UNIQUE INDEX e ON members (email);")
+    (folder / "003_hull.sql").write_text("CREATE UNIQUE INDEX h ON boats (hull);")
+    rows = [
+        f"| v{a} | v{b} | {'✅ Full sync' if a == b else '❌ No sync'} | |"
+        for a in (1, 2, 3)
+        for b in (1, 2, 3)
+    ]
+    expected = tmp_path / "expected.md"
+    expected.write_text(
+        "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n" + "\n".join(rows)
+    )
+    out = tmp_path / "out"
+    args = ("--examples", "5", "--jobs", "1", "--no-relay", "--pairs", "latest")
+    result = invoke("report", "--migrations", folder, "--expected", expected, *args, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = load_json(out / "compatibility.json")
+    assert report["lint_documented_breaks"] == [2, 3]
+    assert [(c["local"], c["peer"]) for c in report["cells"]] == [
+        (1, 3),
+        (2, 3),
+        (3, 1),
+        (3, 2),
+        (3, 3),
+    ]

@@ -2185,6 +2185,13 @@ def test_a_check_spelled_another_way_is_a_change_only_if_it_accepts_other_values
         ("servings IN (0, 1)", "servings IN (0, 1, 2)", "constraint-loosened", "accepts more"),
         ("servings BETWEEN 0 AND 900", "servings BETWEEN 0 AND 10", "constraint-tightened", "less"),
         ("servings < 10", "servings > 10", "constraint-tightened", "and v1 clients"),
+        # Other literals under arithmetic: v2 refuses 72, which v1 takes (review BN-4).
+        (
+            "servings < 10 OR servings % 12 = 0",
+            "servings < 50 OR servings % 10 = 0",
+            "constraint-tightened",
+            "and v1 clients",
+        ),
     ],
 )
 def test_a_changed_check_says_which_side_refuses(

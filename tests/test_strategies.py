@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from folders import migrations_folder
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -451,8 +452,9 @@ def test_a_tightened_length_check_breaks_its_cells_on_every_seed(tmp_path: Path)
         assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
 
 
+@pytest.mark.parametrize("referee", [False, True])
 def test_a_new_unique_link_collides_though_a_check_keeps_two_links_apart(
-    tmp_path: Path,
+    tmp_path: Path, referee: bool
 ) -> None:
     """games link white and black to members, CHECK (white_id <> black_id); v2 makes
     white_id UNIQUE. The colliding rows linked every link to one member, which the CHECK
@@ -464,7 +466,14 @@ def test_a_new_unique_link_collides_though_a_check_keeps_two_links_apart(
         "CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT);"
         " CREATE TABLE games (id INTEGER PRIMARY KEY,"
         " white_id INTEGER NOT NULL REFERENCES members(id),"
-        " black_id INTEGER NOT NULL REFERENCES members(id), CHECK (white_id <> black_id));",
+        " black_id INTEGER NOT NULL REFERENCES members(id),"
+        + (
+            " referee_id INTEGER NOT NULL REFERENCES members(id),"
+            " CHECK (black_id <> referee_id AND white_id <> referee_id),"  # (review BN-5)
+            if referee
+            else ""
+        )
+        + " CHECK (white_id <> black_id));",
         "CREATE UNIQUE INDEX one_white ON games (white_id);",
     )
     # (A peer's random update of a colliding row's link may undo the collision before
@@ -472,3 +481,24 @@ def test_a_new_unique_link_collides_though_a_check_keeps_two_links_apart(
     config = MatrixConfig(migrations=folder, examples=10, seed=2, jobs=1, relay=False)
     cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
     assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
+
+
+@pytest.mark.parametrize(
+    ("check", "shortest", "longest"),
+    [
+        ("length(title) <= 100", None, 100),
+        ('length("title")<100', None, 99),
+        ("LENGTH(title) BETWEEN 2 AND 9", 2, 9),
+        ("length(title) > 0 AND length(title) <= 40", 1, 40),
+        ("NOT (length(title) > 50)", None, 50),  # (review BN-7: read as at least 51)
+        ("length(title) <= 1e2", None, None),  # not a whole number: no hint
+        ("octet_length(title) <= 20", None, None),  # another function
+        ("length(title) < 0", None, None),  # no text at all: no hint (review BN-6: a crash)
+        ("length(title) < 3 OR length(title) > 9", None, None),  # an OR read as an AND
+    ],
+)
+def test_length_bounds_read_as_hints(check: str, shortest: int | None, longest: int | None) -> None:
+    from harness.checks import allowed
+
+    hint = allowed("title", [check])
+    assert (hint.shortest, hint.longest) == (shortest, longest)
