@@ -215,8 +215,8 @@ def _grid(result: MatrixResult) -> Table:
         padding=(0, 0) if compact else (0, 1),
     )
     grid.add_column("A \\ B", style="bold")
-    for version in versions:
-        grid.add_column(f"v{version}", justify="center")
+    for version in versions:  # (whole headers: rich cut "v12" to "v…" in narrow grids)
+        grid.add_column(f"v{version}", justify="center", min_width=len(f"v{version}"))
     cells = {(c.local, c.peer): c for c in result.cells}
     colours = {"full": "green", "partial": "yellow", "broken": "red"}
     for a in versions:

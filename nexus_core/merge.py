@@ -656,7 +656,10 @@ class Merger:
         winners: Mapping[str, Op],
     ) -> list[Refusal]:
         """A constraint refused the row: insert what it needs, then each other value."""
-        base = {c: values[c] for c in (*model.required, model.key)}
+        # (In the table's order: a frozenset's order follows the hash seed, and so did
+        # which op a refusal names first.)
+        required = [c for c in model.columns if c in model.required]
+        base = {c: values[c] for c in (*required, model.key)}
         try:
             self._insert(model, base)
         except sqlite3.Error as exc:
