@@ -27,11 +27,17 @@ from harness.errors import HarnessError
 from harness.execute import Execution, edit_after_upgrade, run_traffic, sync_pair
 from harness.expected import BROKEN, UNDOCUMENTED, status_matches
 from harness.files import write_json
-from harness.judge import STATUS_ORDER, Observation, judge, judge_heal, type_differences
+from harness.judge import (
+    STATUS_ORDER,
+    Observation,
+    judge,
+    judge_heal,
+    replicated_names,
+    type_differences,
+)
 from harness.stable import seed_only
 from harness.strategies import traffic
 from harness.versions import Templates, stepping_clock
-from nexus_core.db.schema import Schema
 from nexus_core.errors import NexusError
 
 SYNC_LOGGER = "nexus_core.sync"
@@ -265,8 +271,8 @@ def run_cell(
 
 def schema_gap(templates: Templates, local: int, peer: int) -> str:
     """What one version replicates and the other lacks: why a cell is partial, or full."""
-    mine = _replicated_names(templates.schema(local))
-    theirs = _replicated_names(templates.schema(peer))
+    mine = replicated_names(templates.schema(local))
+    theirs = replicated_names(templates.schema(peer))
     only_theirs = _outermost(theirs - mine)
     only_mine = _outermost(mine - theirs)
     if not only_theirs and not only_mine:
@@ -296,15 +302,6 @@ def _outermost(names: set[str]) -> list[str]:
     """Tables whole, and columns only of tables not listed whole."""
     tables = {n.removeprefix("table ") for n in names if n.startswith("table ")}
     return sorted(n for n in names if n.startswith("table ") or n.split(".")[0] not in tables)
-
-
-def _replicated_names(schema: Schema) -> set[str]:
-    """Each replicated table, and ``table.column`` for each of its columns, case-blind."""
-    names: set[str] = set()
-    for name, table in schema.replicated_tables.items():
-        names.add(f"table {name.lower()}")
-        names.update(f"{name.lower()}.{column.lower()}" for column in table.column_names)
-    return names
 
 
 def cut_steps(

@@ -61,10 +61,11 @@ class Allowed:
 _FLIPPED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 
 
-def _negations_flipped(name: str, expr: str) -> str:
-    """``NOT (qty < 0)`` as the bound it is, ``qty >= 0`` (a single comparison only)."""
+def _negations_flipped(term: str, expr: str, number: str = rf"({NUMBER})") -> str:
+    """``NOT (qty < 0)`` as the bound it is, ``qty >= 0`` (a single comparison of
+    ``term``, a pattern without groups, with ``number``, a pattern of one group)."""
     return re.sub(
-        rf"(?i)\bNOT\s*\(\s*({name})\s*(>=|>|<=|<)\s*({NUMBER})\s*\)",
+        rf"(?i)\bNOT\s*\(\s*({term})\s*(>=|>|<=|<)\s*{number}\s*\)",
         lambda m: f"{m.group(1)} {_FLIPPED[m.group(2)]} {m.group(3)}",
         expr,
     )
@@ -121,11 +122,7 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         between = re.search(rf"(?i){sized}\s*BETWEEN\s+{count}\s+AND\s+{count}", expr)
         if between:
             shortest, longest = int(between.group(1)), int(between.group(2))
-        expr = re.sub(  # NOT (length(x) > 50) is length(x) <= 50
-            rf"(?i)\bNOT\s*\(\s*({sized})\s*(>=|>|<=|<)\s*{count}\s*\)",
-            lambda m: f"{m.group(1)} {_FLIPPED[m.group(2)]} {m.group(3)}",
-            expr,
-        )
+        expr = _negations_flipped(sized, expr, count)  # NOT (length(x) > 50): <= 50
         for op, bound in re.findall(rf"(?i){sized}\s*(>=|>|<=|<)\s*{count}", expr):
             if op in (">=", ">"):
                 shortest = int(bound) + (op == ">")

@@ -57,17 +57,19 @@ def type_differences(a: Schema, b: Schema) -> list[str]:
     return found
 
 
+def replicated_names(schema: Schema) -> set[str]:
+    """Each replicated table, and ``table.column`` for each of its columns, case-blind."""
+    names: set[str] = set()
+    for name, table in schema.replicated_tables.items():
+        names.add(f"table {name.lower()}")
+        names.update(f"{name.lower()}.{column.lower()}" for column in table.column_names)
+    return names
+
+
 def same_replicated_schema(a: Schema, b: Schema) -> bool:
     """Whether sync sees one schema in both: the same replicated tables and columns
     (names compared ignoring case, as sync pairs them) of types it sees alike."""
-
-    def names(schema: Schema) -> dict[str, set[str]]:
-        return {
-            name.lower(): {column.lower() for column in table.column_names}
-            for name, table in schema.replicated_tables.items()
-        }
-
-    return names(a) == names(b) and not type_differences(a, b)
+    return replicated_names(a) == replicated_names(b) and not type_differences(a, b)
 
 
 def shared_columns(a: Replica, b: Replica) -> list[tuple[str, str, list[tuple[str, str]]]]:

@@ -1883,28 +1883,27 @@ def data_rewrites(
             if recreated and copied_from and not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest):
                 continue  # the table made again, filled from its old copy: a rebuild
             verb = "INSERT"
-        if verb.startswith("UPDATE") and _sets_new_defaults(migration.code[index], before, after):
-            continue  # (what every row holds already: ``ADD COLUMN ... DEFAULT 1`` then ``= 1``)
-        if (
-            verb.startswith("UPDATE")
-            and _self_assigned(migration.code[index])
-            and not _triggers_matter(before, _name(match.group(3)))
-            and not _triggers_matter(after, _name(match.group(3)))
-        ):
-            continue  # (``SET title = title``: no row changes)
+        if verb.startswith("UPDATE") and _changes_no_row(migration.code[index], before, after):
+            continue  # (``ADD COLUMN ... DEFAULT 1`` then ``= 1``; ``SET title = title``)
         if verb.startswith("UPDATE") and index in copies_back:
             continue  # (a column made again in place, its values copied back whole)
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
     for table, what in wipes:
         if what.startswith("DROP COLUMN") or not _copied_back(table, codes, every_copy, views):
             found.setdefault(table, []).append(what)
-    findings = []
     n = migration.version
-    for table, verbs in sorted(found.items()):
-        what = " and ".join(dict.fromkeys(verbs))
-        message = MESSAGES["data-rewrite"].format(t=table, what=what, old=clients(table), n=n)
-        findings.append(Finding("data-rewrite", table, None, message, RULES["data-rewrite"]))
-    return findings
+    return [
+        _rewrite(table, " and ".join(dict.fromkeys(verbs)), clients, n)
+        for table, verbs in sorted(found.items())
+    ]
+
+
+def _rewrite(
+    table: str, what: str, clients: Callable[[str], str], n: int, message: str = "data-rewrite"
+) -> Finding:
+    """A data-rewrite finding on ``table``: ``what`` the migration does to its rows."""
+    text = MESSAGES[message].format(t=table, what=what, old=clients(table), n=n)
+    return Finding("data-rewrite", table, None, text, RULES["data-rewrite"])
 
 
 _INSERT_SELECT = re.compile(
@@ -2149,27 +2148,12 @@ def _triggers_matter(schema: Schema, table: str) -> bool:
     return False
 
 
-def _self_assigned(code: str) -> bool:
-    """Whether an UPDATE sets each column it names to itself (``SET title = title``):
-    no row changes."""
-    match = _UPDATE_SET.match(code)
-    if match is None:
-        return False
-    assignments, _ = _assignments(match.group(2))
-    pairs = [assignment.partition("=") for assignment in assignments]
-    return all(
-        sign
-        and _name(named.strip()).lower() == _name(value.strip()).lower()
-        and re.fullmatch(r"[\w\"`\[\]]+", value.strip()) is not None
-        for named, sign, value in pairs
-    )
-
-
-def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
-    """Whether an UPDATE sets only columns new in the migration, each to its own
-    default written as literals: the value every row holds already, and the one
-    peers give rows that older clients send without the column. Not where the
-    table has triggers: an UPDATE fires them (a ``updated_at`` stamp)."""
+def _changes_no_row(code: str, before: Schema, after: Schema) -> bool:
+    """Whether an UPDATE leaves every row as it was: it sets only columns new in the
+    migration, each to its own default written as literals (the value every row holds
+    already, and the one peers give rows that older clients send without the column),
+    or sets each column it names to itself (``SET title = title``). Not where the
+    table's triggers matter: an UPDATE fires them (an ``updated_at`` stamp)."""
     match = _UPDATE_SET.match(code)
     if match is None:
         return False
@@ -2181,9 +2165,24 @@ def _sets_new_defaults(code: str, before: Schema, after: Schema) -> bool:
         return False
     if _triggers_matter(before, old.name) or _triggers_matter(after, new.name):
         return False  # (an UPDATE trigger writes or refuses even what changes nothing)
-    assignments, _ = _assignments(match.group(2))
-    for assignment in assignments:
-        named, _, value = assignment.partition("=")
+    pairs = [assignment.partition("=") for assignment in _assignments(match.group(2))[0]]
+    return _self_assigned(pairs) or _sets_new_defaults(pairs, old, new)
+
+
+def _self_assigned(pairs: Sequence[tuple[str, str, str]]) -> bool:
+    """Whether each ``column = value`` assignment sets a column to itself."""
+    return all(
+        sign
+        and _name(named.strip()).lower() == _name(value.strip()).lower()
+        and re.fullmatch(r"[\w\"`\[\]]+", value.strip()) is not None
+        for named, sign, value in pairs
+    )
+
+
+def _sets_new_defaults(pairs: Sequence[tuple[str, str, str]], old: Table, new: Table) -> bool:
+    """Whether each assignment sets a column new in the migration to its own default
+    written as literals."""
+    for named, _, value in pairs:
         column = new.column(_name(named.strip()))
         if column is None or old.column(column.name) is not None or column.default is None:
             return False
@@ -2324,27 +2323,21 @@ def rebuilt_values(
                 if c.name.lower() in existed and c.name.lower() not in named
             ]
         found.setdefault(name, []).extend(c for c in filled if c not in found.get(name, []))
-    findings = []
-    for name, filled in sorted(found.items()):
-        if filled:
-            message = MESSAGES["rebuild-fill"].format(
-                t=name, what=", ".join(filled), old=clients(name), n=migration.version
-            )
-            findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
-    for name, source in sorted(indirect.items()):
-        if found.get(name):
-            continue  # already said: it fills columns with expressions
-        what = f"a rebuild copy that reads {source}, not the old table alone"
-        message = MESSAGES["data-rewrite"].format(
-            t=name, what=what, old=clients(name), n=migration.version
-        )
-        findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
-    for name in sorted(filtered):
-        what = "a rebuild copy that leaves rows out (WHERE, LIMIT)"
-        message = MESSAGES["data-rewrite"].format(
-            t=name, what=what, old=clients(name), n=migration.version
-        )
-        findings.append(Finding("data-rewrite", name, None, message, RULES["data-rewrite"]))
+    n = migration.version
+    findings = [
+        _rewrite(name, ", ".join(filled), clients, n, "rebuild-fill")
+        for name, filled in sorted(found.items())
+        if filled
+    ]
+    findings += [
+        _rewrite(name, f"a rebuild copy that reads {source}, not the old table alone", clients, n)
+        for name, source in sorted(indirect.items())
+        if not found.get(name)  # (else already said: it fills columns with expressions)
+    ]
+    findings += [
+        _rewrite(name, "a rebuild copy that leaves rows out (WHERE, LIMIT)", clients, n)
+        for name in sorted(filtered)
+    ]
     return findings
 
 

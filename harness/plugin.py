@@ -95,11 +95,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     migration_set = _migration_set(config)
     _, source = _expectations(config)
     versions = migration_set.versions
+    which = _pairs(config)
+    pairs_note = f", pairs {which}" if which != "all" else ""
     return (
         f"nexus: migrations {migration_set.directory} (v{versions[0]}-v{versions[-1]}),"
         f" documented matrix: {source}, {_examples(config)} examples per cell,"
-        f" seed {config.getoption('--nexus-seed')}"
-        + (f", pairs {_pairs(config)}" if _pairs(config) != "all" else "")
+        f" seed {config.getoption('--nexus-seed')}{pairs_note}"
     )
 
 

@@ -228,6 +228,8 @@ class Replica:
 
     @property
     def peer_info(self) -> PeerInfo:
+        """This replica as its peers see it: its version as of its last read, write or
+        receive (docs/SYNC.md; another connection may have migrated the file since)."""
         return PeerInfo(self.peer_id, self.schema_version, CAPABILITIES)
 
     @property
