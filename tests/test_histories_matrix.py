@@ -14,7 +14,7 @@ import pytest
 from folders import migrations_folder
 from histories import FOLDERS, HISTORIES, ROWS
 
-from harness.cells import CellResult, run_example, schema_gap
+from harness.cells import CellResult, run_cell, run_example, schema_gap
 from harness.matrix import MatrixConfig, MatrixResult, run_matrix
 from harness.versions import Templates, load_set
 
@@ -266,3 +266,28 @@ def test_the_minimal_example_is_the_same_run_after_run(tmp_path: Path) -> None:
         runs.append(([(c.observed, c.reasons) for c in cells], replays))
     assert runs[0] == runs[1] == runs[2]
     assert any(status == "broken" for status, _ in runs[0][0])
+
+
+def test_the_minimal_example_keeps_one_pair_of_colliding_rows(tmp_path: Path) -> None:
+    """Refused rows are listed in one reason ("row 3: UNIQUE ...; row 7: UNIQUE ..."):
+    a cut that leaves one such row is the same break, so the third row goes."""
+    templates = Templates(load_set(HISTORIES / "composite_unique_brk" / "migrations"))
+    try:
+        cell = run_cell(
+            templates,
+            2,
+            1,
+            expected="compatible",
+            examples=5,
+            seed_value=1,
+            workdir=tmp_path,
+            replay_dir=tmp_path / "replays",
+        )
+    finally:
+        templates.cleanup()
+    assert cell.observed == "broken"
+    assert cell.replay_file is not None
+    steps = json.loads(Path(cell.replay_file).read_text(encoding="utf-8"))["steps"]
+    assert [step["table"] for step in steps] == ["concerts", "reservations", "reservations"]
+    assert "minimal example: 3 step(s)" in cell.reasons
+    assert len(re.findall(r"reservations row \S+: UNIQUE", cell.reasons[1])) == 1

@@ -110,7 +110,7 @@ def test_the_same_seed_gives_the_same_cells_on_one_job_or_two(tmp_path: Path) ->
     ]
     one, two = ([{**c.to_json(), "replay_file": None} for c in run.cells] for run in runs)
     assert one == two
-    assert any(cell["observed"] == "broken" for cell in one)  # shrinking ran too
+    assert any(cell["observed"] == "broken" for cell in one)  # a broken example was cut too
 
 
 def test_the_same_seed_gives_the_same_cells_whatever_the_hash_seed(tmp_path: Path) -> None:
