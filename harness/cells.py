@@ -377,7 +377,9 @@ def save_replay(
         "reasons": observation.reasons,
         "steps": list(steps),
     }
-    write_json(path, payload)
+    # Keys in the order drawn: the order of a write's columns is part of the example
+    # (a replay read from sorted JSON was another example, and could break otherwise).
+    write_json(path, payload, sort_keys=False)
     return path
 
 

@@ -511,7 +511,7 @@ def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool)
     if show_steps:
         click.echo(f"replica a: v{local} (local, judged), replica b: v{peer} (peer)")
         for number, step in enumerate(steps, start=1):
-            click.echo(f"{number:>3}. {json.dumps(step, sort_keys=True, ensure_ascii=False)}")
+            click.echo(f"{number:>3}. {json.dumps(step, ensure_ascii=False)}")
     templates = Templates(migration_set)
     try:
         with _hypothesis_home():

@@ -72,9 +72,10 @@ def _probe(named: Path, path: Path) -> None:
     os.unlink(probe)
 
 
-def json_text(payload: Mapping[str, Any]) -> str:
-    """Every JSON file the harness writes: sorted keys, two-space indent, a final newline."""
-    return json.dumps(payload, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+def json_text(payload: Mapping[str, Any], *, sort_keys: bool = True) -> str:
+    """Every JSON file the harness writes: sorted keys (unless their order is part of
+    what is written, as in a replay's steps), two-space indent, a final newline."""
+    return json.dumps(payload, sort_keys=sort_keys, indent=2, ensure_ascii=False) + "\n"
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -114,9 +115,9 @@ def write_all_atomically(outputs: Sequence[tuple[Path, str]]) -> None:
         raise
 
 
-def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+def write_json(path: Path, payload: Mapping[str, Any], *, sort_keys: bool = True) -> None:
     """``payload`` as :func:`json_text`, written atomically."""
-    write_atomically(path, json_text(payload))
+    write_atomically(path, json_text(payload, sort_keys=sort_keys))
 
 
 __all__ = [

@@ -699,15 +699,27 @@ def full_rows(
             }
         )
 
-    def insert_step(table: Table, key: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    def insert_step(
+        table: Table, key: Any, fields: dict[str, Any], pair: int | None = None
+    ) -> dict[str, Any]:
+        """The insert of one row; each link points at the first row of its table, but
+        in the ``pair``-th of rows written to collide, links the other version's
+        UNIQUE does not cover point at the next rows (``CHECK (white_id <> black_id)``
+        would refuse a row linking one member twice)."""
         refs = references(table, schema)
+        needed = contested.get(table.name, frozenset())
+        others = [c for c in refs if c not in needed]  # each its own row, none the first
+        picks = {
+            c: 0 if pair is None or c in needed else 1 + others.index(c) + pair * len(others)
+            for c in refs
+        }
         return {
             "replica": replica,
             "op": "insert",
             "table": table.name,
             "key": key,
             "values": fields,
-            "refs": dict.fromkeys(refs, 0),
+            "refs": picks,
             **_own(table, schema, contested),
         }
 
@@ -735,27 +747,59 @@ def full_rows(
             values(table, columns),
         )  # fmt: skip
 
-    def colliding(table: Table) -> st.SearchStrategy[list[dict[str, Any]]]:
-        """Up to three rows under distinct keys (hypothesis likes to draw one key
-        twice, and the second insert would only fail here) that collide there."""
-        needed = contested[table.name]
-        columns = [c for c in writable(table) if c.required or c.name in needed]
+    def some_keys(table: Table, count: int = 3) -> st.SearchStrategy[list[Any]]:
+        """Up to ``count`` distinct keys (hypothesis likes to draw one key twice, and the
+        second insert would only fail here): fewer where a CHECK allows fewer."""
         key = table.column(table.row_key or "")
         choices = allowed(key.name, table.checks).choices if key is not None else ()
-        least = min(3, len(choices[REPLICAS.index(replica) :: len(REPLICAS)]) or 3)
+        least = min(count, len(choices[REPLICAS.index(replica) :: len(REPLICAS)]) or count)
+        return st.lists(keys_for(table, replica), min_size=least, max_size=count, unique=True)
+
+    def colliding(table: Table) -> st.SearchStrategy[list[dict[str, Any]]]:
+        """Up to three rows under distinct keys that collide there."""
+        needed = contested[table.name]
+        columns = [c for c in writable(table) if c.required or c.name in needed]
         return st.builds(
             lambda keys, fields: [
-                insert_step(table, k, f) for k, f in zip(keys, fields, strict=False)
+                insert_step(table, k, f, n)
+                for n, (k, f) in enumerate(zip(keys, fields, strict=False))
             ],
-            st.lists(keys_for(table, replica), min_size=least, max_size=3, unique=True),
+            some_keys(table),
             st.tuples(*(values(table, columns, n) for n in range(3))),
         )
 
+    def several(table: Table, count: int) -> st.SearchStrategy[tuple[list[dict[str, Any]], ...]]:
+        """Up to ``count`` rows, the first rewritten later: the rows a colliding table's
+        other links point at (see ``insert_step``)."""
+        columns = writable(table)
+        return st.builds(
+            lambda keys, fields, then: (
+                [insert_step(table, k, f) for k, f in zip(keys, fields, strict=False)],
+                [{"replica": replica, "op": "update", "table": table.name, "key": keys[0],
+                  "values": then, "refs": {}}],
+            ),
+            some_keys(table, count),
+            st.tuples(*(values(table, columns) for _ in range(count))),
+            values(table, columns),
+        )  # fmt: skip
+
     Steps = list[dict[str, Any]]
     tables: list[st.SearchStrategy[tuple[Steps, Steps]]] = []  # per table: (inserts, updates)
+    # Tables a colliding table links to, and how many rows each needs: the first, and
+    # for each of two colliding rows one per other link (at most seven).
+    linked: dict[str, int] = {}
+    for name in sorted(contested):
+        if name in schema.tables:
+            refs = references(schema.tables[name], schema)
+            others = len([c for c in refs if c not in contested[name]])
+            for target in refs.values():
+                linked[target] = min(7, max(linked.get(target, 3), 1 + 2 * others))
     for table in [schema.tables[name] for name in insertion_order(schema)]:
         if table.name in contested:
             tables.append(colliding(table).map(lambda rows: (rows, [])))
+        elif table.name in linked and writable(table):
+            rows = several(table, linked[table.name])
+            tables.append(rows.map(lambda two: (two[0], two[1])))
         elif writable(table):
             tables.append(insert_then_rewrite(table).map(lambda two: ([two[0]], [two[1]])))
         else:

@@ -452,6 +452,37 @@ def test_a_tightened_length_check_breaks_its_cells_on_every_seed(tmp_path: Path)
         assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
 
 
+@pytest.mark.parametrize("referee", [False, True])
+def test_a_new_unique_link_collides_though_a_check_keeps_two_links_apart(
+    tmp_path: Path, referee: bool
+) -> None:
+    """games link white and black to members, CHECK (white_id <> black_id); v2 makes
+    white_id UNIQUE. The colliding rows linked every link to one member, which the CHECK
+    refused: the cells read full (review BL-1)."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT);"
+        " CREATE TABLE games (id INTEGER PRIMARY KEY,"
+        " white_id INTEGER NOT NULL REFERENCES members(id),"
+        " black_id INTEGER NOT NULL REFERENCES members(id),"
+        + (
+            " referee_id INTEGER NOT NULL REFERENCES members(id),"
+            " CHECK (black_id <> referee_id AND white_id <> referee_id),"  # (review BN-5)
+            if referee
+            else ""
+        )
+        + " CHECK (white_id <> black_id));",
+        "CREATE UNIQUE INDEX one_white ON games (white_id);",
+    )
+    # (A peer's random update of a colliding row's link may undo the collision before
+    # A's upgrade: (1, 2) needs a few examples.)
+    config = MatrixConfig(migrations=folder, examples=10, seed=2, jobs=1, relay=False)
+    cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+    assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
+
+
 @pytest.mark.parametrize(
     ("check", "shortest", "longest"),
     [
