@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,7 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
             progress(kind, item)
 
     templates = Templates(migration_set)
+    staging = _staging_folder(config.replay_dir)
     try:
         built = templates.build_all()  # a migration that fails stops the run before any cell
         _TEMPLATES[str(directory.resolve())] = templates  # jobs here (or forked) reuse them
@@ -209,18 +211,20 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
             cell_pairs,
             relays,
             expectations,
-            config,
+            replace(config, replay_dir=staging or config.replay_dir),
             jobs,
             note,
             cells,
             relay_results,
         )
+        result.cells = [cells[p] for p in cell_pairs]
+        if config.replay_dir is not None:
+            _publish_replays(config.replay_dir, result.cells)
     finally:
         templates.cleanup()
         _TEMPLATES.pop(str(directory.resolve()), None)
-    result.cells = [cells[p] for p in cell_pairs]
-    if config.replay_dir is not None:
-        _remove_stale_replays(config.replay_dir, result.cells)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     for cell in result.cells:  # where to edit the document, if it is the document that is wrong
         row = expectations.get((cell.local, cell.peer))
         if not cell.ok and row is not None and row.line:
@@ -229,9 +233,33 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
     return result
 
 
+def _staging_folder(replay_dir: Path | None) -> Path | None:
+    """Where the run's replay files go until the whole run is done: a hidden folder
+    inside ``replay_dir``, so an interrupted run leaves the last run's replays as
+    they were (none overwritten, none added). None where it cannot be made (the
+    cells then try ``replay_dir`` itself, and say why they could not write)."""
+    if replay_dir is None:
+        return None
+    try:
+        replay_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".partial-", dir=replay_dir))
+    except OSError:
+        return None
+
+
+def _publish_replays(folder: Path, cells: Sequence[CellResult]) -> None:
+    """After a whole run: this run's replay files moved into ``folder`` (each a
+    rename, whole), and the folder holds them only."""
+    for cell in cells:
+        if cell.replay_file and Path(cell.replay_file).parent != folder:
+            final = folder / Path(cell.replay_file).name
+            os.replace(cell.replay_file, final)
+            cell.replay_file = str(final)
+    _remove_stale_replays(folder, cells)
+
+
 def _remove_stale_replays(folder: Path, cells: Sequence[CellResult]) -> None:
-    """After a whole run: the folder holds this run's replays only. (Not before
-    it: an interrupted run leaves the last report's replays where it said.)"""
+    """Replay files of earlier runs for cells this one did not find broken."""
     kept = {Path(cell.replay_file).name for cell in cells if cell.replay_file}
     for stale in folder.glob("replay-v*-v*.json"):
         if re.fullmatch(r"replay-v\d+-v\d+\.json", stale.name) and stale.name not in kept:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,43 @@ def test_a_replay_file_keeps_the_order_of_each_writes_columns(tmp_path: Path) ->
     (saved,) = json.loads(path.read_text(encoding="utf-8"))["steps"]
     assert list(saved) == list(step)
     assert list(saved["values"]) == ["seat", "concert_id", "holder"]
+
+
+def _replay_files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too), by its path inside it."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_run_leaves_its_own_replays_and_no_others(tmp_path: Path) -> None:
+    replays = tmp_path / "replays"
+    replays.mkdir()
+    (replays / "replay-v9-v9.json").write_text("{}", encoding="utf-8")  # an earlier run's
+    (replays / "notes.txt").write_text("mine", encoding="utf-8")  # not the harness's
+    folder = HISTORIES / "composite_unique_brk" / "migrations"
+    config = MatrixConfig(migrations=folder, examples=5, seed=1, jobs=1, relay=False)
+    cells = run_matrix(replace(config, replay_dir=replays)).cells
+    broken = sorted(f"replay-{c.cell_id}.json" for c in cells if c.observed == "broken")
+    assert broken and sorted(_replay_files(replays)) == sorted([*broken, "notes.txt"])
+    assert all(Path(c.replay_file or "").parent == replays for c in cells if c.replay_file)
+
+
+def test_an_interrupted_run_leaves_the_last_runs_replays_as_they_were(tmp_path: Path) -> None:
+    """Nothing half-written: a run stopped midway (Ctrl-C) had overwritten the replay
+    files of the cells it reached, beside the last report that named the old ones."""
+    replays = tmp_path / "replays"
+    folder = HISTORIES / "composite_unique_brk" / "migrations"
+    config = MatrixConfig(migrations=folder, examples=5, jobs=1, relay=False, replay_dir=replays)
+    run_matrix(replace(config, seed=1))
+    before = _replay_files(replays)
+
+    def stop_at_a_broken_cell(kind: str, item: object) -> None:
+        if isinstance(item, CellResult) and item.observed == "broken":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_matrix(replace(config, seed=0), progress=stop_at_a_broken_cell)
+    assert _replay_files(replays) == before
+    # (Seed 0 finds other minimal examples: the files would have changed.)
+    after = run_matrix(replace(config, seed=0))
+    assert _replay_files(replays) != before
+    assert all(Path(c.replay_file or "").is_file() for c in after.cells if c.replay_file)
