@@ -351,7 +351,7 @@ def _kind(reasons: Sequence[str]) -> list[tuple[str, ...]]:
     for reason in reasons:
         parts: list[str] = []
         for part in re.sub(r"\d+", "#", reason).split("; "):
-            if not any(seen.endswith(part) for seen in parts):
+            if not any(seen == part or seen.endswith(f": {part}") for seen in parts):
                 parts.append(part)
         kinds.append(tuple(parts))
     return kinds

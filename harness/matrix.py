@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -236,15 +237,15 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
 def _staging_folder(replay_dir: Path | None) -> Path | None:
     """Where the run's replay files go until the whole run is done: a hidden folder
     inside ``replay_dir``, so an interrupted run leaves the last run's replays as
-    they were (none overwritten, none added). None where it cannot be made (the
-    cells then try ``replay_dir`` itself, and say why they could not write)."""
+    they were (none overwritten, none added). Made by the first cell that writes
+    one (a run with no broken cell makes no folder). None where ``replay_dir``
+    cannot be written: the cells then try it themselves, and say why they could not."""
     if replay_dir is None:
         return None
-    try:
-        replay_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".partial-", dir=replay_dir))
-    except OSError:
+    nearest = next((p for p in (replay_dir, *replay_dir.parents) if p.exists()), Path.cwd())
+    if not (nearest.is_dir() and os.access(nearest, os.W_OK | os.X_OK)):
         return None
+    return replay_dir / f".partial-{uuid.uuid4().hex[:12]}"
 
 
 def _publish_replays(folder: Path, cells: Sequence[CellResult]) -> None:

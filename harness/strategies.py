@@ -129,6 +129,18 @@ def replica_values_for(
     BINARY UNIQUE column, one value to a NOCASE one (so a collation change
     that merges them shows up as refused ops).
     """
+    return _replica_values(column, replica, case_variants, checks)[0]
+
+
+def replica_value_count(column: Column, replica: str, checks: Sequence[str] = ()) -> int:
+    """How many distinct values :func:`replica_values_for` draws for ``replica``
+    (:data:`KEY_SPACE` where there are more): how many rows it can key."""
+    return _replica_values(column, replica, False, checks)[1]
+
+
+def _replica_values(
+    column: Column, replica: str, case_variants: bool, checks: Sequence[str]
+) -> tuple[st.SearchStrategy[Any], int]:
     offset = REPLICAS.index(replica) + 1
     numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
     hint = allowed(column.name, checks)
@@ -136,29 +148,32 @@ def replica_values_for(
     if hint.choices:  # each replica takes every other allowed value
         mine = hint.choices[offset - 1 :: len(REPLICAS)]
         if mine:
-            return st.sampled_from(mine)
+            return st.sampled_from(mine), len(mine)
     if numeric and (hint.low is not None or hint.high is not None):
         low = int(hint.low if hint.low is not None else int(hint.high or 0) - 2 * KEY_SPACE)
         high = int(hint.high if hint.high is not None else low + 2 * KEY_SPACE)
         middle = (low + high) // 2  # a takes the lower half of the range, b the upper
-        return st.integers(low, middle) if offset == 1 else st.integers(middle + 1, high)
+        first, last = (low, middle) if offset == 1 else (middle + 1, high)
+        return st.integers(first, last), min(KEY_SPACE, max(last - first + 1, 0))
     if not numeric and hint.pattern is not None and hint.pattern.open_ended:
         shape = hint.pattern  # the replica's token where the pattern takes any run
-        return numbers.map(lambda n: shape.fill(f"{replica}-{n}"))
+        return numbers.map(lambda n: shape.fill(f"{replica}-{n}")), KEY_SPACE
     if not numeric and hint.pattern is not None and hint.pattern.capacity >= len(REPLICAS):
         shape = hint.pattern  # a fixed shape: each replica its own share of the choices
         share = shape.capacity // len(REPLICAS)
-        return numbers.map(lambda n: shape.fill("", (offset - 1) * share + n % share))
+        fill = numbers.map(lambda n: shape.fill("", (offset - 1) * share + n % share))
+        return fill, min(KEY_SPACE, share)
     if not numeric and hint.length:  # a fixed length: the first letter tells the replicas apart
         rest = st.text(LETTERS, min_size=hint.length - 1, max_size=hint.length - 1)
-        return rest.map(lambda tail: LETTERS[offset - 1] + tail)
+        count = min(KEY_SPACE, len(LETTERS) ** (hint.length - 1))
+        return rest.map(lambda tail: LETTERS[offset - 1] + tail), count
     if numeric:
-        return numbers.map(lambda n: offset * KEY_SPACE + n)
+        return numbers.map(lambda n: offset * KEY_SPACE + n), KEY_SPACE
     if case_variants:  # a small range, so one replica often writes both spellings
         return st.tuples(st.integers(0, 2), st.booleans()).map(
             lambda pair: f"{replica}-{pair[0]}".upper() if pair[1] else f"{replica}-{pair[0]}"
-        )
-    return numbers.map(lambda n: f"{replica}-{n}")
+        ), 6
+    return numbers.map(lambda n: f"{replica}-{n}"), KEY_SPACE
 
 
 def keys_for(table: Table, replica: str) -> st.SearchStrategy[Any]:
@@ -410,6 +425,28 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
         named = frozenset(c.name for c in table.columns if c.name.lower() in extra)
         if named:
             found[name] = named
+    return found
+
+
+def links_kept_together(
+    own: Schema, other: Schema, contested: Contested
+) -> dict[str, frozenset[str]]:
+    """Per colliding table, its links that a UNIQUE of the other version covers
+    together with a contested column: colliding rows must agree on those too
+    (``concert_id`` of ``UNIQUE (concert_id, seat)``). Its other links each point
+    at rows of their own (see :func:`full_rows`)."""
+    found: dict[str, frozenset[str]] = {}
+    for name, columns in contested.items():
+        table = own.tables.get(name)
+        if table is None:
+            continue
+        refs = references(table, own)
+        wanted = _lower(columns)
+        covered: set[str] = set()
+        for key, _, _ in unique_keys(other, name):
+            if _lower(key) & wanted:
+                covered |= _lower(key)
+        found[name] = frozenset(c for c in refs if c.lower() in covered)
     return found
 
 
@@ -673,6 +710,7 @@ def full_rows(
     replica: str,
     contested: Contested = MappingProxyType({}),
     outside: Outside = NO_OUTSIDE,
+    together: Contested = MappingProxyType({}),
 ) -> st.SearchStrategy[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """One insert per replicated table naming every column, and (apart) an
     update of every column of a row: each column's values, and whatever fires
@@ -682,8 +720,15 @@ def full_rows(
     A table the other version holds UNIQUE where this one does not gets three
     rows instead that collide there, naming nothing else they need not: a
     partial UNIQUE's condition most often holds for a row left to its
-    defaults (``returned_at IS NULL``, ``status = 'open'``).
+    defaults (``returned_at IS NULL``, ``status = 'open'``). Their links that
+    UNIQUE covers (``together``, see :func:`links_kept_together`) point at one
+    row; each other link at a row of its own, so a CHECK keeping two links
+    apart (``white_id <> black_id``) does not refuse them here.
     """
+
+    def kept(table: Table) -> frozenset[str]:
+        """The links of a colliding table that point at the first row."""
+        return contested.get(table.name, frozenset()) | together.get(table.name, frozenset())
 
     def writable(table: Table) -> list[Column]:  # in the table's order: the draws follow it
         refs = references(table, schema)
@@ -707,7 +752,7 @@ def full_rows(
         UNIQUE does not cover point at the next rows (``CHECK (white_id <> black_id)``
         would refuse a row linking one member twice)."""
         refs = references(table, schema)
-        needed = contested.get(table.name, frozenset())
+        needed = kept(table)
         others = [c for c in refs if c not in needed]  # each its own row, none the first
         picks = {
             c: 0 if pair is None or c in needed else 1 + others.index(c) + pair * len(others)
@@ -751,8 +796,8 @@ def full_rows(
         """Up to ``count`` distinct keys (hypothesis likes to draw one key twice, and the
         second insert would only fail here): fewer where a CHECK allows fewer."""
         key = table.column(table.row_key or "")
-        choices = allowed(key.name, table.checks).choices if key is not None else ()
-        least = min(count, len(choices[REPLICAS.index(replica) :: len(REPLICAS)]) or count)
+        assert key is not None
+        least = min(count, replica_value_count(key, replica, table.checks))
         return st.lists(keys_for(table, replica), min_size=least, max_size=count, unique=True)
 
     def colliding(table: Table) -> st.SearchStrategy[list[dict[str, Any]]]:
@@ -769,14 +814,15 @@ def full_rows(
         )
 
     def several(table: Table, count: int) -> st.SearchStrategy[tuple[list[dict[str, Any]], ...]]:
-        """Up to ``count`` rows, the first rewritten later: the rows a colliding table's
-        other links point at (see ``insert_step``)."""
+        """Up to ``count`` rows, the first rewritten later (where it has columns to
+        rewrite): the rows a colliding table's other links point at (see
+        ``insert_step``)."""
         columns = writable(table)
         return st.builds(
             lambda keys, fields, then: (
                 [insert_step(table, k, f) for k, f in zip(keys, fields, strict=False)],
                 [{"replica": replica, "op": "update", "table": table.name, "key": keys[0],
-                  "values": then, "refs": {}}],
+                  "values": then, "refs": {}}] if columns and keys else [],
             ),
             some_keys(table, count),
             st.tuples(*(values(table, columns) for _ in range(count))),
@@ -786,18 +832,18 @@ def full_rows(
     Steps = list[dict[str, Any]]
     tables: list[st.SearchStrategy[tuple[Steps, Steps]]] = []  # per table: (inserts, updates)
     # Tables a colliding table links to, and how many rows each needs: the first, and
-    # for each of two colliding rows one per other link (at most seven).
+    # for each of two colliding rows one per other link (at most eleven).
     linked: dict[str, int] = {}
     for name in sorted(contested):
         if name in schema.tables:
             refs = references(schema.tables[name], schema)
-            others = len([c for c in refs if c not in contested[name]])
+            others = len([c for c in refs if c not in kept(schema.tables[name])])
             for target in refs.values():
-                linked[target] = min(7, max(linked.get(target, 3), 1 + 2 * others))
+                linked[target] = min(11, max(linked.get(target, 3), 1 + 2 * others))
     for table in [schema.tables[name] for name in insertion_order(schema)]:
         if table.name in contested:
             tables.append(colliding(table).map(lambda rows: (rows, [])))
-        elif table.name in linked and writable(table):
+        elif table.name in linked:
             rows = several(table, linked[table.name])
             tables.append(rows.map(lambda two: (two[0], two[1])))
         elif writable(table):
@@ -819,8 +865,8 @@ def traffic(
     a row (so an UPDATE fires on rows the peer holds too: its triggers see
     one), then interleaved writes and syncs.
 
-    Each replica writes from its own schema; the random part is shrunk away
-    when a failure does not need it.
+    Each replica writes from its own schema; steps a failure does not need
+    are cut away afterwards (:func:`harness.cells.cut_steps`).
     """
     other = schema_b if schema_b is not None else schema_a
     contested_a, contested_b = (
@@ -842,8 +888,12 @@ def traffic(
             *second[1],
             *rest,
         ],
-        full_rows(schema_a, "a", contested_a, outside_a),
-        full_rows(other, "b", contested_b, outside_b),
+        full_rows(
+            schema_a, "a", contested_a, outside_a, links_kept_together(schema_a, other, contested_a)
+        ),
+        full_rows(
+            other, "b", contested_b, outside_b, links_kept_together(other, schema_a, contested_b)
+        ),
         st.lists(step, max_size=max_steps),
     )
 

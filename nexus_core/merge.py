@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 from nexus_core.db.migrations import without_literals
 from nexus_core.db.schema import (
@@ -50,8 +50,6 @@ from nexus_core.wire import (
     is_plain_name,
     quote_identifier,
 )
-
-_T = TypeVar("_T")
 
 
 class Verdict(Enum):
@@ -598,7 +596,7 @@ class Merger:
         self, model: TableModel, row_id: Value, state: RowState, winners: Mapping[str, Op]
     ) -> list[Refusal]:
         refused: list[Refusal] = []
-        for column, op in in_table_order(model, winners):
+        for column, op in winners.items():  # in the message's order (see _insert_one_by_one)
             try:
                 self.conn.execute(model.update_sql[column], (op.new_value, row_id))
             except sqlite3.Error as exc:
@@ -658,9 +656,13 @@ class Merger:
         winners: Mapping[str, Op],
     ) -> list[Refusal]:
         """A constraint refused the row: insert what it needs, then each other value."""
-        # In the table's order (here and below): a frozenset's order follows the hash
-        # seed, and the order of the writer's columns is the app's; either picked which
-        # op a refusal names.
+        # The base in the table's order: a frozenset's order follows the hash seed, and
+        # so did the order the refused ops are listed in. The other values are tried one
+        # by one in the order they came (the writer's, the same in every message): where
+        # the first passes and the second is refused (a UNIQUE over both), every
+        # receiver refuses the same op. In its own table's order, a receiver whose table
+        # lists the columns in another order (a rebuild) refused the other one, and the
+        # two kept different values for good.
         required = [c for c in model.columns if c in model.required]
         base = {c: values[c] for c in (*required, model.key)}
         try:
@@ -690,7 +692,7 @@ class Merger:
             ]
         state.pending = None
         refused: list[Refusal] = []
-        for column, value in in_table_order(model, values):
+        for column, value in values.items():
             if column in base:
                 continue
             try:
@@ -702,19 +704,6 @@ class Merger:
                 op = winners.get(column) or self._refuse_kept(model, row_id, column, value, state)
                 refused.append((op, f"{model.table.name}.{column}: {exc}"))
         return refused
-
-
-def in_table_order(model: TableModel, by_column: Mapping[str, _T]) -> list[tuple[str, _T]]:
-    """The items of ``by_column`` in the order of the table's columns.
-
-    Written one column at a time, after a constraint refused them together, the
-    first write may succeed where the second then fails (a UNIQUE over both):
-    which op is refused follows the order they are tried in. The writer's order
-    of its columns is the app's dict order, and a replay read from sorted JSON
-    has another; the table's order is the same everywhere.
-    """
-    position = {name: index for index, name in enumerate(model.columns)}
-    return sorted(by_column.items(), key=lambda item: position.get(item[0], len(position)))
 
 
 def _winners(state: RowState, ops: list[Op], columns: set[str] | None) -> dict[str, Op]:

@@ -356,3 +356,16 @@ def test_an_interrupted_run_leaves_the_last_runs_replays_as_they_were(tmp_path: 
     after = run_matrix(replace(config, seed=0))
     assert _replay_files(replays) != before
     assert all(Path(c.replay_file or "").is_file() for c in after.cells if c.replay_file)
+
+
+def test_the_kind_of_a_break_keeps_refusals_of_tables_whose_names_end_alike() -> None:
+    """Several refused rows of one table are one kind of break; rows of ``tasks`` after
+    those of ``subtasks`` are another (the name ends alike: review BQ-6)."""
+    from harness.cells import _kind
+
+    unique = "UNIQUE constraint failed: {}.code"
+    one = f"v2 refused 1 op(s) from v1: subtasks row 3: {unique.format('subtasks')}"
+    two = f"{one}; subtasks row 9: {unique.format('subtasks')}"
+    both = f"{one}; tasks row 9: {unique.format('subtasks')}"
+    assert _kind([two]) == _kind([one])
+    assert _kind([both]) != _kind([one])

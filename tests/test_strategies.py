@@ -502,3 +502,62 @@ def test_length_bounds_read_as_hints(check: str, shortest: int | None, longest: 
 
     hint = allowed("title", [check])
     assert (hint.shortest, hint.longest) == (shortest, longest)
+
+
+MEMBERS = "CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT);"
+NEW_UNIQUES = {
+    # (review BQ-1/BP-1) The colliding rows pointed a link the new UNIQUE covers beside
+    # the contested column at other parent rows: they never collided.
+    "two links": (
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        " CREATE TABLE friendships (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id),"
+        " friend_id INTEGER NOT NULL REFERENCES users(id), since TEXT);",
+        "CREATE UNIQUE INDEX one_friendship ON friendships (user_id, friend_id);",
+    ),
+    "a link and a column": (
+        "CREATE TABLE concerts (id INTEGER PRIMARY KEY, title TEXT NOT NULL);"
+        " CREATE TABLE seats (id INTEGER PRIMARY KEY,"
+        " concert_id INTEGER NOT NULL REFERENCES concerts(id), seat TEXT NOT NULL);",
+        "CREATE UNIQUE INDEX one_holder ON seats (concert_id, seat);",
+    ),
+    # (review BQ-2) A parent keyed in a range of 7: five rows for one replica crashed.
+    "parent keys in a range": (
+        "CREATE TABLE weekdays (id INTEGER PRIMARY KEY CHECK (id BETWEEN 1 AND 7),"
+        " name TEXT NOT NULL); CREATE TABLE nurses (id INTEGER PRIMARY KEY, name TEXT);"
+        " CREATE TABLE shifts (id INTEGER PRIMARY KEY,"
+        " nurse_id INTEGER NOT NULL REFERENCES nurses(id),"
+        " start_day_id INTEGER NOT NULL REFERENCES weekdays(id),"
+        " end_day_id INTEGER NOT NULL REFERENCES weekdays(id), note TEXT);",
+        "CREATE UNIQUE INDEX one_shift_per_nurse ON shifts (nurse_id);",
+    ),
+    # (review BQ-5) A CHECK keeps the links apart, and the parent has no column but its
+    # key (it had one row), or six links (the rows ran out).
+    "a key-only parent": (
+        "CREATE TABLE members (id INTEGER PRIMARY KEY);"
+        " CREATE TABLE games (id INTEGER PRIMARY KEY,"
+        " white_id INTEGER NOT NULL REFERENCES members(id),"
+        " black_id INTEGER NOT NULL REFERENCES members(id), CHECK (white_id <> black_id));",
+        "CREATE UNIQUE INDEX one_white ON games (white_id);",
+    ),
+    "six links": (
+        MEMBERS
+        + " CREATE TABLE matches (id INTEGER PRIMARY KEY, "
+        + ", ".join(f"{x}_id INTEGER NOT NULL REFERENCES members(id)" for x in "abcdef")
+        + ", CHECK (a_id NOT IN (b_id, c_id, d_id, e_id, f_id)));",
+        "CREATE UNIQUE INDEX one_a ON matches (a_id);",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(NEW_UNIQUES))
+def test_a_new_unique_breaks_its_cells_on_every_seed(tmp_path: Path, shape: str) -> None:
+    from harness.matrix import MatrixConfig, run_matrix
+
+    folder = migrations_folder(tmp_path, *NEW_UNIQUES[shape])
+    # (A peer's random update of a colliding row's link may undo the collision before
+    # A's upgrade: (1, 2) may need a few examples.)
+    for seed in (0, 1):
+        config = MatrixConfig(migrations=folder, examples=10, seed=seed, jobs=1, relay=False)
+        cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+        assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
