@@ -193,8 +193,10 @@ def _breaking_explanation(matrix: str, rules: Sequence[str], untested: Sequence[
         )
     elif any(rule in _PARKED_RULES for rule in rules) or not rules:
         parts.append(
-            "the matrix saw partial sync because the older client parks the ops it cannot "
-            "place: sync still runs, but data written by one side is invisible to the other"
+            "the matrix saw partial sync because each side parks the ops on what it lacks"
+            " (the newer client those on a dropped table or column, for good; the older"
+            " one those on a new or renamed one): sync still runs, but data written by one"
+            " side is invisible to the other"
         )
     else:
         parts.append(

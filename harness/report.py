@@ -77,7 +77,8 @@ def _heal_word(value: Any) -> str:
 
 def _counts_line(cell: Cell) -> str:
     return (
-        f"{_count(cell.get('examples'))} examples; {_count(cell.get('ops_sent'))} sent, "
+        f"{_count(cell.get('examples'))} {_plural(cell.get('examples') or 0, 'example')};"
+        f" {_count(cell.get('ops_sent'))} sent, "
         f"{_count(cell.get('ops_applied'))} applied, "
         f"{_count(cell.get('ops_skipped_unknown'))} skipped unknown, "
         f"{_count(cell.get('ops_rejected'))} rejected"

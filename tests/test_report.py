@@ -380,3 +380,15 @@ def test_markdown_says_which_pairs_ran_when_not_all() -> None:
     report = {**small_report(), "pairs": "latest"}
     report["cells"] = [c for c in report["cells"] if 3 in (c["local"], c["peer"])]
     assert "- Pairs checked: latest (5 of 9 cells)" in render_markdown(report)
+
+
+def test_counts_of_one_are_singular() -> None:
+    """ "1 examples" and "1 breaking migrations" (review BP-4)."""
+    report = small_report()
+    (failed,) = [cell for cell in report["cells"] if not cell["ok"]]
+    failed["examples"] = 1
+    assert "1 example; " in render_markdown(report)
+    html = render_html(report)
+    assert "breaking migration<" in html and "breaking migrations" not in html
+    report["lint"][0]["verdict"] = "breaking"  # two now
+    assert "breaking migrations<" in render_html(report)
