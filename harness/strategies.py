@@ -366,6 +366,9 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
         for column in [c for c in table.columns if c.name.lower() not in guarded]:
             hint = allowed(column.name, extra) if extra else None
             beyond = _beyond(hint) if hint is not None and hint.known else ()
+            there = theirs.column(column.name)
+            if there is not None and there.notnull and not column.notnull and not column.pk:
+                beyond += (None,)  # NOT NULL there only (a link, above all: see full_rows)
             # (not those its own CHECKs refuse: a CHECK written again another way)
             beyond = values_passing(table, column.name, beyond)
             if beyond:
@@ -777,6 +780,12 @@ def full_rows(
             values(table, columns, pair),
         )
 
+    def unlinked(table: Table) -> dict[str, None]:
+        """Links the other version requires and this one may leave NULL: the update of
+        every column empties them (a link's value is otherwise always a row's key)."""
+        beyond = outside.get(table.name, {})
+        return {c: None for c in references(table, schema) if None in beyond.get(c, ())}
+
     def insert_then_rewrite(table: Table) -> st.SearchStrategy[tuple[dict[str, Any], ...]]:
         """The row, and later an update of every column of that same row (by its
         key: after the sync the peer's rows are there too, and must stay theirs)."""
@@ -785,7 +794,7 @@ def full_rows(
             lambda key, first, then: (
                 insert_step(table, key, first),
                 {"replica": replica, "op": "update", "table": table.name, "key": key,
-                 "values": then, "refs": {}},
+                 "values": then | unlinked(table), "refs": {}},
             ),
             keys_for(table, replica),
             values(table, columns),

@@ -561,3 +561,27 @@ def test_a_new_unique_breaks_its_cells_on_every_seed(tmp_path: Path, shape: str)
         config = MatrixConfig(migrations=folder, examples=10, seed=seed, jobs=1, relay=False)
         cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
         assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
+
+
+def test_a_link_made_not_null_breaks_its_cells_on_every_seed(tmp_path: Path) -> None:
+    """A link's value is a row's key whenever the linked table has rows, so an older
+    client's NULL link (a walk-in with no stylist) was drawn almost never, and the cells
+    where the newer client refuses it read partial or full (review BP-5)."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    table = (
+        "CREATE TABLE {} (id INTEGER PRIMARY KEY, stylist_id INTEGER {}REFERENCES stylists(id),"
+        " client TEXT NOT NULL);"
+    )
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE stylists (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        + table.format("appointments", ""),
+        table.format("appointments_new", "NOT NULL ")
+        + "INSERT INTO appointments_new SELECT * FROM appointments;"
+        " DROP TABLE appointments; ALTER TABLE appointments_new RENAME TO appointments;",
+    )
+    for seed in (0, 1):
+        config = MatrixConfig(migrations=folder, examples=3, seed=seed, jobs=1, relay=False)
+        cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+        assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
