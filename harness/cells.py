@@ -270,7 +270,10 @@ def run_cell(
         if expected == BROKEN:  # documented as a break the traffic did not reach
             result.reasons.append(
                 "a break this run did not reach reads so too: if the documented break is"
-                " real (the lint names it), raise --examples rather than edit the document"
+                " real in this direction (the lint names it; but a column added NOT NULL"
+                " without a default breaks only the cells whose local client is the newer,"
+                " an older local client is partial), raise --examples rather than edit"
+                " the document"
             )
     elif not result.ok:
         result.reasons.insert(0, f"{documented}, observed {result.observed}")

@@ -11,7 +11,7 @@ import sqlite3
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from harness.crosscheck import documented_breaks, lint_matrix_disagreements
+from harness.crosscheck import documented_breaks, how_to_accept, lint_matrix_disagreements
 from harness.lint import lint_migrations, lint_to_json
 from harness.matrix import MatrixConfig, MatrixResult, Progress, load_expectations, run_matrix
 
@@ -51,8 +51,14 @@ def compatibility_report(config: MatrixConfig, progress: Progress | None = None)
     # Every row of the document, run or not (--pairs may leave the documented pair out),
     # as the plugin reads it.
     documented = load_expectations(result.migration_set, config.expected)[0].values()
-    accepted = documented_breaks(breaking, ((c.local, c.peer, c.status) for c in documented))
+    rows = [(c.local, c.peer, c.status) for c in documented]
+    accepted = documented_breaks(breaking, rows)
     report["lint_documented_breaks"] = accepted
+    report["lint_how_to_accept"] = {
+        str(v): how_to_accept(v, breaking, rows, result.migration_set.versions)
+        for v in breaking
+        if v not in accepted
+    }
     report["lint_ok"] = len(accepted) == len(breaking)
     report["matrix_ok"] = result.ok
     report["ok"] = result.ok and report["lint_ok"]  # what a release gate needs: both

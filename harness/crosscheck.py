@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.cells import cell_id
 
-__all__ = ["documented_breaks", "lint_matrix_disagreements"]
+__all__ = ["documented_breaks", "how_to_accept", "lint_matrix_disagreements"]
 
 
 def documented_breaks(
@@ -35,6 +35,42 @@ def documented_breaks(
         for version in sorted(versions)
         if any({v for v in versions if low < v <= high} == {version} for low, high in broken)
     ]
+
+
+def how_to_accept(
+    version: int,
+    breaking: Iterable[int],
+    documented: Iterable[tuple[int, int, str]],
+    versions: Sequence[int],
+) -> str:
+    """Why no documented row accepts the breaking ``version`` (see
+    :func:`documented_breaks`), and the row that would, for a message."""
+    earlier = [v for v in versions if v < version]
+    if not earlier:
+        return ""
+    row = f"`| v{earlier[-1]} | v{version} | ❌ No sync |`"
+    others = set(breaking) - {version}
+    across = sorted(
+        {(a, b) for a, b, status in documented if status == "broken" and _across(a, b, version)},
+        key=lambda pair: (min(pair), max(pair), pair),
+    )
+    if not across:
+        return (
+            f"no documented No sync row crosses v{version}; if the break is accepted (it is"
+            f" released and cannot be undone), add {row}"
+        )
+    also = sorted({v for a, b in across for v in others if _across(a, b, v)})
+    shown = ", ".join(f"v{a} | v{b}" for a, b in across[:3]) + (", ..." if len(across) > 3 else "")
+    return (
+        f"the documented No sync rows across v{version} ({shown}) also cross"
+        f" {', '.join(f'v{v}' for v in also)}, so none accepts v{version} alone; if the break"
+        f" is accepted, add {row} (a pair across v{version} alone: the run need not check it)"
+    )
+
+
+def _across(a: int, b: int, version: int) -> bool:
+    """Whether the cell (a, b) has one side before ``version`` and one at or after it."""
+    return min(a, b) < version <= max(a, b)
 
 
 _PARKED_RULES = frozenset({"drop-table", "drop-column", "rename-column", "rename-table"})

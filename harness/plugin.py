@@ -26,7 +26,7 @@ from hypothesis import settings
 from hypothesis.errors import InvalidArgument
 
 from harness.cells import CellResult, run_cell
-from harness.crosscheck import documented_breaks
+from harness.crosscheck import documented_breaks, how_to_accept
 from harness.errors import CellFailure, HarnessError, LintFailure
 from harness.expected import ExpectedCell, expectation_for
 from harness.lint import MigrationLint, lint_migrations
@@ -259,11 +259,15 @@ class Lint:
     version: int
     result: MigrationLint
     documented: bool = False
+    how_to_accept: str = ""  # why no documented row accepts it, and the row that would
 
     def check(self) -> MigrationLint:
         """Raise :class:`LintFailure` when the lint calls this migration breaking."""
         if self.result.verdict == "breaking" and not self.documented:
-            raise LintFailure(lint_failure_report(self.result))
+            report = lint_failure_report(self.result)
+            if self.how_to_accept:
+                report += f"\nTo accept it: {self.how_to_accept}"
+            raise LintFailure(report)
         return self.result
 
 
@@ -328,12 +332,14 @@ def nexus_lint(
 ) -> Lint:
     """One migration's lint (parametrised over every version)."""
     breaking = [r.version for r in nexus_lint_results.values() if r.verdict == "breaking"]
-    cells = _expectations(request.config)[0].values()
-    documented = documented_breaks(breaking, ((c.local, c.peer, c.status) for c in cells))
+    rows = [(c.local, c.peer, c.status) for c in _expectations(request.config)[0].values()]
+    documented = request.param in documented_breaks(breaking, rows)
+    versions = sorted(nexus_lint_results)
     return Lint(
         request.param,
         nexus_lint_results[request.param],
-        documented=request.param in documented,
+        documented=documented,
+        how_to_accept="" if documented else how_to_accept(request.param, breaking, rows, versions),
     )
 
 

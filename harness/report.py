@@ -214,6 +214,11 @@ def render_markdown(report: Report) -> str:
                 else ""
             )
         )
+        for version, hint in sorted(
+            (report.get("lint_how_to_accept") or {}).items(), key=lambda item: int(item[0])
+        ):
+            if hint:
+                out.append(f"  - v{version}: {hint}")
     if "relay" in report:
         out.append(f"- Relay: {summary['relay_ok']} of {summary['relay_total']} ok")
 
@@ -422,6 +427,7 @@ def render_html(report: Report) -> str:
         failures=failures,
         lint=lint,
         has_lint="lint" in report,
+        how_to_accept=report.get("lint_how_to_accept") or {},
         finding_target=_finding_target,
         relay=report.get("relay") or [],
         heals=[cell for cell in cells if isinstance(cell["heals"], bool)],

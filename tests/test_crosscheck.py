@@ -131,3 +131,19 @@ def test_a_clock_default_partial_in_the_matrix_does_not_claim_no_divergence() ->
     assert found["matrix"] == "partial"
     assert "never diverged" not in found["explanation"]
     assert "read from the clock or random()" in found["explanation"]
+
+
+def test_how_to_accept_a_break_names_the_rows_that_cross_another_and_the_row_to_add() -> None:
+    """Under --pairs latest every documented row across an early break crosses the later
+    one too; nothing said so, or which row to add (review BR-1)."""
+    from harness.crosscheck import how_to_accept
+
+    versions = [1, 2, 3, 4, 5]
+    rows = [(1, 5, "broken"), (5, 1, "broken"), (4, 5, "broken"), (5, 5, "full")]
+    assert documented_breaks([3, 5], rows) == [5]
+    hint = how_to_accept(3, [3, 5], rows, versions)
+    assert "(v1 | v5, v5 | v1) also cross v5, so none accepts v3 alone" in hint
+    assert "add `| v2 | v3 | ❌ No sync |`" in hint
+    assert documented_breaks([3, 5], [*rows, (2, 3, "broken")]) == [3, 5]
+    alone = how_to_accept(3, [3], [(5, 5, "full")], versions)
+    assert alone.startswith("no documented No sync row crosses v3")

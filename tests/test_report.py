@@ -392,3 +392,11 @@ def test_counts_of_one_are_singular() -> None:
     assert "breaking migration<" in html and "breaking migrations" not in html
     report["lint"][0]["verdict"] = "breaking"  # two now
     assert "breaking migrations<" in render_html(report)
+
+
+def test_the_report_says_how_to_accept_a_break_it_does_not_accept() -> None:
+    report = small_report()
+    report["lint_how_to_accept"] = {"3": "add `| v2 | v3 | ❌ No sync |`"}
+    assert "  - v3: add `| v2 | v3 | ❌ No sync |`" in render_markdown(report)
+    assert "add <code>" not in render_html(report)  # (escaped, as text)
+    assert "add `| v2 | v3 | ❌ No sync |`" in render_html(report)
