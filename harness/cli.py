@@ -21,6 +21,7 @@ import click
 import hypothesis.configuration
 from click.core import ParameterSource
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -128,6 +129,7 @@ class HarnessGroup(NexusGroup):
 
 
 def _terminated(signum: int, frame: object) -> None:
+    click.echo("Terminated.", err=True)  # (as Ctrl-C says "Interrupted.": why it stopped)
     raise SystemExit(128 + signum)
 
 
@@ -239,6 +241,22 @@ def _grid(result: MatrixResult) -> Table:
             " ! not as documented; · not run"
         )
     return grid
+
+
+def _print_whole(table: Table) -> None:
+    """Print ``table``; into a log (no terminal) as wide as it needs: a fixed width cut
+    off the last columns of a long history's grid, the newest version's among them,
+    where ``--pairs latest`` puts half its cells."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    needed = Measurement.get(out, out.options.update_width(10_000), table).maximum
+    width = out.width
+    out.width = max(width, needed)  # (print's own width= stops at the console's)
+    try:
+        out.print(table)
+    finally:
+        out.width = width
 
 
 def lint_summary(results: Sequence[MigrationLint]) -> str:
@@ -418,7 +436,7 @@ def matrix_command(ctx: click.Context, /, json_file: Path | None, **options: Any
     config = _config(**options)
     with _hypothesis_home(), _reporter_for(config) as reporter:
         result = run_matrix(config, reporter)
-    out.print(_grid(result))
+    _print_whole(_grid(result))
     out.print(f"documented matrix: {result.expected_source}")
     _print_pairs(result)
     _print_untested(result)
