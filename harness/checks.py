@@ -93,6 +93,13 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
             )
             if choices:
                 return Allowed(choices=choices)
+        # The whole CHECK one equality (a singleton row: id = 1): one choice.
+        equal = re.fullmatch(rf"(?is)\s*\(?\s*{name}\s*==?\s*({LITERAL.pattern})\s*\)?\s*", expr)
+        if equal:
+            text, number = equal.group(2), equal.group(3)
+            return Allowed(
+                choices=(text.replace("''", "'") if number is None else _number(number),)
+            )
         between = re.search(rf"(?i){name}\s+BETWEEN\s+({NUMBER})\s+AND\s+({NUMBER})", expr)
         if between:
             low, high = _number(between.group(1)), _number(between.group(2))

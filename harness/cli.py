@@ -247,7 +247,7 @@ def _print_whole(table: Table) -> None:
     """Print ``table``; into a log (no terminal) as wide as it needs: a fixed width cut
     off the last columns of a long history's grid, the newest version's among them,
     where ``--pairs latest`` puts half its cells."""
-    if out.is_terminal:
+    if out.is_terminal and out.file.isatty():  # (FORCE_COLOR makes a pipe a "terminal")
         out.print(table)
         return
     needed = Measurement.get(out, out.options.update_width(10_000), table).maximum

@@ -54,10 +54,18 @@ def compatibility_report(config: MatrixConfig, progress: Progress | None = None)
     rows = [(c.local, c.peer, c.status) for c in documented]
     accepted = documented_breaks(breaking, rows)
     report["lint_documented_breaks"] = accepted
+    observed = [(c.local, c.peer, c.observed) for c in result.cells]
     report["lint_how_to_accept"] = {
-        str(v): how_to_accept(v, breaking, rows, result.migration_set.versions)
-        for v in breaking
-        if v not in accepted
+        str(entry["version"]): how_to_accept(
+            entry["version"],
+            breaking,
+            rows,
+            result.migration_set.versions,
+            observed=observed,
+            rules=[f["rule"] for f in entry["findings"] if f.get("severity") == "breaking"],
+        )
+        for entry in lint["lint"]
+        if entry["version"] in breaking and entry["version"] not in accepted
     }
     report["lint_ok"] = len(accepted) == len(breaking)
     report["matrix_ok"] = result.ok

@@ -42,14 +42,44 @@ def how_to_accept(
     breaking: Iterable[int],
     documented: Iterable[tuple[int, int, str]],
     versions: Sequence[int],
+    *,
+    observed: Iterable[tuple[int, int, str]] = (),
+    rules: Iterable[str] = (),
 ) -> str:
     """Why no documented row accepts the breaking ``version`` (see
-    :func:`documented_breaks`), and the row that would, for a message."""
+    :func:`documented_breaks`), and the row that would, for a message.
+
+    ``observed``: (local, peer, status) of the cells a run checked, which show
+    the direction that breaks (none: no run, as in the plugin's lint tests);
+    ``rules``: the lint's breaking rules for it.
+    """
+    observed = list(observed)
     earlier = [v for v in versions if v < version]
     if not earlier:
         return ""
-    row = f"`| v{earlier[-1]} | v{version} | ❌ No sync |`"
     others = set(breaking) - {version}
+    alone = sorted(
+        ((a, b) for a, b, status in observed if status == "broken" and _across(a, b, version)),
+        key=lambda pair: (abs(pair[0] - pair[1]), pair),
+    )
+    alone = [(a, b) for a, b in alone if not any(_across(a, b, v) for v in others)]
+    if alone:
+        a, b = alone[0]
+        row = f"`| v{a} | v{b} | ❌ No sync |` (a cell the run saw broken)"
+    elif observed and set(rules) and set(rules) <= _PARKED_RULES:
+        return (
+            f"the run saw this {' and '.join(sorted(set(rules)))} as partial sync (each side"
+            " parks what it lacks), and a No sync row for a partial cell fails that cell:"
+            " change the migration while it is unreleased"
+        )
+    else:
+        before = earlier[-1]
+        row = (
+            f"`| v{version} | v{before} | ❌ No sync |` or"
+            f" `| v{before} | v{version} | ❌ No sync |`, the direction that breaks"
+            " (a column added NOT NULL breaks the newer client's"
+            " side, the first)"
+        )
     across = sorted(
         {(a, b) for a, b, status in documented if status == "broken" and _across(a, b, version)},
         key=lambda pair: (min(pair), max(pair), pair),
@@ -64,7 +94,7 @@ def how_to_accept(
     return (
         f"the documented No sync rows across v{version} ({shown}) also cross"
         f" {', '.join(f'v{v}' for v in also)}, so none accepts v{version} alone; if the break"
-        f" is accepted, add {row} (a pair across v{version} alone: the run need not check it)"
+        f" is accepted, add {row}: a pair across v{version} alone, which the run need not check"
     )
 
 

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -240,12 +241,12 @@ def _staging_folder(replay_dir: Path | None) -> Path | None:
     they were (none overwritten, none added). Made by the first cell that writes
     one (a run with no broken cell makes no folder). None where ``replay_dir``
     cannot be written: the cells then try it themselves, and say why they could not."""
-    if replay_dir is None:
-        return None
+    if replay_dir is None or (replay_dir.is_symlink() and not replay_dir.exists()):
+        return None  # (a dangling link: the cells say so, naming the user's path)
     nearest = next((p for p in (replay_dir, *replay_dir.parents) if p.exists()), Path.cwd())
     if not (nearest.is_dir() and os.access(nearest, os.W_OK | os.X_OK)):
         return None
-    return replay_dir / f".partial-{uuid.uuid4().hex[:12]}"
+    return replay_dir / f".partial-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 def _publish_replays(folder: Path, cells: Sequence[CellResult]) -> None:
@@ -260,12 +261,30 @@ def _publish_replays(folder: Path, cells: Sequence[CellResult]) -> None:
 
 
 def _remove_stale_replays(folder: Path, cells: Sequence[CellResult]) -> None:
-    """Replay files of earlier runs for cells this one did not find broken."""
+    """Replay files of earlier runs for cells this one did not find broken, and the
+    staging folders of runs killed outright (SIGKILL: no ``finally`` ran)."""
+    for staged in folder.glob(".partial-*"):
+        if staged.is_dir() and _abandoned(staged):
+            shutil.rmtree(staged, ignore_errors=True)
     kept = {Path(cell.replay_file).name for cell in cells if cell.replay_file}
     for stale in folder.glob("replay-v*-v*.json"):
         if re.fullmatch(r"replay-v\d+-v\d+\.json", stale.name) and stale.name not in kept:
             with contextlib.suppress(OSError):  # a folder this user cannot change: left as is
                 stale.unlink()
+
+
+def _abandoned(staged: Path) -> bool:
+    """Whether a ``.partial-PID-...`` folder's run has gone: its process is not
+    running here, or it is a day old (a folder shared across machines)."""
+    try:
+        if time.time() - staged.stat().st_mtime > 86_400:
+            return True
+        os.kill(int(staged.name.split("-")[1]), 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return True
+    except OSError:  # (PermissionError: another user's live process)
+        return False
+    return False
 
 
 def _ignore_interrupts() -> None:

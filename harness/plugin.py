@@ -339,7 +339,19 @@ def nexus_lint(
         request.param,
         nexus_lint_results[request.param],
         documented=documented,
-        how_to_accept="" if documented else how_to_accept(request.param, breaking, rows, versions),
+        how_to_accept=""
+        if documented
+        else how_to_accept(
+            request.param,
+            breaking,
+            rows,
+            versions,
+            rules=[
+                f.rule
+                for f in nexus_lint_results[request.param].findings
+                if f.severity == "breaking"
+            ],
+        ),
     )
 
 

@@ -145,16 +145,17 @@ def _replica_values(
     numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
     hint = allowed(column.name, checks)
     numeric = column.affinity in ("INTEGER", "REAL", "NUMERIC")
-    if hint.choices:  # each replica takes every other allowed value
-        mine = hint.choices[offset - 1 :: len(REPLICAS)]
-        if mine:
-            return st.sampled_from(mine), len(mine)
+    if hint.choices:  # each replica takes every other allowed value (both, if one)
+        mine = hint.choices[offset - 1 :: len(REPLICAS)] or hint.choices
+        return st.sampled_from(mine), len(mine)
     if numeric and (hint.low is not None or hint.high is not None):
         low = int(hint.low if hint.low is not None else int(hint.high or 0) - 2 * KEY_SPACE)
         high = int(hint.high if hint.high is not None else low + 2 * KEY_SPACE)
         middle = (low + high) // 2  # a takes the lower half of the range, b the upper
         first, last = (low, middle) if offset == 1 else (middle + 1, high)
-        return st.integers(first, last), min(KEY_SPACE, max(last - first + 1, 0))
+        if first > last:  # one value (a singleton row, id = 1): both replicas write it
+            first, last = low, high
+        return st.integers(first, last), min(KEY_SPACE, last - first + 1)
     if not numeric and hint.pattern is not None and hint.pattern.open_ended:
         shape = hint.pattern  # the replica's token where the pattern takes any run
         return numbers.map(lambda n: shape.fill(f"{replica}-{n}")), KEY_SPACE
@@ -751,14 +752,24 @@ def full_rows(
         table: Table, key: Any, fields: dict[str, Any], pair: int | None = None
     ) -> dict[str, Any]:
         """The insert of one row; each link points at the first row of its table, but
-        in the ``pair``-th of rows written to collide, links the other version's
-        UNIQUE does not cover point at the next rows (``CHECK (white_id <> black_id)``
-        would refuse a row linking one member twice)."""
+        in the ``pair``-th of rows written to collide, each link the other version's
+        UNIQUE covers points at a row of its own, the same in every such row (they
+        collide: ``UNIQUE (user_id, friend_id)``, and ``CHECK (user_id <> friend_id)``
+        lets them in), and each other link at rows after those, other in each such
+        row (``CHECK (white_id <> black_id)`` would refuse a row linking one member
+        twice)."""
         refs = references(table, schema)
         needed = kept(table)
-        others = [c for c in refs if c not in needed]  # each its own row, none the first
+        # In the table's order (SQLite lists foreign keys last first): the first link
+        # declared gets the first row, so CHECK (user_id < friend_id) holds too.
+        links = [c.name for c in table.columns if c.name in refs]
+        others = [c for c in links if c not in needed]  # each its own row, none the first
+        kept_links = [c for c in links if c in needed]  # each its own row, in every pair
+        base = len(kept_links)
         picks = {
-            c: 0 if pair is None or c in needed else 1 + others.index(c) + pair * len(others)
+            c: (kept_links.index(c) if pair is not None else 0)
+            if c in needed
+            else (0 if pair is None else base + others.index(c) + pair * len(others))
             for c in refs
         }
         return {
@@ -848,7 +859,8 @@ def full_rows(
             refs = references(schema.tables[name], schema)
             others = len([c for c in refs if c not in kept(schema.tables[name])])
             for target in refs.values():
-                linked[target] = min(11, max(linked.get(target, 3), 1 + 2 * others))
+                kept_n = len([c for c in refs if c in kept(schema.tables[name])])
+                linked[target] = min(11, max(linked.get(target, 3), max(kept_n, 1) + 2 * others))
     for table in [schema.tables[name] for name in insertion_order(schema)]:
         if table.name in contested:
             tables.append(colliding(table).map(lambda rows: (rows, [])))

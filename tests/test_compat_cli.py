@@ -898,21 +898,33 @@ def test_report_with_pairs_accepts_a_break_documented_on_a_pair_it_did_not_run(
     ]
 
 
-def test_a_long_historys_grid_is_printed_whole_into_a_log(tmp_path: Path) -> None:
-    """Out of a terminal the grid was cut at 140 characters: past about 36 versions the
-    newest versions' columns were missing, and under --pairs latest rows v1-v39 read as
-    all "not run" (review BR-2)."""
+@pytest.mark.parametrize("force_color", [False, True])
+def test_a_long_historys_grid_is_printed_whole_into_a_log(
+    tmp_path: Path, force_color: bool
+) -> None:
+    """Out of a terminal the grid was cut at 140 characters (80 with FORCE_COLOR): past
+    about 36 versions the newest versions' columns were missing, and under --pairs latest
+    rows v1-v39 read as all "not run" (review BR-2, BS-4)."""
     from folders import migrations_folder
 
     steps = ["CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"]
     steps += [f"ALTER TABLE notes ADD COLUMN c{n} TEXT;" for n in range(2, 41)]
     folder = migrations_folder(tmp_path, *steps)
-    result = invoke(
-        "matrix", "--migrations", folder, "--pairs", "latest", "--examples", "1",
-        "--jobs", "1", "--no-relay", "--replay-dir", tmp_path / "replays",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    header = next(line for line in result.stdout.splitlines() if "A \\ B" in line)
+    args = ["matrix", "--migrations", folder, "--pairs", "latest", "--examples", "1"]
+    args += ["--jobs", "1", "--no-relay", "--replay-dir", tmp_path / "replays"]
+    if force_color:  # a real pipe, as a CI log is
+        env = {**os.environ, "FORCE_COLOR": "1", "NO_COLOR": ""}
+        env.pop("NO_COLOR")
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", *map(str, args)],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        code, stdout = done.returncode, re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    else:
+        result = invoke(*args)
+        code, stdout = result.exit_code, result.stdout
+    assert code == 0, stdout
+    header = next(line for line in stdout.splitlines() if "A \\ B" in line)
     assert "v40" in header
-    row = next(line for line in result.stdout.splitlines() if line.startswith("│v1 "))
+    row = next(line for line in stdout.splitlines() if line.startswith("│v1 "))
     assert row.rstrip(" │").endswith("P")  # v1 against v40: partial, and shown

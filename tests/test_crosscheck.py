@@ -143,7 +143,19 @@ def test_how_to_accept_a_break_names_the_rows_that_cross_another_and_the_row_to_
     assert documented_breaks([3, 5], rows) == [5]
     hint = how_to_accept(3, [3, 5], rows, versions)
     assert "(v1 | v5, v5 | v1) also cross v5, so none accepts v3 alone" in hint
-    assert "add `| v2 | v3 | ❌ No sync |`" in hint
+    # No run (the plugin's lint test): either direction of the migration's own pair.
+    assert "add `| v3 | v2 | ❌ No sync |` or `| v2 | v3 | ❌ No sync |`" in hint
     assert documented_breaks([3, 5], [*rows, (2, 3, "broken")]) == [3, 5]
+    assert documented_breaks([3, 5], [*rows, (3, 2, "broken")]) == [3, 5]
     alone = how_to_accept(3, [3], [(5, 5, "full")], versions)
     assert alone.startswith("no documented No sync row crosses v3")
+    # A run shows the direction that breaks: a cell across v3 alone it saw broken
+    # (a NOT NULL column added breaks the newer client's side only, review BS-2).
+    seen = [(2, 3, "partial"), (3, 2, "broken"), (1, 5, "broken")]
+    directed = how_to_accept(3, [3, 5], rows, versions, observed=seen, rules=["x"])
+    assert "add `| v3 | v2 | ❌ No sync |` (a cell the run saw broken)" in directed
+    # A drop the run saw partial only: no No sync row can accept it.
+    partial = [(2, 3, "partial"), (3, 2, "partial")]
+    dropped = how_to_accept(3, [3], [], versions, observed=partial, rules=["drop-table"])
+    assert "change the migration while it is unreleased" in dropped
+    assert "No sync |" not in dropped

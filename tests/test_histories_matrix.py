@@ -7,6 +7,7 @@ each cell must come out as it does. Cell (A, B) is judged at A's replica.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -328,11 +329,17 @@ def test_a_run_leaves_its_own_replays_and_no_others(tmp_path: Path) -> None:
     replays.mkdir()
     (replays / "replay-v9-v9.json").write_text("{}", encoding="utf-8")  # an earlier run's
     (replays / "notes.txt").write_text("mine", encoding="utf-8")  # not the harness's
+    killed = replays / ".partial-999999999-0a1b"  # a run killed outright (SIGKILL)
+    killed.mkdir()
+    (killed / "replay-v1-v2.json").write_text("{}", encoding="utf-8")
+    running = replays / f".partial-{os.getpid()}-0a1b"  # a run still going (this process)
+    running.mkdir()
     folder = HISTORIES / "composite_unique_brk" / "migrations"
     config = MatrixConfig(migrations=folder, examples=5, seed=1, jobs=1, relay=False)
     cells = run_matrix(replace(config, replay_dir=replays)).cells
     broken = sorted(f"replay-{c.cell_id}.json" for c in cells if c.observed == "broken")
     assert broken and sorted(_replay_files(replays)) == sorted([*broken, "notes.txt"])
+    assert not killed.exists() and running.is_dir()  # (review BS-6)
     assert all(Path(c.replay_file or "").parent == replays for c in cells if c.replay_file)
 
 
@@ -374,3 +381,16 @@ def test_the_kind_of_a_break_keeps_refusals_of_tables_whose_names_end_alike() ->
     both = f"{one}; tasks row 9: {unique.format('subtasks')}"
     assert _kind([two]) == _kind([one])
     assert _kind([both]) != _kind([one])
+
+
+def test_a_dangling_replay_folder_link_is_named_as_the_user_gave_it(tmp_path: Path) -> None:
+    """(review BS-7) The cells said ".../.partial-65242cd01659: File exists"."""
+    replays = tmp_path / "replays"
+    replays.symlink_to(tmp_path / "gone")
+    folder = HISTORIES / "composite_unique_brk" / "migrations"
+    config = MatrixConfig(migrations=folder, examples=5, jobs=1, relay=False, replay_dir=replays)
+    broken = [c for c in run_matrix(config).cells if c.observed == "broken"]
+    assert broken and all(c.replay_file is None for c in broken)
+    for cell in broken:
+        (why,) = [r for r in cell.reasons if r.startswith("no replay file written")]
+        assert why.startswith(f"no replay file written: {replays}:") and ".partial" not in why

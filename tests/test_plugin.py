@@ -113,7 +113,7 @@ def test_breaking_project_fails_with_a_titled_report(pytester: pytest.Pytester) 
             "Breaking migration: v2 (Drop the station region (breaking: v1 still requires it))",
             "Findings:",
             "  - breaking drop-column stations.region: *",
-            "To accept it: no documented No sync row crosses v2; * add `| v1 | v2 | ❌ No sync |`",
+            "To accept it: no documented No sync row crosses v2; * add `| v2 | v1 | ❌ No sync |`*",
         ]
     )
     result.stdout.fnmatch_lines([literal("compat_check.py::test_migration_lint[lint-v1] PASSED*")])

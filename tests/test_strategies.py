@@ -540,6 +540,22 @@ NEW_UNIQUES = {
         " black_id INTEGER NOT NULL REFERENCES members(id), CHECK (white_id <> black_id));",
         "CREATE UNIQUE INDEX one_white ON games (white_id);",
     ),
+    # (review BS-1) The links the new UNIQUE covers pointed at one row, which the CHECK
+    # keeping them apart refused, here as at v2; now each its own row, in declared order.
+    "two links a CHECK keeps apart": (
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        " CREATE TABLE friendships (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id),"
+        " friend_id INTEGER NOT NULL REFERENCES users(id), CHECK (user_id <> friend_id));",
+        "CREATE UNIQUE INDEX one_friendship ON friendships (user_id, friend_id);",
+    ),
+    "two links a CHECK orders": (
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        " CREATE TABLE friendships (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER NOT NULL REFERENCES users(id),"
+        " friend_id INTEGER NOT NULL REFERENCES users(id), CHECK (user_id < friend_id));",
+        "CREATE UNIQUE INDEX one_friendship ON friendships (user_id, friend_id);",
+    ),
     "six links": (
         MEMBERS
         + " CREATE TABLE matches (id INTEGER PRIMARY KEY, "
@@ -585,3 +601,20 @@ def test_a_link_made_not_null_breaks_its_cells_on_every_seed(tmp_path: Path) -> 
         config = MatrixConfig(migrations=folder, examples=3, seed=seed, jobs=1, relay=False)
         cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
         assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
+
+
+@pytest.mark.parametrize("check", ["id BETWEEN 1 AND 1", "id >= 1 AND id <= 1", "id = 1"])
+def test_a_table_of_one_row_is_written_by_both_replicas(tmp_path: Path, check: str) -> None:
+    """A range of one key left the second replica none to mint: a traceback from
+    hypothesis (review BS-3). Both write the one row, which sync merges."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    folder = migrations_folder(
+        tmp_path,
+        f"CREATE TABLE settings (id INTEGER PRIMARY KEY CHECK ({check}), theme TEXT);",
+        "ALTER TABLE settings ADD COLUMN font TEXT;",
+    )
+    config = MatrixConfig(migrations=folder, examples=5, seed=0, jobs=1, relay=False)
+    result = run_matrix(config)
+    assert result.ok, [c.reasons for c in result.cells if not c.ok]
+    assert all(not c.untested_tables for c in result.cells)
