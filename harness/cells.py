@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,10 @@ def example_settings(examples: int) -> settings:
     )
 
 
+# Steps left after the one-at-a-time cut up to which pairs are tried (28 pairs at most).
+PAIRS_CUT_UP_TO = 8
+
+
 class _Broken(Exception):
     """Raised inside hypothesis so it stops at a broken example."""
 
@@ -331,18 +336,37 @@ def cut_steps(
     with the same kind of first reason (a break of another kind is not this
     one). Each trial is a fresh run of fixed steps, so the cut is the same on
     every run.
+
+    Where no single step can go and few are left, two steps are tried together:
+    a step picks rows by their position among a table's rows, so a parent row
+    and the row pointing at it can only go as a pair.
     """
     kept = [dict(step) for step in steps]
     first = _kind(observation.reasons[:1])
-    cut = True
-    while cut:  # again, while a pass cut something: a step may be needed only by another
-        cut = False
-        for index in reversed(range(len(kept))):
-            trial = kept[:index] + kept[index + 1 :]
-            seen = run_example(templates, local, peer, trial, workdir)
-            if seen.status == "broken" and _kind(seen.reasons[:1]) == first:
-                kept, observation, cut = trial, seen, True
-    return kept, observation
+
+    def breaks(trial: list[dict[str, Any]]) -> Observation | None:
+        seen = run_example(templates, local, peer, trial, workdir)
+        return seen if seen.status == "broken" and _kind(seen.reasons[:1]) == first else None
+
+    while True:
+        cut = True
+        while cut:  # again, while a pass cut something: a step may be needed only by another
+            cut = False
+            for index in reversed(range(len(kept))):
+                trial = kept[:index] + kept[index + 1 :]
+                seen = breaks(trial)
+                if seen is not None:
+                    kept, observation, cut = trial, seen, True
+        if len(kept) > PAIRS_CUT_UP_TO:
+            return kept, observation
+        for later, earlier in combinations(reversed(range(len(kept))), 2):
+            trial = [step for index, step in enumerate(kept) if index not in (later, earlier)]
+            seen = breaks(trial)
+            if seen is not None:
+                kept, observation = trial, seen
+                break
+        else:
+            return kept, observation
 
 
 def _kind(reasons: Sequence[str]) -> list[tuple[str, ...]]:

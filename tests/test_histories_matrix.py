@@ -394,3 +394,36 @@ def test_a_dangling_replay_folder_link_is_named_as_the_user_gave_it(tmp_path: Pa
     for cell in broken:
         (why,) = [r for r in cell.reasons if r.startswith("no replay file written")]
         assert why.startswith(f"no replay file written: {replays}:") and ".partial" not in why
+
+
+def test_a_parent_row_and_another_go_together_when_links_pick_rows_by_position(
+    tmp_path: Path,
+) -> None:
+    """Links pick rows by position (refs 3 and 6 of three trees: the same tree). One tree
+    fewer and they pick two trees, so no single step could go; two trees fewer and they
+    pick one again (review BP-2: 6 steps where 4 would do)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE trees (id TEXT PRIMARY KEY NOT NULL, variety TEXT);"
+        " CREATE TABLE harvests (id TEXT PRIMARY KEY NOT NULL,"
+        " tree_id TEXT NOT NULL REFERENCES trees(id), season INTEGER NOT NULL);",
+        "CREATE UNIQUE INDEX one_harvest ON harvests (tree_id, season);",
+    )
+    trees = [
+        {"replica": "a", "op": "insert", "table": "trees", "key": f"a-{n}", "values": {}}
+        | {"refs": {}}
+        for n in (1, 2, 3)
+    ]
+    harvests = [
+        {"replica": "a", "op": "insert", "table": "harvests", "key": f"a-{n}"}
+        | {"values": {"season": 1}, "refs": {"tree_id": pick}}
+        for n, pick in ((10, 3), (11, 6))
+    ]
+    templates = Templates(load_set(folder))
+    try:
+        seen = run_example(templates, 1, 2, [*trees, *harvests], tmp_path)
+        assert seen.status == "broken", seen.reasons
+        kept, _ = cut_steps(templates, 1, 2, [*trees, *harvests], seen, tmp_path)
+    finally:
+        templates.cleanup()
+    assert [step["table"] for step in kept] == ["trees", "harvests", "harvests"]
