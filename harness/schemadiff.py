@@ -145,6 +145,23 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
     return re.sub(pattern, new, sql)
 
 
+def checked_not_null(table: Table) -> set[str]:
+    """Columns (lower case) a CHECK of their own holds NOT NULL (``CHECK (x IS NOT
+    NULL)``): NOT NULL in another spelling, compared as the column's NOT NULL is."""
+    names = set(table.column_names)
+    found = (_not_null_column(sql_key(check, names), names) for check in table.checks)
+    return {name.lower() for name in found if name}
+
+
+def _not_null_column(key: str | None, names: Iterable[str]) -> str | None:
+    """The column a CHECK's canonical form (:func:`sql_key`) holds NOT NULL, if it
+    is nothing else."""
+    for name in names:
+        if key in (f"{name.lower()} is not null", f"{name.lower()} not null"):
+            return name
+    return None
+
+
 UniqueKey = tuple[tuple[str, ...], str | None, str]
 """A UNIQUE's (columns, WHERE, what it compares when more than its columns:
 Index.compared), as :func:`unique_key` spells them."""
@@ -281,8 +298,10 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
             changes.append(Change(name, now.name, "collation-changed", detail))
         # A row key is never NULL on the wire (it is the op's row_id); SQLite
         # also reports NOT NULL on keys of STRICT and WITHOUT ROWID tables.
-        if was.notnull != now.notnull and not (was.pk or now.pk):
-            kind = "notnull-added" if now.notnull else "notnull-dropped"
+        was_notnull = was.notnull or was.name.lower() in checked_not_null(before)
+        now_notnull = now.notnull or now.name.lower() in checked_not_null(after)
+        if was_notnull != now_notnull and not (was.pk or now.pk):
+            kind = "notnull-added" if now_notnull else "notnull-dropped"
             changes.append(Change(name, now.name, kind))
         if stored_default(was) != stored_default(now):
             detail = f"{was.default or 'no default'} -> {now.default or 'no default'}"
@@ -330,6 +349,9 @@ def _diff_constraints(
             check = _rename_identifier(check, old, new)
         old_checks[sql_key(check, names)] = check
     new_checks = {sql_key(check, names): check for check in now.checks}  # spelling aside
+    for keyed in (old_checks, new_checks):  # NOT NULL spelled as a CHECK: a nullability
+        for nullability in [k for k in keyed if _not_null_column(k, names)]:
+            del keyed[nullability]
     for kind, checks in (
         ("check-added", {new_checks[k] for k in new_checks.keys() - old_checks.keys()}),
         ("check-dropped", {old_checks[k] for k in old_checks.keys() - new_checks.keys()}),

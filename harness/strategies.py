@@ -27,7 +27,14 @@ from hypothesis import strategies as st
 
 from harness.checkeval import values_passing
 from harness.checks import Allowed, allowed
-from harness.schemadiff import columns_named, raises, triggers_on, unique_indexes, unique_keys
+from harness.schemadiff import (
+    checked_not_null,
+    columns_named,
+    raises,
+    triggers_on,
+    unique_indexes,
+    unique_keys,
+)
 from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table, find_named, sql_key
 
 REPLICAS = ("a", "b")
@@ -368,7 +375,12 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
             hint = allowed(column.name, extra) if extra else None
             beyond = _beyond(hint) if hint is not None and hint.known else ()
             there = theirs.column(column.name)
-            if there is not None and there.notnull and not column.notnull and not column.pk:
+            if (
+                there is not None
+                and (there.notnull or there.name.lower() in checked_not_null(theirs))
+                and not (column.notnull or column.name.lower() in checked_not_null(table))
+                and not column.pk
+            ):
                 beyond += (None,)  # NOT NULL there only (a link, above all: see full_rows)
             # (not those its own CHECKs refuse: a CHECK written again another way)
             beyond = values_passing(table, column.name, beyond)

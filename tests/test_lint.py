@@ -2672,3 +2672,34 @@ def test_an_update_setting_columns_to_themselves_changes_no_row(
     """(review BL-5: it was a data-rewrite, "clients diverge")"""
     result = last(tmp_path, BASE, step)
     assert (("data-rewrite", "recipes", None) in hits(result)) == rewrite, result.findings
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [("title TEXT CHECK (title IS NOT NULL)", "title TEXT NOT NULL"),
+     ("title TEXT NOT NULL", 'title TEXT CHECK ("Title" NOT NULL)')],
+)  # fmt: skip
+def test_not_null_spelled_as_a_check_is_not_null(tmp_path: Path, was: str, now: str) -> None:
+    """Neither version can hold or send a NULL: no finding (it was not-null-added and
+    constraint-loosened, or constraint-tightened: review BS)."""
+    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, {});"
+    result = last(
+        tmp_path,
+        table.format(was),
+        table.replace("notes", "notes_new").format(now)
+        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
+        " ALTER TABLE notes_new RENAME TO notes;",
+    )
+    assert result.verdict == "safe", hits(result)
+
+
+def test_a_check_that_a_column_is_not_null_is_not_null_added(tmp_path: Path) -> None:
+    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT{});"
+    result = last(
+        tmp_path,
+        table.format(""),
+        table.replace("notes", "notes_new").format(" CHECK (title IS NOT NULL)")
+        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
+        " ALTER TABLE notes_new RENAME TO notes;",
+    )
+    assert hits(result) == {("not-null-added", "notes", "title")}

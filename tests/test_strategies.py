@@ -579,7 +579,8 @@ def test_a_new_unique_breaks_its_cells_on_every_seed(tmp_path: Path, shape: str)
         assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
 
 
-def test_a_link_made_not_null_breaks_its_cells_on_every_seed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("not_null", ["NOT NULL ", "CHECK (stylist_id IS NOT NULL) "])
+def test_a_link_made_not_null_breaks_its_cells_on_every_seed(tmp_path: Path, not_null: str) -> None:
     """A link's value is a row's key whenever the linked table has rows, so an older
     client's NULL link (a walk-in with no stylist) was drawn almost never, and the cells
     where the newer client refuses it read partial or full (review BP-5)."""
@@ -593,7 +594,7 @@ def test_a_link_made_not_null_breaks_its_cells_on_every_seed(tmp_path: Path) -> 
         tmp_path,
         "CREATE TABLE stylists (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
         + table.format("appointments", ""),
-        table.format("appointments_new", "NOT NULL ")
+        table.format("appointments_new", not_null)
         + "INSERT INTO appointments_new SELECT * FROM appointments;"
         " DROP TABLE appointments; ALTER TABLE appointments_new RENAME TO appointments;",
     )
