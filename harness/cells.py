@@ -273,16 +273,34 @@ def run_cell(
         if result.observed in ("full", "partial"):
             result.reasons.append(schema_gap(templates, local, peer))
         if expected == BROKEN:  # documented as a break the traffic did not reach
-            result.reasons.append(
-                "a break this run did not reach reads so too: if the documented break is"
-                " real in this direction (the lint names it; but a column added NOT NULL"
-                " without a default breaks only the cells whose local client is the newer,"
-                " an older local client is partial), raise --examples rather than edit"
-                " the document"
-            )
+            result.reasons.append(_unreached_break(templates, local, peer))
     elif not result.ok:
         result.reasons.insert(0, f"{documented}, observed {result.observed}")
     return result
+
+
+def _unreached_break(templates: Templates, local: int, peer: int) -> str:
+    """What a cell documented No sync but seen full or partial most likely means."""
+    if local < peer:  # columns the peer's version requires that the local one lacks
+        mine = templates.schema(local).replicated_tables
+        required = sorted(
+            f"{name}.{column.name}"
+            for name, table in templates.schema(peer).replicated_tables.items()
+            if name in mine
+            for column in table.columns
+            if column.required and mine[name].column(column.name) is None
+        )
+        if required:
+            return (
+                f"v{peer} requires {', '.join(required)}, which v{local} lacks: that breaks"
+                f" the cells whose local client is the newer (v{peer}-v{local}); an older"
+                " local client skips and parks the column, so this cell is partial by the"
+                " contract (document it as Partial sync)"
+            )
+    return (
+        "a break this run did not reach reads so too: if the documented break is real"
+        " (the lint names it), raise --examples rather than edit the document"
+    )
 
 
 def schema_gap(templates: Templates, local: int, peer: int) -> str:

@@ -928,3 +928,23 @@ def test_a_long_historys_grid_is_printed_whole_into_a_log(
     assert "v40" in header
     row = next(line for line in stdout.splitlines() if line.startswith("│v1 "))
     assert row.rstrip(" │").endswith("P")  # v1 against v40: partial, and shown
+
+
+def test_a_documented_break_an_older_client_only_skips_is_read_as_partial(
+    tmp_path: Path,
+) -> None:
+    """(1,2) documented No sync across a column v2 requires: v1 skips and parks it, so
+    the cell is partial whatever --examples is; it said "raise --examples" (BR-3, BS)."""
+    history = HISTORIES / "add_not_null_without_default" / "migrations"
+    documented = tmp_path / "compat.md"
+    statuses = {(1, 1): "✅ Full sync", (1, 2): NO_SYNC, (2, 1): NO_SYNC, (2, 2): "✅ Full sync"}
+    rows = [f"| v{a} | v{b} | {status} | |" for (a, b), status in statuses.items()]
+    head = ["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|"]
+    documented.write_text("\n".join([*head, *rows]), encoding="utf-8")
+    out = tmp_path / "m.json"
+    args = ("matrix", "--migrations", history, *SMALL, "--expected", documented, "--json", out)
+    assert invoke(*args).exit_code == 1
+    cell = next(c for c in load_json(out)["cells"] if (c["local"], c["peer"]) == (1, 2))
+    assert cell["observed"] == "partial"
+    assert any("v2 requires items.sku, which v1 lacks" in r for r in cell["reasons"])
+    assert not any("raise --examples" in r for r in cell["reasons"])
