@@ -761,7 +761,11 @@ def full_rows(
         )
 
     def insert_step(
-        table: Table, key: Any, fields: dict[str, Any], pair: int | None = None
+        table: Table,
+        key: Any,
+        fields: dict[str, Any],
+        pair: int | None = None,
+        descending: bool = False,
     ) -> dict[str, Any]:
         """The insert of one row; each link points at the first row of its table, but
         in the ``pair``-th of rows written to collide, each link the other version's
@@ -773,10 +777,13 @@ def full_rows(
         refs = references(table, schema)
         needed = kept(table)
         # In the table's order (SQLite lists foreign keys last first): the first link
-        # declared gets the first row, so CHECK (user_id < friend_id) holds too.
+        # declared gets the first row, so CHECK (user_id < friend_id) holds too; or,
+        # ``descending`` (drawn per example), the last: CHECK (white_id > black_id).
         links = [c.name for c in table.columns if c.name in refs]
         others = [c for c in links if c not in needed]  # each its own row, none the first
         kept_links = [c for c in links if c in needed]  # each its own row, in every pair
+        if descending:
+            kept_links.reverse()
         base = len(kept_links)
         picks = {
             c: (kept_links.index(c) if pair is not None else 0)
@@ -837,12 +844,13 @@ def full_rows(
         needed = contested[table.name]
         columns = [c for c in writable(table) if c.required or c.name in needed]
         return st.builds(
-            lambda keys, fields: [
-                insert_step(table, k, f, n)
+            lambda keys, fields, descending: [
+                insert_step(table, k, f, n, descending)
                 for n, (k, f) in enumerate(zip(keys, fields, strict=False))
             ],
             some_keys(table),
             st.tuples(*(values(table, columns, n) for n in range(3))),
+            st.booleans(),
         )
 
     def several(table: Table, count: int) -> st.SearchStrategy[tuple[list[dict[str, Any]], ...]]:

@@ -556,6 +556,14 @@ NEW_UNIQUES = {
         " friend_id INTEGER NOT NULL REFERENCES users(id), CHECK (user_id < friend_id));",
         "CREATE UNIQUE INDEX one_friendship ON friendships (user_id, friend_id);",
     ),
+    # (review BT-1) In declared order only, a descending CHECK refused every colliding row.
+    "two links a CHECK orders descending": (
+        "CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT);"
+        " CREATE TABLE games (id INTEGER PRIMARY KEY,"
+        " white_id INTEGER NOT NULL REFERENCES members(id),"
+        " black_id INTEGER NOT NULL REFERENCES members(id), CHECK (white_id > black_id));",
+        "CREATE UNIQUE INDEX one_pairing ON games (white_id, black_id);",
+    ),
     "six links": (
         MEMBERS
         + " CREATE TABLE matches (id INTEGER PRIMARY KEY, "
