@@ -146,18 +146,87 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
 
 
 def checked_not_null(table: Table) -> set[str]:
-    """Columns (lower case) a CHECK of their own holds NOT NULL (``CHECK (x IS NOT
-    NULL)``): NOT NULL in another spelling, compared as the column's NOT NULL is."""
+    """Columns (lower case) a CHECK holds NOT NULL as one of its ANDed terms
+    (``CHECK (x IS NOT NULL)``, ``CHECK (x IS NOT NULL AND length(x) > 0)``): NOT
+    NULL in another spelling, compared as the column's NOT NULL is."""
     names = set(table.column_names)
-    found = (_not_null_column(sql_key(check, names), names) for check in table.checks)
+    found = (
+        _not_null_column(term, names)
+        for check in table.checks
+        for term in and_terms(sql_key(check, names) or "")
+    )
     return {name.lower() for name in found if name}
 
 
+def without_not_null(key: str | None, names: Iterable[str]) -> str | None:
+    """A CHECK's canonical form without its NOT NULL terms (see
+    :func:`checked_not_null`), its terms joined again with the parentheses an OR
+    inside one needs; None where nothing else is left."""
+    rest = [term for term in and_terms(key or "") if not _not_null_column(term, names)]
+    return " and ".join(f"( {t} )" if _split(t, " or ") != [t] else t for t in rest) or None
+
+
+def and_terms(key: str) -> list[str]:
+    """The terms a canonical CHECK (:func:`sql_key`) ANDs together at its top level
+    (not inside parentheses or quotes, not a BETWEEN's AND), and those of a term
+    that is one parenthesised AND."""
+    if _split(key, " or ") != [key]:  # a OR b AND c is a OR (b AND c): one term
+        return [key]
+    found: list[str] = []
+    for term in _split(key, " and "):
+        inner = term.removeprefix("( ").removesuffix(" )")
+        if _wrapped(term) and _split(inner, " or ") == [inner]:
+            found += and_terms(inner)
+        else:
+            found.append(term)
+    return found
+
+
+def _split(key: str, word: str) -> list[str]:
+    """``key`` split at ``word`` (`` and `` or `` or ``) where it stands at the top
+    level: not inside parentheses or quotes, and not the AND of a BETWEEN."""
+    terms: list[str] = []
+    depth, start, between, index = 0, 0, False, 0
+    while index < len(key):
+        char = key[index]
+        if char == "'":  # a literal ('' inside it is two quotes in a row)
+            index = key.find("'", index + 1)
+            while index != -1 and key.startswith("''", index):
+                index = key.find("'", index + 2)
+            index = len(key) if index == -1 else index + 1
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and key.startswith(" between ", index):
+            between = True
+        elif depth == 0 and key.startswith(word, index):
+            if between and word == " and ":
+                between = False
+            else:
+                terms.append(key[start:index].strip())
+                start = index + len(word)
+        index += 1
+    terms.append(key[start:].strip())
+    return terms
+
+
+def _wrapped(term: str) -> bool:
+    """Whether ``term`` is one parenthesised whole: ``( a or b )``."""
+    if not (term.startswith("( ") and term.endswith(" )")):
+        return False
+    depth = 0
+    for offset, char in enumerate(term):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and offset < len(term) - 1:
+            return False
+    return True
+
+
 def _not_null_column(key: str | None, names: Iterable[str]) -> str | None:
-    """The column a CHECK's canonical form (:func:`sql_key`) holds NOT NULL, if it
-    is nothing else."""
+    """The column a canonical term (:func:`sql_key`) holds NOT NULL, if it is
+    nothing else: ``x is not null``, ``x not null``, ``not ( x is null )``."""
     for name in names:
-        if key in (f"{name.lower()} is not null", f"{name.lower()} not null"):
+        lower = name.lower()
+        if key in (f"{lower} is not null", f"{lower} not null", f"not ( {lower} is null )"):
             return name
     return None
 
@@ -349,9 +418,13 @@ def _diff_constraints(
             check = _rename_identifier(check, old, new)
         old_checks[sql_key(check, names)] = check
     new_checks = {sql_key(check, names): check for check in now.checks}  # spelling aside
-    for keyed in (old_checks, new_checks):  # NOT NULL spelled as a CHECK: a nullability
-        for nullability in [k for k in keyed if _not_null_column(k, names)]:
-            del keyed[nullability]
+    for keyed in (old_checks, new_checks):  # NOT NULL spelled in a CHECK: a nullability
+        for canonical in list(keyed):
+            rest = without_not_null(canonical, names)
+            if rest != canonical:
+                text = keyed.pop(canonical)
+                if rest is not None:
+                    keyed[rest] = text
     for kind, checks in (
         ("check-added", {new_checks[k] for k in new_checks.keys() - old_checks.keys()}),
         ("check-dropped", {old_checks[k] for k in old_checks.keys() - new_checks.keys()}),

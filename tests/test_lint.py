@@ -2703,3 +2703,44 @@ def test_a_check_that_a_column_is_not_null_is_not_null_added(tmp_path: Path) -> 
         " ALTER TABLE notes_new RENAME TO notes;",
     )
     assert hits(result) == {("not-null-added", "notes", "title")}
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [("title TEXT CHECK (title IS NOT NULL AND length(title) > 0)",
+      "title TEXT NOT NULL CHECK (length(title) > 0)"),
+     ("title TEXT NOT NULL", "title TEXT CHECK (NOT (title IS NULL))"),
+     ("title TEXT, body TEXT, CHECK (title IS NOT NULL AND body IS NOT NULL)",
+      "title TEXT NOT NULL, body TEXT NOT NULL"),
+     ("title TEXT NOT NULL CHECK (title <> '' OR title = 'x')",
+      "title TEXT CHECK (title IS NOT NULL AND (title <> '' OR title = 'x'))")],
+)  # fmt: skip
+def test_not_null_moved_in_or_out_of_a_larger_check_is_no_change(
+    tmp_path: Path, was: str, now: str
+) -> None:
+    """length(NULL) > 0 is NULL, which a CHECK lets through: the NOT NULL term is the
+    column's NOT NULL, the rest is the same CHECK (review BT-2)."""
+    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, {});"
+    result = last(
+        tmp_path,
+        table.format(was),
+        table.replace("notes", "notes_new").format(now)
+        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
+        " ALTER TABLE notes_new RENAME TO notes;",
+    )
+    assert result.verdict == "safe", hits(result)
+
+
+def test_an_or_is_no_and_of_not_null_terms(tmp_path: Path) -> None:
+    """title IS NOT NULL OR body IS NOT NULL holds neither NOT NULL."""
+    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT, body TEXT{});"
+    result = last(
+        tmp_path,
+        table.format(""),
+        table.replace("notes", "notes_new").format(
+            ", CHECK (title IS NOT NULL OR body IS NOT NULL)"
+        )
+        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
+        " ALTER TABLE notes_new RENAME TO notes;",
+    )
+    assert {rule for rule, _, _ in hits(result)} == {"constraint-tightened"}
