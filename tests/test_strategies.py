@@ -627,3 +627,27 @@ def test_a_table_of_one_row_is_written_by_both_replicas(tmp_path: Path, check: s
     result = run_matrix(config)
     assert result.ok, [c.reasons for c in result.cells if not c.ok]
     assert all(not c.untested_tables for c in result.cells)
+
+
+def test_a_link_an_insert_trigger_guards_made_not_null_breaks_its_cells(tmp_path: Path) -> None:
+    """v1 refuses a task with no list on INSERT only (a trigger); v2 makes the link NOT
+    NULL. An update can still empty it at v1, which v2 refuses: the NULL is drawn for
+    such a link too, though its trigger mentions it (review BS-8)."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE lists (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+        " CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT,"
+        " list_id INTEGER REFERENCES lists(id));"
+        " CREATE TRIGGER t_ins BEFORE INSERT ON tasks WHEN NEW.list_id IS NULL"
+        " BEGIN SELECT RAISE(ABORT, 'list required'); END;",
+        "DROP TRIGGER t_ins; CREATE TABLE tasks_new (id INTEGER PRIMARY KEY, title TEXT,"
+        " list_id INTEGER NOT NULL REFERENCES lists(id));"
+        " INSERT INTO tasks_new SELECT id, title, list_id FROM tasks;"
+        " DROP TABLE tasks; ALTER TABLE tasks_new RENAME TO tasks;",
+    )
+    for seed in (0, 1):
+        config = MatrixConfig(migrations=folder, examples=5, seed=seed, jobs=1, relay=False)
+        cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+        assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
