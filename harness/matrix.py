@@ -132,6 +132,14 @@ def relay_pairs(migration_set: MigrationSet, which: str = "all") -> list[tuple[i
     return [(r, n) for n in versions for r in versions if r < n and _taken(r, n, versions, which)]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (``--jobs`` 0): a CI runner pinned to two of
+    a host's sixty-four has two (``os.cpu_count()`` says sixty-four)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 _TEMPLATES: dict[str, Templates] = {}
 
 
@@ -192,7 +200,7 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
     expectations, source = load_expectations(migration_set, config.expected)
     result = MatrixResult(migration_set, source, pairs=config.pairs)
     directory = migration_set.directory
-    jobs = config.jobs or os.cpu_count() or 1
+    jobs = config.jobs or usable_cpus()
     cell_pairs = pairs(migration_set, config.pairs)
     relays = relay_pairs(migration_set, config.pairs) if config.relay else []
     cells: dict[tuple[int, int], CellResult] = {}

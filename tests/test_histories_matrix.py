@@ -427,3 +427,18 @@ def test_a_parent_row_and_another_go_together_when_links_pick_rows_by_position(
     finally:
         templates.cleanup()
     assert [step["table"] for step in kept] == ["trees", "harvests", "harvests"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_the_default_jobs_are_the_cpus_the_process_may_use() -> None:
+    """A CI runner pinned to some of a host's CPUs: os.cpu_count() counts them all
+    (review BR doubt)."""
+    from harness.matrix import usable_cpus
+
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        assert usable_cpus() == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert usable_cpus() == len(allowed)
