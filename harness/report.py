@@ -108,6 +108,18 @@ def _rules_line(entry: Mapping[str, Any]) -> str:
     return ", ".join(str(rule) for rule in rules) or "—"
 
 
+def _breaking_between(report: Report, cell: Mapping[str, Any]) -> str | None:
+    """What the lint calls breaking between a cell's two versions: the changes behind
+    its reasons (a reason names a column, not the rename or drop that made it)."""
+    low, high = sorted((int(cell["local"]), int(cell["peer"])))
+    found = [
+        f"v{entry['version']} {_rules_line(entry)}"
+        for entry in sorted(report.get("lint") or [], key=lambda e: int(e["version"]))
+        if entry.get("verdict") == "breaking" and low < int(entry["version"]) <= high
+    ]
+    return "; ".join(found) or None
+
+
 def _environment(report: Report) -> list[tuple[str, str]]:
     environment: Mapping[str, Any] = report.get("environment") or {}
     known = [key for key in _ENVIRONMENT_ORDER if key in environment]
@@ -331,6 +343,10 @@ def render_markdown(report: Report) -> str:
         out += [f"### {cell_id(cell['local'], cell['peer'])}: {_verdict_line(cell)}", ""]
         for reason in cell.get("reasons") or ["no reason recorded"]:
             out += _bullet(reason)
+        behind = _breaking_between(report, cell)
+        if behind:
+            out += ["", f"Breaking between v{min(cell['local'], cell['peer'])} and"
+                    f" v{max(cell['local'], cell['peer'])} (lint): {behind}"]  # fmt: skip
         if cell.get("replay_file"):
             out += ["", f"Replay: `{cell['replay_file']}`"]
         out.append("")
@@ -425,6 +441,7 @@ def render_html(report: Report) -> str:
         # Open the details of the most telling failure: a broken cell before a mere mismatch.
         selected=min(failures, key=lambda c: c["observed"] != "broken")["id"] if failures else None,
         failures=failures,
+        behind={c["id"]: _breaking_between(report, c) for c in failures},
         lint=lint,
         has_lint="lint" in report,
         how_to_accept=report.get("lint_how_to_accept") or {},

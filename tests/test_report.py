@@ -399,3 +399,17 @@ def test_the_report_says_how_to_accept_a_break_it_does_not_accept() -> None:
     report["lint_how_to_accept"] = {"3": "add `| v2 | v3 | ❌ No sync |`"}
     assert "  - v3: add `| v2 | v3 | ❌ No sync |`" in render_markdown(report)
     assert "add | v2 | v3 | ❌ No sync |" in render_html(report)  # (no Markdown backticks)
+
+
+def test_a_failed_cell_names_the_breaking_changes_between_its_versions() -> None:
+    """A reason names a column ("notes diverged"), not the change that made it: the
+    lint's breaking findings between the cell's versions are named beside it (review
+    BP-4)."""
+    report = small_report()
+    line = "Breaking between v2 and v3 (lint): v3 drop-column (tasks.notes)"
+    assert line in render_markdown(report)
+    assert "Breaking between these versions (lint): v3 drop-column (tasks.notes)" in (
+        render_html(report)
+    )
+    report["lint"][1]["verdict"] = "additive"  # nothing breaking between them
+    assert "Breaking between" not in render_markdown(report)
