@@ -16,7 +16,7 @@ Hooks and fixtures only; the work is in the library.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +226,8 @@ class Cell:
     workdir: Path
 
     replays: Path | None = None  # where replay files go (default: workdir/replays)
+    # What the lint calls breaking between the two versions (asked when the cell fails).
+    behind: Callable[[], str] | None = None
 
     def run(self) -> CellResult:
         return run_cell(
@@ -246,7 +248,12 @@ class Cell:
         except (NexusError, HarnessError) as exc:  # a migration that fails to run, say
             raise CellFailure(f"cell v{self.local}-v{self.peer} could not run: {exc}") from None
         if not result.ok:
-            raise CellFailure(failure_report(result))
+            report = failure_report(result)
+            behind = self.behind() if self.behind is not None else ""
+            if behind:
+                low, high = sorted((self.local, self.peer))
+                report += f"\nBreaking between v{low} and v{high} (lint): {behind}"
+            raise CellFailure(report)
         return result
 
 
@@ -269,6 +276,23 @@ class Lint:
                 report += f"\nTo accept it: {self.how_to_accept}"
             raise LintFailure(report)
         return self.result
+
+
+def breaking_between(results: Mapping[int, MigrationLint], local: int, peer: int) -> str:
+    """The lint's breaking findings between two versions, for a failing cell (its
+    reasons name columns, not the change that made them)."""
+    low, high = sorted((local, peer))
+    found = []
+    for version in sorted(v for v in results if low < v <= high):
+        result = results[version]
+        if result.verdict == "breaking":
+            rules = ", ".join(
+                f"{f.rule} ({f.table}{f'.{f.column}' if f.column else ''})"
+                for f in result.findings
+                if f.severity == "breaking"
+            )
+            found.append(f"v{version} {rules}")
+    return "; ".join(found)
 
 
 def lint_failure_report(result: MigrationLint) -> str:
@@ -411,4 +435,15 @@ def nexus_cell(
         config.getoption("--nexus-seed"),
         tmp_path,
         _path_option(config, "replays"),
+        lambda: _breaking_between_or_nothing(request, local, peer),
     )
+
+
+def _breaking_between_or_nothing(request: pytest.FixtureRequest, local: int, peer: int) -> str:
+    """:func:`breaking_between` from the session's lint; nothing where the lint could
+    not run (its own tests say why)."""
+    try:
+        results = request.getfixturevalue("nexus_lint_results")
+    except pytest.fail.Exception:
+        return ""
+    return breaking_between(results, local, peer)

@@ -102,6 +102,7 @@ def test_breaking_project_fails_with_a_titled_report(pytester: pytest.Pytester) 
             "*- stations row * never reached A (v1) (held back: v1 requires region*",
             "*- minimal example: * step(s)",
             "*Replay: nexus-compat replay *replay-v1-v2.json",
+            "Breaking between v1 and v2 (lint): v2 drop-column (stations.region)",
         ]
     )
     for cell in ("v1-v1", "v2-v1", "v2-v2"):
