@@ -189,6 +189,14 @@ def example_settings(examples: int) -> settings:
 PAIRS_CUT_UP_TO = 8
 
 
+def not_repeated(what: str) -> str:
+    """Why a failure hypothesis saw once passed when it ran the example again."""
+    return (
+        f"the same traffic did not always {what} when run again: the outcome depends on"
+        " something outside the traffic (the clock, random())"
+    )
+
+
 class _Broken(Exception):
     """Raised inside hypothesis so it stops at a broken example."""
 
@@ -241,10 +249,7 @@ def run_cell(
         if flaky:
             # Run again, the example passed: the outcome depends on something the traffic
             # does not fix (the wall clock, random()), as a default of CURRENT_TIMESTAMP does.
-            result.reasons.append(
-                "the same traffic did not always break it when run again: the outcome"
-                " depends on something outside the traffic (the clock, random())"
-            )
+            result.reasons.append(not_repeated("break it"))
         result.reasons.append(
             f"minimal example: {len(steps)} step(s)"
             if steps
@@ -433,6 +438,7 @@ __all__ = [
     "cell_id",
     "cut_steps",
     "example_settings",
+    "not_repeated",
     "run_cell",
     "run_example",
     "save_replay",

@@ -16,7 +16,7 @@ Hooks and fixtures only; the work is in the library.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +29,9 @@ from harness.cells import CellResult, run_cell
 from harness.crosscheck import documented_breaks, how_to_accept
 from harness.errors import CellFailure, HarnessError, LintFailure
 from harness.expected import ExpectedCell, expectation_for
-from harness.lint import MigrationLint, lint_migrations
+from harness.lint import MigrationLint, lint_migrations, lint_to_json
 from harness.matrix import DEFAULT_EXAMPLES, PAIRS, load_expectations, pairs
+from harness.report import breaking_between
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
@@ -278,23 +279,6 @@ class Lint:
         return self.result
 
 
-def breaking_between(results: Mapping[int, MigrationLint], local: int, peer: int) -> str:
-    """The lint's breaking findings between two versions, for a failing cell (its
-    reasons name columns, not the change that made them)."""
-    low, high = sorted((local, peer))
-    found = []
-    for version in sorted(v for v in results if low < v <= high):
-        result = results[version]
-        if result.verdict == "breaking":
-            rules = ", ".join(
-                f"{f.rule} ({f.table}{f'.{f.column}' if f.column else ''})"
-                for f in result.findings
-                if f.severity == "breaking"
-            )
-            found.append(f"v{version} {rules}")
-    return "; ".join(found)
-
-
 def lint_failure_report(result: MigrationLint) -> str:
     """A breaking migration as the CLI's lint would list it."""
     lines = [f"Breaking migration: v{result.version} ({result.description})", "Findings:"]
@@ -446,4 +430,4 @@ def _breaking_between_or_nothing(request: pytest.FixtureRequest, local: int, pee
         results = request.getfixturevalue("nexus_lint_results")
     except pytest.fail.Exception:
         return ""
-    return breaking_between(results, local, peer)
+    return breaking_between(lint_to_json(list(results.values()))["lint"], local, peer)

@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given, seed
 from hypothesis.errors import Flaky
 
-from harness.cells import captured_sync_log, example_settings
+from harness.cells import captured_sync_log, example_settings, not_repeated
 from harness.execute import Execution, run_step, sync_pair
 from harness.judge import compare_rows
 from harness.stable import seed_only
@@ -103,8 +103,5 @@ def run_relay(
         if isinstance(exc, Flaky):
             # Run again, the example passed: as for a cell (see run_cell), the outcome
             # depends on something the traffic does not fix (the clock, random()).
-            result.reasons.append(
-                "the same traffic did not always fail when run again: the outcome depends"
-                " on something outside the traffic (the clock, random())"
-            )
+            result.reasons.append(not_repeated("fail"))
     return result

@@ -108,16 +108,16 @@ def _rules_line(entry: Mapping[str, Any]) -> str:
     return ", ".join(str(rule) for rule in rules) or "—"
 
 
-def _breaking_between(report: Report, cell: Mapping[str, Any]) -> str | None:
-    """What the lint calls breaking between a cell's two versions: the changes behind
-    its reasons (a reason names a column, not the rename or drop that made it)."""
-    low, high = sorted((int(cell["local"]), int(cell["peer"])))
-    found = [
+def breaking_between(lint: Sequence[Mapping[str, Any]], local: int, peer: int) -> str:
+    """What the lint (its JSON entries) calls breaking between a cell's two versions:
+    the changes behind its reasons (a reason names a column, not the rename or drop
+    that made it). The report's failed cells and the plugin's say it alike."""
+    low, high = sorted((int(local), int(peer)))
+    return "; ".join(
         f"v{entry['version']} {_rules_line(entry)}"
-        for entry in sorted(report.get("lint") or [], key=lambda e: int(e["version"]))
+        for entry in sorted(lint, key=lambda e: int(e["version"]))
         if entry.get("verdict") == "breaking" and low < int(entry["version"]) <= high
-    ]
-    return "; ".join(found) or None
+    )
 
 
 def _environment(report: Report) -> list[tuple[str, str]]:
@@ -343,7 +343,7 @@ def render_markdown(report: Report) -> str:
         out += [f"### {cell_id(cell['local'], cell['peer'])}: {_verdict_line(cell)}", ""]
         for reason in cell.get("reasons") or ["no reason recorded"]:
             out += _bullet(reason)
-        behind = _breaking_between(report, cell)
+        behind = breaking_between(report.get("lint") or [], cell["local"], cell["peer"])
         if behind:
             out += ["", f"Breaking between v{min(cell['local'], cell['peer'])} and"
                     f" v{max(cell['local'], cell['peer'])} (lint): {behind}"]  # fmt: skip
@@ -441,7 +441,7 @@ def render_html(report: Report) -> str:
         # Open the details of the most telling failure: a broken cell before a mere mismatch.
         selected=min(failures, key=lambda c: c["observed"] != "broken")["id"] if failures else None,
         failures=failures,
-        behind={c["id"]: _breaking_between(report, c) for c in failures},
+        behind={c["id"]: breaking_between(lint, c["local"], c["peer"]) for c in failures},
         lint=lint,
         has_lint="lint" in report,
         how_to_accept=report.get("lint_how_to_accept") or {},

@@ -41,6 +41,7 @@ from nexus_core.db.schema import (
     sql_key,
     sql_tokens,
     trigger_key,
+    wholly_enclosed,
 )
 
 K = TypeVar("K", bound=Hashable)
@@ -145,80 +146,67 @@ def _rename_identifier(sql: str, old: str, new: str) -> str:
     return re.sub(pattern, new, sql)
 
 
-def checked_not_null(table: Table) -> set[str]:
-    """Columns (lower case) a CHECK holds NOT NULL as one of its ANDed terms
+def not_null_columns(table: Table) -> set[str]:
+    """Columns (lower case) NOT NULL as declared or by a CHECK term of their own
     (``CHECK (x IS NOT NULL)``, ``CHECK (x IS NOT NULL AND length(x) > 0)``): NOT
-    NULL in another spelling, compared as the column's NOT NULL is."""
+    NULL in another spelling is NOT NULL."""
     names = set(table.column_names)
-    found = (
+    checked = (
         _not_null_column(term, names)
         for check in table.checks
         for term in and_terms(sql_key(check, names) or "")
     )
-    return {name.lower() for name in found if name}
+    declared = (column.name for column in table.columns if column.notnull)
+    return {name.lower() for name in (*declared, *checked) if name}
 
 
 def without_not_null(key: str | None, names: Iterable[str]) -> str | None:
     """A CHECK's canonical form without its NOT NULL terms (see
-    :func:`checked_not_null`), its terms joined again with the parentheses an OR
-    inside one needs; None where nothing else is left."""
-    rest = [term for term in and_terms(key or "") if not _not_null_column(term, names)]
-    return " and ".join(f"( {t} )" if _split(t, " or ") != [t] else t for t in rest) or None
+    :func:`not_null_columns`): as it is where it has none, None where nothing
+    else is left."""
+    terms = and_terms(key or "")
+    rest = [term for term in terms if not _not_null_column(term, names)]
+    if len(rest) == len(terms):
+        return key
+    if len(rest) == 1 and rest[0].startswith("( ") and wholly_enclosed(rest[0]):
+        return rest[0][2:-2]  # (as sql_key spells a whole CHECK: no outer parentheses)
+    return " and ".join(rest) or None
 
 
 def and_terms(key: str) -> list[str]:
-    """The terms a canonical CHECK (:func:`sql_key`) ANDs together at its top level
-    (not inside parentheses or quotes, not a BETWEEN's AND), and those of a term
-    that is one parenthesised AND."""
-    if _split(key, " or ") != [key]:  # a OR b AND c is a OR (b AND c): one term
+    """The terms a canonical condition (:func:`sql_key`) ANDs together, those of
+    a parenthesised AND among them too; the whole where an ``OR`` or a ``CASE``
+    stands at its top level."""
+    terms = _top_level_and_terms(key)
+    if terms is None:
         return [key]
     found: list[str] = []
-    for term in _split(key, " and "):
-        inner = term.removeprefix("( ").removesuffix(" )")
-        if _wrapped(term) and _split(inner, " or ") == [inner]:
+    for term in terms:
+        inner = term[2:-2]
+        if term.startswith("( ") and wholly_enclosed(term) and _top_level_and_terms(inner):
             found += and_terms(inner)
         else:
             found.append(term)
     return found
 
 
-def _split(key: str, word: str) -> list[str]:
-    """``key`` split at ``word`` (`` and `` or `` or ``) where it stands at the top
-    level: not inside parentheses or quotes, and not the AND of a BETWEEN."""
+def _top_level_and_terms(key: str, *, between: bool = True) -> list[str] | None:
+    """The top-level ``AND`` terms of a canonical condition, a ``BETWEEN``'s own
+    ``AND`` kept in its term; None where an ``OR`` or a ``CASE`` stands at the top
+    level (the terms would not be whole there), or, ``between`` False, a ``BETWEEN``."""
     terms: list[str] = []
-    depth, start, between, index = 0, 0, False, 0
-    while index < len(key):
-        char = key[index]
-        if char == "'":  # a literal ('' inside it is two quotes in a row)
-            index = key.find("'", index + 1)
-            while index != -1 and key.startswith("''", index):
-                index = key.find("'", index + 2)
-            index = len(key) if index == -1 else index + 1
-            continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and key.startswith(" between ", index):
-            between = True
-        elif depth == 0 and key.startswith(word, index):
-            if between and word == " and ":
-                between = False
-            else:
-                terms.append(key[start:index].strip())
-                start = index + len(word)
-        index += 1
-    terms.append(key[start:].strip())
-    return terms
-
-
-def _wrapped(term: str) -> bool:
-    """Whether ``term`` is one parenthesised whole: ``( a or b )``."""
-    if not (term.startswith("( ") and term.endswith(" )")):
-        return False
-    depth = 0
-    for offset, char in enumerate(term):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and offset < len(term) - 1:
-            return False
-    return True
+    depth, start, open_between = 0, 0, False
+    stops = ("or", "case") if between else ("or", "case", "between")
+    for offset, word in sql_tokens(key):  # (a literal stays one word: ``'on and off'``)
+        depth += (word == "(") - (word == ")")
+        if depth == 0 and word in stops:
+            return None
+        if depth == 0 and word == "and" and not open_between:
+            terms.append(key[start:offset].strip())
+            start = offset + len(word)
+        elif depth == 0 and word in ("between", "and"):
+            open_between = word == "between"
+    return [*terms, key[start:].strip()]
 
 
 def _not_null_column(key: str | None, names: Iterable[str]) -> str | None:
@@ -286,19 +274,8 @@ def _conjuncts_sorted(key: str | None) -> str | None:
     order: ``kind IS NOT NULL AND archived = 0`` is ``archived = 0 AND kind IS NOT
     NULL``. Left as it is where an ``OR``, a ``BETWEEN`` or a ``CASE`` stands
     at the top level (the terms would not be whole there)."""
-    if key is None:
-        return None
-    terms: list[list[str]] = [[]]
-    depth = 0
-    for _, word in sql_tokens(key):  # (a string literal stays one word: ``'on and off'``)
-        depth += (word == "(") - (word == ")")
-        if depth == 0 and word in ("or", "between", "case"):
-            return key
-        if depth == 0 and word == "and":
-            terms.append([])
-        else:
-            terms[-1].append(word)
-    return " and ".join(sorted(" ".join(term) for term in terms))
+    terms = _top_level_and_terms(key, between=False) if key is not None else None
+    return key if terms is None else " and ".join(sorted(terms))
 
 
 def unique_text(index: Index) -> str:
@@ -355,6 +332,7 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         kind = "generated-now-stored" if new.lower() in was_generated else "column-added"
         changes.append(Change(name, new, kind))
     by_lower = {c.name.lower(): c for c in after.columns}
+    not_null_before, not_null_after = not_null_columns(before), not_null_columns(after)
     for was in before.columns:
         now = by_lower.get(was.name.lower())
         if now is None:
@@ -367,9 +345,8 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
             changes.append(Change(name, now.name, "collation-changed", detail))
         # A row key is never NULL on the wire (it is the op's row_id); SQLite
         # also reports NOT NULL on keys of STRICT and WITHOUT ROWID tables.
-        was_notnull = was.notnull or was.name.lower() in checked_not_null(before)
-        now_notnull = now.notnull or now.name.lower() in checked_not_null(after)
-        if was_notnull != now_notnull and not (was.pk or now.pk):
+        now_notnull = now.name.lower() in not_null_after
+        if (was.name.lower() in not_null_before) != now_notnull and not (was.pk or now.pk):
             kind = "notnull-added" if now_notnull else "notnull-dropped"
             changes.append(Change(name, now.name, kind))
         if stored_default(was) != stored_default(now):

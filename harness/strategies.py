@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from harness.checkeval import values_passing
 from harness.checks import Allowed, allowed
 from harness.schemadiff import (
-    checked_not_null,
     columns_named,
+    not_null_columns,
     raises,
     triggers_on,
     unique_indexes,
@@ -372,23 +372,23 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
             for c in columns_named(table.column_names, sql)
         }
         links = {c.lower() for c in references(table, own)}
+        # NOT NULL there only: a NULL breaks it (a link's, above all: see full_rows).
+        nullable = _lower(table.column_names) - not_null_columns(table)
+        refused_null = (nullable & not_null_columns(theirs)) - {
+            c.name.lower() for c in table.columns if c.pk
+        }
         for column in table.columns:
-            # (A guarded link still gets its NULL: inserts give links a row's key, and
-            # the update that empties it, see full_rows, is what an INSERT guard misses.)
-            if column.name.lower() in guarded and column.name.lower() not in links:
+            lower = column.name.lower()
+            beyond: tuple[Any, ...] = ()
+            if lower not in guarded and extra:
+                hint = allowed(column.name, extra)
+                beyond = _beyond(hint) if hint.known else ()
+            elif lower in guarded and lower not in links:
+                # (A guarded link still gets its NULL: inserts give links a row's key, and
+                # the update that empties it, see full_rows, is what an INSERT guard misses.)
                 continue
-            hint = allowed(column.name, extra) if extra else None
-            beyond = _beyond(hint) if hint is not None and hint.known else ()
-            if column.name.lower() in guarded:
-                beyond = ()
-            there = theirs.column(column.name)
-            if (
-                there is not None
-                and (there.notnull or there.name.lower() in checked_not_null(theirs))
-                and not (column.notnull or column.name.lower() in checked_not_null(table))
-                and not column.pk
-            ):
-                beyond += (None,)  # NOT NULL there only (a link, above all: see full_rows)
+            if lower in refused_null:
+                beyond += (None,)
             # (not those its own CHECKs refuse: a CHECK written again another way)
             beyond = values_passing(table, column.name, beyond)
             if beyond:
@@ -878,16 +878,17 @@ def full_rows(
 
     Steps = list[dict[str, Any]]
     tables: list[st.SearchStrategy[tuple[Steps, Steps]]] = []  # per table: (inserts, updates)
-    # Tables a colliding table links to, and how many rows each needs: the first, and
-    # for each of two colliding rows one per other link (at most eleven).
+    # Tables a colliding table links to, and how many rows each needs: one per link the
+    # other version's UNIQUE covers (at least one), and for each of two colliding rows
+    # one per other link (at most eleven in all; see insert_step).
     linked: dict[str, int] = {}
     for name in sorted(contested):
         if name in schema.tables:
             refs = references(schema.tables[name], schema)
-            others = len([c for c in refs if c not in kept(schema.tables[name])])
+            covered = len(kept(schema.tables[name]) & refs.keys())
+            needs = max(covered, 1) + 2 * (len(refs) - covered)
             for target in refs.values():
-                kept_n = len([c for c in refs if c in kept(schema.tables[name])])
-                linked[target] = min(11, max(linked.get(target, 3), max(kept_n, 1) + 2 * others))
+                linked[target] = min(11, max(linked.get(target, 3), needs))
     for table in [schema.tables[name] for name in insertion_order(schema)]:
         if table.name in contested:
             tables.append(colliding(table).map(lambda rows: (rows, [])))

@@ -665,21 +665,33 @@ def test_report_fails_on_a_breaking_migration_even_when_every_cell_is_as_documen
 NO_SYNC = "❌ No sync"
 
 
+def _document(path: Path, statuses: dict[tuple[int, int], str]) -> Path:
+    """A documented matrix at ``path``: one row per (local, peer) of ``statuses``."""
+    rows = [f"| v{a} | v{b} | {status} | |" for (a, b), status in statuses.items()]
+    head = ["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|"]
+    path.write_text("\n".join([*head, *rows]), encoding="utf-8")
+    return path
+
+
 def _documented(tmp_path: Path, statuses: dict[tuple[int, int], str]) -> Path:
     """BREAKING's documented matrix: ``statuses`` where given, v2-v1 and v3-v1
     partial, the rest full."""
     statuses = {(2, 1): "⚠️ Partial sync", (3, 1): "⚠️ Partial sync", **statuses}
-    rows = [
-        f"| v{a} | v{b} | {statuses.get((a, b), '✅ Full sync')} | |"
-        for a in (1, 2, 3)
-        for b in (1, 2, 3)
-    ]
-    documented = tmp_path / "compat.md"
-    documented.write_text(
-        "\n".join(["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|", *rows]),
-        encoding="utf-8",
+    every = {(a, b): statuses.get((a, b), "✅ Full sync") for a in (1, 2, 3) for b in (1, 2, 3)}
+    return _document(tmp_path / "compat.md", every)
+
+
+def _failed_cell(
+    tmp_path: Path, history: Path, documented: Path, pair: tuple[int, int]
+) -> dict[str, Any]:
+    """The JSON of cell ``pair`` of a matrix run against ``documented`` that fails."""
+    out = tmp_path / "m.json"
+    args = ("matrix", "--migrations", history, *SMALL, "--expected", documented, "--json", out)
+    assert invoke(*args).exit_code == 1
+    found: dict[str, Any] = next(
+        c for c in load_json(out)["cells"] if (c["local"], c["peer"]) == pair
     )
-    return documented
+    return found
 
 
 def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: Path) -> None:
@@ -707,10 +719,7 @@ def test_a_documented_break_not_reached_does_not_only_advise_editing_the_documen
     """(2,1) documented No sync but observed partial: the advice to document it as
     Partial is joined by the other reading, a break the run did not reach."""
     documented = _documented(tmp_path, {(1, 2): NO_SYNC, (1, 3): NO_SYNC, (2, 1): NO_SYNC})
-    out = tmp_path / "m.json"
-    args = ("matrix", "--migrations", BREAKING, *SMALL, "--expected", documented, "--json", out)
-    assert invoke(*args).exit_code == 1
-    cell = next(c for c in load_json(out)["cells"] if (c["local"], c["peer"]) == (2, 1))
+    cell = _failed_cell(tmp_path, BREAKING, documented, (2, 1))
     assert cell["observed"] == "partial"
     assert any("raise --examples rather than edit the document" in r for r in cell["reasons"])
 
@@ -874,14 +883,9 @@ def test_report_with_pairs_accepts_a_break_documented_on_a_pair_it_did_not_run(
     )
     (folder / "002_email.sql").write_text("CREATE UNIQUE INDEX e ON members (email);")
     (folder / "003_hull.sql").write_text("CREATE UNIQUE INDEX h ON boats (hull);")
-    rows = [
-        f"| v{a} | v{b} | {'✅ Full sync' if a == b else '❌ No sync'} | |"
-        for a in (1, 2, 3)
-        for b in (1, 2, 3)
-    ]
-    expected = tmp_path / "expected.md"
-    expected.write_text(
-        "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n" + "\n".join(rows)
+    expected = _document(
+        tmp_path / "expected.md",
+        {(a, b): "✅ Full sync" if a == b else NO_SYNC for a in (1, 2, 3) for b in (1, 2, 3)},
     )
     out = tmp_path / "out"
     args = ("--examples", "5", "--jobs", "1", "--no-relay", "--pairs", "latest")
@@ -936,15 +940,9 @@ def test_a_documented_break_an_older_client_only_skips_is_read_as_partial(
     """(1,2) documented No sync across a column v2 requires: v1 skips and parks it, so
     the cell is partial whatever --examples is; it said "raise --examples" (BR-3, BS)."""
     history = HISTORIES / "add_not_null_without_default" / "migrations"
-    documented = tmp_path / "compat.md"
     statuses = {(1, 1): "✅ Full sync", (1, 2): NO_SYNC, (2, 1): NO_SYNC, (2, 2): "✅ Full sync"}
-    rows = [f"| v{a} | v{b} | {status} | |" for (a, b), status in statuses.items()]
-    head = ["| Client A | Client B | Sync Status | Notes |", "|---|---|---|---|"]
-    documented.write_text("\n".join([*head, *rows]), encoding="utf-8")
-    out = tmp_path / "m.json"
-    args = ("matrix", "--migrations", history, *SMALL, "--expected", documented, "--json", out)
-    assert invoke(*args).exit_code == 1
-    cell = next(c for c in load_json(out)["cells"] if (c["local"], c["peer"]) == (1, 2))
+    documented = _document(tmp_path / "compat.md", statuses)
+    cell = _failed_cell(tmp_path, history, documented, (1, 2))
     assert cell["observed"] == "partial"
     assert any("v2 requires items.sku, which v1 lacks" in r for r in cell["reasons"])
     assert not any("raise --examples" in r for r in cell["reasons"])

@@ -2674,6 +2674,17 @@ def test_an_update_setting_columns_to_themselves_changes_no_row(
     assert (("data-rewrite", "recipes", None) in hits(result)) == rewrite, result.findings
 
 
+def notes_rebuilt(tmp_path: Path, was: str, now: str) -> MigrationLint:
+    """The lint of a rebuild of ``notes (id, <was>)`` into ``notes (id, <now>)``."""
+    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, {});"
+    rebuild = (
+        table.replace("notes", "notes_new").format(now)
+        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
+        " ALTER TABLE notes_new RENAME TO notes;"
+    )
+    return last(tmp_path, table.format(was), rebuild)
+
+
 @pytest.mark.parametrize(
     ("was", "now"),
     [("title TEXT CHECK (title IS NOT NULL)", "title TEXT NOT NULL"),
@@ -2682,26 +2693,12 @@ def test_an_update_setting_columns_to_themselves_changes_no_row(
 def test_not_null_spelled_as_a_check_is_not_null(tmp_path: Path, was: str, now: str) -> None:
     """Neither version can hold or send a NULL: no finding (it was not-null-added and
     constraint-loosened, or constraint-tightened: review BS)."""
-    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, {});"
-    result = last(
-        tmp_path,
-        table.format(was),
-        table.replace("notes", "notes_new").format(now)
-        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
-        " ALTER TABLE notes_new RENAME TO notes;",
-    )
+    result = notes_rebuilt(tmp_path, was, now)
     assert result.verdict == "safe", hits(result)
 
 
 def test_a_check_that_a_column_is_not_null_is_not_null_added(tmp_path: Path) -> None:
-    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT{});"
-    result = last(
-        tmp_path,
-        table.format(""),
-        table.replace("notes", "notes_new").format(" CHECK (title IS NOT NULL)")
-        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
-        " ALTER TABLE notes_new RENAME TO notes;",
-    )
+    result = notes_rebuilt(tmp_path, "title TEXT", "title TEXT CHECK (title IS NOT NULL)")
     assert hits(result) == {("not-null-added", "notes", "title")}
 
 
@@ -2720,27 +2717,12 @@ def test_not_null_moved_in_or_out_of_a_larger_check_is_no_change(
 ) -> None:
     """length(NULL) > 0 is NULL, which a CHECK lets through: the NOT NULL term is the
     column's NOT NULL, the rest is the same CHECK (review BT-2)."""
-    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, {});"
-    result = last(
-        tmp_path,
-        table.format(was),
-        table.replace("notes", "notes_new").format(now)
-        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
-        " ALTER TABLE notes_new RENAME TO notes;",
-    )
+    result = notes_rebuilt(tmp_path, was, now)
     assert result.verdict == "safe", hits(result)
 
 
 def test_an_or_is_no_and_of_not_null_terms(tmp_path: Path) -> None:
     """title IS NOT NULL OR body IS NOT NULL holds neither NOT NULL."""
-    table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT, body TEXT{});"
-    result = last(
-        tmp_path,
-        table.format(""),
-        table.replace("notes", "notes_new").format(
-            ", CHECK (title IS NOT NULL OR body IS NOT NULL)"
-        )
-        + "INSERT INTO notes_new SELECT * FROM notes; DROP TABLE notes;"
-        " ALTER TABLE notes_new RENAME TO notes;",
-    )
+    either = "title TEXT, body TEXT, CHECK (title IS NOT NULL OR body IS NOT NULL)"
+    result = notes_rebuilt(tmp_path, "title TEXT, body TEXT", either)
     assert {rule for rule, _, _ in hits(result)} == {"constraint-tightened"}

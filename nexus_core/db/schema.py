@@ -313,7 +313,7 @@ def sql_key(sql: str | None, names: Collection[str] | None = None) -> str | None
         words.append(name.lower() if re.fullmatch(r"\w+", name) else lower)
     text = " ".join(_between_spelled_out(_in_lists_sorted(words)))
     text = text.replace("< >", "!=").replace("! =", "!=").replace("= =", "=")
-    while text.startswith("( ") and text.endswith(" )") and _wrapped(text):
+    while text.startswith("( ") and text.endswith(" )") and wholly_enclosed(text):
         text = text[2:-2]
     return text
 
@@ -435,7 +435,7 @@ def trigger_key(sql: str | None, names: Collection[str] | None = None) -> str | 
     return " ".join(words)
 
 
-def _wrapped(text: str) -> bool:
+def wholly_enclosed(text: str) -> bool:
     """Whether the first parenthesis of ``text`` closes at its very end."""
     depth = 0
     for position, char in enumerate(text):
