@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -990,3 +991,27 @@ def test_a_refused_column_of_a_keyword_named_table_leaves_the_others_applied(
     assert new.stats["rejected"] == 1
     old.close()
     new.close()
+
+
+def test_a_trigger_stamping_its_own_row_lets_peer_edits_apply(tmp_path: Path) -> None:
+    """SQLite's default, recursive triggers off, is kept on the app's connection: the
+    schema reader (sqlite-utils) turned them on, and the common AFTER UPDATE trigger
+    that stamps its own row then recursed until SQLite refused every update."""
+    table = f"memo_{uuid.uuid4().hex[:8]}"  # a schema no earlier test read: none is cached
+    folder = migrations_folder(
+        tmp_path,
+        f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, content TEXT NOT NULL DEFAULT '',"
+        " edits INTEGER NOT NULL DEFAULT 0);"
+        f" CREATE TRIGGER {table}_touch AFTER UPDATE ON {table} FOR EACH ROW BEGIN"
+        f" UPDATE {table} SET edits = edits + 1 WHERE rowid = old.rowid; END;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    assert a.conn.execute("PRAGMA recursive_triggers").fetchone() == (0,)
+    row = a.insert(table, {"content": "hello"})
+    sync(a, b)
+    b.update(table, row, {"content": "edited at b"})
+    sync(a, b)
+    assert a.stats["rejected"] == b.stats["rejected"] == 0
+    assert [r["content"] for r in a.rows(table)] == ["edited at b"]
+    assert [r["edits"] for r in a.rows(table)] == [1]  # the trigger ran once, as in SQLite

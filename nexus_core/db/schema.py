@@ -651,7 +651,10 @@ def snapshot(conn: sqlite3.Connection) -> Schema:
 
 
 def _read_schema(conn: sqlite3.Connection) -> Schema:
-    db = sqlite_utils.Database(conn)
+    # The app's connection as the app set it: sqlite-utils would otherwise turn
+    # recursive triggers on (an AFTER UPDATE trigger stamping its own table would
+    # then recurse until SQLite refuses the write) and run its plugins on it.
+    db = sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
     master = {
         (row[0], row[1]): row[2]
         for row in conn.execute("SELECT type, name, sql FROM sqlite_master")
