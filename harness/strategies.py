@@ -383,6 +383,7 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
             if lower not in guarded and extra:
                 hint = allowed(column.name, extra)
                 beyond = _beyond(hint) if hint.known else ()
+                beyond += _choices_refused(column.name, table, theirs)
             elif lower in guarded and lower not in links:
                 # (A guarded link still gets its NULL: inserts give links a row's key, and
                 # the update that empties it, see full_rows, is what an INSERT guard misses.)
@@ -394,6 +395,17 @@ def outside_checks(own: Schema, other: Schema) -> dict[str, dict[str, tuple[Any,
             if beyond:
                 found.setdefault(table.name, {})[column.name] = beyond
     return found
+
+
+def _choices_refused(column: str, own: Table, theirs: Table) -> tuple[Any, ...]:
+    """The choices ``own``'s CHECKs list for ``column`` (an IN list) that ``theirs``
+    refuses: what a list that grew lets this version write (``'reminder'`` added to
+    a status list). :func:`_beyond` cannot name them: it reads the other list only."""
+    choices = allowed(column, own.checks).choices
+    if not choices:
+        return ()
+    passing = values_passing(theirs, column, choices)
+    return tuple(choice for choice in choices if choice not in passing)
 
 
 def _beyond(hint: Allowed) -> tuple[Any, ...]:

@@ -402,6 +402,31 @@ def test_values_outside_a_check_only_the_other_version_holds() -> None:
     assert outside_checks(guarded, checked) == {"b": {"kind": ("(none of these)",)}}
 
 
+def test_the_choices_a_grown_in_list_adds_are_drawn() -> None:
+    """A status list that gained values (a real plex-manager migration, review BU F6):
+    the values only this version allows are the ones that break sync; drawn at random
+    among the list's eight, the matrix missed them at 10 examples."""
+    from harness.strategies import outside_checks
+
+    def statuses(*choices: str) -> Schema:
+        listed = ", ".join(f"'{choice}'" for choice in choices)
+        return _schema(
+            f"CREATE TABLE u (id INTEGER PRIMARY KEY, status TEXT CHECK (status IN ({listed})));"
+        )
+
+    old = statuses("active", "expired", "invited")
+    new = statuses("active", "reminder", "expired", "invited", "unknown")
+    assert outside_checks(new, old) == {"u": {"status": ("reminder", "unknown")}}
+    assert outside_checks(old, new) == {}  # every old value passes the new list
+    numbers = _schema(
+        "CREATE TABLE u (id INTEGER PRIMARY KEY, status TEXT CHECK (status IN (1, 2, 9)));"
+    )
+    assert outside_checks(
+        numbers,
+        _schema("CREATE TABLE u (id INTEGER PRIMARY KEY, status TEXT CHECK (status IN (1, 2)))"),
+    ) == {"u": {"status": (9,)}}
+
+
 def test_a_new_check_breaks_its_cells_in_the_first_examples(tmp_path: Path) -> None:
     """Random values rarely fall outside ``qty >= 0`` (hypothesis favours small positive
     numbers): the cells read full or partial on some seeds at 10 examples."""
