@@ -44,6 +44,25 @@ def test_a_rollback_inside_a_migration_is_refused_and_not_recorded(tmp_path: Pat
     assert "x" not in {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
 
 
+@pytest.mark.parametrize("statement", ["VACUUM;", "PRAGMA synchronous = NORMAL;"])
+def test_a_statement_that_cannot_run_in_a_transaction_says_what_to_do(
+    tmp_path: Path, statement: str
+) -> None:
+    """Real migration files hold them (review BU F5): SQLite's own error alone did not
+    say that the runner holds each migration in a transaction."""
+    directory = folder(tmp_path, f"ALTER TABLE tasks ADD COLUMN x TEXT;\n{statement}\n")
+    conn = sqlite3.connect(tmp_path / "app.db", isolation_level=None)
+    migrate(conn, load_migrations(directory), target=1)
+    with pytest.raises(
+        MigrationError,
+        match=r"(?s)002_step.sql \(v2\): .*transaction.*"
+        r"each migration runs in one transaction of the runner's; run this after",
+    ):
+        migrate(conn, load_migrations(directory))
+    assert get_current_version(conn) == 1
+    assert "x" not in {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+
+
 def test_a_comment_naming_schema_version_is_only_a_comment(tmp_path: Path) -> None:
     step = (
         "-- Description: notes; the runner inserts into schema_version itself\n"

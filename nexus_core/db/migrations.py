@@ -543,7 +543,16 @@ def _run_sql(conn: sqlite3.Connection, sql: str, label: str) -> None:
         written = _ENGINE_WRITE.search(without_literals(code))
         if written:
             raise MigrationError(f"{label}: writes {written.group(1)}: {_owner(written.group(1))}")
-        conn.execute(code)
+        try:
+            conn.execute(code)
+        except sqlite3.Error as exc:
+            if "transaction" not in str(exc):
+                raise
+            # VACUUM, PRAGMA synchronous and the like cannot run in a transaction.
+            raise MigrationError(
+                f"{label}: {exc} ({' '.join(code.split())[:40]}): each migration runs in one"
+                " transaction of the runner's; run this after migrating, outside the migrations"
+            ) from exc
         if not conn.in_transaction:  # a ROLLBACK (or COMMIT) of the runner's own
             raise MigrationError(
                 f"{label}: ended the runner's transaction ({' '.join(code.split())[:40]}):"
