@@ -596,6 +596,12 @@ def test_trigger_writing_a_replicated_table_is_breaking(tmp_path: Path) -> None:
     assert "writes replicated table(s) cooks" in result.findings[0].message
     dropped = last(tmp_path / "b", BASE + trigger, "DROP TRIGGER touch;")
     assert hits(dropped) == {("trigger-writes-replicated", "recipes", None)}
+    # In the first migration no older client exists to name (it said "v1-v0"): the
+    # copies diverge between replicas of v1 (review BU F8).
+    (first,) = lint_steps(tmp_path / "first", BASE + trigger)
+    message = next(f.message for f in first.findings if f.rule == "trigger-writes-replicated")
+    assert message.endswith("so copies of those rows diverge between replicas of v1")
+    assert "v0" not in message
     local = "CREATE TABLE log (what TEXT);"  # no key: never replicated
     audit = "CREATE TRIGGER audit AFTER UPDATE ON recipes BEGIN INSERT INTO log VALUES ('x'); END;"
     result = last(tmp_path / "c", BASE + local, audit)
@@ -1811,6 +1817,43 @@ def test_an_external_content_search_index_must_be_filled(
 def test_an_unfilled_search_index_no_trigger_removes_from_is_local(tmp_path: Path) -> None:
     only_inserts = FTS.split(" CREATE TRIGGER")[0]
     assert last(tmp_path, BASE, only_inserts).verdict == "safe"
+
+
+FILLED = "INSERT INTO recipes_fts(rowid, title) SELECT rowid, title FROM recipes;"
+KEPT_ON_INSERT = (
+    " CREATE TRIGGER recipes_fts_ai AFTER INSERT ON recipes BEGIN"
+    " INSERT INTO recipes_fts(rowid, title) VALUES (new.rowid, new.title); END;"
+)
+KEPT_ON_DELETE = (
+    " CREATE TRIGGER recipes_fts_ad AFTER DELETE ON recipes BEGIN"
+    " INSERT INTO recipes_fts(recipes_fts, rowid, title) VALUES ('delete', old.rowid, old.title);"
+    " END;"
+)
+
+
+def test_a_search_index_kept_on_insert_and_delete_but_not_update_is_breaking(
+    tmp_path: Path,
+) -> None:
+    """atuin's history index ("we do not ever update rows", review BU F2): sync applies
+    a peer's edit as an UPDATE, the index keeps the old values, and the row's delete
+    then fails. Only the migration that makes it so says it."""
+    index = FTS.split(" CREATE TRIGGER")[0] + FILLED + KEPT_ON_INSERT + KEPT_ON_DELETE
+    results = lint_steps(
+        tmp_path / "a", BASE, index, "CREATE INDEX recipes_title ON recipes(title);"
+    )
+    stale = [f for f in results[1].findings if f.rule == "constraint-tightened"]
+    assert [(f.table, f.severity) for f in stale] == [("recipes", "breaking")], results[1].findings
+    assert "recipes_fts_ad" in stale[0].message and "by none on UPDATE" in stale[0].message
+    assert results[2].verdict == "safe"  # the index was already so before
+    # An UPDATE trigger keeps it (FTS has one); dropped later, that migration says it.
+    kept = lint_steps(
+        tmp_path / "b", BASE, FTS + FILLED + KEPT_ON_DELETE, "DROP TRIGGER recipes_fts_au;"
+    )
+    assert kept[1].verdict != "breaking", kept[1].findings
+    assert any("by none on UPDATE" in f.message for f in kept[2].findings), kept[2].findings
+    # Nothing removes rows from it: a stale index is only local.
+    only_inserts = FTS.split(" CREATE TRIGGER")[0] + FILLED + KEPT_ON_INSERT
+    assert lint_steps(tmp_path / "c", BASE, only_inserts)[1].verdict == "safe"
 
 
 def test_a_raising_trigger_naming_its_table_in_another_case_is_on_that_table(

@@ -102,7 +102,7 @@ from harness.lint.rebuilds import rebuilt_values
 from harness.lint.renames import swapped_names
 from harness.lint.rewrites import data_rewrites
 from harness.lint.schema_rules import _Linter
-from harness.lint.search_indexes import unfilled_search_indexes
+from harness.lint.search_indexes import search_indexes_stale_on_update, unfilled_search_indexes
 from harness.lint.sqltext import _with_first
 from harness.lint.triggers import dangling_triggers
 from nexus_core.db.migrations import Migration
@@ -122,6 +122,7 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
         findings += swapped_names(migration, before, after)
         findings += rebuilt_values(migration, before, after, clients)
         findings += unfilled_search_indexes(migration, before, after)
+        findings += search_indexes_stale_on_update(migration, before, after)
         findings += dangling_triggers(migration, before, after)
         findings += failing_added_columns(migration, before, after)
         verdict: Severity = max(

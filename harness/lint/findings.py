@@ -184,6 +184,12 @@ MESSAGES: dict[str, str] = {
     " so trigger {trigger} fails to remove them from it ('database disk image is"
     " malformed') and every update or delete of such a row fails at v{n}, edits"
     " arriving by sync too",
+    "fts-stale-on-update": "full-text index {d} over {t} is kept by triggers on INSERT and"
+    " DELETE but by none on UPDATE: an edit leaves the index holding the row's old values,"
+    " and trigger {trigger} then fails to remove the row ('database disk image is"
+    " malformed'), so it can never be deleted; sync applies a peer's edit as an UPDATE"
+    " whatever the app itself does, so at v{n} deletes fail, deletes arriving by sync too;"
+    " add an AFTER UPDATE trigger that removes the old values and inserts the new",
     "index-fails": "index {d} on {t} reads {c} as JSON: v{n} clients refuse ops whose {c} is"
     " text that is not JSON (SQLite fails the index), which {old} clients may write",
     "json-fails": "{what} on {t} reads {c} as JSON: at v{n} SQLite fails (on write; on read"
@@ -219,6 +225,10 @@ MESSAGES: dict[str, str] = {
     " a trigger's writes bypass the oplog and it also fires when a replica applies a peer's"
     " ops, so copies of those rows diverge, between {old} and v{n} clients (which run"
     " different triggers) and even between replicas of one version",
+    # The same in the first migration: no older client exists (it said "v1-v0", review BU F8).
+    "trigger-writes-first": "trigger {name} on {t} {what} and {verb} replicated table(s) {writes}:"
+    " a trigger's writes bypass the oplog and it also fires when a replica applies a peer's"
+    " ops, so copies of those rows diverge between replicas of v{n}",
     "add-column-fails-null": "ALTER TABLE {t} ADD COLUMN {c} NOT NULL without a default fails"
     " on every replica whose {t} holds a row (SQLite: {why}): those clients cannot upgrade to"
     " v{n}; give the column a default, or add it by rebuilding {t}",

@@ -1,5 +1,6 @@
 """External-content full-text indexes a migration adds without filling them from
-the rows replicas already hold (unfilled_search_indexes).
+the rows replicas already hold (unfilled_search_indexes), or keeps on INSERT and
+DELETE but not on UPDATE (search_indexes_stale_on_update).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import re
 
 from harness.lint.findings import MESSAGES, Finding
 from harness.lint.selects import _read_tables, _rows_kept
-from harness.lint.sqltext import _NAME, _QUALIFIED, _name
+from harness.lint.sqltext import _NAME, _QUALIFIED, _name, _trigger_parts
 from harness.schemadiff import triggers_on
 from nexus_core.db.migrations import Migration
 from nexus_core.db.schema import Schema
@@ -88,4 +89,43 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
         findings.append(
             Finding("constraint-tightened", replicated[table], None, message, "breaking")
         )
+    return findings
+
+
+_FIRES_ON_UPDATE = re.compile(r"(?i)\bUPDATE\b(?:\s+OF\b.*?)?\s+ON\b")
+
+
+def _stale_on_update(schema: Schema, table: str, index: str) -> str | None:
+    """The trigger that removes ``table``'s rows from the search index ``index`` where
+    no trigger keeps the index on UPDATE (None: kept, or nothing removes rows)."""
+    quoted = re.compile(rf"(?i)\b{re.escape(index)}\b")
+    triggers = {n: sql for n, sql in triggers_on(schema, table).items() if quoted.search(sql)}
+    if any(_FIRES_ON_UPDATE.search(_trigger_parts(sql)[0]) for sql in triggers.values()):
+        return None
+    return next((n for n, sql in sorted(triggers.items()) if "'delete'" in sql.lower()), None)
+
+
+def search_indexes_stale_on_update(
+    migration: Migration, before: Schema, after: Schema
+) -> list[Finding]:
+    """A full-text index over a replicated table that triggers keep on INSERT and
+    DELETE (its ``'delete'`` command) but none on UPDATE, made so by this migration.
+
+    An UPDATE leaves the index holding the row's old values, and the ``'delete'``
+    of that row then fails (``database disk image is malformed``): the row can never
+    be deleted there. An app that never updates such rows still gets UPDATEs: sync
+    applies a peer's edit as one (review BU F2, atuin's history index).
+    """
+    findings = []
+    for table in after.replicated_tables:
+        for index in after.virtual:
+            trigger = _stale_on_update(after, table, index)
+            if trigger is None or (
+                index in before.virtual and _stale_on_update(before, table, index) is not None
+            ):
+                continue
+            message = MESSAGES["fts-stale-on-update"].format(
+                t=table, d=index, trigger=trigger, n=migration.version
+            )
+            findings.append(Finding("constraint-tightened", table, None, message, "breaking"))
     return findings

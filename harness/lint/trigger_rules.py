@@ -131,7 +131,7 @@ class _TriggerRules(_Step):
                 writes = []
             verb = "wrote" if what == "dropped" else "writes"
             if writes:
-                text = MESSAGES["trigger-writes"]
+                text = MESSAGES["trigger-writes" if self.version > 1 else "trigger-writes-first"]
                 self.add(
                     "trigger-writes-replicated",
                     change,
