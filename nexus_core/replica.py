@@ -530,6 +530,49 @@ class Replica:
             hlcs[-1],
         )
 
+    def adopt_rows(self) -> dict[str, int]:
+        """Capture the rows sync has no record of, so that peers receive them.
+
+        Rows a replicated table held before this file was first opened as a replica
+        (written through the seed API, by a release without sync, by another tool)
+        are not in the oplog: peers never get them, and a later update sends only
+        the columns it changes. Each such row becomes a local insert of every
+        column, as :meth:`insert` records one. Checked like a local write, all in
+        one transaction: a value sync cannot carry adopts nothing and names the
+        row. Rows sync already knows (written, received, deleted or pending) are
+        left alone, so a second call adopts nothing. Returns the count per table.
+
+        >>> replica.adopt_rows()  # doctest: +SKIP
+        {'shows': 120, 'episodes': 3400}
+        """
+        adopted: dict[str, int] = {}
+        with self._writing(), self.transaction():
+            for name in sorted(self.models):
+                model = self.models[name]
+                table = model.table.name
+                order = [model.key, *(c for c in model.columns if c != model.key)]
+                names = ", ".join(map(quote_identifier, order))
+                rows = self.conn.execute(f"SELECT {names} FROM {model.quoted}").fetchall()
+                known = self.oplog.row_states(table, [row[0] for row in rows])
+                changes: list[tuple[Value, dict[str, Any]]] = []
+                for row in rows:
+                    if row[0] in known:
+                        continue
+                    self._check_row_id(model, row[0])
+                    try:
+                        self._checked(model, dict(zip(order, row, strict=True)))
+                    except SyncError as exc:
+                        raise SyncError(f"{table} row {row[0]!r} cannot be adopted: {exc}") from exc
+                    cols = {
+                        c: encode_value(v) if type(v) is bytes else v
+                        for c, v in zip(order, row, strict=True)
+                    }
+                    changes.append((row[0], cols))
+                if changes:
+                    self._record_new_rows(table, tuple(order), changes)
+                    adopted[table] = len(changes)
+        return adopted
+
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
         """Change columns of one row; one change, an op per column."""
         model = self._model(table)
@@ -853,6 +896,16 @@ class _Closed:
         raise SyncError("this replica is closed")
 
 
+def _stored_peer_id(conn: sqlite3.Connection) -> str | None:
+    """The peer id a file opened as a replica before holds (None: never opened so)."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_nexus_meta'"
+    ).fetchone():
+        return None
+    row = conn.execute("SELECT value FROM _nexus_meta WHERE key = 'peer_id'").fetchone()
+    return None if row is None else str(row[0])
+
+
 def open_replica(
     path: str | Path,
     *,
@@ -868,8 +921,13 @@ def open_replica(
     ``nexus sync`` does with two clients' files).
     """
     known = migration_list(migrations)
+    if peer_id is not None:
+        check_peer_id(peer_id)  # before the file is made or migrated
     conn = connect(path, create=upgrade, wal=upgrade)  # a file only synced keeps its mode
     try:
+        stored = _stored_peer_id(conn)
+        if peer_id is not None and stored is not None and stored != peer_id:
+            raise SyncError(f"this database belongs to peer {stored}, not {peer_id}")
         current = get_current_version(conn)
         if target_version is not None and current > target_version:
             raise SyncError(f"{path} is at v{current}, above the requested v{target_version}")

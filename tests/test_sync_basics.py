@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import sqlite3
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 from folders import migrations_folder
 
-from nexus_core import Replica, open_replica, sync
+from nexus_core import Replica, initialize_database, open_replica, sync
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import load_migrations
 from nexus_core.errors import NexusError, SyncError
@@ -1015,3 +1016,68 @@ def test_a_trigger_stamping_its_own_row_lets_peer_edits_apply(tmp_path: Path) ->
     assert a.stats["rejected"] == b.stats["rejected"] == 0
     assert [r["content"] for r in a.rows(table)] == ["edited at b"]
     assert [r["edits"] for r in a.rows(table)] == [1]  # the trigger ran once, as in SQLite
+
+
+def test_rows_written_before_the_first_open_are_adopted_and_reach_peers(tmp_path: Path) -> None:
+    """An app that turns sync on over data it already holds (review BV-1): those rows
+    are in no oplog until adopt_rows() captures them; then a peer gets every column."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE shows (id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+        " created_at TEXT DEFAULT CURRENT_TIMESTAMP, rating INTEGER DEFAULT 3, art BLOB);"
+        " CREATE TABLE episodes (id TEXT PRIMARY KEY, show_id TEXT REFERENCES shows(id),"
+        " title TEXT);",
+    )
+    conn = initialize_database(tmp_path / "phone.db", folder)
+    conn.execute(
+        "INSERT INTO shows (id, title, created_at, art)"
+        " VALUES ('s1', 'Old show', '2020-01-01', x'00ff')"
+    )
+    conn.execute("INSERT INTO episodes VALUES ('e1', 's1', 'Pilot')")
+    conn.commit()
+    conn.close()
+    phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
+    laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="laptop")
+    sync(phone, laptop)
+    assert laptop.rows("shows") == []  # nothing in the oplog yet
+    assert phone.adopt_rows() == {"episodes": 1, "shows": 1}
+    assert phone.adopt_rows() == {}  # known now: a second call adopts nothing
+    phone.update("shows", "s1", {"rating": 5})
+    sync(phone, laptop)
+    for table in ("shows", "episodes"):
+        assert laptop.rows(table) == phone.rows(table)
+    assert laptop.rows("shows")[0]["created_at"] == "2020-01-01"
+    assert laptop.stats["rejected"] == 0 and laptop.pending_rows() == []
+
+
+def test_a_row_sync_cannot_carry_adopts_nothing(tmp_path: Path) -> None:
+    folder = migrations_folder(
+        tmp_path, "CREATE TABLE readings (id INTEGER PRIMARY KEY, celsius REAL);"
+    )
+    conn = initialize_database(tmp_path / "a.db", folder)
+    conn.execute("INSERT INTO readings VALUES (1, 20.5), (2, 'warm')")  # REAL holds text too
+    conn.commit()
+    conn.close()
+    replica = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    with pytest.raises(SyncError, match=r"readings row 2 cannot be adopted: .*celsius"):
+        replica.adopt_rows()
+    assert replica.ops() == []  # row 1 was not adopted alone
+
+
+def test_a_bad_or_foreign_peer_id_is_refused_before_the_file_changes(tmp_path: Path) -> None:
+    """SYNC.md: the id is checked before anything is written (review BV-2: the file
+    was migrated first, and a new path was left holding a whole database)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT);",
+        "ALTER TABLE notes ADD COLUMN pinned INTEGER;",
+    )
+    open_replica(tmp_path / "a.db", migrations=folder, target_version=1, peer_id="a").close()
+    for peer, error in (("not valid!", "peer id"), ("b", "belongs to peer a, not b")):
+        with pytest.raises(SyncError, match=error):
+            open_replica(tmp_path / "a.db", migrations=folder, peer_id=peer)
+        with closing(sqlite3.connect(tmp_path / "a.db")) as conn:
+            assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
+    with pytest.raises(SyncError, match="peer id"):
+        open_replica(tmp_path / "new.db", migrations=folder, peer_id="not valid!")
+    assert not (tmp_path / "new.db").exists()
