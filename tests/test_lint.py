@@ -1856,6 +1856,30 @@ def test_a_search_index_kept_on_insert_and_delete_but_not_update_is_breaking(
     assert lint_steps(tmp_path / "c", BASE, only_inserts)[1].verdict == "safe"
 
 
+def test_a_trigger_sqlite_cannot_prepare_is_breaking_where_it_comes(tmp_path: Path) -> None:
+    """atuin's delete trigger as once shipped, one value short (review BU F3): SQLite
+    takes the CREATE TRIGGER, then fails every delete of the table; the lint asks SQLite
+    to prepare each replicated table's writes. Said once, where the trigger comes."""
+    broken = (
+        "CREATE TABLE log (id INTEGER PRIMARY KEY, what TEXT);"
+        " CREATE TRIGGER recipes_gone AFTER DELETE ON recipes BEGIN"
+        " INSERT INTO log (id, what) VALUES (old.title); END;"
+    )
+    results = lint_steps(
+        tmp_path / "a", BASE, broken, "CREATE INDEX recipes_title ON recipes(title);"
+    )
+    found = [f for f in results[1].findings if "cannot prepare" in f.message]
+    assert [(f.rule, f.table, f.severity) for f in found] == [
+        ("constraint-tightened", "recipes", "breaking")
+    ]
+    assert "deletes of recipes" in found[0].message and "1 values for 2 columns" in found[0].message
+    assert results[2].verdict == "safe"  # broken before too: not said again
+    fixed = broken.replace("VALUES (old.title)", "VALUES (old.rowid, old.title)")
+    assert not any(
+        "cannot prepare" in f.message for f in lint_steps(tmp_path / "b", BASE, fixed)[1].findings
+    )
+
+
 def test_a_raising_trigger_naming_its_table_in_another_case_is_on_that_table(
     tmp_path: Path,
 ) -> None:

@@ -98,6 +98,7 @@ from harness.lint.added_columns import failing_added_columns
 from harness.lint.findings import RULES, SEVERITY_RANK, Finding, MigrationLint, Severity, _clients
 from harness.lint.lookups import _snapshots, changed_lookups
 from harness.lint.output import lint_to_json, render_lint_table
+from harness.lint.prepared_writes import unpreparable_writes
 from harness.lint.rebuilds import rebuilt_values
 from harness.lint.renames import swapped_names
 from harness.lint.rewrites import data_rewrites
@@ -110,7 +111,7 @@ from nexus_core.db.migrations import Migration
 
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
-    schemas, contents = _snapshots(migrations)
+    schemas, contents, failing = _snapshots(migrations)
     results = []
     for migration in map(_with_first, migrations):
         findings = _Linter(schemas, migration.version).run()
@@ -123,7 +124,14 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
         findings += rebuilt_values(migration, before, after, clients)
         findings += unfilled_search_indexes(migration, before, after)
         findings += search_indexes_stale_on_update(migration, before, after)
-        findings += dangling_triggers(migration, before, after)
+        dangling = dangling_triggers(migration, before, after)
+        findings += dangling
+        findings += unpreparable_writes(
+            migration,
+            failing[migration.version - 1],
+            failing[migration.version],
+            {f.table.lower() for f in dangling},
+        )
         findings += failing_added_columns(migration, before, after)
         verdict: Severity = max(
             (f.severity for f in findings), key=SEVERITY_RANK.__getitem__, default="safe"

@@ -190,6 +190,9 @@ MESSAGES: dict[str, str] = {
     " malformed'), so it can never be deleted; sync applies a peer's edit as an UPDATE"
     " whatever the app itself does, so at v{n} deletes fail, deletes arriving by sync too;"
     " add an AFTER UPDATE trigger that removes the old values and inserts the new",
+    "writes-fail": "SQLite cannot prepare {what} of {t} at v{n} ({why}): a trigger on {t}"
+    " is broken, so every such write fails on v{n} clients, ops arriving by sync too, and"
+    " their copies diverge from their peers'; fix the trigger in this migration",
     "index-fails": "index {d} on {t} reads {c} as JSON: v{n} clients refuse ops whose {c} is"
     " text that is not JSON (SQLite fails the index), which {old} clients may write",
     "json-fails": "{what} on {t} reads {c} as JSON: at v{n} SQLite fails (on write; on read"

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.lint.findings import MESSAGES, Finding, versions_before
+from harness.lint.prepared_writes import FailingWrites, failing_writes
 from harness.lint.sqltext import _SOURCES, _name
 from harness.schemadiff import collation_of, raises, trigger_table
 from nexus_core.db.migrations import Migration, migrate, without_literals
@@ -28,18 +29,23 @@ Contents = dict[str, tuple[Any, ...]]
 """What each local table or view a trigger names holds at one version (lower-case names)."""
 
 
-def _snapshots(migrations: Sequence[Migration]) -> tuple[list[Schema], list[Contents]]:
-    """The schema at every version 0..latest, built once, step by step, in memory, and
-    what the local tables and views its triggers name hold (:func:`_local_contents`)."""
+def _snapshots(
+    migrations: Sequence[Migration],
+) -> tuple[list[Schema], list[Contents], list[FailingWrites]]:
+    """The schema at every version 0..latest, built once, step by step, in memory,
+    what the local tables and views its triggers name hold (:func:`_local_contents`)
+    and the writes SQLite cannot prepare there (:func:`failing_writes`)."""
     conn: sqlite3.Connection = expected_schema_conn(migrations, 0)
     try:
         schemas = [snapshot(conn)]
         contents = [_local_contents(conn, schemas[0])]
+        failing = [failing_writes(conn, schemas[0])]
         for migration in migrations:
             migrate(conn, migrations, target=migration.version)
             schemas.append(snapshot(conn))
             contents.append(_local_contents(conn, schemas[-1]))
-        return schemas, contents
+            failing.append(failing_writes(conn, schemas[-1]))
+        return schemas, contents, failing
     except NexusError as exc:
         raise HarnessError(f"cannot build the schemas to lint: {exc}") from exc
     finally:
