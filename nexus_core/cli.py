@@ -221,7 +221,7 @@ def verify_command(db: Path, migrations_dir: Path | None) -> None:
     if not problems:
         click.echo(f"ok: schema matches v{version}")
         return
-    click.echo(f"schema differs from a fresh v{version} ({len(problems)} difference(s)):")
+    click.echo(f"not what v{version} must be ({len(problems)} difference(s)):")
     for problem in problems:
         click.echo(f"  - {problem}")
     raise click.exceptions.Exit(EXIT_CHECK_FAILED)

@@ -166,6 +166,20 @@ def test_verify_passes_on_a_fresh_build_and_lists_each_difference(tmp_path: Path
     assert "Traceback" not in drifted.output
 
 
+def test_verify_fails_where_schema_version_lost_a_row(tmp_path: Path) -> None:
+    """The schema alone matched, so rows deleted from schema_version went unseen (BV-7)."""
+    db = tmp_path / "nexus.db"
+    build(db)
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM schema_version WHERE version = 3")
+    conn.commit()
+    conn.close()
+    result = run("verify", db)
+    assert result.exit_code == 1
+    assert "not what v5 must be (1 difference(s))" in result.stdout
+    assert "schema_version has no row for v3 (it records v1, v2, v4, v5)" in result.stdout
+
+
 # --- refusals: exit 2, one line, nothing written ---------------------------------------------
 
 

@@ -28,8 +28,21 @@ def verify_database(conn: sqlite3.Connection, migrations: Sequence[Migration]) -
     check_applied(conn, migrations)
     get_migration_history(conn)  # a schema_version of another tool's shape is refused here too
     version = get_current_version(conn)
+    recorded = {number for number, _, _ in get_migration_history(conn)}
+    # Each applied migration leaves its row: a gap means rows were deleted by hand.
+    gaps = [
+        f"schema_version has no row for v{number} (it records {_listed(sorted(recorded))}):"
+        " its history of applied migrations was edited"
+        for number in range(1, version + 1)
+        if recorded and number not in recorded
+    ]
     fresh = expected_schema_conn(migrations, version)
     try:
-        return schema_differences(snapshot(fresh), snapshot(conn))
+        return gaps + schema_differences(snapshot(fresh), snapshot(conn))
     finally:
         fresh.close()
+
+
+def _listed(versions: Sequence[int]) -> str:
+    shown = ", ".join(f"v{number}" for number in versions[:8])
+    return shown + (", ..." if len(versions) > 8 else "")
