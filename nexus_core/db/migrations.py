@@ -546,9 +546,8 @@ def _run_sql(conn: sqlite3.Connection, sql: str, label: str) -> None:
         try:
             conn.execute(code)
         except sqlite3.Error as exc:
-            if "transaction" not in str(exc):
+            if not _cannot_run_in_a_transaction(code, exc):
                 raise
-            # VACUUM, PRAGMA synchronous and the like cannot run in a transaction.
             raise MigrationError(
                 f"{label}: {exc} ({' '.join(code.split())[:40]}): each migration runs in one"
                 " transaction of the runner's; run this after migrating, outside the migrations"
@@ -563,6 +562,17 @@ def _run_sql(conn: sqlite3.Connection, sql: str, label: str) -> None:
     touched = sorted(engine.items() ^ _engine_objects(conn).items())
     if touched:
         raise MigrationError(f"{label}: touches {touched[0][0]}: {_owner(touched[0][0])}")
+
+
+def _cannot_run_in_a_transaction(code: str, exc: sqlite3.Error) -> bool:
+    """Whether ``code`` failed for being run inside the runner's transaction: VACUUM,
+    ``PRAGMA synchronous`` or ``wal_checkpoint`` (which reports the database locked by
+    the transaction itself), ATTACH saying so; not a table named ``transactions``."""
+    first = code.split(None, 1)[0].upper() if code.split() else ""
+    if first in ("VACUUM", "PRAGMA"):
+        # Else a PRAGMA fails only for that here.
+        return not any(word in str(exc) for word in ("syntax error", "incomplete input"))
+    return first in ("ATTACH", "DETACH") and "transaction" in str(exc)
 
 
 def _apply_one(
