@@ -542,6 +542,11 @@ class Replica:
         row. Rows sync already knows (written, received, deleted or pending) are
         left alone, so a second call adopts nothing. Returns the count per table.
 
+        A row is one row to sync by its key alone: devices that each adopt rows of
+        their own under keys another may use too (1, 2, 3... from AUTOINCREMENT)
+        merge unrelated rows. Adopt on the one device that holds the data (a
+        WARNING names tables whose adopted keys look sequential).
+
         >>> replica.adopt_rows()  # doctest: +SKIP
         {'shows': 120, 'episodes': 3400}
         """
@@ -558,8 +563,8 @@ class Replica:
                 for row in rows:
                     if row[0] in known:
                         continue
-                    self._check_row_id(model, row[0])
                     try:
+                        self._check_row_id(model, row[0])
                         self._checked(model, dict(zip(order, row, strict=True)))
                     except SyncError as exc:
                         raise SyncError(f"{table} row {row[0]!r} cannot be adopted: {exc}") from exc
@@ -571,6 +576,7 @@ class Replica:
                 if changes:
                     self._record_new_rows(table, tuple(order), changes)
                     adopted[table] = len(changes)
+                    _warn_if_keys_are_shared(table, [key for key, _ in changes])
         return adopted
 
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
@@ -592,6 +598,16 @@ class Replica:
         cursor = self.conn.execute(model.update_many_sql(tuple(values)), [*values.values(), row_id])
         if not cursor.rowcount:
             raise SyncError(f"no {table} row {row_id!r} to update")
+        if not self.oplog.row_state(table, row_id).known:
+            # A row sync has no record of (written before the file was first opened as
+            # a replica, or by SQL outside the engine): the change carries every
+            # column, as adopt_rows() would, or peers would get a partial row.
+            rest = [c for c in model.columns if c != model.key]
+            stored = self._read_back(model, [row_id], rest)[row_id]
+            whole = {model.key: row_id, **dict(zip(rest, stored, strict=True))}
+            cols = {c: encode_value(v) if type(v) is bytes else v for c, v in whole.items()}
+            self._record_local(table, [self._change("set", table, row_id, cols)])
+            return
         texts = [c for c, v in values.items() if c in model.numeric and type(v) is str]
         if texts:
             stored = self._read_back(model, [row_id], texts)[row_id]
@@ -894,6 +910,20 @@ class _Closed:
 
     def __getattr__(self, name: str) -> Any:
         raise SyncError("this replica is closed")
+
+
+def _warn_if_keys_are_shared(table: str, keys: Sequence[Value]) -> None:
+    """Adopted integer keys that look sequential (all below 2**31): another device
+    adopting its own rows would hold others under the same keys (see adopt_rows)."""
+    if keys and all(type(key) is int and 0 <= key < 2**31 for key in keys):
+        log.warning(
+            "adopted %d row(s) of %s with sequential-looking keys (up to %d): a device"
+            " that adopts rows of its own under the same keys merges them with these;"
+            " adopt on one device only",
+            len(keys),
+            table,
+            max(keys),  # type: ignore[type-var]
+        )
 
 
 def _stored_peer_id(conn: sqlite3.Connection) -> str | None:

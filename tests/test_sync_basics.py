@@ -1081,3 +1081,48 @@ def test_a_bad_or_foreign_peer_id_is_refused_before_the_file_changes(tmp_path: P
     with pytest.raises(SyncError, match="peer id"):
         open_replica(tmp_path / "new.db", migrations=folder, peer_id="not valid!")
     assert not (tmp_path / "new.db").exists()
+
+
+def test_a_row_sync_never_saw_is_sent_whole_by_its_first_update(tmp_path: Path) -> None:
+    """Written before sync, updated before adopt_rows() (review BW-2): the update sent
+    only its column, and the peer kept the row pending for good."""
+    folder = migrations_folder(
+        tmp_path, "CREATE TABLE shows (id TEXT PRIMARY KEY, title TEXT NOT NULL, rating INTEGER);"
+    )
+    conn = initialize_database(tmp_path / "phone.db", folder)
+    conn.execute("INSERT INTO shows VALUES ('s1', 'Old show', 3)")
+    conn.commit()
+    conn.close()
+    phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
+    laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="laptop")
+    phone.update("shows", "s1", {"rating": 5})
+    assert phone.adopt_rows() == {}  # the update made it known, whole
+    sync(phone, laptop)
+    assert laptop.rows("shows") == [{"id": "s1", "title": "Old show", "rating": 5}]
+    assert laptop.pending_rows() == []
+    phone.update("shows", "s1", {"rating": 4})  # a known row: one column, as ever
+    assert [op.column_name for op in phone.ops()[-1:]] == ["rating"]
+
+
+def test_adopting_sequential_keys_warns_and_a_bad_key_names_its_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two devices adopting rows 1, 2, 3 of their own would merge unrelated rows by key
+    (review BW-1): the warning says to adopt on one device. A key sync cannot carry names
+    its row (BW-8)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE todos (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT);"
+        " CREATE TABLE tags (name NUMERIC PRIMARY KEY, color TEXT);",
+    )
+    conn = initialize_database(tmp_path / "a.db", folder)
+    conn.execute("INSERT INTO todos (title) VALUES ('Call mom'), ('Book flights')")
+    conn.commit()
+    conn.close()
+    replica = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    with caplog.at_level("WARNING", logger="nexus_core.sync"):
+        assert replica.adopt_rows() == {"todos": 2}
+    assert "adopted 2 row(s) of todos with sequential-looking keys (up to 2)" in caplog.text
+    replica.conn.execute("INSERT INTO tags VALUES (1.5, 'red')")
+    with pytest.raises(SyncError, match=r"tags row 1\.5 cannot be adopted: invalid value"):
+        replica.adopt_rows()
