@@ -95,8 +95,17 @@ import functools
 from collections.abc import Sequence
 
 from harness.lint.added_columns import failing_added_columns
-from harness.lint.findings import RULES, SEVERITY_RANK, Finding, MigrationLint, Severity, _clients
-from harness.lint.lookups import _snapshots, changed_lookups
+from harness.lint.findings import (
+    MESSAGES,
+    RULES,
+    SEVERITY_RANK,
+    Finding,
+    MigrationLint,
+    Severity,
+    _clients,
+    versions_before,
+)
+from harness.lint.lookups import Contents, _snapshots, changed_lookups
 from harness.lint.output import lint_to_json, render_lint_table
 from harness.lint.prepared_writes import unpreparable_writes
 from harness.lint.rebuilds import rebuilt_values
@@ -104,7 +113,7 @@ from harness.lint.renames import swapped_names
 from harness.lint.rewrites import data_rewrites
 from harness.lint.schema_rules import _Linter
 from harness.lint.search_indexes import search_indexes_stale_on_update, unfilled_search_indexes
-from harness.lint.sqltext import _with_first
+from harness.lint.sqltext import _with_first, strings_as_names
 from harness.lint.triggers import dangling_triggers
 from nexus_core.db.migrations import Migration
 
@@ -141,12 +150,16 @@ def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
 
 
 __all__ = [
+    "MESSAGES",
     "RULES",
     "SEVERITY_RANK",
+    "Contents",
     "Finding",
     "MigrationLint",
     "Severity",
     "lint_migrations",
     "lint_to_json",
     "render_lint_table",
+    "strings_as_names",
+    "versions_before",
 ]
