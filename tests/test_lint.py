@@ -1843,17 +1843,44 @@ def test_a_search_index_kept_on_insert_and_delete_but_not_update_is_breaking(
     )
     stale = [f for f in results[1].findings if f.rule == "constraint-tightened"]
     assert [(f.table, f.severity) for f in stale] == [("recipes", "breaking")], results[1].findings
-    assert "recipes_fts_ad" in stale[0].message and "by none on UPDATE" in stale[0].message
+    assert "recipes_fts_ad" in stale[0].message and "no trigger on every UPDATE" in stale[0].message
     assert results[2].verdict == "safe"  # the index was already so before
     # An UPDATE trigger keeps it (FTS has one); dropped later, that migration says it.
     kept = lint_steps(
         tmp_path / "b", BASE, FTS + FILLED + KEPT_ON_DELETE, "DROP TRIGGER recipes_fts_au;"
     )
     assert kept[1].verdict != "breaking", kept[1].findings
-    assert any("by none on UPDATE" in f.message for f in kept[2].findings), kept[2].findings
+    assert any("no trigger on every UPDATE" in f.message for f in kept[2].findings), kept[
+        2
+    ].findings
     # Nothing removes rows from it: a stale index is only local.
     only_inserts = FTS.split(" CREATE TRIGGER")[0] + FILLED + KEPT_ON_INSERT
     assert lint_steps(tmp_path / "c", BASE, only_inserts)[1].verdict == "safe"
+
+
+def test_an_update_trigger_of_some_indexed_columns_leaves_the_index_stale(
+    tmp_path: Path,
+) -> None:
+    """``AFTER UPDATE OF title`` over an index of title and notes (review BW-3): a notes
+    edit leaves the old notes indexed, and the row's delete then fails."""
+    index = (
+        "CREATE VIRTUAL TABLE recipes_fts USING fts5(title, notes, content='recipes');"
+        " INSERT INTO recipes_fts(recipes_fts) VALUES ('rebuild');"
+        " CREATE TRIGGER recipes_fts_ad AFTER DELETE ON recipes BEGIN"
+        " INSERT INTO recipes_fts(recipes_fts, rowid, title, notes)"
+        " VALUES ('delete', old.rowid, old.title, old.notes); END;"
+        " CREATE TRIGGER recipes_fts_au AFTER UPDATE OF {of} ON recipes BEGIN"
+        " INSERT INTO recipes_fts(recipes_fts, rowid, title, notes)"
+        " VALUES ('delete', old.rowid, old.title, old.notes);"
+        " INSERT INTO recipes_fts(rowid, title, notes) VALUES (new.rowid, new.title, new.notes);"
+        " END;"
+    )
+    partly = last(tmp_path / "a", BASE, index.format(of="title"))
+    assert any("no trigger on every UPDATE" in f.message for f in partly.findings), partly.findings
+    wholly = last(tmp_path / "b", BASE, index.format(of="notes, title"))
+    assert not any("no trigger on every UPDATE" in f.message for f in wholly.findings), (
+        wholly.findings
+    )
 
 
 def test_a_trigger_sqlite_cannot_prepare_is_breaking_where_it_comes(tmp_path: Path) -> None:
@@ -2731,6 +2758,14 @@ def test_a_backfill_to_the_new_columns_default_minds_only_triggers_sync_sees(
         ('UPDATE recipes SET "title" = title, notes = [notes];', False),
         ("UPDATE recipes SET title = upper(title);", True),
         ("UPDATE recipes SET title = notes;", True),
+        # A WHERE never true (review BX G2, Actual budget's ``WHERE type = NULL``).
+        ("UPDATE recipes SET title = 'x' WHERE notes = NULL;", False),
+        ("UPDATE recipes SET title = 'x' WHERE servings > 2 AND NULL <> recipes.notes;", False),
+        ("UPDATE recipes SET title = 'x' WHERE 1 = 2;", False),
+        ("DELETE FROM recipes WHERE notes = NULL;", False),
+        ("UPDATE recipes SET title = 'x' WHERE notes IS NULL;", True),
+        ("UPDATE recipes SET title = 'x' WHERE servings > 2 OR notes = NULL;", True),
+        ("DELETE FROM recipes WHERE notes IS NULL;", True),
     ],
 )
 def test_an_update_setting_columns_to_themselves_changes_no_row(

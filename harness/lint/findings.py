@@ -184,8 +184,9 @@ MESSAGES: dict[str, str] = {
     " so trigger {trigger} fails to remove them from it ('database disk image is"
     " malformed') and every update or delete of such a row fails at v{n}, edits"
     " arriving by sync too",
-    "fts-stale-on-update": "full-text index {d} over {t} is kept by triggers on INSERT and"
-    " DELETE but by none on UPDATE: an edit leaves the index holding the row's old values,"
+    "fts-stale-on-update": "full-text index {d} over {t} is kept by no trigger on every"
+    " UPDATE (none fires on UPDATE, or it names only some indexed columns in UPDATE OF):"
+    " an edit leaves the index holding the row's old values,"
     " and trigger {trigger} then fails to remove the row ('database disk image is"
     " malformed'), so it can never be deleted; sync applies a peer's edit as an UPDATE"
     " whatever the app itself does, so at v{n} deletes fail, deletes arriving by sync too;"

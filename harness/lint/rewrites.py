@@ -11,7 +11,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 from harness.lint.findings import Finding, _rewrite
-from harness.lint.selects import _literals_only
+from harness.lint.selects import _constant_truth, _literals_only
 from harness.lint.sqltext import (
     _ADD_COLUMN,
     _CREATE_TABLE,
@@ -20,6 +20,7 @@ from harness.lint.sqltext import (
     _DROP_COLUMN,
     _DROP_TABLE,
     _FUNCTIONS,
+    _NAME,
     _RENAME_COLUMN,
     _RENAME_TABLE,
     _REWRITE,
@@ -36,9 +37,9 @@ from harness.lint.sqltext import (
     _written_tables,
     strings_as_names,
 )
-from harness.schemadiff import raises, stored_default, triggers_on
+from harness.schemadiff import and_terms, raises, stored_default, triggers_on
 from nexus_core.db.migrations import Migration, without_literals
-from nexus_core.db.schema import Schema, Table, find_named, trigger_key
+from nexus_core.db.schema import Schema, Table, find_named, sql_tokens, trigger_key
 
 
 def _derived_into(
@@ -280,6 +281,8 @@ def data_rewrites(
             verb = "INSERT"
         if verb.startswith("UPDATE") and _changes_no_row(migration.code[index], before, after):
             continue  # (``ADD COLUMN ... DEFAULT 1`` then ``= 1``; ``SET title = title``)
+        if verb == "DELETE" and _matches_no_row(_where(match.group(4))):
+            continue  # (``DELETE FROM t WHERE kind = NULL``)
         if verb.startswith("UPDATE") and index in copies_back:
             continue  # (a column made again in place, its values copied back whole)
         found.setdefault(replicated[_name(match.group(3)).lower()], []).append(verb)
@@ -371,7 +374,46 @@ def _changes_no_row(code: str, before: Schema, after: Schema) -> bool:
     if _triggers_matter(before, old.name) or _triggers_matter(after, new.name):
         return False  # (an UPDATE trigger writes or refuses even what changes nothing)
     pairs = [assignment.partition("=") for assignment in _assignments(match.group(2))[0]]
-    return _self_assigned(pairs) or _sets_new_defaults(pairs, old, new)
+    return (
+        _self_assigned(pairs)
+        or _sets_new_defaults(pairs, old, new)
+        or _matches_no_row(_where(match.group(2)))
+    )
+
+
+# A comparison with NULL is never true: ``WHERE type = NULL`` (meant ``IS NULL``).
+_NULL_COMPARED = re.compile(
+    rf"(?is)^(?:{_NAME}\s*\.\s*)?{_NAME}\s*(?:==?|!=|<>|<=?|>=?)\s*null$"
+    rf"|^null\s*(?:==?|!=|<>|<=?|>=?)\s*(?:{_NAME}\s*\.\s*)?{_NAME}$"
+)
+
+
+def _where(text: str) -> str | None:
+    """The WHERE condition of an UPDATE's text after SET (None: none, or a FROM)."""
+    depth, start = 0, None
+    for offset, token in sql_tokens(text):
+        depth += (token == "(") - (token == ")")
+        word = token.upper()
+        if depth or word not in ("WHERE", "FROM", "RETURNING", "ORDER", "LIMIT"):
+            continue
+        if word == "FROM":
+            return None  # rows joined from elsewhere: not read here
+        if start is not None:
+            return text[start:offset]
+        if word == "WHERE":
+            start = offset + len(token)
+    return None if start is None else text[start:]
+
+
+def _matches_no_row(where: str | None) -> bool:
+    """Whether a WHERE condition is never true (``WHERE 0``, ``WHERE type = NULL``, or
+    ANDed with such a term), so its statement changes no row (review BX G2)."""
+    if where is None:
+        return False
+    condition = " ".join(where.split()).rstrip(";").strip()
+    if _constant_truth(condition) is False:
+        return True
+    return any(_NULL_COMPARED.match(term.strip()) for term in and_terms(condition.lower()))
 
 
 def _self_assigned(pairs: Sequence[tuple[str, str, str]]) -> bool:

@@ -92,15 +92,39 @@ def unfilled_search_indexes(migration: Migration, before: Schema, after: Schema)
     return findings
 
 
-_FIRES_ON_UPDATE = re.compile(r"(?i)\bUPDATE\b(?:\s+OF\b.*?)?\s+ON\b")
+_ON_UPDATE = re.compile(r"(?is)\bUPDATE\b(?:\s+OF\s+(.*?))?\s+ON\b")
+
+
+def _indexed_columns(sql: str) -> set[str]:
+    """The columns a full-text table's SQL lists (not its ``option=value`` arguments)."""
+    opened = sql.find("(")
+    arguments = sql[opened + 1 : sql.rfind(")")] if opened >= 0 else ""
+    return {
+        _name(argument.split()[0]).lower()
+        for argument in arguments.split(",")
+        if argument.strip() and "=" not in argument
+    }
+
+
+def _keeps_on_update(sql: str, indexed: set[str]) -> bool:
+    """Whether a trigger fires on every UPDATE of the ``indexed`` columns: on UPDATE,
+    and with ``UPDATE OF`` naming each of them (``OF title`` misses a ``body`` edit)."""
+    found = _ON_UPDATE.search(_trigger_parts(sql)[0])
+    if found is None:
+        return False
+    if found.group(1) is None:
+        return True
+    named = {_name(column.strip()).lower() for column in found.group(1).split(",")}
+    return indexed <= named
 
 
 def _stale_on_update(schema: Schema, table: str, index: str) -> str | None:
     """The trigger that removes ``table``'s rows from the search index ``index`` where
-    no trigger keeps the index on UPDATE (None: kept, or nothing removes rows)."""
+    no trigger keeps the index on every UPDATE (None: kept, or nothing removes rows)."""
     quoted = re.compile(rf"(?i)\b{re.escape(index)}\b")
     triggers = {n: sql for n, sql in triggers_on(schema, table).items() if quoted.search(sql)}
-    if any(_FIRES_ON_UPDATE.search(_trigger_parts(sql)[0]) for sql in triggers.values()):
+    indexed = _indexed_columns(schema.virtual.get(index, ""))
+    if any(_keeps_on_update(sql, indexed) for sql in triggers.values()):
         return None
     return next((n for n, sql in sorted(triggers.items()) if "'delete'" in sql.lower()), None)
 
