@@ -2776,6 +2776,26 @@ def test_an_update_setting_columns_to_themselves_changes_no_row(
     assert (("data-rewrite", "recipes", None) in hits(result)) == rewrite, result.findings
 
 
+@pytest.mark.parametrize(("again", "breaking"), [("INTEGER", True), ("TEXT", False)])
+def test_a_column_added_again_is_judged_against_the_versions_that_still_have_it(
+    tmp_path: Path, again: str, breaking: bool
+) -> None:
+    """Actual budget drops accounts.type (TEXT) and adds it back as INTEGER two
+    releases later (review BX G1): v1 clients still have it, as TEXT; only v2 lacks it."""
+    results = lint_steps(
+        tmp_path,
+        "CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT, type TEXT);",
+        "ALTER TABLE accounts DROP COLUMN type;",
+        f"ALTER TABLE accounts ADD COLUMN type {again};",
+    )
+    found = {f.rule: f.message for f in results[2].findings}
+    assert found["add-column"].startswith("v2 clients skip ops on accounts.type")
+    assert ("type-change" in found) is breaking, found
+    if breaking:
+        assert found["type-change"].startswith("accounts.type changed type TEXT -> INTEGER")
+        assert "v1 and v3 clients each refuse" in found["type-change"]
+
+
 def notes_rebuilt(tmp_path: Path, was: str, now: str) -> MigrationLint:
     """The lint of a rebuild of ``notes (id, <was>)`` into ``notes (id, <now>)``."""
     table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, {});"

@@ -91,6 +91,8 @@ MESSAGES: dict[str, str] = {
     " so each side parks the other's edits to it",
     "rename-required": "; and neither side can insert the other's new rows: it is NOT NULL"
     " without a default",
+    "came-back": " (the column is added again at v{n}, with another type than {old} clients"
+    " still have: the versions between lacked it)",
     "type-change": "{t}.{c} changed type {d} (affinity {a} -> {b}): {old} and v{n} clients each"
     " refuse values the other writes that their own column cannot hold, and the same edit is"
     " stored as different types on each side",

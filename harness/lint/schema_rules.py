@@ -279,7 +279,8 @@ class _Linter(_ConstraintRules):
                 if stopped and not was_local:
                     text = MESSAGES["add-column-stopped"]
                 reason = was_local or stopped or ""
-                self.add("add-column", change, text, self.old(t), fill=fill, why=reason)
+                self.add("add-column", change, text, self.lacking(t, c), fill=fill, why=reason)
+                self.came_back(change, column)
         elif kind == "column-dropped":
             column = self.before.tables[t].column(c)
             now_generated = {g.lower() for g in self.after.tables[t].generated}
@@ -340,6 +341,46 @@ class _Linter(_ConstraintRules):
             self.default_changed(change)
         else:  # pragma: no cover - diff_schemas only emits the kinds above
             raise AssertionError(f"unhandled schema change {kind}")
+
+    def lacking(self, table: str, column: str) -> str:
+        """``v3-v4``: the older versions that have ``table`` without ``column``."""
+        last = first = self.version - 1
+        while first > 1 and _has(self.schemas[first - 1], table, None):
+            if _has(self.schemas[first - 1], table, column):
+                break
+            first -= 1
+        return f"v{last}" if first == last else f"v{first}-v{last}"
+
+    def came_back(self, change: Change, column: Column | None) -> None:
+        """A column added again with another affinity than an older version still has
+        (dropped at v3, back at v5 as INTEGER where v1-v2 hold TEXT: review BX G1)."""
+        if column is None:
+            return
+        for older in range(self.version - 2, 0, -1):
+            table = self.schemas[older].table(change.table)
+            if table is None:
+                return
+            was = table.column(column.name)
+            if was is None:
+                continue
+            if was.affinity != column.affinity and not stored_alike(
+                was.affinity, column.affinity, f"{was.type} -> {column.type}"
+            ):
+                detail = f"{was.type or '(none)'} -> {column.type or '(none)'}"
+                moved = Change(change.table, change.column, "type-changed", detail)
+                first = older
+                while first > 1 and _has(self.schemas[first - 1], change.table, column.name):
+                    first -= 1
+                old = f"v{older}" if first == older else f"v{first}-v{older}"
+                self.add(
+                    "type-change",
+                    moved,
+                    MESSAGES["type-change"] + MESSAGES["came-back"],
+                    old,
+                    a=was.affinity,
+                    b=column.affinity,
+                )
+            return
 
     def default_changed(self, change: Change) -> None:
         t, c, n = change.table, change.column or "", self.version
