@@ -155,6 +155,13 @@ def lint_matrix_disagreements(
     ``v1-v3``) and ``explanation``.
     """
     breaking = {int(entry["version"]) for entry in lint if entry.get("verdict") == "breaking"}
+    # Breaks that hold between replicas of one version too (a trigger writing replicated
+    # rows): they explain any cell whose newer side has them, crossing them or not.
+    within = [
+        int(entry["version"])
+        for entry in lint
+        if set(_rules(entry, breaking_only=True)) & _WITHIN_ONE_VERSION
+    ]
     found: list[dict[str, Any]] = []
     for entry in sorted(lint, key=lambda item: int(item["version"])):
         version = int(entry["version"])
@@ -185,7 +192,9 @@ def lint_matrix_disagreements(
             unexplained = [
                 cell
                 for cell in crossing
-                if cell["observed"] == "broken" and not _range(cell) & breaking
+                if cell["observed"] == "broken"
+                and not _range(cell) & breaking
+                and not any(v <= max(_range(cell)) for v in within)
             ]
             if not unexplained:
                 continue
@@ -206,6 +215,9 @@ def lint_matrix_disagreements(
                 }
             )
     return found
+
+
+_WITHIN_ONE_VERSION = frozenset({"trigger-writes-replicated"})
 
 
 def _crosses(cell: Mapping[str, Any], version: int) -> bool:

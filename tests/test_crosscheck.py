@@ -78,6 +78,20 @@ def test_a_broken_cell_explained_by_a_breaking_migration_in_its_range_is_not_bla
     assert lint_matrix_disagreements(lint, cells) == []
 
 
+def test_a_trigger_writing_replicated_rows_explains_later_broken_cells() -> None:
+    """InvokeAI's v1 updated_at triggers break every cell (review BX G3): the report
+    blamed v2, "the static diff cannot see", though the lint saw v1."""
+    lint = [
+        lint_entry(1, "breaking", "trigger-writes-replicated"),
+        lint_entry(2, "additive", "add-column"),
+    ]
+    cells = matrix([1, 2], broken={(1, 2), (2, 1)})
+    assert lint_matrix_disagreements(lint, cells) == []
+    lint[0] = lint_entry(1, "breaking", "drop-table")  # a break between versions only
+    [found] = lint_matrix_disagreements(lint, cells)
+    assert found["version"] == 2
+
+
 def test_a_migration_with_no_crossing_cells_is_skipped() -> None:
     lint = [lint_entry(1, "breaking", "drop-column"), lint_entry(4, "breaking", "drop-column")]
     assert lint_matrix_disagreements(lint, matrix([1, 2, 3])) == []
