@@ -19,9 +19,11 @@ number around a literal; the 64-bit extremes and a few plain values of every
 type), stored with the table's own column types. CHECKs over columns that no
 CHECK relates are compared group by group (fewer combinations). They are
 the same CHECK only if SQLite answers alike for every row and they hold
-the same literals (with other literals, rows told apart one way only make a
-widened or narrowed CHECK: ``BETWEEN 0 AND 100`` made ``BETWEEN 0 AND 1100``,
-a value added to an ``IN`` list). Anything else (other functions, too many
+the same literals, or compare by equality alone (``=``, ``IN``, ``IS``: a row
+is told apart only at a literal, and each was tried). With other literals,
+rows told apart one way only make a widened or narrowed CHECK (``BETWEEN 0
+AND 100`` made ``BETWEEN 0 AND 1100``, a value added to an ``IN`` list).
+Anything else (other functions, too many
 columns to combine, SQL that does not run here) is a change, as before.
 """
 
@@ -91,9 +93,24 @@ def compare_checks(
         # disagree need not be near a literal, so no side can be named.
         return None
     told = _differences(table, sorted(columns), pools, old[3], new[3])
-    if old[2] != new[2] and told == (False, False):
-        return None  # other literals, yet no row told apart: not proof of the same CHECK
+    if old[2] != new[2] and told == (False, False) and not _equalities_only(old[3], new[3]):
+        # Other literals, yet no row told apart: not proof of the same CHECK where an
+        # ordering (<, BETWEEN) may part them between values tried. With = and IN
+        # alone, a row is told apart only at a literal, and every literal was tried
+        # (``IN ('Open', 'DONE')`` under NOCASE, ``IN (1, 2)`` for ``IN ('1', '2')``
+        # on TEXT: review BW-6).
+        return None
     return told
+
+
+def _equalities_only(*expressions: str) -> bool:
+    """Whether ``expressions`` compare values by equality alone: no ``<``, ``>``,
+    ``<=``, ``>=`` (``<>`` is inequality) and no ``BETWEEN``, outside literals."""
+    for expression in expressions:
+        code = _QUOTED.sub(" ", expression)
+        if re.search(r"<(?!>)|(?<!<)>|(?i:\bbetween\b)", code):
+            return False
+    return True
 
 
 def _parts(

@@ -2808,6 +2808,34 @@ def notes_rebuilt(tmp_path: Path, was: str, now: str) -> MigrationLint:
 
 
 @pytest.mark.parametrize(
+    ("was", "now", "same"),
+    [
+        ("title TEXT COLLATE NOCASE CHECK (title IN ('open', 'done'))",
+         "title TEXT COLLATE NOCASE CHECK (title IN ('Open', 'DONE'))", True),
+        ("title TEXT CHECK (title IN ('1', '2', '3'))",
+         "title TEXT CHECK (title IN (1, 2, 3))", True),
+        ("title INTEGER CHECK (title IN (1, 2, 3))",
+         "title INTEGER CHECK (title IN ('3', 2, 1))", True),
+        ("title TEXT CHECK (title IN ('open', 'done'))",
+         "title TEXT CHECK (title IN ('open', 'done', 'later')) CHECK (title <> 'later')", True),
+        ("title TEXT CHECK (title IN ('open', 'done'))",
+         "title TEXT CHECK (title IN ('open', 'shut'))", False),
+        ("title TEXT CHECK (title IN ('open', 'done'))",
+         "title TEXT CHECK (title IN ('Open', 'done'))", False),
+        ("title TEXT CHECK (title < 'b')", "title TEXT CHECK (title < 'c')", False),
+    ],
+)  # fmt: skip
+def test_a_check_with_other_literals_that_compares_by_equality_is_the_same_where_sqlite_agrees(
+    tmp_path: Path, was: str, now: str, same: bool
+) -> None:
+    """Equality and IN tell rows apart only at a literal, and every literal of both
+    sides is tried, so SQLite agreeing on all of them proves the same CHECK (review
+    BW-6: a NOCASE list respelled in other cases, numbers for their text on TEXT)."""
+    result = notes_rebuilt(tmp_path, was, now)
+    assert (result.verdict == "safe") is same, result.findings
+
+
+@pytest.mark.parametrize(
     ("was", "now"),
     [("title TEXT CHECK (title IS NOT NULL)", "title TEXT NOT NULL"),
      ("title TEXT NOT NULL", 'title TEXT CHECK ("Title" NOT NULL)')],
