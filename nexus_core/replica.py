@@ -33,7 +33,7 @@ from nexus_core.db.migrations import (
     utc_now,
 )
 from nexus_core.db.schema import ForeignKey, Schema, snapshot
-from nexus_core.errors import NexusError, SyncError
+from nexus_core.errors import NexusError, SyncError, WireError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp, check_peer_id
 from nexus_core.merge import (
     Merger,
@@ -844,7 +844,8 @@ class Replica:
         changes: Changes | None = None,
     ) -> ReceiveResult:
         if peer.peer_id == self.peer_id:
-            raise SyncError(f"message claims to come from this replica ({self.peer_id})")
+            # This replica's own message sent back, or a copy of its file: refused whole.
+            raise WireError(f"message claims to come from this replica ({self.peer_id})")
         self.oplog.record_peer(peer, vector, utc_now())
         gap = (peer.peer_id, peer.schema_version, self.schema_version)
         if abs(peer.schema_version - self.schema_version) > LARGE_VERSION_GAP and (

@@ -18,7 +18,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from nexus_core import PeerInfo, Replica, open_replica, sync
-from nexus_core.errors import NexusError, SyncError, WireError
+from nexus_core.errors import NexusError, WireError
 from nexus_core.hlc import Timestamp
 from nexus_core.wire import MAX_TEXT, Op, encode_message, quote_identifier
 
@@ -321,12 +321,16 @@ def test_whole_message_refusals_change_nothing(peers: tuple[Replica, Replica, st
     assert receiver.stats["applied"] == receiver.stats["rejected"] == 0
 
 
-def test_message_from_the_receiver_itself_is_a_sync_error(
+def test_message_from_the_receiver_itself_is_refused_whole(
     peers: tuple[Replica, Replica, str],
 ) -> None:
+    """A WireError, as SYNC.md says of whole-message refusals (it was a plain
+    SyncError: review BV-3); nothing changes."""
     receiver, _, _ = peers
-    with pytest.raises(SyncError, match="this replica"):
+    before = checksum(receiver)
+    with pytest.raises(WireError, match="this replica"):
         receiver.receive(receiver.export_changes())
+    assert checksum(receiver) == before
 
 
 def test_wire_errors_are_refused_before_the_database(peers: tuple[Replica, Replica, str]) -> None:
