@@ -85,7 +85,11 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
     low: int | float | None = None
     high: int | float | None = None
     for expr in checks:
-        found = re.search(rf"(?i){name}\s+IN\s*\(([^()]*)\)", expr)
+        # (also through a case or space fold: lower(status) IN ('open', 'done'))
+        found = re.search(
+            rf"(?i)(?:{name}\s+|\b(?:lower|upper|trim)\s*\(\s*{name}\s*\)\s*)IN\s*\(([^()]*)\)",
+            expr,
+        )
         if found:
             choices = tuple(
                 text.replace("''", "'") if number == "" else _number(number)

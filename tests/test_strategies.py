@@ -418,6 +418,15 @@ def test_the_choices_a_grown_in_list_adds_are_drawn() -> None:
     new = statuses("active", "reminder", "expired", "invited", "unknown")
     assert outside_checks(new, old) == {"u": {"status": ("reminder", "unknown")}}
     assert outside_checks(old, new) == {}  # every old value passes the new list
+    # Through a case fold too (review BW-5): lower(status) IN (...).
+    folded = _schema(
+        "CREATE TABLE u (id INTEGER PRIMARY KEY,"
+        " status TEXT CHECK (lower(status) IN ('active', 'reminder')));"
+    )
+    was = _schema(
+        "CREATE TABLE u (id INTEGER PRIMARY KEY, status TEXT CHECK (lower(status) IN ('active')));"
+    )
+    assert outside_checks(folded, was)["u"]["status"][-1] == "reminder"
     numbers = _schema(
         "CREATE TABLE u (id INTEGER PRIMARY KEY, status TEXT CHECK (status IN (1, 2, 9)));"
     )
