@@ -93,7 +93,8 @@ def compare_checks(
         # disagree need not be near a literal, so no side can be named.
         return None
     told = _differences(table, sorted(columns), pools, old[3], new[3])
-    if old[2] != new[2] and told == (False, False) and not _equalities_only(old[3], new[3]):
+    equalities = not old[1] and _equalities_only(old[3], new[3])
+    if old[2] != new[2] and told == (False, False) and not equalities:
         # Other literals, yet no row told apart: not proof of the same CHECK where an
         # ordering (<, BETWEEN) may part them between values tried. With = and IN
         # alone, a row is told apart only at a literal, and every literal was tried
@@ -104,11 +105,14 @@ def compare_checks(
 
 
 def _equalities_only(*expressions: str) -> bool:
-    """Whether ``expressions`` compare values by equality alone: no ``<``, ``>``,
-    ``<=``, ``>=`` (``<>`` is inequality) and no ``BETWEEN``, outside literals."""
+    """Whether ``expressions`` compare columns with literals written out, by equality
+    alone: no ``<``, ``>``, ``<=``, ``>=`` (``<>`` is inequality), no ``BETWEEN``, no
+    arithmetic or other operators (``3600 + 1800``: a literal SQLite computes, which
+    no value tried stands for) and no hex literals (``0x8000000000000000`` is
+    negative to SQLite), outside quoted text. (Functions are ruled out by the caller.)"""
     for expression in expressions:
         code = _QUOTED.sub(" ", expression)
-        if re.search(r"<(?!>)|(?<!<)>|(?i:\bbetween\b)", code):
+        if re.search(r"<(?!>)|(?<!<)>|[-+*/%|&~]|(?i:\bbetween\b|\b0x)", code):
             return False
     return True
 

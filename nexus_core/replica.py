@@ -48,7 +48,7 @@ from nexus_core.merge import (
     table_models,
     value_problem,
 )
-from nexus_core.oplog import CHUNK, Change, OpLog, dumps, ensure_bookkeeping
+from nexus_core.oplog import CHUNK, Change, OpLog, RowState, dumps, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
@@ -560,24 +560,49 @@ class Replica:
                 rows = self.conn.execute(f"SELECT {names} FROM {model.quoted}").fetchall()
                 known = self.oplog.row_states(table, [row[0] for row in rows])
                 changes: list[tuple[Value, dict[str, Any]]] = []
+                partial: list[tuple[Value, dict[str, Any]]] = []
                 for row in rows:
-                    if row[0] in known:
+                    state = known.get(row[0])
+                    if state is not None:
+                        # Updated here before it was adopted: the columns no write of
+                        # this replica's carried yet (never a row a peer wrote to).
+                        missing = self._never_sent(order, state)
+                        if missing:
+                            values = dict(zip(order, row, strict=True))
+                            cols = {c: values[c] for c in missing}
+                            partial.append((row[0], self._carried(cols)))
                         continue
                     try:
                         self._check_row_id(model, row[0])
                         self._checked(model, dict(zip(order, row, strict=True)))
                     except SyncError as exc:
                         raise SyncError(f"{table} row {row[0]!r} cannot be adopted: {exc}") from exc
-                    cols = {
-                        c: encode_value(v) if type(v) is bytes else v
-                        for c, v in zip(order, row, strict=True)
-                    }
-                    changes.append((row[0], cols))
+                    changes.append((row[0], self._carried(dict(zip(order, row, strict=True)))))
                 if changes:
                     self._record_new_rows(table, tuple(order), changes)
-                    adopted[table] = len(changes)
                     _warn_if_keys_are_shared(table, [key for key, _ in changes])
+                if partial:
+                    self._record_local(
+                        table, [self._change("set", table, key, cols) for key, cols in partial]
+                    )
+                if changes or partial:
+                    adopted[table] = len(changes) + len(partial)
         return adopted
+
+    def _never_sent(self, order: Sequence[str], state: RowState) -> list[str]:
+        """The columns of a row sync knows only by this replica's own updates that no
+        write carried: none where the row is deleted, pending or a peer wrote to it."""
+        own = f"-{self.peer_id}"
+        if state.deleted or state.pending is not None:
+            return []
+        if not state.clocks or not all(c.endswith(own) for c in state.clocks.values()):
+            return []
+        return [c for c in order if c not in state.clocks]
+
+    @staticmethod
+    def _carried(values: Mapping[str, Any]) -> dict[str, Any]:
+        """Stored values as a change carries them (blobs wire-encoded)."""
+        return {c: encode_value(v) if type(v) is bytes else v for c, v in values.items()}
 
     def update(self, table: str, row_id: Value, values: Mapping[str, Value]) -> None:
         """Change columns of one row; one change, an op per column."""
@@ -598,16 +623,6 @@ class Replica:
         cursor = self.conn.execute(model.update_many_sql(tuple(values)), [*values.values(), row_id])
         if not cursor.rowcount:
             raise SyncError(f"no {table} row {row_id!r} to update")
-        if not self.oplog.row_state(table, row_id).known:
-            # A row sync has no record of (written before the file was first opened as
-            # a replica, or by SQL outside the engine): the change carries every
-            # column, as adopt_rows() would, or peers would get a partial row.
-            rest = [c for c in model.columns if c != model.key]
-            stored = self._read_back(model, [row_id], rest)[row_id]
-            whole = {model.key: row_id, **dict(zip(rest, stored, strict=True))}
-            cols = {c: encode_value(v) if type(v) is bytes else v for c, v in whole.items()}
-            self._record_local(table, [self._change("set", table, row_id, cols)])
-            return
         texts = [c for c, v in values.items() if c in model.numeric and type(v) is str]
         if texts:
             stored = self._read_back(model, [row_id], texts)[row_id]

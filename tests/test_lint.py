@@ -1901,6 +1901,10 @@ def test_a_trigger_sqlite_cannot_prepare_is_breaking_where_it_comes(tmp_path: Pa
     ]
     assert "deletes of recipes" in found[0].message and "1 values for 2 columns" in found[0].message
     assert results[2].verdict == "safe"  # broken before too: not said again
+    # A function the app registers on its connection is not a broken trigger (BY F4).
+    app_function = broken.replace("VALUES (old.title)", "VALUES (old.rowid, app_now())")
+    calls = lint_steps(tmp_path / "c", BASE, app_function)[1]
+    assert not any("cannot prepare" in f.message for f in calls.findings), calls.findings
     fixed = broken.replace("VALUES (old.title)", "VALUES (old.rowid, old.title)")
     assert not any(
         "cannot prepare" in f.message for f in lint_steps(tmp_path / "b", BASE, fixed)[1].findings
@@ -2763,6 +2767,9 @@ def test_a_backfill_to_the_new_columns_default_minds_only_triggers_sync_sees(
         ("UPDATE recipes SET title = 'x' WHERE servings > 2 AND NULL <> recipes.notes;", False),
         ("UPDATE recipes SET title = 'x' WHERE 1 = 2;", False),
         ("DELETE FROM recipes WHERE notes = NULL;", False),
+        ("UPDATE recipes SET title = 'x' WHERE 0 AND servings > 0;", False),  # (review BY F6)
+        ("UPDATE recipes SET title = 'x' WHERE (notes = NULL);", False),
+        ("UPDATE recipes SET title = 'x' WHERE (notes = NULL OR servings > 2);", True),
         ("UPDATE recipes SET title = 'x' WHERE notes IS NULL;", True),
         ("UPDATE recipes SET title = 'x' WHERE servings > 2 OR notes = NULL;", True),
         ("DELETE FROM recipes WHERE notes IS NULL;", True),
@@ -2823,6 +2830,14 @@ def notes_rebuilt(tmp_path: Path, was: str, now: str) -> MigrationLint:
         ("title TEXT CHECK (title IN ('open', 'done'))",
          "title TEXT CHECK (title IN ('Open', 'done'))", False),
         ("title TEXT CHECK (title < 'b')", "title TEXT CHECK (title < 'c')", False),
+        # Literals SQLite computes (review BY F1): no value tried stands for them.
+        ("title INTEGER CHECK (title IN (0, 3600, 3600 + 3600))",
+         "title INTEGER CHECK (title IN (0, 3600, 3600 + 1800))", False),
+        ("title INTEGER CHECK (title <> 50 - 10)", "title INTEGER CHECK (title <> 50 - 20)", False),
+        ("title INTEGER CHECK (title <> 0x8000000000000000)",
+         "title INTEGER CHECK (title <> 0x8000000000000001)", False),
+        ("title TEXT CHECK (length(title) = 200001)",
+         "title TEXT CHECK (length(title) = 200002)", False),
     ],
 )  # fmt: skip
 def test_a_check_with_other_literals_that_compares_by_equality_is_the_same_where_sqlite_agrees(

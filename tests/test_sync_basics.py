@@ -1083,9 +1083,10 @@ def test_a_bad_or_foreign_peer_id_is_refused_before_the_file_changes(tmp_path: P
     assert not (tmp_path / "new.db").exists()
 
 
-def test_a_row_sync_never_saw_is_sent_whole_by_its_first_update(tmp_path: Path) -> None:
+def test_a_row_updated_before_it_was_adopted_reaches_peers_whole(tmp_path: Path) -> None:
     """Written before sync, updated before adopt_rows() (review BW-2): the update sent
-    only its column, and the peer kept the row pending for good."""
+    only its column, adoption skipped the row as known, and the peer kept it pending
+    for good. Adoption now sends the columns no write of this replica carried."""
     folder = migrations_folder(
         tmp_path, "CREATE TABLE shows (id TEXT PRIMARY KEY, title TEXT NOT NULL, rating INTEGER);"
     )
@@ -1096,12 +1097,31 @@ def test_a_row_sync_never_saw_is_sent_whole_by_its_first_update(tmp_path: Path) 
     phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
     laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="laptop")
     phone.update("shows", "s1", {"rating": 5})
-    assert phone.adopt_rows() == {}  # the update made it known, whole
+    assert [op.column_name for op in phone.ops()] == ["rating"]  # the update: its column
+    assert phone.adopt_rows() == {"shows": 1}
+    assert sorted(op.column_name for op in phone.ops()[1:]) == ["id", "title"]
+    assert phone.adopt_rows() == {}
     sync(phone, laptop)
     assert laptop.rows("shows") == [{"id": "s1", "title": "Old show", "rating": 5}]
     assert laptop.pending_rows() == []
-    phone.update("shows", "s1", {"rating": 4})  # a known row: one column, as ever
-    assert [op.column_name for op in phone.ops()[-1:]] == ["rating"]
+
+
+def test_seeded_rows_edited_on_two_devices_keep_both_edits(tmp_path: Path) -> None:
+    """Rows a migration seeds exist on every replica: a first update sends its columns
+    only, so two devices' edits of other columns both survive (review BY F2: sending
+    the whole row on a first update put the seed value back over the other edit)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE units (id INTEGER PRIMARY KEY, name TEXT, factor REAL);"
+        " INSERT INTO units VALUES (1, 'gram', 1.0);",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    b.update("units", 1, {"factor": 0.001})
+    a.update("units", 1, {"name": "kilogram"})
+    sync(a, b)
+    expected = [{"id": 1, "name": "kilogram", "factor": 0.001}]
+    assert a.rows("units") == b.rows("units") == expected
 
 
 def test_adopting_sequential_keys_warns_and_a_bad_key_names_its_row(

@@ -39,7 +39,14 @@ from harness.lint.sqltext import (
 )
 from harness.schemadiff import and_terms, raises, stored_default, triggers_on
 from nexus_core.db.migrations import Migration, without_literals
-from nexus_core.db.schema import Schema, Table, find_named, sql_tokens, trigger_key
+from nexus_core.db.schema import (
+    Schema,
+    Table,
+    find_named,
+    sql_tokens,
+    trigger_key,
+    wholly_enclosed,
+)
 
 
 def _derived_into(
@@ -413,7 +420,13 @@ def _matches_no_row(where: str | None) -> bool:
     condition = " ".join(where.split()).rstrip(";").strip()
     if _constant_truth(condition) is False:
         return True
-    return any(_NULL_COMPARED.match(term.strip()) for term in and_terms(condition.lower()))
+    for term in and_terms(condition.lower()):
+        term = term.strip()
+        while term.startswith("(") and wholly_enclosed(term):  # (title = NULL)
+            term = term[1:-1].strip()
+        if _NULL_COMPARED.match(term) or _constant_truth(term) is False:
+            return True  # (WHERE 0 AND id > 0)
+    return False
 
 
 def _self_assigned(pairs: Sequence[tuple[str, str, str]]) -> bool:
