@@ -329,9 +329,12 @@ def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> 
     current = get_current_version(conn)
     latest = migrations[-1].version if migrations else 0
     if current > latest:
+        folder = migrations[-1].path.parent if migrations else None
+        where = f" (in {folder})" if folder is not None else ""
         raise MigrationError(
-            f"database is at v{current}, newer than the latest known migration v{latest}:"
-            " upgrade the application instead"
+            f"database is at v{current}, newer than the latest known migration v{latest}"
+            f"{where}: upgrade the application, or is this another app's database, or"
+            " the wrong --migrations folder?"
         )
     if not _has_table(conn, CHECKSUM_TABLE):
         return
