@@ -269,6 +269,13 @@ def lint_summary(results: Sequence[MigrationLint]) -> str:
     line = f"{len(results)} migration(s): {', '.join(parts) or 'none'}"
     if counts["breaking"]:
         line += f"; breaking: {', '.join(f'v{v}' for v in counts['breaking'])}"
+    # Additive, so the exit code passes: said here too, as such a table never syncs.
+    unreplicated = {
+        f.table: r.version for r in results for f in r.findings if f.rule == "not-replicable"
+    }
+    if unreplicated:
+        named = ", ".join(f"{table} (v{version})" for table, version in unreplicated.items())
+        line += f"; never synced (see not-replicable): {named}"
     return line
 
 
