@@ -54,11 +54,12 @@ from harness.matrix import (
     run_matrix,
 )
 from harness.relay import RelayResult
-from harness.report import REPORT_FILES, write_report
+from harness.report import REPORT_FILES, breaking_between, write_report
 from harness.sampledata import fill
 from harness.versions import Templates, build_database, load_set
 from nexus_core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, BadInput, NexusGroup
 from nexus_core.db.connection import connect
+from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
 
 MIGRATIONS = click.option(
@@ -302,6 +303,7 @@ def _print_untested(result: MatrixResult) -> None:
 
 
 def _print_failures(result: MatrixResult) -> None:
+    lint: list[dict[str, Any]] | None = None
     for cell in result.cells:
         if cell.ok:
             continue
@@ -311,6 +313,12 @@ def _print_failures(result: MatrixResult) -> None:
         )
         for reason in cell.reasons:
             out.print(f"  - {reason}", markup=False)
+        # A reason names a column; the change behind it, as the report and plugin say.
+        lint = _lint_entries(result) if lint is None else lint
+        behind = breaking_between(lint, cell.local, cell.peer)
+        if behind:
+            low, high = sorted((cell.local, cell.peer))
+            out.print(f"  breaking between v{low} and v{high} (lint): {behind}", markup=False)
         if cell.replay_file:
             out.print(f"  replay: nexus-compat replay {cell.replay_file}", markup=False)
     for relay in result.relay:
@@ -318,6 +326,15 @@ def _print_failures(result: MatrixResult) -> None:
             out.print(f"\n[bold red]relay v{relay.peer} via v{relay.relay}[/]")
             for reason in relay.reasons:
                 out.print(f"  - {reason}", markup=False)
+
+
+def _lint_entries(result: MatrixResult) -> list[dict[str, Any]]:
+    """The lint's JSON entries for the run's migrations (none where it cannot run:
+    ``lint`` itself says why)."""
+    try:
+        return list(lint_to_json(lint_migrations(result.migration_set.migrations))["lint"])
+    except (HarnessError, NexusError):
+        return []
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -419,6 +419,8 @@ def test_matrix_fails_a_breaking_history_and_the_replay_reproduces_it(tmp_path: 
     assert "cell v1-v3: expected compatible, observed broken" in stdout
     assert "v1 requires source_url" in stdout
     assert "minimal example:" in stdout
+    # The change behind the column a reason names, as the report and the plugin say (BP-4).
+    assert "breaking between v1 and v2 (lint): v2 drop-column (recipes.source_url)" in stdout
 
     payload = load_json(out)
     assert payload["ok"] is False
