@@ -114,7 +114,10 @@ def _named(config: pytest.Config) -> bool:
 
 
 def _path_option(config: pytest.Config, name: str) -> Path | None:
-    value = config.getoption(f"--nexus-{name}") or config.getini(f"nexus_{name}")
+    # An option given empty (``--nexus-expected=``) overrides the ini key with nothing:
+    # the default (review BZ-4: it fell through to the ini key).
+    option = config.getoption(f"--nexus-{name}")
+    value = option if option is not None else config.getini(f"nexus_{name}")
     if not value:
         return None
     path = Path(str(value))
@@ -123,7 +126,7 @@ def _path_option(config: pytest.Config, name: str) -> Path | None:
 
 def _source(config: pytest.Config, name: str) -> str:
     """Where a path option came from, for its error: the option or the ini key."""
-    given = config.getoption(f"--nexus-{name}") or not config.getini(f"nexus_{name}")
+    given = config.getoption(f"--nexus-{name}") is not None or not config.getini(f"nexus_{name}")
     return f"--nexus-{name}" if given else f"nexus_{name} (ini)"
 
 

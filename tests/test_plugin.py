@@ -163,6 +163,20 @@ def test_option_wins_over_the_ini_key(pytester: pytest.Pytester) -> None:
     assert sum("test_matrix[" in line for line in result.outlines) == 9
 
 
+def test_an_empty_option_overrides_the_ini_key_with_the_default(
+    pytester: pytest.Pytester,
+) -> None:
+    """``--nexus-expected=`` means no file: the default policy (review BZ-4: it fell
+    through to the ini key)."""
+    copy_example(pytester, "ini_project")
+    ini = pytester.path / "pytest.ini"
+    ini.write_text(ini.read_text() + "nexus_expected = nope.md\n")
+    refused = pytester.runpytest(*BASE, *SMALL, "compat_check.py")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    result = pytester.runpytest(*BASE, *SMALL, "--nexus-expected=", "compat_check.py")
+    result.assert_outcomes(passed=len(CELLS) + 1)
+
+
 def test_a_bad_migrations_dir_is_an_error_not_a_pass(pytester: pytest.Pytester) -> None:
     copy_example(pytester, "safe_project")
     result = pytester.runpytest(*BASE, "--nexus-migrations", "nowhere", "compat_check.py")
