@@ -111,10 +111,15 @@ def _equalities_only(*expressions: str) -> bool:
     no value tried stands for) and no hex literals (``0x8000000000000000`` is
     negative to SQLite), outside quoted text. (Functions are ruled out by the caller.)"""
     for expression in expressions:
-        code = _QUOTED.sub(" ", expression)
+        code = _UNARY_MINUS.sub(r"\1 ", _QUOTED.sub(" ", expression))  # -1 is a literal
         if re.search(r"<(?!>)|(?<!<)>|[-+*/%|&~]|(?i:\bbetween\b|\b0x)", code):
             return False
     return True
+
+
+# A minus that signs a number (after an opening parenthesis, a comma, a comparison or
+# a keyword), not one that subtracts (after a number, a name or a closing parenthesis).
+_UNARY_MINUS = re.compile(r"(?i)(^|[(,=<>!]|\b(?:in|is|not|and|or)\b)\s*-\s*(?=[\d.])")
 
 
 def _parts(

@@ -260,9 +260,11 @@ def _print_whole(table: Table) -> None:
         out.width = width
 
 
-def lint_summary(results: Sequence[MigrationLint]) -> str:
+def lint_summary(results: Sequence[MigrationLint], unreplicated: Sequence[str] = ()) -> str:
     """One closing line: how many migrations of each verdict, the breaking ones named
-    (a long history's table runs to hundreds of lines)."""
+    (a long history's table runs to hundreds of lines), and the tables the latest
+    version does not replicate (``unreplicated``): not-replicable is additive, so the
+    lint passes while they never sync."""
     counts = {
         verdict: [r.version for r in results if r.verdict == verdict] for verdict in SEVERITY_RANK
     }
@@ -270,13 +272,8 @@ def lint_summary(results: Sequence[MigrationLint]) -> str:
     line = f"{len(results)} migration(s): {', '.join(parts) or 'none'}"
     if counts["breaking"]:
         line += f"; breaking: {', '.join(f'v{v}' for v in counts['breaking'])}"
-    # Additive, so the exit code passes: said here too, as such a table never syncs.
-    unreplicated = {
-        f.table: r.version for r in results for f in r.findings if f.rule == "not-replicable"
-    }
     if unreplicated:
-        named = ", ".join(f"{table} (v{version})" for table, version in unreplicated.items())
-        line += f"; never synced (see not-replicable): {named}"
+        line += f"; never synced (see not-replicable): {', '.join(unreplicated)}"
     return line
 
 
@@ -431,7 +428,12 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
     results = lint_migrations(migration_set.migrations)
     payload = lint_to_json(results)
     out.print(render_lint_table(results))
-    out.print(lint_summary(results), markup=False)
+    latest = Templates(migration_set)
+    try:
+        unreplicated = latest.schema(migration_set.latest).unreplicated_tables
+    finally:
+        latest.cleanup()
+    out.print(lint_summary(results, unreplicated), markup=False)
     if json_file is not None:
         write_json(json_file, payload)
     if not payload["ok"]:

@@ -33,6 +33,7 @@ from nexus_core.db.migrations import (
     utc_now,
 )
 from nexus_core.db.schema import ForeignKey, Schema, snapshot
+from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError, SyncError, WireError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp, check_peer_id
 from nexus_core.merge import (
@@ -48,7 +49,7 @@ from nexus_core.merge import (
     table_models,
     value_problem,
 )
-from nexus_core.oplog import CHUNK, Change, OpLog, RowState, dumps, ensure_bookkeeping
+from nexus_core.oplog import CHUNK, Change, OpLog, dumps, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
@@ -103,6 +104,9 @@ class Replica:
         # yet since opening, so all of them); see receive._retry_refused.
         self.retry_tables: set[str] | None = None
         self._gaps_warned: set[tuple[str, int, int]] = set()
+        # Keys of the rows the migrations insert, per table, at version _seeds_at.
+        self._seeds: dict[str, frozenset[Any]] = {}
+        self._seeds_at = -1
         self.stats: dict[str, int] = dict.fromkeys(
             ("applied", "skipped_unknown", "rejected", "duplicates", "replayed", "sent"), 0
         )
@@ -535,12 +539,14 @@ class Replica:
 
         Rows a replicated table held before this file was first opened as a replica
         (written through the seed API, by a release without sync, by another tool)
-        are not in the oplog: peers never get them, and a later update sends only
-        the columns it changes. Each such row becomes a local insert of every
-        column, as :meth:`insert` records one. Checked like a local write, all in
-        one transaction: a value sync cannot carry adopts nothing and names the
-        row. Rows sync already knows (written, received, deleted or pending) are
-        left alone, so a second call adopts nothing. Returns the count per table.
+        are not in the oplog: peers never get them. Each such row becomes a local
+        insert of every column, as :meth:`insert` records one. Checked like a local
+        write, all in one transaction: a value sync cannot carry adopts nothing and
+        names the row. Left alone: rows sync already knows (written, received,
+        deleted or pending), so a second call adopts nothing, and rows the
+        migrations themselves insert (every replica holds them already: sent again
+        with a new clock, they would undo another device's edits). Returns the count
+        per table.
 
         A row is one row to sync by its key alone: devices that each adopt rows of
         their own under keys another may use too (1, 2, 3... from AUTOINCREMENT)
@@ -559,18 +565,10 @@ class Replica:
                 names = ", ".join(map(quote_identifier, order))
                 rows = self.conn.execute(f"SELECT {names} FROM {model.quoted}").fetchall()
                 known = self.oplog.row_states(table, [row[0] for row in rows])
+                seeded = self._seeded_keys(table)
                 changes: list[tuple[Value, dict[str, Any]]] = []
-                partial: list[tuple[Value, dict[str, Any]]] = []
                 for row in rows:
-                    state = known.get(row[0])
-                    if state is not None:
-                        # Updated here before it was adopted: the columns no write of
-                        # this replica's carried yet (never a row a peer wrote to).
-                        missing = self._never_sent(order, state)
-                        if missing:
-                            values = dict(zip(order, row, strict=True))
-                            cols = {c: values[c] for c in missing}
-                            partial.append((row[0], self._carried(cols)))
+                    if row[0] in known or row[0] in seeded:
                         continue
                     try:
                         self._check_row_id(model, row[0])
@@ -581,23 +579,31 @@ class Replica:
                 if changes:
                     self._record_new_rows(table, tuple(order), changes)
                     _warn_if_keys_are_shared(table, [key for key, _ in changes])
-                if partial:
-                    self._record_local(
-                        table, [self._change("set", table, key, cols) for key, cols in partial]
-                    )
-                if changes or partial:
-                    adopted[table] = len(changes) + len(partial)
+                    adopted[table] = len(changes)
         return adopted
 
-    def _never_sent(self, order: Sequence[str], state: RowState) -> list[str]:
-        """The columns of a row sync knows only by this replica's own updates that no
-        write carried: none where the row is deleted, pending or a peer wrote to it."""
-        own = f"-{self.peer_id}"
-        if state.deleted or state.pending is not None:
-            return []
-        if not state.clocks or not all(c.endswith(own) for c in state.clocks.values()):
-            return []
-        return [c for c in order if c not in state.clocks]
+    def _seeded_keys(self, table: str) -> frozenset[Any]:
+        """The keys of the rows the migrations themselves insert into ``table`` (read
+        from a fresh build at this version, once per version)."""
+        version = self.schema_version
+        if self._seeds_at != version:
+            fresh = expected_schema_conn(self.migrations, version)
+            try:
+                self._seeds = {
+                    name: frozenset(
+                        key
+                        for (key,) in fresh.execute(
+                            f"SELECT {model.quoted_key} FROM {model.quoted}"
+                        )
+                    )
+                    for name, model in self.models.items()
+                }
+            except sqlite3.Error:
+                self._seeds = {}  # a build that differs from this file: nothing excluded
+            finally:
+                fresh.close()
+            self._seeds_at = version
+        return self._seeds.get(table, frozenset())
 
     @staticmethod
     def _carried(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -623,6 +629,16 @@ class Replica:
         cursor = self.conn.execute(model.update_many_sql(tuple(values)), [*values.values(), row_id])
         if not cursor.rowcount:
             raise SyncError(f"no {table} row {row_id!r} to update")
+        if not self.oplog.row_state(table, row_id).known and row_id not in self._seeded_keys(table):
+            # A row sync never saw, held before this file was opened as a replica: sent
+            # whole, as adopt_rows() would, or a peer would hold a partial row for good.
+            # (Not a row the migrations insert: every replica has it, and its other
+            # columns sent again would undo another device's edits.)
+            rest = [c for c in model.columns if c != model.key]
+            stored = self._read_back(model, [row_id], rest)[row_id]
+            whole = {model.key: row_id, **dict(zip(rest, stored, strict=True))}
+            self._record_local(table, [self._change("set", table, row_id, self._carried(whole))])
+            return
         texts = [c for c, v in values.items() if c in model.numeric and type(v) is str]
         if texts:
             stored = self._read_back(model, [row_id], texts)[row_id]

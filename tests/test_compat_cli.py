@@ -354,8 +354,16 @@ def test_lint_summary_names_tables_that_never_sync(tmp_path: Path) -> None:
     result = invoke("lint", "--migrations", folder)
     assert result.exit_code == 0
     assert result.stdout.rstrip().splitlines()[-1] == (
-        "1 migration(s): 1 additive; never synced (see not-replicable): note_tags (v1)"
+        "1 migration(s): 1 additive; never synced (see not-replicable): note_tags"
     )
+    # Given a key later (or dropped), the table syncs at the latest version: not named
+    # (review BAB E1).
+    (folder / "002_keyed.sql").write_text(
+        "DROP TABLE note_tags; CREATE TABLE note_tags (id TEXT PRIMARY KEY, note_id TEXT);",
+        encoding="utf-8",
+    )
+    keyed = invoke("lint", "--migrations", folder)
+    assert "never synced" not in keyed.stdout
 
 
 # --- matrix --------------------------------------------------------------------------------

@@ -2770,6 +2770,7 @@ def test_a_backfill_to_the_new_columns_default_minds_only_triggers_sync_sees(
         ("UPDATE recipes SET title = 'x' WHERE 0 AND servings > 0;", False),  # (review BY F6)
         ("UPDATE recipes SET title = 'x' WHERE (notes = NULL);", False),
         ("UPDATE recipes SET title = 'x' WHERE (notes = NULL OR servings > 2);", True),
+        ("UPDATE recipes SET title = 'x' WHERE servings > 0 AND 'A' <> 'a';", True),  # BAB C1
         ("UPDATE recipes SET title = 'x' WHERE notes IS NULL;", True),
         ("UPDATE recipes SET title = 'x' WHERE servings > 2 OR notes = NULL;", True),
         ("DELETE FROM recipes WHERE notes IS NULL;", True),
@@ -2830,6 +2831,8 @@ def notes_rebuilt(tmp_path: Path, was: str, now: str) -> MigrationLint:
         ("title TEXT CHECK (title IN ('open', 'done'))",
          "title TEXT CHECK (title IN ('Open', 'done'))", False),
         ("title TEXT CHECK (title < 'b')", "title TEXT CHECK (title < 'c')", False),
+        ("title INTEGER CHECK (title IN (-1, 0, 1))",
+         "title INTEGER CHECK (title IN ('-1', '0', '1'))", True),  # a sign (review BAB B1)
         # Literals SQLite computes (review BY F1): no value tried stands for them.
         ("title INTEGER CHECK (title IN (0, 3600, 3600 + 3600))",
          "title INTEGER CHECK (title IN (0, 3600, 3600 + 1800))", False),

@@ -166,7 +166,7 @@ def test_a_newer_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
     for path in sorted(PROJECT_MIGRATIONS.glob("00[123]_*.sql")):
         shutil.copy(path, three / path.name)
     before = sha(db)
-    newer = r"v5, newer than the latest known migration v3 \(in .+\): .+ --migrations folder"
+    newer = r"v5, newer than the latest known migration v3 \(in .+\): .+ migrations folder"
     with pytest.raises(MigrationError, match=newer):
         initialize_database(db, three)
     assert sha(db) == before

@@ -1083,10 +1083,9 @@ def test_a_bad_or_foreign_peer_id_is_refused_before_the_file_changes(tmp_path: P
     assert not (tmp_path / "new.db").exists()
 
 
-def test_a_row_updated_before_it_was_adopted_reaches_peers_whole(tmp_path: Path) -> None:
+def test_a_row_held_before_sync_is_sent_whole_by_its_first_update(tmp_path: Path) -> None:
     """Written before sync, updated before adopt_rows() (review BW-2): the update sent
-    only its column, adoption skipped the row as known, and the peer kept it pending
-    for good. Adoption now sends the columns no write of this replica carried."""
+    only its column, and the peer kept the row pending for good."""
     folder = migrations_folder(
         tmp_path, "CREATE TABLE shows (id TEXT PRIMARY KEY, title TEXT NOT NULL, rating INTEGER);"
     )
@@ -1097,13 +1096,13 @@ def test_a_row_updated_before_it_was_adopted_reaches_peers_whole(tmp_path: Path)
     phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
     laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="laptop")
     phone.update("shows", "s1", {"rating": 5})
-    assert [op.column_name for op in phone.ops()] == ["rating"]  # the update: its column
-    assert phone.adopt_rows() == {"shows": 1}
-    assert sorted(op.column_name for op in phone.ops()[1:]) == ["id", "title"]
-    assert phone.adopt_rows() == {}
+    assert sorted(op.column_name for op in phone.ops()) == ["id", "rating", "title"]
+    assert phone.adopt_rows() == {}  # known now
     sync(phone, laptop)
     assert laptop.rows("shows") == [{"id": "s1", "title": "Old show", "rating": 5}]
     assert laptop.pending_rows() == []
+    phone.update("shows", "s1", {"rating": 4})  # a known row: its column alone
+    assert [op.column_name for op in phone.ops()[-1:]] == ["rating"]
 
 
 def test_seeded_rows_edited_on_two_devices_keep_both_edits(tmp_path: Path) -> None:
@@ -1119,6 +1118,9 @@ def test_seeded_rows_edited_on_two_devices_keep_both_edits(tmp_path: Path) -> No
     b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
     b.update("units", 1, {"factor": 0.001})
     a.update("units", 1, {"name": "kilogram"})
+    # Not adopted either: sent again with a new clock, the seed would undo b's edit
+    # (review BAB A2).
+    assert a.adopt_rows() == {}
     sync(a, b)
     expected = [{"id": 1, "name": "kilogram", "factor": 0.001}]
     assert a.rows("units") == b.rows("units") == expected
@@ -1146,3 +1148,23 @@ def test_adopting_sequential_keys_warns_and_a_bad_key_names_its_row(
     replica.conn.execute("INSERT INTO tags VALUES (1.5, 'red')")
     with pytest.raises(SyncError, match=r"tags row 1\.5 cannot be adopted: invalid value"):
         replica.adopt_rows()
+
+
+def test_adopting_after_an_upgrade_leaves_known_rows_alone(tmp_path: Path) -> None:
+    """A column a later migration adds has no clock on rows written before: those rows
+    are known, not adopted (review BAB A3: their new column's default was sent over a
+    peer's edit)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE todos (id TEXT PRIMARY KEY, title TEXT);",
+        "ALTER TABLE todos ADD COLUMN priority INTEGER DEFAULT 0;",
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, target_version=1, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    row = a.insert("todos", {"title": "Buy milk"})
+    sync(a, b)
+    b.update("todos", row, {"priority": 5})
+    a.upgrade()
+    assert a.adopt_rows() == {}
+    sync(a, b)
+    assert a.rows("todos") == b.rows("todos") == [{"id": row, "title": "Buy milk", "priority": 5}]

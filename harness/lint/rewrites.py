@@ -420,7 +420,11 @@ def _matches_no_row(where: str | None) -> bool:
     condition = " ".join(where.split()).rstrip(";").strip()
     if _constant_truth(condition) is False:
         return True
-    for term in and_terms(condition.lower()):
+    # Lower case for and_terms' keywords, not inside quotes: 'A' <> 'a' is true.
+    lowered = re.sub(
+        r"'(?:[^']|'')*'|[^']+", lambda m: m[0] if m[0][0] == "'" else m[0].lower(), condition
+    )
+    for term in and_terms(lowered):
         term = term.strip()
         while term.startswith("(") and wholly_enclosed(term):  # (title = NULL)
             term = term[1:-1].strip()

@@ -330,11 +330,12 @@ def check_applied(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> 
     latest = migrations[-1].version if migrations else 0
     if current > latest:
         folder = migrations[-1].path.parent if migrations else None
-        where = f" (in {folder})" if folder is not None else ""
+        # (Migrations made in memory have no folder worth naming.)
+        where = f" (in {folder})" if folder is not None and folder.name else ""
         raise MigrationError(
             f"database is at v{current}, newer than the latest known migration v{latest}"
             f"{where}: upgrade the application, or is this another app's database, or"
-            " the wrong --migrations folder?"
+            " the wrong migrations folder (--migrations)?"
         )
     if not _has_table(conn, CHECKSUM_TABLE):
         return
