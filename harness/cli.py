@@ -54,7 +54,7 @@ from harness.matrix import (
     run_matrix,
 )
 from harness.relay import RelayResult
-from harness.report import REPORT_FILES, breaking_between, write_report
+from harness.report import REPORT_FILES, breaking_between, untested_warning, write_report
 from harness.sampledata import fill
 from harness.versions import Templates, build_database, load_set
 from nexus_core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, BadInput, NexusGroup
@@ -287,16 +287,11 @@ def _print_pairs(result: MatrixResult) -> None:
         )
 
 
-def _print_untested(result: MatrixResult) -> None:
+def _print_untested(cells: Sequence[Mapping[str, Any]]) -> None:
     """Tables no generated row ever reached (their CHECKs refused everything)."""
-    untested = sorted({t for cell in result.cells for t in cell.untested_tables})
-    if untested:
-        err.print(
-            f"warning: no generated row was accepted by {', '.join(untested)} in some cells;"
-            " changes to those tables went untested (see each cell's untested_tables)",
-            markup=False,
-            soft_wrap=True,
-        )
+    warning = untested_warning(cells)
+    if warning:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
 def _print_failures(result: MatrixResult) -> None:
@@ -465,7 +460,7 @@ def matrix_command(ctx: click.Context, /, json_file: Path | None, **options: Any
     _print_whole(_grid(result))
     out.print(f"documented matrix: {result.expected_source}")
     _print_pairs(result)
-    _print_untested(result)
+    _print_untested(result.to_json()["cells"])
     _print_failures(result)
     if json_file is not None:
         write_json(json_file, result.to_json())
@@ -495,6 +490,7 @@ def report_command(out_dir: Path, junit: Path | None, **options: Any) -> None:
     config = _config(**options, replay_dir=out_dir / "replays")
     with _hypothesis_home(), _reporter_for(config) as reporter:
         report = compatibility_report(config, reporter)
+    _print_untested(report["cells"])
     written = write_report(report, out_dir, junit=junit)
     for path in written:
         click.echo(f"wrote {path}")

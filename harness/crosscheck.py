@@ -53,7 +53,7 @@ def how_to_accept(
     the direction that breaks (none: no run, as in the plugin's lint tests);
     ``rules``: the lint's breaking rules for it.
     """
-    observed = list(observed)
+    observed, rules = list(observed), list(rules)
     earlier = [v for v in versions if v < version]
     if not earlier:
         return ""
@@ -77,9 +77,9 @@ def how_to_accept(
         row = (
             f"`| v{version} | v{before} | ❌ No sync |` or"
             f" `| v{before} | v{version} | ❌ No sync |`, the direction that breaks"
-            " (a column added NOT NULL breaks the newer client's"
-            " side, the first)"
         )
+        if "add-not-null-without-default" in set(rules):  # (said for others, review BAA H8)
+            row += " (a column added NOT NULL breaks the newer client's side, the first)"
     across = sorted(
         {(a, b) for a, b, status in documented if status == "broken" and _across(a, b, version)},
         key=lambda pair: (min(pair), max(pair), pair),

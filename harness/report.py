@@ -147,9 +147,23 @@ def _summary(report: Report) -> dict[str, Any]:
         "documented_breaks": [f"v{v}" for v in accepted],
         "relay_ok": sum(bool(entry.get("ok")) for entry in relay),
         "relay_total": len(relay),
+        "untested": untested_warning(cells),
     }
     summary["problems"] = _problems(summary)
     return summary
+
+
+def untested_warning(cells: Sequence[Mapping[str, Any]]) -> str:
+    """The warning for tables no generated row reached in some cells (empty: none):
+    a cell reads full there without having tested them (review BAA H7: only the
+    matrix command said so)."""
+    untested = sorted({t for cell in cells for t in cell.get("untested_tables") or ()})
+    if not untested:
+        return ""
+    return (
+        f"no generated row was accepted by {', '.join(untested)} in some cells; changes to"
+        " those tables went untested (see each cell's untested_tables)"
+    )
 
 
 HEADLINE_CELLS = 12  # failed cells the headline names; the sections below list them all
@@ -233,6 +247,8 @@ def render_markdown(report: Report) -> str:
                 out.append(f"  - v{version}: {hint}")
     if "relay" in report:
         out.append(f"- Relay: {summary['relay_ok']} of {summary['relay_total']} ok")
+    if summary["untested"]:
+        out.append(f"- Warning: {summary['untested']}")
 
     out += ["", "## Compatibility matrix", "", "Judged at Client A's replica.", ""]
     out += _table(

@@ -63,6 +63,20 @@ def test_values_fit_their_column(data: st.DataObject) -> None:
 
 
 @given(st.data())
+def test_a_strict_tables_blob_column_gets_blobs_only(data: st.DataObject) -> None:
+    """A STRICT table refuses text in a BLOB column: drawn there, every row was dropped
+    as invalid traffic and Zed's rename went unseen (review BAA H1)."""
+    from harness.strategies import replica_values_for
+
+    column = Column("location", "BLOB", False, None, 0, strict=True)
+    for drawn in (values_for(column), replica_values_for(column, "a", case_variants=True)):
+        value = data.draw(drawn)
+        assert value is None or set(value) == {"$b64"}, value
+    plain = Column("location", "BLOB", False, None, 0)  # not STRICT: any value
+    assert not isinstance(data.draw(replica_values_for(plain, "a")), dict)
+
+
+@given(st.data())
 def test_not_null_columns_never_get_null(data: st.DataObject) -> None:
     column = Column("n", "TEXT", True, None, 0)
     assert data.draw(values_for(column)) is not None

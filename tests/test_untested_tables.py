@@ -49,6 +49,18 @@ def test_check_hints_let_enum_and_range_tables_get_rows_and_flag_the_rest(tmp_pa
     assert "no generated row was accepted by codes" in result.stderr
 
 
+def test_the_report_warns_of_untested_tables_too(tmp_path: Path) -> None:
+    """Only the matrix command said so: the report read "Result: OK" (review BAA H7)."""
+    out = tmp_path / "report"
+    args = ["report", "--migrations", str(_migrations(tmp_path)), "--examples", "5"]
+    result = CliRunner().invoke(main, [*args, "--jobs", "1", "--no-relay", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "warning: no generated row was accepted by codes" in result.stderr
+    warning = "no generated row was accepted by codes in some cells"
+    assert f"- Warning: {warning}" in (out / "compatibility.md").read_text(encoding="utf-8")
+    assert warning in (out / "compatibility.html").read_text(encoding="utf-8")
+
+
 def test_check_hints() -> None:
     assert allowed("kind", ["kind IN('temp','co2')"]).choices == ("temp", "co2")
     assert allowed("level", ["level BETWEEN 1 AND 3"]).low == 1
