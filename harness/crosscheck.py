@@ -78,8 +78,8 @@ def how_to_accept(
             f"`| v{version} | v{before} | ❌ No sync |` or"
             f" `| v{before} | v{version} | ❌ No sync |`, the direction that breaks"
         )
-        if "add-not-null-without-default" in set(rules):  # (said for others, review BAA H8)
-            row += " (a column added NOT NULL breaks the newer client's side, the first)"
+        if set(rules) & _NEWER_SIDE:  # (not said for others, review BAA H8 and BAC-9)
+            row += " (a tightened constraint breaks the newer client's side, the first)"
     across = sorted(
         {(a, b) for a, b, status in documented if status == "broken" and _across(a, b, version)},
         key=lambda pair: (min(pair), max(pair), pair),
@@ -218,6 +218,8 @@ def lint_matrix_disagreements(
 
 
 _WITHIN_ONE_VERSION = frozenset({"trigger-writes-replicated"})
+# Breaks where the newer version refuses what older clients write: its side of the pair.
+_NEWER_SIDE = frozenset({"add-not-null-without-default", "not-null-added", "constraint-tightened"})
 
 
 def _crosses(cell: Mapping[str, Any], version: int) -> bool:

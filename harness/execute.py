@@ -131,15 +131,17 @@ def run_step(
         execution.discarded += 1
         return
     try:
+        # (A BLOB key travels in the step as {"$b64": ...}, as BLOB values do.)
+        key = decode_value(step["key"], "step key") if "key" in step else None
         if step["op"] == "insert":
             values = _values(replica, step, execution)
-            values[replica.models[table].key] = step["key"]
+            values[replica.models[table].key] = key
             replica.insert(table, values)
-            execution.minted.setdefault((step["replica"], table), []).append(step["key"])
+            execution.minted.setdefault((step["replica"], table), []).append(key)
         else:
             keys = _keys(replica, table)
             if "key" in step:  # a row named by its key (a replica's own)
-                keys = [k for k in keys if k == step["key"]]
+                keys = [k for k in keys if k == key]
             if not keys:
                 execution.discarded += 1
                 return

@@ -57,6 +57,10 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
     them as invalid traffic, a peer with a looser schema sends them anyway).
     """
     hint = allowed(column.name, checks)
+    if _blob_only(column):  # bytes alone, of the length a CHECK asks (review BAC-5)
+        sizes = (hint.length, hint.length) if hint.length is not None else (0, 16)
+        blobs = st.binary(min_size=sizes[0], max_size=sizes[1]).map(_encoded_blob)
+        return blobs if column.notnull or column.pk else st.one_of(blobs, st.none())
     if hint.known:
         fitting: st.SearchStrategy[Any]
         if hint.choices:
@@ -98,8 +102,6 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
         base = st.one_of(st.integers(min_value=-10, max_value=100), floats, iso_dates())
     elif affinity == "TEXT":
         base = text
-    elif _blob_only(column):
-        base = st.binary(max_size=16).map(_encoded_blob)
     else:
         base = st.one_of(integers, text, st.binary(max_size=16).map(_encoded_blob))
     if column.notnull or column.pk:
@@ -154,6 +156,9 @@ def _replica_values(
     numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
     hint = allowed(column.name, checks)
     numeric = column.affinity in ("INTEGER", "REAL", "NUMERIC")
+    if _blob_only(column):  # bytes (no case to vary), a length CHECK's size (a UUID's 16)
+        size = hint.length
+        return numbers.map(lambda n: _encoded_blob(_replica_bytes(replica, n, size))), KEY_SPACE
     if hint.choices:  # each replica takes every other allowed value (both, if one)
         mine = hint.choices[offset - 1 :: len(REPLICAS)] or hint.choices
         return st.sampled_from(mine), len(mine)
@@ -179,13 +184,26 @@ def _replica_values(
         return rest.map(lambda tail: LETTERS[offset - 1] + tail), count
     if numeric:
         return numbers.map(lambda n: offset * KEY_SPACE + n), KEY_SPACE
-    if _blob_only(column):  # (no case to vary in bytes)
-        return numbers.map(lambda n: _encoded_blob(f"{replica}-{n}".encode())), KEY_SPACE
     if case_variants:  # a small range, so one replica often writes both spellings
         return st.tuples(st.integers(0, 2), st.booleans()).map(
             lambda pair: f"{replica}-{pair[0]}".upper() if pair[1] else f"{replica}-{pair[0]}"
         ), 6
     return numbers.map(lambda n: f"{replica}-{n}"), KEY_SPACE
+
+
+def _replica_bytes(replica: str, n: int, size: int | None) -> bytes:
+    """Bytes only ``replica`` writes, ``size`` long where a CHECK fixes the length."""
+    text = f"{replica}-{n}".encode()
+    if size is None:
+        return text
+    if size >= len(text):
+        return text.ljust(size, b"\0")
+    return (bytes([REPLICAS.index(replica) + 1]) + n.to_bytes(8, "big"))[-size:] if size else b""
+
+
+def _hashable(value: Any) -> Any:
+    """A drawn value as something a set holds: a BLOB's {"$b64": ...} by its text."""
+    return value["$b64"] if isinstance(value, dict) else value
 
 
 def _blob_only(column: Column) -> bool:
@@ -866,7 +884,9 @@ def full_rows(
         key = table.column(table.row_key or "")
         assert key is not None
         least = min(count, replica_value_count(key, replica, table.checks))
-        return st.lists(keys_for(table, replica), min_size=least, max_size=count, unique=True)
+        return st.lists(
+            keys_for(table, replica), min_size=least, max_size=count, unique_by=_hashable
+        )
 
     def colliding(table: Table) -> st.SearchStrategy[list[dict[str, Any]]]:
         """Up to three rows under distinct keys that collide there."""

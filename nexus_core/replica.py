@@ -33,7 +33,6 @@ from nexus_core.db.migrations import (
     utc_now,
 )
 from nexus_core.db.schema import ForeignKey, Schema, snapshot
-from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError, SyncError, WireError
 from nexus_core.hlc import DEFAULT_MAX_DRIFT_MS, HybridClock, Timestamp, check_peer_id
 from nexus_core.merge import (
@@ -49,7 +48,7 @@ from nexus_core.merge import (
     table_models,
     value_problem,
 )
-from nexus_core.oplog import CHUNK, Change, OpLog, dumps, ensure_bookkeeping
+from nexus_core.oplog import CHUNK, Change, OpLog, RowState, dumps, ensure_bookkeeping
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
 from nexus_core.wire import (
     CAPABILITIES,
@@ -104,8 +103,8 @@ class Replica:
         # yet since opening, so all of them); see receive._retry_refused.
         self.retry_tables: set[str] | None = None
         self._gaps_warned: set[tuple[str, int, int]] = set()
-        # Keys of the rows the migrations insert, per table, at version _seeds_at.
-        self._seeds: dict[str, frozenset[Any]] = {}
+        # The rows the migrations insert, per table and key, at version _seeds_at.
+        self._seeds: dict[str, dict[Any, tuple[Any, ...]]] = {}
         self._seeds_at = -1
         self.stats: dict[str, int] = dict.fromkeys(
             ("applied", "skipped_unknown", "rejected", "duplicates", "replayed", "sent"), 0
@@ -539,14 +538,16 @@ class Replica:
 
         Rows a replicated table held before this file was first opened as a replica
         (written through the seed API, by a release without sync, by another tool)
-        are not in the oplog: peers never get them. Each such row becomes a local
-        insert of every column, as :meth:`insert` records one. Checked like a local
-        write, all in one transaction: a value sync cannot carry adopts nothing and
-        names the row. Left alone: rows sync already knows (written, received,
-        deleted or pending), so a second call adopts nothing, and rows the
-        migrations themselves insert (every replica holds them already: sent again
-        with a new clock, they would undo another device's edits). Returns the count
-        per table.
+        are in no oplog: peers never get them. Each such row becomes a local insert
+        of every column, as :meth:`insert` records one; so does one this replica
+        only updated since (an update sends its columns alone, which a peer holds
+        as a partial row). Checked like a local write, all in one transaction: a
+        value sync cannot carry adopts nothing and names the row. Left alone: rows
+        sync knows otherwise (inserted here or anywhere, written by a peer,
+        deleted, pending), so a second call adopts nothing, and the rows the
+        migrations themselves insert, as they inserted them (every replica holds
+        them already: sent again with a new clock, they would undo another
+        device's edits). Returns the count per table.
 
         A row is one row to sync by its key alone: devices that each adopt rows of
         their own under keys another may use too (1, 2, 3... from AUTOINCREMENT)
@@ -565,10 +566,13 @@ class Replica:
                 names = ", ".join(map(quote_identifier, order))
                 rows = self.conn.execute(f"SELECT {names} FROM {model.quoted}").fetchall()
                 known = self.oplog.row_states(table, [row[0] for row in rows])
-                seeded = self._seeded_keys(table)
+                seeded = self._seeded_rows(table)
                 changes: list[tuple[Value, dict[str, Any]]] = []
                 for row in rows:
-                    if row[0] in known or row[0] in seeded:
+                    state = known.get(row[0])
+                    if state is None and seeded.get(row[0]) == row:
+                        continue  # a migration's row, as it inserted it
+                    if state is not None and (row[0] in seeded or not self._own_only(state, model)):
                         continue
                     try:
                         self._check_row_id(model, row[0])
@@ -582,28 +586,44 @@ class Replica:
                     adopted[table] = len(changes)
         return adopted
 
-    def _seeded_keys(self, table: str) -> frozenset[Any]:
-        """The keys of the rows the migrations themselves insert into ``table`` (read
-        from a fresh build at this version, once per version)."""
+    def _own_only(self, state: RowState, model: TableModel) -> bool:
+        """Whether sync knows a row only by this replica's own updates: no insert
+        anywhere (an insert stamps the key column), no peer's write, not deleted or
+        pending."""
+        if state.deleted or state.pending is not None or model.key in state.clocks:
+            return False
+        return bool(state.clocks) and all(
+            Timestamp.parse(clock).peer == self.peer_id for clock in state.clocks.values()
+        )
+
+    def _seeded_rows(self, table: str) -> dict[Any, tuple[Any, ...]]:
+        """The rows the migrations themselves insert into ``table`` by key (the key
+        first, then the other columns), from a fresh build at this version, once per
+        version."""
         version = self.schema_version
         if self._seeds_at != version:
-            fresh = expected_schema_conn(self.migrations, version)
+            self._seeds = {}
+            fresh = connect(":memory:", wal=False)
             try:
-                self._seeds = {
-                    name: frozenset(
-                        key
-                        for (key,) in fresh.execute(
-                            f"SELECT {model.quoted_key} FROM {model.quoted}"
+                migrate(fresh, self.migrations, target=version, check_foreign_keys=False)
+                for model in self.models.values():
+                    columns = ", ".join(
+                        map(
+                            quote_identifier,
+                            [model.key, *(c for c in model.columns if c != model.key)],
                         )
                     )
-                    for name, model in self.models.items()
-                }
-            except sqlite3.Error:
-                self._seeds = {}  # a build that differs from this file: nothing excluded
+                    try:
+                        found = fresh.execute(f"SELECT {columns} FROM {model.quoted}").fetchall()
+                    except sqlite3.Error:
+                        continue  # a table the app made itself: no migration seeds it
+                    self._seeds[model.table.name] = {row[0]: row for row in found}
+            except NexusError:
+                pass  # migrations that do not build here: nothing is taken as a seed
             finally:
                 fresh.close()
             self._seeds_at = version
-        return self._seeds.get(table, frozenset())
+        return self._seeds.get(table, {})
 
     @staticmethod
     def _carried(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -629,16 +649,6 @@ class Replica:
         cursor = self.conn.execute(model.update_many_sql(tuple(values)), [*values.values(), row_id])
         if not cursor.rowcount:
             raise SyncError(f"no {table} row {row_id!r} to update")
-        if not self.oplog.row_state(table, row_id).known and row_id not in self._seeded_keys(table):
-            # A row sync never saw, held before this file was opened as a replica: sent
-            # whole, as adopt_rows() would, or a peer would hold a partial row for good.
-            # (Not a row the migrations insert: every replica has it, and its other
-            # columns sent again would undo another device's edits.)
-            rest = [c for c in model.columns if c != model.key]
-            stored = self._read_back(model, [row_id], rest)[row_id]
-            whole = {model.key: row_id, **dict(zip(rest, stored, strict=True))}
-            self._record_local(table, [self._change("set", table, row_id, self._carried(whole))])
-            return
         texts = [c for c, v in values.items() if c in model.numeric and type(v) is str]
         if texts:
             stored = self._read_back(model, [row_id], texts)[row_id]

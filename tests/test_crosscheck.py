@@ -166,7 +166,9 @@ def test_how_to_accept_a_break_names_the_rows_that_cross_another_and_the_row_to_
     # Which side a NOT NULL column breaks, said for that rule only (review BAA H8).
     assert "newer client's side" not in how_to_accept(3, [3], [], versions, rules=["data-rewrite"])
     required = how_to_accept(3, [3], [], versions, rules=["add-not-null-without-default"])
-    assert "(a column added NOT NULL breaks the newer client's side, the first)" in required
+    assert "(a tightened constraint breaks the newer client's side, the first)" in required
+    for rule in ("not-null-added", "constraint-tightened"):  # (review BAC-9)
+        assert "newer client's side" in how_to_accept(3, [3], [], versions, rules=[rule])
     # A run shows the direction that breaks: a cell across v3 alone it saw broken
     # (a NOT NULL column added breaks the newer client's side only, review BS-2).
     seen = [(2, 3, "partial"), (3, 2, "broken"), (1, 5, "broken")]

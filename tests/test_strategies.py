@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from pathlib import Path
@@ -72,8 +73,34 @@ def test_a_strict_tables_blob_column_gets_blobs_only(data: st.DataObject) -> Non
     for drawn in (values_for(column), replica_values_for(column, "a", case_variants=True)):
         value = data.draw(drawn)
         assert value is None or set(value) == {"$b64"}, value
+    sized = values_for(column, ["length(location) = 16"])  # a length CHECK (review BAC-5)
+    value = data.draw(sized)
+    assert value is None or len(base64.b64decode(value["$b64"])) == 16, value
     plain = Column("location", "BLOB", False, None, 0)  # not STRICT: any value
     assert not isinstance(data.draw(replica_values_for(plain, "a")), dict)
+
+
+def test_a_strict_blob_keyed_table_gets_traffic_and_its_breaks_are_seen(tmp_path: Path) -> None:
+    """16-byte UUID keys in a STRICT table, the usual local-first layout (review BAD-1,
+    BAD-2): keys were text, refused, so the table got no traffic; then dict keys made
+    the matrix crash (unhashable) and were refused by insert()."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE tags (id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),"
+        " label TEXT NOT NULL) STRICT, WITHOUT ROWID;",
+        "CREATE UNIQUE INDEX tags_label ON tags(label);",
+    )
+    config = MatrixConfig(migrations=folder, examples=10, seed=1, jobs=1, relay=False)
+    cells = {(c.local, c.peer): c for c in run_matrix(config).cells}
+    assert {key: c.observed for key, c in cells.items()} == {
+        (1, 1): "full",
+        (1, 2): "broken",
+        (2, 1): "broken",
+        (2, 2): "full",
+    }
+    assert all(not c.untested_tables for c in cells.values())
 
 
 @given(st.data())

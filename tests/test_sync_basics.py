@@ -1083,9 +1083,10 @@ def test_a_bad_or_foreign_peer_id_is_refused_before_the_file_changes(tmp_path: P
     assert not (tmp_path / "new.db").exists()
 
 
-def test_a_row_held_before_sync_is_sent_whole_by_its_first_update(tmp_path: Path) -> None:
-    """Written before sync, updated before adopt_rows() (review BW-2): the update sent
-    only its column, and the peer kept the row pending for good."""
+def test_a_row_updated_before_it_was_adopted_is_adopted_whole(tmp_path: Path) -> None:
+    """Written before sync, updated before adopt_rows() (review BW-2): the update sends
+    its column alone, which a peer holds as a partial row; adoption then sends the
+    whole row, since sync knows it only by this replica's own update."""
     folder = migrations_folder(
         tmp_path, "CREATE TABLE shows (id TEXT PRIMARY KEY, title TEXT NOT NULL, rating INTEGER);"
     )
@@ -1093,16 +1094,42 @@ def test_a_row_held_before_sync_is_sent_whole_by_its_first_update(tmp_path: Path
     conn.execute("INSERT INTO shows VALUES ('s1', 'Old show', 3)")
     conn.commit()
     conn.close()
-    phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
-    laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="laptop")
+    phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="my-phone")
+    laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="phone")
     phone.update("shows", "s1", {"rating": 5})
-    assert sorted(op.column_name for op in phone.ops()) == ["id", "rating", "title"]
-    assert phone.adopt_rows() == {}  # known now
+    assert [op.column_name for op in phone.ops()] == ["rating"]
+    assert phone.adopt_rows() == {"shows": 1}
+    assert phone.adopt_rows() == {}
     sync(phone, laptop)
     assert laptop.rows("shows") == [{"id": "s1", "title": "Old show", "rating": 5}]
     assert laptop.pending_rows() == []
-    phone.update("shows", "s1", {"rating": 4})  # a known row: its column alone
-    assert [op.column_name for op in phone.ops()[-1:]] == ["rating"]
+    # A row a peer wrote to is the peer's too, whatever its id looks like ("phone" is
+    # a suffix of "my-phone": review BAB A1): never adopted.
+    laptop.update("shows", "s1", {"title": "Renamed"})
+    assert laptop.adopt_rows() == {}
+
+
+def test_a_migrations_row_is_adopted_only_once_changed(tmp_path: Path) -> None:
+    """A seed row edited before sync, or a new row that took a seed's key, is the
+    device's own data: adopted (review BAC-1: matched by key alone, they never synced).
+    A seed row as the migration inserted it is on every replica already: left alone."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE lists (id INTEGER PRIMARY KEY, name TEXT);"
+        " INSERT INTO lists VALUES (1, 'Inbox'), (2, 'Home'), (3, 'Work');",
+    )
+    conn = initialize_database(tmp_path / "a.db", folder)
+    conn.execute("UPDATE lists SET name = 'Inbox!' WHERE id = 1")
+    conn.execute("DELETE FROM lists WHERE id = 2")
+    conn.execute("INSERT INTO lists VALUES (2, 'Shopping')")
+    conn.commit()
+    conn.close()
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    assert a.adopt_rows() == {"lists": 2}
+    sync(a, b)
+    assert b.rows("lists") == a.rows("lists")
+    assert [r["name"] for r in b.rows("lists")] == ["Inbox!", "Shopping", "Work"]
 
 
 def test_seeded_rows_edited_on_two_devices_keep_both_edits(tmp_path: Path) -> None:
