@@ -2804,6 +2804,19 @@ def test_a_column_added_again_is_judged_against_the_versions_that_still_have_it(
         assert "v1 and v3 clients each refuse" in found["type-change"]
 
 
+def test_a_partial_unique_made_plain_is_tightened_only(tmp_path: Path) -> None:
+    """Dropping ``WHERE deleted_at IS NULL`` from a UNIQUE only refuses more rows: it was
+    also constraint-loosened, "v2 clients may write rows repeating" (review BAD-4).
+    The other way round loosens it."""
+    table = "CREATE TABLE notes (id TEXT PRIMARY KEY, title TEXT, deleted_at TEXT);"
+    partial = "CREATE UNIQUE INDEX notes_title ON notes(title) WHERE deleted_at IS NULL;"
+    plain = "CREATE UNIQUE INDEX notes_title ON notes(title);"
+    tighter = last(tmp_path / "a", table + partial, "DROP INDEX notes_title;" + plain)
+    assert {f.rule for f in tighter.findings} == {"constraint-tightened"}, tighter.findings
+    looser = last(tmp_path / "b", table + plain, "DROP INDEX notes_title;" + partial)
+    assert "constraint-loosened" in {f.rule for f in looser.findings}, looser.findings
+
+
 def notes_rebuilt(tmp_path: Path, was: str, now: str) -> MigrationLint:
     """The lint of a rebuild of ``notes (id, <was>)`` into ``notes (id, <now>)``."""
     table = "CREATE TABLE notes (id INTEGER PRIMARY KEY, {});"

@@ -118,6 +118,8 @@ class _Linter(_ConstraintRules):
                 was, now = change.detail.split(" -> ")
                 rule, text = "constraint-tightened", MESSAGES["unique-changed"]
                 self.add(rule, change, text, self.old(change.table), was=was, now=now)
+            elif change.kind == "unique-dropped" and self.replaced_by_plain(change, changes):
+                continue  # partial made plain: tightened only (said as unique-added)
             elif change.kind == "unique-dropped":
                 text = MESSAGES["unique-dropped"]
                 self.add("constraint-loosened", change, text, self.old(change.table))
@@ -341,6 +343,19 @@ class _Linter(_ConstraintRules):
             self.default_changed(change)
         else:  # pragma: no cover - diff_schemas only emits the kinds above
             raise AssertionError(f"unhandled schema change {kind}")
+
+    @staticmethod
+    def replaced_by_plain(dropped: Change, changes: list[Change]) -> bool:
+        """Whether a dropped partial UNIQUE comes back over the same columns without its
+        WHERE: every row the old one refused, the new one refuses too (review BAD-4:
+        it was also constraint-loosened, "v3 may write duplicates v1-v2 refuse")."""
+        columns, where, _ = dropped.detail.partition(" WHERE ")
+        return bool(where) and any(
+            c.kind == "unique-added"
+            and c.table == dropped.table
+            and c.detail.lower() == columns.lower()
+            for c in changes
+        )
 
     def lacking(self, table: str, column: str) -> str:
         """``v3-v4``: the older versions that have ``table`` without ``column``."""
