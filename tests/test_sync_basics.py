@@ -1195,3 +1195,16 @@ def test_adopting_after_an_upgrade_leaves_known_rows_alone(tmp_path: Path) -> No
     assert a.adopt_rows() == {}
     sync(a, b)
     assert a.rows("todos") == b.rows("todos") == [{"id": row, "title": "Buy milk", "priority": 5}]
+
+
+def test_a_row_id_of_another_type_than_its_key_is_refused_locally(tmp_path: Path) -> None:
+    """'1' finds INTEGER row 1 here, but every peer refuses an op naming it so (review
+    BAC-10): refused before anything is written."""
+    folder = migrations_folder(tmp_path, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);")
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    a.insert("notes", {"id": 1, "body": "x"})
+    before = len(a.ops())
+    for write in (lambda: a.update("notes", "1", {"body": "y"}), lambda: a.delete("notes", "1")):
+        with pytest.raises(SyncError, match=r"invalid value for notes\.id"):
+            write()
+    assert len(a.ops()) == before and a.rows("notes") == [{"id": 1, "body": "x"}]
