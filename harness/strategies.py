@@ -198,7 +198,13 @@ def _replica_bytes(replica: str, n: int, size: int | None) -> bytes:
         return text
     if size >= len(text):
         return text.ljust(size, b"\0")
-    return (bytes([REPLICAS.index(replica) + 1]) + n.to_bytes(8, "big"))[-size:] if size else b""
+    # The replica's byte first, always (review BAE E6: cut from the end, two replicas
+    # wrote the same bytes and a safe history read broken), then n in what is left.
+    if not size:
+        return b""
+    rest = size - 1
+    tail: int = n % 256**rest
+    return bytes([REPLICAS.index(replica) + 1]) + tail.to_bytes(rest, "big")
 
 
 def _hashable(value: Any) -> Any:
@@ -276,7 +282,8 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
     replicated = schema.replicated_tables
     found: dict[str, str] = {}
     for fk in table.foreign_keys:
-        if fk.other_table in replicated:
+        # (One column each: a composite key's "pa, pb" is no column: review BAE E8.)
+        if fk.other_table in replicated and table.column(fk.column) is not None:
             found[fk.column] = fk.other_table
     keys = {t.row_key: name for name, t in replicated.items() if name != table.name}
     for column in table.columns:
@@ -299,6 +306,7 @@ def colliding_values(
     holds UNIQUE (a peer there must refuse the second one). ``pinned``: always
     the first, so two rows written with it collide for sure."""
     hint = allowed(column.name, checks)
+    pair: list[Any]
     if len(hint.choices) >= 2:
         pair = list(hint.choices[:2])
     elif column.affinity in ("INTEGER", "REAL", "NUMERIC"):
@@ -306,6 +314,8 @@ def colliding_values(
         pair = [low, low + 1]
     elif hint.pattern is not None:
         pair = [hint.pattern.fill("same", 0), hint.pattern.fill("twin", 1)]
+    elif _blob_only(column):  # bytes, or STRICT refuses both (review BAE E7)
+        pair = [_encoded_blob(_replica_bytes(r, 0, hint.length)) for r in REPLICAS[:2]]
     else:
         pair = ["same", "twin"]
     return st.just(pair[0]) if pinned else st.sampled_from(pair)

@@ -548,10 +548,10 @@ class Replica:
         as a partial row). Checked like a local write, all in one transaction: a
         value sync cannot carry adopts nothing and names the row. Left alone: rows
         sync knows otherwise (inserted here or anywhere, written by a peer,
-        deleted, pending), so a second call adopts nothing, and the rows the
-        migrations themselves insert, as they inserted them (every replica holds
-        them already: sent again with a new clock, they would undo another
-        device's edits). Returns the count per table.
+        deleted, pending), so a second call adopts nothing. Of a row the
+        migrations themselves insert, only the columns this device changed are
+        adopted (every replica holds the row: its other columns sent again with a
+        new clock would undo another device's edits). Returns the count per table.
 
         A row is one row to sync by its key alone: devices that each adopt rows of
         their own under keys another may use too (1, 2, 3... from AUTOINCREMENT)
@@ -563,6 +563,14 @@ class Replica:
         """
         adopted: dict[str, int] = {}
         with self._writing(), self.transaction():
+            # Rows a change of another replica touched: never this replica's own.
+            foreign = set(
+                self.conn.execute(
+                    "SELECT DISTINCT lower(table_name), row_id FROM _nexus_changes"
+                    " WHERE origin <> ?",
+                    (self.peer_id,),
+                )
+            )
             for name in sorted(self.models):
                 model = self.models[name]
                 table = model.table.name
@@ -571,29 +579,49 @@ class Replica:
                 rows = self.conn.execute(f"SELECT {names} FROM {model.quoted}").fetchall()
                 known = self.oplog.row_states(table, [row[0] for row in rows])
                 seeded = self._seeded_rows(table)
-                changes: list[tuple[Value, dict[str, Any]]] = []
+                whole: list[tuple[Value, dict[str, Any]]] = []
+                partial: list[tuple[Value, dict[str, Any]]] = []
                 for row in rows:
                     state = known.get(row[0])
-                    if state is None and seeded.get(row[0]) == row:
-                        continue  # a migration's row, as it inserted it
-                    if state is not None and (row[0] in seeded or not self._own_only(state, model)):
+                    if state is not None and (
+                        (table.lower(), row[0]) in foreign or not self._own_only(state, model)
+                    ):
+                        continue  # known to sync otherwise: inserted, a peer's, deleted...
+                    sent = state.clocks if state is not None else {}
+                    seed = seeded.get(row[0])
+                    if seed is None:  # the device's own row: all of it
+                        columns = [c for c in order if c not in sent or c == model.key]
+                    else:  # a migration's row: what this device changed, not yet sent
+                        columns = [
+                            c
+                            for c, mine, was in zip(order, row, seed, strict=True)
+                            if mine != was and c not in sent
+                        ]
+                    if not columns:
                         continue
+                    values = dict(zip(order, row, strict=True))
                     try:
                         self._check_row_id(model, row[0])
-                        self._checked(model, dict(zip(order, row, strict=True)))
+                        self._checked(model, {c: values[c] for c in columns})
                     except SyncError as exc:
                         raise SyncError(f"{table} row {row[0]!r} cannot be adopted: {exc}") from exc
-                    changes.append((row[0], self._carried(dict(zip(order, row, strict=True)))))
-                if changes:
-                    self._record_new_rows(table, tuple(order), changes)
-                    _warn_if_keys_are_shared(table, [key for key, _ in changes])
-                    adopted[table] = len(changes)
+                    cols = self._carried({c: values[c] for c in columns})
+                    (whole if seed is None and not sent else partial).append((row[0], cols))
+                if whole:
+                    self._record_new_rows(table, tuple(order), whole)
+                    _warn_if_keys_are_shared(table, [key for key, _ in whole])
+                if partial:
+                    self._record_local(
+                        table, [self._change("set", table, key, cols) for key, cols in partial]
+                    )
+                if whole or partial:
+                    adopted[table] = len(whole) + len(partial)
         return adopted
 
     def _own_only(self, state: RowState, model: TableModel) -> bool:
         """Whether sync knows a row only by this replica's own updates: no insert
-        anywhere (an insert stamps the key column), no peer's write, not deleted or
-        pending."""
+        anywhere (an insert stamps the key column), not deleted or pending, every
+        clock this replica's (the caller also looks for a peer's change of it)."""
         if state.deleted or state.pending is not None or model.key in state.clocks:
             return False
         return bool(state.clocks) and all(

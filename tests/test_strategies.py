@@ -76,6 +76,14 @@ def test_a_strict_tables_blob_column_gets_blobs_only(data: st.DataObject) -> Non
     sized = values_for(column, ["length(location) = 16"])  # a length CHECK (review BAC-5)
     value = data.draw(sized)
     assert value is None or len(base64.b64decode(value["$b64"])) == 16, value
+    # Short fixed lengths keep the replica's byte: two replicas never write the same
+    # bytes (review BAE E6: a safe history read broken).
+    from harness.strategies import _replica_bytes
+
+    for size in (1, 2, 4, 5):
+        assert {_replica_bytes("a", 7, size), _replica_bytes("b", 7, size)} != {b""}
+        assert _replica_bytes("a", 7, size) != _replica_bytes("b", 7, size)
+        assert len(_replica_bytes("a", 7, size)) == size
     plain = Column("location", "BLOB", False, None, 0)  # not STRICT: any value
     assert not isinstance(data.draw(replica_values_for(plain, "a")), dict)
 

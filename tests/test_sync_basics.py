@@ -1208,3 +1208,50 @@ def test_a_row_id_of_another_type_than_its_key_is_refused_locally(tmp_path: Path
         with pytest.raises(SyncError, match=r"invalid value for notes\.id"):
             write()
     assert len(a.ops()) == before and a.rows("notes") == [{"id": 1, "body": "x"}]
+
+
+def test_adopting_a_migrations_rows_sends_only_what_this_device_changed(tmp_path: Path) -> None:
+    """Review BAE: a seed row's other columns sent again undid another device's edits
+    (E3), a clock default made every seed row differ (E2), and a seed row changed before
+    sync then updated was skipped (E1). Adoption sends the columns that differ from the
+    migration's row and were not sent yet."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT, colour TEXT,"
+        " created_at TEXT DEFAULT CURRENT_TIMESTAMP);"
+        " INSERT INTO labels (id, name, colour) VALUES (1, 'Home', 'red'), (2, 'Work', 'blue');",
+    )
+    conn = initialize_database(tmp_path / "a.db", folder)
+    conn.execute("UPDATE labels SET colour = 'green', created_at = 'then' WHERE id = 1")
+    conn.execute("UPDATE labels SET created_at = 'then' WHERE id = 2")
+    conn.commit()
+    conn.close()
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.update("labels", 1, {"name": "House"})  # E1: updated before adoption
+    b.update("labels", 2, {"name": "Office"})  # another device's edit of a seed row
+    assert a.adopt_rows() == {"labels": 2}
+    columns = {(op.row_id, op.column_name) for op in a.ops()}
+    assert columns == {(1, "name"), (1, "colour"), (1, "created_at"), (2, "created_at")}
+    sync(a, b)
+    assert a.rows("labels") == b.rows("labels")
+    assert [(r["name"], r["colour"]) for r in b.rows("labels")] == [
+        ("House", "green"),
+        ("Office", "blue"),
+    ]
+
+
+def test_a_peers_row_edited_here_is_not_adopted(tmp_path: Path) -> None:
+    """A received insert leaves no clock on the key column; edited here on every other
+    column, it looked like this replica's own and was sent again over a third device's
+    later edit (review BAE E4)."""
+    folder = migrations_folder(tmp_path, "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT);")
+    a, b, c = (open_replica(tmp_path / f"{n}.db", migrations=folder, peer_id=n) for n in "abc")
+    row = b.insert("notes", {"body": "from b"})
+    sync(a, b)
+    a.update("notes", row, {"body": "edited at a"})
+    sync(a, c)
+    c.update("notes", row, {"body": "edited at c, later"})
+    assert a.adopt_rows() == {}
+    sync(a, c)
+    assert [r["body"] for r in a.rows("notes")] == ["edited at c, later"]
