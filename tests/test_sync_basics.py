@@ -1255,3 +1255,17 @@ def test_a_peers_row_edited_here_is_not_adopted(tmp_path: Path) -> None:
     assert a.adopt_rows() == {}
     sync(a, c)
     assert [r["body"] for r in a.rows("notes")] == ["edited at c, later"]
+
+
+def test_a_blob_key_given_none_is_sixteen_random_bytes(tmp_path: Path) -> None:
+    """A STRICT table refuses text in a BLOB key: the key made for it was a hex UUID
+    (review BAD-8)."""
+    folder = migrations_folder(
+        tmp_path, "CREATE TABLE tags (id BLOB PRIMARY KEY NOT NULL, label TEXT) STRICT;"
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    key = a.insert("tags", {"label": "x"})
+    assert isinstance(key, bytes) and len(key) == 16
+    sync(a, b)
+    assert b.rows("tags") == [{"id": key, "label": "x"}]
