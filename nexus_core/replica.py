@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import sqlite3
 import uuid
 from collections import deque
@@ -586,19 +587,26 @@ class Replica:
                 partial: list[tuple[Value, dict[str, Any]]] = []
                 for row in rows:
                     state = known.get(row[0])
-                    if state is not None and (
-                        (table.lower(), row[0]) in foreign or not self._own_only(state, model)
-                    ):
-                        continue  # known to sync otherwise: inserted, a peer's, deleted...
-                    sent = state.clocks if state is not None else {}
                     seed = seeded.get(row[0])
+                    if state is not None and (state.deleted or state.pending is not None):
+                        continue
+                    if (
+                        state is not None
+                        and seed is None
+                        and ((table.lower(), row[0]) in foreign or not self._own_only(state, model))
+                    ):
+                        continue  # known to sync otherwise: inserted here or by a peer
+                    sent = state.clocks if state is not None else {}
                     if seed is None:  # the device's own row: all of it
                         columns = [c for c in order if c not in sent or c == model.key]
-                    else:  # a migration's row: what this device changed, not yet sent
+                    else:  # a migration's row: what this device changed, that no write
+                        # carried (a peer's edit of a column puts its clock there too),
+                        # not a column each build fills for itself (CURRENT_TIMESTAMP:
+                        # review BAF F1)
                         columns = [
                             c
                             for c, mine, was in zip(order, row, seed, strict=True)
-                            if mine != was and c not in sent
+                            if mine != was and c not in sent and not _per_build(model, c)
                         ]
                     if not columns:
                         continue
@@ -987,6 +995,17 @@ class _Closed:
 
     def __getattr__(self, name: str) -> Any:
         raise SyncError("this replica is closed")
+
+
+# A default each build computes for itself: the clock, randomness.
+_PER_BUILD = re.compile(r"(?i)\bcurrent_(?:timestamp|date|time)\b|'now'|\brandom(?:blob)?\s*\(")
+
+
+def _per_build(model: TableModel, column: str) -> bool:
+    """Whether ``column``'s default differs from one build to another (a migration's
+    rows hold their own install's value there, never the fresh build's)."""
+    default = model.columns[column].default
+    return default is not None and bool(_PER_BUILD.search(default))
 
 
 def _warn_if_keys_are_shared(table: str, keys: Sequence[Value]) -> None:

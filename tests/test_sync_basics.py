@@ -1230,15 +1230,15 @@ def test_adopting_a_migrations_rows_sends_only_what_this_device_changed(tmp_path
     b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
     a.update("labels", 1, {"name": "House"})  # E1: updated before adoption
     b.update("labels", 2, {"name": "Office"})  # another device's edit of a seed row
-    assert a.adopt_rows() == {"labels": 2}
-    columns = {(op.row_id, op.column_name) for op in a.ops()}
-    assert columns == {(1, "name"), (1, "colour"), (1, "created_at"), (2, "created_at")}
+    # created_at: each install's own clock, never the fresh build's (review BAF F1)
+    assert a.adopt_rows() == {"labels": 1}
+    assert {(op.row_id, op.column_name) for op in a.ops()} == {(1, "name"), (1, "colour")}
     sync(a, b)
-    assert a.rows("labels") == b.rows("labels")
-    assert [(r["name"], r["colour"]) for r in b.rows("labels")] == [
-        ("House", "green"),
-        ("Office", "blue"),
-    ]
+    for replica in (a, b):  # (created_at stays each install's own, as before sync)
+        assert [(r["name"], r["colour"]) for r in replica.rows("labels")] == [
+            ("House", "green"),
+            ("Office", "blue"),
+        ]
 
 
 def test_a_peers_row_edited_here_is_not_adopted(tmp_path: Path) -> None:
@@ -1269,3 +1269,31 @@ def test_a_blob_key_given_none_is_sixteen_random_bytes(tmp_path: Path) -> None:
     assert isinstance(key, bytes) and len(key) == 16
     sync(a, b)
     assert b.rows("tags") == [{"id": key, "label": "x"}]
+
+
+def test_a_migrations_row_changed_before_sync_is_adopted_after_a_sync_too(
+    tmp_path: Path,
+) -> None:
+    """Synced first, adopted after a peer edited the same seed row: the rename never
+    left the device (review BAF F2). A peer's edit puts a clock on its own column
+    only, so the column this device changed is still adopted."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT, colour TEXT);"
+        " INSERT INTO labels VALUES (1, 'Work', 'blue');",
+    )
+    conn = initialize_database(tmp_path / "phone.db", folder)
+    conn.execute("UPDATE labels SET name = 'Job' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
+    tablet = open_replica(tmp_path / "tablet.db", migrations=folder, peer_id="tablet")
+    tablet.update("labels", 1, {"colour": "green"})
+    sync(phone, tablet)
+    assert phone.adopt_rows() == {"labels": 1}
+    sync(phone, tablet)
+    assert (
+        phone.rows("labels")
+        == tablet.rows("labels")
+        == [{"id": 1, "name": "Job", "colour": "green"}]
+    )
