@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +59,8 @@ from harness.sampledata import fill
 from harness.versions import Templates, build_database, load_set
 from nexus_core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, BadInput, NexusGroup
 from nexus_core.db.connection import connect
+from nexus_core.db.schema import snapshot
+from nexus_core.db.verify import expected_schema_conn
 from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
 
@@ -423,11 +425,9 @@ def lint_command(migrations: Path | None, json_file: Path | None) -> None:
     results = lint_migrations(migration_set.migrations)
     payload = lint_to_json(results)
     out.print(render_lint_table(results))
-    latest = Templates(migration_set)
-    try:
-        unreplicated = latest.schema(migration_set.latest).unreplicated_tables
-    finally:
-        latest.cleanup()
+    # (In memory, as the lint built it: no template file to make and remove.)
+    with closing(expected_schema_conn(migration_set.migrations, migration_set.latest)) as conn:
+        unreplicated = snapshot(conn).unreplicated_tables
     out.print(lint_summary(results, unreplicated), markup=False)
     if json_file is not None:
         write_json(json_file, payload)

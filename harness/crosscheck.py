@@ -194,7 +194,7 @@ def lint_matrix_disagreements(
                 for cell in crossing
                 if cell["observed"] == "broken"
                 and not _range(cell) & breaking
-                and not any(v <= max(_range(cell)) for v in within)
+                and not any(v <= max(int(cell["local"]), int(cell["peer"])) for v in within)
             ]
             if not unexplained:
                 continue
@@ -223,8 +223,7 @@ _NEWER_SIDE = frozenset({"add-not-null-without-default", "not-null-added", "cons
 
 
 def _crosses(cell: Mapping[str, Any], version: int) -> bool:
-    low, high = sorted((int(cell["local"]), int(cell["peer"])))
-    return low <= version - 1 and high >= version
+    return _across(int(cell["local"]), int(cell["peer"]), version)
 
 
 def _range(cell: Mapping[str, Any]) -> set[int]:

@@ -287,6 +287,11 @@ class TableModel:
     def quoted_key(self) -> str:
         return quote_identifier(self.key)
 
+    @property
+    def key_first(self) -> list[str]:
+        """The columns, the key first: the order an insert's change records them in."""
+        return [self.key, *(c for c in self.columns if c != self.key)]
+
 
 def holds(model: TableModel, column: str, value: Value) -> bool:
     """Whether ``column`` of ``model`` can hold ``value``: ``value_problem`` is None, quickly."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import sqlite3
 import uuid
 from collections import deque
@@ -31,6 +30,7 @@ from nexus_core.db.migrations import (
     get_current_version,
     migrate,
     migration_list,
+    nondeterministic,
     utc_now,
 )
 from nexus_core.db.schema import ForeignKey, Schema, snapshot
@@ -481,7 +481,7 @@ class Replica:
                     if len(names) > 1
                     else [[row[names[0]]] for row in group],
                 )
-            order = [model.key, *(c for c in model.columns if c != model.key)]
+            order = model.key_first
             # Read back what SQLite decided: defaults of omitted columns, and text a
             # NUMERIC column may have turned into a number.
             every_row_sets = set(order).intersection(*shapes)
@@ -578,7 +578,7 @@ class Replica:
             for name in sorted(self.models):
                 model = self.models[name]
                 table = model.table.name
-                order = [model.key, *(c for c in model.columns if c != model.key)]
+                order = model.key_first
                 names = ", ".join(map(quote_identifier, order))
                 rows = self.conn.execute(f"SELECT {names} FROM {model.quoted}").fetchall()
                 known = self.oplog.row_states(table, [row[0] for row in rows])
@@ -630,10 +630,11 @@ class Replica:
         return adopted
 
     def _own_only(self, state: RowState, model: TableModel) -> bool:
-        """Whether sync knows a row only by this replica's own updates: no insert
-        anywhere (an insert stamps the key column), not deleted or pending, every
-        clock this replica's (the caller also looks for a peer's change of it)."""
-        if state.deleted or state.pending is not None or model.key in state.clocks:
+        """Whether sync knows a row (not deleted or pending: the caller looks) only by
+        this replica's own updates: no insert anywhere (an insert stamps the key
+        column), every clock this replica's (the caller also looks for a peer's
+        change of it)."""
+        if model.key in state.clocks:
             return False
         return bool(state.clocks) and all(
             Timestamp.parse(clock).peer == self.peer_id for clock in state.clocks.values()
@@ -650,12 +651,7 @@ class Replica:
             try:
                 migrate(fresh, self.migrations, target=version, check_foreign_keys=False)
                 for model in self.models.values():
-                    columns = ", ".join(
-                        map(
-                            quote_identifier,
-                            [model.key, *(c for c in model.columns if c != model.key)],
-                        )
-                    )
+                    columns = ", ".join(map(quote_identifier, model.key_first))
                     try:
                         found = fresh.execute(f"SELECT {columns} FROM {model.quoted}").fetchall()
                     except sqlite3.Error:
@@ -997,15 +993,11 @@ class _Closed:
         raise SyncError("this replica is closed")
 
 
-# A default each build computes for itself: the clock, randomness.
-_PER_BUILD = re.compile(r"(?i)\bcurrent_(?:timestamp|date|time)\b|'now'|\brandom(?:blob)?\s*\(")
-
-
 def _per_build(model: TableModel, column: str) -> bool:
     """Whether ``column``'s default differs from one build to another (a migration's
     rows hold their own install's value there, never the fresh build's)."""
     default = model.columns[column].default
-    return default is not None and bool(_PER_BUILD.search(default))
+    return default is not None and nondeterministic(default)
 
 
 def _warn_if_keys_are_shared(table: str, keys: Sequence[Value]) -> None:

@@ -149,16 +149,21 @@ def test_history_of_an_empty_database(tmp_path: Path) -> None:
     assert run("history", empty).stdout == "no migrations applied\n"
 
 
+def edited(db: Path, *statements: str) -> None:
+    """``db`` changed behind the runner's back."""
+    conn = sqlite3.connect(db)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
 def test_verify_passes_on_a_fresh_build_and_lists_each_difference(tmp_path: Path) -> None:
     db = tmp_path / "nexus.db"
     build(db)
     ok = run("verify", db)
     assert (ok.exit_code, ok.stdout) == (0, "ok: schema matches v5\n")
-    conn = sqlite3.connect(db)
-    conn.execute("ALTER TABLE tasks ADD COLUMN colour TEXT")
-    conn.execute("DROP INDEX idx_tasks_open_due")
-    conn.commit()
-    conn.close()
+    edited(db, "ALTER TABLE tasks ADD COLUMN colour TEXT", "DROP INDEX idx_tasks_open_due")
     drifted = run("verify", db)
     assert drifted.exit_code == 1
     assert "column tasks.colour is not expected" in drifted.stdout
@@ -170,10 +175,7 @@ def test_verify_fails_where_schema_version_lost_a_row(tmp_path: Path) -> None:
     """The schema alone matched, so rows deleted from schema_version went unseen (BV-7)."""
     db = tmp_path / "nexus.db"
     build(db)
-    conn = sqlite3.connect(db)
-    conn.execute("DELETE FROM schema_version WHERE version = 3")
-    conn.commit()
-    conn.close()
+    edited(db, "DELETE FROM schema_version WHERE version = 3")
     result = run("verify", db)
     assert result.exit_code == 1
     assert "not what v5 must be (1 difference(s))" in result.stdout

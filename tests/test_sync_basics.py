@@ -45,6 +45,15 @@ def open_generic(tmp_path: Path, generic_dir: Path, name: str) -> Replica:
     return open_replica(tmp_path / f"{name}.db", migrations=generic_dir, peer_id=name)
 
 
+def held_before_sync(path: Path, folder: Path, *statements: str) -> None:
+    """A database the app wrote through the seed API before sync was turned on."""
+    conn = initialize_database(path, folder)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
 def oplog_count(replica: Replica) -> int:
     return len(replica.ops())
 
@@ -1028,14 +1037,13 @@ def test_rows_written_before_the_first_open_are_adopted_and_reach_peers(tmp_path
         " CREATE TABLE episodes (id TEXT PRIMARY KEY, show_id TEXT REFERENCES shows(id),"
         " title TEXT);",
     )
-    conn = initialize_database(tmp_path / "phone.db", folder)
-    conn.execute(
+    held_before_sync(
+        tmp_path / "phone.db",
+        folder,
         "INSERT INTO shows (id, title, created_at, art)"
-        " VALUES ('s1', 'Old show', '2020-01-01', x'00ff')"
+        " VALUES ('s1', 'Old show', '2020-01-01', x'00ff')",
+        "INSERT INTO episodes VALUES ('e1', 's1', 'Pilot')",
     )
-    conn.execute("INSERT INTO episodes VALUES ('e1', 's1', 'Pilot')")
-    conn.commit()
-    conn.close()
     phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
     laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="laptop")
     sync(phone, laptop)
@@ -1054,10 +1062,10 @@ def test_a_row_sync_cannot_carry_adopts_nothing(tmp_path: Path) -> None:
     folder = migrations_folder(
         tmp_path, "CREATE TABLE readings (id INTEGER PRIMARY KEY, celsius REAL);"
     )
-    conn = initialize_database(tmp_path / "a.db", folder)
-    conn.execute("INSERT INTO readings VALUES (1, 20.5), (2, 'warm')")  # REAL holds text too
-    conn.commit()
-    conn.close()
+    # (A REAL column holds text too.)
+    held_before_sync(
+        tmp_path / "a.db", folder, "INSERT INTO readings VALUES (1, 20.5), (2, 'warm')"
+    )
     replica = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
     with pytest.raises(SyncError, match=r"readings row 2 cannot be adopted: .*celsius"):
         replica.adopt_rows()
@@ -1090,10 +1098,11 @@ def test_a_row_updated_before_it_was_adopted_is_adopted_whole(tmp_path: Path) ->
     folder = migrations_folder(
         tmp_path, "CREATE TABLE shows (id TEXT PRIMARY KEY, title TEXT NOT NULL, rating INTEGER);"
     )
-    conn = initialize_database(tmp_path / "phone.db", folder)
-    conn.execute("INSERT INTO shows VALUES ('s1', 'Old show', 3)")
-    conn.commit()
-    conn.close()
+    held_before_sync(
+        tmp_path / "phone.db",
+        folder,
+        "INSERT INTO shows VALUES ('s1', 'Old show', 3)",
+    )
     phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="my-phone")
     laptop = open_replica(tmp_path / "laptop.db", migrations=folder, peer_id="phone")
     phone.update("shows", "s1", {"rating": 5})
@@ -1118,12 +1127,13 @@ def test_a_migrations_row_is_adopted_only_once_changed(tmp_path: Path) -> None:
         "CREATE TABLE lists (id INTEGER PRIMARY KEY, name TEXT);"
         " INSERT INTO lists VALUES (1, 'Inbox'), (2, 'Home'), (3, 'Work');",
     )
-    conn = initialize_database(tmp_path / "a.db", folder)
-    conn.execute("UPDATE lists SET name = 'Inbox!' WHERE id = 1")
-    conn.execute("DELETE FROM lists WHERE id = 2")
-    conn.execute("INSERT INTO lists VALUES (2, 'Shopping')")
-    conn.commit()
-    conn.close()
+    held_before_sync(
+        tmp_path / "a.db",
+        folder,
+        "UPDATE lists SET name = 'Inbox!' WHERE id = 1",
+        "DELETE FROM lists WHERE id = 2",
+        "INSERT INTO lists VALUES (2, 'Shopping')",
+    )
     a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
     b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
     assert a.adopt_rows() == {"lists": 2}
@@ -1164,10 +1174,11 @@ def test_adopting_sequential_keys_warns_and_a_bad_key_names_its_row(
         "CREATE TABLE todos (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT);"
         " CREATE TABLE tags (name NUMERIC PRIMARY KEY, color TEXT);",
     )
-    conn = initialize_database(tmp_path / "a.db", folder)
-    conn.execute("INSERT INTO todos (title) VALUES ('Call mom'), ('Book flights')")
-    conn.commit()
-    conn.close()
+    held_before_sync(
+        tmp_path / "a.db",
+        folder,
+        "INSERT INTO todos (title) VALUES ('Call mom'), ('Book flights')",
+    )
     replica = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
     with caplog.at_level("WARNING", logger="nexus_core.sync"):
         assert replica.adopt_rows() == {"todos": 2}
@@ -1221,11 +1232,12 @@ def test_adopting_a_migrations_rows_sends_only_what_this_device_changed(tmp_path
         " created_at TEXT DEFAULT CURRENT_TIMESTAMP);"
         " INSERT INTO labels (id, name, colour) VALUES (1, 'Home', 'red'), (2, 'Work', 'blue');",
     )
-    conn = initialize_database(tmp_path / "a.db", folder)
-    conn.execute("UPDATE labels SET colour = 'green', created_at = 'then' WHERE id = 1")
-    conn.execute("UPDATE labels SET created_at = 'then' WHERE id = 2")
-    conn.commit()
-    conn.close()
+    held_before_sync(
+        tmp_path / "a.db",
+        folder,
+        "UPDATE labels SET colour = 'green', created_at = 'then' WHERE id = 1",
+        "UPDATE labels SET created_at = 'then' WHERE id = 2",
+    )
     a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
     b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
     a.update("labels", 1, {"name": "House"})  # E1: updated before adoption
@@ -1282,10 +1294,11 @@ def test_a_migrations_row_changed_before_sync_is_adopted_after_a_sync_too(
         "CREATE TABLE labels (id INTEGER PRIMARY KEY, name TEXT, colour TEXT);"
         " INSERT INTO labels VALUES (1, 'Work', 'blue');",
     )
-    conn = initialize_database(tmp_path / "phone.db", folder)
-    conn.execute("UPDATE labels SET name = 'Job' WHERE id = 1")
-    conn.commit()
-    conn.close()
+    held_before_sync(
+        tmp_path / "phone.db",
+        folder,
+        "UPDATE labels SET name = 'Job' WHERE id = 1",
+    )
     phone = open_replica(tmp_path / "phone.db", migrations=folder, peer_id="phone")
     tablet = open_replica(tmp_path / "tablet.db", migrations=folder, peer_id="tablet")
     tablet.update("labels", 1, {"colour": "green"})

@@ -26,11 +26,11 @@ from harness.lint.sqltext import (
     _REWRITE,
     _SOURCES,
     _UPDATE_SET,
+    UPDATE_CLAUSES,
     _assignments,
     _final_name,
     _instead_of_writes,
     _name,
-    _nondeterministic,
     _staged_target,
     _through_view,
     _view_sources,
@@ -38,7 +38,7 @@ from harness.lint.sqltext import (
     strings_as_names,
 )
 from harness.schemadiff import and_terms, raises, stored_default, triggers_on
-from nexus_core.db.migrations import Migration, without_literals
+from nexus_core.db.migrations import Migration, nondeterministic, without_literals
 from nexus_core.db.schema import (
     Schema,
     Table,
@@ -99,7 +99,7 @@ def _seeded_apart(
         for c in table.columns
         if named is not None and c.name.lower() not in named and c.default is not None
     ]
-    if _nondeterministic(statement) or any(_nondeterministic(c.default or "") for c in left):
+    if nondeterministic(statement) or any(nondeterministic(c.default or "") for c in left):
         return table.name
     return None
 
@@ -401,7 +401,7 @@ def _where(text: str) -> str | None:
     for offset, token in sql_tokens(text):
         depth += (token == "(") - (token == ")")
         word = token.upper()
-        if depth or word not in ("WHERE", "FROM", "RETURNING", "ORDER", "LIMIT"):
+        if depth or word not in UPDATE_CLAUSES:
             continue
         if word == "FROM":
             return None  # rows joined from elsewhere: not read here

@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.lint.constraint_rules import _WHAT, _ConstraintRules
 from harness.lint.findings import MESSAGES, SEVERITY_RANK, Finding, _has, versions_before
-from harness.lint.sqltext import _TRIGGER_INSERT, _name, _nondeterministic, _trigger_parts
+from harness.lint.sqltext import _TRIGGER_INSERT, _name, _trigger_parts
 from harness.lint.trigger_rules import _LOCAL_RULES
 from harness.schemadiff import (
     Change,
@@ -21,6 +21,7 @@ from harness.schemadiff import (
     triggers_on,
     unique_keys,
 )
+from nexus_core.db.migrations import nondeterministic
 from nexus_core.db.schema import (
     Column,
     Schema,
@@ -269,7 +270,7 @@ class _Linter(_ConstraintRules):
             if column is not None and column.required:
                 rule = "add-not-null-without-default"
                 self.add(rule, change, MESSAGES[rule], self.old(t))
-            elif column is not None and column.default and _nondeterministic(column.default):
+            elif column is not None and column.default and nondeterministic(column.default):
                 rule = "nondeterministic-default"
                 moved = Change(t, c, kind, column.default)
                 self.add(rule, moved, MESSAGES[rule], self.old(t))

@@ -15,25 +15,6 @@ from harness.schemadiff import trigger_table
 from nexus_core.db.migrations import Migration, without_literals
 from nexus_core.db.schema import Schema, sql_tokens
 
-# A default each replica computes differently: the clock, randomness, connection state.
-_NONDETERMINISTIC = re.compile(
-    r"(?i)\b(?:current_timestamp|current_time|current_date)\b"
-    r"|\b(?:random|randomblob|changes|total_changes|last_insert_rowid)\s*\("
-    r"|\b(?:date|time|datetime|julianday|unixepoch)"
-    r"\s*\(\s*\)"
-)
-
-
-# 'now' reads the clock; 'localtime' and 'utc' read the device's time zone.
-_NOW = re.compile(
-    r"(?i)\b(?:date|time|datetime|julianday|unixepoch|strftime)\s*\([^)]*'(?:now|localtime|utc)'"
-)
-
-
-# strftime with a format alone reads the clock too ('now' is its default time).
-_STRFTIME_NOW = re.compile(r"(?i)\bstrftime\s*\(\s*'(?:[^']|'')*'\s*\)")
-
-
 # A name as SQL writes it (bare or quoted), and one maybe qualified by its schema.
 _NAME = r"(\"[^\"]+\"|`[^`]+`|\[[^\]]+\]|\w+)"
 
@@ -53,15 +34,6 @@ _WRITES = re.compile(
     r"|DELETE\s+FROM)"
     rf"\s+{_QUALIFIED}"
 )
-
-
-def _nondeterministic(default: str) -> bool:
-    """Whether a column default is computed anew by each replica (clock, randomness)."""
-    return bool(
-        _NONDETERMINISTIC.search(without_literals(default))
-        or _NOW.search(default)
-        or _STRFTIME_NOW.search(default)
-    )
 
 
 def _trigger_parts(sql: str) -> tuple[str, str]:
@@ -204,6 +176,10 @@ _INSERT_SELECT = re.compile(
 _UPDATE_SET = re.compile(rf"(?is)^\s*UPDATE(?:\s+OR\s+\w+)?\s+{_QUALIFIED}\s+SET\s+(.*)$")
 
 
+# The clauses that may follow an UPDATE's SET assignments.
+UPDATE_CLAUSES = frozenset({"WHERE", "FROM", "RETURNING", "ORDER", "LIMIT"})
+
+
 def _assignments(text: str) -> tuple[list[str], str | None]:
     """The ``column = value`` terms of an UPDATE (the text after SET), and the
     clause that ends them (``WHERE``, ``FROM``, ...), if any."""
@@ -214,7 +190,7 @@ def _assignments(text: str) -> tuple[list[str], str | None]:
         if depth == 0 and token == ",":
             assignments.append(text[start:offset])
             start = offset + 1
-        elif depth == 0 and token.upper() in ("WHERE", "FROM", "RETURNING", "ORDER", "LIMIT"):
+        elif depth == 0 and token.upper() in UPDATE_CLAUSES:
             assignments.append(text[start:offset])
             return assignments, token.upper()
     assignments.append(text[start:])

@@ -15,7 +15,6 @@ from harness.lint.sqltext import (
     _SOURCES,
     _TRIGGER_INSERT,
     _name,
-    _nondeterministic,
     _through_view,
     _trigger_parts,
     _written_tables,
@@ -29,7 +28,7 @@ from harness.lint.triggers import (
     _when,
 )
 from harness.schemadiff import Change, collation_of, columns_named, raises, triggers_on, unique_keys
-from nexus_core.db.migrations import without_literals
+from nexus_core.db.migrations import nondeterministic, without_literals
 from nexus_core.db.schema import Schema, Table, find_named
 
 _LOCAL_RULES = {"added": "add", "dropped": "drop", "changed": "change"}
@@ -283,4 +282,4 @@ class _TriggerRules(_Step):
         (``datetime('now')`` in its WHEN, or in the statement that raises): a write
         in time where it is made is late where it arrives later, from a device that
         was offline, and refused there for good. (Stamping a log is no decision.)"""
-        return ["the clock"] if _nondeterministic(_raise_conditions(sql)) else []
+        return ["the clock"] if nondeterministic(_raise_conditions(sql)) else []

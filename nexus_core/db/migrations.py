@@ -249,6 +249,31 @@ def without_literals(sql: str) -> str:
     return COMMENT_OR_QUOTED.sub(blank, sql)
 
 
+# SQL each replica computes for itself: the clock, randomness, connection state.
+_NONDETERMINISTIC = re.compile(
+    r"(?i)\b(?:current_timestamp|current_time|current_date)\b"
+    r"|\b(?:random|randomblob|changes|total_changes|last_insert_rowid)\s*\("
+    r"|\b(?:date|time|datetime|julianday|unixepoch)"
+    r"\s*\(\s*\)"
+)
+# 'now' reads the clock; 'localtime' and 'utc' read the device's time zone.
+_NOW = re.compile(
+    r"(?i)\b(?:date|time|datetime|julianday|unixepoch|strftime)\s*\([^)]*'(?:now|localtime|utc)'"
+)
+# strftime with a format alone reads the clock too ('now' is its default time).
+_STRFTIME_NOW = re.compile(r"(?i)\bstrftime\s*\(\s*'(?:[^']|'')*'\s*\)")
+
+
+def nondeterministic(sql: str) -> bool:
+    """Whether ``sql`` (a column default, a condition) is computed anew by each replica
+    or build: it reads the clock, randomness or the connection's state."""
+    return bool(
+        _NONDETERMINISTIC.search(without_literals(sql))
+        or _NOW.search(sql)
+        or _STRFTIME_NOW.search(sql)
+    )
+
+
 def _has_code(statement: str) -> bool:
     return bool(sql_code(statement))
 

@@ -26,9 +26,9 @@ def expected_schema_conn(migrations: Sequence[Migration], version: int) -> sqlit
 def verify_database(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str]:
     """Differences between ``conn`` and a fresh build at its version; empty when it matches."""
     check_applied(conn, migrations)
-    get_migration_history(conn)  # a schema_version of another tool's shape is refused here too
-    version = get_current_version(conn)
+    # (A schema_version of another tool's shape is refused here too.)
     recorded = {number for number, _, _ in get_migration_history(conn)}
+    version = get_current_version(conn)
     # Each applied migration leaves its row: a gap means rows were deleted by hand.
     gaps = [
         f"schema_version has no row for v{number} (it records {_listed(sorted(recorded))}):"
