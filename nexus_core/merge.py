@@ -43,6 +43,7 @@ from nexus_core.hlc import Timestamp
 from nexus_core.oplog import OpLog, RowState, encode_cols
 from nexus_core.wire import (
     INT64,
+    MAX_ROW_ID_TEXT,
     MAX_TEXT,
     Op,
     Value,
@@ -155,6 +156,53 @@ def range_check(
         )
 
     return check
+
+
+_SIZED = frozenset((str, bytes))
+
+
+def rows_hold(model: TableModel, rows: Sequence[Any]) -> bool:
+    """Whether a batch of local writes holds as given, checked column by column.
+
+    True when every row is a plain dict giving the same columns, spelled as the
+    table spells them, the key among them; every value is of a type its column
+    holds (see ``held_types``) and in range (see ``in_range``); every key is one
+    the wire carries (see ``row_id_problem``). Mostly in C (``map`` over a
+    column's values). False says only that the rows need checking one by one,
+    which names what is wrong, if anything is.
+    """
+    if not rows or set(map(type, rows)) != {dict} or len(set(map(len, rows))) != 1:
+        return False
+    first = rows[0]
+    if model.key not in first:
+        return False
+    for name in first:
+        kinds = model.held_types.get(name)
+        if kinds is None:
+            return False  # respelled, generated or unknown: the careful check says which
+        try:
+            values = list(map(itemgetter(name), rows))
+        except KeyError:
+            return False
+        found = set(map(type, values))
+        if not found <= kinds:
+            return False  # booleans too: they are stored as 0 and 1
+        if name == model.key and not (found <= _SIZED or found == {int}):
+            return False
+        if len(found) > 1:
+            if not all(map(in_range, values)):
+                return False
+        elif int in found:
+            if not all(map(_INT64_RANGE.__contains__, values)):
+                return False
+        elif float in found:
+            if not all(map(math.isfinite, values)):
+                return False
+        elif found <= _SIZED:
+            limit = MAX_ROW_ID_TEXT if name == model.key else MAX_TEXT
+            if max(map(len, values)) > limit:
+                return False
+    return True
 
 
 def _getter(columns: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:

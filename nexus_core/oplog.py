@@ -115,6 +115,11 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(value).decode()
 
 
+def dumps_all(values: Iterable[Any]) -> Iterator[str]:
+    """:func:`dumps` of each of ``values``, without a Python call per value."""
+    return map(bytes.decode, map(_ENCODER.encode, values))
+
+
 class SharedClocks:
     """Row-state clocks of a row written at once, in their compact form.
 
@@ -129,12 +134,23 @@ class SharedClocks:
         self._templates: dict[tuple[str, ...], tuple[str, str]] = {}
 
     def json(self, columns: tuple[str, ...], hlc: str) -> str:
+        before, after = self._template(columns)
+        return before + hlc + after if columns else "{}"
+
+    def all(self, columns: tuple[str, ...], hlcs: Sequence[str]) -> list[str]:
+        """:meth:`json` of each clock of ``hlcs``, for rows that all set ``columns``."""
+        if not columns:
+            return ["{}"] * len(hlcs)
+        before, after = self._template(columns)
+        return [before + hlc + after for hlc in hlcs]
+
+    def _template(self, columns: tuple[str, ...]) -> tuple[str, str]:
         template = self._templates.get(columns)
         if template is None:
             template = self._templates[columns] = (
                 ('["', '",' + dumps(list(columns))[1:]) if columns else ("{}", "")
             )
-        return template[0] + hlc + template[1] if columns else "{}"
+        return template
 
 
 def read_clocks(text: str) -> dict[str, str]:
@@ -475,7 +491,7 @@ class OpLog:
             " ON CONFLICT DO UPDATE SET"
             f" clocks = json_patch({_expanded('clocks')}, {_expanded('excluded.clocks')}),"
             " pending = NULL",
-            ((table, row_id, clocks) for row_id, clocks in rows),
+            map((table,).__add__, rows),
         )
 
     def tombstone(self, table: str, row_id: Value, hlc: str) -> None:
