@@ -36,9 +36,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import chain, groupby, repeat
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import (
@@ -48,7 +48,7 @@ from nexus_core.merge import (
     ended_by_trigger,
     find_model,
 )
-from nexus_core.oplog import dumps
+from nexus_core.oplog import dumps_all
 from nexus_core.wire import Op, Value, encode_value, quote_identifier
 
 if TYPE_CHECKING:
@@ -172,6 +172,13 @@ class _Table:
 
 
 _ROW_SHAPE = itemgetter(3)
+_ORIGIN, _HLC, _OPS, _VALUES = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(4)
+_FIRST = itemgetter(0)
+_ROW_ID, _VERSION, _TABLE = (
+    attrgetter("row_id"),
+    attrgetter("schema_version"),
+    attrgetter("table_name"),
+)
 
 
 def no_clock_ahead(replica: Replica, changes: Mapping[tuple[str, str], object]) -> bool:
@@ -260,7 +267,9 @@ def _store_table(replica: Replica, table: _Table) -> bool:
     the whole table goes to the careful path, without a lookup beforehand.
     """
     name = table.model.table.name
-    row_ids = [ops[0].row_id for _, _, ops, _, _ in table.rows]
+    firsts = list(map(_FIRST, map(_OPS, table.rows)))
+    row_ids = list(map(_ROW_ID, firsts))
+    runs = list(table.runs())
     clocks = replica.oplog.shared_clocks.json
     conn = replica.conn
     conn.execute("SAVEPOINT nexus_fast_lane")
@@ -276,23 +285,19 @@ def _store_table(replica: Replica, table: _Table) -> bool:
         )
         # A run that inserted fewer rows than it has: a trigger's RAISE(IGNORE) skipped one.
         failed = any(
-            conn.executemany(table.insert_sql(shape), [values for *_, values in run]).rowcount
-            != len(run)
-            for shape, run in table.runs()
+            conn.executemany(table.insert_sql(shape), list(map(_VALUES, run))).rowcount != len(run)
+            for shape, run in runs
         )
         if not failed:
             replica.oplog.add_change_rows(
-                (
-                    origin,
-                    hlc,
-                    ops[0].schema_version,
-                    "set",
-                    ops[0].table_name,
-                    row_id,
-                    _cols(shape, values),
-                )
-                for (origin, hlc, ops, shape, values), row_id in zip(
-                    table.rows, row_ids, strict=True
+                zip(
+                    map(_ORIGIN, table.rows),
+                    map(_HLC, table.rows),
+                    map(_VERSION, firsts),
+                    repeat("set"),
+                    map(_TABLE, firsts),
+                    row_ids,
+                    chain.from_iterable(_cols(shape, run) for shape, run in runs),
                 )
             )
     except sqlite3.Error as exc:
@@ -304,9 +309,10 @@ def _store_table(replica: Replica, table: _Table) -> bool:
     return not failed
 
 
-def _cols(shape: _Shape, values: list[Value]) -> str:
-    """The change's stored columns: the ops' values by column, wire-encoded."""
-    cols = dict(zip(shape.columns, values, strict=False))  # not the row id appended
+def _cols(shape: _Shape, run: list[_Row]) -> Iterator[str]:
+    """The stored columns of a run's changes: the ops' values by column, wire-encoded."""
+    # zip stops at the columns: not the row id appended to the values.
+    cols: Iterator[dict[str, Any]] = map(dict, map(zip, repeat(shape.columns), map(_VALUES, run)))
     if shape.blobs:
-        cols = {c: encode_value(v) for c, v in cols.items()}
-    return dumps(cols)
+        cols = ({c: encode_value(v) for c, v in change.items()} for change in cols)
+    return dumps_all(cols)
