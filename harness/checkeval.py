@@ -267,3 +267,63 @@ def _differences(
     finally:
         conn.close()
     return bool(narrower), bool(wider)
+
+
+def never_true(table: Table, condition: str) -> bool:
+    """Whether ``condition`` (a term of a WHERE) holds for no row ``table`` can hold.
+
+    Only for a condition comparing one column with literals (logic alone, as
+    :func:`compare_checks` reads CHECKs), against what that column's own
+    constraints let in: its NOT NULL and the CHECKs reading it alone (review
+    BAH-1: ``WHERE status = 'resolved'`` under ``CHECK (status IN ('open',
+    'closed'))``, ``WHERE notes IS NULL`` on a NOT NULL column). SQLite
+    evaluates both over the values around every literal of either, and, where
+    they order values (``<``, ``BETWEEN``), between each two numbers: the
+    answer can change only there. Orderings are read for numbers in columns
+    that store numbers only; anything else is never called never true.
+    """
+    parts = _parts(table, [condition])
+    if parts is None or len(parts[0]) != 1 or parts[1] or _has_generated(table, parts[0]):
+        return False
+    (name,) = parts[0]
+    column = table.column(name)
+    if column is None:
+        return False
+    checks: list[str] = []
+    literals = set(parts[2])
+    for check in table.checks:
+        found = _parts(table, [check])
+        if found is not None and found[0] == parts[0] and not found[1]:
+            checks.append(check)
+            literals |= found[2]
+    if not checks and not column.notnull:
+        return False
+    values = _values(literals)
+    if not _equalities_only(condition, *checks):
+        numbers = sorted(v for v in literals if isinstance(v, int | float))
+        code = _UNARY_MINUS.sub(r"\1 ", _QUOTED.sub(" ", " ".join([condition, *checks])))
+        if (
+            len(numbers) != len(literals)
+            or column.affinity not in ("INTEGER", "REAL", "NUMERIC")
+            or re.search(r"[-+]|(?i:\b0x)", code)
+        ):
+            return False
+        values += [(a + b) / 2 for a, b in itertools.pairwise(numbers)]
+    allowed = " AND ".join(
+        [_PASSES.format(check) for check in checks]
+        + ([f"{quote_identifier(name)} IS NOT NULL"] if column.notnull else [])
+    )
+    with closing(memory()) as conn:
+        try:
+            conn.execute(f"CREATE TABLE rows_ ({_declared(table, name)})")
+            for value in values:
+                try:  # (a STRICT column refuses values of other types: never held)
+                    conn.execute("INSERT INTO rows_ VALUES (?)", (value,))
+                except (sqlite3.Error, OverflowError):
+                    continue
+            found = conn.execute(
+                f"SELECT count(*) FROM rows_ WHERE ({condition}) AND {allowed}"
+            ).fetchone()[0]
+        except (sqlite3.Error, OverflowError, ValueError):
+            return False
+    return int(found) == 0

@@ -176,7 +176,10 @@ def lint_matrix_disagreements(
             crossing = alone or crossing
             if any(cell["observed"] == "broken" for cell in crossing):
                 continue
-            matrix = "partial" if any(c["observed"] == "partial" for c in crossing) else "full"
+            # Read from the cells that cross this migration alone where there are any: a
+            # later migration's new column makes the wider cells partial (review BAH-6).
+            seen = [cell for cell in crossing if _range(cell) == {version}] or crossing
+            matrix = "partial" if any(c["observed"] == "partial" for c in seen) else "full"
             rules = _rules(entry, breaking_only=True)
             found.append(
                 {

@@ -57,6 +57,23 @@ def test_breaking_lint_but_full_matrix_says_the_traffic_missed_it() -> None:
     assert "type affinity" in found["explanation"]
 
 
+def test_a_later_migrations_partial_cells_do_not_colour_an_earlier_ones_explanation() -> None:
+    """v2 rewrites rows (no cell broken, its own cells full), v3 adds a column (the
+    cells across both partial): v2's explanation said "the clients skipped ops"
+    (review BAH-6)."""
+    lint = [lint_entry(2, "breaking", "data-rewrite"), lint_entry(3, "additive", "add-column")]
+    cells = [
+        cell(a, b, "full" if {a, b} <= {1, 2} or a == b else "partial")
+        for a in (1, 2, 3)
+        for b in (1, 2, 3)
+    ]
+    [found] = lint_matrix_disagreements(lint, cells)
+    assert found["version"] == 2 and found["matrix"] == "full"
+    assert found["cells"] == ["v1-v2", "v1-v3", "v2-v1", "v3-v1"]
+    assert "never touched" in found["explanation"]
+    assert "skipped ops" not in found["explanation"]
+
+
 def test_additive_lint_but_broken_cell_points_at_the_reasons() -> None:
     lint = [lint_entry(2, "additive", "add-column"), lint_entry(3, "safe")]
     [found] = lint_matrix_disagreements(lint, matrix([1, 2, 3], broken={(2, 1)}))

@@ -2774,6 +2774,7 @@ def test_a_backfill_to_the_new_columns_default_minds_only_triggers_sync_sees(
         ("UPDATE recipes SET title = 'x' WHERE notes IS NULL;", True),
         ("UPDATE recipes SET title = 'x' WHERE servings > 2 OR notes = NULL;", True),
         ("DELETE FROM recipes WHERE notes IS NULL;", True),
+        ("DELETE FROM recipes WHERE servings > 0 AND 'A' <> 'a';", True),  # (literals kept)
     ],
 )
 def test_an_update_setting_columns_to_themselves_changes_no_row(
@@ -2782,6 +2783,50 @@ def test_an_update_setting_columns_to_themselves_changes_no_row(
     """(review BL-5: it was a data-rewrite, "clients diverge")"""
     result = last(tmp_path, BASE, step)
     assert (("data-rewrite", "recipes", None) in hits(result)) == rewrite, result.findings
+
+
+REQUESTS = """CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    humidity REAL CHECK (humidity BETWEEN 0 AND 100),
+    notes TEXT NOT NULL DEFAULT '',
+    label TEXT COLLATE NOCASE CHECK (label IN ('a', 'b')),
+    score INTEGER CHECK (score > 0 AND score < 10)
+);"""
+
+
+@pytest.mark.parametrize(
+    ("step", "rewrite"),
+    [
+        # Values the column's own constraints never let in (review BAH-1).
+        ("UPDATE requests SET status = 'closed' WHERE status = 'resolved';", False),
+        ("DELETE FROM requests WHERE humidity < 0;", False),
+        ("DELETE FROM requests WHERE humidity > 100 OR humidity < 0;", False),
+        ("UPDATE requests SET notes = '' WHERE notes IS NULL;", False),
+        ("UPDATE requests SET notes = 'x' WHERE status IN ('done', 'gone') AND id > 3;", False),
+        ("DELETE FROM requests WHERE score >= 10;", False),
+        ("DELETE FROM requests WHERE score > 9.5;", True),  # 9.7 is held
+        # Values they do let in: a rewrite as before.
+        ("UPDATE requests SET status = 'closed' WHERE status = 'open';", True),
+        ("UPDATE requests SET status = 'closed' WHERE status <> 'resolved';", True),
+        ("DELETE FROM requests WHERE humidity < 0.5;", True),
+        ("DELETE FROM requests WHERE humidity IS NULL;", True),
+        ("DELETE FROM requests WHERE label = 'A';", True),  # NOCASE: 'a' is held
+        ("DELETE FROM requests WHERE score > 4 AND score < 5;", True),  # 4.5 is held
+        # Not read: functions, two columns, text ordered.
+        ("DELETE FROM requests WHERE lower(status) = 'resolved';", True),
+        ("DELETE FROM requests WHERE status = notes;", True),
+        ("DELETE FROM requests WHERE status > 'p';", True),
+    ],
+)
+def test_a_where_the_columns_constraints_rule_out_changes_no_row(
+    tmp_path: Path, step: str, rewrite: bool
+) -> None:
+    """A clean-up of values the table never held (a normalisation of a status the
+    CHECK refuses, a backfill of NULLs in a NOT NULL column) writes no row: it was
+    a data-rewrite, and a released one could never be accepted (review BAH-1)."""
+    result = last(tmp_path, REQUESTS, step)
+    assert (("data-rewrite", "requests", None) in hits(result)) == rewrite, result.findings
 
 
 @pytest.mark.parametrize(("again", "breaking"), [("INTEGER", True), ("TEXT", False)])

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
+from harness.checkeval import never_true
 from harness.lint.findings import Finding, _rewrite
 from harness.lint.selects import _constant_truth, _literals_only
 from harness.lint.sqltext import (
@@ -288,7 +289,7 @@ def data_rewrites(
             verb = "INSERT"
         if verb.startswith("UPDATE") and _changes_no_row(migration.code[index], before, after):
             continue  # (``ADD COLUMN ... DEFAULT 1`` then ``= 1``; ``SET title = title``)
-        if verb == "DELETE" and _matches_no_row(_where(match.group(4))):
+        if verb == "DELETE" and _deletes_no_row(migration.code[index], before):
             continue  # (``DELETE FROM t WHERE kind = NULL``)
         if verb.startswith("UPDATE") and index in copies_back:
             continue  # (a column made again in place, its values copied back whole)
@@ -384,8 +385,17 @@ def _changes_no_row(code: str, before: Schema, after: Schema) -> bool:
     return (
         _self_assigned(pairs)
         or _sets_new_defaults(pairs, old, new)
-        or _matches_no_row(_where(match.group(2)))
+        or _matches_no_row(_where(match.group(2)), old)
     )
+
+
+def _deletes_no_row(code: str, before: Schema) -> bool:
+    """Whether a DELETE's WHERE is never true, read from the statement as written
+    (the lint's copy has its literals blanked: ``'A' <> 'a'`` would read ``'' <> ''``)."""
+    match = _REWRITE.match(code)
+    if match is None:
+        return False
+    return _matches_no_row(_where(match.group(4)), find_named(before.tables, _name(match.group(3))))
 
 
 # A comparison with NULL is never true: ``WHERE type = NULL`` (meant ``IS NULL``).
@@ -412,9 +422,11 @@ def _where(text: str) -> str | None:
     return None if start is None else text[start:]
 
 
-def _matches_no_row(where: str | None) -> bool:
+def _matches_no_row(where: str | None, table: Table | None = None) -> bool:
     """Whether a WHERE condition is never true (``WHERE 0``, ``WHERE type = NULL``, or
-    ANDed with such a term), so its statement changes no row (review BX G2)."""
+    ANDed with such a term), so its statement changes no row (review BX G2); also a
+    term no row of ``table`` can meet, its column's constraints ruling the values out
+    (``never_true``: ``WHERE notes IS NULL`` on a NOT NULL column, review BAH-1)."""
     if where is None:
         return False
     condition = " ".join(where.split()).rstrip(";").strip()
@@ -430,6 +442,8 @@ def _matches_no_row(where: str | None) -> bool:
             term = term[1:-1].strip()
         if _NULL_COMPARED.match(term) or _constant_truth(term) is False:
             return True  # (WHERE 0 AND id > 0)
+        if table is not None and never_true(table, term):
+            return True
     return False
 
 
