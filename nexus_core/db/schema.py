@@ -22,6 +22,41 @@ from nexus_core.db.connection import CASE_BLIND_COLLATIONS, memory
 
 INTERNAL_PREFIXES = ("sqlite_", "_nexus_")
 INTERNAL_TABLES = frozenset({"schema_version"})
+# The tables migration tools keep their record of the migrations run in (Rails,
+# Ecto and golang-migrate, Alembic, Django, Drizzle, Prisma, Knex, Diesel, sqlx,
+# goose, gorp, Room, Sequelize, Entity Framework, Flyway, SeaORM, Kysely,
+# MikroORM, Doctrine, Phinx, Liquibase, GRDB), by lower-case name: migration
+# files printed by such a tool write them, and each device keeps its own. Never
+# replicated (review BAG-1: every later migration read as a data rewrite).
+MIGRATION_RECORDS = frozenset(
+    {
+        "schema_migrations",
+        "ar_internal_metadata",
+        "alembic_version",
+        "django_migrations",
+        "__drizzle_migrations",
+        "_prisma_migrations",
+        "knex_migrations",
+        "knex_migrations_lock",
+        "__diesel_schema_migrations",
+        "_sqlx_migrations",
+        "goose_db_version",
+        "gorp_migrations",
+        "room_master_table",
+        "sequelizemeta",
+        "__efmigrationshistory",
+        "flyway_schema_history",
+        "seaql_migrations",
+        "kysely_migration",
+        "kysely_migration_lock",
+        "mikro_orm_migrations",
+        "doctrine_migration_versions",
+        "phinxlog",
+        "databasechangelog",
+        "databasechangeloglock",
+        "grdb_migrations",
+    }
+)
 MAX_IDENTIFIER = 128
 PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept "name\n"
 # Collations under which distinct values compare equal: a key under one names
@@ -203,6 +238,11 @@ class Table:
         plain names; a key compared under NOCASE or RTRIM would let one row
         go by several row ids ('Alice' and 'alice'), so replicas would split.
         """
+        if self.name.lower() in MIGRATION_RECORDS:
+            return (
+                "is where a migration tool records the migrations run on this device"
+                " (each device keeps its own)"
+            )
         if self.row_key is None:
             return "has no single-column primary key"
         if not is_plain_name(self.name):
