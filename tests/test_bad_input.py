@@ -82,6 +82,32 @@ def test_nexus_migrate_refuses_a_migration_numbered_000_and_writes_nothing(
     assert not db.exists()
 
 
+@pytest.mark.parametrize(
+    ("files", "hint"),
+    [
+        (
+            ["20240301090000_create_tools.sql", "20240302090000_add_loans.sql"],
+            "20240301090000 looks like a timestamp",
+        ),
+        (["0000_brief_vanisher.sql", "0001_next.sql"], "0000_x.sql as 001_x.sql"),
+        (["20240501120000_init/migration.sql"], "found 20240501120000_init/migration.sql"),
+        (["2024-05-01-120000_init/up.sql", "2024-05-02-120000_b/up.sql"], "and more in folders"),
+    ],
+    ids=["rails", "drizzle", "prisma", "diesel"],
+)
+def test_a_migration_tools_own_layout_is_named_with_what_to_do(
+    tmp_path: Path, files: list[str], hint: str
+) -> None:
+    """"gap in migration numbering, 001 is missing" for Rails' timestamped files, "no
+    migration files" for Prisma's folders: right, but no help (review BAG-4)."""
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("CREATE TABLE t (id INTEGER PRIMARY KEY);", encoding="utf-8")
+    with pytest.raises(MigrationSetError, match="001_") as caught:
+        load_migrations(tmp_path)
+    assert hint in str(caught.value)
+
+
 # --- an --expected row naming a version that does not exist -------------------------------
 
 

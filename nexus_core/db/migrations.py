@@ -151,7 +151,10 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
             )
         number = int(match.group("number"))
         if number == 0:
-            raise MigrationSetError(f"{path}: migration numbers start at 001")
+            raise MigrationSetError(
+                f"{path}: migration numbers start at 001 (a set numbered from 0000, as"
+                " Drizzle Kit writes it, is numbered one up: 0000_x.sql as 001_x.sql)"
+            )
         bucket = downs if down else ups
         if number in bucket:
             raise MigrationSetError(
@@ -159,7 +162,13 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
             )
         bucket[number] = path
     if not ups:
-        raise MigrationSetError(f"{root}: no migration files (NNN_description.sql)")
+        raise MigrationSetError(f"{root}: no migration files (NNN_description.sql){_nested(root)}")
+    if 1 not in ups and min(ups) >= TIMESTAMP_LIKE:
+        raise MigrationSetError(
+            f"{root}: migration numbers start at 001, and {min(ups)} looks like a timestamp"
+            " (Rails, Knex, Ecto, sqlx, goose and Flyway name files so): copy the files in"
+            " their order as 001_name.sql, 002_name.sql, ..."
+        )
     for number in range(1, max(ups) + 1):
         if number not in ups:
             raise MigrationSetError(
@@ -177,6 +186,22 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
         down_sql = _read(downs[number]) if number in downs else None
         migrations.append(Migration(number, _description(sql, slug), path, sql, down_sql))
     return migrations
+
+
+TIMESTAMP_LIKE = 10**7  # a first migration numbered from here is a date, not a count
+
+
+def _nested(root: Path) -> str:
+    """A hint where the SQL files sit in folders of their own (Prisma's
+    ``<stamp>_name/migration.sql``, Diesel's ``<stamp>_name/up.sql``), else ''."""
+    nested = sorted(p.relative_to(root) for p in root.glob("*/*.sql"))
+    if not nested:
+        return ""
+    return (
+        f"; found {nested[0]}{' and more' if len(nested) > 1 else ''} in folders (as Prisma"
+        " and Diesel keep them): copy each in its order as 001_name.sql, 002_name.sql, ..."
+        " into one folder"
+    )
 
 
 def migration_list(migrations: str | Path | Sequence[Migration] | None) -> list[Migration]:
