@@ -57,7 +57,8 @@ class Change:
     none declared), notnull-added, notnull-dropped,
     default-changed ("OLD -> NEW"), primary-key-changed ("(a) -> (b)"),
     check-added / check-dropped (the expression), foreign-key-added /
-    foreign-key-dropped ("other(col)"), unique-added / unique-dropped (the
+    foreign-key-dropped ("other(col)"), foreign-key-action-changed ("other(col): CASCADE ->
+    NO ACTION", only where the engine acts on one of the two), unique-added / unique-dropped (the
     columns, then " WHERE ..." for a partial one), index-added / index-dropped /
     index-changed, view-added / view-dropped / view-changed, virtual-added /
     virtual-dropped / virtual-changed (a virtual table: FTS, R*Tree...),
@@ -284,6 +285,10 @@ def unique_text(index: Index) -> str:
     return shown + (f" WHERE {index.where}" if index.where else "")
 
 
+# The ON DELETE actions ``Replica.delete`` carries out itself (see docs/SYNC.md).
+ACTED_ON_DELETE = frozenset({"CASCADE", "SET NULL"})
+
+
 def _fk_text(key: ForeignKey) -> str:
     return f"{key.other_table}({key.other_column})" if key.other_column else key.other_table
 
@@ -429,6 +434,14 @@ def _diff_constraints(
     ):
         for key in sorted(keys, key=lambda k: (k.column, _fk_text(k))):
             changes.append(Change(new_table, key.column, kind, _fk_text(key)))
+    # Keys kept whose ON DELETE action the engine carries out differently (review BAG-5).
+    actions = {moved(k): k.on_delete.upper() for k in was.foreign_keys}
+    kept = [key for key in now.foreign_keys if key in actions]  # (equal whatever their action)
+    for key in sorted(kept, key=lambda k: (k.column, _fk_text(k))):
+        was_action, now_action = actions[key], key.on_delete.upper()
+        if was_action != now_action and {was_action, now_action} & ACTED_ON_DELETE:
+            detail = f"{_fk_text(key)}: {was_action} -> {now_action}"
+            changes.append(Change(new_table, key.column, "foreign-key-action-changed", detail))
 
     def renamed(key: UniqueKey) -> UniqueKey:
         columns, where, compared = key

@@ -317,6 +317,7 @@ def test_every_declared_rule_has_a_case() -> None:
         "drop-virtual",
         "change-virtual",
         "foreign-key-dropped",
+        "foreign-key-action-changed",  # needs a foreign key at v1: its own test below
         "generated-column-changed",
     }
     assert set(RULES) - exercised <= undeclared_here
@@ -2783,6 +2784,36 @@ def test_an_update_setting_columns_to_themselves_changes_no_row(
     """(review BL-5: it was a data-rewrite, "clients diverge")"""
     result = last(tmp_path, BASE, step)
     assert (("data-rewrite", "recipes", None) in hits(result)) == rewrite, result.findings
+
+
+@pytest.mark.parametrize(
+    ("was", "now", "effect"),
+    [
+        ("", "ON DELETE CASCADE", "deletes the rows referencing it when a newer client"),
+        ("ON DELETE CASCADE", "ON DELETE SET NULL", "sets list_id to NULL in the rows"),
+        ("ON DELETE SET NULL", "", "leaves the rows referencing it as they are when a newer"),
+        ("", "ON DELETE RESTRICT", None),  # the engine acts on neither
+    ],
+)
+def test_an_on_delete_action_changed_says_deletes_depend_on_the_clients_version(
+    tmp_path: Path, was: str, now: str, effect: str | None
+) -> None:
+    """A rebuild only changing ``ON DELETE`` got no finding (review BAG-5): deletes made by
+    older clients keep the old action, on every replica, upgraded ones too."""
+    table = "CREATE TABLE {} (id TEXT PRIMARY KEY, list_id TEXT REFERENCES lists(id) {}, t TEXT);"
+    result = last(
+        tmp_path,
+        "CREATE TABLE lists (id TEXT PRIMARY KEY);" + table.format("items", was),
+        table.format("items_new", now)
+        + " INSERT INTO items_new SELECT * FROM items; DROP TABLE items;"
+        " ALTER TABLE items_new RENAME TO items;",
+    )
+    found = [f for f in result.findings if f.rule == "foreign-key-action-changed"]
+    if effect is None:
+        assert not found and result.verdict == "safe", result.findings
+    else:
+        assert [f.severity for f in found] == ["additive"], result.findings
+        assert effect in found[0].message and "v1 clients do" in found[0].message
 
 
 REQUESTS = """CREATE TABLE requests (

@@ -48,7 +48,9 @@ Severities:
   BLOB column; sync already holds INTEGER, REAL and TEXT columns to their type.
   With a BLOB column it is constraint-tightened (or -loosened).
 - ``additive``: add-table, add-column (nullable or defaulted),
-  foreign-key-dropped, foreign-key-added, default-changed and not-replicable.
+  foreign-key-dropped, foreign-key-added, foreign-key-action-changed (replicas
+  converge; what a delete does to the children depends on the deleting
+  client's version), default-changed and not-replicable.
   foreign-key-dropped is additive because the sync engine never enforces
   foreign keys (``PRAGMA foreign_keys`` stays off when it applies ops), so
   older clients refuse nothing newer ones write for lack of the parent row.

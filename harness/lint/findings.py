@@ -35,6 +35,7 @@ RULES: dict[str, Severity] = {
     "add-column": "additive",
     "foreign-key-dropped": "additive",
     "foreign-key-added": "additive",
+    "foreign-key-action-changed": "additive",
     "data-rewrite": "breaking",
     "trigger-writes-replicated": "breaking",
     "nondeterministic-default": "breaking",
@@ -168,6 +169,10 @@ MESSAGES: dict[str, str] = {
     "default-backfill": "{t}.{c} default {d} while {old} clients lack the column: rows they"
     " create get the new default at v{n} peers but the value an earlier migration filled in"
     " once they upgrade, and no op carries it, so the two diverge on those rows",
+    "foreign-key-action-changed": "{t}.{c} REFERENCES {d} (ON DELETE): a delete carries out the"
+    " action"
+    " of the client that deletes, as ops, and a received delete cascades nothing, so until"
+    " every client is at v{n}, deleting the referenced row {effect}",
     "foreign-key-added": "{t}.{c} now REFERENCES {d}: the sync engine does not enforce foreign"
     " keys (a child may arrive before its parent), so {old} and v{n} clients still accept"
     " each other's rows",

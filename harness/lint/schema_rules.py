@@ -127,6 +127,11 @@ class _Linter(_ConstraintRules):
             elif change.kind == "foreign-key-dropped":
                 rule = "foreign-key-dropped"
                 self.add(rule, change, MESSAGES[rule], self.old(change.table, change.column))
+            elif change.kind == "foreign-key-action-changed":
+                rule = "foreign-key-action-changed"
+                old = self.old(change.table, change.column)
+                effect = _action_effect(change.detail, change.column or "", old)
+                self.add(rule, change, MESSAGES[rule], old, effect=effect)
             elif change.kind != "foreign-key-added":
                 self.column_or_table(change)
         self.not_replicable(changes)
@@ -434,3 +439,18 @@ class _Linter(_ConstraintRules):
             change = Change(name, None, "replication-stopped", reason)
             text = MESSAGES["replication-stopped"]
             self.add("replication-stopped", change, text, self.old(name), what=reason)
+
+
+def _action_effect(detail: str, column: str, old: str) -> str:
+    """What a delete does to the referencing rows by client version, from a
+    ``foreign-key-action-changed`` detail (``other(col): CASCADE -> NO ACTION``)."""
+    was, _, now = detail.rpartition(": ")[2].partition(" -> ")
+
+    def does(action: str) -> str:
+        if action == "CASCADE":
+            return "deletes the rows referencing it"
+        if action == "SET NULL":
+            return f"sets {column} to NULL in the rows referencing it"
+        return "leaves the rows referencing it as they are"
+
+    return f"{does(now)} when a newer client deletes it but {does(was)} when {old} clients do"
