@@ -42,6 +42,7 @@ from harness.judge import (
     replicated_names,
     type_differences,
 )
+from harness.sqlclock import pinned, upgrade_build
 from harness.stable import seed_only
 from harness.strategies import traffic
 from harness.versions import Templates, stepping_clock
@@ -139,7 +140,8 @@ def run_example(
                     observation = judge(a, b, execution, log)
                     if local < peer:
                         stage = f"upgrade of A (v{local}) to v{peer}"
-                        a.upgrade(peer)
+                        with pinned(a.conn, upgrade_build(local, peer)):
+                            a.upgrade(peer)
                         stage = "sync after the upgrade"
                         sync_pair(a, b, execution)
                         heal_problems = judge_heal(a, b)
