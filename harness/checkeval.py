@@ -30,6 +30,7 @@ columns to combine, SQL that does not run here) is a change, as before.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -308,14 +309,19 @@ def never_true(table: Table, condition: str) -> bool:
             or re.search(r"[-+]|(?i:\b0x)", code)
         ):
             return False
-        values += [(a + b) / 2 for a, b in itertools.pairwise(numbers)]
+        # Between each two of the literals and their negations (review BAI-2: -99.5 and
+        # -100), and the integers either side of each point, for integer-only columns.
+        signed = sorted({*numbers, *(-n for n in numbers)})
+        points = [(a + b) / 2 for a, b in itertools.pairwise(signed)] + signed
+        values += points + [f(p) for p in points for f in (math.floor, math.ceil)]
     allowed = " AND ".join(
         [_PASSES.format(check) for check in checks]
         + ([f"{quote_identifier(name)} IS NOT NULL"] if column.notnull else [])
     )
     with closing(memory()) as conn:
         try:
-            conn.execute(f"CREATE TABLE rows_ ({_declared(table, name)})")
+            strict = " STRICT" if column.strict else ""  # (an ANY column keeps '1' as text)
+            conn.execute(f"CREATE TABLE rows_ ({_declared(table, name)}){strict}")
             for value in values:
                 try:  # (a STRICT column refuses values of other types: never held)
                     conn.execute("INSERT INTO rows_ VALUES (?)", (value,))

@@ -178,9 +178,15 @@ def lint_matrix_disagreements(
                 continue
             # Read from the cells that cross this migration alone where there are any: a
             # later migration's new column makes the wider cells partial (review BAH-6).
-            seen = [cell for cell in crossing if _range(cell) == {version}] or crossing
+            own = [cell for cell in crossing if _range(cell) == {version}]
+            seen = own or crossing
             matrix = "partial" if any(c["observed"] == "partial" for c in seen) else "full"
             rules = _rules(entry, breaking_only=True)
+            explanation = _breaking_explanation(matrix, rules, _untested(crossing))
+            if own and len(own) < len(crossing):  # (the listed cells may read otherwise)
+                pairs = ", ".join(cell_id(c["local"], c["peer"]) for c in _ordered(own))
+                span = f"v{version - 1} and v{version} only ({pairs})"
+                explanation = f"between {span}: {explanation}"
             found.append(
                 {
                     "version": version,
@@ -188,7 +194,7 @@ def lint_matrix_disagreements(
                     "matrix": matrix,
                     "rules": rules,
                     "cells": [cell_id(cell["local"], cell["peer"]) for cell in _ordered(crossing)],
-                    "explanation": _breaking_explanation(matrix, rules, _untested(crossing)),
+                    "explanation": explanation,
                 }
             )
         elif verdict in ("safe", "additive"):

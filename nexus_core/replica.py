@@ -455,7 +455,7 @@ class Replica:
         """Insert a row, capturing every column it holds; returns its row id."""
         return self.insert_many(table, [values])[0]
 
-    def insert_many(self, table: str, rows: Sequence[Mapping[str, Value]]) -> list[Value]:
+    def insert_many(self, table: str, rows: Iterable[Mapping[str, Value]]) -> list[Value]:
         """Insert rows (and their ops) in one transaction; returns their row ids.
 
         Each row becomes one change carrying every column it holds, defaults
@@ -463,6 +463,8 @@ class Replica:
         """
         model = self._model(table)
         table = model.table.name
+        if not isinstance(rows, list | tuple):
+            rows = list(rows)  # (a generator or a dict's values did before: review BAI-6)
         prepared = self._checked_rows(model, rows)
         if not prepared:
             return []

@@ -91,14 +91,18 @@ def test_nexus_migrate_refuses_a_migration_numbered_000_and_writes_nothing(
         ),
         (["0000_brief_vanisher.sql", "0001_next.sql"], "0000_x.sql as 001_x.sql"),
         (["20240501120000_init/migration.sql"], "found 20240501120000_init/migration.sql"),
-        (["2024-05-01-120000_init/up.sql", "2024-05-02-120000_b/up.sql"], "and more in folders"),
+        (
+            ["2024-05-01-120000_init/down.sql", "2024-05-01-120000_init/up.sql"],
+            "found 2024-05-01-120000_init/up.sql and more in folders",
+        ),
+        (["V1__init.sql", "V2__add_loans.sql"], "Flyway's V1__ names"),
     ],
-    ids=["rails", "drizzle", "prisma", "diesel"],
+    ids=["rails", "drizzle", "prisma", "diesel", "flyway"],
 )
 def test_a_migration_tools_own_layout_is_named_with_what_to_do(
     tmp_path: Path, files: list[str], hint: str
 ) -> None:
-    """"gap in migration numbering, 001 is missing" for Rails' timestamped files, "no
+    """ "gap in migration numbering, 001 is missing" for Rails' timestamped files, "no
     migration files" for Prisma's folders: right, but no help (review BAG-4)."""
     for name in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +110,30 @@ def test_a_migration_tools_own_layout_is_named_with_what_to_do(
     with pytest.raises(MigrationSetError, match="001_") as caught:
         load_migrations(tmp_path)
     assert hint in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("marker", "down", "refused"),
+    [
+        ("-- +goose Down", "DROP TABLE t;", True),
+        ("-- migrate:down", "ALTER TABLE t RENAME COLUMN n TO name;", True),
+        ("-- +goose Down", "-- nothing to undo", False),
+    ],
+)
+def test_a_file_holding_its_down_part_too_is_refused(
+    tmp_path: Path, marker: str, down: str, refused: bool
+) -> None:
+    """goose and dbmate keep a migration's down part in its file: copied as NNN_name.sql,
+    it ran whole, undoing the migration as it made it (review BAI-7)."""
+    (tmp_path / "001_init.sql").write_text(
+        f"-- +goose Up\nCREATE TABLE t (id INTEGER PRIMARY KEY, n TEXT);\n{marker}\n{down}\n",
+        encoding="utf-8",
+    )
+    if refused:
+        with pytest.raises(MigrationSetError, match="holds its down part too"):
+            load_migrations(tmp_path)
+    else:
+        assert len(load_migrations(tmp_path)) == 1
 
 
 # --- an --expected row naming a version that does not exist -------------------------------

@@ -35,7 +35,8 @@ ITEMS = """CREATE TABLE items (
     amount  NUMERIC,
     total   REAL GENERATED ALWAYS AS (qty * price) VIRTUAL
 );
-CREATE TABLE counters (n INTEGER PRIMARY KEY, hits INTEGER NOT NULL) STRICT;"""
+CREATE TABLE counters (n INTEGER PRIMARY KEY, hits INTEGER NOT NULL) STRICT;
+CREATE TABLE things (id PRIMARY KEY, n INTEGER);"""
 
 LONG_TEXT = "x" * (MAX_TEXT + 1)
 # Values a column may be given: fine ones, and ones some column or the wire refuses.
@@ -205,4 +206,34 @@ def test_rows_of_other_columns_in_one_batch(tmp_path: Path) -> None:
     replica.insert_many("items", rows)
     held = {row["id"]: row for row in replica.rows("items")}
     assert held["r1"]["qty"] == 2 and held["r2"]["label"] == "x" and held["r2"]["qty"] is None
+    replica.close()
+
+
+@pytest.mark.parametrize("count", [15, 16, 40])
+def test_a_key_too_long_for_the_wire_among_text_and_bytes_keys_is_refused(
+    tmp_path: Path, count: int
+) -> None:
+    """Keys of text and bytes mixed were checked against the 16 MiB value limit only, so
+    a 1,025-character key went in, and every later sync from the file failed (BAI-1)."""
+    replica = _fresh(migrations_folder(tmp_path, ITEMS), tmp_path / "a.db", "a")
+    rows: list[dict[str, Any]] = [
+        {"id": f"k{n}" if n % 2 else f"k{n}".encode(), "n": n} for n in range(count)
+    ]
+    rows[3]["id"] = "k" * (MAX_ROW_ID_TEXT + 1)
+    with pytest.raises(SyncError, match="row ids are at most"):
+        replica.insert_many("things", rows)
+    assert replica.rows("things") == []
+    rows[3]["id"] = "k" * MAX_ROW_ID_TEXT
+    replica.insert_many("things", rows)
+    assert len(replica.rows("things")) == count
+    replica.close()
+
+
+def test_rows_may_come_from_any_iterable(tmp_path: Path) -> None:
+    """A generator or a dict's values raised a bare TypeError (review BAI-6)."""
+    replica = _fresh(migrations_folder(tmp_path, ITEMS), tmp_path / "a.db", "a")
+    by_key = {f"r{n}": {"id": f"r{n}", "qty": n} for n in range(20)}
+    assert replica.insert_many("items", by_key.values()) == list(by_key)
+    assert replica.insert_many("items", ({"id": f"g{n}"} for n in range(3))) == ["g0", "g1", "g2"]
+    assert len(replica.rows("items")) == 23
     replica.close()

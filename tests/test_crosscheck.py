@@ -70,6 +70,7 @@ def test_a_later_migrations_partial_cells_do_not_colour_an_earlier_ones_explanat
     [found] = lint_matrix_disagreements(lint, cells)
     assert found["version"] == 2 and found["matrix"] == "full"
     assert found["cells"] == ["v1-v2", "v1-v3", "v2-v1", "v3-v1"]
+    assert found["explanation"].startswith("between v1 and v2 only (v1-v2, v2-v1): the matrix")
     assert "never touched" in found["explanation"]
     assert "skipped ops" not in found["explanation"]
 

@@ -2822,7 +2822,9 @@ REQUESTS = """CREATE TABLE requests (
     humidity REAL CHECK (humidity BETWEEN 0 AND 100),
     notes TEXT NOT NULL DEFAULT '',
     label TEXT COLLATE NOCASE CHECK (label IN ('a', 'b')),
-    score INTEGER CHECK (score > 0 AND score < 10)
+    score INTEGER CHECK (score > 0 AND score < 10),
+    balance REAL CHECK (balance > -100),
+    state TEXT CHECK (state IN ('Open', 'Done'))
 );"""
 
 
@@ -2844,6 +2846,10 @@ REQUESTS = """CREATE TABLE requests (
         ("DELETE FROM requests WHERE humidity IS NULL;", True),
         ("DELETE FROM requests WHERE label = 'A';", True),  # NOCASE: 'a' is held
         ("DELETE FROM requests WHERE score > 4 AND score < 5;", True),  # 4.5 is held
+        ("DELETE FROM requests WHERE balance < -99.5;", True),  # -99.75 (review BAI-2)
+        ("DELETE FROM requests WHERE balance < -100;", False),
+        ('DELETE FROM requests WHERE state = "Done";', True),  # a string, as written (BAI-3)
+        ("UPDATE requests SET notes = 'x' WHERE state = 'done';", False),
         # Not read: functions, two columns, text ordered.
         ("DELETE FROM requests WHERE lower(status) = 'resolved';", True),
         ("DELETE FROM requests WHERE status = notes;", True),
@@ -2858,6 +2864,34 @@ def test_a_where_the_columns_constraints_rule_out_changes_no_row(
     a data-rewrite, and a released one could never be accepted (review BAH-1)."""
     result = last(tmp_path, REQUESTS, step)
     assert (("data-rewrite", "requests", None) in hits(result)) == rewrite, result.findings
+
+
+def test_a_where_is_not_ruled_out_by_constraints_a_migration_turned_off(tmp_path: Path) -> None:
+    """Rows a rebuild copied under ``PRAGMA ignore_check_constraints`` may break the
+    CHECK: a later clean-up of such values is a rewrite (review BAI-4)."""
+    results = lint_steps(
+        tmp_path,
+        "CREATE TABLE tasks (id INTEGER PRIMARY KEY, status TEXT NOT NULL DEFAULT 'open');",
+        "PRAGMA ignore_check_constraints = ON;"
+        " CREATE TABLE tasks_new (id INTEGER PRIMARY KEY,"
+        " status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')));"
+        " INSERT INTO tasks_new SELECT * FROM tasks; DROP TABLE tasks;"
+        " ALTER TABLE tasks_new RENAME TO tasks; PRAGMA ignore_check_constraints = OFF;",
+        "UPDATE tasks SET status = 'done' WHERE status = 'closed';",
+    )
+    assert "data-rewrite" in {f.rule for f in results[2].findings}, results[2].findings
+
+
+@pytest.mark.parametrize(("where", "rewrite"), [("val = '1'", True), ("val = 1", False)])
+def test_a_strict_any_column_holds_text_apart(tmp_path: Path, where: str, rewrite: bool) -> None:
+    """In a STRICT table an ANY column keeps '1' as text, which its CHECK lets in (BAI-5)."""
+    result = last(
+        tmp_path,
+        "CREATE TABLE prefs (id INTEGER PRIMARY KEY,"
+        " val ANY NOT NULL CHECK (val NOT IN (0, 1))) STRICT;",
+        f"UPDATE prefs SET val = 'yes' WHERE {where};",
+    )
+    assert (("data-rewrite", "prefs", None) in hits(result)) == rewrite, result.findings
 
 
 @pytest.mark.parametrize(("again", "breaking"), [("INTEGER", True), ("TEXT", False)])

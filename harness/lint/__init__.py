@@ -94,6 +94,7 @@ Severities:
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 
 from harness.lint.added_columns import failing_added_columns
@@ -118,19 +119,29 @@ from harness.lint.search_indexes import search_indexes_stale_on_update, unfilled
 from harness.lint.sqltext import _with_first, strings_as_names
 from harness.lint.triggers import dangling_triggers
 from nexus_core.db.migrations import Migration
+from nexus_core.db.schema import without_comments
+
+# Pragmas after which rows may break their table's CHECKs or NOT NULLs.
+_UNCHECKED = re.compile(r"(?i)\b(?:ignore_check_constraints|writable_schema)\b")
 
 
 def lint_migrations(migrations: Sequence[Migration]) -> list[MigrationLint]:
     """Lint every migration against the version before it, oldest first."""
     schemas, contents, failing = _snapshots(migrations)
     results = []
+    constraints_hold = True  # until a migration turns their enforcement off (review BAI-4)
     for migration in map(_with_first, migrations):
+        constraints_hold = constraints_hold and not _UNCHECKED.search(
+            without_comments(migration.sql)
+        )
         findings = _Linter(schemas, migration.version).run()
         before, after = schemas[migration.version - 1], schemas[migration.version]
         held = contents[migration.version - 1], contents[migration.version]
         findings += changed_lookups(migration, before, after, held)
         clients = functools.partial(_clients, schemas, migration.version, column=None)
-        findings += data_rewrites(migration, before, after, clients)
+        findings += data_rewrites(
+            migration, before, after, clients, constraints_hold=constraints_hold
+        )
         findings += swapped_names(migration, before, after)
         findings += rebuilt_values(migration, before, after, clients)
         findings += unfilled_search_indexes(migration, before, after)

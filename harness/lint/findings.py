@@ -159,9 +159,9 @@ MESSAGES: dict[str, str] = {
     " shows different values on the two",
     "data-rewrite": "the migration writes rows of {t} itself ({what}): a replica that"
     " upgrades changes its own rows while its peers keep theirs, and no op carries the"
-    " change, so {old} and v{n} clients diverge on them; instead, compute the values (a"
-    " generated column, a view), or make the change from the app after the upgrade through"
-    " the replica's writes, which sync carries",
+    " change, so {old} and v{n} clients diverge on them; instead, make the change from the"
+    " app after the upgrade through the replica's writes (insert, update, delete), which sync"
+    " carries, or compute such values where they are read (a generated column, a view)",
     "rebuild-fill": "the rebuild of {t} fills {what} with something other than the old value"
     " (an expression, a constant, another column): a replica"
     " that upgrades changes its own rows, while rows {old} clients send later arrive as they"
@@ -244,12 +244,10 @@ MESSAGES: dict[str, str] = {
     " ops, so copies of those rows diverge between replicas of v{n}",
     "add-column-fails-null": "ALTER TABLE {t} ADD COLUMN {c} NOT NULL without a default fails"
     " on every replica whose {t} holds a row (SQLite: {why}): those clients cannot upgrade to"
-    " v{n}; give the column a default, or add it by rebuilding {t} with a copy that fills it"
-    " in every row",
+    " v{n}; give the column a default",
     "add-column-fails": "ALTER TABLE {t} ADD COLUMN {c} with the default {d} fails on every"
     " replica whose {t} holds a row (SQLite: {why}): those clients cannot upgrade to v{n}; give"
-    " the column a constant default, or add it by rebuilding {t} with a copy that fills it in"
-    " every row",
+    " the column a constant default",
     "nondeterministic-default": "{t}.{c} is added with the default {d}, which each replica"
     " computes for itself when it upgrades: the rows it already holds get different values on"
     " every replica, and no op carries them, so {old} and v{n} clients diverge",

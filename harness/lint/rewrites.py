@@ -195,6 +195,8 @@ def data_rewrites(
     before: Schema,
     after: Schema,
     clients: Callable[[str], str],
+    *,
+    constraints_hold: bool = True,
 ) -> list[Finding]:
     """UPDATE, DELETE and seeding INSERT statements on replicated tables that existed before.
 
@@ -202,6 +204,9 @@ def data_rewrites(
     upgrade time, outside the oplog. An INSERT creates rows no op carries,
     unless it copies them from a table the migration made (a rebuild's
     ``INSERT ... SELECT ... FROM`` its old copy), which is not a rewrite.
+    ``constraints_hold``: whether every row satisfies its table's CHECKs and NOT
+    NULLs (not after a migration turned their enforcement off), so that a WHERE
+    they rule out matches none.
     """
     replicated = {name.lower(): name for name in before.replicated_tables}
     found: dict[str, list[str]] = {}
@@ -287,9 +292,12 @@ def data_rewrites(
             if recreated and copied_from and not re.match(r"(?i)\s*(?:VALUES|DEFAULT)\b", rest):
                 continue  # the table made again, filled from its old copy: a rebuild
             verb = "INSERT"
-        if verb.startswith("UPDATE") and _changes_no_row(migration.code[index], before, after):
+        ruled = before if constraints_hold else None  # (whose constraints rule rows out)
+        if verb.startswith("UPDATE") and _changes_no_row(
+            migration.code[index], before, after, ruled
+        ):
             continue  # (``ADD COLUMN ... DEFAULT 1`` then ``= 1``; ``SET title = title``)
-        if verb == "DELETE" and _deletes_no_row(migration.code[index], before):
+        if verb == "DELETE" and _deletes_no_row(migration.code[index], ruled):
             continue  # (``DELETE FROM t WHERE kind = NULL``)
         if verb.startswith("UPDATE") and index in copies_back:
             continue  # (a column made again in place, its values copied back whole)
@@ -364,7 +372,9 @@ def _triggers_matter(schema: Schema, table: str) -> bool:
     return False
 
 
-def _changes_no_row(code: str, before: Schema, after: Schema) -> bool:
+def _changes_no_row(
+    code: str, before: Schema, after: Schema, constrained: Schema | None = None
+) -> bool:
     """Whether an UPDATE leaves every row as it was: it sets only columns new in the
     migration, each to its own default written as literals (the value every row holds
     already, and the one peers give rows that older clients send without the column),
@@ -385,17 +395,18 @@ def _changes_no_row(code: str, before: Schema, after: Schema) -> bool:
     return (
         _self_assigned(pairs)
         or _sets_new_defaults(pairs, old, new)
-        or _matches_no_row(_where(match.group(2)), old)
+        or _matches_no_row(_where(match.group(2)), old if constrained is not None else None)
     )
 
 
-def _deletes_no_row(code: str, before: Schema) -> bool:
+def _deletes_no_row(code: str, constrained: Schema | None) -> bool:
     """Whether a DELETE's WHERE is never true, read from the statement as written
     (the lint's copy has its literals blanked: ``'A' <> 'a'`` would read ``'' <> ''``)."""
     match = _REWRITE.match(code)
     if match is None:
         return False
-    return _matches_no_row(_where(match.group(4)), find_named(before.tables, _name(match.group(3))))
+    table = find_named(constrained.tables, _name(match.group(3))) if constrained else None
+    return _matches_no_row(_where(match.group(4)), table)
 
 
 # A comparison with NULL is never true: ``WHERE type = NULL`` (meant ``IS NULL``).
@@ -433,8 +444,10 @@ def _matches_no_row(where: str | None, table: Table | None = None) -> bool:
     if _constant_truth(condition) is False:
         return True
     # Lower case for and_terms' keywords, not inside quotes: 'A' <> 'a' is true.
-    lowered = re.sub(
-        r"'(?:[^']|'')*'|[^']+", lambda m: m[0] if m[0][0] == "'" else m[0].lower(), condition
+    lowered = re.sub(  # ("Done" may be a string: SQLite's fallback, review BAI-3)
+        r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[^'\"]+",
+        lambda m: m[0] if m[0][0] in "'\"" else m[0].lower(),
+        condition,
     )
     for term in and_terms(lowered):
         term = term.strip()

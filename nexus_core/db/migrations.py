@@ -146,8 +146,15 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
         up = None if down else UP_NAME.match(path.name)
         match = down or up
         if match is None:
+            flyway = FLYWAY_NAME.match(path.name)
+            hint = (
+                f" (Flyway's V{flyway.group(1)}__ names: copy the files in their order as"
+                " 001_name.sql, 002_name.sql, ...)"
+                if flyway
+                else ""
+            )
             raise MigrationSetError(
-                f"{path}: not a migration file name (expected NNN_description.sql)"
+                f"{path}: not a migration file name (expected NNN_description.sql){hint}"
             )
         number = int(match.group("number"))
         if number == 0:
@@ -166,8 +173,9 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     if 1 not in ups and min(ups) >= TIMESTAMP_LIKE:
         raise MigrationSetError(
             f"{root}: migration numbers start at 001, and {min(ups)} looks like a timestamp"
-            " (Rails, Knex, Ecto, sqlx, goose and Flyway name files so): copy the files in"
-            " their order as 001_name.sql, 002_name.sql, ..."
+            " (Rails, Knex, Ecto, sqlx, goose and dbmate name files so): copy the files in"
+            " their order as 001_name.sql, 002_name.sql, ... (the up part only: a down part"
+            " goes in NNN_name.down.sql)"
         )
     for number in range(1, max(ups) + 1):
         if number not in ups:
@@ -182,10 +190,27 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     for number in sorted(ups):
         path = ups[number]
         sql = _read(path)
+        _refuse_down_part(path, sql)
         slug = UP_NAME.match(path.name).group("slug")  # type: ignore[union-attr]
         down_sql = _read(downs[number]) if number in downs else None
         migrations.append(Migration(number, _description(sql, slug), path, sql, down_sql))
     return migrations
+
+
+FLYWAY_NAME = re.compile(r"^[VvUu](\d+(?:[._]\d+)*)__.+\.sql$")
+# Where a tool keeps a migration's down part in the same file as its up part.
+DOWN_PART = re.compile(r"(?im)^\s*--\s*(?:\+goose\s+down|migrate:down)\b.*$")
+
+
+def _refuse_down_part(path: Path, sql: str) -> None:
+    """A goose or dbmate file holding its down part after a marker: run whole, the
+    migration would undo itself (review BAI-7)."""
+    marker = DOWN_PART.search(sql)
+    if marker and without_comments(sql[marker.end() :]).strip(" \t\r\n;"):
+        raise MigrationSetError(
+            f"{path}: holds its down part too, after {marker.group(0).strip()!r}: keep the"
+            " up part in this file and move the rest to NNN_name.down.sql"
+        )
 
 
 TIMESTAMP_LIKE = 10**7  # a first migration numbered from here is a date, not a count
@@ -194,7 +219,9 @@ TIMESTAMP_LIKE = 10**7  # a first migration numbered from here is a date, not a 
 def _nested(root: Path) -> str:
     """A hint where the SQL files sit in folders of their own (Prisma's
     ``<stamp>_name/migration.sql``, Diesel's ``<stamp>_name/up.sql``), else ''."""
-    nested = sorted(p.relative_to(root) for p in root.glob("*/*.sql"))
+    nested = sorted(
+        (p.relative_to(root) for p in root.glob("*/*.sql")), key=lambda p: ("down" in p.name, p)
+    )
     if not nested:
         return ""
     return (
