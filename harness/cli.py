@@ -511,7 +511,7 @@ def report_summary(report: Mapping[str, Any]) -> str:
     accepted = ", ".join(f"v{v}" for v in report["lint_documented_breaks"])
     lint = "nothing breaking" if report["lint_ok"] else "breaking migration(s)"
     if report["lint_ok"] and accepted:
-        lint = f"breaking {accepted} documented as No sync (accepted)"
+        lint = f"breaking {accepted} accepted by the documented matrix"
     return f"{summary}; lint: {lint}"
 
 

@@ -13,7 +13,14 @@ from typing import Any
 
 from harness.crosscheck import documented_breaks, how_to_accept, lint_matrix_disagreements
 from harness.lint import lint_migrations, lint_to_json
-from harness.matrix import MatrixConfig, MatrixResult, Progress, load_expectations, run_matrix
+from harness.matrix import (
+    MatrixConfig,
+    MatrixResult,
+    Progress,
+    load_accepted_breaks,
+    load_expectations,
+    run_matrix,
+)
 
 
 def package_version() -> str:
@@ -52,7 +59,8 @@ def compatibility_report(config: MatrixConfig, progress: Progress | None = None)
     # as the plugin reads it.
     documented = load_expectations(result.migration_set, config.expected)[0].values()
     rows = [(c.local, c.peer, c.status) for c in documented]
-    accepted = documented_breaks(breaking, rows)
+    listed = load_accepted_breaks(result.migration_set, config.expected)
+    accepted = documented_breaks(breaking, rows, listed)
     report["lint_documented_breaks"] = accepted
     observed = [(c.local, c.peer, c.observed) for c in result.cells]
     report["lint_how_to_accept"] = {

@@ -16,10 +16,13 @@ __all__ = ["documented_breaks", "how_to_accept", "lint_matrix_disagreements"]
 
 
 def documented_breaks(
-    breaking: Iterable[int], documented: Iterable[tuple[int, int, str]]
+    breaking: Iterable[int],
+    documented: Iterable[tuple[int, int, str]],
+    accepted: Iterable[int] = (),
 ) -> list[int]:
     """The ``breaking`` migrations (versions the lint calls breaking) that the
-    documented matrix accepts: some cell across the version (one side before
+    documented matrix accepts: the document lists it (``accepted``, its line
+    ``Accepted breaks: v2``), or some cell across the version (one side before
     it, the other at or after it) and across no other breaking migration is
     documented ``No sync`` (``broken``). ``documented``: (local, peer, expected
     status).
@@ -27,13 +30,14 @@ def documented_breaks(
     A break already released cannot be undone (released files are frozen);
     documenting it is how a team says it knows, so it stops failing the gate.
     """
-    versions = set(breaking)
+    versions, listed = set(breaking), set(accepted)
     broken = [(min(a, b), max(a, b)) for a, b, status in documented if status == "broken"]
     # A cell across another breaking migration too may be documented for that one.
     return [
         version
         for version in sorted(versions)
-        if any({v for v in versions if low < v <= high} == {version} for low, high in broken)
+        if version in listed
+        or any({v for v in versions if low < v <= high} == {version} for low, high in broken)
     ]
 
 
@@ -70,7 +74,8 @@ def how_to_accept(
         return (
             f"the run saw this {' and '.join(sorted(set(rules)))} as partial sync (each side"
             " parks what it lacks), and a No sync row for a partial cell fails that cell:"
-            " change the migration while it is unreleased"
+            " change the migration while it is unreleased; if it is released and the break"
+            f" accepted, add the line `Accepted breaks: v{version}` to the documented matrix"
         )
     else:
         before = earlier[-1]
@@ -87,7 +92,8 @@ def how_to_accept(
     if not across:
         return (
             f"no documented No sync row crosses v{version}; if the break is accepted (it is"
-            f" released and cannot be undone), add {row}"
+            f" released and cannot be undone), add {row}, or the line `Accepted breaks:"
+            f" v{version}` to the documented matrix"
         )
     also = sorted({v for a, b in across for v in others if _across(a, b, v)})
     shown = ", ".join(f"v{a} | v{b}" for a, b in across[:3]) + (", ..." if len(across) > 3 else "")

@@ -30,6 +30,7 @@ __all__ = [
     "PARTIAL",
     "UNDOCUMENTED",
     "ExpectedCell",
+    "accepted_breaks",
     "check_versions",
     "default_expectations",
     "expectation_for",
@@ -117,9 +118,44 @@ def parse_expected(text: str, source: str = "<text>") -> dict[tuple[int, int], E
     return cells
 
 
+# "Accepted breaks: v2, v5" on a line of its own (bulleted or bold too): migrations the
+# lint calls breaking that are released, known and accepted (review BU F9, BAD-10).
+_ACCEPTED = re.compile(
+    r"(?im)^[\s>*_-]*accepted\s+breaks?[*_]*\s*:[*_\s]*"
+    r"(v\s*\d+(?:\s*(?:,|\band\b)\s*v\s*\d+)*)"
+)
+
+
+def accepted_breaks(path: str | os.PathLike[str], versions: Iterable[int]) -> tuple[int, ...]:
+    """The versions the document at ``path`` lists as accepted breaks
+    (``Accepted breaks: v2, v5``), each checked to exist."""
+    source = os.fspath(path)
+    known = set(versions)
+    found: list[int] = []
+    fenced = False
+    for line_number, line in enumerate(_read_text(source).splitlines(), start=1):
+        if _FENCE.match(line):
+            fenced = not fenced  # (an example in a code block is not the document's)
+        match = None if fenced else _ACCEPTED.match(line)
+        if match is None:
+            continue
+        for number in map(int, re.findall(r"\d+", match.group(1))):
+            if number not in known:
+                raise ExpectedFileError(
+                    f"{source}:{line_number}: accepted break v{number} is not a version of"
+                    f" these migrations (v{min(known)}-v{max(known)})"
+                )
+            found.append(number)
+    return tuple(sorted(set(found)))
+
+
 def read_expected(path: str | os.PathLike[str]) -> dict[tuple[int, int], ExpectedCell]:
     """Read and parse the documented matrix at ``path`` (see :func:`parse_expected`)."""
     source = os.fspath(path)
+    return parse_expected(_read_text(source), source)
+
+
+def _read_text(source: str) -> str:
     try:
         with open(source, encoding="utf-8-sig") as handle:
             text = handle.read()
@@ -133,7 +169,7 @@ def read_expected(path: str | os.PathLike[str]) -> dict[tuple[int, int], Expecte
         raise ExpectedFileError(
             f"{source}: cannot read the expected matrix: {exc.strerror or exc}"
         ) from None
-    return parse_expected(text, source)
+    return text
 
 
 def check_versions(

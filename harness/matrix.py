@@ -25,6 +25,7 @@ from typing import Any
 from harness.cells import CellResult, run_cell
 from harness.expected import (
     ExpectedCell,
+    accepted_breaks,
     check_versions,
     default_expectations,
     expectation_for,
@@ -101,6 +102,16 @@ def load_expectations(
     cells = read_expected(expected)
     check_versions(cells, migration_set.versions, str(expected))
     return cells, str(expected)
+
+
+def load_accepted_breaks(migration_set: MigrationSet, expected: Path | None) -> tuple[int, ...]:
+    """The versions the documented matrix lists as accepted breaks (``Accepted breaks:
+    v2``), from the file :func:`load_expectations` reads; none under the default policy."""
+    if expected is None and migration_set.is_default:
+        expected = default_expected_file()
+    if expected is None:
+        return ()
+    return accepted_breaks(expected, migration_set.versions)
 
 
 # Which pairs of versions a run checks. "all": every ordered pair (N x N cells), what

@@ -30,7 +30,13 @@ from harness.crosscheck import documented_breaks, how_to_accept
 from harness.errors import CellFailure, HarnessError, LintFailure
 from harness.expected import ExpectedCell, expectation_for
 from harness.lint import MigrationLint, lint_migrations, lint_to_json
-from harness.matrix import DEFAULT_EXAMPLES, PAIRS, load_expectations, pairs
+from harness.matrix import (
+    DEFAULT_EXAMPLES,
+    PAIRS,
+    load_accepted_breaks,
+    load_expectations,
+    pairs,
+)
 from harness.report import breaking_between
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.errors import NexusError
@@ -161,6 +167,18 @@ def _expectations(config: pytest.Config) -> tuple[dict[tuple[int, int], Expected
         except HarnessError as exc:
             raise pytest.UsageError(f"{_source(config, 'expected')}: {exc}") from None
         config._nexus_expectations = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _accepted_breaks(config: pytest.Config) -> tuple[int, ...]:
+    """The documented matrix's ``Accepted breaks:`` versions (read with it, once)."""
+    cached: tuple[int, ...] | None = getattr(config, "_nexus_accepted", None)
+    if cached is None:
+        try:
+            cached = load_accepted_breaks(_migration_set(config), _path_option(config, "expected"))
+        except HarnessError as exc:
+            raise pytest.UsageError(f"{_source(config, 'expected')}: {exc}") from None
+        config._nexus_accepted = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -344,7 +362,8 @@ def nexus_lint(
     """One migration's lint (parametrised over every version)."""
     breaking = [r.version for r in nexus_lint_results.values() if r.verdict == "breaking"]
     rows = [(c.local, c.peer, c.status) for c in _expectations(request.config)[0].values()]
-    documented = request.param in documented_breaks(breaking, rows)
+    listed = _accepted_breaks(request.config)
+    documented = request.param in documented_breaks(breaking, rows, listed)
     versions = sorted(nexus_lint_results)
     return Lint(
         request.param,

@@ -235,7 +235,7 @@ def render_markdown(report: Report) -> str:
         out.append(
             f"- Lint: {len(breaking)} breaking {_plural(len(breaking), 'migration')}{listed}"
             + (
-                f"; {', '.join(accepted)} breaking and documented as No sync (accepted)"
+                f"; {', '.join(accepted)} breaking and accepted by the documented matrix"
                 if accepted
                 else ""
             )

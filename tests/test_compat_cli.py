@@ -732,12 +732,38 @@ def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: 
     report = json.loads((out_dir / "compatibility.json").read_text())
     assert report["lint_documented_breaks"] == [2]
     assert report["lint_ok"] is True and report["ok"] is True
-    assert "lint: breaking v2 documented as No sync (accepted)" in result.output
-    assert "v2 breaking and documented as No sync (accepted)" in (
+    assert "lint: breaking v2 accepted by the documented matrix" in result.output
+    assert "v2 breaking and accepted by the documented matrix" in (
         out_dir / "compatibility.md"
     ).read_text(encoding="utf-8")
     assert ET.parse(junit).getroot().get("failures") == "0"
     assert invoke("report", "--migrations", BREAKING, *SMALL, "--out", out_dir).exit_code == 1
+
+
+def test_a_released_break_the_matrix_sees_as_partial_is_accepted_by_a_line(
+    tmp_path: Path,
+) -> None:
+    """A dropped table reads partial (each side parks what it lacks): a No sync row for
+    it fails that cell, so a released drop could never pass the report (reviews BU F9,
+    BAD-10). ``Accepted breaks: v2`` in the document accepts it."""
+    history = HISTORIES / "drop_table" / "migrations"
+    statuses = {
+        (a, b): "✅ Full sync" if a == b else "⚠️ Partial sync" for a in (1, 2) for b in (1, 2)
+    }
+    documented = _document(tmp_path / "compat.md", statuses)
+    out_dir = tmp_path / "out"
+    args = ("report", "--migrations", history, *SMALL, "--out", out_dir, "--expected", documented)
+    refused = invoke(*args)
+    assert refused.exit_code == 1
+    report = json.loads((out_dir / "compatibility.json").read_text())
+    assert "`Accepted breaks: v2`" in report["lint_how_to_accept"]["2"]
+    text = documented.read_text(encoding="utf-8")
+    documented.write_text(f"{text}\n\n- **Accepted breaks:** v2 (receipts dropped in 1.4)\n")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out_dir / "compatibility.json").read_text())
+    assert report["lint_documented_breaks"] == [2] and report["ok"] is True
+    assert all(cell["ok"] for cell in report["cells"])
 
 
 def test_a_documented_break_not_reached_does_not_only_advise_editing_the_document(
@@ -847,7 +873,7 @@ def test_the_report_line_names_failed_relay_checks() -> None:
     }
     assert report_summary(report) == (
         "every cell as documented; 1 relay check(s) failed;"
-        " lint: breaking v2 documented as No sync (accepted)"
+        " lint: breaking v2 accepted by the documented matrix"
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from harness.errors import ExpectedFileError, HarnessError
 from harness.expected import (
     ExpectedCell,
+    accepted_breaks,
     default_expectations,
     expectation_for,
     parse_expected,
@@ -214,3 +215,28 @@ def test_status_matches_refuses_words_outside_the_contract() -> None:
         status_matches("ok", "full")
     with pytest.raises(HarnessError):
         status_matches("full", "compatible")
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        ("Accepted breaks: v2", (2,)),
+        ("- **Accepted breaks:** v3, v2 and v5 (released in 1.4)", (2, 3, 5)),
+        ("Accepted break: v 4", (4,)),
+        ("The accepted breaks: v2", ()),  # not a line of its own
+        ("```\nAccepted breaks: v2\n```", ()),  # an example in a code block
+    ],
+)
+def test_accepted_breaks_are_read_from_their_line(
+    tmp_path: Path, line: str, found: tuple[int, ...]
+) -> None:
+    path = tmp_path / "compat.md"
+    path.write_text(f"# Compatibility\n\n{line}\n", encoding="utf-8")
+    assert accepted_breaks(path, range(1, 6)) == found
+
+
+def test_an_accepted_break_naming_no_version_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "compat.md"
+    path.write_text("Accepted breaks: v9\n", encoding="utf-8")
+    with pytest.raises(ExpectedFileError, match=r"compat.md:1: accepted break v9 is not a version"):
+        accepted_breaks(path, [1, 2, 3])

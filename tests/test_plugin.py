@@ -328,6 +328,26 @@ def test_a_break_documented_as_no_sync_is_accepted(pytester: pytest.Pytester) ->
     result.stdout.fnmatch_lines([literal("compat_check.py::test_migration_lint[lint-v2] PASSED*")])
 
 
+@pytest.mark.parametrize(("line", "outcome"), [("Accepted breaks: v2\n", "PASSED"), ("", "FAILED")])
+def test_a_break_listed_as_accepted_passes_its_lint(
+    pytester: pytest.Pytester, line: str, outcome: str
+) -> None:
+    """``Accepted breaks: v2`` accepts a break no No sync row can (one the matrix sees as
+    partial: reviews BU F9, BAD-10)."""
+    copy_example(pytester, "breaking_project")
+    (pytester.path / "compat.md").write_text(
+        "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+        "| v1 | v1 | ✅ Full sync | |\n| v2 | v2 | ✅ Full sync | |\n"
+        "| v1 | v2 | ⚠️ Partial sync | |\n| v2 | v1 | ⚠️ Partial sync | |\n\n" + line,
+        encoding="utf-8",
+    )
+    args = ("--nexus-migrations", "migrations", "--nexus-expected", "compat.md", *SMALL)
+    result = pytester.runpytest(*BASE, *args, "-v", "-k", "lint-v2", "compat_check.py")
+    result.stdout.fnmatch_lines(
+        [literal(f"compat_check.py::test_migration_lint[lint-v2] {outcome}*")]
+    )
+
+
 def test_nexus_pairs_latest_collects_the_cells_with_the_newest_version(
     pytester: pytest.Pytester,
 ) -> None:
