@@ -37,6 +37,7 @@ from harness.files import write_json
 from harness.judge import (
     STATUS_ORDER,
     Observation,
+    held_rows,
     judge,
     judge_heal,
     replicated_names,
@@ -140,11 +141,13 @@ def run_example(
                     observation = judge(a, b, execution, log)
                     if local < peer:
                         stage = f"upgrade of A (v{local}) to v{peer}"
+                        before = held_rows(a)
                         with pinned(a.conn, upgrade_build(local, peer)):
                             a.upgrade(peer)
+                        gone = before - held_rows(a)
                         stage = "sync after the upgrade"
                         sync_pair(a, b, execution)
-                        heal_problems = judge_heal(a, b)
+                        heal_problems = judge_heal(a, b, gone)
                         if not heal_problems:
                             stage = "edits after the upgrade"
                             heal_problems = edit_after_upgrade(a, b, execution)

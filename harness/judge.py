@@ -12,6 +12,7 @@ The definitions are the contract's:
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,8 +113,21 @@ def _pending_note(a: Replica, table: str, row_id: Any) -> str:
     )
 
 
-def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
-    """Rows B holds that A lacks or holds differently, on the columns both have."""
+def _unrecorded_note(replica: Replica, side: str, table: str, row_id: Any) -> str:
+    """Why a row never travelled, when sync has no record of it at all: no write
+    through the replica made it, so a migration (or an upgrade's rewrite) did."""
+    if replica.oplog.row_state(table, row_id).known:
+        return ""
+    return f" ({side}'s migrations made it, outside the oplog: no op carries it)"
+
+
+def compare_rows(
+    a: Replica, b: Replica, *, both_ways: bool, gone: Collection[tuple[str, Any]] = ()
+) -> list[str]:
+    """Rows B holds that A lacks or holds differently, on the columns both have.
+
+    ``gone``: (table in lower case, row id) of rows A held until its upgrade removed them.
+    """
     problems: list[str] = []
     va, vb = f"A (v{a.schema_version})", f"B (v{b.schema_version})"
     for table_a, table, pairs in shared_columns(a, b):
@@ -121,7 +135,15 @@ def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
         at_b = _rows(b, table, [column for _, column in pairs])
         for row_id, row in at_b.items():
             if row_id not in at_a:
-                note = _pending_note(a, table_a, row_id)
+                if (table_a.lower(), row_id) in gone:
+                    note = (
+                        f" (A's upgrade to v{a.schema_version} deleted it: a migration that"
+                        " deletes rows, which no op carries)"
+                    )
+                else:
+                    note = _pending_note(a, table_a, row_id) or _unrecorded_note(
+                        b, "B", table, row_id
+                    )
                 problems.append(f"{table} row {row_id!r} held by {vb} never reached {va}{note}")
                 continue
             for column_a, column in pairs:
@@ -133,6 +155,7 @@ def compare_rows(a: Replica, b: Replica, *, both_ways: bool) -> list[str]:
         if both_ways:
             problems.extend(
                 f"{table} row {row_id!r} held by {va} never reached {vb}"
+                + _unrecorded_note(a, "A", table_a, row_id)
                 for row_id in at_a  # (in A's order: a set difference's order is the hash seed's)
                 if row_id not in at_b
             )
@@ -226,9 +249,19 @@ def judge(
     return Observation("partial", [], counts)
 
 
-def judge_heal(a: Replica, b: Replica) -> list[str]:
-    """After A's upgrade to B's version and one more sync: A holds everything B has."""
-    problems = compare_rows(a, b, both_ways=False)
+def held_rows(replica: Replica) -> set[tuple[str, Any]]:
+    """(table in lower case, row id) of every row of every replicated table."""
+    return {
+        (table.lower(), row[model.key])
+        for table, model in replica.models.items()
+        for row in replica.rows(table)
+    }
+
+
+def judge_heal(a: Replica, b: Replica, gone: Collection[tuple[str, Any]] = ()) -> list[str]:
+    """After A's upgrade to B's version and one more sync: A holds everything B has.
+    ``gone``: the rows A's upgrade itself deleted (see :func:`compare_rows`)."""
+    problems = compare_rows(a, b, both_ways=False, gone=gone)
     if not same_replicated_schema(a.schema, b.schema):
         problems.insert(0, f"after upgrade v{a.schema_version} still differs from B's schema")
     return [f"after upgrade: {p}" for p in problems]
