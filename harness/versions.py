@@ -13,12 +13,10 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.sqlclock import pinned
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import Migration, default_migrations_dir, load_migrations, migrate
 from nexus_core.db.schema import Schema, snapshot
@@ -67,15 +65,9 @@ def load_set(directory: str | Path | None = None) -> MigrationSet:
 
 
 def build_database(
-    migration_set: MigrationSet,
-    version: int,
-    out: Path,
-    *,
-    overwrite: bool = False,
-    pin: int | None = None,
+    migration_set: MigrationSet, version: int, out: Path, *, overwrite: bool = False
 ) -> Path:
-    """Write a database at ``version`` to ``out`` (a single file, no WAL); with ``pin``,
-    the migrations read the SQL clock and randomness of that build (``sqlclock.pinned``)."""
+    """Write a database at ``version`` to ``out`` (a single file, no WAL)."""
     migration_set.check_version(version)
     if out.exists() and not overwrite:
         raise HarnessError(f"{out}: already exists; choose another path")
@@ -84,8 +76,7 @@ def build_database(
     partial.unlink(missing_ok=True)
     conn = connect(partial, scratch=True)
     try:
-        with pinned(conn, pin) if pin is not None else nullcontext():
-            migrate(conn, migration_set.migrations, target=version)
+        migrate(conn, migration_set.migrations, target=version)
         ensure_bookkeeping(conn)
     except BaseException:
         conn.close()
@@ -123,9 +114,7 @@ class Templates:
     def template(self, version: int) -> Path:
         if version not in self._built:
             path = self.workdir / f"template-v{version}.db"
-            self._built[version] = build_database(
-                self.migration_set, version, path, overwrite=True, pin=version
-            )
+            self._built[version] = build_database(self.migration_set, version, path, overwrite=True)
         return self._built[version]
 
     def schema(self, version: int) -> Schema:
