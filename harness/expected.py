@@ -118,28 +118,42 @@ def parse_expected(text: str, source: str = "<text>") -> dict[tuple[int, int], E
     return cells
 
 
-# "Accepted breaks: v2, v5" on a line of its own (bulleted or bold too): migrations the
-# lint calls breaking that are released, known and accepted (review BU F9, BAD-10).
+# "Accepted breaks: v2, v5" on a line of its own (in a list, a heading or bold too):
+# migrations the lint calls breaking that are released, known and accepted (review
+# BU F9, BAD-10). Not in a code block or an HTML comment (review BAJ-6).
 _ACCEPTED = re.compile(
-    r"(?im)^[\s>*_-]*accepted\s+breaks?[*_]*\s*:[*_\s]*"
-    r"(v\s*\d+(?:\s*(?:,|\band\b)\s*v\s*\d+)*)"
+    r"(?i)^ {0,3}(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+)*[*_]*accepted\s+breaks?[*_]*\s*:[*_]*\s*"
+)
+_ACCEPTED_LIST = re.compile(
+    r"(?i)v\s*(\d+)(?![\d.\w-])(?:\s*(?:,\s*and|,|;|\band)\s*v\s*(\d+)(?![\d.\w-]))*"
 )
 
 
 def accepted_breaks(path: str | os.PathLike[str], versions: Iterable[int]) -> tuple[int, ...]:
     """The versions the document at ``path`` lists as accepted breaks
-    (``Accepted breaks: v2, v5``), each checked to exist."""
+    (``Accepted breaks: v2, v5``, then anything), each checked to exist; a line
+    that starts so but does not list versions that way is bad input."""
     source = os.fspath(path)
     known = set(versions)
     found: list[int] = []
-    fenced = False
+    fenced = commented = False
     for line_number, line in enumerate(_read_text(source).splitlines(), start=1):
         if _FENCE.match(line):
-            fenced = not fenced  # (an example in a code block is not the document's)
-        match = None if fenced else _ACCEPTED.match(line)
-        if match is None:
+            fenced = not fenced
+        if "<!--" in line:
+            commented = True
+        was_commented, commented = commented, commented and "-->" not in line
+        start = None if fenced or was_commented else _ACCEPTED.match(line)
+        if start is None:
             continue
-        for number in map(int, re.findall(r"\d+", match.group(1))):
+        rest = line[start.end() :]
+        listed = _ACCEPTED_LIST.match(rest)
+        if listed is None:
+            raise ExpectedFileError(
+                f"{source}:{line_number}: write the accepted versions first, on the same"
+                f" line: 'Accepted breaks: v2, v5 (why)', not {rest.strip()[:40]!r}"
+            )
+        for number in map(int, re.findall(r"\d+", listed.group(0))):
             if number not in known:
                 raise ExpectedFileError(
                     f"{source}:{line_number}: accepted break v{number} is not a version of"

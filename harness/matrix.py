@@ -101,6 +101,7 @@ def load_expectations(
         return default_expectations(migration_set.versions), "default policy"
     cells = read_expected(expected)
     check_versions(cells, migration_set.versions, str(expected))
+    accepted_breaks(expected, migration_set.versions)  # bad input before any run (BAJ-8)
     return cells, str(expected)
 
 

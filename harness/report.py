@@ -232,14 +232,17 @@ def render_markdown(report: Report) -> str:
         breaking = summary["breaking"]
         listed = f" ({', '.join(breaking)})" if breaking else ""
         accepted = summary["documented_breaks"]
-        out.append(
-            f"- Lint: {len(breaking)} breaking {_plural(len(breaking), 'migration')}{listed}"
-            + (
-                f"; {', '.join(accepted)} breaking and accepted by the documented matrix"
-                if accepted
-                else ""
+        if accepted:  # (review BAJ-9: "0 breaking migrations; v2 breaking and accepted")
+            found = sorted([*breaking, *accepted], key=lambda version: int(version[1:]))
+            out.append(
+                f"- Lint: {len(found)} breaking {_plural(len(found), 'migration')}"
+                f" ({', '.join(found)}),"
+                f" {', '.join(accepted)} accepted by the documented matrix"
             )
-        )
+        else:
+            out.append(
+                f"- Lint: {len(breaking)} breaking {_plural(len(breaking), 'migration')}{listed}"
+            )
         for version, hint in sorted(
             (report.get("lint_how_to_accept") or {}).items(), key=lambda item: int(item[0])
         ):

@@ -95,9 +95,11 @@ def test_nexus_migrate_refuses_a_migration_numbered_000_and_writes_nothing(
             ["2024-05-01-120000_init/down.sql", "2024-05-01-120000_init/up.sql"],
             "found 2024-05-01-120000_init/up.sql and more in folders",
         ),
-        (["V1__init.sql", "V2__add_loans.sql"], "Flyway's V1__ names"),
+        (["V1__init.sql", "V2__add_loans.sql"], "Flyway's V1__name.sql"),
+        (["001_init.sql", "U1__init.sql"], "a Flyway undo file"),
+        (["000001_init.up.sql", "000001_init.down.sql"], "golang-migrate's and sqlx's"),
     ],
-    ids=["rails", "drizzle", "prisma", "diesel", "flyway"],
+    ids=["rails", "drizzle", "prisma", "diesel", "flyway", "flyway-undo", "golang-migrate"],
 )
 def test_a_migration_tools_own_layout_is_named_with_what_to_do(
     tmp_path: Path, files: list[str], hint: str
@@ -118,6 +120,7 @@ def test_a_migration_tools_own_layout_is_named_with_what_to_do(
         ("-- +goose Down", "DROP TABLE t;", True),
         ("-- migrate:down", "ALTER TABLE t RENAME COLUMN n TO name;", True),
         ("-- +goose Down", "-- nothing to undo", False),
+        ("-- migrate:down is done by hand, see the docs", "ALTER TABLE t ADD c TEXT;", False),
     ],
 )
 def test_a_file_holding_its_down_part_too_is_refused(

@@ -733,7 +733,7 @@ def test_report_accepts_a_break_the_documented_matrix_says_is_no_sync(tmp_path: 
     assert report["lint_documented_breaks"] == [2]
     assert report["lint_ok"] is True and report["ok"] is True
     assert "lint: breaking v2 accepted by the documented matrix" in result.output
-    assert "v2 breaking and accepted by the documented matrix" in (
+    assert "Lint: 1 breaking migration (v2), v2 accepted by the documented matrix" in (
         out_dir / "compatibility.md"
     ).read_text(encoding="utf-8")
     assert ET.parse(junit).getroot().get("failures") == "0"

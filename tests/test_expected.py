@@ -225,6 +225,11 @@ def test_status_matches_refuses_words_outside_the_contract() -> None:
         ("Accepted break: v 4", (4,)),
         ("The accepted breaks: v2", ()),  # not a line of its own
         ("```\nAccepted breaks: v2\n```", ()),  # an example in a code block
+        ("<!--\nAccepted breaks: v2\n-->", ()),  # commented out (review BAJ-6)
+        ("<!-- Accepted breaks: v2 -->", ()),
+        ("    Accepted breaks: v2", ()),  # an indented code block
+        ("## Accepted breaks: v3; v2", (2, 3)),  # (review BAJ-7)
+        ("1. Accepted breaks: v1, v3, and v2", (1, 2, 3)),
     ],
 )
 def test_accepted_breaks_are_read_from_their_line(
@@ -233,6 +238,26 @@ def test_accepted_breaks_are_read_from_their_line(
     path = tmp_path / "compat.md"
     path.write_text(f"# Compatibility\n\n{line}\n", encoding="utf-8")
     assert accepted_breaks(path, range(1, 6)) == found
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Accepted breaks: v1.4 (a release, not a migration)",
+        "Accepted breaks: 2",
+        "Accepted breaks:",
+        "Accepted breaks: v1-v2",
+    ],
+)
+def test_an_accepted_breaks_line_not_listing_versions_is_bad_input(
+    tmp_path: Path, line: str
+) -> None:
+    """It was read in part, or not at all, and the report then advised adding the very
+    line the author wrote (review BAJ-6, BAJ-7)."""
+    path = tmp_path / "compat.md"
+    path.write_text(f"{line}\n", encoding="utf-8")
+    with pytest.raises(ExpectedFileError, match=r"compat\.md:1: write the accepted versions first"):
+        accepted_breaks(path, [1, 2, 3])
 
 
 def test_an_accepted_break_naming_no_version_is_bad_input(tmp_path: Path) -> None:

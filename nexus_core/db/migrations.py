@@ -146,15 +146,9 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
         up = None if down else UP_NAME.match(path.name)
         match = down or up
         if match is None:
-            flyway = FLYWAY_NAME.match(path.name)
-            hint = (
-                f" (Flyway's V{flyway.group(1)}__ names: copy the files in their order as"
-                " 001_name.sql, 002_name.sql, ...)"
-                if flyway
-                else ""
-            )
             raise MigrationSetError(
-                f"{path}: not a migration file name (expected NNN_description.sql){hint}"
+                f"{path}: not a migration file name (expected NNN_description.sql)"
+                f"{_name_hint(path.name)}"
             )
         number = int(match.group("number"))
         if number == 0:
@@ -197,16 +191,43 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     return migrations
 
 
-FLYWAY_NAME = re.compile(r"^[VvUu](\d+(?:[._]\d+)*)__.+\.sql$")
-# Where a tool keeps a migration's down part in the same file as its up part.
-DOWN_PART = re.compile(r"(?im)^\s*--\s*(?:\+goose\s+down|migrate:down)\b.*$")
+FLYWAY_NAME = re.compile(r"^([VvUu])\d+(?:[._]\d+)*__.+\.sql$")
+UP_DOWN_NAME = re.compile(r"^\d+_.+\.up\.sql$")  # golang-migrate, sqlx: NAME.up.sql
+# Where goose and dbmate keep a migration's down part in the same file as its up part:
+# the marker alone on its line, after the up marker (review BAJ-10).
+DOWN_PART = re.compile(r"(?im)^[ \t]*--[ \t]*(?:\+goose[ \t]+down|migrate:down)[ \t]*$")
+UP_PART = re.compile(r"(?im)^[ \t]*--[ \t]*(?:\+goose[ \t]+up|migrate:up)[ \t]*$")
+
+
+def _name_hint(name: str) -> str:
+    """How to name a file a migration tool named its own way, or ''."""
+    flyway = FLYWAY_NAME.match(name)
+    if flyway and flyway.group(1) in "Vv":
+        return (
+            " (Flyway's V1__name.sql: copy the files in their order as 001_name.sql,"
+            " 002_name.sql, ...)"
+        )
+    if flyway:
+        return " (a Flyway undo file: its SQL goes in 001_name.down.sql beside 001_name.sql)"
+    if UP_DOWN_NAME.match(name):
+        return (
+            " (golang-migrate's and sqlx's NAME.up.sql: copy them in their order as"
+            " 001_name.sql, 002_name.sql, ..., and each .down.sql as NNN_name.down.sql)"
+        )
+    return ""
 
 
 def _refuse_down_part(path: Path, sql: str) -> None:
     """A goose or dbmate file holding its down part after a marker: run whole, the
     migration would undo itself (review BAI-7)."""
     marker = DOWN_PART.search(sql)
-    if marker and without_comments(sql[marker.end() :]).strip(" \t\r\n;"):
+    up = UP_PART.search(sql)
+    if (
+        marker
+        and up
+        and up.start() < marker.start()
+        and without_comments(sql[marker.end() :]).strip(" \t\r\n;")
+    ):
         raise MigrationSetError(
             f"{path}: holds its down part too, after {marker.group(0).strip()!r}: keep the"
             " up part in this file and move the rest to NNN_name.down.sql"
