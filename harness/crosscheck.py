@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.cells import cell_id
 
-__all__ = ["documented_breaks", "how_to_accept", "lint_matrix_disagreements"]
+__all__ = ["documented_breaks", "how_to_accept", "lint_matrix_disagreements", "relay_accepted"]
 
 
 def documented_breaks(
@@ -41,6 +41,22 @@ def documented_breaks(
     ]
 
 
+def relay_accepted(
+    relay: int, peer: int, accepted: Iterable[int], lint: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """The accepted breaking migrations that explain a failed relay check (a writer and a
+    reader at ``peer``, the relay at the older ``relay``): those between the two versions,
+    and those that break replicas of one version (a trigger writing replicated rows) at
+    or before ``peer`` (review BAK-3: no document could accept a relay failure)."""
+    listed = set(accepted)
+    within = {
+        int(entry["version"])
+        for entry in lint
+        if set(_rules(entry, breaking_only=True)) & _WITHIN_ONE_VERSION
+    }
+    return sorted(v for v in listed if relay < v <= peer or (v in within and v <= peer))
+
+
 def how_to_accept(
     version: int,
     breaking: Iterable[int],
@@ -58,9 +74,13 @@ def how_to_accept(
     ``rules``: the lint's breaking rules for it.
     """
     observed, rules = list(observed), list(rules)
+    line = f"the line `Accepted breaks: v{version}` to the documented matrix"
     earlier = [v for v in versions if v < version]
-    if not earlier:
-        return ""
+    if not earlier:  # (review BAK-5: it said nothing)
+        return (
+            "a first migration's break holds between clients of one version, which no row of"
+            f" the matrix accepts: if it is released and accepted, add {line}"
+        )
     others = set(breaking) - {version}
     alone = sorted(
         ((a, b) for a, b, status in observed if status == "broken" and _across(a, b, version)),
@@ -75,7 +95,14 @@ def how_to_accept(
             f"the run saw this {' and '.join(sorted(set(rules)))} as partial sync (each side"
             " parks what it lacks), and a No sync row for a partial cell fails that cell:"
             " change the migration while it is unreleased; if it is released and the break"
-            f" accepted, add the line `Accepted breaks: v{version}` to the documented matrix"
+            f" accepted, add {line}"
+        )
+    elif observed and not any(s == "broken" and _across(a, b, version) for a, b, s in observed):
+        # A No sync row would fail its cell, seen full or partial (review BAK-1).
+        return (
+            f"the run saw no broken cell across v{version}, and a No sync row for a cell it"
+            " sees full or partial fails that cell: change the migration while it is"
+            f" unreleased; if it is released and the break accepted, add {line}"
         )
     else:
         before = earlier[-1]
@@ -92,15 +119,15 @@ def how_to_accept(
     if not across:
         return (
             f"no documented No sync row crosses v{version}; if the break is accepted (it is"
-            f" released and cannot be undone), add {row}, or the line `Accepted breaks:"
-            f" v{version}` to the documented matrix"
+            f" released and cannot be undone), add {row}, or {line}"
         )
     also = sorted({v for a, b in across for v in others if _across(a, b, v)})
     shown = ", ".join(f"v{a} | v{b}" for a, b in across[:3]) + (", ..." if len(across) > 3 else "")
     return (
         f"the documented No sync rows across v{version} ({shown}) also cross"
         f" {', '.join(f'v{v}' for v in also)}, so none accepts v{version} alone; if the break"
-        f" is accepted, add {row}: a pair across v{version} alone, which the run need not check"
+        f" is accepted, add {row}: a pair across v{version} alone, which the run need not"
+        f" check; or {line} (review BAK-2)"
     )
 
 

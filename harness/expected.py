@@ -122,7 +122,8 @@ def parse_expected(text: str, source: str = "<text>") -> dict[tuple[int, int], E
 # migrations the lint calls breaking that are released, known and accepted (review
 # BU F9, BAD-10). Not in a code block or an HTML comment (review BAJ-6).
 _ACCEPTED = re.compile(
-    r"(?i)^ {0,3}(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+)*[*_]*accepted\s+breaks?[*_]*\s*:[*_]*\s*"
+    r"(?i)^ {0,3}(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+)*[*_]*accepted\s+breaks?[*_]*"
+    r"\s*[:\u2013\u2014-][*_]*\s*"  # (a dash too: review BAK-6)
 )
 _ACCEPTED_LIST = re.compile(
     r"(?i)v\s*(\d+)(?![\d.\w-])(?:\s*(?:,\s*and|,|;|\band)\s*v\s*(\d+)(?![\d.\w-]))*"

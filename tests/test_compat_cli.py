@@ -24,6 +24,7 @@ import click
 import jsonschema
 import pytest
 from click.testing import CliRunner, Result
+from folders import migrations_folder
 
 from harness.cli import main
 from nexus_core import get_current_version
@@ -764,6 +765,47 @@ def test_a_released_break_the_matrix_sees_as_partial_is_accepted_by_a_line(
     report = json.loads((out_dir / "compatibility.json").read_text())
     assert report["lint_documented_breaks"] == [2] and report["ok"] is True
     assert all(cell["ok"] for cell in report["cells"])
+
+
+def test_a_cell_seen_broken_warns_that_no_sync_accepts_the_break(tmp_path: Path) -> None:
+    """Documenting the pair No sync, the obvious fix, also accepts the migration's lint:
+    the failed cell says so (review BAK-4)."""
+    cell = _failed_cell(tmp_path, BREAKING, _documented(tmp_path, {}), (1, 2))
+    assert cell["observed"] == "broken"
+    assert any("documenting this pair No sync accepts the break" in r for r in cell["reasons"])
+
+
+def test_a_relay_failure_an_accepted_break_explains_is_accepted(tmp_path: Path) -> None:
+    """A released trigger writing replicated rows fails "v2 via v1" for good; no document
+    could accept it, short of --no-relay for every check (review BAK-3)."""
+    history = migrations_folder(
+        tmp_path,
+        "CREATE TABLE lockers (id INTEGER PRIMARY KEY, label TEXT NOT NULL,"
+        " uses INTEGER NOT NULL DEFAULT 0);"
+        " CREATE TABLE visits (id INTEGER PRIMARY KEY, locker_id INTEGER"
+        " REFERENCES lockers(id), at TEXT);"
+        " CREATE TRIGGER visits_count AFTER INSERT ON visits BEGIN"
+        " UPDATE lockers SET uses = uses + 1 WHERE id = NEW.locker_id; END;",
+        "ALTER TABLE visits ADD COLUMN note TEXT;",
+    )
+    run = ("report", "--migrations", history, "--examples", "10", "--jobs", "1")
+    first = tmp_path / "first"
+    invoke(*run, "--out", first)
+    observed = json.loads((first / "compatibility.json").read_text())
+    assert [r["ok"] for r in observed["relay"]] == [False], observed["relay"]
+    label = {"full": "✅ Full sync", "partial": "⚠️ Partial sync", "broken": NO_SYNC}
+    statuses = {(c["local"], c["peer"]): label[c["observed"]] for c in observed["cells"]}
+    documented = _document(tmp_path / "compat.md", statuses)
+    refused = invoke(*run, "--out", tmp_path / "o", "--expected", documented)
+    assert refused.exit_code == 1
+    text = documented.read_text(encoding="utf-8")
+    documented.write_text(f"{text}\n\nAccepted breaks: v1 (the counter trigger, 1.0)\n")
+    result = invoke(*run, "--out", tmp_path / "o", "--expected", documented)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "o" / "compatibility.json").read_text())
+    [relay] = report["relay"]
+    assert relay["ok"] and relay["accepted_breaks"] == [1]
+    assert relay["reasons"][0] == "accepted: the documented matrix accepts v1"
 
 
 def test_a_documented_break_not_reached_does_not_only_advise_editing_the_document(

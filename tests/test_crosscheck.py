@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from harness.crosscheck import documented_breaks, lint_matrix_disagreements
+from harness.crosscheck import (
+    documented_breaks,
+    how_to_accept,
+    lint_matrix_disagreements,
+    relay_accepted,
+)
 
 
 def cell(local: int, peer: int, observed: str) -> dict[str, Any]:
@@ -197,3 +202,27 @@ def test_how_to_accept_a_break_names_the_rows_that_cross_another_and_the_row_to_
     dropped = how_to_accept(3, [3], [], versions, observed=partial, rules=["drop-table"])
     assert "change the migration while it is unreleased" in dropped
     assert "No sync |" not in dropped
+
+
+def test_how_to_accept_names_the_line_where_no_row_can_accept() -> None:
+    """A first migration's break (no older client: BAK-5), and one the run saw in no
+    broken cell, where a No sync row would fail its cell (BAK-1)."""
+    first = how_to_accept(1, [1], [], [1, 2])
+    assert "`Accepted breaks: v1`" in first
+    unseen = how_to_accept(
+        3, [2, 3], [(1, 2, "broken")], [1, 2, 3], observed=[(2, 3, "full"), (3, 2, "partial")]
+    )
+    assert "`Accepted breaks: v3`" in unseen and "No sync |" not in unseen
+    seen = how_to_accept(3, [3], [], [1, 2, 3], observed=[(2, 3, "broken")])
+    assert "`| v2 | v3 | ❌ No sync |`" in seen and "`Accepted breaks: v3`" in seen
+    # The plugin has no run: both ways, also behind rows that cross another break (BAK-2).
+    behind = how_to_accept(3, [2, 3], [(1, 3, "broken")], [1, 2, 3])
+    assert "`Accepted breaks: v3`" in behind
+
+
+def test_a_relay_failure_an_accepted_break_explains_is_accepted() -> None:
+    lint = [lint_entry(1, "breaking", "trigger-writes-replicated"), lint_entry(3, "breaking")]
+    assert relay_accepted(1, 2, [1], lint) == [1]  # breaks replicas of one version
+    assert relay_accepted(1, 2, [], lint) == []  # not accepted: still a failure
+    assert relay_accepted(2, 3, [3], lint) == [3]  # between the relay and the peer
+    assert relay_accepted(3, 4, [1, 3], [lint_entry(3, "breaking", "drop-column")]) == []

@@ -230,6 +230,7 @@ def test_status_matches_refuses_words_outside_the_contract() -> None:
         ("    Accepted breaks: v2", ()),  # an indented code block
         ("## Accepted breaks: v3; v2", (2, 3)),  # (review BAJ-7)
         ("1. Accepted breaks: v1, v3, and v2", (1, 2, 3)),
+        ("Accepted breaks - v5", (5,)),  # (review BAK-6: ignored, then advised)
     ],
 )
 def test_accepted_breaks_are_read_from_their_line(
