@@ -284,12 +284,12 @@ def run_cell(
             result.reasons.append(_unreached_break(templates, local, peer))
     elif not result.ok:
         result.reasons.insert(0, f"{documented}, observed {result.observed}")
-        if result.observed == BROKEN and expected != UNDOCUMENTED:
+        if result.observed == BROKEN and expected != UNDOCUMENTED and local != peer:
             # The obvious edit also accepts the migration's lint (review BAK-4).
             result.reasons.append(
-                "documenting this pair No sync accepts the break, and with it the lint of the"
-                " breaking migration it crosses: do that only for a released migration, and"
-                " fix an unreleased one"
+                "documenting this pair No sync accepts the break, and with it the lint of a"
+                " breaking migration it alone crosses: do that only for a released migration,"
+                " and fix an unreleased one"
             )
     return result
 

@@ -60,7 +60,6 @@ _STATUS_WORDS = {"full sync": FULL, "partial sync": PARTIAL, "no sync": BROKEN}
 
 _DELIMITER_CELL = re.compile(r"^:?-+:?$")
 _VERSION = re.compile(r"^v?\s*(\d+)$", re.IGNORECASE)
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 
 
@@ -118,43 +117,45 @@ def parse_expected(text: str, source: str = "<text>") -> dict[tuple[int, int], E
     return cells
 
 
-# "Accepted breaks: v2, v5" on a line of its own (in a list, a heading or bold too):
-# migrations the lint calls breaking that are released, known and accepted (review
-# BU F9, BAD-10). Not in a code block or an HTML comment (review BAJ-6).
+# "Accepted breaks: v2, v5 (why)" on a line of its own (in a list, a heading or bold
+# too): migrations the lint calls breaking that are released, known and accepted
+# (reviews BU F9, BAD-10). The versions come first, then at most a note in
+# parentheses: anything else on the line is bad input, never half read (reviews
+# BAJ-7, BAL-2, BAL-3). Not in a code block or an HTML comment (BAJ-6, BAL-1).
 _ACCEPTED = re.compile(
-    r"(?i)^ {0,3}(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+)*[*_]*accepted\s+breaks?[*_]*"
+    r"(?i)^ {0,3}(?P<heading>#{1,6}\s+)?(?:>\s*|[-*+]\s+|\d+[.)]\s+)*[*_]*accepted\s+breaks?[*_]*"
     r"\s*[:\u2013\u2014-][*_]*\s*"  # (a dash too: review BAK-6)
 )
+_ONE = r"`?v\s*(?:\d+)`?"
 _ACCEPTED_LIST = re.compile(
-    r"(?i)v\s*(\d+)(?![\d.\w-])(?:\s*(?:,\s*and|,|;|\band)\s*v\s*(\d+)(?![\d.\w-]))*"
+    rf"(?i)(?P<list>{_ONE}(?:\s*(?:,\s*and\b|,|;|\band\b)\s*{_ONE})*)"
+    r"\s*(?:\([^()]*\))?\s*\.?\s*$"
 )
+_ACCEPTED_NONE = re.compile(r"(?i)(?:none\b\.?\s*(?:\([^()]*\))?|-|\([^()]*\))\s*\.?\s*$")
 
 
 def accepted_breaks(path: str | os.PathLike[str], versions: Iterable[int]) -> tuple[int, ...]:
     """The versions the document at ``path`` lists as accepted breaks
-    (``Accepted breaks: v2, v5``, then anything), each checked to exist; a line
-    that starts so but does not list versions that way is bad input."""
+    (``Accepted breaks: v2, v5 (why)``; ``none`` lists none), each checked to
+    exist; a line that starts so but does not list versions that way is bad input
+    (a heading that does not is only a heading)."""
     source = os.fspath(path)
     known = set(versions)
     found: list[int] = []
-    fenced = commented = False
-    for line_number, line in enumerate(_read_text(source).splitlines(), start=1):
-        if _FENCE.match(line):
-            fenced = not fenced
-        if "<!--" in line:
-            commented = True
-        was_commented, commented = commented, commented and "-->" not in line
-        start = None if fenced or was_commented else _ACCEPTED.match(line)
+    for line_number, line in document_lines(_read_text(source)):
+        start = _ACCEPTED.match(line)
         if start is None:
             continue
-        rest = line[start.end() :]
+        rest = line[start.end() :].strip().strip("*_").strip()
         listed = _ACCEPTED_LIST.match(rest)
         if listed is None:
+            if _ACCEPTED_NONE.match(rest) or start.group("heading"):
+                continue
             raise ExpectedFileError(
-                f"{source}:{line_number}: write the accepted versions first, on the same"
-                f" line: 'Accepted breaks: v2, v5 (why)', not {rest.strip()[:40]!r}"
+                f"{source}:{line_number}: write 'Accepted breaks: v2, v5 (why)': the versions"
+                f" first, then at most a note in parentheses, not {rest[:40]!r}"
             )
-        for number in map(int, re.findall(r"\d+", listed.group(0))):
+        for number in map(int, re.findall(r"\d+", listed.group("list"))):
             if number not in known:
                 raise ExpectedFileError(
                     f"{source}:{line_number}: accepted break v{number} is not a version of"
@@ -162,6 +163,40 @@ def accepted_breaks(path: str | os.PathLike[str], versions: Iterable[int]) -> tu
                 )
             found.append(number)
     return tuple(sorted(set(found)))
+
+
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+).*?\1")
+
+
+def document_lines(text: str) -> Iterator[tuple[int, str]]:
+    """The lines of a Markdown text a reader sees as prose or tables, numbered from 1:
+    not in a fenced code block (closed only by a fence of the same character, at
+    least as long: review BAL-1) or an HTML comment (``<!--`` in inline code opens
+    none: BAL-10)."""
+    fence: str | None = None
+    commented = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        opened = _FENCE_OPEN.match(line)
+        if fence is not None:
+            closing = (
+                opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence)
+            )
+            if closing and opened and not line[opened.end() :].strip():
+                fence = None
+            continue
+        if opened and not commented:
+            fence = opened.group(1)
+            continue
+        plain = _CODE_SPAN.sub("", line)
+        if commented:
+            if "-->" in plain:
+                commented = False
+            continue
+        if "<!--" in plain:
+            commented = "-->" not in plain[plain.index("<!--") :]
+            continue
+        yield number, line
 
 
 def read_expected(path: str | os.PathLike[str]) -> dict[tuple[int, int], ExpectedCell]:
@@ -259,29 +294,31 @@ _Line = tuple[int, str]
 
 
 def _tables(lines: list[str]) -> Iterator[tuple[_Line, list[_Line]]]:
-    """Yield each GitHub-style table outside fenced code as (header, body rows)."""
-    in_fence = False
+    """Yield each GitHub-style table outside code blocks and HTML comments (see
+    :func:`document_lines`) as (header, body rows)."""
+    seen = list(document_lines("\n".join(lines)))
     index = 0
-    while index < len(lines):
-        line = lines[index]
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            index += 1
-            continue
+    while index < len(seen):
+        number, line = seen[index]
         is_header = (
-            not in_fence
-            and "|" in line
-            and index + 1 < len(lines)
-            and _is_delimiter_row(lines[index + 1])
+            "|" in line
+            and index + 1 < len(seen)
+            and seen[index + 1][0] == number + 1
+            and _is_delimiter_row(seen[index + 1][1])
         )
         if not is_header:
             index += 1
             continue
-        header = (index + 1, line)
+        header = (number, line)
         index += 2
         rows: list[_Line] = []
-        while index < len(lines) and lines[index].strip() and "|" in lines[index]:
-            rows.append((index + 1, lines[index]))
+        while (
+            index < len(seen)
+            and seen[index][0] == seen[index - 1][0] + 1
+            and seen[index][1].strip()
+            and "|" in seen[index][1]
+        ):
+            rows.append(seen[index])
             index += 1
         yield header, rows
 

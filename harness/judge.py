@@ -118,7 +118,7 @@ def _unrecorded_note(replica: Replica, side: str, table: str, row_id: Any) -> st
     through the replica made it, so a migration (or an upgrade's rewrite) did."""
     if replica.oplog.row_state(table, row_id).known:
         return ""
-    return f" ({side}'s migrations made it, outside the oplog: no op carries it)"
+    return f" ({side} made it outside the oplog, by a migration or a trigger: no op carries it)"
 
 
 def compare_rows(
@@ -137,8 +137,8 @@ def compare_rows(
             if row_id not in at_a:
                 if (table_a.lower(), row_id) in gone:
                     note = (
-                        f" (A's upgrade to v{a.schema_version} deleted it: a migration that"
-                        " deletes rows, which no op carries)"
+                        f" (A's upgrade to v{a.schema_version} removed it: a migration that"
+                        " deletes or re-keys rows, which no op carries)"
                     )
                 else:
                     note = _pending_note(a, table_a, row_id) or _unrecorded_note(

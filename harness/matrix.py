@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.cells import CellResult, run_cell
+from harness.crosscheck import relay_accepted
 from harness.expected import (
+    BROKEN,
+    PARTIAL,
     ExpectedCell,
     accepted_breaks,
     check_versions,
@@ -31,6 +34,7 @@ from harness.expected import (
     expectation_for,
     read_expected,
 )
+from harness.lint import lint_migrations, lint_to_json
 from harness.relay import RelayResult, run_relay
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.db.migrations import default_migrations_dir
@@ -252,7 +256,35 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
         if not cell.ok and row is not None and row.line:
             cell.reasons.insert(1, f"documented at {source}:{row.line}")
     result.relay = [relay_results[p] for p in relays]
+    _accept(result, load_accepted_breaks(migration_set, config.expected))
     return result
+
+
+def _accept(result: MatrixResult, accepted: Sequence[int]) -> None:
+    """What the document's accepted breaks accept beyond the lint (see docs/HARNESS.md):
+    a cell documented No sync across one of them and seen partial (a clock-stamped
+    seed breaks in one run and not the next: review BAL-4), and a relay check one of
+    them explains (a trigger writing replicated rows: BAK-3, in ``matrix`` as in
+    ``report``: BAL-5)."""
+    if not accepted:
+        return
+    for cell in result.cells:
+        low, high = sorted((cell.local, cell.peer))
+        crossed = [v for v in accepted if low < v <= high]
+        if not cell.ok and cell.expected == BROKEN and cell.observed == PARTIAL and crossed:
+            cell.ok = True
+            names = ", ".join(f"v{v}" for v in crossed)
+            cell.reasons = [f"accepted: documented No sync across the accepted break {names}"]
+    failed = [relay for relay in result.relay if not relay.ok]
+    if not failed:
+        return
+    lint = lint_to_json(lint_migrations(result.migration_set.migrations))["lint"]
+    for relay in failed:
+        explained = relay_accepted(relay.relay, relay.peer, accepted, lint)
+        if explained:  # what an accepted break makes fail is accepted with it
+            relay.ok, relay.accepted_breaks = True, explained
+            names = ", ".join(f"v{v}" for v in explained)
+            relay.reasons.insert(0, f"accepted: the documented matrix accepts {names}")
 
 
 def _staging_folder(replay_dir: Path | None) -> Path | None:

@@ -32,6 +32,7 @@ class RelayResult:
     examples: int = 0
     ops_forwarded: int = 0
     reasons: list[str] = field(default_factory=list)
+    accepted_breaks: list[int] = field(default_factory=list)  # (see matrix._accept)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -806,6 +806,26 @@ def test_a_relay_failure_an_accepted_break_explains_is_accepted(tmp_path: Path) 
     [relay] = report["relay"]
     assert relay["ok"] and relay["accepted_breaks"] == [1]
     assert relay["reasons"][0] == "accepted: the documented matrix accepts v1"
+    # The matrix command reads the document alike (review BAL-5).
+    matrix = ("matrix", "--migrations", history, "--examples", "10", "--jobs", "1")
+    assert invoke(*matrix, "--expected", documented).exit_code == 0
+
+
+def test_a_no_sync_row_across_an_accepted_break_takes_partial_too(tmp_path: Path) -> None:
+    """A break that shows in some runs and not others (a clock-stamped seed) flipped the
+    gate whichever way the pair was documented (review BAL-4): across a listed break, a
+    No sync row also takes partial."""
+    history = HISTORIES / "drop_table" / "migrations"
+    statuses = {(1, 1): "✅ Full sync", (2, 2): "✅ Full sync", (1, 2): NO_SYNC}
+    documented = _document(tmp_path / "compat.md", {**statuses, (2, 1): "⚠️ Partial sync"})
+    run = ("matrix", "--migrations", history, *SMALL, "--expected", documented)
+    out = tmp_path / "m.json"
+    assert invoke(*run).exit_code == 1  # No sync, observed partial, no break listed
+    documented.write_text(documented.read_text(encoding="utf-8") + "\nAccepted breaks: v2\n")
+    assert invoke(*run, "--json", out).exit_code == 0
+    cell = next(c for c in load_json(out)["cells"] if (c["local"], c["peer"]) == (1, 2))
+    assert cell["observed"] == "partial" and cell["ok"]
+    assert cell["reasons"] == ["accepted: documented No sync across the accepted break v2"]
 
 
 def test_a_documented_break_not_reached_does_not_only_advise_editing_the_document(

@@ -231,6 +231,14 @@ def test_status_matches_refuses_words_outside_the_contract() -> None:
         ("## Accepted breaks: v3; v2", (2, 3)),  # (review BAJ-7)
         ("1. Accepted breaks: v1, v3, and v2", (1, 2, 3)),
         ("Accepted breaks - v5", (5,)),  # (review BAK-6: ignored, then advised)
+        ("Accepted breaks: `v2`, `v3`.", (2, 3)),
+        ("Accepted breaks: none", ()),  # (review BAL-9: bad input)
+        ("Accepted breaks: (none yet)", ()),
+        ("Accepted breaks: -", ()),
+        ("## Accepted breaks \u2014 see below", ()),
+        ("````\n```\n```\nAccepted breaks: v2\n````", ()),  # a fence in a fence (BAL-1)
+        ("```\n~~~\nAccepted breaks: v2\n```", ()),
+        ("Use `<!--` to hide a line.\nAccepted breaks: v2", (2,)),  # (review BAL-10)
     ],
 )
 def test_accepted_breaks_are_read_from_their_line(
@@ -248,6 +256,12 @@ def test_accepted_breaks_are_read_from_their_line(
         "Accepted breaks: 2",
         "Accepted breaks:",
         "Accepted breaks: v1-v2",
+        "Accepted breaks: v2; v3 is still to be fixed",  # (review BAL-2: read v3)
+        "Accepted breaks: v2 and v3 are NOT accepted yet",
+        "Accepted breaks: v2 - v3",  # (review BAL-3: read v2 alone)
+        "Accepted breaks: v2 to v3",
+        "Accepted breaks: v2 & v3",
+        "Accepted breaks: v2, 3",
     ],
 )
 def test_an_accepted_breaks_line_not_listing_versions_is_bad_input(
@@ -257,7 +271,9 @@ def test_an_accepted_breaks_line_not_listing_versions_is_bad_input(
     line the author wrote (review BAJ-6, BAJ-7)."""
     path = tmp_path / "compat.md"
     path.write_text(f"{line}\n", encoding="utf-8")
-    with pytest.raises(ExpectedFileError, match=r"compat\.md:1: write the accepted versions first"):
+    with pytest.raises(
+        ExpectedFileError, match=r"compat\.md:1: write 'Accepted breaks: v2, v5 \(why\)'"
+    ):
         accepted_breaks(path, [1, 2, 3])
 
 
@@ -266,3 +282,14 @@ def test_an_accepted_break_naming_no_version_is_bad_input(tmp_path: Path) -> Non
     path.write_text("Accepted breaks: v9\n", encoding="utf-8")
     with pytest.raises(ExpectedFileError, match=r"compat.md:1: accepted break v9 is not a version"):
         accepted_breaks(path, [1, 2, 3])
+
+
+def test_a_table_in_a_fence_inside_a_fence_is_an_example(tmp_path: Path) -> None:
+    """A ``` fence inside a ```` block does not close it (review BAL-1)."""
+    text = (
+        "````markdown\n```\n```\n| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+        "| v1 | v1 | ❌ No sync | |\n````\n\n"
+        "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+        "| v1 | v1 | ✅ Full sync | |\n"
+    )
+    assert parse_expected(text)[(1, 1)].status == "full"
