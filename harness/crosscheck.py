@@ -12,7 +12,13 @@ from typing import Any
 
 from harness.cells import cell_id
 
-__all__ = ["documented_breaks", "how_to_accept", "lint_matrix_disagreements", "relay_accepted"]
+__all__ = [
+    "documented_breaks",
+    "how_to_accept",
+    "lint_matrix_disagreements",
+    "relay_accepted",
+    "within_version_breaks",
+]
 
 
 def documented_breaks(
@@ -41,6 +47,16 @@ def documented_breaks(
     ]
 
 
+def within_version_breaks(lint: Sequence[Mapping[str, Any]]) -> set[int]:
+    """The migrations whose break holds between replicas of one version too (a trigger
+    writing replicated rows): they can explain a failure wherever the newer side has them."""
+    return {
+        int(entry["version"])
+        for entry in lint
+        if set(_rules(entry, breaking_only=True)) & _WITHIN_ONE_VERSION
+    }
+
+
 def relay_accepted(
     relay: int, peer: int, accepted: Iterable[int], lint: Sequence[Mapping[str, Any]]
 ) -> list[int]:
@@ -49,11 +65,7 @@ def relay_accepted(
     and those that break replicas of one version (a trigger writing replicated rows) at
     or before ``peer`` (review BAK-3: no document could accept a relay failure)."""
     listed = set(accepted)
-    within = {
-        int(entry["version"])
-        for entry in lint
-        if set(_rules(entry, breaking_only=True)) & _WITHIN_ONE_VERSION
-    }
+    within = within_version_breaks(lint)
     return sorted(v for v in listed if relay < v <= peer or (v in within and v <= peer))
 
 

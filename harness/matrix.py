@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cells import CellResult, run_cell
-from harness.crosscheck import relay_accepted
+from harness.crosscheck import relay_accepted, within_version_breaks
 from harness.expected import (
     BROKEN,
     PARTIAL,
@@ -265,21 +265,31 @@ def _accept(result: MatrixResult, accepted: Sequence[int]) -> None:
     a cell documented No sync across one of them and seen partial (a clock-stamped
     seed breaks in one run and not the next: review BAL-4), and a relay check one of
     them explains (a trigger writing replicated rows: BAK-3, in ``matrix`` as in
-    ``report``: BAL-5)."""
-    if not accepted:
+    ``report``: BAL-5); never where a breaking migration not listed may explain it."""
+    if not accepted or (
+        all(cell.ok for cell in result.cells) and all(relay.ok for relay in result.relay)
+    ):
         return
+    lint = lint_to_json(lint_migrations(result.migration_set.migrations))["lint"]
+    unlisted = {int(e["version"]) for e in lint if e["verdict"] == "breaking"} - set(accepted)
+    everywhere = unlisted & within_version_breaks(lint)  # (after them, any pair may show them)
+
+    def unexplained(low: int, high: int) -> bool:
+        """Whether a breaking migration not listed may explain a failure between them."""
+        return bool(unlisted & set(range(low + 1, high + 1))) or any(v <= high for v in everywhere)
+
     for cell in result.cells:
         low, high = sorted((cell.local, cell.peer))
         crossed = [v for v in accepted if low < v <= high]
+        if unexplained(low, high):
+            continue
         if not cell.ok and cell.expected == BROKEN and cell.observed == PARTIAL and crossed:
             cell.ok = True
             names = ", ".join(f"v{v}" for v in crossed)
             cell.reasons = [f"accepted: documented No sync across the accepted break {names}"]
-    failed = [relay for relay in result.relay if not relay.ok]
-    if not failed:
-        return
-    lint = lint_to_json(lint_migrations(result.migration_set.migrations))["lint"]
-    for relay in failed:
+    for relay in result.relay:
+        if relay.ok or unexplained(relay.relay, relay.peer):
+            continue
         explained = relay_accepted(relay.relay, relay.peer, accepted, lint)
         if explained:  # what an accepted break makes fail is accepted with it
             relay.ok, relay.accepted_breaks = True, explained

@@ -811,6 +811,24 @@ def test_a_relay_failure_an_accepted_break_explains_is_accepted(tmp_path: Path) 
     assert invoke(*matrix, "--expected", documented).exit_code == 0
 
 
+def test_an_accepted_break_takes_nothing_a_break_not_listed_may_explain(tmp_path: Path) -> None:
+    """A cell across v2 (listed) and v3 (breaking, not listed) is not taken for v2's sake."""
+    history = tmp_path / "migrations"
+    shutil.copytree(HISTORIES / "drop_table" / "migrations", history)
+    (history / "003_drop_category.sql").write_text(
+        "ALTER TABLE expenses DROP COLUMN category;", encoding="utf-8"
+    )
+    statuses = {(a, b): "⚠️ Partial sync" for a in (1, 2, 3) for b in (1, 2, 3) if a != b}
+    statuses |= {(v, v): "✅ Full sync" for v in (1, 2, 3)} | {(1, 3): NO_SYNC}
+    documented = _document(tmp_path / "compat.md", statuses)
+    documented.write_text(documented.read_text(encoding="utf-8") + "\nAccepted breaks: v2\n")
+    out = tmp_path / "m.json"
+    run = ("matrix", "--migrations", history, *SMALL, "--expected", documented, "--json", out)
+    assert invoke(*run).exit_code == 1
+    cell = next(c for c in load_json(out)["cells"] if (c["local"], c["peer"]) == (1, 3))
+    assert cell["observed"] == "partial" and not cell["ok"]
+
+
 def test_a_no_sync_row_across_an_accepted_break_takes_partial_too(tmp_path: Path) -> None:
     """A break that shows in some runs and not others (a clock-stamped seed) flipped the
     gate whichever way the pair was documented (review BAL-4): across a listed break, a
