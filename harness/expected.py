@@ -165,38 +165,66 @@ def accepted_breaks(path: str | os.PathLike[str], versions: Iterable[int]) -> tu
     return tuple(sorted(set(found)))
 
 
-_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# A fence opens a code block at any indent (a list item's) and inside a blockquote
+# (review BAM-1, BAM-2); it closes on a fence of its own kind, at least as long.
+_FENCE_OPEN = re.compile(r"^[ \t]*(?:>[ \t]*)*(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+).*?\1")
+_PRE_OPEN = re.compile(r"(?i)<pre\b")
+_PRE_CLOSE = re.compile(r"(?i)</pre\s*>")
 
 
 def document_lines(text: str) -> Iterator[tuple[int, str]]:
-    """The lines of a Markdown text a reader sees as prose or tables, numbered from 1:
-    not in a fenced code block (closed only by a fence of the same character, at
-    least as long: review BAL-1) or an HTML comment (``<!--`` in inline code opens
-    none: BAL-10)."""
+    """The lines of a Markdown text a reader sees as prose or tables, numbered from 1,
+    without their HTML comments: nothing in a fenced code block (closed only by a
+    fence of its own kind, at least as long: review BAL-1) or a ``<pre>`` block, and
+    a line's commented parts cut out (``<!--`` in inline code opens none: BAL-10; a
+    comment may close and open again on one line: BAM-3; the rest of a line with a
+    comment in it stays: BAM-4)."""
     fence: str | None = None
-    commented = False
+    pre = commented = False
     for number, line in enumerate(text.splitlines(), start=1):
         opened = _FENCE_OPEN.match(line)
         if fence is not None:
-            closing = (
-                opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence)
-            )
-            if closing and opened and not line[opened.end() :].strip():
-                fence = None
+            closes = opened is not None and opened.group(1)[0] == fence[0]
+            if closes and opened and len(opened.group(1)) >= len(fence):
+                fence = None if not line[opened.end() :].strip() else fence
+            continue
+        masked = _CODE_SPAN.sub(lambda m: "\0" * len(m.group(0)), line)  # (same offsets)
+        if pre:
+            pre = _PRE_CLOSE.search(masked) is None
             continue
         if opened and not commented:
             fence = opened.group(1)
             continue
-        plain = _CODE_SPAN.sub("", line)
+        visible, was_commented = _uncommented(line, masked, commented)
+        whole = not commented  # (a line a comment spans whole shows nothing)
+        commented = was_commented
+        shown = _CODE_SPAN.sub("", visible)
+        if _PRE_OPEN.search(shown) and not _PRE_CLOSE.search(shown):
+            pre = True
+            continue
+        if visible.strip() or whole:
+            yield number, visible
+
+
+def _uncommented(line: str, masked: str, commented: bool) -> tuple[str, bool]:
+    """``line`` without its HTML comments, and whether one is still open at its end
+    (``masked``: the line with its inline code blanked out, at the same offsets)."""
+    parts: list[str] = []
+    at = 0
+    while True:
         if commented:
-            if "-->" in plain:
-                commented = False
-            continue
-        if "<!--" in plain:
-            commented = "-->" not in plain[plain.index("<!--") :]
-            continue
-        yield number, line
+            close = masked.find("-->", at)
+            if close < 0:
+                return "".join(parts), True
+            at, commented = close + 3, False
+        else:
+            start = masked.find("<!--", at)
+            if start < 0:
+                parts.append(line[at:])
+                return "".join(parts), False
+            parts.append(line[at:start])
+            at, commented = start + 4, True
 
 
 def read_expected(path: str | os.PathLike[str]) -> dict[tuple[int, int], ExpectedCell]:

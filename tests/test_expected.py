@@ -239,6 +239,11 @@ def test_status_matches_refuses_words_outside_the_contract() -> None:
         ("````\n```\n```\nAccepted breaks: v2\n````", ()),  # a fence in a fence (BAL-1)
         ("```\n~~~\nAccepted breaks: v2\n```", ()),
         ("Use `<!--` to hide a line.\nAccepted breaks: v2", (2,)),  # (review BAL-10)
+        ("- item\n\n    ```\n    Accepted breaks: v2\n    ```", ()),  # (review BAM-1)
+        ("> ```\n> Accepted breaks: v2\n> ```", ()),  # (review BAM-2)
+        ("<pre>\nAccepted breaks: v2\n</pre>", ()),
+        ("<!-- x --> text <!--\nAccepted breaks: v2\n-->", ()),  # (review BAM-3)
+        ("Accepted breaks: v2, v3 <!-- released in 1.4 -->", (2, 3)),  # (review BAM-4)
     ],
 )
 def test_accepted_breaks_are_read_from_their_line(
@@ -293,3 +298,13 @@ def test_a_table_in_a_fence_inside_a_fence_is_an_example(tmp_path: Path) -> None
         "| v1 | v1 | ✅ Full sync | |\n"
     )
     assert parse_expected(text)[(1, 1)].status == "full"
+
+
+def test_a_row_with_a_comment_in_it_is_read(tmp_path: Path) -> None:
+    """The rows after one with an inline comment were dropped (review BAM-4)."""
+    text = (
+        "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+        "| v1 | v1 | ✅ Full sync | same <!-- schema --> |\n"
+        "| v1 | v2 | ⚠️ Partial sync | |\n"
+    )
+    assert set(parse_expected(text)) == {(1, 1), (1, 2)}
