@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import settings
@@ -157,29 +158,36 @@ def _migration_set(config: pytest.Config) -> MigrationSet:
     return cached
 
 
+_T = TypeVar("_T")
+
+
 def _expectations(config: pytest.Config) -> tuple[dict[tuple[int, int], ExpectedCell], str]:
-    cached: tuple[dict[tuple[int, int], ExpectedCell], str] | None = getattr(
-        config, "_nexus_expectations", None
+    return _read_once(
+        config,
+        "_nexus_expectations",
+        lambda: load_expectations(_migration_set(config), _path_option(config, "expected")),
     )
-    if cached is None:
-        try:
-            cached = load_expectations(_migration_set(config), _path_option(config, "expected"))
-        except HarnessError as exc:
-            raise pytest.UsageError(f"{_source(config, 'expected')}: {exc}") from None
-        config._nexus_expectations = cached  # type: ignore[attr-defined]
-    return cached
 
 
 def _accepted_breaks(config: pytest.Config) -> tuple[int, ...]:
     """The documented matrix's ``Accepted breaks:`` versions (read with it, once)."""
-    cached: tuple[int, ...] | None = getattr(config, "_nexus_accepted", None)
-    if cached is None:
+    return _read_once(
+        config,
+        "_nexus_accepted",
+        lambda: load_accepted_breaks(_migration_set(config), _path_option(config, "expected")),
+    )
+
+
+def _read_once(config: pytest.Config, attribute: str, read: Callable[[], _T]) -> _T:
+    """What ``read`` gives from the documented matrix, kept on ``config`` as ``attribute``;
+    its error a one-line usage error naming the file's option."""
+    if not hasattr(config, attribute):
         try:
-            cached = load_accepted_breaks(_migration_set(config), _path_option(config, "expected"))
+            setattr(config, attribute, read())
         except HarnessError as exc:
             raise pytest.UsageError(f"{_source(config, 'expected')}: {exc}") from None
-        config._nexus_accepted = cached  # type: ignore[attr-defined]
-    return cached
+    found: _T = getattr(config, attribute)
+    return found
 
 
 def _own_profiles() -> tuple[settings, ...]:
