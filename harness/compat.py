@@ -21,8 +21,6 @@ from harness.matrix import (
     MatrixConfig,
     MatrixResult,
     Progress,
-    load_accepted_breaks,
-    load_expectations,
     run_matrix,
 )
 
@@ -61,10 +59,9 @@ def compatibility_report(config: MatrixConfig, progress: Progress | None = None)
     breaking = [e["version"] for e in lint["lint"] if e["verdict"] == "breaking"]
     # Every row of the document, run or not (--pairs may leave the documented pair out),
     # as the plugin reads it.
-    documented = load_expectations(result.migration_set, config.expected)[0].values()
-    rows = [(c.local, c.peer, c.status) for c in documented]
-    listed = load_accepted_breaks(result.migration_set, config.expected)
-    accepted = documented_breaks(breaking, rows, listed)
+    documented = result.documented
+    rows = [(c.local, c.peer, c.status) for c in documented.cells.values()]
+    accepted = documented_breaks(breaking, rows, documented.accepted)
     report["lint_documented_breaks"] = accepted
     observed = [(c.local, c.peer, c.observed) for c in result.cells]
     report["lint_how_to_accept"] = {

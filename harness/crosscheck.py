@@ -202,11 +202,7 @@ def lint_matrix_disagreements(
     breaking = {int(entry["version"]) for entry in lint if entry.get("verdict") == "breaking"}
     # Breaks that hold between replicas of one version too (a trigger writing replicated
     # rows): they explain any cell whose newer side has them, crossing them or not.
-    within = [
-        int(entry["version"])
-        for entry in lint
-        if set(_rules(entry, breaking_only=True)) & _WITHIN_ONE_VERSION
-    ]
+    within = within_version_breaks(lint)
     found: list[dict[str, Any]] = []
     for entry in sorted(lint, key=lambda item: int(item["version"])):
         version = int(entry["version"])

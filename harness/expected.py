@@ -35,6 +35,7 @@ __all__ = [
     "default_expectations",
     "expectation_for",
     "parse_expected",
+    "read_document",
     "read_expected",
     "status_matches",
 ]
@@ -91,7 +92,7 @@ def parse_expected(text: str, source: str = "<text>") -> dict[tuple[int, int], E
     """
     cells: Expectations = {}
     found_table = False
-    for header, rows in _tables(text.splitlines()):
+    for header, rows in _tables(text):
         columns = _matrix_columns(header[1])
         if columns is None:
             continue
@@ -140,9 +141,24 @@ def accepted_breaks(path: str | os.PathLike[str], versions: Iterable[int]) -> tu
     exist; a line that starts so but does not list versions that way is bad input
     (a heading that does not is only a heading)."""
     source = os.fspath(path)
+    return _accepted(_read_text(source), source, versions)
+
+
+def read_document(
+    path: str | os.PathLike[str], versions: Iterable[int]
+) -> tuple[dict[tuple[int, int], ExpectedCell], tuple[int, ...]]:
+    """The documented matrix at ``path``, read once: its cells (see :func:`parse_expected`)
+    and its accepted breaks (see :func:`accepted_breaks`)."""
+    source = os.fspath(path)
+    text = _read_text(source)
+    return parse_expected(text, source), _accepted(text, source, versions)
+
+
+def _accepted(text: str, source: str, versions: Iterable[int]) -> tuple[int, ...]:
+    """:func:`accepted_breaks` of a document's ``text``."""
     known = set(versions)
     found: list[int] = []
-    for line_number, line in document_lines(_read_text(source)):
+    for line_number, line in document_lines(text):
         start = _ACCEPTED.match(line)
         if start is None:
             continue
@@ -321,10 +337,10 @@ def status_matches(expected: str, observed: str) -> bool:
 _Line = tuple[int, str]
 
 
-def _tables(lines: list[str]) -> Iterator[tuple[_Line, list[_Line]]]:
+def _tables(text: str) -> Iterator[tuple[_Line, list[_Line]]]:
     """Yield each GitHub-style table outside code blocks and HTML comments (see
     :func:`document_lines`) as (header, body rows)."""
-    seen = list(document_lines("\n".join(lines)))
+    seen = list(document_lines(text))
     index = 0
     while index < len(seen):
         number, line = seen[index]

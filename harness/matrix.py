@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.cells import CellResult, run_cell
 from harness.crosscheck import relay_accepted, within_version_breaks
@@ -28,11 +28,10 @@ from harness.expected import (
     BROKEN,
     PARTIAL,
     ExpectedCell,
-    accepted_breaks,
     check_versions,
     default_expectations,
     expectation_for,
-    read_expected,
+    read_document,
 )
 from harness.lint import lint_migrations, lint_to_json
 from harness.relay import RelayResult, run_relay
@@ -59,13 +58,25 @@ class MatrixConfig:
     pairs: str = "all"  # see PAIRS
 
 
+class Documented(NamedTuple):
+    """The documented matrix: its statuses, where they came from, its accepted breaks."""
+
+    cells: dict[tuple[int, int], ExpectedCell]
+    source: str
+    accepted: tuple[int, ...] = ()
+
+
 @dataclass
 class MatrixResult:
     migration_set: MigrationSet
-    expected_source: str
+    documented: Documented  # what the cells were checked against
     cells: list[CellResult] = field(default_factory=list)
     relay: list[RelayResult] = field(default_factory=list)
     pairs: str = "all"  # which pairs ran (see PAIRS)
+
+    @property
+    def expected_source(self) -> str:
+        return self.documented.source
 
     @property
     def ok(self) -> bool:
@@ -91,32 +102,20 @@ def default_expected_file() -> Path | None:
     return None
 
 
-def load_expectations(
-    migration_set: MigrationSet, expected: Path | None
-) -> tuple[dict[tuple[int, int], ExpectedCell], str]:
-    """The documented statuses and where they came from.
+def load_expectations(migration_set: MigrationSet, expected: Path | None) -> Documented:
+    """The documented statuses, where they came from and the accepted breaks
+    (``Accepted breaks: v2``), the file read once.
 
     An explicit file wins; our own migrations default to docs/MIGRATIONS.md;
-    any other directory without a file gets the default policy.
+    any other directory without a file gets the default policy (no accepted break).
     """
     if expected is None and migration_set.is_default:
         expected = default_expected_file()
     if expected is None:
-        return default_expectations(migration_set.versions), "default policy"
-    cells = read_expected(expected)
+        return Documented(default_expectations(migration_set.versions), "default policy")
+    cells, accepted = read_document(expected, migration_set.versions)
     check_versions(cells, migration_set.versions, str(expected))
-    accepted_breaks(expected, migration_set.versions)  # bad input before any run (BAJ-8)
-    return cells, str(expected)
-
-
-def load_accepted_breaks(migration_set: MigrationSet, expected: Path | None) -> tuple[int, ...]:
-    """The versions the documented matrix lists as accepted breaks (``Accepted breaks:
-    v2``), from the file :func:`load_expectations` reads; none under the default policy."""
-    if expected is None and migration_set.is_default:
-        expected = default_expected_file()
-    if expected is None:
-        return ()
-    return accepted_breaks(expected, migration_set.versions)
+    return Documented(cells, str(expected), accepted)
 
 
 # Which pairs of versions a run checks. "all": every ordered pair (N x N cells), what
@@ -213,8 +212,9 @@ Progress = Callable[[str, CellResult | RelayResult], None]
 def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> MatrixResult:
     """Run every cell (and relay check) and compare with the documented matrix."""
     migration_set = load_set(config.migrations)
-    expectations, source = load_expectations(migration_set, config.expected)
-    result = MatrixResult(migration_set, source, pairs=config.pairs)
+    documented = load_expectations(migration_set, config.expected)
+    expectations, source, accepted = documented
+    result = MatrixResult(migration_set, documented, pairs=config.pairs)
     directory = migration_set.directory
     jobs = config.jobs or usable_cpus()
     cell_pairs = pairs(migration_set, config.pairs)
@@ -256,7 +256,7 @@ def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> Matrix
         if not cell.ok and row is not None and row.line:
             cell.reasons.insert(1, f"documented at {source}:{row.line}")
     result.relay = [relay_results[p] for p in relays]
-    _accept(result, load_accepted_breaks(migration_set, config.expected))
+    _accept(result, accepted)
     return result
 
 

@@ -20,7 +20,6 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from hypothesis import settings
@@ -34,7 +33,7 @@ from harness.lint import MigrationLint, lint_migrations, lint_to_json
 from harness.matrix import (
     DEFAULT_EXAMPLES,
     PAIRS,
-    load_accepted_breaks,
+    Documented,
     load_expectations,
     pairs,
 )
@@ -101,7 +100,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not _named(config):
         return None
     migration_set = _migration_set(config)
-    _, source = _expectations(config)
+    source = _expectations(config).source
     versions = migration_set.versions
     which = _pairs(config)
     pairs_note = f", pairs {which}" if which != "all" else ""
@@ -158,36 +157,16 @@ def _migration_set(config: pytest.Config) -> MigrationSet:
     return cached
 
 
-_T = TypeVar("_T")
-
-
-def _expectations(config: pytest.Config) -> tuple[dict[tuple[int, int], ExpectedCell], str]:
-    return _read_once(
-        config,
-        "_nexus_expectations",
-        lambda: load_expectations(_migration_set(config), _path_option(config, "expected")),
-    )
-
-
-def _accepted_breaks(config: pytest.Config) -> tuple[int, ...]:
-    """The documented matrix's ``Accepted breaks:`` versions (read with it, once)."""
-    return _read_once(
-        config,
-        "_nexus_accepted",
-        lambda: load_accepted_breaks(_migration_set(config), _path_option(config, "expected")),
-    )
-
-
-def _read_once(config: pytest.Config, attribute: str, read: Callable[[], _T]) -> _T:
-    """What ``read`` gives from the documented matrix, kept on ``config`` as ``attribute``;
-    its error a one-line usage error naming the file's option."""
-    if not hasattr(config, attribute):
+def _expectations(config: pytest.Config) -> Documented:
+    """The documented matrix, read once per session."""
+    cached: Documented | None = getattr(config, "_nexus_expectations", None)
+    if cached is None:
         try:
-            setattr(config, attribute, read())
+            cached = load_expectations(_migration_set(config), _path_option(config, "expected"))
         except HarnessError as exc:
             raise pytest.UsageError(f"{_source(config, 'expected')}: {exc}") from None
-    found: _T = getattr(config, attribute)
-    return found
+        config._nexus_expectations = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _own_profiles() -> tuple[settings, ...]:
@@ -350,7 +329,7 @@ def nexus_templates(nexus_migration_set: MigrationSet) -> Iterator[Templates]:
 @pytest.fixture(scope="session")
 def nexus_expected(pytestconfig: pytest.Config) -> dict[tuple[int, int], ExpectedCell]:
     """The documented matrix (or the default policy)."""
-    return _expectations(pytestconfig)[0]
+    return _expectations(pytestconfig).cells
 
 
 @pytest.fixture(scope="session")
@@ -369,9 +348,9 @@ def nexus_lint(
 ) -> Lint:
     """One migration's lint (parametrised over every version)."""
     breaking = [r.version for r in nexus_lint_results.values() if r.verdict == "breaking"]
-    rows = [(c.local, c.peer, c.status) for c in _expectations(request.config)[0].values()]
-    listed = _accepted_breaks(request.config)
-    documented = request.param in documented_breaks(breaking, rows, listed)
+    expectations = _expectations(request.config)
+    rows = [(c.local, c.peer, c.status) for c in expectations.cells.values()]
+    documented = request.param in documented_breaks(breaking, rows, expectations.accepted)
     versions = sorted(nexus_lint_results)
     return Lint(
         request.param,

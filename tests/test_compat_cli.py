@@ -345,12 +345,10 @@ def test_lint_flags_a_breaking_history(tmp_path: Path) -> None:
 def test_lint_summary_names_tables_that_never_sync(tmp_path: Path) -> None:
     """Not-replicable is additive, so lint passes: the closing line still says which
     tables never sync (review BZ-Q1: a tag link table with a two-column key)."""
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "001_notes.sql").write_text(
+    folder = migrations_folder(
+        tmp_path,
         "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT);"
         " CREATE TABLE note_tags (note_id TEXT, tag TEXT, PRIMARY KEY (note_id, tag));",
-        encoding="utf-8",
     )
     result = invoke("lint", "--migrations", folder)
     assert result.exit_code == 0

@@ -167,9 +167,8 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     if 1 not in ups and min(ups) >= TIMESTAMP_LIKE:
         raise MigrationSetError(
             f"{root}: migration numbers start at 001, and {min(ups)} looks like a timestamp"
-            " (Rails, Knex, Ecto, sqlx, goose and dbmate name files so): copy the files in"
-            " their order as 001_name.sql, 002_name.sql, ... (the up part only: a down part"
-            " goes in NNN_name.down.sql)"
+            f" (Rails, Knex, Ecto, sqlx, goose and dbmate name files so): {_IN_ORDER} (the up"
+            " part only: a down part goes in NNN_name.down.sql)"
         )
     for number in range(1, max(ups) + 1):
         if number not in ups:
@@ -191,6 +190,7 @@ def load_migrations(directory: str | Path | None = None) -> list[Migration]:
     return migrations
 
 
+_IN_ORDER = "copy the files in their order as 001_name.sql, 002_name.sql, ..."
 FLYWAY_NAME = re.compile(r"^([VvUu])\d+(?:[._]\d+)*__.+\.sql$")
 UP_DOWN_NAME = re.compile(r"^\d+_.+\.up\.sql$")  # golang-migrate, sqlx: NAME.up.sql
 # Where goose and dbmate keep a migration's down part in the same file as its up part:
@@ -203,16 +203,13 @@ def _name_hint(name: str) -> str:
     """How to name a file a migration tool named its own way, or ''."""
     flyway = FLYWAY_NAME.match(name)
     if flyway and flyway.group(1) in "Vv":
-        return (
-            " (Flyway's V1__name.sql: copy the files in their order as 001_name.sql,"
-            " 002_name.sql, ...)"
-        )
+        return f" (Flyway's V1__name.sql: {_IN_ORDER})"
     if flyway:
         return " (a Flyway undo file: its SQL goes in 001_name.down.sql beside 001_name.sql)"
     if UP_DOWN_NAME.match(name):
         return (
-            " (golang-migrate's and sqlx's NAME.up.sql: copy them in their order as"
-            " 001_name.sql, 002_name.sql, ..., and each .down.sql as NNN_name.down.sql)"
+            f" (golang-migrate's and sqlx's NAME.up.sql: {_IN_ORDER}, and each .down.sql as"
+            " NNN_name.down.sql)"
         )
     return ""
 
@@ -247,8 +244,7 @@ def _nested(root: Path) -> str:
         return ""
     return (
         f"; found {nested[0]}{' and more' if len(nested) > 1 else ''} in folders (as Prisma"
-        " and Diesel keep them): copy each in its order as 001_name.sql, 002_name.sql, ..."
-        " into one folder"
+        f" and Diesel keep them): {_IN_ORDER}, into one folder"
     )
 
 
