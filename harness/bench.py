@@ -24,6 +24,7 @@ from harness.matrix import MatrixConfig, run_matrix
 from harness.versions import Templates, load_set
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import migrate
+from nexus_core.oplog import OpLog
 from nexus_core.replica import Replica
 from nexus_core.sync import sync
 from nexus_core.wire import decode_message, quote_identifier
@@ -100,11 +101,12 @@ def _storage_floor(path: Path, replica_file: Path, sender_file: Path) -> float:
     names = [row[1] for row in source.execute(f"PRAGMA table_info({BENCH_TABLE})")]
     quoted = ", ".join(map(quote_identifier, names))
     app = source.execute(f"SELECT {quoted} FROM {quote_identifier(BENCH_TABLE)}").fetchall()
-    changes = source.execute(
-        "SELECT origin, hlc, origin_version, kind, table_name, row_id, cols"
-        " FROM _nexus_changes WHERE table_name = ?",
-        (BENCH_TABLE,),
-    ).fetchall()
+    # One stored change a row, as a receiver stores them (the sender batched its own).
+    changes = [
+        change.row()
+        for change in OpLog(source).changes_since(None)
+        if change.table_name == BENCH_TABLE
+    ]
     states = source.execute(
         "SELECT table_name, row_id, clocks FROM _nexus_rows WHERE table_name = ?", (BENCH_TABLE,)
     ).fetchall()

@@ -8,6 +8,14 @@ column ops share it. On the wire every op still travels on its own.
 - ``_nexus_changes``: every change this replica holds, applied or parked, with
   its columns' values as JSON; unique by (origin, clock), so "what does a peer
   lack" is a range scan per origin, never a history scan.
+- ``_nexus_batches``: the changes of a batch of local inserts (``insert_many``,
+  ``adopt_rows``), up to ``BATCH_ROWS`` to a row: their clocks, row ids and
+  columns as three JSON arrays. One stored row instead of hundreds is most of
+  what a batch insert's oplog costs. Only a replica's own writes are batched,
+  so one origin's batches never overlap (its clock issues each batch after
+  every clock it holds); readers of changes read both tables, and a batched
+  change that has to change (columns arriving later, parked) is moved back
+  out to ``_nexus_changes`` first.
 - ``_nexus_rows``: per replicated row, the winning clock of each column, the
   tombstone (a delete is final) and, while the row cannot be inserted yet
   (a NOT NULL column has not arrived), the values gathered so far.
@@ -23,8 +31,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from heapq import merge
 from typing import Any
 
 import msgspec
@@ -47,6 +57,17 @@ BOOKKEEPING_DDL = (
         row_id BLOB NOT NULL,
         cols TEXT NOT NULL,
         UNIQUE (origin, hlc)
+    )""",
+    """CREATE TABLE IF NOT EXISTS _nexus_batches (
+        origin TEXT NOT NULL,
+        first TEXT NOT NULL,
+        last TEXT NOT NULL,
+        origin_version INTEGER NOT NULL,
+        table_name TEXT NOT NULL,
+        hlcs TEXT NOT NULL,
+        row_ids TEXT NOT NULL,
+        cols TEXT NOT NULL,
+        UNIQUE (origin, last)
     )""",
     """CREATE TABLE IF NOT EXISTS _nexus_rows (
         table_name TEXT NOT NULL,
@@ -80,6 +101,9 @@ BOOKKEEPING_DDL = (
 WHOLE_CHANGE = ""
 _CHANGE_COLUMNS = "origin, hlc, origin_version, kind, table_name, row_id, cols"
 CHUNK = 400  # ids bound in one IN (...) query
+BATCH_ROWS = 256  # changes of a batch insert stored in one _nexus_batches row
+_BATCH_COLUMNS = "origin, origin_version, table_name, hlcs, row_ids, cols"
+_BATCHED_KEYS = frozenset((int, str))  # row ids a batch holds (JSON keeps them as they are)
 _PARKED_CHANGES = (
     "SELECT c.origin, c.hlc, c.origin_version, c.kind, c.table_name, c.row_id, c.cols,"
     " json_group_object(p.column_name, p.reason)"
@@ -256,6 +280,23 @@ def _change(row: Sequence[Any]) -> Change:
     return Change(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]))
 
 
+def _batched(row: Sequence[Any], after: str = "") -> list[Change]:
+    """The changes of a ``_nexus_batches`` row (:data:`_BATCH_COLUMNS`) newer than ``after``."""
+    origin, version, table, *arrays = row
+    hlcs, row_ids, cols = map(msgspec.json.decode, arrays)
+    start = bisect_right(hlcs, after) if after else 0
+    return [
+        Change(origin, hlc, version, "set", table, row_id, values)
+        for hlc, row_id, values in zip(hlcs[start:], row_ids[start:], cols[start:], strict=True)
+    ]
+
+
+def batchable(row_ids: Sequence[Value]) -> bool:
+    """Whether changes naming ``row_ids`` can be stored as a batch (two or more, keys
+    that JSON keeps as they are: integers and text)."""
+    return len(row_ids) > 1 and set(map(type, row_ids)) <= _BATCHED_KEYS
+
+
 @dataclass
 class RowState:
     """What the engine knows of one replicated row."""
@@ -295,17 +336,75 @@ class OpLog:
             f"INSERT INTO _nexus_changes ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )
 
+    def add_batches(
+        self,
+        origin: str,
+        origin_version: int,
+        table: str,
+        hlcs: Sequence[str],
+        row_ids: Sequence[Value],
+        cols: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Store local inserts, one change per row (``hlcs`` ascending, row ids
+        :func:`batchable`), ``BATCH_ROWS`` changes to a stored row."""
+        self.conn.executemany(
+            f"INSERT INTO _nexus_batches (first, last, {_BATCH_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    hlcs[start],
+                    hlcs[min(start + BATCH_ROWS, len(hlcs)) - 1],
+                    origin,
+                    origin_version,
+                    table,
+                    dumps(hlcs[start : start + BATCH_ROWS]),
+                    dumps(row_ids[start : start + BATCH_ROWS]),
+                    dumps(cols[start : start + BATCH_ROWS]),
+                )
+                for start in range(0, len(hlcs), BATCH_ROWS)
+            ),
+        )
+
+    def _batch_holding(self, origin: str, hlc: str) -> tuple[int, list[Change]] | None:
+        """The batch holding change (origin, hlc), if one does: its rowid and changes."""
+        row = self.conn.execute(
+            f"SELECT rowid, first, {_BATCH_COLUMNS} FROM _nexus_batches"
+            " WHERE origin = ? AND last >= ? ORDER BY last LIMIT 1",
+            (origin, hlc),
+        ).fetchone()
+        if row is None or row[1] > hlc:  # (an origin's batches never overlap)
+            return None
+        return int(row[0]), _batched(row[2:])
+
+    def _batched_change(self, origin: str, hlc: str) -> Change | None:
+        held = self._batch_holding(origin, hlc)
+        if held is None:
+            return None
+        changes = held[1]
+        at = bisect_left([change.hlc for change in changes], hlc)
+        return changes[at] if at < len(changes) and changes[at].hlc == hlc else None
+
+    def _unbatch(self, origin: str, hlc: str) -> None:
+        """Move the batch holding change (origin, hlc), if one does, to ``_nexus_changes``,
+        where a change can be extended and parked ops find it."""
+        held = self._batch_holding(origin, hlc)
+        if held is not None and any(change.hlc == hlc for change in held[1]):
+            self.add_changes(held[1])
+            self.conn.execute("DELETE FROM _nexus_batches WHERE rowid = ?", (held[0],))
+
     def extend_change(self, origin: str, hlc: str, cols: Mapping[str, Any]) -> None:
         """Add columns that arrived later to a change already held.
 
         Merged here, not by ``json_patch``: to it a null means "remove the key",
         and a column set to NULL must stay in the change (it is forwarded).
         """
-        row = self.conn.execute(
-            "SELECT cols FROM _nexus_changes WHERE origin = ? AND hlc = ?", (origin, hlc)
-        ).fetchone()
+        held = "SELECT cols FROM _nexus_changes WHERE origin = ? AND hlc = ?"
+        row = self.conn.execute(held, (origin, hlc)).fetchone()
         if row is None:
-            return
+            self._unbatch(origin, hlc)
+            row = self.conn.execute(held, (origin, hlc)).fetchone()
+            if row is None:
+                return
         merged = json.loads(row[0]) | dict(cols)
         self.conn.execute(
             "UPDATE _nexus_changes SET cols = ? WHERE origin = ? AND hlc = ?",
@@ -317,7 +416,7 @@ class OpLog:
             f"SELECT {_CHANGE_COLUMNS} FROM _nexus_changes WHERE origin = ? AND hlc = ?",
             (origin, hlc),
         ).fetchone()
-        return None if row is None else _change(row)
+        return self._batched_change(origin, hlc) if row is None else _change(row)
 
     def changes_since(self, since: Mapping[str, str] | None) -> list[Change]:
         """Every change newer than ``since`` per origin (all of an origin it lacks)."""
@@ -332,15 +431,32 @@ class OpLog:
                 (origin, floor),
             )
             found.extend(_change(row) for row in rows)
+            for row in self.conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM _nexus_batches WHERE origin = ? AND last > ?",
+                (origin, floor),
+            ):
+                found += _batched(row, floor)
         found.sort(key=lambda change: change.hlc)
         return found
 
     def changes_after(self, since_clock: str | None = None) -> Iterator[Change]:
+        """Every change with a clock after ``since_clock``, oldest first."""
+        after = since_clock or ""
         rows = self.conn.execute(
-            f"SELECT {_CHANGE_COLUMNS} FROM _nexus_changes WHERE hlc > ? ORDER BY hlc",
-            (since_clock or "",),
+            f"SELECT {_CHANGE_COLUMNS} FROM _nexus_changes WHERE hlc > ? ORDER BY hlc", (after,)
         )
-        return (_change(row) for row in rows)
+        batched = [
+            change
+            for row in self.conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM _nexus_batches WHERE last > ?", (after,)
+            )
+            for change in _batched(row, after)
+        ]
+        changes = (_change(row) for row in rows)
+        if not batched:
+            return changes
+        batched.sort(key=lambda change: change.hlc)
+        return merge(changes, batched, key=lambda change: change.hlc)
 
     def latest_clock(self) -> str | None:
         row = self.conn.execute("SELECT MAX(hlc) FROM _nexus_vector").fetchone()
@@ -352,7 +468,11 @@ class OpLog:
             "SELECT COALESCE(SUM(CASE kind WHEN 'delete' THEN 1"
             " ELSE (SELECT COUNT(*) FROM json_each(cols)) END), 0) FROM _nexus_changes"
         ).fetchone()
-        return int(row[0])
+        batched = self.conn.execute(
+            "SELECT COALESCE(SUM((SELECT COUNT(*)"
+            " FROM json_each(b.cols) AS e, json_each(e.value))), 0) FROM _nexus_batches AS b"
+        ).fetchone()
+        return int(row[0]) + int(batched[0])
 
     # -- version vector ------------------------------------------------------
     def version_vector(self) -> dict[str, str]:
@@ -525,6 +645,17 @@ class OpLog:
     # -- parked ops ----------------------------------------------------------
     def park(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
         """Park (origin, hlc, column or WHOLE_CHANGE, reason) entries (the latest reason wins)."""
+        entries = list(entries)
+        origins = {entry[0] for entry in entries}
+        batched = {
+            origin
+            for origin in origins
+            if self.conn.execute(
+                "SELECT 1 FROM _nexus_batches WHERE origin = ? LIMIT 1", (origin,)
+            ).fetchone()
+        }
+        for origin, hlc in {entry[:2] for entry in entries if entry[0] in batched}:
+            self._unbatch(origin, hlc)  # (a replica's own change sent back to it)
         self.conn.executemany(
             "INSERT OR REPLACE INTO _nexus_parked (origin, hlc, column_name, reason)"
             " VALUES (?, ?, ?, ?)",
