@@ -35,6 +35,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from heapq import merge
+from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -95,6 +96,10 @@ BOOKKEEPING_DDL = (
     # Ops refused for their value are retried at the end of every receive: this
     # finds them without reading the ops parked as unknown (an old replica may
     # hold very many).
+    # Tombstones by table: an insert of many rows looks for deleted ones only in a
+    # table that has any. Deletes alone write to it.
+    "CREATE INDEX IF NOT EXISTS _nexus_rows_deleted"
+    " ON _nexus_rows (table_name) WHERE deleted IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS _nexus_parked_refused"
     f" ON _nexus_parked (origin, hlc, column_name, reason) WHERE {_VALUE_REFUSED}",
 )
@@ -102,6 +107,7 @@ WHOLE_CHANGE = ""
 _CHANGE_COLUMNS = "origin, hlc, origin_version, kind, table_name, row_id, cols"
 CHUNK = 400  # ids bound in one IN (...) query
 BATCH_ROWS = 256  # changes of a batch insert stored in one _nexus_batches row
+BATCH_BYTES = 1 << 25  # a batch's columns as JSON, at most (32 MiB)
 _BATCH_COLUMNS = "origin, origin_version, table_name, hlcs, row_ids, cols"
 _BATCHED_KEYS = frozenset((int, str))  # row ids a batch holds (JSON keeps them as they are)
 _PARKED_CHANGES = (
@@ -345,24 +351,44 @@ class OpLog:
         row_ids: Sequence[Value],
         cols: Sequence[Mapping[str, Any]],
     ) -> None:
-        """Store local inserts, one change per row (``hlcs`` ascending, row ids
-        :func:`batchable`), ``BATCH_ROWS`` changes to a stored row."""
-        self.conn.executemany(
-            f"INSERT INTO _nexus_batches (first, last, {_BATCH_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+        """Store local inserts, one change per row (``hlcs`` ascending and after every
+        clock held from ``origin``, row ids :func:`batchable`), ``BATCH_ROWS`` changes
+        to a stored row. Changes whose columns would make a stored row longer than
+        ``BATCH_BYTES`` are stored one a row (review BAN F2: SQLite refuses a value
+        over its length limit, 10^9 bytes by default)."""
+        batches = []
+        for start in range(0, len(hlcs), BATCH_ROWS):
+            end = min(start + BATCH_ROWS, len(hlcs))
+            values = _ENCODER.encode(cols[start:end])
+            if len(values) > BATCH_BYTES:
+                self.add_change_rows(
+                    zip(
+                        repeat(origin),
+                        hlcs[start:end],
+                        repeat(origin_version),
+                        repeat("set"),
+                        repeat(table),
+                        row_ids[start:end],
+                        dumps_all(cols[start:end]),
+                    )
+                )
+                continue
+            batches.append(
                 (
                     hlcs[start],
-                    hlcs[min(start + BATCH_ROWS, len(hlcs)) - 1],
+                    hlcs[end - 1],
                     origin,
                     origin_version,
                     table,
-                    dumps(hlcs[start : start + BATCH_ROWS]),
-                    dumps(row_ids[start : start + BATCH_ROWS]),
-                    dumps(cols[start : start + BATCH_ROWS]),
+                    dumps(hlcs[start:end]),
+                    dumps(row_ids[start:end]),
+                    values.decode(),
                 )
-                for start in range(0, len(hlcs), BATCH_ROWS)
-            ),
+            )
+        self.conn.executemany(
+            f"INSERT INTO _nexus_batches (first, last, {_BATCH_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            batches,
         )
 
     def _batch_holding(self, origin: str, hlc: str) -> tuple[int, list[Change]] | None:
@@ -624,6 +650,17 @@ class OpLog:
 
     def tombstoned(self, table: str, row_id: Value) -> bool:
         return self.row_state(table, row_id).deleted is not None
+
+    def has_tombstones(self, table: str) -> bool:
+        """Whether any row of ``table`` (as row states name it) was deleted."""
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM _nexus_rows INDEXED BY _nexus_rows_deleted"
+                " WHERE table_name = ? AND deleted IS NOT NULL LIMIT 1",
+                (table,),
+            ).fetchone()
+            is not None
+        )
 
     def deleted_among(self, table: str, row_ids: Sequence[Value]) -> list[Value]:
         states = self.row_states(table, row_ids)

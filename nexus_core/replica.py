@@ -136,6 +136,7 @@ class Replica:
         conn.execute("COMMIT")
         latest = self.oplog.latest_clock()
         self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        self._rows_written = conn.total_changes  # by this connection, whoever wrote them
         self.clock = HybridClock(
             stored,
             max_drift_ms=max_clock_drift_ms,
@@ -304,6 +305,8 @@ class Replica:
             self._names_checked = False
         self._still_open()
         self.conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
+        if outer:
+            self._rows_written = self.conn.total_changes
 
     def _still_open(self) -> None:
         """Inside a block: a trigger's ``RAISE(ROLLBACK)`` ended SQLite's
@@ -326,11 +329,16 @@ class Replica:
     def _observe_other_writers(self) -> None:
         """Move the clock past what another connection stored in the file (``nexus
         sync`` run beside an open app, say), so a local edit made after seeing a
-        merged one wins over it, as it does on every other replica."""
+        merged one wins over it, as it does on every other replica. Also past what
+        was written through this connection since this replica's last block (another
+        ``Replica`` on it: SQLite's data version only counts other connections), so
+        two never issue one clock (review BAN F1)."""
         version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-        if version == self._data_version:
+        written = self.conn.total_changes
+        if version == self._data_version and written == self._rows_written:
             return
         self._data_version = version
+        self._rows_written = written
         latest = self.oplog.latest_clock()
         if latest:
             self.clock.observe(Timestamp.parse(latest))
@@ -471,25 +479,23 @@ class Replica:
             return []
         keys = [row[model.key] for row in prepared]
         with self._writing(), self.transaction():
+            if self.oplog.has_tombstones(table):
+                self._refuse_deleted(table, keys)
             shapes: dict[tuple[str, ...], list[dict[str, Value]]] = {}
             if len(set(map(tuple, prepared))) == 1:  # (in C: no Python call per row)
                 shapes[tuple(prepared[0])] = prepared
             else:
                 for row in prepared:
                     shapes.setdefault(tuple(row), []).append(row)
-            try:
-                for names, group in shapes.items():
-                    self.conn.executemany(
-                        f"INSERT{model.abort} INTO {model.quoted}"
-                        f" ({', '.join(map(quote_identifier, names))})"
-                        f" VALUES ({', '.join('?' * len(names))})",
-                        map(itemgetter(*names), group)
-                        if len(names) > 1
-                        else [[row[names[0]]] for row in group],
-                    )
-            except (sqlite3.Error, OverflowError, ValueError):
-                self._refuse_deleted(table, keys)  # the reason to give, if it is one
-                raise
+            for names, group in shapes.items():
+                self.conn.executemany(
+                    f"INSERT{model.abort} INTO {model.quoted}"
+                    f" ({', '.join(map(quote_identifier, names))})"
+                    f" VALUES ({', '.join('?' * len(names))})",
+                    map(itemgetter(*names), group)
+                    if len(names) > 1
+                    else [[row[names[0]]] for row in group],
+                )
             order = model.key_first
             # Read back what SQLite decided: defaults of omitted columns, and text a
             # NUMERIC column may have turned into a number.
@@ -565,8 +571,8 @@ class Replica:
         setting ``columns``): ``_record_local`` without a :class:`Change` per row.
 
         Stored as batches where the keys allow (see :func:`batchable`). The rows'
-        first states are plain inserts; where a row has a state already (a pending
-        row, or a deleted one: refused), they are merged as ``_stamp`` merges.
+        first states are plain inserts; where a row has a state already (pending:
+        callers refuse deleted rows), they are merged as ``_stamp`` merges.
         """
         hlcs = self.clock.tick_texts(len(keys))
         if batchable(keys):
@@ -587,7 +593,6 @@ class Replica:
         try:
             self.oplog.add_row_states(table, zip(keys, clocks, strict=True))
         except sqlite3.IntegrityError:  # a row has a state already
-            self._refuse_deleted(table, keys)
             self.oplog.stamp_rows(table, zip(keys, clocks, strict=True))
         self._written(table)
         self.oplog.advance_vector({self.peer_id: hlcs[-1]})

@@ -67,7 +67,7 @@ def _key(table: str, number: int) -> Any:
     return {
         "notes": f"n{number}",
         "counts": number,
-        "blobs": bytes([number]),
+        "blobs": number.to_bytes(2, "big"),
         "tasks": f"t{number}",
     }[table]
 
@@ -175,6 +175,7 @@ def _echo(replica: Replica, clocks: list[str]) -> str:
 def test_batches_read_as_one_change_a_row(program: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as scratch, pytest.MonkeyPatch.context() as patch:
         patch.setattr(oplog_module, "BATCH_ROWS", SMALL_BATCH)
+        patch.setattr(oplog_module, "BATCH_BYTES", 120)  # some batches stored one a row
         root = Path(scratch)
         folder = migrations_folder(root, SCHEMA)
         batched = _replica(folder, root / "batched.db")
@@ -348,4 +349,71 @@ def test_an_op_parked_on_a_batched_change_finds_it(tmp_path: Path) -> None:
         ("n3", {"later": "unknown column"})
     ]
     assert _stored(replica) == (1, 1)
+    replica.close()
+
+
+def test_two_replicas_on_one_connection_never_share_a_clock(tmp_path: Path) -> None:
+    """Another ``Replica`` on the same connection wrote: SQLite's data version does not
+    say so, and with the wall clock both would issue the same clocks (review BAN F1)."""
+    folder = migrations_folder(tmp_path, SCHEMA)
+    path = tmp_path / "a.db"
+    open_replica(path, migrations=folder, peer_id=PEER).close()
+    conn = connect(path)
+    one = Replica(conn, migration_list(folder), peer_id=PEER)
+    two = Replica(conn, migration_list(folder), peer_id=PEER)
+    for number in range(60):
+        one.insert("notes", _row("notes", 1000 + number, 1))
+        two.insert_many("notes", [_row("notes", 10 * number + n, 1) for n in range(3)])
+        one.insert_many("counts", [_row("counts", 10 * number + n, 1) for n in range(4)])
+    ops = one.ops()
+    clocks: dict[str, set[Any]] = {}
+    for op in ops:
+        clocks.setdefault(op.hlc, set()).add((op.table_name, op.row_id))
+    assert all(len(rows) == 1 for rows in clocks.values())
+    peer = open_replica(tmp_path / "peer.db", migrations=folder, peer_id="r")  # wall clock
+    sync(one, peer)
+    assert len(peer.rows("notes")) == 60 * 4 and len(peer.rows("counts")) == 60 * 4
+    assert peer.stats["rejected"] == 0
+    peer.close()
+    conn.close()
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_batch_too_long_for_one_value_is_stored_one_change_a_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite refuses a value longer than its limit: big rows are not batched (review BAN F2)."""
+    monkeypatch.setattr(oplog_module, "BATCH_BYTES", 1000)
+    replica = _replica(migrations_folder(tmp_path, SCHEMA), tmp_path / "a.db")
+    rows = [{"id": f"n{n}", "body": ("x" * 600 if n in (4, 5) else "y"), "n": n} for n in range(9)]
+    replica.insert_many("notes", rows)
+    assert _stored(replica) == (2, 3)  # rows 0-2 and 6-8 batched, 3-5 one a row
+    assert [op.row_id for op in replica.ops() if op.column_name == "id"] == [
+        f"n{n}" for n in range(9)
+    ]
+    replica.close()
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_deleted_row_is_refused_before_the_insert_runs(tmp_path: Path) -> None:
+    """Before any trigger fires or any default is read back (review BAN F3, F4)."""
+    folder = migrations_folder(
+        tmp_path,
+        """CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT, r REAL DEFAULT 1e999);
+CREATE TRIGGER no_forbidden AFTER INSERT ON notes WHEN new.body = 'forbidden'
+BEGIN SELECT RAISE(ROLLBACK, 'forbidden'); END;""",
+    )
+    replica = _replica(folder, tmp_path / "a.db")
+    replica.insert("notes", {"id": "gone", "body": "x", "r": 1.0})
+    replica.delete("notes", "gone")
+    with replica.transaction():
+        replica.insert("notes", {"id": "keep1", "body": "x", "r": 1.0})
+        for rows in (
+            [{"id": "gone", "body": "forbidden", "r": 1.0}, {"id": "b", "body": "x", "r": 1.0}],
+            [{"id": "gone", "body": "x"}, {"id": "c", "body": "x"}],  # r read back: inf
+        ):
+            with pytest.raises(SyncError, match="notes row 'gone' was deleted"):
+                replica.insert_many("notes", rows)
+        replica.insert("notes", {"id": "keep2", "body": "x", "r": 1.0})
+    assert [row["id"] for row in replica.rows("notes")] == ["keep1", "keep2"]
     replica.close()
