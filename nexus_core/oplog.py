@@ -354,13 +354,15 @@ class OpLog:
         """Store local inserts, one change per row (``hlcs`` ascending and after every
         clock held from ``origin``, row ids :func:`batchable`), ``BATCH_ROWS`` changes
         to a stored row. Changes whose columns would make a stored row longer than
-        ``BATCH_BYTES`` are stored one a row (review BAN F2: SQLite refuses a value
-        over its length limit, 10^9 bytes by default)."""
+        ``BATCH_BYTES``, or half the connection's length limit, are stored one a row
+        (reviews BAN F2, BAO R2: SQLite refuses a longer value; an app may lower the
+        limit)."""
+        most = min(BATCH_BYTES, self.conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 2)
         batches = []
         for start in range(0, len(hlcs), BATCH_ROWS):
             end = min(start + BATCH_ROWS, len(hlcs))
             values = _ENCODER.encode(cols[start:end])
-            if len(values) > BATCH_BYTES:
+            if len(values) > most:
                 self.add_change_rows(
                     zip(
                         repeat(origin),

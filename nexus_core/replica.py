@@ -287,7 +287,10 @@ class Replica:
                 # Holding the write lock: the schema cannot move under the block now.
                 self._reload_if_moved()
                 self._names_kept()
-                self._observe_other_writers()
+            # In a nested block too: another Replica on this connection may have
+            # written since (inside its own block, after this one's transaction was
+            # ended under it: review BAO R1).
+            self._observe_other_writers()
             yield self
         except BaseException:
             self._depth -= 1
@@ -305,8 +308,7 @@ class Replica:
             self._names_checked = False
         self._still_open()
         self.conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
-        if outer:
-            self._rows_written = self.conn.total_changes
+        self._rows_written = self.conn.total_changes
 
     def _still_open(self) -> None:
         """Inside a block: a trigger's ``RAISE(ROLLBACK)`` ended SQLite's
@@ -332,7 +334,7 @@ class Replica:
         merged one wins over it, as it does on every other replica. Also past what
         was written through this connection since this replica's last block (another
         ``Replica`` on it: SQLite's data version only counts other connections), so
-        two never issue one clock (review BAN F1)."""
+        two never issue one clock (reviews BAN F1, BAO R1)."""
         version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
         written = self.conn.total_changes
         if version == self._data_version and written == self._rows_written:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -416,4 +417,44 @@ BEGIN SELECT RAISE(ROLLBACK, 'forbidden'); END;""",
                 replica.insert_many("notes", rows)
         replica.insert("notes", {"id": "keep2", "body": "x", "r": 1.0})
     assert [row["id"] for row in replica.rows("notes")] == ["keep1", "keep2"]
+    replica.close()
+
+
+def test_a_replica_whose_block_was_ended_under_it_still_issues_new_clocks(tmp_path: Path) -> None:
+    """The app committed ``one``'s transaction under its block; ``two`` then writes in a
+    block of its own, and ``one`` inside it: ``one`` observes ``two``'s writes when its
+    nested block opens (review BAO R1)."""
+    folder = migrations_folder(tmp_path, SCHEMA)
+    path = tmp_path / "a.db"
+    open_replica(path, migrations=folder, peer_id=PEER).close()
+    conn = connect(path)
+    one = Replica(conn, migration_list(folder), peer_id=PEER)
+    two = Replica(conn, migration_list(folder), peer_id=PEER)
+    for number in range(30):
+        with pytest.raises(SyncError, match="ended the transaction"), one.transaction():
+            one.insert_many("notes", [_row("notes", 10 * number + n, 1) for n in range(3)])
+            conn.commit()  # the sqlite3 habit, in the app's own helper
+            with two.transaction():
+                two.insert_many("counts", [_row("counts", 10 * number + n, 1) for n in range(3)])
+                one.insert_many(
+                    "counts", [_row("counts", 10 * number + 5 + n, 1) for n in range(2)]
+                )
+    clocks: dict[str, set[Any]] = {}
+    for op in one.ops():
+        clocks.setdefault(op.hlc, set()).add((op.table_name, op.row_id))
+    assert len(clocks) == 30 * 8 and all(len(rows) == 1 for rows in clocks.values())
+    conn.close()
+
+
+def test_batches_keep_under_a_lowered_length_limit(tmp_path: Path) -> None:
+    """An app may lower SQLite's length limit (its hardening advice): batches stay under
+    half of it (review BAO R2)."""
+    replica = _replica(migrations_folder(tmp_path, SCHEMA), tmp_path / "a.db")
+    replica.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)
+    rows = [{"id": f"n{n}", "body": "x" * 5_000, "n": n} for n in range(256)]
+    replica.insert_many("notes", rows)  # 1.3 MB of columns: one change a row
+    assert _stored(replica) == (0, 256)
+    replica.insert_many("notes", [{"id": f"s{n}", "body": "y", "n": n} for n in range(256)])
+    assert _stored(replica) == (1, 256)  # 8 kB: one batch
+    assert len(replica.rows("notes")) == 512 and replica.oplog.count() == 512 * 3
     replica.close()
