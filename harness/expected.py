@@ -187,27 +187,79 @@ _FENCE_OPEN = re.compile(r"^[ \t]*(?:>[ \t]*)*(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+).*?\1")
 _PRE_OPEN = re.compile(r"(?i)<pre\b")
 _PRE_CLOSE = re.compile(r"(?i)</pre\s*>")
+_LIST_ITEM = re.compile(r"(?:[-+*]|\d{1,9}[.)])(?: {1,4}(?=\S)|$)")
+_HEADING = re.compile(r" {0,3}#{1,6}(?:\s|$)")
+
+
+class _IndentedCode:
+    """CommonMark's indented code blocks, line by line: lines four spaces past the
+    margin, or past a list item's content, that start after a blank line or a
+    heading (one cannot interrupt a paragraph), up to a line indented less.
+
+    An example table indented that way was read as the matrix (review BAM, triage
+    BAP: it accepted an unreleased drop). Lists are followed as far as a table in one
+    needs: an item sets the column its content starts at, and a line after a blank
+    one, indented less, leaves the list.
+    """
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.may_start = True
+        self.content = 0
+
+    def holds(self, line: str) -> bool:
+        """Whether ``line`` (next in the text) is in an indented code block."""
+        expanded = line.expandtabs(4)
+        text = expanded.lstrip(" ")
+        indent = len(expanded) - len(text)
+        if not text.strip():
+            self.may_start = True
+            return self.inside
+        code = indent >= self.content + 4
+        if code and (self.inside or self.may_start):
+            self.inside = True
+            return True
+        self.inside = False
+        item = _LIST_ITEM.match(text)
+        if item is not None and not code:
+            self.content = indent + item.end()
+        elif self.may_start and indent < self.content:
+            self.content = 0
+        self.may_start = _HEADING.match(expanded) is not None
+        return False
+
+    def ended_block(self) -> None:
+        """A fenced or ``<pre>`` block just closed: an indented line may start code."""
+        self.inside, self.may_start = False, True
 
 
 def document_lines(text: str) -> Iterator[tuple[int, str]]:
     """The lines of a Markdown text a reader sees as prose or tables, numbered from 1,
     without their HTML comments: nothing in a fenced code block (closed only by a
-    fence of its own kind, at least as long: review BAL-1) or a ``<pre>`` block, and
+    fence of its own kind, at least as long: review BAL-1), an indented code block
+    (see :class:`_IndentedCode`) or a ``<pre>`` block, and
     a line's commented parts cut out (``<!--`` in inline code opens none: BAL-10; a
     comment may close and open again on one line: BAM-3; the rest of a line with a
     comment in it stays: BAM-4)."""
     fence: str | None = None
     pre = commented = False
+    indented = _IndentedCode()
     for number, line in enumerate(text.splitlines(), start=1):
         opened = _FENCE_OPEN.match(line)
         if fence is not None:
             closes = opened is not None and opened.group(1)[0] == fence[0]
             if closes and opened and len(opened.group(1)) >= len(fence):
                 fence = None if not line[opened.end() :].strip() else fence
+                if fence is None:
+                    indented.ended_block()
             continue
         masked = _CODE_SPAN.sub(lambda m: "\0" * len(m.group(0)), line)  # (same offsets)
         if pre:
             pre = _PRE_CLOSE.search(masked) is None
+            if not pre:
+                indented.ended_block()
+            continue
+        if not commented and indented.holds(line):
             continue
         if opened and not commented:
             fence = opened.group(1)

@@ -308,3 +308,49 @@ def test_a_row_with_a_comment_in_it_is_read(tmp_path: Path) -> None:
         "| v1 | v2 | ⚠️ Partial sync | |\n"
     )
     assert set(parse_expected(text)) == {(1, 1), (1, 2)}
+
+
+_HEAD = "| Client A | Client B | Sync Status | Notes |\n|---|---|---|---|\n"
+_REAL = _HEAD + "| v2 | v2 | ✅ Full sync | |\n"
+
+
+def _indented(rows: str, by: str) -> str:
+    return "".join(by + line + "\n" for line in rows.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("text", "cells"),
+    [
+        # An example in an indented code block is no part of the matrix (triage BAP).
+        (
+            f"{_REAL}\nExample:\n\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', '    ')}",
+            {(2, 2)},
+        ),
+        (
+            f"{_REAL}\n## Example\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', '    ')}",
+            {(2, 2)},
+        ),
+        (
+            f"{_REAL}\nExample:\n\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', chr(9))}",
+            {(2, 2)},
+        ),
+        (
+            f"```\nx\n```\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', '    ')}\n{_REAL}",
+            {(2, 2)},
+        ),
+        (
+            f"- item\n\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', '      ')}\n{_REAL}",
+            {(2, 2)},
+        ),
+        # A table in a list item is the matrix, indented as the item's content.
+        (f"1. The matrix:\n\n{_indented(_REAL, '   ')}", {(2, 2)}),
+        (f"- The matrix:\n\n{_indented(_REAL, '    ')}", {(2, 2)}),
+        (f"- a\n  - b\n\n{_indented(_REAL, '    ')}", {(2, 2)}),
+        # Code ends at a line indented less.
+        (f"Example:\n\n    code\n\n{_REAL}", {(2, 2)}),
+    ],
+)
+def test_a_table_in_an_indented_code_block_is_an_example(
+    text: str, cells: set[tuple[int, int]]
+) -> None:
+    assert set(parse_expected(text)) == cells
