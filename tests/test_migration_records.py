@@ -41,8 +41,29 @@ INSERT OR REPLACE INTO room_master_table (id,identity_hash) VALUES(42, '8f3a2b1c
 INSERT OR REPLACE INTO room_master_table (id,identity_hash) VALUES(42, '1b2c3d4e');""",
 )
 
+LARAVEL = (
+    """CREATE TABLE IF NOT EXISTS "migrations" ("id" integer primary key autoincrement not null,
+  "migration" varchar not null, "batch" integer not null);
+CREATE TABLE "notes" ("id" integer primary key autoincrement not null, "title" varchar not null);
+INSERT INTO "migrations" ("migration", "batch") VALUES ('2024_01_01_000000_create_notes', 1);""",
+    """ALTER TABLE "notes" ADD COLUMN "body" text;
+INSERT INTO "migrations" ("migration", "batch") VALUES ('2024_02_01_000000_add_body', 2);""",
+)
+FLUENT = (
+    """CREATE TABLE "VersionInfo" ("Version" INTEGER NOT NULL PRIMARY KEY, "AppliedOn" DATETIME,
+  "Description" TEXT);
+CREATE TABLE "Notes" ("Id" INTEGER PRIMARY KEY, "Title" TEXT NOT NULL);
+INSERT INTO "VersionInfo" ("Version", "AppliedOn", "Description")
+  VALUES (1, '2024-01-01T00:00:00', 'CreateNotes');""",
+    """ALTER TABLE "Notes" ADD COLUMN "Body" TEXT;
+INSERT INTO "VersionInfo" ("Version", "AppliedOn", "Description")
+  VALUES (2, '2024-02-01T00:00:00', 'AddBody');""",
+)
 
-@pytest.mark.parametrize("files", [RAILS, ROOM], ids=["rails", "room"])
+
+@pytest.mark.parametrize(
+    "files", [RAILS, ROOM, LARAVEL, FLUENT], ids=["rails", "room", "laravel", "fluentmigrator"]
+)
 def test_the_lint_and_the_matrix_leave_the_record_to_each_device(
     tmp_path: Path, files: tuple[str, ...]
 ) -> None:
@@ -88,3 +109,18 @@ def test_replicas_never_send_the_record_and_keep_their_own(
     finally:
         a.close()
         b.close()
+
+
+def test_an_app_table_named_migrations_is_synced(tmp_path: Path) -> None:
+    """Laravel's record is known by its columns: an app's own ``migrations`` table
+    (bird migrations, say) is replicated as any other."""
+    folder = migrations_folder(
+        tmp_path, "CREATE TABLE migrations (id INTEGER PRIMARY KEY, species TEXT, batch INTEGER);"
+    )
+    a = open_replica(tmp_path / "a.db", migrations=folder, peer_id="a")
+    b = open_replica(tmp_path / "b.db", migrations=folder, peer_id="b")
+    a.insert("migrations", {"id": 1, "species": "swift", "batch": 3})
+    sync(a, b)
+    assert b.rows("migrations") == [{"id": 1, "species": "swift", "batch": 3}]
+    a.close()
+    b.close()

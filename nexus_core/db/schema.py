@@ -25,7 +25,7 @@ INTERNAL_TABLES = frozenset({"schema_version"})
 # The tables migration tools keep their record of the migrations run in (Rails,
 # Ecto and golang-migrate, Alembic, Django, Drizzle, Prisma, Knex, Diesel, sqlx,
 # goose, gorp, Room, Sequelize, Entity Framework, Flyway, SeaORM, Kysely,
-# MikroORM, Doctrine, Phinx, Liquibase, GRDB), by lower-case name: migration
+# MikroORM, Doctrine, Phinx, Liquibase, GRDB, FluentMigrator), by lower-case name: migration
 # files printed by such a tool write them, and each device keeps its own. Never
 # replicated (review BAG-1: every later migration read as a data rewrite).
 MIGRATION_RECORDS = frozenset(
@@ -55,8 +55,12 @@ MIGRATION_RECORDS = frozenset(
         "databasechangelog",
         "databasechangeloglock",
         "grdb_migrations",
+        "versioninfo",
     }
 )
+# Records under a name an app may use for a table of its own: known by their
+# columns too (Laravel's; triage BAP of review BAJ-11).
+MIGRATION_RECORD_SHAPES = {"migrations": frozenset({"id", "migration", "batch"})}
 MAX_IDENTIFIER = 128
 PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept "name\n"
 # Collations under which distinct values compare equal: a key under one names
@@ -238,7 +242,9 @@ class Table:
         plain names; a key compared under NOCASE or RTRIM would let one row
         go by several row ids ('Alice' and 'alice'), so replicas would split.
         """
-        if self.name.lower() in MIGRATION_RECORDS:
+        if self.name.lower() in MIGRATION_RECORDS or MIGRATION_RECORD_SHAPES.get(
+            self.name.lower()
+        ) == {column.name.lower() for column in self.columns}:
             return (
                 "is where a migration tool records the migrations run on this device"
                 " (each device keeps its own)"
