@@ -125,9 +125,13 @@ def allowed(column: str, checks: Iterable[str]) -> Allowed:
         if shaped and pattern is None and not shaped.group(1) and not shaped.group(4):
             text = shaped.group(3).replace("''", "'")
             pattern = Pattern(text, glob=shaped.group(2).upper() == "GLOB")
-        found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*=\s*(\d+)", expr)
+        found = re.search(rf"(?i)length\(\s*{name}\s*\)\s*==?\s*(\d+)", expr)
         if found:
             length = int(found.group(1))
+        # A blob's size written as its hex text's: length(hex(id)) = 32 (triage BAP, BAE E5).
+        found = re.search(rf"(?i)length\(\s*hex\(\s*{name}\s*\)\s*\)\s*==?\s*(\d+)", expr)
+        if found and int(found.group(1)) % 2 == 0:
+            length = int(found.group(1)) // 2
         sized = rf"(?<![\w.])length\(\s*{name}\s*\)"  # (not octet_length)
         count = r"(\d+)(?![\w.])"  # a whole number (not 1e2, 2.5)
         between = re.search(rf"(?i){sized}\s*BETWEEN\s+{count}\s+AND\s+{count}", expr)

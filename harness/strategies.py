@@ -58,7 +58,7 @@ def values_for(column: Column, checks: Sequence[str] = ()) -> st.SearchStrategy[
     """
     hint = allowed(column.name, checks)
     if _blob_only(column):  # bytes alone, of the length a CHECK asks (review BAC-5)
-        sizes = (hint.length, hint.length) if hint.length is not None else (0, 16)
+        sizes = _blob_sizes(hint) or (0, 16)
         blobs = st.binary(min_size=sizes[0], max_size=sizes[1]).map(_encoded_blob)
         return blobs if column.notnull or column.pk else st.one_of(blobs, st.none())
     if hint.known:
@@ -157,7 +157,8 @@ def _replica_values(
     hint = allowed(column.name, checks)
     numeric = column.affinity in ("INTEGER", "REAL", "NUMERIC")
     if _blob_only(column):  # bytes (no case to vary), a length CHECK's size (a UUID's 16)
-        size = hint.length
+        sizes = _blob_sizes(hint)
+        size = None if sizes is None else min(max(sizes[0], 16), sizes[1])
         return numbers.map(lambda n: _encoded_blob(_replica_bytes(replica, n, size))), KEY_SPACE
     if hint.choices:  # each replica takes every other allowed value (both, if one)
         mine = hint.choices[offset - 1 :: len(REPLICAS)] or hint.choices
@@ -189,6 +190,16 @@ def _replica_values(
             lambda pair: f"{replica}-{pair[0]}".upper() if pair[1] else f"{replica}-{pair[0]}"
         ), 6
     return numbers.map(lambda n: f"{replica}-{n}"), KEY_SPACE
+
+
+def _blob_sizes(hint: Allowed) -> tuple[int, int] | None:
+    """The sizes a blob column's CHECKs allow (an exact length, or bounds), if they say."""
+    if hint.length is not None:
+        return hint.length, hint.length
+    if hint.shortest is None and hint.longest is None:
+        return None
+    shortest = hint.shortest or 0
+    return shortest, hint.longest if hint.longest is not None else shortest + 16
 
 
 def _replica_bytes(replica: str, n: int, size: int | None) -> bytes:

@@ -88,6 +88,52 @@ def test_a_strict_tables_blob_column_gets_blobs_only(data: st.DataObject) -> Non
     assert not isinstance(data.draw(replica_values_for(plain, "a")), dict)
 
 
+@pytest.mark.parametrize(
+    ("check", "sizes"),
+    [
+        ("length(id) = 16", {16}),
+        ("length(id) == 16", {16}),
+        ("length(id) >= 16", set(range(16, 33))),
+        ("length(id) BETWEEN 16 AND 32", set(range(16, 33))),
+        ("length(hex(id)) = 32", {16}),
+    ],
+)
+@given(data=st.data())
+def test_a_blob_length_check_is_read_however_written(
+    check: str, sizes: set[int], data: st.DataObject
+) -> None:
+    """Only ``length(x) = N`` was read: a STRICT BLOB key or column under any other
+    length CHECK got no rows (triage BAP of review BAE E5)."""
+    from harness.strategies import replica_values_for
+
+    key = Column("id", "BLOB", True, None, 1, strict=True)
+    column = Column("id", "BLOB", True, None, 0, strict=True)
+    for drawn in (replica_values_for(key, "a", checks=[check]), values_for(column, [check])):
+        value = data.draw(drawn)
+        assert len(base64.b64decode(value["$b64"])) in sizes, (check, value)
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "t (id BLOB PRIMARY KEY CHECK (length(id) >= 16), name TEXT NOT NULL) STRICT",
+        "t (id TEXT PRIMARY KEY, h BLOB NOT NULL CHECK (length(h) BETWEEN 16 AND 32),"
+        " name TEXT NOT NULL) STRICT",
+    ],
+    ids=["key", "column"],
+)
+def test_a_rename_beside_a_blob_length_bound_is_broken(tmp_path: Path, table: str) -> None:
+    """The rename read partial (triage BAP of review BAE E5)."""
+    from harness.matrix import MatrixConfig, run_matrix
+
+    folder = migrations_folder(
+        tmp_path, f"CREATE TABLE {table};", "ALTER TABLE t RENAME COLUMN name TO title;"
+    )
+    config = MatrixConfig(migrations=folder, examples=10, seed=1, jobs=1, relay=False)
+    cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
+    assert cells[(1, 2)] == cells[(2, 1)] == "broken"
+
+
 def test_a_strict_blob_keyed_table_gets_traffic_and_its_breaks_are_seen(tmp_path: Path) -> None:
     """16-byte UUID keys in a STRICT table, the usual local-first layout (review BAD-1,
     BAD-2): keys were text, refused, so the table got no traffic; then dict keys made
