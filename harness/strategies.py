@@ -296,11 +296,34 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
         # (One column each: a composite key's "pa, pb" is no column: review BAE E8.)
         if fk.other_table in replicated and table.column(fk.column) is not None:
             found[fk.column] = fk.other_table
-    keys = {t.row_key: name for name, t in replicated.items() if name != table.name}
+    keyed: dict[str | None, list[Table]] = {}
+    for name, other in replicated.items():
+        if name != table.name:
+            keyed.setdefault(other.row_key, []).append(other)
     for column in table.columns:
-        if column.name not in found and column.name != table.row_key and column.name in keys:
-            found[column.name] = keys[column.name]
+        if column.name in found or column.name == table.row_key:
+            continue
+        # The last table keyed so whose key this column can hold: a TEXT column
+        # named id is no reference to an INTEGER id (triage BAP of review BAA H3).
+        fitting = [
+            other
+            for other in keyed.get(column.name, ())
+            if _holds_keys_of(column, other.column(column.name))
+        ]
+        if fitting:
+            found[column.name] = fitting[-1].name
     return found
+
+
+_NUMBERS = frozenset(("INTEGER", "REAL", "NUMERIC"))
+
+
+def _holds_keys_of(column: Column, key: Column | None) -> bool:
+    """Whether ``column`` stores ``key``'s values as they are (numbers in a number
+    column, text in a text one; a column of no type, any)."""
+    if key is None or "BLOB" in (column.affinity, key.affinity):
+        return True
+    return (column.affinity in _NUMBERS) == (key.affinity in _NUMBERS)
 
 
 Contested = Mapping[str, frozenset[str]]

@@ -48,6 +48,24 @@ def test_references_come_from_foreign_keys_and_key_names() -> None:
     assert references(SCHEMA.tables["patients"], SCHEMA) == {}
 
 
+def test_a_column_named_as_a_key_it_cannot_hold_is_no_reference() -> None:
+    """Joplin's notes_normalized.id (TEXT) was filled with items_normalized's INTEGER
+    ids and every row refused (triage BAP of review BAA H3)."""
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(
+        "CREATE TABLE resources (id TEXT PRIMARY KEY, title TEXT);"
+        "CREATE TABLE notes (nid INTEGER PRIMARY KEY, id TEXT NOT NULL);"
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT);"
+        "CREATE TABLE links (lid INTEGER PRIMARY KEY, id INTEGER);"
+    )
+    schema = snapshot(conn)
+    assert references(schema.tables["notes"], schema) == {"id": "resources"}
+    assert references(schema.tables["links"], schema) == {"id": "items"}
+    conn.execute("DROP TABLE resources")
+    schema = snapshot(conn)
+    assert references(schema.tables["notes"], schema) == {}
+
+
 def test_unique_columns_skip_references_and_keys() -> None:
     assert unique_columns(SCHEMA.tables["patients"], SCHEMA) == {"email"}
     assert unique_columns(SCHEMA.tables["appointments"], SCHEMA) == {"starts_at"}

@@ -244,7 +244,7 @@ class Table:
         """
         if self.name.lower() in MIGRATION_RECORDS or MIGRATION_RECORD_SHAPES.get(
             self.name.lower()
-        ) == {column.name.lower() for column in self.columns}:
+        ) == frozenset(column.name.lower() for column in self.columns):
             return (
                 "is where a migration tool records the migrations run on this device"
                 " (each device keeps its own)"
