@@ -93,13 +93,13 @@ BOOKKEEPING_DDL = (
         version_vector TEXT NOT NULL,
         last_seen TEXT NOT NULL
     )""",
-    # Ops refused for their value are retried at the end of every receive: this
-    # finds them without reading the ops parked as unknown (an old replica may
-    # hold very many).
     # Tombstones by table: an insert of many rows looks for deleted ones only in a
     # table that has any. Deletes alone write to it.
     "CREATE INDEX IF NOT EXISTS _nexus_rows_deleted"
     " ON _nexus_rows (table_name) WHERE deleted IS NOT NULL",
+    # Ops refused for their value are retried at the end of every receive: this
+    # finds them without reading the ops parked as unknown (an old replica may
+    # hold very many).
     "CREATE INDEX IF NOT EXISTS _nexus_parked_refused"
     f" ON _nexus_parked (origin, hlc, column_name, reason) WHERE {_VALUE_REFUSED}",
 )
