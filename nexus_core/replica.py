@@ -481,8 +481,11 @@ class Replica:
             return []
         keys = [row[model.key] for row in prepared]
         with self._writing(), self.transaction():
-            if self.oplog.has_tombstones(table):
-                self._refuse_deleted(table, keys)
+            deleted = (
+                self.oplog.deleted_among(table, keys) if self.oplog.has_tombstones(table) else []
+            )
+            if deleted:
+                raise SyncError(f"{table} row {deleted[0]!r} was deleted; row ids are never reused")
             shapes: dict[tuple[str, ...], list[dict[str, Value]]] = {}
             if len(set(map(tuple, prepared))) == 1:  # (in C: no Python call per row)
                 shapes[tuple(prepared[0])] = prepared
@@ -598,12 +601,6 @@ class Replica:
             self.oplog.stamp_rows(table, zip(keys, clocks, strict=True))
         self._written(table)
         self.oplog.advance_vector({self.peer_id: hlcs[-1]})
-
-    def _refuse_deleted(self, table: str, keys: Sequence[Value]) -> None:
-        """Refuse an insert naming a deleted row."""
-        deleted = self.oplog.deleted_among(table, keys)
-        if deleted:
-            raise SyncError(f"{table} row {deleted[0]!r} was deleted; row ids are never reused")
 
     def adopt_rows(self) -> dict[str, int]:
         """Capture the rows sync has no record of, so that peers receive them.
