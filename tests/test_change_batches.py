@@ -353,15 +353,19 @@ def test_an_op_parked_on_a_batched_change_finds_it(tmp_path: Path) -> None:
     replica.close()
 
 
+def _two_on_one_connection(folder: Path, path: Path) -> tuple[sqlite3.Connection, Replica, Replica]:
+    """Two replicas (one peer, the wall clock) writing through one connection."""
+    open_replica(path, migrations=folder, peer_id=PEER).close()
+    conn = connect(path)
+    one = Replica(conn, migration_list(folder), peer_id=PEER)
+    return conn, one, Replica(conn, migration_list(folder), peer_id=PEER)
+
+
 def test_two_replicas_on_one_connection_never_share_a_clock(tmp_path: Path) -> None:
     """Another ``Replica`` on the same connection wrote: SQLite's data version does not
     say so, and with the wall clock both would issue the same clocks (review BAN F1)."""
     folder = migrations_folder(tmp_path, SCHEMA)
-    path = tmp_path / "a.db"
-    open_replica(path, migrations=folder, peer_id=PEER).close()
-    conn = connect(path)
-    one = Replica(conn, migration_list(folder), peer_id=PEER)
-    two = Replica(conn, migration_list(folder), peer_id=PEER)
+    conn, one, two = _two_on_one_connection(folder, tmp_path / "a.db")
     for number in range(60):
         one.insert("notes", _row("notes", 1000 + number, 1))
         two.insert_many("notes", [_row("notes", 10 * number + n, 1) for n in range(3)])
@@ -425,11 +429,7 @@ def test_a_replica_whose_block_was_ended_under_it_still_issues_new_clocks(tmp_pa
     block of its own, and ``one`` inside it: ``one`` observes ``two``'s writes when its
     nested block opens (review BAO R1)."""
     folder = migrations_folder(tmp_path, SCHEMA)
-    path = tmp_path / "a.db"
-    open_replica(path, migrations=folder, peer_id=PEER).close()
-    conn = connect(path)
-    one = Replica(conn, migration_list(folder), peer_id=PEER)
-    two = Replica(conn, migration_list(folder), peer_id=PEER)
+    conn, one, two = _two_on_one_connection(folder, tmp_path / "a.db")
     for number in range(30):
         with pytest.raises(SyncError, match="ended the transaction"), one.transaction():
             one.insert_many("notes", [_row("notes", 10 * number + n, 1) for n in range(3)])
