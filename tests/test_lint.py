@@ -2914,6 +2914,50 @@ def test_a_column_added_again_is_judged_against_the_versions_that_still_have_it(
         assert "v1 and v3 clients each refuse" in found["type-change"]
 
 
+@pytest.mark.parametrize(
+    ("again", "rule", "said"),
+    [
+        ("TEXT CHECK (type IN ('a', 'b'))", "constraint-tightened", "gained CHECK"),
+        ("TEXT NOT NULL DEFAULT 'a'", "not-null-added", "is now NOT NULL"),
+        ("TEXT CHECK (type IS NOT NULL)", "not-null-added", "is now NOT NULL"),
+        ("TEXT", None, ""),
+        ("TEXT CHECK (length(type) < 99)", "constraint-tightened", "gained CHECK"),
+    ],
+)
+def test_a_column_added_again_stricter_than_its_older_clients_is_breaking(
+    tmp_path: Path, again: str, rule: str | None, said: str
+) -> None:
+    """v1 clients still write NULL, or any text, in the column v3 adds again with a
+    constraint: v3 refuses their edits for good (review BY F3: read additive)."""
+    results = lint_steps(
+        tmp_path,
+        "CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT, type TEXT);",
+        "ALTER TABLE accounts DROP COLUMN type;",
+        f"ALTER TABLE accounts ADD COLUMN type {again};",
+    )
+    found = {f.rule: f.message for f in results[2].findings}
+    assert results[2].verdict == ("breaking" if rule else "additive"), found
+    if rule:
+        assert said in found[rule] and "v1 clients" in found[rule], found
+        assert "added again at v3, stricter than v1 clients' own" in found[rule]
+
+
+def test_a_column_of_a_table_made_again_is_judged_against_the_first_table(
+    tmp_path: Path,
+) -> None:
+    """The table dropped at v2 and made again at v3: v1 clients still write its
+    TEXT column, which v4 adds back as INTEGER (review BY F3)."""
+    results = lint_steps(
+        tmp_path,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT, kind TEXT);",
+        "DROP TABLE notes;",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT);",
+        "ALTER TABLE notes ADD COLUMN kind INTEGER;",
+    )
+    found = {f.rule: f.message for f in results[3].findings}
+    assert "v1 and v4 clients each refuse" in found["type-change"], found
+
+
 def test_a_partial_unique_made_plain_is_tightened_only(tmp_path: Path) -> None:
     """Dropping ``WHERE deleted_at IS NULL`` from a UNIQUE only refuses more rows: it was
     also constraint-loosened, "v2 clients may write rows repeating" (review BAD-4).

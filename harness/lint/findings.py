@@ -94,6 +94,8 @@ MESSAGES: dict[str, str] = {
     " without a default",
     "came-back": " (the column is added again at v{n}, with another type than {old} clients"
     " still have: the versions between lacked it)",
+    "came-back-constraint": " (the column is added again at v{n}, stricter than {old} clients'"
+    " own: the versions between lacked it)",
     "type-change": "{t}.{c} changed type {d} (affinity {a} -> {b}): {old} and v{n} clients each"
     " refuse values the other writes that their own column cannot hold, and the same edit is"
     " stored as different types on each side",

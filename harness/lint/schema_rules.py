@@ -5,6 +5,7 @@ clients it hurts.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
@@ -16,15 +17,18 @@ from harness.schemadiff import (
     Change,
     collation_of,
     diff_schemas,
+    not_null_columns,
     raises,
     trigger_table,
     triggers_on,
     unique_keys,
+    without_not_null,
 )
 from nexus_core.db.migrations import nondeterministic
 from nexus_core.db.schema import (
     Column,
     Schema,
+    Table,
     find_named,
     on_defaults,
     sql_key,
@@ -373,34 +377,41 @@ class _Linter(_ConstraintRules):
         return f"v{last}" if first == last else f"v{first}-v{last}"
 
     def came_back(self, change: Change, column: Column | None) -> None:
-        """A column added again with another affinity than an older version still has
-        (dropped at v3, back at v5 as INTEGER where v1-v2 hold TEXT: review BX G1)."""
+        """A column added again unlike the one an older version still has: another
+        affinity (dropped at v3, back at v5 as INTEGER where v1-v2 hold TEXT: review BX
+        G1), NOT NULL where it took NULL, or under a CHECK it lacked (review BY F3):
+        those clients write values the column refuses now."""
         if column is None:
             return
         for older in range(self.version - 2, 0, -1):
             table = self.schemas[older].table(change.table)
-            if table is None:
-                return
-            was = table.column(column.name)
-            if was is None:
-                continue
+            was = None if table is None else table.column(column.name)
+            if table is None or was is None:
+                continue  # (a table dropped and made again: its older clients still write)
+            first = older
+            while first > 1 and _has(self.schemas[first - 1], change.table, column.name):
+                first -= 1
+            old = f"v{older}" if first == older else f"v{first}-v{older}"
             if was.affinity != column.affinity and not stored_alike(
                 was.affinity, column.affinity, f"{was.type} -> {column.type}"
             ):
                 detail = f"{was.type or '(none)'} -> {column.type or '(none)'}"
                 moved = Change(change.table, change.column, "type-changed", detail)
-                first = older
-                while first > 1 and _has(self.schemas[first - 1], change.table, column.name):
-                    first -= 1
-                old = f"v{older}" if first == older else f"v{first}-v{older}"
-                self.add(
-                    "type-change",
-                    moved,
-                    MESSAGES["type-change"] + MESSAGES["came-back"],
-                    old,
-                    a=was.affinity,
-                    b=column.affinity,
-                )
+                text = MESSAGES["type-change"] + MESSAGES["came-back"]
+                self.add("type-change", moved, text, old, a=was.affinity, b=column.affinity)
+            now = self.after.tables[change.table]
+            name = column.name.lower()
+            if name in not_null_columns(now) and name not in not_null_columns(table):
+                moved = Change(change.table, change.column, "notnull-added", "")
+                text = MESSAGES["not-null-added"] + MESSAGES["came-back-constraint"]
+                self.add("not-null-added", moved, text, old)
+            held = {sql_key(check, now.column_names) for check in _checks_on(table, was.name)}
+            for check in _checks_on(now, column.name):
+                if sql_key(check, now.column_names) not in held:
+                    moved = Change(change.table, change.column, "check-added", check)
+                    text = MESSAGES["constraint-tightened"] + MESSAGES["came-back-constraint"]
+                    what = _WHAT["check-added"].format(d=check)
+                    self.add("constraint-tightened", moved, text, old, what=what)
             return
 
     def default_changed(self, change: Change) -> None:
@@ -454,3 +465,13 @@ def _action_effect(detail: str, column: str, old: str) -> str:
         return "leaves the rows referencing it as they are"
 
     return f"{does(now)} when a newer client deletes it but {does(was)} when {old} clients do"
+
+
+def _checks_on(table: Table, column: str) -> list[str]:
+    """The table's CHECK expressions that name ``column`` (NOT NULL spelled as one aside)."""
+    return [
+        check
+        for check in table.checks
+        if re.search(rf"(?i)\b{re.escape(column)}\b", check)
+        and without_not_null(sql_key(check, table.column_names), table.column_names) is not None
+    ]
