@@ -187,50 +187,49 @@ _FENCE_OPEN = re.compile(r"^[ \t]*(?:>[ \t]*)*(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+).*?\1")
 _PRE_OPEN = re.compile(r"(?i)<pre\b")
 _PRE_CLOSE = re.compile(r"(?i)</pre\s*>")
+_THEMATIC_BREAK = re.compile(r"([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _LIST_ITEM = re.compile(r"(?:[-+*]|\d{1,9}[.)])(?: {1,4}(?=\S)|$)")
-_HEADING = re.compile(r" {0,3}#{1,6}(?:\s|$)")
 
 
 class _IndentedCode:
-    """CommonMark's indented code blocks, line by line: lines four spaces past the
-    margin, or past a list item's content, that start after a blank line or a
-    heading (one cannot interrupt a paragraph), up to a line indented less.
+    """Lines four spaces past the margin, or past the text of the list item they are
+    in, line by line: CommonMark makes them an indented code block (after a blank line
+    or a heading) or the continuation of a paragraph, never a table.
 
     An example table indented that way was read as the matrix (review BAM, triage
     BAP: it accepted an unreleased drop). Lists are followed as far as a table in one
-    needs: an item sets the column its content starts at, and a line after a blank
-    one, indented less, leaves the list.
+    needs: each open item's text column, kept for nested lists (review BAQ F1: the
+    outer item's was lost after one), and a line after a blank one, indented less
+    than an item's text, leaves it.
     """
 
     def __init__(self) -> None:
-        self.inside = False
-        self.may_start = True
-        self.content = 0
+        self.items: list[int] = []  # the text columns of the list items open here
+        self.after_blank = True
 
     def holds(self, line: str) -> bool:
-        """Whether ``line`` (next in the text) is in an indented code block."""
+        """Whether ``line`` (next in the text) is indented past what a table may be."""
         expanded = line.expandtabs(4)
         text = expanded.lstrip(" ")
         indent = len(expanded) - len(text)
         if not text.strip():
-            self.may_start = True
-            return self.inside
-        code = indent >= self.content + 4
-        if code and (self.inside or self.may_start):
-            self.inside = True
+            self.after_blank = True
+            return False
+        after_blank, self.after_blank = self.after_blank, False
+        if indent >= (self.items[-1] if self.items else 0) + 4:
             return True
-        self.inside = False
-        item = _LIST_ITEM.match(text)
-        if item is not None and not code:
-            self.content = indent + item.end()
-        elif self.may_start and indent < self.content:
-            self.content = 0
-        self.may_start = _HEADING.match(expanded) is not None
+        rule = _THEMATIC_BREAK.match(text) is not None  # (``* * *`` is no list item)
+        item = None if rule else _LIST_ITEM.match(text)
+        if item is not None or after_blank or rule:
+            while self.items and indent < self.items[-1]:
+                self.items.pop()
+        if item is not None:
+            self.items.append(indent + item.end())
         return False
 
     def ended_block(self) -> None:
-        """A fenced or ``<pre>`` block just closed: an indented line may start code."""
-        self.inside, self.may_start = False, True
+        """A fenced or ``<pre>`` block just closed."""
+        self.after_blank = True
 
 
 def document_lines(text: str) -> Iterator[tuple[int, str]]:

@@ -348,6 +348,16 @@ def _indented(rows: str, by: str) -> str:
         (f"- a\n  - b\n\n{_indented(_REAL, '    ')}", {(2, 2)}),
         # Code ends at a line indented less.
         (f"Example:\n\n    code\n\n{_REAL}", {(2, 2)}),
+        # An outer item's text column holds after a nested list (review BAQ F1).
+        (f"10. The matrix:\n\n    - a\n\n    More:\n\n{_indented(_REAL, '    ')}", {(2, 2)}),
+        (f"*   The matrix:\n\n    - a\n      - b\n\n{_indented(_REAL, '    ')}", {(2, 2)}),
+        # Four spaces in: a paragraph's text, never a table (review BAQ F2).
+        (f"{_REAL}\nText\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', '    ')}", {(2, 2)}),
+        (
+            f"{_REAL}\nTitle\n=====\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', '    ')}",
+            {(2, 2)},
+        ),
+        (f"{_REAL}\n* * *\n{_indented(_HEAD + '| v1 | v3 | ❌ No sync | |', '    ')}", {(2, 2)}),
     ],
 )
 def test_a_table_in_an_indented_code_block_is_an_example(

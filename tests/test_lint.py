@@ -2942,6 +2942,41 @@ def test_a_column_added_again_stricter_than_its_older_clients_is_breaking(
         assert "added again at v3, stricter than v1 clients' own" in found[rule]
 
 
+def test_a_column_named_in_a_check_string_is_not_under_it(tmp_path: Path) -> None:
+    """Its name in another column's CHECK string is no CHECK on it (review BAQ F3)."""
+    results = lint_steps(
+        tmp_path,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT,"
+        " kind TEXT CHECK (kind IN ('note', 'task')));",
+        "ALTER TABLE items DROP COLUMN note;",
+        "ALTER TABLE items ADD COLUMN note TEXT;",
+    )
+    assert results[2].verdict == "additive", results[2].findings
+
+
+@pytest.mark.parametrize(
+    ("was", "again", "rule"),
+    [
+        ("qty >= 0", "0 <= qty", None),  # written another way (review BAQ F4)
+        ("qty IN (1, 2)", "qty IN (2, 1)", None),
+        ("qty BETWEEN 0 AND 9", "qty >= 0 AND qty <= 9", None),
+        ("qty >= 0", "qty >= 10", "constraint-tightened"),
+        ("qty >= 0", "qty >= -10", "constraint-loosened"),  # v1 refuses v3's (BAQ D1)
+    ],
+)
+def test_a_column_added_again_under_another_check_is_judged_as_a_check_written_again(
+    tmp_path: Path, was: str, again: str, rule: str | None
+) -> None:
+    results = lint_steps(
+        tmp_path,
+        f"CREATE TABLE items (id INTEGER PRIMARY KEY, qty INTEGER CHECK ({was}));",
+        "ALTER TABLE items DROP COLUMN qty;",
+        f"ALTER TABLE items ADD COLUMN qty INTEGER CHECK ({again});",
+    )
+    rules = {f.rule for f in results[2].findings} - {"add-column"}
+    assert rules == ({rule} if rule else set()), results[2].findings
+
+
 def test_a_column_of_a_table_made_again_is_judged_against_the_first_table(
     tmp_path: Path,
 ) -> None:
@@ -2956,6 +2991,19 @@ def test_a_column_of_a_table_made_again_is_judged_against_the_first_table(
     )
     found = {f.rule: f.message for f in results[3].findings}
     assert "v1 and v4 clients each refuse" in found["type-change"], found
+
+
+@pytest.mark.parametrize("name", ["notes", "Notes"])
+def test_a_table_made_again_with_its_column_stricter_is_breaking(tmp_path: Path, name: str) -> None:
+    """In its CREATE TABLE (review BAQ F6), under any case of its name (BAQ F5)."""
+    results = lint_steps(
+        tmp_path,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, qty INTEGER);",
+        "DROP TABLE notes;",
+        f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, qty INTEGER NOT NULL CHECK (qty > 100));",
+    )
+    rules = {f.rule for f in results[2].findings}
+    assert {"not-null-added", "constraint-tightened"} <= rules, results[2].findings
 
 
 def test_a_partial_unique_made_plain_is_tightened_only(tmp_path: Path) -> None:

@@ -61,8 +61,20 @@ INSERT INTO "VersionInfo" ("Version", "AppliedOn", "Description")
 )
 
 
+TYPEORM = (
+    """CREATE TABLE "migrations" ("id" integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+  "timestamp" bigint NOT NULL, "name" varchar NOT NULL);
+CREATE TABLE "note" ("id" varchar PRIMARY KEY NOT NULL, "title" varchar NOT NULL);
+INSERT INTO "migrations"("timestamp", "name") VALUES (1700000000000, 'Init1700000000000');""",
+    """ALTER TABLE "note" ADD COLUMN "body" varchar;
+INSERT INTO "migrations"("timestamp", "name") VALUES (1700000000001, 'Body1700000000001');""",
+)
+
+
 @pytest.mark.parametrize(
-    "files", [RAILS, ROOM, LARAVEL, FLUENT], ids=["rails", "room", "laravel", "fluentmigrator"]
+    "files",
+    [RAILS, ROOM, LARAVEL, FLUENT, TYPEORM],
+    ids=["rails", "room", "laravel", "fluentmigrator", "typeorm"],
 )
 def test_the_lint_and_the_matrix_leave_the_record_to_each_device(
     tmp_path: Path, files: tuple[str, ...]

@@ -96,6 +96,8 @@ MESSAGES: dict[str, str] = {
     " still have: the versions between lacked it)",
     "came-back-constraint": " (the column is added again at v{n}, stricter than {old} clients'"
     " own: the versions between lacked it)",
+    "came-back-check": " (the column is added again at v{n}, with another CHECK than {old}"
+    " clients' own: the versions between lacked it)",
     "type-change": "{t}.{c} changed type {d} (affinity {a} -> {b}): {old} and v{n} clients each"
     " refuse values the other writes that their own column cannot hold, and the same edit is"
     " stored as different types on each side",

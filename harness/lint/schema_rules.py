@@ -9,6 +9,7 @@ import re
 import sqlite3
 from typing import Any
 
+from harness.checkeval import compare_checks
 from harness.lint.constraint_rules import _WHAT, _ConstraintRules
 from harness.lint.findings import MESSAGES, SEVERITY_RANK, Finding, _has, versions_before
 from harness.lint.sqltext import _TRIGGER_INSERT, _name, _trigger_parts
@@ -272,6 +273,8 @@ class _Linter(_ConstraintRules):
                 MESSAGES["add-table" if n > 1 else "add-table-first"],
                 versions_before(n),
             )
+            for made in self.after.tables[t].columns:  # a table made again (review BAQ F6)
+                self.came_back(Change(t, made.name, "column-added", ""), made)
         elif kind == "table-renamed":
             self.add("rename-table", change, MESSAGES["rename-table"], self.old(change.detail))
         elif kind == "column-added":
@@ -384,12 +387,12 @@ class _Linter(_ConstraintRules):
         if column is None:
             return
         for older in range(self.version - 2, 0, -1):
-            table = self.schemas[older].table(change.table)
+            table = find_named(self.schemas[older].tables, change.table)  # (any case: BAQ F5)
             was = None if table is None else table.column(column.name)
             if table is None or was is None:
                 continue  # (a table dropped and made again: its older clients still write)
             first = older
-            while first > 1 and _has(self.schemas[first - 1], change.table, column.name):
+            while first > 1 and _has_named(self.schemas[first - 1], table.name, column.name):
                 first -= 1
             old = f"v{older}" if first == older else f"v{first}-v{older}"
             if was.affinity != column.affinity and not stored_alike(
@@ -405,13 +408,24 @@ class _Linter(_ConstraintRules):
                 moved = Change(change.table, change.column, "notnull-added", "")
                 text = MESSAGES["not-null-added"] + MESSAGES["came-back-constraint"]
                 self.add("not-null-added", moved, text, old)
-            held = {sql_key(check, now.column_names) for check in _checks_on(table, was.name)}
-            for check in _checks_on(now, column.name):
-                if sql_key(check, now.column_names) not in held:
-                    moved = Change(change.table, change.column, "check-added", check)
-                    text = MESSAGES["constraint-tightened"] + MESSAGES["came-back-constraint"]
-                    what = _WHAT["check-added"].format(d=check)
-                    self.add("constraint-tightened", moved, text, old, what=what)
+            # A CHECK refusing what the older column's took: where it had none, or
+            # where both compare and it refuses more (spellings differ: review BAQ F4).
+            held, checks = _checks_on(table, was.name), _checks_on(now, column.name)
+            check, before = " AND ".join(checks), " AND ".join(held)
+            moved = Change(change.table, change.column, "check-added", check)
+            if checks and not held:
+                text = MESSAGES["constraint-tightened"] + MESSAGES["came-back-constraint"]
+                what = _WHAT["check-added"].format(d=check)
+                self.add("constraint-tightened", moved, text, old, what=what)
+            elif checks and held:  # as a CHECK written again is judged (constraint_rules)
+                found = compare_checks(now, held, checks)
+                if found == (False, True):
+                    text = MESSAGES["check-widened"] + MESSAGES["came-back-check"]
+                    self.add("constraint-loosened", moved, text, old, was=before)
+                elif found != (False, False):
+                    kind = "check-narrowed" if found == (True, False) else "check-changed"
+                    text = MESSAGES[kind] + MESSAGES["came-back-check"]
+                    self.add("constraint-tightened", moved, text, old, was=before)
             return
 
     def default_changed(self, change: Change) -> None:
@@ -468,10 +482,19 @@ def _action_effect(detail: str, column: str, old: str) -> str:
 
 
 def _checks_on(table: Table, column: str) -> list[str]:
-    """The table's CHECK expressions that name ``column`` (NOT NULL spelled as one aside)."""
+    """The table's CHECK expressions that name ``column`` outside their string literals
+    (review BAQ F3), NOT NULL spelled as one aside."""
     return [
         check
         for check in table.checks
-        if re.search(rf"(?i)\b{re.escape(column)}\b", check)
+        if re.search(rf"(?i)(?<![\w$]){re.escape(column)}(?![\w$])", _STRINGS.sub("''", check))
         and without_not_null(sql_key(check, table.column_names), table.column_names) is not None
     ]
+
+
+_STRINGS = re.compile(r"'(?:[^']|'')*'")
+
+
+def _has_named(schema: Schema, table: str, column: str) -> bool:
+    found = find_named(schema.tables, table)
+    return found is not None and found.column(column) is not None

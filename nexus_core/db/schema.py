@@ -59,8 +59,13 @@ MIGRATION_RECORDS = frozenset(
     }
 )
 # Records under a name an app may use for a table of its own: known by their
-# columns too (Laravel's; triage BAP of review BAJ-11).
-MIGRATION_RECORD_SHAPES = {"migrations": frozenset({"id", "migration", "batch"})}
+# columns too (Laravel's, TypeORM's; triage BAP of review BAJ-11, review BAQ F8).
+MIGRATION_RECORD_SHAPES = {
+    "migrations": (
+        frozenset({"id", "migration", "batch"}),
+        frozenset({"id", "timestamp", "name"}),
+    )
+}
 MAX_IDENTIFIER = 128
 PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept "name\n"
 # Collations under which distinct values compare equal: a key under one names
@@ -242,9 +247,9 @@ class Table:
         plain names; a key compared under NOCASE or RTRIM would let one row
         go by several row ids ('Alice' and 'alice'), so replicas would split.
         """
-        if self.name.lower() in MIGRATION_RECORDS or MIGRATION_RECORD_SHAPES.get(
-            self.name.lower()
-        ) == frozenset(column.name.lower() for column in self.columns):
+        if self.name.lower() in MIGRATION_RECORDS or frozenset(
+            column.name.lower() for column in self.columns
+        ) in MIGRATION_RECORD_SHAPES.get(self.name.lower(), ()):
             return (
                 "is where a migration tool records the migrations run on this device"
                 " (each device keeps its own)"
