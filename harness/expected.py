@@ -207,8 +207,8 @@ class _IndentedCode:
         self.items: list[int] = []  # the text columns of the list items open here
         self.after_blank = True
 
-    def holds(self, line: str) -> bool:
-        """Whether ``line`` (next in the text) is indented past what a table may be."""
+    def hides(self, line: str) -> bool:
+        """Read ``line`` (next in the text): whether it is indented past what a table may be."""
         expanded = line.expandtabs(4)
         text = expanded.lstrip(" ")
         indent = len(expanded) - len(text)
@@ -235,8 +235,9 @@ class _IndentedCode:
 def document_lines(text: str) -> Iterator[tuple[int, str]]:
     """The lines of a Markdown text a reader sees as prose or tables, numbered from 1,
     without their HTML comments: nothing in a fenced code block (closed only by a
-    fence of its own kind, at least as long: review BAL-1), an indented code block
-    (see :class:`_IndentedCode`) or a ``<pre>`` block, and
+    fence of its own kind, at least as long: review BAL-1) or a ``<pre>`` block, no
+    line indented four spaces past the margin or a list item's text (code, or a
+    paragraph's continuation: see :class:`_IndentedCode`), and
     a line's commented parts cut out (``<!--`` in inline code opens none: BAL-10; a
     comment may close and open again on one line: BAM-3; the rest of a line with a
     comment in it stays: BAM-4)."""
@@ -258,7 +259,7 @@ def document_lines(text: str) -> Iterator[tuple[int, str]]:
             if not pre:
                 indented.ended_block()
             continue
-        if not commented and indented.holds(line):
+        if not commented and indented.hides(line):
             continue
         if opened and not commented:
             fence = opened.group(1)

@@ -5,7 +5,8 @@ migrations directory only ever describes the app's tables. The oplog is stored
 a *change* at a time: one local write of one row gets one clock, and its
 column ops share it. On the wire every op still travels on its own.
 
-- ``_nexus_changes``: every change this replica holds, applied or parked, with
+- ``_nexus_changes``: every change this replica holds (but those in batches, below),
+  applied or parked, with
   its columns' values as JSON; unique by (origin, clock), so "what does a peer
   lack" is a range scan per origin, never a history scan.
 - ``_nexus_batches``: the changes of a batch of local inserts (``insert_many``,
@@ -33,7 +34,7 @@ import json
 import sqlite3
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from heapq import merge
 from itertools import repeat
 from typing import Any
@@ -319,6 +320,9 @@ class OpLog:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.shared_clocks = SharedClocks()
+        # The batch last read, by (rowid, origin, first, last): a message sending a
+        # replica its own inserts back looks its changes up one by one (review BAR R2).
+        self._batch: tuple[tuple[Any, ...], list[Change], list[str]] | None = None
 
     # -- meta ---------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -342,7 +346,7 @@ class OpLog:
             f"INSERT INTO _nexus_changes ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )
 
-    def add_batches(
+    def add_inserts(
         self,
         origin: str,
         origin_version: int,
@@ -351,28 +355,28 @@ class OpLog:
         row_ids: Sequence[Value],
         cols: Sequence[Mapping[str, Any]],
     ) -> None:
-        """Store local inserts, one change per row (``hlcs`` ascending and after every
-        clock held from ``origin``, row ids :func:`batchable`), ``BATCH_ROWS`` changes
-        to a stored row. Changes whose columns would make a stored row longer than
-        ``BATCH_BYTES``, or half the connection's length limit, are stored one a row
-        (reviews BAN F2, BAO R2: SQLite refuses a longer value; an app may lower the
-        limit)."""
+        """Store local inserts, one change per row setting ``cols`` (``hlcs`` ascending
+        and after every clock held from ``origin``): ``BATCH_ROWS`` changes to a stored
+        row where the row ids are :func:`batchable`. Changes whose columns would make a
+        stored row longer than ``BATCH_BYTES``, or half the connection's length limit,
+        are stored one a row (reviews BAN F2, BAO R2: SQLite refuses a longer value;
+        an app may lower the limit)."""
+        if not batchable(row_ids):
+            self._add_inserts_one_a_row(origin, origin_version, table, hlcs, row_ids, cols)
+            return
         most = min(BATCH_BYTES, self.conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 2)
         batches = []
         for start in range(0, len(hlcs), BATCH_ROWS):
             end = min(start + BATCH_ROWS, len(hlcs))
             values = _ENCODER.encode(cols[start:end])
             if len(values) > most:
-                self.add_change_rows(
-                    zip(
-                        repeat(origin),
-                        hlcs[start:end],
-                        repeat(origin_version),
-                        repeat("set"),
-                        repeat(table),
-                        row_ids[start:end],
-                        dumps_all(cols[start:end]),
-                    )
+                self._add_inserts_one_a_row(
+                    origin,
+                    origin_version,
+                    table,
+                    hlcs[start:end],
+                    row_ids[start:end],
+                    cols[start:end],
                 )
                 continue
             batches.append(
@@ -393,32 +397,64 @@ class OpLog:
             batches,
         )
 
-    def _batch_holding(self, origin: str, hlc: str) -> tuple[int, list[Change]] | None:
-        """The batch holding change (origin, hlc), if one does: its rowid and changes."""
+    def _add_inserts_one_a_row(
+        self,
+        origin: str,
+        origin_version: int,
+        table: str,
+        hlcs: Sequence[str],
+        row_ids: Sequence[Value],
+        cols: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self.add_change_rows(
+            zip(
+                repeat(origin),
+                hlcs,
+                repeat(origin_version),
+                repeat("set"),
+                repeat(table),
+                row_ids,
+                dumps_all(cols),
+                strict=False,
+            )
+        )
+
+    def _batched_at(self, origin: str, hlc: str) -> tuple[int, list[Change], int] | None:
+        """The batch holding change (origin, hlc), if one does: its rowid, its changes
+        and where the change is among them."""
         row = self.conn.execute(
-            f"SELECT rowid, first, {_BATCH_COLUMNS} FROM _nexus_batches"
+            "SELECT rowid, first, last FROM _nexus_batches"
             " WHERE origin = ? AND last >= ? ORDER BY last LIMIT 1",
             (origin, hlc),
         ).fetchone()
         if row is None or row[1] > hlc:  # (an origin's batches never overlap)
             return None
-        return int(row[0]), _batched(row[2:])
+        key = (*row, origin)
+        if self._batch is None or self._batch[0] != key:
+            data = self.conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM _nexus_batches WHERE rowid = ?", (row[0],)
+            ).fetchone()
+            changes = _batched(data)
+            self._batch = (key, changes, [change.hlc for change in changes])
+        _, changes, hlcs = self._batch
+        at = bisect_left(hlcs, hlc)
+        return (int(row[0]), changes, at) if at < len(hlcs) and hlcs[at] == hlc else None
 
     def _batched_change(self, origin: str, hlc: str) -> Change | None:
-        held = self._batch_holding(origin, hlc)
-        if held is None:
+        found = self._batched_at(origin, hlc)
+        if found is None:
             return None
-        changes = held[1]
-        at = bisect_left([change.hlc for change in changes], hlc)
-        return changes[at] if at < len(changes) and changes[at].hlc == hlc else None
+        change = found[1][found[2]]
+        return replace(change, cols=dict(change.cols))  # (the cached batch stays as read)
 
     def _unbatch(self, origin: str, hlc: str) -> None:
         """Move the batch holding change (origin, hlc), if one does, to ``_nexus_changes``,
         where a change can be extended and parked ops find it."""
-        held = self._batch_holding(origin, hlc)
-        if held is not None and any(change.hlc == hlc for change in held[1]):
-            self.add_changes(held[1])
-            self.conn.execute("DELETE FROM _nexus_batches WHERE rowid = ?", (held[0],))
+        found = self._batched_at(origin, hlc)
+        if found is not None:
+            self.add_changes(found[1])
+            self.conn.execute("DELETE FROM _nexus_batches WHERE rowid = ?", (found[0],))
+            self._batch = None
 
     def extend_change(self, origin: str, hlc: str, cols: Mapping[str, Any]) -> None:
         """Add columns that arrived later to a change already held.
@@ -429,10 +465,10 @@ class OpLog:
         held = "SELECT cols FROM _nexus_changes WHERE origin = ? AND hlc = ?"
         row = self.conn.execute(held, (origin, hlc)).fetchone()
         if row is None:
-            self._unbatch(origin, hlc)
+            self._unbatch(origin, hlc)  # (a replica's own change sent back with more)
             row = self.conn.execute(held, (origin, hlc)).fetchone()
-            if row is None:
-                return
+        if row is None:
+            return
         merged = json.loads(row[0]) | dict(cols)
         self.conn.execute(
             "UPDATE _nexus_changes SET cols = ? WHERE origin = ? AND hlc = ?",

@@ -18,7 +18,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
@@ -56,9 +55,7 @@ from nexus_core.oplog import (
     Change,
     OpLog,
     RowState,
-    batchable,
     dumps,
-    dumps_all,
     ensure_bookkeeping,
 )
 from nexus_core.receive import ReceiveResult, receive_ops, replay_parked
@@ -527,25 +524,29 @@ class Replica:
             # read returns: each checked row (the caller's, or a copy) is its change's
             # columns already (``special`` would turn the row id too: REAL 2 -> 2.0).
             as_given = whole and not special and list(shapes) == [tuple(order)]
-            changes: list[dict[str, Any]] = prepared if as_given else []
-            for row in [] if as_given else prepared:
-                if unknown:
-                    row = row | dict(zip(unknown, filled.get(row[model.key], ()), strict=False))
-                if whole and in_order is not None:  # every row sets every column
-                    cols = dict(zip(order, in_order(row), strict=True))
-                else:
-                    cols = {column: row.get(column) for column in order}
-                for column in special:
-                    value = stored_value(model.columns[column], cols[column])
-                    cols[column] = encode_value(value) if type(value) is bytes else value
-                changes.append(cols)
+            changes: list[dict[str, Any]] = []
+            if as_given:
+                changes = prepared
+            else:
+                for row in prepared:
+                    if unknown:
+                        row = row | dict(zip(unknown, filled.get(row[model.key], ()), strict=False))
+                    if whole and in_order is not None:  # every row sets every column
+                        cols = dict(zip(order, in_order(row), strict=True))
+                    else:
+                        cols = {column: row.get(column) for column in order}
+                    for column in special:
+                        value = stored_value(model.columns[column], cols[column])
+                        cols[column] = encode_value(value) if type(value) is bytes else value
+                    changes.append(cols)
             self._record_new_rows(table, tuple(order), keys, changes)
         return keys
 
     def _checked_rows(
         self, model: TableModel, rows: Sequence[Mapping[str, Value]]
     ) -> list[dict[str, Value]]:
-        """Checked copies of the rows of an insert, each with a key (made where none is given).
+        """The rows of an insert, checked, each with a key (made where none is given):
+        the caller's own dicts where they pass as a batch, else checked copies.
 
         A batch giving the same columns in every row is checked column by column
         (``rows_hold``); anything else, or anything that check does not pass,
@@ -572,28 +573,16 @@ class Replica:
         keys: Sequence[Value],
         cols: Sequence[dict[str, Any]],
     ) -> None:
-        """Record local inserts of rows sync holds no state of (each row one change
-        setting ``columns``): ``_record_local`` without a :class:`Change` per row.
+        """Record local inserts, each row one change setting ``columns``:
+        ``_record_local`` without a :class:`Change` per row, stored as batches where
+        it can be (:meth:`OpLog.add_inserts`).
 
-        Stored as batches where the keys allow (see :func:`batchable`). The rows'
-        first states are plain inserts; where a row has a state already (pending:
-        callers refuse deleted rows), they are merged as ``_stamp`` merges.
+        The rows' first states are plain inserts, most rows having none yet; a row
+        that has one (waiting for a column; callers refuse deleted rows) gets them
+        merged as ``_stamp`` merges.
         """
         hlcs = self.clock.tick_texts(len(keys))
-        if batchable(keys):
-            self.oplog.add_batches(self.peer_id, self.schema_version, table, hlcs, keys, cols)
-        else:
-            self.oplog.add_change_rows(
-                zip(
-                    repeat(self.peer_id),
-                    hlcs,
-                    repeat(self.schema_version),
-                    repeat("set"),
-                    repeat(table),
-                    keys,
-                    dumps_all(cols),
-                )
-            )
+        self.oplog.add_inserts(self.peer_id, self.schema_version, table, hlcs, keys, cols)
         clocks = self.oplog.shared_clocks.all(columns, hlcs)
         try:
             self.oplog.add_row_states(table, zip(keys, clocks, strict=True))

@@ -25,7 +25,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nexus_core.oplog as oplog_module
-import nexus_core.replica as replica_module
 from nexus_core import open_replica
 from nexus_core.db.connection import connect
 from nexus_core.db.migrations import migration_list
@@ -55,7 +54,7 @@ def _replica(folder: Path, path: Path, peer: str = PEER) -> Replica:
 def _unbatched() -> Iterator[None]:
     """Every change stored as its own row, as before batches."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(replica_module, "batchable", lambda row_ids: False)
+        patch.setattr(oplog_module, "batchable", lambda row_ids: False)
         yield
 
 
@@ -456,5 +455,23 @@ def test_batches_keep_under_a_lowered_length_limit(tmp_path: Path) -> None:
     assert _stored(replica) == (0, 256)
     replica.insert_many("notes", [{"id": f"s{n}", "body": "y", "n": n} for n in range(256)])
     assert _stored(replica) == (1, 256)  # 8 kB: one batch
-    assert len(replica.rows("notes")) == 512 and replica.oplog.count() == 512 * 3
+    rows = [{"id": f"h{n}", "body": "z" * 200, "n": n} for n in range(256)]
+    replica.insert_many("notes", rows)  # 60 kB: under the limit, over half of it
+    assert _stored(replica) == (1, 512)
+    assert len(replica.rows("notes")) == 768 and replica.oplog.count() == 768 * 3
+    replica.close()
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_batched_change_read_is_the_readers_own(tmp_path: Path) -> None:
+    """The last batch read is kept for the next look-up (review BAR R2): what a caller
+    does with a change it was given must not change the next answer."""
+    replica = _replica(migrations_folder(tmp_path, SCHEMA), tmp_path / "a.db")
+    replica.insert_many("notes", [_row("notes", n, 1) for n in range(3)])
+    clock = sorted({op.hlc for op in replica.ops()})[1]
+    change = replica.oplog.change(PEER, clock)
+    assert change is not None
+    change.cols["body"] = "changed"
+    again = replica.oplog.change(PEER, clock)
+    assert again is not None and again.cols["body"] == "b1"
     replica.close()

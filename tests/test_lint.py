@@ -2952,6 +2952,15 @@ def test_a_column_named_in_a_check_string_is_not_under_it(tmp_path: Path) -> Non
         "ALTER TABLE items ADD COLUMN note TEXT;",
     )
     assert results[2].verdict == "additive", results[2].findings
+    # Nor a function named like it (review BAR R1).
+    results = lint_steps(
+        tmp_path / "f",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, title TEXT CHECK (length(title) < 9),"
+        " length INTEGER);",
+        "ALTER TABLE items DROP COLUMN length;",
+        "ALTER TABLE items ADD COLUMN length INTEGER;",
+    )
+    assert results[2].verdict == "additive", results[2].findings
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from nexus_core.db.schema import Schema
+from nexus_core.db.schema import Schema, find_named
 
 Severity = Literal["safe", "additive", "breaking"]
 
@@ -286,7 +286,7 @@ class MigrationLint:
 
 
 def _has(schema: Schema, table: str, column: str | None) -> bool:
-    found = schema.table(table)
+    found = find_named(schema.tables, table)  # (SQLite's names are case-blind: review BAR R5)
     return found is not None and (column is None or found.column(column) is not None)
 
 

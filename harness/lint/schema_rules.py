@@ -5,7 +5,6 @@ clients it hurts.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from typing import Any
 
@@ -17,6 +16,7 @@ from harness.lint.trigger_rules import _LOCAL_RULES
 from harness.schemadiff import (
     Change,
     collation_of,
+    columns_named,
     diff_schemas,
     not_null_columns,
     raises,
@@ -392,7 +392,7 @@ class _Linter(_ConstraintRules):
             if table is None or was is None:
                 continue  # (a table dropped and made again: its older clients still write)
             first = older
-            while first > 1 and _has_named(self.schemas[first - 1], table.name, column.name):
+            while first > 1 and _has(self.schemas[first - 1], table.name, column.name):
                 first -= 1
             old = f"v{older}" if first == older else f"v{first}-v{older}"
             if was.affinity != column.affinity and not stored_alike(
@@ -482,19 +482,11 @@ def _action_effect(detail: str, column: str, old: str) -> str:
 
 
 def _checks_on(table: Table, column: str) -> list[str]:
-    """The table's CHECK expressions that name ``column`` outside their string literals
-    (review BAQ F3), NOT NULL spelled as one aside."""
+    """The table's CHECK expressions that name ``column`` (not in a string or as a
+    function: reviews BAQ F3, BAR R1), NOT NULL spelled as one aside."""
     return [
         check
         for check in table.checks
-        if re.search(rf"(?i)(?<![\w$]){re.escape(column)}(?![\w$])", _STRINGS.sub("''", check))
+        if columns_named([column], check)
         and without_not_null(sql_key(check, table.column_names), table.column_names) is not None
     ]
-
-
-_STRINGS = re.compile(r"'(?:[^']|'')*'")
-
-
-def _has_named(schema: Schema, table: str, column: str) -> bool:
-    found = find_named(schema.tables, table)
-    return found is not None and found.column(column) is not None
