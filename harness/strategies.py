@@ -41,6 +41,7 @@ REPLICAS = ("a", "b")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_TEXT = 24
 KEY_SPACE = 10_000
+NUMERIC_AFFINITIES = frozenset(("INTEGER", "REAL", "NUMERIC"))
 
 
 def _encoded_blob(data: bytes) -> dict[str, str]:
@@ -155,7 +156,7 @@ def _replica_values(
     offset = REPLICAS.index(replica) + 1
     numbers = st.integers(min_value=0, max_value=KEY_SPACE - 1)
     hint = allowed(column.name, checks)
-    numeric = column.affinity in ("INTEGER", "REAL", "NUMERIC")
+    numeric = column.affinity in NUMERIC_AFFINITIES
     if _blob_only(column):  # bytes (no case to vary), a length CHECK's size (a UUID's 16)
         sizes = _blob_sizes(hint)
         size = None if sizes is None else min(max(sizes[0], 16), sizes[1])
@@ -315,15 +316,12 @@ def references(table: Table, schema: Schema) -> dict[str, str]:
     return found
 
 
-_NUMBERS = frozenset(("INTEGER", "REAL", "NUMERIC"))
-
-
 def _holds_keys_of(column: Column, key: Column | None) -> bool:
     """Whether ``column`` stores ``key``'s values as they are (numbers in a number
     column, text in a text one; a column of no type, any)."""
     if key is None or "BLOB" in (column.affinity, key.affinity):
         return True
-    return (column.affinity in _NUMBERS) == (key.affinity in _NUMBERS)
+    return (column.affinity in NUMERIC_AFFINITIES) == (key.affinity in NUMERIC_AFFINITIES)
 
 
 Contested = Mapping[str, frozenset[str]]
@@ -343,7 +341,7 @@ def colliding_values(
     pair: list[Any]
     if len(hint.choices) >= 2:
         pair = list(hint.choices[:2])
-    elif column.affinity in ("INTEGER", "REAL", "NUMERIC"):
+    elif column.affinity in NUMERIC_AFFINITIES:
         low = int(hint.low) if hint.low is not None else 1
         pair = [low, low + 1]
     elif hint.pattern is not None:
@@ -366,7 +364,7 @@ def loose_variants(
     with a trailing blank (rows written with all three clash under NOCASE and
     under RTRIM for sure); None draws any.
     """
-    if column.affinity in ("INTEGER", "REAL", "NUMERIC") or allowed(column.name, checks).choices:
+    if column.affinity in NUMERIC_AFFINITIES or allowed(column.name, checks).choices:
         return replica_values_for(column, replica, case_variants=True, checks=checks)
     word = f"{replica}-0"
     spellings = [word, word.upper(), f"{word} "]

@@ -361,8 +361,23 @@ class OpLog:
         stored row longer than ``BATCH_BYTES``, or half the connection's length limit,
         are stored one a row (reviews BAN F2, BAO R2: SQLite refuses a longer value;
         an app may lower the limit)."""
+
+        def one_a_row(part: slice) -> None:
+            self.add_change_rows(
+                zip(
+                    repeat(origin),
+                    hlcs[part],
+                    repeat(origin_version),
+                    repeat("set"),
+                    repeat(table),
+                    row_ids[part],
+                    dumps_all(cols[part]),
+                    strict=False,
+                )
+            )
+
         if not batchable(row_ids):
-            self._add_inserts_one_a_row(origin, origin_version, table, hlcs, row_ids, cols)
+            one_a_row(slice(None))
             return
         most = min(BATCH_BYTES, self.conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 2)
         batches = []
@@ -370,14 +385,7 @@ class OpLog:
             end = min(start + BATCH_ROWS, len(hlcs))
             values = _ENCODER.encode(cols[start:end])
             if len(values) > most:
-                self._add_inserts_one_a_row(
-                    origin,
-                    origin_version,
-                    table,
-                    hlcs[start:end],
-                    row_ids[start:end],
-                    cols[start:end],
-                )
+                one_a_row(slice(start, end))
                 continue
             batches.append(
                 (
@@ -395,28 +403,6 @@ class OpLog:
             f"INSERT INTO _nexus_batches (first, last, {_BATCH_COLUMNS})"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             batches,
-        )
-
-    def _add_inserts_one_a_row(
-        self,
-        origin: str,
-        origin_version: int,
-        table: str,
-        hlcs: Sequence[str],
-        row_ids: Sequence[Value],
-        cols: Sequence[Mapping[str, Any]],
-    ) -> None:
-        self.add_change_rows(
-            zip(
-                repeat(origin),
-                hlcs,
-                repeat(origin_version),
-                repeat("set"),
-                repeat(table),
-                row_ids,
-                dumps_all(cols),
-                strict=False,
-            )
         )
 
     def _batched_at(self, origin: str, hlc: str) -> tuple[int, list[Change], int] | None:
