@@ -565,14 +565,17 @@ def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
     ``(trip, seq)`` there, ``(trip, seq, day)`` here. Rows agreeing on all of
     them are one row too many there."""
     refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
-    # Any UNIQUE here over a subset of its columns implies it, whatever its WHERE or
-    # comparison (a respelled condition is no narrower key).
-    mine = [_lower(columns) for columns, _, _ in unique_keys(own, table.name)]
-    mine.append({(table.row_key or "").lower()})
+    # A UNIQUE here over a subset of its columns implies it, whatever its comparison,
+    # where it holds for every row or under the same WHERE (a respelled condition is
+    # no narrower key; a partial one here does not imply a whole one there: triage
+    # BAP of review BAD-3).
+    mine = [(_lower(columns), where) for columns, where, _ in unique_keys(own, table.name)]
+    mine.append(({(table.row_key or "").lower()}, None))
     found: set[str] = set()
-    for columns, _, compared in unique_keys(other, table.name):
+    for columns, condition, compared in unique_keys(other, table.name):
         theirs = _lower(columns)
-        if not compared and not any(key <= theirs for key in mine):
+        implied = any(key <= theirs and where in (None, condition) for key, where in mine)
+        if not compared and not implied:
             found |= theirs - refs
     return found
 
