@@ -360,23 +360,6 @@ def test_a_partial_unique_here_does_not_imply_a_whole_one_there() -> None:
     assert contested_columns(partial, partial) == {}
 
 
-def test_a_partial_unique_made_whole_breaks_both_ways(tmp_path: Path) -> None:
-    """v1 clients keep two live-and-deleted rows with one label that v2 refuses: the
-    matrix saw it from v2's side alone (triage BAP of review BAD-3)."""
-    from harness.matrix import MatrixConfig, run_matrix
-
-    folder = migrations_folder(
-        tmp_path,
-        "CREATE TABLE bottles (id TEXT PRIMARY KEY NOT NULL, label TEXT NOT NULL,"
-        " deleted_at TEXT) STRICT;"
-        " CREATE UNIQUE INDEX u ON bottles(label) WHERE deleted_at IS NULL;",
-        "DROP INDEX u; CREATE UNIQUE INDEX u ON bottles(label);",
-    )
-    config = MatrixConfig(migrations=folder, examples=10, seed=1, jobs=1, relay=False)
-    cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
-    assert cells[(1, 2)] == cells[(2, 1)] == "broken", cells
-
-
 def test_a_unique_narrowed_to_fewer_columns_breaks_both_directions(tmp_path: Path) -> None:
     from harness.matrix import MatrixConfig, run_matrix
 
