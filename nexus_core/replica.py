@@ -287,7 +287,7 @@ class Replica:
             # In a nested block too: another Replica on this connection may have
             # written since (inside its own block, after this one's transaction was
             # ended under it: review BAO R1).
-            self._observe_other_writers()
+            self._observe_other_writers(other_connections=outer)
             yield self
         except BaseException:
             self._depth -= 1
@@ -325,14 +325,20 @@ class Replica:
         except sqlite3.Error as exc:
             raise SyncError(f"could not start a write transaction: {exc}") from exc
 
-    def _observe_other_writers(self) -> None:
+    def _observe_other_writers(self, *, other_connections: bool) -> None:
         """Move the clock past what another connection stored in the file (``nexus
         sync`` run beside an open app, say), so a local edit made after seeing a
         merged one wins over it, as it does on every other replica. Also past what
         was written through this connection since this replica's last block (another
         ``Replica`` on it: SQLite's data version only counts other connections), so
-        two never issue one clock (reviews BAN F1, BAO R1)."""
-        version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        two never issue one clock (reviews BAN F1, BAO R1). ``other_connections``: read
+        SQLite's data version too (a nested block's transaction holds the write lock
+        already: another connection cannot have written since it began)."""
+        version = (
+            int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+            if other_connections
+            else self._data_version
+        )
         written = self.conn.total_changes
         if version == self._data_version and written == self._rows_written:
             return
@@ -669,10 +675,9 @@ class Replica:
                     cols = self._carried({c: values[c] for c in columns})
                     (whole if seed is None and not sent else partial).append((row[0], cols))
                 if whole:
-                    self._record_new_rows(
-                        table, tuple(order), [key for key, _ in whole], [c for _, c in whole]
-                    )
-                    _warn_if_keys_are_shared(table, [key for key, _ in whole])
+                    keys = [key for key, _ in whole]
+                    self._record_new_rows(table, tuple(order), keys, [c for _, c in whole])
+                    _warn_if_keys_are_shared(table, keys)
                 if partial:
                     self._record_local(
                         table, [self._change("set", table, key, cols) for key, cols in partial]

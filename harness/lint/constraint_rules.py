@@ -332,20 +332,36 @@ class _ConstraintRules(_TriggerRules):
             if was and now:
                 change = Change(table, column, "check-changed", now)
                 held = self.after.table(table)
-                found = held and compare_checks(held, group["check-dropped"], group["check-added"])
-                if found == (False, True):  # wider: only older clients refuse
-                    self.add("constraint-loosened", change, MESSAGES["check-widened"], old, was=was)
-                    continue
-                text = MESSAGES["check-narrowed" if found == (True, False) else "check-changed"]
-                self.add("constraint-tightened", change, text, old, was=was)
+                found = (
+                    compare_checks(held, group["check-dropped"], group["check-added"])
+                    if held
+                    else None
+                )
+                self.check_rewritten(change, found, old, was)
             elif now:
-                change = Change(table, column, "check-added", now)
-                what = _WHAT["check-added"].format(d=now)
-                rule = "constraint-tightened"
-                self.add(rule, change, MESSAGES[rule], old, what=what)
+                self.check_added(Change(table, column, "check-added", now), old)
             elif not self.gone_with_its_columns(table, was):
                 change = Change(table, column, "check-dropped", was)
                 self.add("constraint-loosened", change, MESSAGES["check-dropped"], old)
+
+    def check_rewritten(
+        self, change: Change, found: tuple[bool, bool] | None, old: str, was: str, more: str = ""
+    ) -> None:
+        """A CHECK ``was`` written again as ``change.detail``: looser (only older clients
+        refuse), tighter or other, as ``found`` (see ``compare_checks``) says; ``more``
+        ends the message."""
+        if found == (False, True):  # wider: only older clients refuse
+            text = MESSAGES["check-widened"] + more
+            self.add("constraint-loosened", change, text, old, was=was)
+            return
+        text = MESSAGES["check-narrowed" if found == (True, False) else "check-changed"] + more
+        self.add("constraint-tightened", change, text, old, was=was)
+
+    def check_added(self, change: Change, old: str, more: str = "") -> None:
+        """A CHECK (``change.detail``) where there was none; ``more`` ends the message."""
+        what = _WHAT["check-added"].format(d=change.detail)
+        text = MESSAGES["constraint-tightened"] + more
+        self.add("constraint-tightened", change, text, old, what=what)
 
     def respelled_checks_aside(self, changes: list[Change]) -> list[Change]:
         """The CHECK changes but a table's CHECKs written again another way: SQLite

@@ -411,21 +411,12 @@ class _Linter(_ConstraintRules):
             # A CHECK refusing what the older column's took: where it had none, or
             # where both compare and it refuses more (spellings differ: review BAQ F4).
             held, checks = _checks_on(table, was.name), _checks_on(now, column.name)
-            check, before = " AND ".join(checks), " AND ".join(held)
-            moved = Change(change.table, change.column, "check-added", check)
+            moved = Change(change.table, change.column, "check-added", " AND ".join(checks))
             if checks and not held:
-                text = MESSAGES["constraint-tightened"] + MESSAGES["came-back-constraint"]
-                what = _WHAT["check-added"].format(d=check)
-                self.add("constraint-tightened", moved, text, old, what=what)
-            elif checks and held:  # as a CHECK written again is judged (constraint_rules)
-                found = compare_checks(now, held, checks)
-                if found == (False, True):
-                    text = MESSAGES["check-widened"] + MESSAGES["came-back-check"]
-                    self.add("constraint-loosened", moved, text, old, was=before)
-                elif found != (False, False):
-                    kind = "check-narrowed" if found == (True, False) else "check-changed"
-                    text = MESSAGES[kind] + MESSAGES["came-back-check"]
-                    self.add("constraint-tightened", moved, text, old, was=before)
+                self.check_added(moved, old, MESSAGES["came-back-constraint"])
+            elif checks and (found := compare_checks(now, held, checks)) != (False, False):
+                more = MESSAGES["came-back-check"]
+                self.check_rewritten(moved, found, old, " AND ".join(held), more)
             return
 
     def default_changed(self, change: Change) -> None:
