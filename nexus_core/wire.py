@@ -145,6 +145,7 @@ class _WireMessage(msgspec.Struct):
 
 _FAST = msgspec.json.Decoder(_WireMessage)
 _COLUMN = attrgetter("column_name")
+_VALUE = attrgetter("new_value")
 
 
 Changes = dict[tuple[str, str], list[Op]]
@@ -285,7 +286,10 @@ def _decode_op(raw: Any, index: int) -> Op:
     table = _field(raw, "table_name", str, where)
     if len(table) > MAX_IDENTIFIER:
         raise WireError(f"{where}: table name too long")
-    column = raw.get("column_name")
+    for key in ("column_name", "new_value"):  # null on a delete, but never left out
+        if key not in raw:
+            raise WireError(f"{where}: missing field {key!r}")
+    column = raw["column_name"]
     if column is not None and (not isinstance(column, str) or len(column) > MAX_IDENTIFIER):
         raise WireError(f"{where}: column_name must be a short string or null")
     if kind == "set" and column is None:
@@ -297,7 +301,9 @@ def _decode_op(raw: Any, index: int) -> Op:
         raise WireError(f"{where}: row_id must be an integer, text or blob")
     if isinstance(row_id, str | bytes) and len(row_id) > MAX_ROW_ID_TEXT:
         raise WireError(f"{where}: row_id longer than {MAX_ROW_ID_TEXT}")
-    value = decode_value(raw.get("new_value"), f"{where} new_value")
+    value = decode_value(raw["new_value"], f"{where} new_value")
+    if kind == "delete" and value is not None:
+        raise WireError(f"{where}: a delete op carries no new_value (send null)")
     return Op(hlc, origin, version, kind, table, row_id, column, value)
 
 
@@ -341,10 +347,14 @@ def _fast_decode(text: str | bytes) -> Message | None:
         return None  # ValueError: text that is not Unicode; the careful path says why
     if not isinstance(wire.peer, dict) or len(wire.ops) > MAX_OPS:
         return None
-    if None in set(map(_COLUMN, wire.ops)) and any(
-        op.column_name is None for op in wire.ops if op.kind == "set"
-    ):
-        return None  # only deletes may leave the column out
+    columns = set(map(_COLUMN, wire.ops))
+    if None in columns:
+        if any(op.column_name is None for op in wire.ops if op.kind == "set"):
+            return None  # only a delete names no column
+        if any(op.new_value is not None for op in wire.ops if op.kind == "delete"):
+            return None  # nor does it carry a value
+    if (None in columns or None in map(_VALUE, wire.ops)) and not _names_both(text, wire.ops):
+        return None  # a field left out decodes as null: the careful path refuses it
     ops: list[Op] | None = wire.ops
     if _blobs_built[0] != blobs_before:
         ops = _unwrap_blobs(wire.ops)
@@ -365,6 +375,18 @@ def _fast_decode(text: str | bytes) -> Message | None:
     except WireError:
         return None
     return Message(peer, ops, vector, changes)
+
+
+def _names_both(text: str | bytes, ops: list[Op]) -> bool:
+    """Whether the message names ``column_name`` and ``new_value`` once for each op.
+
+    Counted in the text: inside a JSON string a quote is escaped, so ``"key":``
+    is only ever a key (an encoder putting a space before the colon takes the
+    careful path, which checks op by op).
+    """
+    if isinstance(text, str):
+        return text.count('"column_name":') == text.count('"new_value":') == len(ops)
+    return text.count(b'"column_name":') == text.count(b'"new_value":') == len(ops)
 
 
 def _unwrap_blobs(ops: list[Op]) -> list[Op] | None:

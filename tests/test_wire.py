@@ -85,6 +85,15 @@ def with_op(**changes: Any) -> dict[str, Any]:
     return payload
 
 
+def without(key: str, **changes: Any) -> dict[str, Any]:
+    """A message whose op leaves ``key`` out (beside a valid op, so the message is large
+    enough to look usual)."""
+    payload = with_op(**changes)
+    del payload["ops"][0][key]
+    payload["ops"].append({**message()["ops"][0], "column_name": "title"})
+    return payload
+
+
 def raw_value(literal: str) -> str:
     """A message whose new_value is the JSON literal ``literal``, spliced in as text."""
     text = json.dumps(with_op(new_value="@@"))
@@ -159,6 +168,15 @@ STRUCTURAL = {
     "op version huge": json.dumps(with_op(schema_version=2**70)),
     "op version negative": json.dumps(with_op(schema_version=-3)),
     "op version text": json.dumps(with_op(schema_version="3")),
+    # Review BV-5: every op names both (null on a delete); a left-out value is not null.
+    "set without new_value": json.dumps(without("new_value")),
+    "set without new_value, beside a value spelled like the key": json.dumps(
+        without("new_value") | {"x": ['"new_value":', "new_value"]}
+    ),
+    "set without column_name": json.dumps(without("column_name")),
+    "delete without new_value": json.dumps(without("new_value", kind="delete", column_name=None)),
+    "delete without column_name": json.dumps(without("column_name", kind="delete", new_value=None)),
+    "delete carrying a value": json.dumps(with_op(kind="delete", column_name=None, new_value=5)),
     "deep nesting": "[" * 100_000 + "]" * 100_000,
     "huge int literal": raw_value("9" * 5000),
 }
@@ -168,6 +186,21 @@ STRUCTURAL = {
 def test_structural_refusals(text: str) -> None:
     with pytest.raises(WireError):
         decode_message(text)
+
+
+def test_a_left_out_field_is_refused_as_text_and_as_bytes() -> None:
+    text = json.dumps(without("new_value", new_value=None))
+    for form in (text, text.encode()):
+        with pytest.raises(WireError, match="missing field 'new_value'"):
+            decode_message(form)
+
+
+def test_nulls_and_a_space_before_the_colon_decode() -> None:
+    """Fields present but null, and keys an encoder spaces out, decode as written."""
+    delete = with_op(kind="delete", column_name=None, new_value=None)
+    assert decode_message(json.dumps(delete)).ops[0].kind == "delete"
+    spaced = json.dumps(with_op(new_value=None), separators=(", ", " : "))
+    assert decode_message(spaced).ops == decode_message(json.dumps(with_op(new_value=None))).ops
 
 
 @pytest.mark.parametrize("value", [None, 12, ["x"], {"a": 1}])
