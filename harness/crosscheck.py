@@ -17,6 +17,7 @@ __all__ = [
     "how_to_accept",
     "lint_matrix_disagreements",
     "relay_accepted",
+    "within_explains",
     "within_version_breaks",
 ]
 
@@ -47,14 +48,33 @@ def documented_breaks(
     ]
 
 
-def within_version_breaks(lint: Sequence[Mapping[str, Any]]) -> set[int]:
+def within_version_breaks(lint: Sequence[Mapping[str, Any]]) -> dict[int, frozenset[int]]:
     """The migrations whose break holds between replicas of one version too (a trigger
-    writing replicated rows): they can explain a failure wherever the newer side has them."""
-    return {
-        int(entry["version"])
-        for entry in lint
-        if set(_rules(entry, breaking_only=True)) & _WITHIN_ONE_VERSION
-    }
+    writing replicated rows), each with the versions whose clients run it: such a break
+    can explain a failure wherever a side is at one of them.
+
+    Read from each finding's ``within_versions``; a lint document without them (an
+    older release's JSON) gives the migration's version and every later one.
+    """
+    latest = max((int(entry["version"]) for entry in lint), default=0)
+    found: dict[int, frozenset[int]] = {}
+    for entry in lint:
+        version = int(entry["version"])
+        for finding in entry.get("findings") or []:
+            if finding.get("rule") not in _WITHIN_ONE_VERSION:
+                continue
+            if finding.get("severity", "breaking") != "breaking":
+                continue
+            held = finding.get("within_versions")
+            running = range(version, latest + 1) if held is None else map(int, held)
+            found[version] = found.get(version, frozenset()) | frozenset(running)
+    return found
+
+
+def within_explains(within: Mapping[int, frozenset[int]], *sides: int) -> bool:
+    """Whether a break of ``within`` (see :func:`within_version_breaks`) holds at one of
+    ``sides``, the versions of a pair's clients."""
+    return any(side in running for running in within.values() for side in sides)
 
 
 def relay_accepted(
@@ -62,11 +82,15 @@ def relay_accepted(
 ) -> list[int]:
     """The accepted breaking migrations that explain a failed relay check (a writer and a
     reader at ``peer``, the relay at the older ``relay``): those between the two versions,
-    and those that break replicas of one version (a trigger writing replicated rows) at
-    or before ``peer`` (review BAK-3: no document could accept a relay failure)."""
+    and those that break replicas of one version (a trigger writing replicated rows)
+    held at ``relay`` or ``peer`` (review BAK-3: no document could accept a relay failure)."""
     listed = set(accepted)
     within = within_version_breaks(lint)
-    return sorted(v for v in listed if relay < v <= peer or (v in within and v <= peer))
+    return sorted(
+        v
+        for v in listed
+        if relay < v <= peer or within_explains({v: within.get(v, frozenset())}, relay, peer)
+    )
 
 
 def how_to_accept(
@@ -201,7 +225,7 @@ def lint_matrix_disagreements(
     """
     breaking = {int(entry["version"]) for entry in lint if entry.get("verdict") == "breaking"}
     # Breaks that hold between replicas of one version too (a trigger writing replicated
-    # rows): they explain any cell whose newer side has them, crossing them or not.
+    # rows): they explain any cell a side of which runs them, crossing them or not.
     within = within_version_breaks(lint)
     found: list[dict[str, Any]] = []
     for entry in sorted(lint, key=lambda item: int(item["version"])):
@@ -244,7 +268,7 @@ def lint_matrix_disagreements(
                 for cell in crossing
                 if cell["observed"] == "broken"
                 and not _range(cell) & breaking
-                and not any(v <= max(int(cell["local"]), int(cell["peer"])) for v in within)
+                and not within_explains(within, int(cell["local"]), int(cell["peer"]))
             ]
             if not unexplained:
                 continue

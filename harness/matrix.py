@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from harness.cells import CellResult, run_cell
-from harness.crosscheck import relay_accepted, within_version_breaks
+from harness.crosscheck import relay_accepted, within_explains, within_version_breaks
 from harness.expected import (
     BROKEN,
     PARTIAL,
@@ -272,11 +272,14 @@ def _accept(result: MatrixResult, accepted: Sequence[int]) -> None:
         return
     lint = lint_to_json(lint_migrations(result.migration_set.migrations))["lint"]
     unlisted = {int(e["version"]) for e in lint if e["verdict"] == "breaking"} - set(accepted)
-    everywhere = unlisted & within_version_breaks(lint)  # (after them, any pair may show them)
+    within = within_version_breaks(lint)  # (any pair a side of which runs them may show them)
+    everywhere = {v: running for v, running in within.items() if v in unlisted}
 
     def unexplained(low: int, high: int) -> bool:
         """Whether a breaking migration not listed may explain a failure between them."""
-        return bool(unlisted & set(range(low + 1, high + 1))) or any(v <= high for v in everywhere)
+        return bool(unlisted & set(range(low + 1, high + 1))) or within_explains(
+            everywhere, low, high
+        )
 
     for cell in result.cells:
         low, high = sorted((cell.local, cell.peer))

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
+
+from folders import migrations_folder
 
 from harness.crosscheck import (
     documented_breaks,
     how_to_accept,
     lint_matrix_disagreements,
     relay_accepted,
+    within_version_breaks,
 )
+from harness.lint import lint_migrations, lint_to_json
+from nexus_core.db.migrations import load_migrations
 
 
 def cell(local: int, peer: int, observed: str) -> dict[str, Any]:
@@ -226,3 +232,40 @@ def test_a_relay_failure_an_accepted_break_explains_is_accepted() -> None:
     assert relay_accepted(1, 2, [], lint) == []  # not accepted: still a failure
     assert relay_accepted(2, 3, [3], lint) == [3]  # between the relay and the peer
     assert relay_accepted(3, 4, [1, 3], [lint_entry(3, "breaking", "drop-column")]) == []
+
+
+def test_a_trigger_dropped_since_explains_nothing_between_later_clients(tmp_path: Path) -> None:
+    """Review BY F5: a v1 trigger writing replicated rows, dropped at v3, hid a break
+    between v3 and v4 clients (the matrix's broken cells read as explained by v1)."""
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE notes (note_id TEXT PRIMARY KEY, body TEXT);\n"
+        "CREATE TABLE audit (audit_id TEXT PRIMARY KEY, note TEXT);\n"
+        "CREATE TRIGGER log_note AFTER INSERT ON notes BEGIN\n"
+        "  INSERT INTO audit (audit_id, note) VALUES (NEW.note_id || '-a', NEW.note_id);\nEND;",
+        "ALTER TABLE notes ADD COLUMN title TEXT;",
+        "DROP TRIGGER log_note;",
+        "ALTER TABLE notes ADD COLUMN pinned INTEGER;",
+    )
+    lint = lint_to_json(lint_migrations(load_migrations(folder)))["lint"]
+    held = {
+        entry["version"]: finding.get("within_versions")
+        for entry in lint
+        for finding in entry["findings"]
+        if finding["rule"] == "trigger-writes-replicated"
+    }
+    assert held == {1: [1, 2], 3: []}  # run by v1 and v2 clients; the drop runs nothing
+    assert within_version_breaks(lint) == {1: frozenset({1, 2}), 3: frozenset()}
+    cells = matrix([1, 2, 3, 4], broken={(2, 3), (3, 2), (3, 4), (4, 3)})
+    [found] = lint_matrix_disagreements(lint, cells)
+    assert (found["version"], found["cells"]) == (4, ["v3-v4", "v4-v3"])
+    # A v2 client still runs it: a failure with one is explained, by v1 alone.
+    assert lint_matrix_disagreements(lint, matrix([2, 4], broken={(2, 4)})) == []
+    assert relay_accepted(2, 4, [1], lint) == [1]
+    assert relay_accepted(3, 4, [1], lint) == []
+
+
+def test_a_lint_document_without_trigger_versions_reads_as_before() -> None:
+    """An older release's JSON: the trigger holds from its migration on."""
+    lint = [lint_entry(2, "breaking", "trigger-writes-replicated"), lint_entry(4, "additive")]
+    assert within_version_breaks(lint) == {2: frozenset({2, 3, 4})}

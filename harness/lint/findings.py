@@ -273,6 +273,9 @@ class Finding:
     column: str | None
     message: str
     severity: Severity
+    # Where the break holds between replicas of one version too (a trigger writing
+    # replicated rows): the versions whose clients run it. None for other breaks.
+    within_versions: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

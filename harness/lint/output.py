@@ -29,6 +29,11 @@ def lint_to_json(results: Sequence[MigrationLint]) -> dict[str, Any]:
                         "column": f.column,
                         "message": f.message,
                         "severity": f.severity,
+                        **(
+                            {}
+                            if f.within_versions is None
+                            else {"within_versions": list(f.within_versions)}
+                        ),
                     }
                     for f in r.findings
                 ],

@@ -140,6 +140,8 @@ class _TriggerRules(_Step):
                     writes=", ".join(writes),
                     **fields,
                 )
+                running = self._running(name) if what != "dropped" else ()
+                self.findings[-1] = replace(self.findings[-1], within_versions=running)
                 return
             refusals = self.local_refusals(change, now) if what != "dropped" else []
             if refusals:
@@ -149,6 +151,17 @@ class _TriggerRules(_Step):
                 )
                 return
             self.add(f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], **fields)
+
+    def _running(self, name: str) -> tuple[int, ...]:
+        """The versions from this one on whose clients hold trigger ``name``, up to the
+        migration that drops it (review BY F5: a trigger dropped since explains nothing
+        between later clients)."""
+        running = []
+        for version in range(self.version, len(self.schemas)):
+            if name not in self.schemas[version].triggers:
+                break
+            running.append(version)
+        return tuple(running)
 
     def local_refusals(self, change: Change, sql: str, schema: Schema | None = None) -> list[str]:
         """How a trigger's INSERT into a local table can fail the write that fires it.
