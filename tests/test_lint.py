@@ -3104,3 +3104,35 @@ def test_an_or_is_no_and_of_not_null_terms(tmp_path: Path) -> None:
     either = "title TEXT, body TEXT, CHECK (title IS NOT NULL OR body IS NOT NULL)"
     result = notes_rebuilt(tmp_path, "title TEXT, body TEXT", either)
     assert {rule for rule, _, _ in hits(result)} == {"constraint-tightened"}
+
+
+def test_messages_name_every_older_version_concerned(tmp_path: Path) -> None:
+    """Review BY F7: a table or column dropped and made again. The messages named the
+    contiguous versions just before the migration, missing older ones (a column v1
+    lacks, v2 has, v3 drops and v4 adds again: "v3 clients skip ops", v1's too) or
+    naming ones that had it all along (a table v2 dropped and v3 made again: "v1-v2
+    clients lack table notes", though v1 has it)."""
+    column = lint_steps(
+        tmp_path / "column",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT);",
+        "ALTER TABLE notes ADD COLUMN kind TEXT;",
+        "ALTER TABLE notes DROP COLUMN kind;",
+        "ALTER TABLE notes ADD COLUMN kind TEXT;",
+        "ALTER TABLE notes DROP COLUMN kind;",
+    )
+    [added] = column[3].findings
+    assert added.message.startswith("v1 and v3 clients skip ops on notes.kind")
+    [dropped] = column[4].findings
+    assert dropped.message.startswith("v2 and v4 clients still write notes.kind")
+    table = lint_steps(
+        tmp_path / "table",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT);",
+        "DROP TABLE notes;",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, title TEXT);",
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY);",
+        "DROP TABLE notes;",
+    )
+    assert [f.message.split(":")[0] for f in table[2].findings] == ["v2 clients lack table notes"]
+    assert [f.message.split(",")[0] for f in table[4].findings] == [
+        "v1 and v3-v4 clients still write notes"
+    ]

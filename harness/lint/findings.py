@@ -294,11 +294,23 @@ def _has(schema: Schema, table: str, column: str | None) -> bool:
 
 
 def _clients(schemas: Sequence[Schema], version: int, table: str, column: str | None) -> str:
-    """``v2`` or ``v1-v2``: the older versions that have ``table`` (and ``column``) up to N-1."""
-    last = first = version - 1
-    while first > 1 and _has(schemas[first - 1], table, column):
-        first -= 1
-    return f"v{last}" if first == last else f"v{first}-v{last}"
+    """``v2`` or ``v1-v2``: the older versions that have ``table`` (and ``column``), all of
+    them (``v1 and v3`` where v2 lacked it, review BY F7); ``v{N-1}`` where none has."""
+    having = [v for v in range(1, version) if _has(schemas[v], table, column)]
+    return version_list(having) if having else f"v{version - 1}"
+
+
+def version_list(versions: Sequence[int]) -> str:
+    """Versions as messages name them, runs joined: ``v2``, ``v1-v3``, ``v1 and v3``,
+    ``v1-v2, v4 and v6-v7``."""
+    runs: list[list[int]] = []
+    for version in sorted(set(versions)):
+        if runs and runs[-1][1] == version - 1:
+            runs[-1][1] = version
+        else:
+            runs.append([version, version])
+    named = [f"v{a}" if a == b else f"v{a}-v{b}" for a, b in runs]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
 
 
 def versions_before(n: int) -> str:

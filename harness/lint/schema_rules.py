@@ -10,7 +10,14 @@ from typing import Any
 
 from harness.checkeval import compare_checks
 from harness.lint.constraint_rules import _WHAT, _ConstraintRules
-from harness.lint.findings import MESSAGES, SEVERITY_RANK, Finding, _has, versions_before
+from harness.lint.findings import (
+    MESSAGES,
+    SEVERITY_RANK,
+    Finding,
+    _has,
+    version_list,
+    versions_before,
+)
 from harness.lint.sqltext import _TRIGGER_INSERT, _name, _trigger_parts
 from harness.lint.trigger_rules import _LOCAL_RULES
 from harness.schemadiff import (
@@ -267,11 +274,14 @@ class _Linter(_ConstraintRules):
             self.add(rule, change, MESSAGES[rule], old)
         elif kind == "table-added":
             n = self.version
+            # The older clients without it: not those of a version that had it before
+            # it was dropped (review BY F7), which hold it as their own.
+            lack = [v for v in range(1, n) if not _has(self.schemas[v], t, None)]
             self.add(
                 "add-table",
                 change,
                 MESSAGES["add-table" if n > 1 else "add-table-first"],
-                versions_before(n),
+                version_list(lack) if lack else versions_before(n),
             )
             for made in self.after.tables[t].columns:  # a table made again (review BAQ F6)
                 self.came_back(Change(t, made.name, "column-added", ""), made)
@@ -371,13 +381,15 @@ class _Linter(_ConstraintRules):
         )
 
     def lacking(self, table: str, column: str) -> str:
-        """``v3-v4``: the older versions that have ``table`` without ``column``."""
-        last = first = self.version - 1
-        while first > 1 and _has(self.schemas[first - 1], table, None):
-            if _has(self.schemas[first - 1], table, column):
-                break
-            first -= 1
-        return f"v{last}" if first == last else f"v{first}-v{last}"
+        """``v3-v4``: the older versions that have ``table`` without ``column`` (all of
+        them: ``v1 and v3`` where v2 had it, review BY F7)."""
+        lack = [
+            version
+            for version in range(1, self.version)
+            if _has(self.schemas[version], table, None)
+            and not _has(self.schemas[version], table, column)
+        ]
+        return version_list(lack) if lack else f"v{self.version - 1}"
 
     def came_back(self, change: Change, column: Column | None) -> None:
         """A column added again unlike the one an older version still has: another
