@@ -109,6 +109,14 @@ def _stored_constant(declared: str, constant: str) -> tuple[str, object]:
     return (str(kind), value)
 
 
+def _typed(stored: tuple[str, object]) -> str | None:
+    """A :func:`stored_default` constant as ``real 0.0``; None for an expression."""
+    value = stored[1]
+    if stored[0] != "value" or not isinstance(value, tuple) or len(value) != 2:
+        return None
+    return f"{value[0]} {value[1]!r}"
+
+
 def columns_named(columns: Sequence[str], sql: str) -> list[str]:
     """The ``columns`` an expression names (string literals and function names aside:
     ``length(code)`` does not name a column ``length``)."""
@@ -354,8 +362,13 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         if (was.name.lower() in not_null_before) != now_notnull and not (was.pk or now.pk):
             kind = "notnull-added" if now_notnull else "notnull-dropped"
             changes.append(Change(name, now.name, kind))
-        if stored_default(was) != stored_default(now):
+        stored_was, stored_now = stored_default(was), stored_default(now)
+        if stored_was != stored_now:
             detail = f"{was.default or 'no default'} -> {now.default or 'no default'}"
+            held, holds = _typed(stored_was), _typed(stored_now)
+            if (was.default or "") == (now.default or "") and held and holds:
+                # One spelling, another column type (review BAD-7: it said "0 -> 0").
+                detail += f" (stored as {held}, now {holds})"
             changes.append(Change(name, now.name, "default-changed", detail))
     had = {c.name.lower() for c in before.columns} | {g.lower() for g in before.generated}
     was_computed = {c.lower(): e for c, e in before.computed}

@@ -3136,3 +3136,17 @@ def test_messages_name_every_older_version_concerned(tmp_path: Path) -> None:
     assert [f.message.split(",")[0] for f in table[4].findings] == [
         "v1 and v3-v4 clients still write notes"
     ]
+
+
+def test_a_default_spelled_the_same_in_another_type_says_what_is_stored(tmp_path: Path) -> None:
+    """Review BAD-7: a REAL column made INTEGER keeps `DEFAULT 0`, and the message said
+    "default 0 -> 0"."""
+    result = last(
+        tmp_path,
+        "CREATE TABLE cards (id TEXT PRIMARY KEY, rank REAL NOT NULL DEFAULT 0);",
+        "CREATE TABLE cards_new (id TEXT PRIMARY KEY, rank INTEGER NOT NULL DEFAULT 0);\n"
+        "INSERT INTO cards_new SELECT id, rank FROM cards;\n"
+        "DROP TABLE cards;\nALTER TABLE cards_new RENAME TO cards;",
+    )
+    [changed] = [f for f in result.findings if f.rule == "default-changed"]
+    assert "default 0 -> 0 (stored as real 0.0, now integer 0):" in changed.message
