@@ -56,6 +56,7 @@ from harness.matrix import (
 from harness.relay import RelayResult
 from harness.report import REPORT_FILES, breaking_between, untested_warning, write_report
 from harness.sampledata import fill
+from harness.sqlfunctions import hint, use_sql_functions
 from harness.versions import Templates, build_database, load_set
 from nexus_core.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, BadInput, NexusGroup
 from nexus_core.db.connection import connect
@@ -100,12 +101,42 @@ PAIRS_OPTION = click.option(
     " version with the newest, both ways) or adjacent (each migration's two versions,"
     " both ways, and each version with itself). For long histories.",
 )
+
+
+def _use_sql_functions(ctx: click.Context, param: click.Parameter, spec: str | None) -> str | None:
+    """Register the app's SQL functions as soon as the option is read (before any build)."""
+    try:
+        use_sql_functions(spec)
+    except HarnessError as exc:
+        raise BadInput(str(exc)) from exc
+    return spec
+
+
+SQL_FUNCTIONS = click.option(
+    "--sql-functions",
+    "sql_functions",
+    metavar="SPEC",
+    default=None,
+    callback=_use_sql_functions,
+    help="What registers the app's own SQL functions, which migrations call:"
+    " MODULE[:FUNCTION] or FILE.py[:FUNCTION] (FUNCTION, default 'register', takes a"
+    " sqlite3.Connection).",
+)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def run_options(command: F) -> F:
     """The options of every command that runs the matrix (``matrix``, ``report``)."""
-    for option in (PAIRS_OPTION, NO_RELAY, JOBS, SEED, EXAMPLES, EXPECTED, MIGRATIONS):
+    for option in (
+        SQL_FUNCTIONS,
+        PAIRS_OPTION,
+        NO_RELAY,
+        JOBS,
+        SEED,
+        EXAMPLES,
+        EXPECTED,
+        MIGRATIONS,
+    ):
         command = option(command)
     return command
 
@@ -125,7 +156,11 @@ class HarnessGroup(NexusGroup):
         try:
             return super().invoke(ctx)
         except HarnessError as exc:
-            raise BadInput(str(exc)) from exc
+            raise BadInput(hint(str(exc))) from exc
+        except BadInput as exc:  # (a migration calling a function SQLite lacks: say how)
+            if hint(exc.message) == exc.message:
+                raise
+            raise BadInput(hint(exc.message)) from exc
         finally:
             if main:
                 signal.signal(signal.SIGTERM, previous)
@@ -222,6 +257,7 @@ def _config(**options: Any) -> MatrixConfig:
         relay=not options.get("no_relay", False),
         replay_dir=options.get("replay_dir"),
         pairs=options.get("pairs", "all"),
+        sql_functions=options.get("sql_functions"),
     )
 
 
@@ -390,10 +426,16 @@ def _user_cache(name: str) -> Path | None:
 @click.argument("version", type=int)
 @click.argument("out_db", metavar="OUT.db", type=click.Path(path_type=Path))
 @MIGRATIONS
+@SQL_FUNCTIONS
 @click.option("--with-data", is_flag=True, help="Fill every replicated table with sample rows.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --with-data.")
 def build_command(
-    version: int, out_db: Path, migrations: Path | None, with_data: bool, seed: int
+    version: int,
+    out_db: Path,
+    migrations: Path | None,
+    with_data: bool,
+    seed: int,
+    sql_functions: str | None,
 ) -> None:
     """Write a database at VERSION to OUT.db (it must not exist yet)."""
     if not out_db.parent.is_dir():  # a mistyped path, not folders to make
@@ -430,10 +472,13 @@ def build_command(
 
 @main.command(name="lint")
 @MIGRATIONS
+@SQL_FUNCTIONS
 @click.option(
     "--json", "json_file", type=click.Path(path_type=Path), help="Write the verdicts as JSON."
 )
-def lint_command(migrations: Path | None, json_file: Path | None) -> None:
+def lint_command(
+    migrations: Path | None, json_file: Path | None, sql_functions: str | None
+) -> None:
     """Classify each migration from the real schemas before and after it."""
     if json_file is not None:
         check_writable(json_file)
@@ -534,8 +579,11 @@ def report_summary(report: Mapping[str, Any]) -> str:
 @main.command(name="replay")
 @click.argument("replay_file", metavar="FILE", type=click.Path(path_type=Path))
 @MIGRATIONS
+@SQL_FUNCTIONS
 @click.option("--steps", "show_steps", is_flag=True, help="Print the example's steps first.")
-def replay_command(replay_file: Path, migrations: Path | None, show_steps: bool) -> None:
+def replay_command(
+    replay_file: Path, migrations: Path | None, show_steps: bool, sql_functions: str | None
+) -> None:
     """Run a saved minimal example again and print what happens."""
     try:
         saved = json.loads(replay_file.read_text(encoding="utf-8"))

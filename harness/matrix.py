@@ -35,6 +35,7 @@ from harness.expected import (
 )
 from harness.lint import lint_migrations, lint_to_json
 from harness.relay import RelayResult, run_relay
+from harness.sqlfunctions import use_sql_functions
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.db.migrations import default_migrations_dir
 
@@ -56,6 +57,7 @@ class MatrixConfig:
     relay_examples: int = DEFAULT_RELAY_EXAMPLES
     max_steps: int = 16
     pairs: str = "all"  # see PAIRS
+    sql_functions: str | None = None  # what registers the app's SQL functions (sqlfunctions)
 
 
 class Documented(NamedTuple):
@@ -211,6 +213,7 @@ Progress = Callable[[str, CellResult | RelayResult], None]
 
 def run_matrix(config: MatrixConfig, progress: Progress | None = None) -> MatrixResult:
     """Run every cell (and relay check) and compare with the documented matrix."""
+    use_sql_functions(config.sql_functions)
     migration_set = load_set(config.migrations)
     documented = load_expectations(migration_set, config.expected)
     expectations, source, accepted = documented
@@ -352,6 +355,13 @@ def _abandoned(staged: Path) -> bool:
     return False
 
 
+def _start_worker(sql_functions: str | None) -> None:
+    """A worker's set-up: signals (:func:`_ignore_interrupts`) and the app's SQL
+    functions (a worker started afresh, not forked, has none)."""
+    _ignore_interrupts()
+    use_sql_functions(sql_functions)
+
+
 def _ignore_interrupts() -> None:
     """In a worker: Ctrl-C is the main process's to handle (it stops the workers),
     and a SIGTERM (how it stops them) ends the worker at once."""
@@ -395,7 +405,9 @@ def _run_all(
             relay_results[r, n] = _relay_job(directory, built, r, n, config)
             note("relay", relay_results[r, n])
     else:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_interrupts)
+        pool = ProcessPoolExecutor(
+            max_workers=jobs, initializer=_start_worker, initargs=(config.sql_functions,)
+        )
         try:
             futures: Mapping[Any, tuple[str, tuple[int, int]]] = {
                 **{

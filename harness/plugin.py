@@ -38,6 +38,7 @@ from harness.matrix import (
     pairs,
 )
 from harness.report import breaking_between
+from harness.sqlfunctions import use_sql_functions
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
@@ -75,7 +76,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         " with the newest, both ways) or adjacent (each migration's two versions, both"
         " ways, and each version with itself); ini: nexus_pairs",
     )
+    group.addoption(
+        "--nexus-sql-functions",
+        default=None,
+        help="what registers the app's own SQL functions, which migrations call:"
+        " MODULE[:FUNCTION] or FILE.py[:FUNCTION]; FUNCTION (default 'register') takes a"
+        " sqlite3.Connection (ini: nexus_sql_functions)",
+    )
     parser.addini("nexus_migrations", "migrations directory to test", default=None)
+    parser.addini("nexus_sql_functions", "what registers the app's SQL functions", default=None)
     parser.addini("nexus_pairs", "which pairs of versions get a test", default=None)
     parser.addini("nexus_expected", "documented matrix file", default=None)
     parser.addini("nexus_replays", "folder for failing cells' replay files", default=None)
@@ -90,6 +99,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if examples is not None and examples < 1:
         raise pytest.UsageError(f"--nexus-examples: must be at least 1, not {examples}")
     _pairs(config)
+    spec = config.getoption("--nexus-sql-functions") or config.getini("nexus_sql_functions")
+    try:
+        use_sql_functions(str(spec) if spec else None)
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     # Bad input is a usage error before any collection, one line, as the CLI says it.
     if _named(config):
         _expectations(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nexus_core.errors import DatabaseError
@@ -45,10 +46,26 @@ CASE_BLIND_COLLATIONS = frozenset(
 
 
 def platform_collations(conn: sqlite3.Connection) -> sqlite3.Connection:
-    """Register the stand-ins of :data:`PLATFORM_COLLATIONS` on ``conn``."""
+    """Register the stand-ins of :data:`PLATFORM_COLLATIONS` on ``conn``, then what
+    :func:`set_up_connections` added (the app's own SQL functions)."""
     for name, compare in PLATFORM_COLLATIONS.items():
         conn.create_collation(name, compare)
+    for set_up in _SET_UPS.values():
+        set_up(conn)
     return conn
+
+
+# What registers the app's own SQL functions (or collations) on a connection, by a
+# name of the caller's: run on every connection this module opens.
+_SET_UPS: dict[str, Callable[[sqlite3.Connection], object]] = {}
+
+
+def set_up_connections(name: str, set_up: Callable[[sqlite3.Connection], object]) -> None:
+    """Run ``set_up`` on every connection :func:`connect` and :func:`memory` open from
+    now on, in this process: how a migration that calls the app's own SQL function
+    (``title_sort(name)``, a newer SQLite's ``unhex``) can be built and checked. Another
+    ``set_up`` under the same ``name`` replaces it."""
+    _SET_UPS[name] = set_up
 
 
 def memory() -> sqlite3.Connection:
