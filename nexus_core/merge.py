@@ -393,12 +393,12 @@ def classify_target(
             if name.lower() == table.lower():  # kept like an unknown table: a later
                 # version may replicate it, and relays forward it meanwhile
                 reason = found.unreplicated_reason
-                return Verdict.UNKNOWN_TABLE, f"table not replicated here: {table} ({reason})"
+                return Verdict.UNKNOWN_TABLE, f"{NOT_REPLICATED}{table} ({reason})"
         if schema.local_table(table):  # kept, never written here: a later version may
             # make a replicated table of that name (an FTS index turned user data, or a
             # table named like one of its shadow tables, openings_config)
             reason = "each replica's own: a virtual table or its storage"
-            return Verdict.UNKNOWN_TABLE, f"table not replicated here: {table} ({reason})"
+            return Verdict.UNKNOWN_TABLE, f"{NOT_REPLICATED}{table} ({reason})"
         return Verdict.UNKNOWN_TABLE, f"unknown table in oplog: {table}"
     if kind == "delete":
         if column is not None:
@@ -409,6 +409,7 @@ def classify_target(
 
 
 KEY_OP_MISMATCH = "a key op must carry its own row id"
+NOT_REPLICATED = "table not replicated here: "  # how the reason of such a skipped op begins
 
 
 def classify_values(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from nexus_core.fastlane import no_clock_ahead, take_new_rows
 from nexus_core.hlc import Timestamp
 from nexus_core.merge import (
+    NOT_REPLICATED,
     Verdict,
     canonical,
     classify,
@@ -321,7 +322,14 @@ def _store(replica: Replica, batch: _Batch) -> None:
 def _log(peer: PeerInfo, batch: _Batch, result: ReceiveResult) -> None:
     source = f"from peer {peer.peer_id} (schema v{peer.schema_version})"
     for reason, count in sorted(batch.skipped.items()):
-        log.warning("%s %s: %d op(s) skipped and parked for replay", reason, source, count)
+        # A table this version has but never replicates (a migration tool's record, a
+        # keyless table): no upgrade of this replica's own replays them (review BAI-10).
+        then = (
+            "(kept and forwarded; replayed only if a later version replicates the table)"
+            if reason.startswith(NOT_REPLICATED)
+            else "for replay"
+        )
+        log.warning("%s %s: %d op(s) skipped and parked %s", reason, source, count, then)
     for reason, count in sorted(batch.refused.items()):
         log.warning("op refused %s: %s (%d op(s))", source, reason, count)
         result.reasons.append(reason)
