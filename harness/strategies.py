@@ -42,6 +42,7 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_TEXT = 24
 KEY_SPACE = 10_000
 NUMERIC_AFFINITIES = frozenset(("INTEGER", "REAL", "NUMERIC"))
+REWRITTEN_ROWS = 6  # rows a replica rewrites after the first sync (see rewritten_everywhere)
 
 
 def _encoded_blob(data: bytes) -> dict[str, str]:
@@ -337,6 +338,12 @@ def colliding_values(
     """Two values, over and over: rows that collide on a column the other version
     holds UNIQUE (a peer there must refuse the second one). ``pinned``: always
     the first, so two rows written with it collide for sure."""
+    pair = colliding_pair(column, checks)
+    return st.just(pair[0]) if pinned else st.sampled_from(pair)
+
+
+def colliding_pair(column: Column, checks: Sequence[str] = ()) -> list[Any]:
+    """The two values of :func:`colliding_values`."""
     hint = allowed(column.name, checks)
     pair: list[Any]
     if len(hint.choices) >= 2:
@@ -350,7 +357,7 @@ def colliding_values(
         pair = [_encoded_blob(_replica_bytes(r, 0, hint.length)) for r in REPLICAS[:2]]
     else:
         pair = ["same", "twin"]
-    return st.just(pair[0]) if pinned else st.sampled_from(pair)
+    return pair
 
 
 def loose_variants(
@@ -524,7 +531,11 @@ def contested_columns(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
             free = [c for c in columns if c.lower() in mine & their_unique]
             if compared and free:
                 extra.add(free[0])
-        extra = _lower(extra) | _narrower_keys(table, own, other)
+        extra = (
+            _lower(extra)
+            | _narrower_keys(table, own, other)
+            | _keys_half_written(table, own, theirs)
+        )
         # Named as here (SQLite's names are case-blind), and only columns this version
         # has: a UNIQUE on a column new there is the new version's own business.
         named = frozenset(c.name for c in table.columns if c.name.lower() in extra)
@@ -577,6 +588,47 @@ def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
         implied = any(key <= theirs and where in (None, condition) for key, where in mine)
         if not compared and not implied:
             found |= theirs - refs
+    return found
+
+
+def _keys_half_written(table: Table, own: Schema, theirs: Table) -> set[str]:
+    """The columns (lower case) of each UNIQUE here that the other version's table
+    lacks, where it has others of the key: ``disc`` of ``(album, disc)``, ``disc``
+    new here. Older clients write ``album`` blind to ``disc``; a row of theirs
+    collides here only with rows this version gave one ``disc``, so its colliding
+    rows share it (and leave ``album`` to them: see :func:`rewritten_everywhere`)."""
+    refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
+    there = _lower(column.name for column in theirs.columns)
+    found: set[str] = set()
+    for columns, _, _ in unique_keys(own, table.name):
+        key = _lower(columns)
+        if key & there and not key <= there:
+            found |= key - there - refs
+    return found
+
+
+def rewritten_everywhere(own: Schema, other: Schema) -> dict[str, frozenset[str]]:
+    """Per table, the columns of a UNIQUE the other version holds over columns this one
+    partly lacks (``album`` of ``(album, disc)``, no ``disc`` here), that no UNIQUE here
+    implies: after the first sync, this replica sets them to one value on every row it
+    holds, the other's too, which that version's rows sharing a ``disc`` refuse (review
+    BL-2: an older client's edit of ``album`` never arrived, and the matrix saw
+    partial sync)."""
+    found: dict[str, frozenset[str]] = {}
+    for name, table in own.replicated_tables.items():
+        theirs = other.tables.get(name)
+        if theirs is None:
+            continue
+        here = _lower(column.name for column in table.columns)
+        narrower = _narrower_keys(table, own, other)
+        wanted: set[str] = set()
+        for columns, _, compared in unique_keys(other, name):
+            key = _lower(columns)
+            if not compared and key & here and not key <= here:
+                wanted |= key & here & narrower
+        named = frozenset(c.name for c in table.columns if c.name.lower() in wanted)
+        if named:
+            found[name] = named
     return found
 
 
@@ -819,6 +871,7 @@ def full_rows(
     contested: Contested = MappingProxyType({}),
     outside: Outside = NO_OUTSIDE,
     together: Contested = MappingProxyType({}),
+    rewritten: Contested = MappingProxyType({}),
 ) -> st.SearchStrategy[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """One insert per replicated table naming every column, and (apart) an
     update of every column of a row: each column's values, and whatever fires
@@ -831,7 +884,9 @@ def full_rows(
     defaults (``returned_at IS NULL``, ``status = 'open'``). Their links that
     UNIQUE covers (``together``, see :func:`links_kept_together`) point at one
     row; each other link at a row of its own, so a CHECK keeping two links
-    apart (``white_id <> black_id``) does not refuse them here.
+    apart (``white_id <> black_id``) does not refuse them here. Its columns
+    ``rewritten`` (see :func:`rewritten_everywhere`) are then set to their
+    colliding value on every row, the peer's included.
     """
 
     def kept(table: Table) -> frozenset[str]:
@@ -963,7 +1018,25 @@ def full_rows(
             values(table, columns),
         )  # fmt: skip
 
+    def rewrites(table: Table) -> list[dict[str, Any]]:
+        """Updates of each row held (up to :data:`REWRITTEN_ROWS`) setting the table's
+        ``rewritten`` columns to their colliding value."""
+        columns = [c for c in table.columns if c.name in rewritten.get(table.name, ())]
+        if not columns:
+            return []
+        pinned = {c.name: colliding_pair(c, table.checks)[0] for c in columns}
+        return [
+            {"replica": replica, "op": "update", "table": table.name, "row": row,
+             "values": pinned, "refs": {}}
+            for row in range(REWRITTEN_ROWS)
+        ]  # fmt: skip
+
     Steps = list[dict[str, Any]]
+
+    def colliding_then_rewritten(table: Table) -> st.SearchStrategy[tuple[Steps, Steps]]:
+        updates = rewrites(table)
+        return colliding(table).map(lambda rows: (rows, updates))
+
     tables: list[st.SearchStrategy[tuple[Steps, Steps]]] = []  # per table: (inserts, updates)
     # Tables a colliding table links to, and how many rows each needs: one per link the
     # other version's UNIQUE covers (at least one), and for each of two colliding rows
@@ -978,7 +1051,7 @@ def full_rows(
                 linked[target] = min(11, max(linked.get(target, 3), needs))
     for table in [schema.tables[name] for name in insertion_order(schema)]:
         if table.name in contested:
-            tables.append(colliding(table).map(lambda rows: (rows, [])))
+            tables.append(colliding_then_rewritten(table))
         elif table.name in linked:
             rows = several(table, linked[table.name])
             tables.append(rows.map(lambda two: (two[0], two[1])))
@@ -1025,10 +1098,20 @@ def traffic(
             *rest,
         ],
         full_rows(
-            schema_a, "a", contested_a, outside_a, links_kept_together(schema_a, other, contested_a)
+            schema_a,
+            "a",
+            contested_a,
+            outside_a,
+            links_kept_together(schema_a, other, contested_a),
+            rewritten_everywhere(schema_a, other),
         ),
         full_rows(
-            other, "b", contested_b, outside_b, links_kept_together(other, schema_a, contested_b)
+            other,
+            "b",
+            contested_b,
+            outside_b,
+            links_kept_together(other, schema_a, contested_b),
+            rewritten_everywhere(other, schema_a),
         ),
         st.lists(step, max_size=max_steps),
     )
