@@ -113,8 +113,10 @@ class Op(msgspec.Struct, frozen=True, gc=False):
     kind: _Kind
     table_name: _Name
     row_id: _RowId
-    column_name: _Name | None = None
-    new_value: _Value = None
+    # No defaults: every op on the wire names both (null on a delete), and a field
+    # left out is not taken for a null (review BV-5: it emptied the column).
+    column_name: _Name | None
+    new_value: _Value
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,7 +147,7 @@ class _WireMessage(msgspec.Struct):
 
 _FAST = msgspec.json.Decoder(_WireMessage)
 _COLUMN = attrgetter("column_name")
-_VALUE = attrgetter("new_value")
+_KIND = attrgetter("kind")
 
 
 Changes = dict[tuple[str, str], list[Op]]
@@ -347,14 +349,14 @@ def _fast_decode(text: str | bytes) -> Message | None:
         return None  # ValueError: text that is not Unicode; the careful path says why
     if not isinstance(wire.peer, dict) or len(wire.ops) > MAX_OPS:
         return None
-    columns = set(map(_COLUMN, wire.ops))
-    if None in columns:
-        if any(op.column_name is None for op in wire.ops if op.kind == "set"):
-            return None  # only a delete names no column
-        if any(op.new_value is not None for op in wire.ops if op.kind == "delete"):
-            return None  # nor does it carry a value
-    if (None in columns or None in map(_VALUE, wire.ops)) and not _names_both(text, wire.ops):
-        return None  # a field left out decodes as null: the careful path refuses it
+    if None in set(map(_COLUMN, wire.ops)) and any(
+        op.column_name is None for op in wire.ops if op.kind == "set"
+    ):
+        return None  # only a delete names no column
+    if "delete" in set(map(_KIND, wire.ops)) and any(
+        op.new_value is not None for op in wire.ops if op.kind == "delete"
+    ):
+        return None  # nor does a delete carry a value
     ops: list[Op] | None = wire.ops
     if _blobs_built[0] != blobs_before:
         ops = _unwrap_blobs(wire.ops)
@@ -375,18 +377,6 @@ def _fast_decode(text: str | bytes) -> Message | None:
     except WireError:
         return None
     return Message(peer, ops, vector, changes)
-
-
-def _names_both(text: str | bytes, ops: list[Op]) -> bool:
-    """Whether the message names ``column_name`` and ``new_value`` once for each op.
-
-    Counted in the text: inside a JSON string a quote is escaped, so ``"key":``
-    is only ever a key (an encoder putting a space before the colon takes the
-    careful path, which checks op by op).
-    """
-    if isinstance(text, str):
-        return text.count('"column_name":') == text.count('"new_value":') == len(ops)
-    return text.count(b'"column_name":') == text.count(b'"new_value":') == len(ops)
 
 
 def _unwrap_blobs(ops: list[Op]) -> list[Op] | None:

@@ -119,7 +119,7 @@ def writes(draw: st.DrawFn, count: int, *, bulk: bool = False) -> list[Op]:
         fresh = f"n{len(ops)}" if table == "items" else 100 + len(ops)
         row_id = fresh if bulk or draw(st.booleans()) else draw(KEYS[table])
         if not bulk and draw(st.integers(0, 9)) == 0:
-            ops.append(Op(hlc, origin, 1, "delete", table, row_id, None))
+            ops.append(Op(hlc, origin, 1, "delete", table, row_id, None, None))
             continue
         key = "item_id" if table == "items" else "tag_id"
         names = [c for t, c in values if t == table]
@@ -255,7 +255,7 @@ def test_rows_with_a_state_or_a_second_write_are_left_alone(
 
 
 def test_each_table_takes_the_fast_lane_on_its_own(migrations: Path, tmp_path: Path) -> None:
-    tag = Op(f"{BASE_WALL:013x}-0000-b", "b", 1, "delete", "tags", 1, None)
+    tag = Op(f"{BASE_WALL:013x}-0000-b", "b", 1, "delete", "tags", 1, None, None)
     with replica_pair(migrations, tmp_path) as (fast, _):
         assert take(fast, [*new_rows(5), tag]) == (5, 1)
         assert fast.oplog.count() == 15  # the rows' ops are stored with them
@@ -595,7 +595,7 @@ def messages(draw: st.DrawFn) -> list[list[Op]]:
             row = draw(st.sampled_from(MANY_KEYS[table]))
             version = draw(st.sampled_from([1, 2]))
             if draw(st.integers(0, 10)) == 0:
-                ops.append(Op(hlc, origin, version, "delete", table, row, None))
+                ops.append(Op(hlc, origin, version, "delete", table, row, None, None))
                 continue
             chosen = draw(st.lists(st.sampled_from(MANY_COLUMNS[table]), unique=True))
             if table in ("a", "A") and "req" not in chosen and draw(st.integers(0, 3)):

@@ -281,7 +281,7 @@ def test_model_prediction_examples() -> None:
         Op("0000000000002-0000-b", "b", 1, "set", "t", 1, "x", "new"),
         Op("0000000000001-0001-a", "a", 1, "set", "t", 1, "y", 5),
         Op("0000000000003-0000-a", "a", 1, "set", "t", 2, "x", "gone"),
-        Op("0000000000001-0000-c", "c", 1, "delete", "t", 2, None),
+        Op("0000000000001-0000-c", "c", 1, "delete", "t", 2, None, None),
     ]
     assert predict(ops) == {"t": {1: {"x": "new", "y": 5}}}
     assert predict(reversed(ops)) == predict(ops)

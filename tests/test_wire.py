@@ -174,9 +174,18 @@ STRUCTURAL = {
         without("new_value") | {"x": ['"new_value":', "new_value"]}
     ),
     "set without column_name": json.dumps(without("column_name")),
+    # Review BAS-1: the key named elsewhere (an unknown field, another op twice).
+    "set without new_value, the key in an unknown field": json.dumps(
+        without("new_value") | {"extra": {"new_value": 1}}
+    ),
+    "set without new_value, another op naming it twice": json.dumps(without("new_value")).replace(
+        '"new_value": "x"', '"new_value": "x", "new_value": "x"'
+    ),
     "delete without new_value": json.dumps(without("new_value", kind="delete", column_name=None)),
     "delete without column_name": json.dumps(without("column_name", kind="delete", new_value=None)),
     "delete carrying a value": json.dumps(with_op(kind="delete", column_name=None, new_value=5)),
+    # Review BAS-2: a delete naming a column too (the fast decoder let it by).
+    "delete naming a column, carrying a value": json.dumps(with_op(kind="delete", new_value=5)),
     "deep nesting": "[" * 100_000 + "]" * 100_000,
     "huge int literal": raw_value("9" * 5000),
 }
