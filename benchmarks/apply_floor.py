@@ -1,4 +1,4 @@
-"""What any pure-Python apply of the bench's message must spend, against raw SQLite.
+"""What a pure-Python apply of the bench's message must spend here, against raw SQLite.
 
 ``python benchmarks/apply_floor.py``: CPU time per row, best of five, on the
 bench's rows (20,000 tasks of 8 columns, one message of 160,000 column ops):
@@ -12,8 +12,10 @@ bench's rows (20,000 tasks of 8 columns, one message of 160,000 column ops):
   and slices, no Python loop per op): that every change is one row's write, its
   ops one per column in one order, and the values for the inserts.
 
-Decode and stores alone come to about three times raw before a single check:
-why ``apply_vs_raw_ratio <= 3`` is out of reach in Python (docs/PERFORMANCE.md).
+Decode and stores alone come to about 2.6x raw in CPU time (about 2.3x in wall
+time, as the bench's ratio is) before a single check, and the cheapest checks
+add more than 2x: why ``apply_vs_raw_ratio <= 3`` is out of reach in Python with
+this engine's storage (docs/PERFORMANCE.md).
 Not a test, and nothing asserts a time.
 """
 

@@ -43,6 +43,7 @@ from harness.judge import (
     replicated_names,
     type_differences,
 )
+from harness.sqlfunctions import sql_functions_in_use
 from harness.stable import seed_only
 from harness.strategies import traffic
 from harness.versions import Templates, stepping_clock
@@ -437,6 +438,9 @@ def save_replay(
         "reasons": observation.reasons,
         "steps": list(steps),
     }
+    functions = sql_functions_in_use()
+    if functions is not None:  # (replay loads them again: review BAS-7)
+        payload["sql_functions"] = functions
     # Keys in the order drawn: the order of a write's columns is part of the example
     # (a replay read from sorted JSON was another example, and could break otherwise).
     write_json(path, payload, sort_keys=False)

@@ -596,6 +596,9 @@ def replay_command(
             f"{replay_file}: its migrations directory {recorded} is not here;"
             " name yours with --migrations DIR"
         )
+    functions = saved.get("sql_functions")
+    if sql_functions is None and isinstance(functions, str):
+        use_sql_functions(functions, named_as=f"{replay_file}: its sql_functions")
     migration_set = load_set(migrations or (Path(recorded) if recorded else None))
     migration_set.check_version(local)
     migration_set.check_version(peer)

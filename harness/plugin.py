@@ -38,7 +38,7 @@ from harness.matrix import (
     pairs,
 )
 from harness.report import breaking_between
-from harness.sqlfunctions import use_sql_functions
+from harness.sqlfunctions import from_folder, use_sql_functions
 from harness.versions import MigrationSet, Templates, load_set
 from nexus_core.errors import NexusError
 from nexus_core.replica import Replica
@@ -99,14 +99,27 @@ def pytest_configure(config: pytest.Config) -> None:
     if examples is not None and examples < 1:
         raise pytest.UsageError(f"--nexus-examples: must be at least 1, not {examples}")
     _pairs(config)
-    spec = config.getoption("--nexus-sql-functions") or config.getini("nexus_sql_functions")
     try:
-        use_sql_functions(str(spec) if spec else None)
+        _use_sql_functions(config)
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from exc
     # Bad input is a usage error before any collection, one line, as the CLI says it.
     if _named(config):
         _expectations(config)
+
+
+def _use_sql_functions(config: pytest.Config) -> None:
+    """--nexus-sql-functions, or the ini key, whose file path is relative to the rootdir
+    as ``nexus_migrations`` is (review BAS-10)."""
+    spec = config.getoption("--nexus-sql-functions")
+    if spec:
+        use_sql_functions(str(spec), named_as="--nexus-sql-functions")
+        return
+    spec = config.getini("nexus_sql_functions")
+    if not spec:
+        return
+    spec = from_folder(str(spec), Path(str(config.rootpath)))
+    use_sql_functions(spec, named_as="nexus_sql_functions (ini)")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

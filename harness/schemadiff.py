@@ -366,8 +366,9 @@ def _diff_columns(before: Table, after: Table, changes: list[Change]) -> dict[st
         if stored_was != stored_now:
             detail = f"{was.default or 'no default'} -> {now.default or 'no default'}"
             held, holds = _typed(stored_was), _typed(stored_now)
-            if (was.default or "") == (now.default or "") and held and holds:
-                # One spelling, another column type (review BAD-7: it said "0 -> 0").
+            if (was.default or "").lower() == (now.default or "").lower() and held and holds:
+                # One spelling, another column type (review BAD-7: it said "0 -> 0";
+                # BAS-11: "TRUE -> true" in a NUMERIC column made TEXT).
                 detail += f" (stored as {held}, now {holds})"
             changes.append(Change(name, now.name, "default-changed", detail))
     had = {c.name.lower() for c in before.columns} | {g.lower() for g in before.generated}
@@ -585,12 +586,7 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
     triggers_owner.update(
         {n: trigger_table(s) for n, s in before.triggers.items() if n not in after.triggers}
     )
-    # A double-quoted word naming nothing in either schema is a string ("Done").
-    tables = [*before.tables.values(), *after.tables.values()]
-    names = {column.name for table in tables for column in table.columns} | {"new", "old"}
-    for schema in (before, after):
-        for kind in (schema.tables, schema.views, schema.virtual, schema.triggers, schema.indexes):
-            names.update(kind)
+    names = _named(before, after)
     old_triggers = {name: trigger_behaviour(sql, names) for name, sql in before.triggers.items()}
     new_triggers = {name: trigger_behaviour(sql, names) for name, sql in after.triggers.items()}
     # A trigger made again under another name, doing the same, is no change.
@@ -607,6 +603,36 @@ def diff_schemas(before: Schema, after: Schema) -> list[Change]:
             del old_triggers[name], new_triggers[twin]
     _diff_named("trigger", old_triggers, new_triggers, triggers_owner, changes)
     return sorted(changes, key=lambda c: (c.table, c.column or "", c.kind, c.detail))
+
+
+def _named(before: Schema, after: Schema) -> set[str]:
+    """Every name of either schema: a double-quoted word naming none of them is a
+    string (``"Done"``)."""
+    tables = [*before.tables.values(), *after.tables.values()]
+    names = {column.name for table in tables for column in table.columns} | {"new", "old"}
+    for schema in (before, after):
+        for kind in (schema.tables, schema.views, schema.virtual, schema.triggers, schema.indexes):
+            names.update(kind)
+    return names
+
+
+def trigger_kept(before: Schema, after: Schema, name: str) -> str | None:
+    """The name in ``after`` of trigger ``name`` of ``before`` if ``after`` still has
+    it doing the same (under its name or another, as :func:`diff_schemas` tells a
+    trigger made again), else None."""
+    names = _named(before, after)
+    behaviour = trigger_behaviour(before.triggers[name], names)
+    if name in after.triggers and trigger_behaviour(after.triggers[name], names) == behaviour:
+        return name
+    return next(
+        (
+            other
+            for other in sorted(after.triggers)
+            if other not in before.triggers
+            and trigger_behaviour(after.triggers[other], names) == behaviour
+        ),
+        None,
+    )
 
 
 def trigger_behaviour(sql: str, names: Collection[str] | None = None) -> str | None:

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import pytest
 from folders import migrations_folder
 
 from harness.crosscheck import (
@@ -269,3 +270,39 @@ def test_a_lint_document_without_trigger_versions_reads_as_before() -> None:
     """An older release's JSON: the trigger holds from its migration on."""
     lint = [lint_entry(2, "breaking", "trigger-writes-replicated"), lint_entry(4, "additive")]
     assert within_version_breaks(lint) == {2: frozenset({2, 3, 4})}
+
+
+TRIGGER = (
+    "CREATE TRIGGER {name} AFTER UPDATE OF qty ON items BEGIN\n"
+    "  UPDATE items SET note = 'low' WHERE item_id = NEW.item_id AND NEW.qty < 5;\nEND;"
+)
+
+
+@pytest.mark.parametrize(
+    ("again", "running"),
+    [
+        # Made again under another name or case, doing the same: it runs on (BAS-4).
+        (f"DROP TRIGGER low;\n{TRIGGER.format(name='low_stock')}", [2, 3, 4]),
+        (f"DROP TRIGGER low;\n{TRIGGER.format(name='LOW')}", [2, 3, 4]),
+        # Made again under its name, writing a local table only: it stops (BAS-5).
+        (
+            "DROP TRIGGER low;\nCREATE TABLE local_log (item TEXT);\n"
+            "CREATE TRIGGER low AFTER UPDATE OF qty ON items BEGIN\n"
+            "  INSERT INTO local_log (item) VALUES (NEW.item_id);\nEND;",
+            [2],
+        ),
+    ],
+    ids=["renamed", "recased", "defanged"],
+)
+def test_a_trigger_is_followed_by_what_it_does_not_its_name(
+    tmp_path: Path, again: str, running: list[int]
+) -> None:
+    folder = migrations_folder(
+        tmp_path,
+        "CREATE TABLE items (item_id TEXT PRIMARY KEY, qty REAL, note TEXT);",
+        TRIGGER.format(name="low"),
+        again,
+        "ALTER TABLE items ADD COLUMN shelf TEXT;",
+    )
+    lint = lint_to_json(lint_migrations(load_migrations(folder)))["lint"]
+    assert within_version_breaks(lint)[2] == frozenset(running)

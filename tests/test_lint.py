@@ -3150,3 +3150,12 @@ def test_a_default_spelled_the_same_in_another_type_says_what_is_stored(tmp_path
     )
     [changed] = [f for f in result.findings if f.rule == "default-changed"]
     assert "default 0 -> 0 (stored as real 0.0, now integer 0):" in changed.message
+    respelled = last(
+        tmp_path / "respelled",
+        "CREATE TABLE flags (id TEXT PRIMARY KEY, on_ NUMERIC DEFAULT TRUE);",
+        "CREATE TABLE flags_new (id TEXT PRIMARY KEY, on_ TEXT DEFAULT true);\n"
+        "INSERT INTO flags_new SELECT id, on_ FROM flags;\n"
+        "DROP TABLE flags;\nALTER TABLE flags_new RENAME TO flags;",
+    )
+    [changed] = [f for f in respelled.findings if f.rule == "default-changed"]
+    assert "default TRUE -> true (stored as integer 1, now text '1'):" in changed.message

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ pytest_plugins = ["pytester"]
 
 FUNCTIONS = '''
 import sqlite3
+import uuid
 
 
 def _title_sort(title):
@@ -39,6 +41,7 @@ def _title_sort(title):
 
 def register(conn: sqlite3.Connection) -> None:
     conn.create_function("title_sort", 1, _title_sort, deterministic=True)
+    conn.create_function("app_uuid", 0, lambda: uuid.uuid4().hex)  # not deterministic
 
 
 def other(conn: sqlite3.Connection) -> None:
@@ -148,6 +151,24 @@ def test_workers_started_afresh_register_them_too(project: Path) -> None:
     assert done.stdout.strip() == f"{['full'] * 4} {[True] * 4}"
 
 
+def test_a_default_from_a_function_not_deterministic_is_breaking(project: Path) -> None:
+    """Review BAS-6: as with random(), each replica fills its rows with its own value."""
+    (project / "migrations" / "002_sort_index.sql").unlink()
+    (project / "migrations" / "002_tokens.sql").write_text(
+        "CREATE TABLE books_new (book_id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+        " token TEXT DEFAULT (app_uuid()));\n"
+        "INSERT INTO books_new (book_id, title) SELECT book_id, title FROM books;\n"
+        "DROP TABLE books;\nALTER TABLE books_new RENAME TO books;\n",
+        encoding="utf-8",
+    )
+    done = compat(
+        project, "lint", "--migrations", "migrations", "--sql-functions", "shelf_functions.py"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "nondeterministic-default" in done.stdout
+    assert "app_uuid()" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
@@ -186,3 +207,87 @@ def test_the_plugin_takes_them(
     refused = pytester.runpytest_subprocess(*args, "compat_check.py")
     assert refused.ret != 0
     refused.stdout.fnmatch_lines(["*no such function: title_sort*"])
+
+
+def console(project: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """As the ``nexus-compat`` console script runs: the current folder not importable."""
+    boot = "import sys; sys.path.remove(''); from harness.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", boot, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": SOURCE},
+    )
+
+
+def test_specs_load_as_python_would_load_them(project: Path) -> None:
+    """Review BAS-8 and BAS-9: a module of the current folder, a package's module, a
+    file importing a module beside it, a file whose dataclass looks its module up."""
+    (project / "pkg").mkdir()
+    (project / "pkg" / "__init__.py").write_text("", encoding="utf-8")
+    (project / "pkg" / "sqlfns.py").write_text(FUNCTIONS, encoding="utf-8")
+    (project / "funcs").mkdir()
+    (project / "funcs" / "helpers.py").write_text(FUNCTIONS, encoding="utf-8")
+    (project / "funcs" / "entry.py").write_text(
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\n"
+        "from helpers import register as _register\n\n\n"
+        "@dataclass\nclass Settings:\n    name: str = 'shelf'\n\n\n"
+        "def register(conn) -> None:\n    _register(conn)\n",
+        encoding="utf-8",
+    )
+    for spec in ("shelf_functions", "pkg.sqlfns", "funcs/entry.py", "funcs/entry.py:register"):
+        done = console(
+            project, project, "lint", "--migrations", "migrations", "--sql-functions", spec
+        )
+        assert done.returncode == 0, (spec, done.stderr)
+
+
+def test_a_printed_replay_runs_as_printed(project: Path) -> None:
+    """Review BAS-7: the replay file keeps the functions, so `replay FILE` needs no option
+    (here from another folder); without them, a DEFAULT's `unknown function` hints too."""
+    (project / "migrations" / "002_sort_index.sql").unlink()
+    (project / "migrations" / "002_tokens.sql").write_text(
+        "CREATE TABLE books_new (book_id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+        " token TEXT DEFAULT (app_uuid()));\n"
+        "INSERT INTO books_new (book_id, title) SELECT book_id, title FROM books;\n"
+        "DROP TABLE books;\nALTER TABLE books_new RENAME TO books;\n",
+        encoding="utf-8",
+    )
+    done = compat(project, "lint", "--migrations", "migrations")
+    assert done.returncode == 2 and HINT in done.stderr, done.stderr
+    done = compat(
+        project,
+        *("matrix", "--migrations", "migrations", "--examples", "5", "--no-relay"),
+        *("--sql-functions", "shelf_functions.py", "--pairs", "adjacent"),
+    )
+    assert done.returncode == 1, done.stderr
+    replay = re.search(r"replay: nexus-compat replay (\S+)", done.stdout)
+    assert replay is not None, done.stdout
+    elsewhere = project / "elsewhere"
+    elsewhere.mkdir()
+    again = console(project, elsewhere, "replay", str(project / replay.group(1)))
+    assert again.returncode == 1, again.stderr
+    assert "broken" in again.stdout
+
+
+def test_the_plugins_ini_key_is_read_from_the_rootdir(
+    pytester: pytest.Pytester, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review BAS-10: pytest run from a subfolder found the file beside the ini file."""
+    monkeypatch.setenv("PYTHONPATH", path_with(pytester.path))
+    shutil.copytree(project, pytester.path, dirs_exist_ok=True)
+    pytester.makeini(
+        "[pytest]\nnexus_migrations = migrations\nnexus_sql_functions = shelf_functions.py\n"
+    )
+    check = Path(__file__).parent / "examples" / "safe_project" / "compat_check.py"
+    (pytester.path / "checks").mkdir()
+    shutil.copy(check, pytester.path / "checks" / "compat_check.py")
+    monkeypatch.chdir(pytester.path / "checks")
+    done = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--nexus-examples", "2", "compat_check.py"
+    )
+    done.assert_outcomes(passed=4 + 1 + 2)

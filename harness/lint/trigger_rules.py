@@ -27,7 +27,15 @@ from harness.lint.triggers import (
     _raises_on_defaults,
     _when,
 )
-from harness.schemadiff import Change, collation_of, columns_named, raises, triggers_on, unique_keys
+from harness.schemadiff import (
+    Change,
+    collation_of,
+    columns_named,
+    raises,
+    trigger_kept,
+    triggers_on,
+    unique_keys,
+)
 from nexus_core.db.migrations import nondeterministic, without_literals
 from nexus_core.db.schema import Schema, Table, find_named
 
@@ -153,14 +161,17 @@ class _TriggerRules(_Step):
             self.add(f"{_LOCAL_RULES[what]}-trigger", change, MESSAGES["trigger"], **fields)
 
     def _running(self, name: str) -> tuple[int, ...]:
-        """The versions from this one on whose clients hold trigger ``name``, up to the
-        migration that drops it (review BY F5: a trigger dropped since explains nothing
-        between later clients)."""
-        running = []
-        for version in range(self.version, len(self.schemas)):
-            if name not in self.schemas[version].triggers:
+        """The versions from this one on whose clients run trigger ``name`` as it is
+        here, up to the migration that drops it or changes what it does (review BY F5:
+        a trigger dropped since explains nothing between later clients); made again
+        under another name or case, doing the same, it runs on (review BAS-4)."""
+        running = [self.version]
+        for version in range(self.version + 1, len(self.schemas)):
+            kept = trigger_kept(self.schemas[version - 1], self.schemas[version], name)
+            if kept is None:
                 break
             running.append(version)
+            name = kept
         return tuple(running)
 
     def local_refusals(self, change: Change, sql: str, schema: Schema | None = None) -> list[str]:

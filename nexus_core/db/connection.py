@@ -68,6 +68,23 @@ def set_up_connections(name: str, set_up: Callable[[sqlite3.Connection], object]
     _SET_UPS[name] = set_up
 
 
+def computed_anew(sql: str) -> bool:
+    """Whether the expression ``sql`` calls one of the app's own SQL functions (see
+    :func:`set_up_connections`) registered as not deterministic: as ``random()``, each
+    replica computes its own value (review BAS-6). SQLite tells, refusing it in a
+    generated column; nothing when no app function is registered."""
+    if not _SET_UPS:
+        return False
+    probe = memory()
+    try:
+        probe.execute(f"CREATE TABLE probe (x, y AS ({sql}) VIRTUAL)")
+    except sqlite3.Error as exc:
+        return "non-deterministic" in str(exc)
+    finally:
+        probe.close()
+    return False
+
+
 def memory() -> sqlite3.Connection:
     """A scratch in-memory database that knows the platform collations."""
     return platform_collations(sqlite3.connect(":memory:"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nexus_core.db.connection import connect, use_wal
+from nexus_core.db.connection import computed_anew, connect, use_wal
 from nexus_core.db.schema import COMMENT_OR_QUOTED, is_internal_table, without_comments
 from nexus_core.errors import MigrationError, MigrationSetError
 
@@ -340,6 +340,7 @@ def nondeterministic(sql: str) -> bool:
         _NONDETERMINISTIC.search(without_literals(sql))
         or _NOW.search(sql)
         or _STRFTIME_NOW.search(sql)
+        or computed_anew(sql)
     )
 
 
