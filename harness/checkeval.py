@@ -36,6 +36,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 
+from harness.schemadiff import columns_named
 from nexus_core.db.connection import memory
 from nexus_core.db.schema import Table, quote_identifier, sql_tokens
 
@@ -229,13 +230,21 @@ _PASSES = "CASE WHEN NOT ({}) THEN 0 ELSE 1 END"  # a CHECK passes NULL, as SQLi
 
 
 def values_passing(table: Table, column: str, values: Iterable[object]) -> tuple[object, ...]:
-    """The ``values`` ``table``'s CHECKs let into ``column``, its other columns NULL
-    (stored with the table's own types; a CHECK SQLite cannot evaluate here lets
-    every value through)."""
+    """The ``values`` the CHECKs of ``table`` that name ``column`` let into it, its
+    other columns NULL (stored with the table's own types; a CHECK SQLite cannot
+    evaluate here lets every value through). A CHECK on other columns alone says
+    nothing of these values: ``json_valid(settings)`` fails a NULL ``settings``,
+    which a real row fills with its default (review BAD-9: every value was refused,
+    and no value outside a shortened IN list was ever drawn)."""
     values = tuple(values)
-    if not values or not table.checks:
+    checks = [
+        check
+        for check in table.checks
+        if column.lower() in {named.lower() for named in columns_named(table.column_names, check)}
+    ]
+    if not values or not checks:
         return values
-    passing = " AND ".join(_PASSES.format(check) for check in table.checks)
+    passing = " AND ".join(_PASSES.format(check) for check in checks)
     declared = ", ".join(_declared(table, c.name) for c in table.columns)
     with closing(memory()) as conn:
         try:
