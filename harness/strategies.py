@@ -35,7 +35,15 @@ from harness.schemadiff import (
     unique_indexes,
     unique_keys,
 )
-from nexus_core.db.schema import LOOSE_COLLATIONS, Column, Schema, Table, find_named, sql_key
+from nexus_core.db.schema import (
+    LOOSE_COLLATIONS,
+    Column,
+    Schema,
+    Table,
+    find_named,
+    sql_key,
+    sql_tokens,
+)
 
 REPLICAS = ("a", "b")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -566,6 +574,43 @@ def links_kept_together(
     return found
 
 
+def conditions_met(own: Schema, other: Schema, contested: Contested) -> dict[str, dict[str, Any]]:
+    """Per colliding table, values that make the other version's partial UNIQUE hold
+    for its colliding rows: ``is_primary = 1`` of ``UNIQUE (pet_id) WHERE is_primary =
+    1`` (review BAD-3: the rows took the default 0, the condition was false there, and
+    the matrix saw full sync across a new "one primary vet per pet"). Read from the
+    condition's ``column = value`` (or ``IN (...)``) parts joined by AND; a condition
+    the default already meets (``deleted_at IS NULL``) needs nothing."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in contested:
+        table = own.tables.get(name)
+        if table is None:
+            continue
+        refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
+        values: dict[str, Any] = {}
+        for _, where, _ in unique_keys(other, name):
+            for part in _conjuncts(where or ""):
+                for column in columns_named(table.column_names, part):
+                    choices = allowed(column, [part]).choices
+                    if choices and column.lower() not in refs:
+                        values.setdefault(column, choices[0])
+        if values:
+            found[name] = values
+    return found
+
+
+def _conjuncts(condition: str) -> list[str]:
+    """The parts of ``condition`` joined by a top-level AND (not one in a string or in
+    parentheses: ``status = 'on and off'``)."""
+    parts, depth, start = [], 0, 0
+    for at, token in sql_tokens(condition):
+        depth += (token == "(") - (token == ")")
+        if depth == 0 and token.lower() == "and":
+            parts.append(condition[start:at])
+            start = at + len(token)
+    return [*parts, condition[start:]]
+
+
 def _lower(names: Iterable[str]) -> set[str]:
     return {name.lower() for name in names}
 
@@ -872,6 +917,7 @@ def full_rows(
     outside: Outside = NO_OUTSIDE,
     together: Contested = MappingProxyType({}),
     rewritten: Contested = MappingProxyType({}),
+    conditions: Mapping[str, Mapping[str, Any]] = MappingProxyType({}),
 ) -> st.SearchStrategy[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """One insert per replicated table naming every column, and (apart) an
     update of every column of a row: each column's values, and whatever fires
@@ -886,7 +932,8 @@ def full_rows(
     row; each other link at a row of its own, so a CHECK keeping two links
     apart (``white_id <> black_id``) does not refuse them here. Its columns
     ``rewritten`` (see :func:`rewritten_everywhere`) are then set to their
-    colliding value on every row, the peer's included.
+    colliding value on every row, the peer's included; its ``conditions`` (see
+    :func:`conditions_met`) are set in each colliding row.
     """
 
     def kept(table: Table) -> frozenset[str]:
@@ -992,9 +1039,10 @@ def full_rows(
         """Up to three rows under distinct keys that collide there."""
         needed = contested[table.name]
         columns = [c for c in writable(table) if c.required or c.name in needed]
+        met = dict(conditions.get(table.name, {}))
         return st.builds(
             lambda keys, fields, descending: [
-                insert_step(table, k, f, n, descending)
+                insert_step(table, k, f | met, n, descending)
                 for n, (k, f) in enumerate(zip(keys, fields, strict=False))
             ],
             some_keys(table),
@@ -1104,6 +1152,7 @@ def traffic(
             outside_a,
             links_kept_together(schema_a, other, contested_a),
             rewritten_everywhere(schema_a, other),
+            conditions_met(schema_a, other, contested_a),
         ),
         full_rows(
             other,
@@ -1112,6 +1161,7 @@ def traffic(
             outside_b,
             links_kept_together(other, schema_a, contested_b),
             rewritten_everywhere(other, schema_a),
+            conditions_met(other, schema_a, contested_b),
         ),
         st.lists(step, max_size=max_steps),
     )
