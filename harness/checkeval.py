@@ -39,6 +39,7 @@ from contextlib import closing
 from harness.schemadiff import columns_named
 from nexus_core.db.connection import memory
 from nexus_core.db.schema import Table, quote_identifier, sql_tokens
+from nexus_core.merge import held_types
 
 # Words the two sides may use differently: logic and comparisons only.
 _LOGIC = frozenset(
@@ -229,23 +230,103 @@ def _product_size(pools: Sequence[Sequence[object]]) -> int:
 _PASSES = "CASE WHEN NOT ({}) THEN 0 ELSE 1 END"  # a CHECK passes NULL, as SQLite's does
 
 
+MAX_SATISFYING_ROWS = 4096  # candidate rows :func:`satisfying` tries, at most
+
+
+def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str, object] | None:
+    """Values of ``columns`` of ``table`` under which ``condition`` holds and the
+    table's CHECKs naming them pass, or None: found by SQLite among the condition's
+    own literals, their neighbours and a few usual values (``WHERE is_main IS 1``,
+    ``WHERE is_preferred``, ``NOT is_pending``, ``status <> 'draft'``, ``... OR ...``:
+    review BAT-1). The other columns are NULL."""
+    if not columns:
+        return None
+    literals: list[object] = []
+    for _, token in sql_tokens(condition):
+        value = _literal(token)
+        if value is not None and value not in literals:
+            literals.append(value)
+    pool: list[object] = [*literals]
+    for value in literals:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            pool += [value + 1, value - 1]
+        elif isinstance(value, str):
+            pool.append(value + "-other")
+    pool = [*dict.fromkeys([*pool, 1, 0, "x"], None)]
+    # Per column, the values it holds (a text into an INTEGER column is a local write
+    # the engine refuses: the row would be dropped), NULL last.
+    pools = []
+    for name in columns:
+        column = table.column(name)
+        held = held_types(column) if column is not None else frozenset((int, float, str))
+        pools.append([*(value for value in pool if type(value) in held), None])
+    if _product_size(pools) > MAX_SATISFYING_ROWS:
+        return None
+    checks = _naming(table, columns)
+    holds = " AND ".join([f"({condition})", *(_PASSES.format(check) for check in checks)])
+    declared = ", ".join(_declared(table, name) for name in columns)
+    marks = ", ".join("?" * len(columns))
+    with closing(memory()) as conn:
+        try:
+            conn.execute(f"CREATE TABLE rows_ ({declared})")
+            conn.executemany(f"INSERT INTO rows_ VALUES ({marks})", itertools.product(*pools))
+            found = conn.execute(
+                f"SELECT rowid FROM rows_ WHERE {holds} ORDER BY rowid LIMIT 1"
+            ).fetchone()
+        except (sqlite3.Error, OverflowError, ValueError):
+            return None
+    if found is None:
+        return None
+    row = list(itertools.product(*pools))[int(found[0]) - 1]
+    return dict(zip(columns, row, strict=True))
+
+
+def _naming(table: Table, columns: Sequence[str]) -> list[str]:
+    """The CHECKs of ``table`` that name one of ``columns``."""
+    wanted = {column.lower() for column in columns}
+    return [
+        check
+        for check in table.checks
+        if wanted & {named.lower() for named in columns_named(table.column_names, check)}
+    ]
+
+
+def _literal(token: str) -> object:
+    """The value a literal token stands for (``1``, ``'open'``, ``TRUE``), or None."""
+    lowered = token.lower()
+    if lowered in ("true", "false"):
+        return int(lowered == "true")
+    if token[:1] == "'" and token[-1:] == "'" and len(token) >= 2:
+        return token[1:-1].replace("''", "'")
+    try:
+        return int(token)
+    except ValueError:
+        pass
+    try:
+        number = float(token)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def values_passing(table: Table, column: str, values: Iterable[object]) -> tuple[object, ...]:
     """The ``values`` the CHECKs of ``table`` that name ``column`` let into it, its
-    other columns NULL (stored with the table's own types; a CHECK SQLite cannot
-    evaluate here lets every value through). A CHECK on other columns alone says
+    other columns at their defaults or NULL (stored with the table's own types; a
+    CHECK SQLite cannot evaluate here lets every value through). A CHECK on other columns alone says
     nothing of these values: ``json_valid(settings)`` fails a NULL ``settings``,
     which a real row fills with its default (review BAD-9: every value was refused,
     and no value outside a shortened IN list was ever drawn)."""
     values = tuple(values)
-    checks = [
-        check
-        for check in table.checks
-        if column.lower() in {named.lower() for named in columns_named(table.column_names, check)}
-    ]
+    checks = _naming(table, [column])
     if not values or not checks:
         return values
     passing = " AND ".join(_PASSES.format(check) for check in checks)
-    declared = ", ".join(_declared(table, c.name) for c in table.columns)
+    # The other columns at their defaults, as a row written without them: one CHECK
+    # may name the column and ``json_valid(settings)`` (review BAT-5).
+    declared = ", ".join(
+        _declared(table, c.name) + (f" DEFAULT ({c.default})" if c.default else "")
+        for c in table.columns
+    )
     with closing(memory()) as conn:
         try:
             conn.execute(f"CREATE TABLE rows_ ({declared})")

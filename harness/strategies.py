@@ -25,7 +25,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.checkeval import values_passing
+from harness.checkeval import satisfying, values_passing
 from harness.checks import Allowed, allowed
 from harness.schemadiff import (
     columns_named,
@@ -42,7 +42,6 @@ from nexus_core.db.schema import (
     Table,
     find_named,
     sql_key,
-    sql_tokens,
 )
 
 REPLICAS = ("a", "b")
@@ -588,27 +587,18 @@ def conditions_met(own: Schema, other: Schema, contested: Contested) -> dict[str
             continue
         refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
         values: dict[str, Any] = {}
-        for _, where, _ in unique_keys(other, name):
-            for part in _conjuncts(where or ""):
-                for column in columns_named(table.column_names, part):
-                    choices = allowed(column, [part]).choices
-                    if choices and column.lower() not in refs:
-                        values.setdefault(column, choices[0])
+        wanted = _lower(contested[name]) | _lower(references(table, own))
+        # In a fixed order (a set's would follow PYTHONHASHSEED: review BAT-2), the keys
+        # the rows collide on only.
+        for columns, where, _ in sorted(unique_keys(other, name), key=repr):
+            if not where or not _lower(columns) & wanted:
+                continue
+            named = [c for c in columns_named(table.column_names, where) if c.lower() not in refs]
+            for column, value in (satisfying(table, where, named) or {}).items():
+                values.setdefault(column, value)
         if values:
             found[name] = values
     return found
-
-
-def _conjuncts(condition: str) -> list[str]:
-    """The parts of ``condition`` joined by a top-level AND (not one in a string or in
-    parentheses: ``status = 'on and off'``)."""
-    parts, depth, start = [], 0, 0
-    for at, token in sql_tokens(condition):
-        depth += (token == "(") - (token == ")")
-        if depth == 0 and token.lower() == "and":
-            parts.append(condition[start:at])
-            start = at + len(token)
-    return [*parts, condition[start:]]
 
 
 def _lower(names: Iterable[str]) -> set[str]:

@@ -3159,3 +3159,24 @@ def test_a_default_spelled_the_same_in_another_type_says_what_is_stored(tmp_path
     )
     [changed] = [f for f in respelled.findings if f.rule == "default-changed"]
     assert "default TRUE -> true (stored as integer 1, now text '1'):" in changed.message
+
+
+def test_a_unique_implied_by_one_over_new_columns_is_no_tightening(tmp_path: Path) -> None:
+    """Review BAT-6: `UNIQUE (carrier, tracking)` beside a new `UNIQUE (tracking)` on a
+    new column refuses nothing older clients write (their rows hold NULL there)."""
+    result = last(
+        tmp_path,
+        "CREATE TABLE parcels (id INTEGER PRIMARY KEY, carrier TEXT, weight REAL);",
+        "ALTER TABLE parcels ADD COLUMN tracking TEXT;\n"
+        "CREATE UNIQUE INDEX ux_tracking ON parcels (tracking);\n"
+        "CREATE UNIQUE INDEX ux_carrier_tracking ON parcels (carrier, tracking);",
+    )
+    assert result.verdict == "additive", [f.message for f in result.findings]
+    # Beside an old column's new UNIQUE instead, the wider one is still a tightening.
+    tightened = last(
+        tmp_path / "old",
+        "CREATE TABLE parcels (id INTEGER PRIMARY KEY, carrier TEXT, tracking TEXT);",
+        "CREATE UNIQUE INDEX ux_tracking ON parcels (tracking);\n"
+        "CREATE UNIQUE INDEX ux_carrier_tracking ON parcels (carrier, tracking);",
+    )
+    assert tightened.verdict == "breaking"

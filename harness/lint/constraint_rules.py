@@ -234,8 +234,16 @@ class _ConstraintRules(_TriggerRules):
             return False  # an expression of a column may collide where the column does not
         covered = {c.lower() for c in columns}
         held = [tuple(after.primary_key)] if after.primary_key == before.primary_key else []
-        shared = unique_keys(self.before, change.table) & unique_keys(self.after, change.table)
-        held += [cols for cols, where, how in shared if not where and not how]
+        was, now = unique_keys(self.before, change.table), unique_keys(self.after, change.table)
+        held += [cols for cols, where, how in was & now if not where and not how]
+        # A plain UNIQUE this step adds over new columns only holds for every row too
+        # (older clients' rows are NULL there): ``(carrier, tracking)`` beside a new
+        # ``UNIQUE (tracking)`` refuses nothing it does not (review BAT-6).
+        held += [
+            cols
+            for cols, where, how in now - was
+            if not where and not how and all(_new_column(before, after, c, None) for c in cols)
+        ]
         return any(key and {c.lower() for c in key} <= covered for key in held)
 
     def index_fails(self, change: Change) -> bool:
