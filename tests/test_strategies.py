@@ -13,6 +13,7 @@ from folders import migrations_folder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.checkeval import satisfying
 from harness.execute import Execution, edit_after_upgrade, run_step
 from harness.strategies import (
     checked_together,
@@ -808,3 +809,34 @@ def test_a_link_an_insert_trigger_guards_made_not_null_breaks_its_cells(tmp_path
         config = MatrixConfig(migrations=folder, examples=5, seed=seed, jobs=1, relay=False)
         cells = {(c.local, c.peer): c.observed for c in run_matrix(config).cells}
         assert cells == {(1, 1): "full", (1, 2): "broken", (2, 1): "broken", (2, 2): "full"}
+
+
+SATISFIED = "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER DEFAULT 0, s TEXT DEFAULT 'draft'"
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "a = 1",
+        "a IS 1",
+        "a",
+        "NOT a",
+        "a != 0",
+        "a <> 0 AND s = 'open'",
+        "s <> 'draft'",
+        "s = 'owner' OR a = 1",
+        "s IN ('held', 'open') AND a = TRUE",
+        "s = 'on and off' AND a = 0",
+    ],
+)
+def test_values_meeting_a_partial_unique_condition_are_found(condition: str) -> None:
+    """Review BAT-1: colliding rows must meet the condition, however it is written, with
+    values their columns hold and the table's CHECKs pass (here: s is never 'x')."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"{SATISFIED}, CHECK (s <> 'x'))")
+    table = snapshot(conn).tables["t"]
+    found = satisfying(table, condition, ["a", "s"])
+    assert found is not None
+    conn.execute("INSERT INTO t (a, s) VALUES (?, ?)", (found["a"], found["s"]))
+    assert conn.execute(f"SELECT count(*) FROM t WHERE {condition}").fetchone() == (1,)
+    assert isinstance(found["a"], int | None) and isinstance(found["s"], str | None)
