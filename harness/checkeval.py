@@ -262,6 +262,8 @@ def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str
         pools.append([*(value for value in pool if type(value) in held), None])
     if _product_size(pools) > MAX_SATISFYING_ROWS:
         return None
+    if _holds_by_default(table, condition):
+        return {}  # (``deleted_at IS NULL``: a row left to its defaults meets it)
     checks = _naming(table, columns)
     holds = " AND ".join([f"({condition})", *(_PASSES.format(check) for check in checks)])
     declared = ", ".join(_declared(table, name) for name in columns)
@@ -279,6 +281,22 @@ def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str
         return None
     row = list(itertools.product(*pools))[int(found[0]) - 1]
     return dict(zip(columns, row, strict=True))
+
+
+def _holds_by_default(table: Table, condition: str) -> bool:
+    """Whether ``condition`` holds for a row of ``table`` left to its defaults."""
+    declared = ", ".join(
+        _declared(table, c.name) + (f" DEFAULT ({c.default})" if c.default else "")
+        for c in table.columns
+    )
+    with closing(memory()) as conn:
+        try:
+            conn.execute(f"CREATE TABLE rows_ ({declared})")
+            conn.execute("INSERT INTO rows_ DEFAULT VALUES")
+            found = conn.execute(f"SELECT count(*) FROM rows_ WHERE {condition}").fetchone()
+        except (sqlite3.Error, OverflowError, ValueError):
+            return False
+    return bool(found == (1,))
 
 
 def _naming(table: Table, columns: Sequence[str]) -> list[str]:
@@ -310,32 +328,41 @@ def _literal(token: str) -> object:
 
 
 def values_passing(table: Table, column: str, values: Iterable[object]) -> tuple[object, ...]:
-    """The ``values`` the CHECKs of ``table`` that name ``column`` let into it, its
-    other columns at their defaults or NULL (stored with the table's own types; a
-    CHECK SQLite cannot evaluate here lets every value through). A CHECK on other columns alone says
-    nothing of these values: ``json_valid(settings)`` fails a NULL ``settings``,
-    which a real row fills with its default (review BAD-9: every value was refused,
-    and no value outside a shortened IN list was ever drawn)."""
+    """The ``values`` the CHECKs of ``table`` that name ``column`` let into it, with
+    its other columns NULL or at their defaults (stored with the table's own types; a
+    CHECK SQLite cannot evaluate here lets every value through). A CHECK on other
+    columns alone says nothing of these values: ``json_valid(settings)`` fails a NULL
+    ``settings``, which a real row fills with its default (review BAD-9: every value
+    was refused, and no value outside a shortened IN list was ever drawn; BAT-5: one
+    CHECK naming both)."""
     values = tuple(values)
     checks = _naming(table, [column])
     if not values or not checks:
         return values
     passing = " AND ".join(_PASSES.format(check) for check in checks)
-    # The other columns at their defaults, as a row written without them: one CHECK
-    # may name the column and ``json_valid(settings)`` (review BAT-5).
-    declared = ", ".join(
+    plain = ", ".join(_declared(table, c.name) for c in table.columns)
+    defaulted = ", ".join(
         _declared(table, c.name) + (f" DEFAULT ({c.default})" if c.default else "")
         for c in table.columns
     )
+    found: list[bool] | None = None
     with closing(memory()) as conn:
-        try:
-            conn.execute(f"CREATE TABLE rows_ ({declared})")
-            insert = f"INSERT INTO rows_ ({quote_identifier(column)}) VALUES (?)"
-            conn.executemany(insert, ((value,) for value in values))
-            found = conn.execute(f"SELECT {passing} FROM rows_ ORDER BY rowid").fetchall()
-        except (sqlite3.Error, OverflowError, ValueError):
-            return values
-    return tuple(value for value, (ok,) in zip(values, found, strict=True) if ok)
+        for declared in (plain, defaulted):
+            try:
+                conn.execute("DROP TABLE IF EXISTS rows_")
+                conn.execute(f"CREATE TABLE rows_ ({declared})")
+                insert = f"INSERT INTO rows_ ({quote_identifier(column)}) VALUES (?)"
+                conn.executemany(insert, ((value,) for value in values))
+                rows = conn.execute(f"SELECT {passing} FROM rows_ ORDER BY rowid").fetchall()
+            except (sqlite3.Error, OverflowError, ValueError):
+                continue  # (a default SQLite cannot compute here: the NULLs alone say)
+            passed = [bool(ok) for (ok,) in rows]
+            if found is not None:
+                passed = [a or b for a, b in zip(found, passed, strict=True)]
+            found = passed
+    if found is None:
+        return values
+    return tuple(value for value, ok in zip(values, found, strict=True) if ok)
 
 
 def _differences(
