@@ -3180,3 +3180,11 @@ def test_a_unique_implied_by_one_over_new_columns_is_no_tightening(tmp_path: Pat
         "CREATE UNIQUE INDEX ux_carrier_tracking ON parcels (carrier, tracking);",
     )
     assert tightened.verdict == "breaking"
+    # A generated column that is the key itself stands for it.
+    generated = last(
+        tmp_path / "generated",
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer TEXT, total INTEGER);",
+        "ALTER TABLE invoices ADD COLUMN num INTEGER GENERATED ALWAYS AS (id) VIRTUAL;\n"
+        "CREATE UNIQUE INDEX ux_cust_num ON invoices (customer, num);",
+    )
+    assert generated.verdict != "breaking", [f.message for f in generated.findings]

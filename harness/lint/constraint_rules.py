@@ -233,6 +233,10 @@ class _ConstraintRules(_TriggerRules):
         if compared:
             return False  # an expression of a column may collide where the column does not
         covered = {c.lower() for c in columns}
+        # A generated column that is the key itself (``num AS (id)``) stands for it
+        # (review BAT-6: ``UNIQUE (customer, num)`` can never collide).
+        keys = {c.lower() for c in after.primary_key}
+        covered |= {sql for c, sql in after.computed if c.lower() in covered and sql in keys}
         held = [tuple(after.primary_key)] if after.primary_key == before.primary_key else []
         was, now = unique_keys(self.before, change.table), unique_keys(self.after, change.table)
         held += [cols for cols, where, how in was & now if not where and not how]
