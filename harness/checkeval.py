@@ -231,6 +231,7 @@ _PASSES = "CASE WHEN NOT ({}) THEN 0 ELSE 1 END"  # a CHECK passes NULL, as SQLi
 
 
 MAX_SATISFYING_ROWS = 4096  # candidate rows :func:`satisfying` tries, at most
+MAX_CANDIDATES = 15  # values per column it tries (then NULL)
 
 
 def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str, object] | None:
@@ -242,10 +243,13 @@ def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str
     if not columns:
         return None
     literals: list[object] = []
-    for _, token in sql_tokens(condition):
-        value = _literal(token)
-        if value is not None and value not in literals:
-            literals.append(value)
+    # The condition's literals, then those of the CHECKs on its columns: ``status <>
+    # 'draft'`` is met by another value the CHECK lists (review BAU-4).
+    for text in (condition, *_naming(table, columns)):
+        for _, token in sql_tokens(text):
+            value = _literal(token)
+            if value is not None and value not in literals:
+                literals.append(value)
     pool: list[object] = [*literals]
     for value in literals:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -259,7 +263,7 @@ def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str
     for name in columns:
         column = table.column(name)
         held = held_types(column) if column is not None else frozenset((int, float, str))
-        pools.append([*(value for value in pool if type(value) in held), None])
+        pools.append([*[value for value in pool if type(value) in held][:MAX_CANDIDATES], None])
     if _product_size(pools) > MAX_SATISFYING_ROWS:
         return None
     if _holds_by_default(table, condition):

@@ -33,6 +33,7 @@ from harness.schemadiff import (
     raises,
     triggers_on,
     unique_indexes,
+    unique_key,
     unique_keys,
 )
 from nexus_core.db.schema import (
@@ -577,9 +578,9 @@ def conditions_met(own: Schema, other: Schema, contested: Contested) -> dict[str
     """Per colliding table, values that make the other version's partial UNIQUE hold
     for its colliding rows: ``is_primary = 1`` of ``UNIQUE (pet_id) WHERE is_primary =
     1`` (review BAD-3: the rows took the default 0, the condition was false there, and
-    the matrix saw full sync across a new "one primary vet per pet"). Read from the
-    condition's ``column = value`` (or ``IN (...)``) parts joined by AND; a condition
-    the default already meets (``deleted_at IS NULL``) needs nothing."""
+    the matrix saw full sync across a new "one primary vet per pet"). Found by SQLite
+    from the condition as written (:func:`~harness.checkeval.satisfying`); a condition
+    the defaults already meet (``deleted_at IS NULL``) needs nothing."""
     found: dict[str, dict[str, Any]] = {}
     for name in contested:
         table = own.tables.get(name)
@@ -588,13 +589,17 @@ def conditions_met(own: Schema, other: Schema, contested: Contested) -> dict[str
         refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
         values: dict[str, Any] = {}
         wanted = _lower(contested[name]) | _lower(references(table, own))
-        # In a fixed order (a set's would follow PYTHONHASHSEED: review BAT-2), the keys
-        # the rows collide on only.
-        for columns, where, _ in sorted(unique_keys(other, name), key=repr):
-            if not where or not _lower(columns) & wanted:
+        # The keys the rows collide on only, in a fixed order (a set's would follow
+        # PYTHONHASHSEED: review BAT-2), each condition as the schema writes it (its
+        # canonical form spells ``>=`` as ``> =``, which SQLite cannot read: BAU-3).
+        for index in sorted(unique_indexes(other, name), key=lambda index: index.name):
+            columns, _, _ = unique_key(index, other)
+            if not index.where or not _lower(columns) & wanted:
                 continue
-            named = [c for c in columns_named(table.column_names, where) if c.lower() not in refs]
-            for column, value in (satisfying(table, where, named) or {}).items():
+            named = [
+                c for c in columns_named(table.column_names, index.where) if c.lower() not in refs
+            ]
+            for column, value in (satisfying(table, index.where, named) or {}).items():
                 values.setdefault(column, value)
         if values:
             found[name] = values

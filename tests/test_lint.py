@@ -3180,11 +3180,33 @@ def test_a_unique_implied_by_one_over_new_columns_is_no_tightening(tmp_path: Pat
         "CREATE UNIQUE INDEX ux_carrier_tracking ON parcels (carrier, tracking);",
     )
     assert tightened.verdict == "breaking"
-    # A generated column that is the key itself stands for it.
+    # A generated copy of a TEXT key in an INTEGER column is no key: '7' and '007'
+    # both become 7 there (review BAU-1: 4f5f993 took it for the key and missed that).
     generated = last(
         tmp_path / "generated",
+        "CREATE TABLE parts (sku TEXT PRIMARY KEY, name TEXT);",
+        "ALTER TABLE parts ADD COLUMN sku_n INTEGER GENERATED ALWAYS AS (sku) VIRTUAL;\n"
+        "CREATE UNIQUE INDEX ux_sku_n ON parts (name, sku_n);",
+    )
+    assert generated.verdict == "breaking"
+    # An INTEGER copy of an INTEGER key is the key: it never collides (review BAT-6).
+    copy = last(
+        tmp_path / "copy",
         "CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer TEXT, total INTEGER);",
         "ALTER TABLE invoices ADD COLUMN num INTEGER GENERATED ALWAYS AS (id) VIRTUAL;\n"
         "CREATE UNIQUE INDEX ux_cust_num ON invoices (customer, num);",
     )
-    assert generated.verdict != "breaking", [f.message for f in generated.findings]
+    assert copy.verdict != "breaking", [f.message for f in copy.findings]
+
+
+def test_a_new_key_whose_condition_reads_old_columns_is_a_tightening(tmp_path: Path) -> None:
+    """Review BAU-2: `UNIQUE (sku) WHERE deleted_at IS NULL`, sku new: an older client
+    that undeletes a row moves it into the index, onto another row's sku."""
+    result = last(
+        tmp_path,
+        "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT, deleted_at TEXT);",
+        "ALTER TABLE items ADD COLUMN sku TEXT;\n"
+        "CREATE UNIQUE INDEX ux_sku ON items (sku) WHERE deleted_at IS NULL;",
+    )
+    assert result.verdict == "breaking"
+    assert "constraint-tightened" in {f.rule for f in result.findings}

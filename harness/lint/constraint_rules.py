@@ -30,7 +30,15 @@ from harness.schemadiff import (
 )
 from nexus_core.db.connection import memory
 from nexus_core.db.migrations import without_literals
-from nexus_core.db.schema import Column, Schema, Table, find_named, null_default, on_defaults
+from nexus_core.db.schema import (
+    Column,
+    Schema,
+    Table,
+    find_named,
+    null_default,
+    on_defaults,
+    type_affinity,
+)
 from nexus_core.wire import quote_identifier
 
 _WHAT = {
@@ -53,6 +61,31 @@ def _on_defaults(expression: str, columns: Sequence[Column]) -> tuple[bool, Any]
     except sqlite3.Error:
         return False, None
     return True, value
+
+
+def _key_copies(table: Table, columns: Sequence[str]) -> set[str]:
+    """The INTEGER key (lower case) where one of ``columns`` is an INTEGER generated
+    column that is that key itself (``num INTEGER AS (id)``): a UNIQUE over it holds as
+    the key does (review BAT-6). Not a copy of another type or a text key: ``sku_n
+    INTEGER AS (sku)`` makes '7' and '007' one value (review BAU-1), and a text copy
+    may compare under another collation."""
+    key = table.column(table.row_key or "")
+    if key is None or key.affinity != "INTEGER":
+        return set()
+    wanted = {c.lower() for c in columns}
+    copies = {
+        c.lower() for c, sql in table.computed if c.lower() in wanted and sql == key.name.lower()
+    }
+    if not copies:
+        return set()
+    with closing(memory()) as conn:
+        try:
+            conn.execute(table.sql)
+            info = conn.execute(f"PRAGMA table_xinfo({quote_identifier(table.name)})").fetchall()
+        except sqlite3.Error:
+            return set()
+    typed = {str(row[1]).lower(): type_affinity(str(row[2] or "")) for row in info}
+    return {key.name.lower()} if any(typed.get(c) == "INTEGER" for c in copies) else set()
 
 
 def _left_out(where: str | None, column: Column) -> bool:
@@ -182,6 +215,10 @@ class _ConstraintRules(_TriggerRules):
             None,
         )
         where = index.where if index is not None else None
+        if where and columns_named(before.column_names, where):
+            # Older clients write what the condition reads: undeleting or publishing a
+            # row moves it into the index, onto another's value (review BAU-2).
+            return False
         return key is not None and all(_new_column(before, after, c, where) for c in key[0])
 
     def on_new_columns(self, change: Change, added: set[tuple[str, str | None]]) -> bool:
@@ -232,11 +269,7 @@ class _ConstraintRules(_TriggerRules):
         columns, _, compared = key
         if compared:
             return False  # an expression of a column may collide where the column does not
-        covered = {c.lower() for c in columns}
-        # A generated column that is the key itself (``num AS (id)``) stands for it
-        # (review BAT-6: ``UNIQUE (customer, num)`` can never collide).
-        keys = {c.lower() for c in after.primary_key}
-        covered |= {sql for c, sql in after.computed if c.lower() in covered and sql in keys}
+        covered = {c.lower() for c in columns} | _key_copies(after, columns)
         held = [tuple(after.primary_key)] if after.primary_key == before.primary_key else []
         was, now = unique_keys(self.before, change.table), unique_keys(self.after, change.table)
         held += [cols for cols, where, how in was & now if not where and not how]
