@@ -1140,25 +1140,24 @@ def traffic(
             *second[1],
             *rest,
         ],
-        full_rows(
-            schema_a,
-            "a",
-            contested_a,
-            outside_a,
-            links_kept_together(schema_a, other, contested_a),
-            rewritten_everywhere(schema_a, other),
-            conditions_met(schema_a, other, contested_a),
-        ),
-        full_rows(
-            other,
-            "b",
-            contested_b,
-            outside_b,
-            links_kept_together(other, schema_a, contested_b),
-            rewritten_everywhere(other, schema_a),
-            conditions_met(other, schema_a, contested_b),
-        ),
+        _first_rows(schema_a, other, "a", contested_a, outside_a),
+        _first_rows(other, schema_a, "b", contested_b, outside_b),
         st.lists(step, max_size=max_steps),
+    )
+
+
+def _first_rows(
+    schema: Schema, other: Schema, replica: str, contested: Contested, outside: Outside
+) -> st.SearchStrategy[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """:func:`full_rows` of one replica at ``schema`` beside the ``other`` version."""
+    return full_rows(
+        schema,
+        replica,
+        contested,
+        outside,
+        links_kept_together(schema, other, contested),
+        rewritten_everywhere(schema, other),
+        conditions_met(schema, other, contested),
     )
 
 
