@@ -23,6 +23,7 @@ show up as a changed CHECK, foreign key, unique constraint or index.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import sqlite3
 from collections import Counter
@@ -486,6 +487,22 @@ def _diff_constraints(
     dropped = sorted(
         old_uniques.keys() - new_uniques.keys() - {new_key}, key=old_uniques.__getitem__
     )
+    # The same columns compared the same way under a condition written otherwise that
+    # holds for the same rows (``WHERE is_main IS 1`` made ``= 1``): no change (review
+    # BAU-5: read as loosened plus tightened, a false alarm).
+    for gone in list(dropped):
+        twin = next(
+            (
+                k
+                for k in added
+                if k[0] == gone[0] and k[2] == gone[2] and k[1] and gone[1]
+                and same_condition(now, str(gone[1]), str(k[1]))
+            ),
+            None,
+        )  # fmt: skip
+        if twin is not None:
+            added.remove(twin)
+            dropped.remove(gone)
     # The same columns and WHERE, compared another way (a collation, an
     # expression): one change, neither a plain addition nor a plain drop.
     for gone in list(dropped):
@@ -502,6 +519,46 @@ def _diff_constraints(
     ):
         for unique in uniques:
             changes.append(Change(new_table, single(spelled[unique]), kind, texts[unique]))
+
+
+SAME_CONDITION_ROWS = 4096  # rows :func:`same_condition` tries, at most
+
+
+def same_condition(table: Table, was: str, now: str) -> bool:
+    """Whether two WHERE conditions of ``table`` hold for the same rows, as SQLite
+    tells over the columns they name, their literals, 0, 1, '' and NULL (a NULL
+    condition leaves the row out, as false does); False when it cannot tell."""
+    columns = columns_named(table.column_names, f"{was} {now}")
+    literals: list[object] = [0, 1, "", None]
+    for _, token in [*sql_tokens(was), *sql_tokens(now)]:
+        value: object = token
+        if token[:1] == "'" and token[-1:] == "'":
+            value = token[1:-1].replace("''", "'")
+        elif re.fullmatch(r"-?\d+", token):
+            value = int(token)
+        else:
+            continue
+        if value not in literals:
+            literals.append(value)
+    if not columns or len(literals) ** len(columns) > SAME_CONDITION_ROWS:
+        return False
+    types = {column.name: column.type for column in table.columns}
+    declared = ", ".join(f'"{c}" {types.get(c, "")}' for c in columns)
+    marks = ", ".join("?" * len(columns))
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(f"CREATE TABLE rows_ ({declared})")
+        conn.executemany(
+            f"INSERT INTO rows_ VALUES ({marks})", itertools.product(literals, repeat=len(columns))
+        )
+        differ = conn.execute(
+            f"SELECT count(*) FROM rows_ WHERE coalesce(({was}), 0) <> coalesce(({now}), 0)"
+        ).fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return bool(differ == (0,))
 
 
 def _index_shape(

@@ -3210,3 +3210,24 @@ def test_a_new_key_whose_condition_reads_old_columns_is_a_tightening(tmp_path: P
     )
     assert result.verdict == "breaking"
     assert "constraint-tightened" in {f.rule for f in result.findings}
+
+
+def test_a_partial_unique_condition_written_otherwise_is_no_change(tmp_path: Path) -> None:
+    """Review BAU-5: `WHERE is_main IS 1` made `WHERE is_main = 1` holds for the same rows
+    (NULL leaves a row out of the index as false does); it read as loosened and tightened."""
+    result = last(
+        tmp_path,
+        "CREATE TABLE drivers (id INTEGER PRIMARY KEY, vehicle_id INTEGER, is_main INTEGER);\n"
+        "CREATE UNIQUE INDEX one_main ON drivers (vehicle_id) WHERE is_main IS 1;",
+        "DROP INDEX one_main;\n"
+        "CREATE UNIQUE INDEX one_main ON drivers (vehicle_id) WHERE is_main = 1;",
+    )
+    assert result.verdict != "breaking", [f.message for f in result.findings]
+    widened = last(
+        tmp_path / "widened",
+        "CREATE TABLE drivers (id INTEGER PRIMARY KEY, vehicle_id INTEGER, is_main INTEGER);\n"
+        "CREATE UNIQUE INDEX one_main ON drivers (vehicle_id) WHERE is_main IS 1;",
+        "DROP INDEX one_main;\n"
+        "CREATE UNIQUE INDEX one_main ON drivers (vehicle_id) WHERE is_main >= 1;",
+    )
+    assert widened.verdict == "breaking"
