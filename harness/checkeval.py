@@ -36,8 +36,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 
-from harness.schemadiff import columns_named
 from nexus_core.db.connection import memory
+from nexus_core.db.migrations import without_literals
 from nexus_core.db.schema import Table, quote_identifier, sql_tokens
 from nexus_core.merge import held_types
 
@@ -242,10 +242,13 @@ def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str
     review BAT-1). The other columns are NULL."""
     if not columns:
         return None
+    if _holds_by_default(table, condition):
+        return {}  # (``deleted_at IS NULL``: a row left to its defaults meets it)
+    checks = _naming(table, columns)
     literals: list[object] = []
     # The condition's literals, then those of the CHECKs on its columns: ``status <>
     # 'draft'`` is met by another value the CHECK lists (review BAU-4).
-    for text in (condition, *_naming(table, columns)):
+    for text in (condition, *checks):
         for _, token in sql_tokens(text):
             value = _literal(token)
             if value is not None and value not in literals:
@@ -266,41 +269,77 @@ def satisfying(table: Table, condition: str, columns: Sequence[str]) -> dict[str
         pools.append([*[value for value in pool if type(value) in held][:MAX_CANDIDATES], None])
     if _product_size(pools) > MAX_SATISFYING_ROWS:
         return None
-    if _holds_by_default(table, condition):
-        return {}  # (``deleted_at IS NULL``: a row left to its defaults meets it)
-    checks = _naming(table, columns)
+    rows = list(itertools.product(*pools))
     holds = " AND ".join([f"({condition})", *(_PASSES.format(check) for check in checks)])
     declared = ", ".join(_declared(table, name) for name in columns)
     marks = ", ".join("?" * len(columns))
     with closing(memory()) as conn:
         try:
             conn.execute(f"CREATE TABLE rows_ ({declared})")
-            conn.executemany(f"INSERT INTO rows_ VALUES ({marks})", itertools.product(*pools))
+            conn.executemany(f"INSERT INTO rows_ VALUES ({marks})", rows)
             found = conn.execute(
                 f"SELECT rowid FROM rows_ WHERE {holds} ORDER BY rowid LIMIT 1"
             ).fetchone()
         except (sqlite3.Error, OverflowError, ValueError):
             return None
-    if found is None:
-        return None
-    row = list(itertools.product(*pools))[int(found[0]) - 1]
-    return dict(zip(columns, row, strict=True))
+    return None if found is None else dict(zip(columns, rows[int(found[0]) - 1], strict=True))
 
 
 def _holds_by_default(table: Table, condition: str) -> bool:
     """Whether ``condition`` holds for a row of ``table`` left to its defaults."""
-    declared = ", ".join(
-        _declared(table, c.name) + (f" DEFAULT ({c.default})" if c.default else "")
-        for c in table.columns
-    )
     with closing(memory()) as conn:
         try:
-            conn.execute(f"CREATE TABLE rows_ ({declared})")
+            conn.execute(f"CREATE TABLE rows_ ({_with_defaults(table)})")
             conn.execute("INSERT INTO rows_ DEFAULT VALUES")
             found = conn.execute(f"SELECT count(*) FROM rows_ WHERE {condition}").fetchone()
         except (sqlite3.Error, OverflowError, ValueError):
             return False
     return bool(found == (1,))
+
+
+def _with_defaults(table: Table) -> str:
+    """The columns of ``table`` declared as :func:`_declared` does, with their defaults."""
+    return ", ".join(
+        _declared(table, c.name) + (f" DEFAULT ({c.default})" if c.default else "")
+        for c in table.columns
+    )
+
+
+def columns_named(columns: Sequence[str], sql: str) -> list[str]:
+    """The ``columns`` an expression names (string literals and function names aside:
+    ``length(code)`` does not name a column ``length``)."""
+    text = without_literals(sql)
+    return [c for c in columns if re.search(rf"(?i)\b{re.escape(c)}\b(?!\s*\()", text)]
+
+
+SAME_CONDITION_ROWS = 4096  # rows :func:`same_condition` tries, at most
+
+
+def same_condition(table: Table, was: str, now: str) -> bool:
+    """Whether two WHERE conditions of ``table`` hold for the same rows, as SQLite
+    tells over the columns they name, their literals, 0, 1, '' and NULL (a NULL
+    condition leaves the row out, as false does); False when it cannot tell."""
+    columns = columns_named(table.column_names, f"{was} {now}")
+    literals: list[object] = [0, 1, "", None]
+    for _, token in [*sql_tokens(was), *sql_tokens(now)]:
+        value = _literal(token)
+        if value is not None and value not in literals:
+            literals.append(value)
+    pools = [literals] * len(columns)
+    if not columns or _product_size(pools) > SAME_CONDITION_ROWS:
+        return False
+    declared = ", ".join(_declared(table, name) for name in columns)
+    marks = ", ".join("?" * len(columns))
+    with closing(memory()) as conn:
+        try:
+            conn.execute(f"CREATE TABLE rows_ ({declared})")
+            conn.executemany(f"INSERT INTO rows_ VALUES ({marks})", itertools.product(*pools))
+            differ = conn.execute(
+                f"SELECT count(*) FROM rows_ WHERE coalesce(({was}), 0) <> coalesce(({now}), 0)"
+            ).fetchone()
+        except (sqlite3.Error, OverflowError, ValueError):
+            return False
+    return bool(differ == (0,))
 
 
 def _naming(table: Table, columns: Sequence[str]) -> list[str]:
@@ -345,13 +384,9 @@ def values_passing(table: Table, column: str, values: Iterable[object]) -> tuple
         return values
     passing = " AND ".join(_PASSES.format(check) for check in checks)
     plain = ", ".join(_declared(table, c.name) for c in table.columns)
-    defaulted = ", ".join(
-        _declared(table, c.name) + (f" DEFAULT ({c.default})" if c.default else "")
-        for c in table.columns
-    )
     found: list[bool] | None = None
     with closing(memory()) as conn:
-        for declared in (plain, defaulted):
+        for declared in (plain, _with_defaults(table)):
             try:
                 conn.execute("DROP TABLE IF EXISTS rows_")
                 conn.execute(f"CREATE TABLE rows_ ({declared})")

@@ -158,9 +158,10 @@ class HarnessGroup(NexusGroup):
         except HarnessError as exc:
             raise BadInput(hint(str(exc))) from exc
         except BadInput as exc:  # (a migration calling a function SQLite lacks: say how)
-            if hint(exc.message) == exc.message:
+            hinted = hint(exc.message)
+            if hinted == exc.message:
                 raise
-            raise BadInput(hint(exc.message)) from exc
+            raise BadInput(hinted) from exc
         finally:
             if main:
                 signal.signal(signal.SIGTERM, previous)

@@ -23,14 +23,15 @@ show up as a changed CHECK, foreign key, unique constraint or index.
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from harness.checkeval import columns_named as columns_named  # re-exported
+from harness.checkeval import same_condition
 from nexus_core.db.migrations import without_literals
 from nexus_core.db.schema import (
     Column,
@@ -116,13 +117,6 @@ def _typed(stored: tuple[str, object]) -> str | None:
     if stored[0] != "value" or not isinstance(value, tuple) or len(value) != 2:
         return None
     return f"{value[0]} {value[1]!r}"
-
-
-def columns_named(columns: Sequence[str], sql: str) -> list[str]:
-    """The ``columns`` an expression names (string literals and function names aside:
-    ``length(code)`` does not name a column ``length``)."""
-    text = without_literals(sql)
-    return [c for c in columns if re.search(rf"(?i)\b{re.escape(c)}\b(?!\s*\()", text)]
 
 
 def collation_of(column: Column) -> str:
@@ -519,46 +513,6 @@ def _diff_constraints(
     ):
         for unique in uniques:
             changes.append(Change(new_table, single(spelled[unique]), kind, texts[unique]))
-
-
-SAME_CONDITION_ROWS = 4096  # rows :func:`same_condition` tries, at most
-
-
-def same_condition(table: Table, was: str, now: str) -> bool:
-    """Whether two WHERE conditions of ``table`` hold for the same rows, as SQLite
-    tells over the columns they name, their literals, 0, 1, '' and NULL (a NULL
-    condition leaves the row out, as false does); False when it cannot tell."""
-    columns = columns_named(table.column_names, f"{was} {now}")
-    literals: list[object] = [0, 1, "", None]
-    for _, token in [*sql_tokens(was), *sql_tokens(now)]:
-        value: object = token
-        if token[:1] == "'" and token[-1:] == "'":
-            value = token[1:-1].replace("''", "'")
-        elif re.fullmatch(r"-?\d+", token):
-            value = int(token)
-        else:
-            continue
-        if value not in literals:
-            literals.append(value)
-    if not columns or len(literals) ** len(columns) > SAME_CONDITION_ROWS:
-        return False
-    types = {column.name: column.type for column in table.columns}
-    declared = ", ".join(f'"{c}" {types.get(c, "")}' for c in columns)
-    marks = ", ".join("?" * len(columns))
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute(f"CREATE TABLE rows_ ({declared})")
-        conn.executemany(
-            f"INSERT INTO rows_ VALUES ({marks})", itertools.product(literals, repeat=len(columns))
-        )
-        differ = conn.execute(
-            f"SELECT count(*) FROM rows_ WHERE coalesce(({was}), 0) <> coalesce(({now}), 0)"
-        ).fetchone()
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
-    return bool(differ == (0,))
 
 
 def _index_shape(

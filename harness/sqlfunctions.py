@@ -40,8 +40,8 @@ def use_sql_functions(spec: str | None, *, named_as: str = "--sql-functions") ->
     """Load ``spec`` (see the module docstring) and run it on every connection opened
     from now on; nothing for None. Raises HarnessError with one line on any problem,
     naming the spec as ``named_as`` does (an option or an ini key)."""
-    if spec is None:
-        return
+    if spec is None or sql_functions_in_use() == _absolute(spec):
+        return  # (the CLI's option, then run_matrix; a forked worker: loaded once)
     set_up = load_sql_functions(spec, named_as=named_as)
     probe = memory()
     try:

@@ -586,9 +586,9 @@ def conditions_met(own: Schema, other: Schema, contested: Contested) -> dict[str
         table = own.tables.get(name)
         if table is None:
             continue
-        refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
+        refs = _links_and_key(table, own)
         values: dict[str, Any] = {}
-        wanted = _lower(contested[name]) | _lower(references(table, own))
+        wanted = _lower(contested[name]) | refs
         # The keys the rows collide on only, in a fixed order (a set's would follow
         # PYTHONHASHSEED: review BAT-2), each condition as the schema writes it (its
         # canonical form spells ``>=`` as ``> =``, which SQLite cannot read: BAU-3).
@@ -606,6 +606,11 @@ def conditions_met(own: Schema, other: Schema, contested: Contested) -> dict[str
     return found
 
 
+def _links_and_key(table: Table, schema: Schema) -> set[str]:
+    """The columns (lower case) whose values a row's links and key give, not a draw."""
+    return _lower(references(table, schema)) | {(table.row_key or "").lower()}
+
+
 def _lower(names: Iterable[str]) -> set[str]:
     return {name.lower() for name in names}
 
@@ -615,7 +620,7 @@ def _narrower_keys(table: Table, own: Schema, other: Schema) -> set[str]:
     columns that no UNIQUE here implies (none here on a subset of its columns):
     ``(trip, seq)`` there, ``(trip, seq, day)`` here. Rows agreeing on all of
     them are one row too many there."""
-    refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
+    refs = _links_and_key(table, own)
     # A UNIQUE here over a subset of its columns implies it, whatever its comparison,
     # where it holds for every row or under the same WHERE (a respelled condition is
     # no narrower key; a partial one here does not imply a whole one there: triage
@@ -637,7 +642,7 @@ def _keys_half_written(table: Table, own: Schema, theirs: Table) -> set[str]:
     new here. Older clients write ``album`` blind to ``disc``; a row of theirs
     collides here only with rows this version gave one ``disc``, so its colliding
     rows share it (and leave ``album`` to them: see :func:`rewritten_everywhere`)."""
-    refs = _lower(references(table, own)) | {(table.row_key or "").lower()}
+    refs = _links_and_key(table, own)
     there = _lower(column.name for column in theirs.columns)
     found: set[str] = set()
     for columns, _, _ in unique_keys(own, table.name):

@@ -3138,27 +3138,35 @@ def test_messages_name_every_older_version_concerned(tmp_path: Path) -> None:
     ]
 
 
-def test_a_default_spelled_the_same_in_another_type_says_what_is_stored(tmp_path: Path) -> None:
-    """Review BAD-7: a REAL column made INTEGER keeps `DEFAULT 0`, and the message said
-    "default 0 -> 0"."""
+@pytest.mark.parametrize(
+    ("was", "now", "said"),
+    [
+        # Review BAD-7: a REAL column made INTEGER keeps `DEFAULT 0`: "default 0 -> 0".
+        (
+            "REAL NOT NULL DEFAULT 0",
+            "INTEGER NOT NULL DEFAULT 0",
+            "0 -> 0 (stored as real 0.0, now integer 0)",
+        ),
+        # Review BAS-11: spelled alike but for case.
+        (
+            "NUMERIC DEFAULT TRUE",
+            "TEXT DEFAULT true",
+            "TRUE -> true (stored as integer 1, now text '1')",
+        ),
+    ],
+)
+def test_a_default_spelled_the_same_in_another_type_says_what_is_stored(
+    tmp_path: Path, was: str, now: str, said: str
+) -> None:
     result = last(
         tmp_path,
-        "CREATE TABLE cards (id TEXT PRIMARY KEY, rank REAL NOT NULL DEFAULT 0);",
-        "CREATE TABLE cards_new (id TEXT PRIMARY KEY, rank INTEGER NOT NULL DEFAULT 0);\n"
+        f"CREATE TABLE cards (id TEXT PRIMARY KEY, rank {was});",
+        f"CREATE TABLE cards_new (id TEXT PRIMARY KEY, rank {now});\n"
         "INSERT INTO cards_new SELECT id, rank FROM cards;\n"
         "DROP TABLE cards;\nALTER TABLE cards_new RENAME TO cards;",
     )
     [changed] = [f for f in result.findings if f.rule == "default-changed"]
-    assert "default 0 -> 0 (stored as real 0.0, now integer 0):" in changed.message
-    respelled = last(
-        tmp_path / "respelled",
-        "CREATE TABLE flags (id TEXT PRIMARY KEY, on_ NUMERIC DEFAULT TRUE);",
-        "CREATE TABLE flags_new (id TEXT PRIMARY KEY, on_ TEXT DEFAULT true);\n"
-        "INSERT INTO flags_new SELECT id, on_ FROM flags;\n"
-        "DROP TABLE flags;\nALTER TABLE flags_new RENAME TO flags;",
-    )
-    [changed] = [f for f in respelled.findings if f.rule == "default-changed"]
-    assert "default TRUE -> true (stored as integer 1, now text '1'):" in changed.message
+    assert f"default {said}:" in changed.message
 
 
 def test_a_unique_implied_by_one_over_new_columns_is_no_tightening(tmp_path: Path) -> None:

@@ -73,8 +73,13 @@ def project(tmp_path: Path) -> Path:
 
 def compat(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``nexus-compat ARGS`` in ``project``, its own process (its module importable)."""
+    return python_in(project, "-m", "harness.cli", *args)
+
+
+def python_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in ``project``, with its modules and this harness importable."""
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, *args],
         cwd=project,
         capture_output=True,
         text=True,
@@ -138,15 +143,7 @@ def test_workers_started_afresh_register_them_too(project: Path) -> None:
         "result = run_matrix(config)\n"
         "print([cell.observed for cell in result.cells], [cell.ok for cell in result.cells])\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "PYTHONPATH": path_with(project)},
-    )
+    done = python_in(project, "-c", script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{['full'] * 4} {[True] * 4}"
 
